@@ -14,3 +14,8 @@ app = typer.Typer(
 )
 
 EXIT_BAD_INPUT = 2
+
+
+@app.callback()
+def _root() -> None:
+    """Offline LLM routing at batch scale. Run `batch-router COMMAND --help` for each command's options."""

@@ -104,7 +104,7 @@ def resolve_columns(schema: pa.Schema, cols: LogColumns, text_source: str = "aut
         raise SchemaError(f"column '{cols.request_id}' has type {rid_t}, expected type: string")
 
     if text_source == "auto":
-        text_source = "prompt" if cols.prompt in names else "messages"
+        text_source = "messages" if cols.messages in names and cols.prompt not in names else "prompt"
     if text_source == "prompt":
         if cols.prompt not in names:
             raise SchemaError(

@@ -1,0 +1,12 @@
+"""Entry point of the ``batch-router`` console script: imports each command module so it registers."""
+
+from jobs import validate_cmd  # noqa: F401
+from jobs.app import app
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

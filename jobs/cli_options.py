@@ -1,0 +1,50 @@
+"""Options shared by several commands, so their help text and parsing are the same everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from jobs.app import EXIT_BAD_INPUT
+from jobs.config import JobConfig, load_config
+
+ConfigOpt = typer.Option(None, "--config", help="YAML or TOML config file; CLI flags override it.")
+MasterOpt = typer.Option(None, "--master", help="Spark master URL (default local[*]: no cluster needed).")
+ColumnOpt = typer.Option(
+    None,
+    "--column",
+    help="Rename a log column, LOGICAL=PHYSICAL (repeatable), e.g. --column prompt=question. Logical "
+    "names: request_id, prompt, messages, ts, model, prompt_tokens, completion_tokens, segment, dt.",
+)
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    """One line on stderr, no traceback, the documented exit code."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def parse_pairs(values: list[str] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values or []:
+        if "=" not in v:
+            fail(f"{what} must look like NAME=VALUE, got '{v}'")
+        k, val = v.split("=", 1)
+        out[k.strip()] = val.strip()
+    return out
+
+
+def build_config(
+    config: str | None, overrides: dict[str, Any], columns: list[str] | None = None
+) -> JobConfig:
+    ov = dict(overrides)
+    for logical, physical in parse_pairs(columns, "--column").items():
+        ov[f"logs.columns.{logical}"] = physical
+    try:
+        return load_config(config, ov)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    except Exception as exc:  # pydantic ValidationError: say which field, in one line
+        fail(f"invalid configuration: {' '.join(str(exc).split())}")
+    raise AssertionError("unreachable")

@@ -1,0 +1,87 @@
+"""Spark session factory: local[*] by default (no cluster needed), any master URL otherwise."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+from jobs.config import SparkConfig
+
+JAVA_HELP = (
+    "Spark needs Java 17 or newer. Install it with `sudo apt-get install -y openjdk-17-jre-headless` "
+    "(Debian/Ubuntu) or `brew install openjdk@17` (macOS), then set JAVA_HOME or put `java` on PATH."
+)
+
+
+class JavaMissingError(RuntimeError):
+    pass
+
+
+def java_major_version() -> int | None:
+    java = os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else None
+    java = java if java and os.path.exists(java) else shutil.which("java")
+    if not java:
+        return None
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    if not m:
+        return None
+    major = int(m.group(1))
+    return int(m.group(2) or 0) if major == 1 else major
+
+
+def check_java() -> None:
+    v = java_major_version()
+    if v is None:
+        raise JavaMissingError(f"no Java runtime found. {JAVA_HELP}")
+    if v < 17:
+        raise JavaMissingError(f"Java {v} found. {JAVA_HELP}")
+
+
+def default_partitions(master: str) -> int:
+    m = re.fullmatch(r"local\[(\d+|\*)(?:,\d+)?\]", master)
+    cores = os.cpu_count() or 2
+    if m:
+        cores = cores if m.group(1) == "*" else int(m.group(1))
+    return max(2, 2 * cores)
+
+
+def get_spark(cfg: SparkConfig | None = None, **conf: str):
+    """Build (or reuse) the SparkSession with the settings the UDFs rely on."""
+    cfg = cfg or SparkConfig()
+    check_java()
+    # Executors must run the same interpreter (and so the same venv) as the driver.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if cfg.master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no DNS lookups of the hostname
+    from pyspark.sql import SparkSession
+
+    parts = cfg.partitions or default_partitions(cfg.master)
+    builder = (
+        SparkSession.builder.master(cfg.master)
+        .appName(cfg.app_name)
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(cfg.arrow_batch_rows))
+        # Keep Python workers (and the models they loaded) alive across tasks.
+        .config("spark.python.worker.reuse", "true")
+        .config("spark.ui.showConsoleProgress", str(cfg.show_progress).lower())
+        .config("spark.sql.shuffle.partitions", str(parts))
+        .config("spark.default.parallelism", str(parts))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.executorEnv.PYSPARK_PYTHON", os.environ["PYSPARK_PYTHON"])
+        .config("spark.ui.enabled", "false" if cfg.master.startswith("local") else "true")
+        .config("spark.driver.memory", os.environ.get("BATCH_ROUTER_DRIVER_MEMORY", "4g"))
+    )
+    for k, v in {**cfg.extra_conf, **conf}.items():
+        builder = builder.config(k, v)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark

@@ -1,0 +1,58 @@
+"""``batch-router validate``: split logs into valid rows and quarantine rows with reason codes."""
+
+from __future__ import annotations
+
+import typer
+
+from jobs.app import app
+from jobs.cli_options import ColumnOpt, ConfigOpt, MasterOpt, build_config, fail
+from schemas.logs import SchemaError
+
+
+@app.command()
+def validate(
+    logs: str = typer.Option(..., "--logs", help="Parquet file, directory, or Hive (dt=...) directory."),
+    out: str = typer.Option(..., "--out", help="Output dir: valid/, quarantine/, validate_summary.json."),
+    config: str | None = ConfigOpt,
+    master: str | None = MasterOpt,
+    column: list[str] | None = ColumnOpt,
+    text_source: str | None = typer.Option(
+        None, "--text-source", help="Where the routed text comes from: prompt, messages or auto (default)."
+    ),
+    messages_policy: str | None = typer.Option(
+        None, "--messages-policy", help="For chat logs: last_user (default), all_user or full transcript."
+    ),
+    max_chars: int | None = typer.Option(None, "--max-chars", help="Prompt length limit (default 32000)."),
+    on_too_long: str | None = typer.Option(
+        None, "--on-too-long", help="truncate (default; row flagged truncated=true) or quarantine."
+    ),
+    date: str | None = typer.Option(None, "--date", help="Only rows of this day (YYYY-MM-DD)."),
+) -> None:
+    """Check prompt logs against the log contract; every input row ends in valid/ or quarantine/."""
+    from jobs.validate_logs import check_logs_schema, run_validate
+
+    cfg = build_config(
+        config,
+        {
+            "spark.master": master,
+            "logs.text_source": text_source,
+            "logs.messages_policy": messages_policy,
+            "logs.max_chars": max_chars,
+            "logs.on_too_long": on_too_long,
+        },
+        column,
+    )
+    try:
+        check_logs_schema(logs, cfg)
+    except SchemaError as exc:
+        fail(str(exc))
+    run_validate(logs, out, cfg, date)
+
+
+def app_main(argv: list[str]) -> int:
+    """spark-submit entry: same options as the CLI command."""
+    try:
+        app(["validate", *argv], standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    return 0

@@ -1,0 +1,40 @@
+"""Shared fixtures: one Spark session per test run, generated logs, the path of ../shared/data."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_file(name: str) -> Path:
+    p = SHARED_DATA / name
+    if not p.exists():
+        pytest.skip(f"{p} not present (../shared/data is optional)")
+    return p
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from jobs.config import SparkConfig
+    from jobs.spark_session import get_spark
+
+    s = get_spark(SparkConfig(master="local[2]", partitions=4))
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from router_core.embedder import MiniLMEmbedder
+
+    return MiniLMEmbedder()

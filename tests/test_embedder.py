@@ -1,0 +1,111 @@
+"""Embedder interface: shape, normalisation, order, and the OpenAI-compatible backend's retries."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import numpy as np
+import pytest
+
+from router_core.embedder import OpenAIEmbedder
+
+
+def test_minilm_shape_norm_and_order(embedder):
+    texts = [
+        "a much longer sentence about the history of the Roman empire and its roads",
+        "hi",
+        "",
+        "mid size",
+    ]
+    v = embedder.encode(texts)
+    assert v.shape == (4, 384) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    # order kept despite the internal sort by length: each row equals its text embedded alone
+    for i, t in enumerate(texts):
+        np.testing.assert_allclose(embedder.encode([t])[0], v[i], atol=1e-4)
+    assert embedder.encode([]).shape == (0, 384)
+    assert "all-MiniLM-L6-v2" in embedder.id and "d384" in embedder.id
+
+
+def test_minilm_semantics(embedder):
+    v = embedder.encode(
+        ["How do I bake bread?", "Bread baking instructions please", "Prove Fermat's theorem"]
+    )
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+
+
+class _FlakyEmbeddings(BaseHTTPRequestHandler):
+    calls: list[int] = []
+    fail_first = 2
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).calls.append(len(body["input"]))
+        if len(type(self).calls) <= type(self).fail_first:
+            self.send_response(429 if len(type(self).calls) == 1 else 503)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"error": {"message": "slow down"}}')
+            return
+        data = [
+            {"object": "embedding", "index": i, "embedding": [float(len(t)), 1.0, 0.0]}
+            for i, t in enumerate(body["input"])
+        ][::-1]  # out of order on purpose: the client must sort by index
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": 1, "total_tokens": 1},
+        }
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(json.dumps(payload).encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def fake_endpoint(monkeypatch):
+    _FlakyEmbeddings.calls = []
+    srv = HTTPServer(("127.0.0.1", 0), _FlakyEmbeddings)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    monkeypatch.setenv("TEST_EMBED_KEY", "sk-test")
+    yield f"http://127.0.0.1:{srv.server_port}/v1"
+    srv.shutdown()
+
+
+def test_openai_backend_batches_retries_and_keeps_order(fake_endpoint):
+    e = OpenAIEmbedder(
+        model="m", base_url=fake_endpoint, api_key_env="TEST_EMBED_KEY", batch_size=2, backoff_s=0.01
+    )
+    v = e.encode(["a", "bbb", "cc"])
+    assert v.shape == (3, 3)
+    # 2 failures (429, 503) then batches of 2 and 1
+    assert _FlakyEmbeddings.calls == [2, 2, 2, 1]
+    expected = np.array([[1, 1, 0], [3, 1, 0], [2, 1, 0]], dtype=np.float32)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    np.testing.assert_allclose(v, expected, atol=1e-6)
+    assert e.dim == 3 and "/d3/" in e.id
+
+
+def test_openai_backend_gives_up_with_clear_error(fake_endpoint):
+    _FlakyEmbeddings.fail_first = 100
+    try:
+        e = OpenAIEmbedder(
+            model="m", base_url=fake_endpoint, api_key_env="TEST_EMBED_KEY", max_retries=2, backoff_s=0.01
+        )
+        with pytest.raises(RuntimeError, match="failed after 3 attempts"):
+            e.encode(["a"])
+    finally:
+        _FlakyEmbeddings.fail_first = 2
+
+
+def test_openai_backend_needs_key(monkeypatch):
+    monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
+    with pytest.raises(RuntimeError, match="NO_SUCH_KEY_VAR is not set"):
+        OpenAIEmbedder(api_key_env="NO_SUCH_KEY_VAR")

@@ -1,0 +1,206 @@
+"""Validation and quarantine: every input row ends valid or quarantined, with a reason."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from log_fixtures import write_messages_log, write_prompt_log_with_bad_rows
+
+from jobs.config import JobConfig, load_config
+from jobs.validate_logs import check_logs_schema, validate_logs
+from schemas.logs import SchemaError
+from schemas.validation import check_text, text_from_messages
+
+CLI = [sys.executable, "-m", "jobs.cli"]
+
+
+# --- pure rules -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "null_prompt"),
+        ("", "empty_prompt"),
+        ("  \n\t", "empty_prompt"),
+        (b"\xff\xfe", "invalid_utf8"),
+        ("bad \ud800 surrogate", "invalid_utf8"),
+        ("fine", None),
+        (b"fine bytes", None),
+    ],
+)
+def test_check_text_reasons(value, reason):
+    c = check_text(value, source="prompt", max_chars=100, on_too_long="truncate")
+    assert c.reason == reason
+    assert (c.text is None) == (reason is not None)
+
+
+def test_too_long_truncates_or_quarantines_by_config():
+    t = check_text("x" * 150, source="prompt", max_chars=100, on_too_long="truncate")
+    assert t.reason is None and t.truncated and len(t.text) == 100
+    q = check_text("x" * 150, source="prompt", max_chars=100, on_too_long="quarantine")
+    assert q.reason == "prompt_too_long" and q.text is None
+
+
+def test_messages_policies():
+    msgs = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "u1"},
+        {"role": "assistant", "content": "a"},
+        {"role": "user", "content": "u2"},
+    ]
+    assert text_from_messages(msgs, "last_user") == "u2"
+    assert text_from_messages(msgs, "all_user") == "u1\nu2"
+    assert text_from_messages(msgs, "full").startswith("system: s")
+    c = check_text(
+        [{"role": "system", "content": "s"}], source="messages", max_chars=10, on_too_long="truncate"
+    )
+    assert c.reason == "no_user_turn"
+
+
+# --- schema check: exit 2 before any work ---------------------------------------------------------------
+
+
+def test_missing_column_is_schema_error(tmp_path):
+    p = tmp_path / "nocol.parquet"
+    pq.write_table(pa.table({"request_id": ["a"], "text": ["hello"]}), p)
+    with pytest.raises(SchemaError, match="missing required column 'prompt'"):
+        check_logs_schema(str(p), JobConfig())
+
+
+def test_wrong_type_is_schema_error(tmp_path):
+    p = tmp_path / "badtype.parquet"
+    pq.write_table(pa.table({"request_id": ["a"], "prompt": [1.5]}), p)
+    with pytest.raises(SchemaError, match="column 'prompt' has type double, expected type: string"):
+        check_logs_schema(str(p), JobConfig())
+    p2 = tmp_path / "badtok.parquet"
+    pq.write_table(pa.table({"request_id": ["a"], "prompt": ["x"], "prompt_tokens": ["12"]}), p2)
+    with pytest.raises(SchemaError, match="prompt_tokens.*expected type: integer"):
+        check_logs_schema(str(p2), JobConfig())
+
+
+def test_cli_missing_column_exits_2_with_one_line(tmp_path):
+    p = tmp_path / "nocol.parquet"
+    pq.write_table(pa.table({"prompt": ["hello"]}), p)
+    r = subprocess.run(
+        [*CLI, "validate", "--logs", str(p), "--out", str(tmp_path / "o")], capture_output=True, text=True
+    )
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert lines == ["error: missing required column 'request_id' (expected type: string)"]
+    assert not (tmp_path / "o").exists()  # no work started
+
+
+def test_renamed_columns_via_config(tmp_path):
+    p = tmp_path / "renamed.parquet"
+    pq.write_table(pa.table({"id": ["a"], "question": ["hello"]}), p)
+    cfg = load_config(overrides={"logs.columns.request_id": "id", "logs.columns.prompt": "question"})
+    r = check_logs_schema(str(p), cfg)
+    assert r.text_column == "question" and r.request_id == "id"
+
+
+def test_config_file_toml_and_yaml(tmp_path):
+    (tmp_path / "c.toml").write_text('[logs]\nmax_chars = 77\n[spark]\nmaster = "local[1]"\n')
+    (tmp_path / "c.yaml").write_text("logs:\n  max_chars: 88\n")
+    assert load_config(tmp_path / "c.toml").logs.max_chars == 77
+    assert load_config(tmp_path / "c.toml", {"logs.max_chars": 5}).logs.max_chars == 5
+    assert load_config(tmp_path / "c.yaml").logs.max_chars == 88
+    with pytest.raises(Exception, match="max_charz"):
+        load_config(overrides={"logs.max_charz": 1})
+
+
+# --- Spark: rows in = valid + quarantined -------------------------------------------------------------
+
+
+def _reasons(df) -> dict[str, str]:
+    return {(r["request_id"], r["reason"]) for r in df.select("request_id", "reason").collect()}
+
+
+def test_spark_validation_every_bad_kind(spark, tmp_path):
+    p = tmp_path / "bad.parquet"
+    expected = write_prompt_log_with_bad_rows(p, n_good=20, max_chars=200)
+    cfg = load_config(overrides={"logs.max_chars": 200, "logs.on_too_long": "quarantine"})
+    v = validate_logs(spark, str(p), cfg)
+    n_in = v.source.count()
+    valid, quar = v.valid.collect(), v.quarantine.collect()
+    assert n_in == len(valid) + len(quar) == 26
+    got = _reasons(v.quarantine)
+    assert got == {*expected.items(), ("g-0", "duplicate_request_id")}
+    # the first g-0 is kept, the later duplicate quarantined with its original row
+    kept = [r for r in valid if r["request_id"] == "g-0"]
+    assert len(kept) == 1 and kept[0]["route_text"].startswith("What is 0 plus 0")
+    dup = [r for r in quar if r["reason"] == "duplicate_request_id"][0]
+    assert json.loads(dup["original_row"])["request_id"] == "g-0"
+    null_row = [r for r in quar if r["reason"] == "null_prompt"][0]
+    assert json.loads(null_row["original_row"])["prompt"] is None
+    assert all(r["detail"] for r in quar)
+
+
+def test_spark_validation_messages(spark, tmp_path):
+    p = tmp_path / "msgs.parquet"
+    expected = write_messages_log(p)
+    v = validate_logs(spark, str(p), JobConfig())
+    reasons = dict(_reasons(v.quarantine))
+    assert reasons == {k: r for k, r in expected.items() if r}
+    ok = v.valid.collect()
+    assert [r["route_text"] for r in ok] == ["Second question?"]
+
+
+def test_hive_partitioned_dir_and_date_filter(spark, tmp_path):
+    root = tmp_path / "logs"
+    for day, n in [("2026-11-01", 3), ("2026-11-02", 5)]:
+        d = root / f"dt={day}"
+        d.mkdir(parents=True)
+        pq.write_table(
+            pa.table({"request_id": [f"{day}-{i}" for i in range(n)], "prompt": ["hi"] * n}),
+            d / "part-0.parquet",
+        )
+    v = validate_logs(spark, str(root), JobConfig())
+    assert v.valid.count() == 8
+    assert {r["dt"] for r in v.valid.select("dt").collect()} == {"2026-11-01", "2026-11-02"}
+    v2 = validate_logs(spark, str(root), JobConfig(), date="2026-11-02")
+    assert v2.valid.count() == 5 and v2.source.count() == 5
+
+
+@pytest.mark.slow
+def test_cli_validate_end_to_end(tmp_path):
+    p = tmp_path / "bad.parquet"
+    write_prompt_log_with_bad_rows(p, n_good=10, max_chars=200)
+    out = tmp_path / "out"
+    r = subprocess.run(
+        [
+            *CLI,
+            "validate",
+            "--logs",
+            str(p),
+            "--out",
+            str(out),
+            "--max-chars",
+            "200",
+            "--on-too-long",
+            "quarantine",
+            "--master",
+            "local[2]",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    s = json.loads((out / "validate_summary.json").read_text())
+    assert s["rows_in"] == 16 == s["valid"] + s["quarantined"]
+    assert s["quarantined_by_reason"] == {
+        "duplicate_request_id": 1,
+        "empty_prompt": 2,
+        "invalid_utf8": 1,
+        "null_prompt": 1,
+        "prompt_too_long": 1,
+    }
+    q = pq.read_table(out / "quarantine").to_pylist()
+    assert all(row["reason"] and row["original_row"] for row in q)
+    assert Path(out / "valid").exists()
