@@ -1,0 +1,217 @@
+"""Nightly batch-router DAG: wait for a day's prompt logs, route them with Spark, then estimate savings.
+
+One DAG run per logical date ``ds`` (``catchup=True``: unpaused or ``airflow backfill create``, every
+missing date from ``start_date`` on runs). Tasks, all idempotent per date:
+
+1. ``wait_for_logs``: reschedule-mode sensor until ``LOGS/dt={{ ds }}`` exists and holds Parquet files;
+   fails (no retry) with the missing path in the message after the sensor timeout.
+2. ``route_logs``: ``spark-submit jobs/route_logs.py --date {{ ds }}`` from the batch-router venv through
+   SparkSubmitOperator; the job atomically replaces only ``OUT/labels/dt={{ ds }}``.
+3. ``savings``: ``python -m jobs.savings`` for that date from the batch-router venv; rewrites only
+   ``OUT/savings/dt={{ ds }}``. A BashOperator, not spark-submit: the savings job is pandas/pyarrow only,
+   so a JVM would add start-up time and, on a cluster master, write the report on a cluster node.
+
+Airflow runs in its own venv; batch-router (and its pyspark, whose ``spark-submit`` we call) in another.
+Settings are DAG params (editable per run); their defaults come from ``BATCH_ROUTER_*`` environment
+variables read when the DAG file is parsed. Deployment: ``airflow_dags/README.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.operators.bash import BashOperator
+from airflow.sdk import DAG, BaseSensorOperator, Param
+from airflow.sdk.exceptions import AirflowSensorTimeout
+
+DAG_ID = "batch_router_nightly"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"BATCH_ROUTER_{name}") or default
+
+
+def _env_float(name: str, default: float | None) -> float | None:
+    raw = os.environ.get(f"BATCH_ROUTER_{name}")
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable BATCH_ROUTER_{name} must be a number, got '{raw}'") from None
+
+
+# The checkout of batch-router: jobs/route_logs.py lives there. Default: the repo this file sits in.
+HOME = _env("HOME", str(Path(__file__).resolve().parents[1]))
+VENV = _env("VENV", os.path.join(HOME, ".venv"))
+DEMO_OUT = os.path.join(HOME, "demo_out")
+
+POKE_INTERVAL_S = _env_float("POKE_INTERVAL_S", 300.0)
+SENSOR_TIMEOUT_S = _env_float("SENSOR_TIMEOUT_S", 12 * 3600.0)
+RETRIES = int(_env_float("RETRIES", 3))
+RETRY_DELAY_S = _env_float("RETRY_DELAY_S", 300.0)
+MAX_RETRY_DELAY_S = _env_float("MAX_RETRY_DELAY_S", 3600.0)
+START_DATE = datetime.fromisoformat(_env("START_DATE", "2026-11-01"))
+
+
+class LogPartitionSensor(BaseSensorOperator):
+    """Succeeds once ``{logs}/dt={ds}`` is a directory holding at least one ``*.parquet`` file.
+
+    Local / mounted paths (os.path). On timeout it fails with the partition path in the message.
+    """
+
+    template_fields = ("logs", "partition")
+
+    def __init__(self, *, logs: str, partition: str = "dt={{ ds }}", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.logs = logs
+        self.partition = partition
+
+    def _path(self) -> Path:
+        return Path(self.logs) / self.partition
+
+    def poke(self, context: Any) -> bool:
+        path = self._path()
+        if not path.is_dir():
+            self.log.info("waiting for log partition %s: directory not there yet", path)
+            return False
+        # Writers stage files under names starting with '_' or '.', which readers ignore: so do we.
+        files = [p for p in path.rglob("*.parquet") if not p.name.startswith(("_", "."))]
+        if not files:
+            self.log.info("waiting for log partition %s: no Parquet files yet", path)
+            return False
+        self.log.info("log partition %s ready: %d Parquet file(s)", path, len(files))
+        return True
+
+    def execute(self, context: Any) -> Any:
+        try:
+            return super().execute(context)
+        except AirflowSensorTimeout as exc:
+            raise AirflowSensorTimeout(
+                f"log partition {self._path()} has no Parquet files after the sensor timeout of "
+                f"{self.timeout:.0f}s; this date is not routed (other dates are unaffected). {exc}"
+            ) from exc
+
+
+class BatchRouterSparkSubmit(SparkSubmitOperator):
+    """SparkSubmitOperator whose spark-submit binary and connection id are templated too, so DAG params
+    can point them at the batch-router venv and at any Spark connection per run."""
+
+    template_fields = (*SparkSubmitOperator.template_fields, "_spark_binary", "_conn_id")
+
+
+PARAMS = {
+    "router": Param(
+        _env("ROUTER", os.path.join(DEMO_OUT, "router")), type="string",
+        description="Router directory written by `batch-router train` (env BATCH_ROUTER_ROUTER).",
+    ),
+    "logs": Param(
+        _env("LOGS", os.path.join(DEMO_OUT, "logs")), type="string",
+        description="Root of the Hive-partitioned prompt logs, LOGS/dt=YYYY-MM-DD/*.parquet "
+        "(env BATCH_ROUTER_LOGS).",
+    ),
+    "out": Param(
+        _env("OUT", os.path.join(DEMO_OUT, "nightly")), type="string",
+        description="Output root: labels/dt=YYYY-MM-DD from the route job, savings/dt=YYYY-MM-DD reports "
+        "(env BATCH_ROUTER_OUT).",
+    ),
+    "strong_share": Param(
+        _env_float("STRONG_SHARE", 0.5), type=["null", "number"], minimum=0, maximum=1,
+        description="Share of prompts sent to the strong model (env BATCH_ROUTER_STRONG_SHARE). "
+        "Ignored when budget_usd is set.",
+    ),
+    "budget_usd": Param(
+        _env_float("BUDGET_USD", None), type=["null", "number"], minimum=0,
+        description="Daily budget in USD; when set it replaces strong_share (env BATCH_ROUTER_BUDGET_USD).",
+    ),
+    "spark_submit": Param(
+        _env("SPARK_SUBMIT", os.path.join(VENV, "bin", "spark-submit")), type="string",
+        description="spark-submit of the batch-router venv's pyspark (env BATCH_ROUTER_SPARK_SUBMIT).",
+    ),
+    "python": Param(
+        _env("PYTHON", os.path.join(VENV, "bin", "python")), type="string",
+        description="Python of the batch-router venv: Spark driver/executors and the savings job "
+        "(env BATCH_ROUTER_PYTHON).",
+    ),
+    "home": Param(
+        HOME, type="string",
+        description="batch-router checkout holding jobs/route_logs.py (env BATCH_ROUTER_HOME).",
+    ),
+    "spark_conn_id": Param(
+        _env("SPARK_CONN_ID", "spark_default"), type="string",
+        description="Airflow Spark connection (its host is the master, e.g. local[*] or spark://h:7077) "
+        "(env BATCH_ROUTER_SPARK_CONN_ID).",
+    ),
+}
+
+# Environment of both jobs: the batch-router venv's interpreter on driver and executors, no model-hub calls.
+JOB_ENV = {
+    "PYSPARK_PYTHON": "{{ params.python }}",
+    "PYSPARK_DRIVER_PYTHON": "{{ params.python }}",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+}
+
+with DAG(
+    dag_id=DAG_ID,
+    description="Route each day's prompt logs with batch-router, then project the savings.",
+    schedule="@daily",
+    start_date=START_DATE,
+    catchup=True,
+    params=PARAMS,
+    default_args={
+        "retries": RETRIES,
+        "retry_delay": timedelta(seconds=RETRY_DELAY_S),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(seconds=MAX_RETRY_DELAY_S),
+    },
+    tags=["batch-router"],
+    doc_md=__doc__,
+) as dag:
+    wait_for_logs = LogPartitionSensor(
+        task_id="wait_for_logs",
+        logs="{{ params.logs }}",
+        mode="reschedule",
+        poke_interval=POKE_INTERVAL_S,
+        timeout=SENSOR_TIMEOUT_S,
+    )
+
+    route_logs = BatchRouterSparkSubmit(
+        task_id="route_logs",
+        application="{{ params.home }}/jobs/route_logs.py",
+        spark_binary="{{ params.spark_submit }}",
+        conn_id="{{ params.spark_conn_id }}",
+        name="batch-router-route-{{ ds }}",
+        application_args=[
+            "--router", "{{ params.router }}",
+            "--logs", "{{ params.logs }}",
+            "--out", "{{ params.out }}",
+            "--date", "{{ ds }}",
+            "{{ '--strong-share' if params.budget_usd is none else '--budget-usd' }}",
+            "{{ params.strong_share if params.budget_usd is none else params.budget_usd }}",
+        ],
+        env_vars=JOB_ENV,
+        # Route runs of different dates share OUT/_staging: one at a time, while sensors of other
+        # dates keep waiting independently.
+        max_active_tis_per_dag=1,
+    )
+
+    savings = BashOperator(
+        task_id="savings",
+        bash_command=(
+            '"{{ params.python }}" -m jobs.savings'
+            ' --logs "{{ params.logs }}/dt={{ ds }}"'
+            ' --labels "{{ params.out }}"'
+            ' --date "{{ ds }}"'
+            ' --out "{{ params.out }}/savings/dt={{ ds }}"'
+        ),
+        env=JOB_ENV,
+        append_env=True,
+        cwd="{{ params.home }}",
+    )
+
+    wait_for_logs >> route_logs >> savings

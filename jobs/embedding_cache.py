@@ -1,0 +1,56 @@
+"""Parquet embedding cache keyed by (embedder id, prompt hash): re-runs and backfills embed only new prompts.
+
+Layout: ``<cache>/embedder=<sha256(id)[:16]>/part-<run>-<n>.parquet`` with columns ``embedder_id``,
+``prompt_hash``, ``embedding`` (array<float>). New rows are written to a hidden ``_tmp-*`` directory and
+each finished file is renamed into place, so readers never see a partial file. Two runs that embed the
+same prompt concurrently may both append it: readers keep one row per hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+
+def embedder_dir(cache: str | Path, embedder_id: str) -> Path:
+    return Path(cache) / f"embedder={hashlib.sha256(embedder_id.encode()).hexdigest()[:16]}"
+
+
+def read_cache(spark, cache: str | Path, embedder_id: str):
+    """DataFrame (prompt_hash, embedding) of this embedder's cached vectors, or None when there are none."""
+    from pyspark.sql import functions as F
+
+    d = embedder_dir(cache, embedder_id)
+    if not d.is_dir() or not any(p.suffix == ".parquet" for p in d.iterdir()):
+        return None
+    df = spark.read.parquet(str(d)).where(F.col("embedder_id") == embedder_id)
+    return df.select("prompt_hash", "embedding").dropDuplicates(["prompt_hash"])
+
+
+def append_cache(df, cache: str | Path, embedder_id: str) -> int:
+    """Append rows (prompt_hash, embedding) of ``df``; returns how many files were added."""
+    from pyspark.sql import functions as F
+
+    d = embedder_dir(cache, embedder_id)
+    d.mkdir(parents=True, exist_ok=True)
+    run = uuid.uuid4().hex[:12]
+    tmp = d / f"_tmp-{run}"
+    df.select(F.lit(embedder_id).alias("embedder_id"), "prompt_hash", "embedding").write.parquet(str(tmp))
+    files = sorted(tmp.glob("part-*.parquet"))
+    for i, f in enumerate(files):
+        os.rename(f, d / f"part-{run}-{i:05d}.parquet")
+    shutil.rmtree(tmp, ignore_errors=True)
+    return len(files)
+
+
+def cache_rows(cache: str | Path, embedder_id: str) -> int:
+    """Rows in the cache for one embedder (pyarrow metadata only; for tests and reports)."""
+    import pyarrow.dataset as pads
+
+    d = embedder_dir(cache, embedder_id)
+    if not d.is_dir():
+        return 0
+    return pads.dataset(str(d), format="parquet").count_rows()

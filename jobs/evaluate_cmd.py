@@ -1,0 +1,368 @@
+"""``batch-router evaluate``: score held-out data with a trained router, every base scorer and a TF-IDF
+baseline; write metrics.json, a plot and a table (pair: APGR / CPT, N models: quality vs cost, AIQ)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import typer
+
+from jobs.app import app
+from jobs.cli_options import fail
+
+COST_NOTE = (
+    "cost per prompt = input price + output price (USD per 1M tokens) of the chosen model: token counts "
+    "are unknown in this data, as in LLMRouter"
+)
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _embed(texts: Sequence[str], embedder_id: str, torch_threads: int | None, chunk: int) -> np.ndarray:
+    """MiniLM embeddings matching the router's embedder id, with progress."""
+    from router_core.embedder import MiniLMEmbedder
+
+    m = re.search(r"/len(\d+)/", embedder_id)
+    if not embedder_id.startswith("all-MiniLM") or m is None:
+        fail(f"evaluate embeds with the bundled MiniLM; this router was trained with '{embedder_id}'")
+    emb = MiniLMEmbedder(max_length=int(m.group(1)), torch_threads=torch_threads)
+    if emb.id != embedder_id:
+        fail(f"router embedder '{embedder_id}' does not match the installed one '{emb.id}'")
+    out = np.zeros((len(texts), emb.dim), dtype=np.float32)
+    t0 = time.perf_counter()
+    for s in range(0, len(texts), chunk):
+        out[s : s + chunk] = emb.encode(texts[s : s + chunk])
+        done = min(s + chunk, len(texts))
+        _log(f"embedded {done:,}/{len(texts):,} prompts ({done / (time.perf_counter() - t0):.0f}/s)")
+    return out
+
+
+def _chunked(fn, n: int, chunk: int, what: str) -> list[Any]:
+    parts, t0 = [], time.perf_counter()
+    for s in range(0, n, chunk):
+        parts.append(fn(slice(s, min(s + chunk, n))))
+        done = min(s + chunk, n)
+        _log(f"{what} {done:,}/{n:,} prompts ({done / (time.perf_counter() - t0):.0f}/s)")
+    return parts
+
+
+def _baseline_files(router_manifest: dict[str, Any], given: list[str] | None) -> list[str]:
+    if given:
+        return given
+    recorded = router_manifest.get("data_files") or router_manifest.get("data", {}).get("paths") or []
+    return [p for p in recorded if os.path.exists(p)]
+
+
+def _load(paths: list[str], what: str):
+    from router_core.training_data import TrainingDataError, load_training_data
+
+    try:
+        return load_training_data(paths)
+    except TrainingDataError as exc:
+        fail(f"{what}: {exc}")
+
+
+def _holdout_mask(prompts: Sequence[str], frac: float | None, salt: str) -> np.ndarray:
+    from router_core.training_data import split_prompts
+
+    if frac is None:
+        return np.ones(len(prompts), dtype=bool)
+    return split_prompts(prompts, frac, salt=salt)
+
+
+def _write(out: str, name: str, obj: dict[str, Any]) -> str:
+    path = os.path.join(out, name)
+    with open(path, "w") as f:
+        json.dump(obj, f, indent=2)
+    return path
+
+
+# --------------------------------------------------------------------------------------------- pair
+
+
+def _evaluate_pair(router, data, s_data: str, w_data: str, base_data, args: dict[str, Any]) -> dict[str, Any]:
+    from router_core.baseline import TfidfPairBaseline
+    from router_core.evaluation import pair_metrics, pair_reference, pair_table, pair_targets, plot_pair
+
+    try:
+        tg = pair_targets(data, s_data, w_data)
+    except ValueError as exc:
+        fail(str(exc))
+    keep = args["mask"][tg.prompt_idx]
+    idx, q_s, q_w = tg.prompt_idx[keep], tg.q_strong[keep], tg.q_weak[keep]
+    if len(idx) < 2:
+        fail(f"only {len(idx)} evaluation prompt(s) with a target for '{s_data}' vs '{w_data}'")
+    texts = [data.prompts[i] for i in idx]
+    _log(
+        f"pair evaluation: {s_data} (strong) vs {w_data} (weak) on {len(idx):,} prompts (targets: {tg.kind})"
+    )
+    emb = _embed(texts, router.embedder_id, args["torch_threads"], args["chunk"])
+
+    if router.is_pair:
+        parts = _chunked(lambda sl: router.score(emb[sl], texts[sl]), len(texts), args["chunk"], "scored")
+        outs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        scores = {k.removeprefix("score_"): v for k, v in outs.items() if k.startswith("score_")}
+        scores["ensemble"] = outs["strong_win_prob"]
+    else:  # an N-model router asked about one pair: rank by predicted quality gap
+        preds = _multi_predictions(router, emb, texts, args["chunk"])
+        i_s, i_w = router.models.index(args["strong"]), router.models.index(args["weak"])
+        scores = {k: v[:, i_s] - v[:, i_w] for k, v in preds.items()}
+
+    baseline_info: dict[str, Any] = {"trained": False}
+    if base_data is not None:
+        try:
+            bt = pair_targets(base_data, s_data, w_data)
+            seen = set(texts)
+            fresh = np.array([base_data.prompts[i] not in seen for i in bt.prompt_idx], dtype=bool)
+            bidx = bt.prompt_idx[fresh]
+            bl = TfidfPairBaseline(seed=args["seed"]).fit(
+                [base_data.prompts[i] for i in bidx], bt.q_strong[fresh], bt.q_weak[fresh]
+            )
+            scores["tfidf_baseline"] = bl.score(texts)
+            baseline_info = {
+                "trained": True,
+                "files": args["baseline_files"],
+                "train_prompts": int(len(bidx)),
+                "excluded_overlap": int((~fresh).sum()),
+            }
+            n_drop = int((~fresh).sum())
+            _log(f"TF-IDF baseline trained on {len(bidx):,} prompts ({n_drop} overlapping dropped)")
+        except ValueError as exc:
+            baseline_info = {"trained": False, "reason": str(exc)}
+            _log(f"TF-IDF baseline skipped: {exc}")
+
+    results = {}
+    for name, sc in scores.items():
+        results[name] = pair_metrics(q_s, q_w, sc, n_boot=args["bootstrap"], seed=args["seed"])
+    ref = pair_reference(q_s, q_w, n_boot=args["bootstrap"], seed=args["seed"])
+    plot = os.path.join(args["out"], "pair_quality_vs_strong_share.png")
+    plot_pair(plot, results, ref, f"{s_data} vs {w_data} ({len(idx):,} prompts)")
+    typer.echo(pair_table({**results, "oracle": ref["oracle"], "random": ref["random"]}))
+    typer.echo(
+        f"quality: strong only {ref['quality_strong']:.4f}, weak only {ref['quality_weak']:.4f} "
+        f"(n={len(idx):,}, bootstrap={args['bootstrap']})"
+    )
+    return {
+        "mode": "pair",
+        "strong": s_data,
+        "weak": w_data,
+        "targets": tg.kind,
+        "n_prompts": int(len(idx)),
+        "reference": ref,
+        "routers": results,
+        "baseline": baseline_info,
+        "plot": os.path.basename(plot),
+    }
+
+
+# ----------------------------------------------------------------------------------------- N models
+
+
+def _multi_predictions(router, emb: np.ndarray, texts: list[str], chunk: int) -> dict[str, np.ndarray]:
+    """Per-model predicted quality [n, M] of the default ensemble and of each calibrated base scorer."""
+    from router_core.scorers.ensemble import QualityStack, quality_features
+
+    if not isinstance(router.stack, QualityStack):
+        fail("this N-model router has no quality stack to predict per-model quality")
+
+    def one(sl: slice) -> dict[str, np.ndarray]:
+        feats = {n: quality_features(n, sc.score(emb[sl], texts[sl])) for n, sc in router.scorers.items()}
+        res = {n: router.stack.predict_one(n, f) for n, f in feats.items()}
+        res["ensemble"] = router.stack.predict(feats)
+        return res
+
+    parts = _chunked(one, len(texts), chunk, "scored")
+    return {k: np.concatenate([p[k] for p in parts]).astype(np.float64) for k in parts[0]}
+
+
+def _costs(models: list[str], prices_file: str | None) -> np.ndarray:
+    from router_core.pricing import PriceFileError, read_price_file
+
+    if not prices_file:
+        fail("N-model evaluation needs --prices FILE (JSON/YAML: model -> {input_price, output_price})")
+    try:
+        prices, _ = read_price_file(prices_file)
+    except PriceFileError as exc:
+        fail(str(exc))
+    missing = [m for m in models if m not in prices]
+    if missing:
+        fail(f"no price for model(s) {missing} in {prices_file}")
+    return np.array([prices[m].input_per_mtok + prices[m].output_per_mtok for m in models], dtype=np.float64)
+
+
+def _evaluate_multi(router, data, base_data, args: dict[str, Any]) -> dict[str, Any]:
+    from router_core.baseline import TfidfMultiBaseline
+    from router_core.evaluation import multi_metrics, multi_table, multi_targets, plot_multi
+
+    models = list(router.models)
+    cost_per_model = _costs(models, args["prices"])
+    try:
+        idx, true_q = multi_targets(data, models)
+    except ValueError as exc:
+        fail(str(exc))
+    keep = args["mask"][idx]
+    idx, true_q = idx[keep], true_q[keep]
+    if len(idx) < 2:
+        fail(f"only {len(idx)} evaluation prompt(s) scored on every router model")
+    texts = [data.prompts[i] for i in idx]
+    _log(f"N-model evaluation: {len(models)} models on {len(idx):,} prompts; {COST_NOTE}")
+    emb = _embed(texts, router.embedder_id, args["torch_threads"], args["chunk"])
+    preds = _multi_predictions(router, emb, texts, args["chunk"])
+
+    baseline_info: dict[str, Any] = {"trained": False}
+    if base_data is not None:
+        missing = [m for m in models if m not in base_data.models]
+        if missing:
+            baseline_info["reason"] = f"baseline training data lacks model(s) {missing}"
+        else:
+            cols = [base_data.models.index(m) for m in models]
+            q = base_data.scores[:, cols].astype(np.float64)
+            seen = set(texts)
+            use = ~np.isnan(q).all(axis=1) & np.array([p not in seen for p in base_data.prompts], dtype=bool)
+            if use.sum() < 2:
+                baseline_info["reason"] = "baseline training data has no per-model scores"
+            else:
+                bl = TfidfMultiBaseline(seed=args["seed"]).fit(
+                    [base_data.prompts[i] for i in np.flatnonzero(use)], q[use]
+                )
+                preds["tfidf_baseline"] = bl.score(texts)
+                baseline_info = {
+                    "trained": True,
+                    "files": args["baseline_files"],
+                    "train_prompts": int(use.sum()),
+                }
+        if not baseline_info["trained"]:
+            _log(f"TF-IDF baseline skipped: {baseline_info['reason']}")
+
+    cost = np.tile(cost_per_model, (len(idx), 1))
+    mm = multi_metrics(true_q, cost, preds, models, n_boot=args["bootstrap"], seed=args["seed"])
+    plot = os.path.join(args["out"], "quality_vs_cost.png")
+    plot_multi(plot, mm, f"{len(models)} models, {len(idx):,} prompts")
+    typer.echo(multi_table(mm))
+    typer.echo(f"note: {COST_NOTE}")
+    mm.pop("_curves")
+    return {
+        "mode": "multi",
+        "n_prompts": int(len(idx)),
+        "cost_note": COST_NOTE,
+        "prices_file": args["prices"],
+        **mm,
+        "baseline": baseline_info,
+        "plot": os.path.basename(plot),
+    }
+
+
+# ---------------------------------------------------------------------------------------- command
+
+
+@app.command()
+def evaluate(
+    router: str = typer.Option(..., "--router", help="Router directory written by `batch-router train`."),
+    data: list[str] = typer.Option(
+        ...,
+        "--data",
+        help="Evaluation data (repeatable): battles, wide, long or struct scores (Parquet/CSV/JSON[L]); "
+        "the same formats `train --data` reads.",
+    ),
+    out: str = typer.Option(..., "--out", help="Output directory: metrics.json and a PNG plot."),
+    strong: str | None = typer.Option(
+        None,
+        "--strong",
+        help="Pair router: name of the router's strong model in the evaluation data (default: the router's "
+        "own name). N-model router: evaluate this pair too, ranking prompts by predicted quality gap.",
+    ),
+    weak: str | None = typer.Option(None, "--weak", help="Weak model, like --strong."),
+    baseline_train: list[str] | None = typer.Option(
+        None,
+        "--baseline-train",
+        help="Training data for the TF-IDF + logistic-regression baseline (repeatable; default: the data "
+        "files recorded in the router manifest, if they exist). Prompts also in the evaluation set are "
+        "dropped from it.",
+    ),
+    no_baseline: bool = typer.Option(False, "--no-baseline", help="Skip the TF-IDF baseline."),
+    holdout: float | None = typer.Option(
+        None,
+        "--holdout",
+        help="Evaluate only on the prompts that a hash of the text puts in this held-out fraction "
+        "(router_core.training_data.split_prompts with --holdout-salt); default: every prompt.",
+    ),
+    holdout_salt: str = typer.Option("", "--holdout-salt", help="Salt of the --holdout hash split."),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", help="Bootstrap resamples of prompts for 95% CIs (0: none)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap and of the baseline."),
+    prices: str | None = typer.Option(
+        None,
+        "--prices",
+        help="N-model routers: price file, JSON/YAML model -> {input_price, output_price} in USD per 1M "
+        "tokens (e.g. llmrouter_models.json). Cost per prompt = input + output price (token counts unknown).",
+    ),
+    torch_threads: int | None = typer.Option(
+        None, "--torch-threads", help="CPU threads for torch (default: torch's)."
+    ),
+    chunk: int = typer.Option(
+        1024, "--chunk", help="Prompts per embedding / scoring step (progress granularity)."
+    ),
+) -> None:
+    """Evaluate a trained router on held-out data against its base scorers, a TF-IDF baseline, random
+    routing and the oracle. Pair routers: quality vs share of strong calls, APGR, CPT(20/50/80%).
+    N-model routers: quality vs cost, AIQ, dominance over every single model."""
+    from router_core.artifact import RouterLoadError
+    from router_core.router import Router
+
+    if bootstrap < 0:
+        fail(f"--bootstrap must be >= 0, got {bootstrap}")
+    if chunk <= 0:
+        fail(f"--chunk must be > 0, got {chunk}")
+    if holdout is not None and not 0.0 < holdout < 1.0:
+        fail(f"--holdout must be in (0, 1), got {holdout}")
+    if (strong is None) != (weak is None):
+        fail("give both --strong and --weak, or neither")
+    try:
+        r = Router.load(router)
+    except RouterLoadError as exc:
+        fail(str(exc))
+    ev = _load(data, "evaluation data")
+    mask = _holdout_mask(ev.prompts, holdout, holdout_salt)
+    files = [] if no_baseline else _baseline_files(r.manifest, baseline_train)
+    base = None
+    if files:
+        base = _load(files, "baseline training data")
+        if holdout is not None:  # the baseline learns only from the non-held-out side
+            base = base.subset(np.flatnonzero(~_holdout_mask(base.prompts, holdout, holdout_salt)))
+    elif not no_baseline:
+        _log("TF-IDF baseline skipped: no --baseline-train and no data files recorded in the router")
+    os.makedirs(out, exist_ok=True)
+    args = {
+        "mask": mask,
+        "bootstrap": bootstrap,
+        "seed": seed,
+        "out": out,
+        "chunk": chunk,
+        "torch_threads": torch_threads,
+        "prices": prices,
+        "baseline_files": files,
+        "strong": strong,
+        "weak": weak,
+    }
+    if r.is_pair:
+        res = _evaluate_pair(r, ev, strong or r.strong, weak or r.weak, base, args)
+    else:
+        res = _evaluate_multi(r, ev, base, args)
+        if strong is not None:
+            for m in (strong, weak):
+                if m not in r.models:
+                    fail(f"--strong/--weak: model '{m}' is not one of the router's models {r.models}")
+            res["pair"] = _evaluate_pair(r, ev, strong, weak, base, args)
+    res.update({"router": router, "data": list(data), "holdout": holdout, "holdout_salt": holdout_salt})
+    path = _write(out, "metrics.json", res)
+    typer.echo(f"wrote {path}")

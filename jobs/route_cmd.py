@@ -1,0 +1,111 @@
+"""``batch-router route``: label prompt logs with the model to call, project costs, write dispatch files."""
+
+from __future__ import annotations
+
+import typer
+
+from jobs.app import app
+from jobs.cli_options import ColumnOpt, ConfigOpt, MasterOpt, build_config, fail
+
+
+@app.command()
+def route(
+    router: str = typer.Option(..., "--router", help="Router directory written by `batch-router train`."),
+    logs: str = typer.Option(..., "--logs", help="Parquet file, directory, or Hive (dt=...) directory."),
+    out: str = typer.Option(
+        ...,
+        "--out",
+        help="Output dir: labels/, projections/, projections_daily/, dispatch/<model>/, quarantine/ "
+        "(all partitioned by dt) and manifest.json.",
+    ),
+    strong_share: float | None = typer.Option(
+        None,
+        "--strong-share",
+        help="Pair routers: exact share of requests sent to the strong model "
+        "(round(share x n) rows, highest scores first). Default 0.5 when no other policy is given.",
+    ),
+    budget_usd: float | None = typer.Option(
+        None,
+        "--budget-usd",
+        help="Total USD for the whole batch: pair routers send the most valuable "
+        "requests (score per extra dollar) to the strong model; N-model routers maximise total predicted "
+        "quality. Never exceeded; error when even the cheapest routing does not fit.",
+    ),
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Pair routers: strong when strong_win_prob >= T (in [0, 1])."
+    ),
+    cost_weight: float | None = typer.Option(
+        None, "--cost-weight", help="N-model routers: pick argmax predicted_quality - L x cost_usd."
+    ),
+    quality_target: float | None = typer.Option(
+        None,
+        "--quality-target",
+        help="N-model routers: the cheapest model whose predicted quality >= Q "
+        "(the best model when none reaches Q).",
+    ),
+    date: str | None = typer.Option(
+        None,
+        "--date",
+        help="Route only this day (YYYY-MM-DD); its output partitions are replaced, other days are kept.",
+    ),
+    cache: str | None = typer.Option(
+        None,
+        "--cache",
+        help="Embedding cache directory (default <out>/_embedding_cache); shared by runs "
+        "and backfills so each prompt is embedded once per embedder.",
+    ),
+    prices: str | None = typer.Option(
+        None,
+        "--prices",
+        help="JSON/YAML price overrides: model -> {input_price, output_price} in USD per "
+        "1M tokens (optional completion_tokens).",
+    ),
+    batch_discount: bool = typer.Option(
+        False, "--batch-discount", help="Project costs at OpenAI Batch API prices (50% off)."
+    ),
+    config: str | None = ConfigOpt,
+    master: str | None = MasterOpt,
+    column: list[str] | None = ColumnOpt,
+) -> None:
+    """Route prompt logs with a trained router: validate, embed each distinct prompt once, score, calibrate
+    the policy on the whole batch, and write labels, cost projections and OpenAI Batch-API files."""
+    from jobs.route_logs import RouteError, RouteOptions, RoutePolicy, run_route
+    from router_core.pricing import PriceFileError, UnknownModelPriceError
+    from schemas.logs import SchemaError
+
+    given = {
+        k: v
+        for k, v in {
+            "strong_share": strong_share,
+            "budget_usd": budget_usd,
+            "threshold": threshold,
+            "cost_weight": cost_weight,
+            "quality_target": quality_target,
+        }.items()
+        if v is not None
+    }
+    if len(given) > 1:
+        fail(f"give at most one policy, got {', '.join('--' + k.replace('_', '-') for k in given)}")
+    policy = RoutePolicy(*next(iter(given.items()))) if given else None
+    if date is not None:
+        import datetime as _dt
+
+        try:
+            _dt.date.fromisoformat(date)
+        except ValueError:
+            fail(f"--date must be YYYY-MM-DD, got '{date}'")
+    cfg = build_config(config, {"spark.master": master}, column)
+    opts = RouteOptions(router, logs, out, policy, date, cache, prices, batch_discount)
+    try:
+        run_route(opts, cfg)
+    except (RouteError, SchemaError, UnknownModelPriceError, PriceFileError) as exc:
+        fail(str(exc))
+
+
+def app_main(argv: list[str]) -> int:
+    """spark-submit entry: same options as the CLI command."""
+    try:
+        app(["route", *argv], standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    return 0

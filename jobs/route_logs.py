@@ -1,0 +1,443 @@
+"""The route job: Parquet prompt logs in; routing labels, cost projections and Batch-API dispatch files out.
+
+Runnable with ``spark-submit jobs/route_logs.py --router DIR --logs F --out D ...`` and as
+``batch-router route``. Stages: validate + quarantine -> normalise and hash prompts -> embed each distinct
+prompt once (embedding cache) and run all scorers in the same pass -> calibrate the policy on the whole
+batch (driver, numpy) -> write every output under a staging directory -> rename partitions into place.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from jobs import atomic_write
+from jobs import route_outputs as W
+from jobs.config import JobConfig
+from jobs.validate_logs import ROW_ORDER
+
+PAIR_POLICIES = ("strong_share", "budget_usd", "threshold")
+MULTI_POLICIES = ("cost_weight", "budget_usd", "quality_target")
+FAIL_ENV = "BATCH_ROUTER_FAIL_BEFORE_COMMIT"  # test hook: raise after staging, before any rename
+
+
+class RouteError(ValueError):
+    """Bad input detected before or during routing; the CLI prints it on one line and exits 2."""
+
+
+@dataclass(frozen=True)
+class RoutePolicy:
+    kind: str  # one of PAIR_POLICIES / MULTI_POLICIES
+    value: float
+
+
+@dataclass(frozen=True)
+class RouteOptions:
+    router: str
+    logs: str
+    out: str
+    policy: RoutePolicy | None = None  # None: strong share 0.5 for a pair router
+    date: str | None = None
+    cache: str | None = None  # default <out>/_embedding_cache
+    prices: str | None = None
+    batch_discount: bool = False
+
+
+def log(msg: str) -> None:
+    print(f"[route] {msg}", flush=True)
+
+
+def route_models(router: Any) -> list[str]:
+    """The models requests can be routed to: a pair router's strong and weak model (even when it was
+    trained on more), else every model of an N-model router, in ``router.models`` order."""
+    if router.strong is not None:
+        return [router.strong, router.weak]
+    return list(router.models)
+
+
+def resolve_policy(router: Any, policy: RoutePolicy | None) -> RoutePolicy:
+    pair = router.strong is not None
+    if policy is None:
+        if pair:
+            return RoutePolicy("strong_share", 0.5)
+        raise RouteError(
+            f"router has {len(router.models)} models: give --cost-weight, --budget-usd or --quality-target"
+        )
+    allowed = PAIR_POLICIES if pair else MULTI_POLICIES
+    if policy.kind not in allowed:
+        kind = "pair" if pair else f"{len(router.models)}-model"
+        flags = ", ".join("--" + k.replace("_", "-") for k in allowed)
+        raise RouteError(f"--{policy.kind.replace('_', '-')} does not apply to a {kind} router (use {flags})")
+    if policy.kind in ("strong_share", "threshold") and not 0.0 <= policy.value <= 1.0:
+        raise RouteError(f"--{policy.kind.replace('_', '-')} must be in [0, 1], got {policy.value}")
+    if policy.kind in ("budget_usd", "cost_weight") and policy.value < 0:
+        raise RouteError(f"--{policy.kind.replace('_', '-')} must be >= 0, got {policy.value}")
+    return policy
+
+
+def load_router_and_prices(opts: RouteOptions):
+    """Driver-side checks before Spark starts: router artefact, prices of all its models."""
+    from router_core.pricing import PriceTable
+    from udfs.score_udf import router_class
+
+    try:
+        Router = router_class()
+    except ImportError as exc:  # the router module ships separately in some installs
+        raise RouteError(f"router support is not installed: {exc}") from None
+    if not Path(opts.router).is_dir():
+        raise RouteError(f"router directory not found: {opts.router}")
+    try:
+        router = Router.load(opts.router)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RouterLoadError is a RuntimeError
+        raise RouteError(f"cannot load router {opts.router}: {exc}") from None
+    prices = PriceTable.load(opts.prices, batch_discount=opts.batch_discount)
+    prices.require(route_models(router))
+    return router, prices
+
+
+# ---------------------------------------------------------------- calibration (driver, numpy)
+
+
+def completion_matrix(ct_log: np.ndarray, models: list[str], prices: Any) -> np.ndarray:
+    """Completion tokens [n, M]: the log's value when present, else each model's estimate."""
+    from router_core.tokens import completion_tokens_default
+
+    est = np.array([completion_tokens_default(m, prices) for m in models], dtype=np.float64)
+    has = ~np.isnan(ct_log)
+    return np.where(has[:, None], ct_log[:, None], est[None, :])
+
+
+def cost_matrix(pt: np.ndarray, ct: np.ndarray, models: list[str], prices: Any) -> np.ndarray:
+    inp = np.array([prices.price(m).input_per_mtok for m in models])
+    out = np.array([prices.price(m).output_per_mtok for m in models])
+    return (pt[:, None] * inp[None, :] + ct * out[None, :]) / 1e6
+
+
+def decide(router: Any, policy: RoutePolicy, table: pa.Table, cost: np.ndarray) -> np.ndarray:
+    """Model index (into route_models(router)) per row of ``table``."""
+    from router_core import policies as P
+
+    models = route_models(router)
+    try:
+        if router.strong is not None:
+            s, w = models.index(router.strong), models.index(router.weak)
+            score = table.column("strong_win_prob").to_numpy(zero_copy_only=False).astype(np.float64)
+            tb = table.column("_br_tb").to_numpy()
+            if policy.kind == "strong_share":
+                strong = P.route_strong_share(score, policy.value, tb)
+            elif policy.kind == "threshold":
+                strong = P.route_threshold(score, policy.value)
+            else:
+                strong = P.route_budget(score, cost[:, s], cost[:, w], policy.value, tb)
+            return np.where(strong, s, w)
+        pq = np.asarray(table.column("predicted_quality").to_pylist(), dtype=np.float64).reshape(
+            -1, len(models)
+        )
+        if policy.kind == "cost_weight":
+            return P.route_cost_weight(pq, cost, policy.value, models)
+        if policy.kind == "quality_target":
+            return P.route_quality_target(pq, cost, policy.value, models)
+        return P.route_budget_multi(pq, cost, policy.value, models)[0]
+    except P.PolicyError as exc:
+        raise RouteError(str(exc)) from None
+
+
+@dataclass
+class Calibrated:
+    """Per-request numbers on the driver, rows sorted by (dt, request_id)."""
+
+    table: pa.Table  # request_id, prompt_hash, dt, row order, scores, predicted_quality (N-model)
+    prompt_tokens: np.ndarray  # [n]
+    completion_tokens: np.ndarray  # [n, M]
+    cost: np.ndarray  # [n, M] USD
+    idx: np.ndarray  # [n] routed model index into route_models(router)
+
+    @property
+    def rows(self) -> np.ndarray:
+        return np.arange(len(self.idx))
+
+
+def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
+    """The whole job; raises RouteError / SchemaError / UnknownModelPriceError before Spark on bad input."""
+    from jobs.spark_session import get_spark
+    from jobs.validate_logs import check_logs_schema
+
+    t_start = time.time()
+    check_logs_schema(opts.logs, cfg)  # SchemaError before Spark starts
+    router, prices = load_router_and_prices(opts)
+    policy = resolve_policy(router, opts.policy)
+    log(
+        f"router {opts.router}: models {route_models(router)}, scorers {list(router.scorer_names)}, "
+        f"policy {policy.kind}={policy.value}"
+    )
+    spark = get_spark(cfg.spark)
+    log(f"spark up ({cfg.spark.master}) in {time.time() - t_start:.1f}s")
+    summary = RouteRun(spark, opts, cfg, router, prices, policy).run()
+    summary["seconds_total"] = round(time.time() - t_start, 2)
+    log(f"done in {summary['seconds_total']:.1f}s -> {opts.out}")
+    return summary
+
+
+class RouteRun:
+    """One execution of the route job on a live SparkSession, stage by stage."""
+
+    def __init__(
+        self, spark, opts: RouteOptions, cfg: JobConfig, router, prices, policy: RoutePolicy
+    ) -> None:
+        self.spark, self.opts, self.cfg = spark, opts, cfg
+        self.router, self.prices, self.policy = router, prices, policy
+        self.models = route_models(router)
+        self.out = Path(opts.out)
+        self.cache_dir = Path(opts.cache) if opts.cache else self.out / "_embedding_cache"
+        self.counts: dict[str, Any] = {}
+
+    def run(self) -> dict[str, Any]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        staging = atomic_write.new_staging(self.out)
+        router_dir = Path(self.opts.router).resolve()
+        # Spark ships the artefact to every executor itself; workers find it with SparkFiles.get(name).
+        self.spark.sparkContext.addFile(str(router_dir), recursive=True)
+        v, keyed = self.validate()
+        try:
+            scored = self.embed_and_score(keyed, router_dir.name)
+            try:
+                cal = self.calibrate(keyed, scored, v.resolved)
+            finally:
+                scored.unpersist()
+            self.write_staged(staging, keyed, v, cal)
+        finally:
+            keyed.unpersist()
+        if os.environ.get(FAIL_ENV):
+            raise RuntimeError(f"{FAIL_ENV} is set: failing after staging, before commit (test hook)")
+        self.commit(staging, cal)
+        summary = self.summary(cal)
+        W.write_manifest(self.out, self.opts, self.cfg, self.router, self.policy, self.prices, summary)
+        W.print_summary(summary, self.router)
+        return summary
+
+    # 1. validate + quarantine, normalise + hash
+    def validate(self):
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        from jobs.validate_logs import validate_logs
+        from udfs.score_udf import normalize_udf
+
+        t = time.time()
+        v = validate_logs(self.spark, self.opts.logs, self.cfg, self.opts.date)
+        rid = F.col(v.resolved.request_id).cast("string")
+        keyed = (
+            v.valid.withColumn("_k", normalize_udf()(F.col("route_text")))
+            .withColumn("norm_text", F.col("_k.norm_text"))
+            .withColumn("prompt_hash", F.col("_k.prompt_hash"))
+            .withColumn("request_id", rid)
+            .withColumn("_br_tb", F.xxhash64(rid))  # deterministic tie-break, independent of input order
+            .drop("_k")
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        n_valid = keyed.count()
+        self.q_counts = v.quarantine.groupBy("dt", "reason").count().collect()
+        n_quar = sum(r["count"] for r in self.q_counts)
+        self.counts.update(
+            rows_in=n_valid + n_quar,
+            valid=n_valid,
+            quarantined=n_quar,
+            quarantined_by_reason=W.by_reason(self.q_counts),
+        )
+        s = time.time() - t
+        log(
+            f"validate: {n_valid + n_quar} rows -> {n_valid} valid + {n_quar} quarantined in {s:.1f}s "
+            f"({(n_valid + n_quar) / max(s, 1e-9):.0f} rows/s)"
+        )
+        return v, keyed
+
+    # 2. each distinct prompt embedded at most once (cache first), all scorers in the same pass
+    def embed_and_score(self, keyed, router_name: str):
+        from pyspark import StorageLevel
+        from pyspark.sql import functions as F
+
+        from jobs.embedding_cache import append_cache, read_cache
+        from udfs.score_udf import make_score_fn, score_schema
+
+        t = time.time()
+        distinct = keyed.select("prompt_hash", F.col("norm_text").alias("text")).dropDuplicates(
+            ["prompt_hash"]
+        )
+        cached = read_cache(self.spark, self.cache_dir, self.router.embedder_id)
+        if cached is None:
+            joined = distinct.withColumn("embedding", F.lit(None).cast("array<float>"))
+        else:
+            joined = distinct.join(cached, "prompt_hash", "left")
+        n_models = None if self.router.strong is not None else len(self.models)
+        conf = {"kind": self.cfg.embedder.kind, **self.cfg.embedder.kwargs()}
+        scored = joined.mapInArrow(
+            make_score_fn(router_name, conf), score_schema(list(self.router.scorer_names), n_models)
+        ).persist(StorageLevel.MEMORY_AND_DISK)  # computed once, read by the cache write and the join
+        stats = {r["from_cache"]: r["count"] for r in scored.groupBy("from_cache").count().collect()}
+        n_new, n_cached = stats.get(False, 0), stats.get(True, 0)
+        self.counts.update(distinct_prompts=n_new + n_cached, embedded=n_new, from_cache=n_cached)
+        s = time.time() - t
+        log(
+            f"embed+score: {self.counts['valid']} valid rows -> {n_new + n_cached} distinct prompts "
+            f"({n_new} embedded, {n_cached} from cache) in {s:.1f}s ({(n_new + n_cached) / max(s, 1e-9):.0f} "
+            "prompts/s)"
+        )
+        if n_new:
+            append_cache(scored.where(~F.col("from_cache")), self.cache_dir, self.router.embedder_id)
+        return scored
+
+    # 3. calibrate the policy on the whole batch (driver: a few numbers per request)
+    def calibrate(self, keyed, scored, resolved) -> Calibrated:
+        from pyspark.sql import functions as F
+
+        t = time.time()
+        opt = resolved.optional
+        pt_log = F.col(opt["prompt_tokens"]).cast("long") if "prompt_tokens" in opt else F.lit(None)
+        ct_log = F.col(opt["completion_tokens"]).cast("double") if "completion_tokens" in opt else F.lit(None)
+        rows = keyed.select(
+            "request_id",
+            "prompt_hash",
+            "dt",
+            ROW_ORDER,
+            "_br_tb",
+            pt_log.cast("long").alias("_pt_log"),
+            ct_log.cast("double").alias("_ct_log"),
+        ).join(scored.drop("embedding", "from_cache"), "prompt_hash")
+        table = rows.toArrow().sort_by([("dt", "ascending"), ("request_id", "ascending")])
+        counted = table.column("counted_prompt_tokens").to_numpy(zero_copy_only=False)
+        pt = np.where(
+            table.column("_pt_log").is_null().to_numpy(zero_copy_only=False),
+            counted,
+            table.column("_pt_log").fill_null(0).to_numpy(zero_copy_only=False),
+        ).astype(np.float64)
+        ct = completion_matrix(
+            table.column("_ct_log").to_numpy(zero_copy_only=False).astype(np.float64),
+            self.models,
+            self.prices,
+        )
+        cost = cost_matrix(pt, ct, self.models, self.prices)
+        idx = decide(self.router, self.policy, table, cost) if table.num_rows else np.zeros(0, dtype=np.int64)
+        log(
+            f"calibrate: {self.policy.kind}={self.policy.value} on {table.num_rows} requests in "
+            f"{time.time() - t:.1f}s; "
+            + ", ".join(f"{m}: {int((idx == i).sum())}" for i, m in enumerate(self.models))
+        )
+        return Calibrated(table, pt, ct, cost, idx)
+
+    # 4. every output written under the staging directory
+    def write_staged(self, staging: Path, keyed, v, cal: Calibrated) -> None:
+        from pyspark.sql import functions as F
+
+        t = time.time()
+        models, table, pair = self.models, cal.table, self.router.strong is not None
+        routed = pa.array(np.asarray(models, dtype=object)[cal.idx].tolist(), pa.string())
+        model_map = F.array(*[F.lit(m) for m in models])
+        label_cols: dict[str, Any] = {
+            "request_id": table.column("request_id"),
+            "prompt_hash": table.column("prompt_hash"),
+            **{f"score_{s}": table.column(f"score_{s}") for s in self.router.scorer_names},
+            "strong_win_prob": table.column("strong_win_prob"),
+            "routed_model": routed,
+        }
+        if not pair:
+            label_cols["_pq"] = table.column("predicted_quality")
+        label_cols["dt"] = table.column("dt")
+        labels = self.spark.createDataFrame(pa.table(label_cols))
+        if not pair:
+            labels = labels.withColumn("predicted_quality", F.map_from_arrays(model_map, F.col("_pq")))
+            labels = labels.select(
+                *[c for c in label_cols if c not in ("_pq", "dt")], "predicted_quality", "dt"
+            )
+        W.write_partitioned(labels, staging / "labels")
+
+        rr = cal.rows
+        proj_cols: dict[str, Any] = {
+            "request_id": table.column("request_id"),
+            "routed_model": routed,
+            "prompt_tokens": pa.array(cal.prompt_tokens.astype(np.int64)),
+            "completion_tokens": pa.array(np.rint(cal.completion_tokens[rr, cal.idx]).astype(np.int64)),
+            "cost_routed_usd": pa.array(cal.cost[rr, cal.idx]),
+        }
+        if pair:
+            proj_cols["cost_all_strong_usd"] = pa.array(cal.cost[:, models.index(self.router.strong)])
+            proj_cols["cost_all_weak_usd"] = pa.array(cal.cost[:, models.index(self.router.weak)])
+        proj_cols["_cost"] = W.list_col(cal.cost)
+        proj_cols["dt"] = table.column("dt")
+        proj = self.spark.createDataFrame(pa.table(proj_cols))
+        proj = proj.withColumn("cost_by_model_usd", F.map_from_arrays(model_map, F.col("_cost")))
+        proj = proj.select(*[c for c in proj_cols if c not in ("_cost", "dt")], "cost_by_model_usd", "dt")
+        W.write_partitioned(proj, staging / "projections")
+        daily = W.daily_summary(table.column("dt").to_pylist(), cal.idx, cal.cost, models)
+        self.spark.createDataFrame(daily).coalesce(1).write.partitionBy("dt").parquet(
+            str(staging / "projections_daily")
+        )
+        W.write_partitioned(v.quarantine, staging / "quarantine")
+
+        self.dirs = W.safe_model_dir(models)
+        dir_of = np.asarray([self.dirs[m] for m in models], dtype=object)
+        decisions = self.spark.createDataFrame(
+            pa.table(
+                {
+                    ROW_ORDER: table.column(ROW_ORDER),
+                    "routed_model": routed,
+                    "_model_dir": pa.array(dir_of[cal.idx].tolist(), pa.string()),
+                }
+            )
+        )
+        body = F.struct(F.col("routed_model").alias("model"), dispatch_messages(v.resolved).alias("messages"))
+        line = F.to_json(
+            F.struct(
+                F.col("request_id").alias("custom_id"),
+                F.lit("POST").alias("method"),
+                F.lit("/v1/chat/completions").alias("url"),
+                body.alias("body"),
+            )
+        )
+        dispatch = keyed.join(decisions, ROW_ORDER).select(
+            line.alias("value"), "_model_dir", "dt", "request_id"
+        )
+        W.write_dispatch(dispatch, staging / "dispatch")
+        log(f"write (staged): labels, projections, quarantine, dispatch in {time.time() - t:.1f}s")
+
+    # 5. rename partitions into place; dates this run processed are replaced, others kept
+    def commit(self, staging: Path, cal: Calibrated) -> None:
+        self.dates = set(cal.table.column("dt").to_pylist()) | {r["dt"] for r in self.q_counts}
+        for name in W.OUTPUTS:
+            atomic_write.commit_partitioned(staging / name, self.out / name, self.out, self.dates)
+        self.counts["dispatch_lines"] = W.commit_dispatch(
+            staging / "dispatch", self.out / "dispatch", self.out, self.dates, self.dirs
+        )
+        atomic_write.finish(self.out)
+
+    def summary(self, cal: Calibrated) -> dict[str, Any]:
+        return {
+            **self.counts,
+            "routed": {m: int((cal.idx == i).sum()) for i, m in enumerate(self.models)},
+            "cost_routed_usd": float(cal.cost[cal.rows, cal.idx].sum()),
+            "cost_by_model_usd": {m: float(cal.cost[:, i].sum()) for i, m in enumerate(self.models)},
+            "dates": sorted(self.dates),
+        }
+
+
+def dispatch_messages(resolved):
+    """Spark column of the chat messages to send: the log's messages, else one user turn with the prompt
+    (the original prompt, not the truncated routed text)."""
+    from pyspark.sql import functions as F
+
+    if resolved.text_source == "messages":
+        return F.col(resolved.text_column)
+    prompt = F.col(resolved.text_column).cast("string")
+    return F.array(F.struct(F.lit("user").alias("role"), prompt.alias("content")))
+
+
+if __name__ == "__main__":  # spark-submit jobs/route_logs.py --router DIR --logs F --out D ...
+    from jobs.route_cmd import app_main
+
+    sys.exit(app_main(sys.argv[1:]))

@@ -1,0 +1,207 @@
+"""Writers of the route job's outputs: staged Spark writes, dispatch-file commit, manifest, summary.
+
+Every output is first written under ``<out>/_staging/<run>`` (see jobs.atomic_write), then renamed into
+place partition by partition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from jobs import atomic_write
+
+DISPATCH_MAX_LINES = 50_000  # OpenAI Batch API: at most 50,000 requests per input file
+OUTPUTS = ("labels", "projections", "projections_daily", "quarantine")
+
+
+def log(msg: str) -> None:
+    print(f"[route] {msg}", flush=True)
+
+
+def safe_model_dir(models: list[str]) -> dict[str, str]:
+    """Model name -> directory name: '/' becomes '--', other characters outside [A-Za-z0-9._-] become '_';
+    names that would still collide (or start with '.'/'_', which readers skip) get '-' + 8 hex digits of
+    the name's sha256. dispatch/models.json maps each directory back to the model name."""
+    base = {m: re.sub(r"[^A-Za-z0-9._-]", "_", m.replace("/", "--")) or "_" for m in models}
+    counts: dict[str, int] = {}
+    for v in base.values():
+        counts[v] = counts.get(v, 0) + 1
+    out = {}
+    for m, v in base.items():
+        if counts[v] > 1 or v.startswith((".", "_")):
+            v = f"{v.lstrip('._') or 'model'}-{hashlib.sha256(m.encode()).hexdigest()[:8]}"
+        out[m] = v
+    return out
+
+
+def list_col(x: np.ndarray) -> pa.ListArray:
+    """[n, d] numpy -> Arrow list<d values> without per-row Python."""
+    n, d = x.shape
+    return pa.ListArray.from_arrays(
+        pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32)), pa.array(x.ravel())
+    )
+
+
+def by_reason(q_counts) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for r in q_counts:
+        out[r["reason"]] = out.get(r["reason"], 0) + r["count"]
+    return dict(sorted(out.items()))
+
+
+def write_partitioned(df, path: Path) -> None:
+    """One file per dt, rows sorted by request_id: identical input gives identical files."""
+    df.repartition("dt").sortWithinPartitions("request_id").write.partitionBy("dt").parquet(str(path))
+
+
+def write_dispatch(dispatch, path: Path) -> None:
+    """dispatch: DataFrame (value JSON line, _model_dir, dt, request_id) -> text files, <= 50k lines each."""
+    (
+        dispatch.repartition("_model_dir", "dt")
+        .sortWithinPartitions("request_id")
+        .drop("request_id")
+        .write.option("maxRecordsPerFile", DISPATCH_MAX_LINES)
+        .partitionBy("_model_dir", "dt")
+        .text(str(path))
+    )
+
+
+def daily_summary(dts: list[str], idx: np.ndarray, cost: np.ndarray, models: list[str]) -> pa.Table:
+    """One row per day: requests, share per model, projected cost routed vs each model for all requests."""
+    dts_a = np.asarray(dts, dtype=object)
+    rows: dict[str, list] = {
+        "requests": [],
+        "cost_routed_usd": [],
+        "share_by_model": [],
+        "cost_all_model_usd": [],
+        "dt": [],
+    }
+    rr = np.arange(len(idx))
+    for d in sorted(set(dts)):
+        m = dts_a == d
+        n = int(m.sum())
+        rows["requests"].append(n)
+        rows["cost_routed_usd"].append(float(cost[rr[m], idx[m]].sum()))
+        rows["share_by_model"].append([(mod, float((idx[m] == i).sum() / n)) for i, mod in enumerate(models)])
+        rows["cost_all_model_usd"].append([(mod, float(cost[m, i].sum())) for i, mod in enumerate(models)])
+        rows["dt"].append(d)
+    mt = pa.map_(pa.string(), pa.float64())
+    return pa.table(
+        {
+            "requests": pa.array(rows["requests"], pa.int64()),
+            "cost_routed_usd": pa.array(rows["cost_routed_usd"], pa.float64()),
+            "share_by_model": pa.array(rows["share_by_model"], mt),
+            "cost_all_model_usd": pa.array(rows["cost_all_model_usd"], mt),
+            "dt": pa.array(rows["dt"], pa.string()),
+        }
+    )
+
+
+def commit_dispatch(staged: Path, final: Path, out: Path, dates: set[str], dirs: dict[str, str]) -> int:
+    """Spark's ``_model_dir=X/dt=D/part-*.txt`` -> ``dispatch/X/dt=D/part-00000.jsonl`` (renumbered)."""
+    lines = 0
+    written: set[tuple[str, str]] = set()
+    for mdir in atomic_write.partitions(staged):
+        model_dir = mdir.name.split("=", 1)[1]
+        for ddir in atomic_write.partitions(mdir):
+            parts = sorted(p for p in ddir.iterdir() if p.name.startswith("part-"))
+            for i, p in enumerate(parts):
+                with open(p, "rb") as fh:
+                    lines += sum(1 for _ in fh)
+                os.rename(p, ddir / f"part-{i:05d}.jsonl")
+            for junk in ddir.iterdir():  # Spark's .crc side files
+                if junk.name.startswith("."):
+                    junk.unlink()
+            atomic_write.replace_dir(ddir, final / model_dir / ddir.name, out / atomic_write.TRASH)
+            written.add((model_dir, ddir.name))
+    # A date re-run that no longer routes anything to a model must drop that model's old files.
+    if final.is_dir():
+        for model_dir in final.iterdir():
+            for d in dates:
+                old = model_dir / f"dt={d}"
+                if old.is_dir() and (model_dir.name, old.name) not in written:
+                    (out / atomic_write.TRASH).mkdir(parents=True, exist_ok=True)
+                    os.rename(old, out / atomic_write.TRASH / os.urandom(8).hex())
+    final.mkdir(parents=True, exist_ok=True)
+    (final / "models.json").write_text(json.dumps({v: k for k, v in sorted(dirs.items())}, indent=2) + "\n")
+    return lines
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def output_checksums(out: Path) -> dict[str, str]:
+    sums = {}
+    for name in ("labels", "projections", "projections_daily", "quarantine", "dispatch"):
+        root = out / name
+        if root.is_dir():
+            for p in sorted(root.rglob("*")):
+                rel = p.relative_to(out)
+                if p.is_file() and not any(part.startswith((".", "_")) for part in rel.parts):
+                    sums[str(rel)] = _sha256(p)
+    return sums
+
+
+def write_manifest(out: Path, opts, cfg, router, policy, prices, summary) -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pkg = version("batch-router")
+    except PackageNotFoundError:
+        pkg = "unknown"
+    manifest_json = json.dumps(router.manifest, sort_keys=True, default=str).encode()
+    doc = {
+        "package_version": pkg,
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "inputs": {
+            "logs": str(Path(opts.logs).resolve()),
+            "date": opts.date,
+            "router": str(Path(opts.router).resolve()),
+            "prices": opts.prices,
+        },
+        "router": {
+            "models": list(router.models),
+            "strong": router.strong,
+            "weak": router.weak,
+            "scorers": list(router.scorer_names),
+            "embedder_id": router.embedder_id,
+            "manifest_sha256": hashlib.sha256(manifest_json).hexdigest(),
+        },
+        "policy": asdict(policy),
+        "prices": {m: asdict(prices.price(m)) for m in summary["routed"]},
+        "batch_discount": opts.batch_discount,
+        "config": cfg.model_dump(mode="json"),
+        "counts": summary,
+        "outputs": output_checksums(out),
+    }
+    tmp = out / "_manifest.json.tmp"
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    os.replace(tmp, out / "manifest.json")
+
+
+def print_summary(s: dict[str, Any], router) -> None:
+    n = max(1, sum(s["routed"].values()))
+    for m, k in s["routed"].items():
+        log(f"  {m}: {k} requests ({100 * k / n:.1f}%), all-{m} cost ${s['cost_by_model_usd'][m]:.4f}")
+    line = f"  projected cost ${s['cost_routed_usd']:.4f}"
+    if router.strong is not None:
+        strong_cost = s["cost_by_model_usd"][router.strong]
+        if strong_cost > 0:
+            saved = 100 * (1 - s["cost_routed_usd"] / strong_cost)
+            line += f" vs all-strong ${strong_cost:.4f} ({saved:.1f}% saved)"
+    log(line)

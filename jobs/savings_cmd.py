@@ -1,0 +1,93 @@
+"""``batch-router savings``: cost as served vs as routed, with CIs, as an HTML report + CSV/Parquet."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from jobs.app import EXIT_BAD_INPUT, app
+from router_core.pricing import PriceFileError, UnknownModelPriceError
+
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def savings(
+    logs: str = typer.Option(
+        ..., "--logs", help="Prompt logs (Parquet file, directory or Hive dt=YYYY-MM-DD partitioned dir)."
+    ),
+    labels: str = typer.Option(
+        ..., "--labels", help="The route job's --out directory (or its labels/ subdirectory)."
+    ),
+    out: str = typer.Option(
+        ..., "--out", help="Report directory: report.html, savings.csv, savings.parquet, summary.json."
+    ),
+    prices: str | None = typer.Option(
+        None,
+        "--prices",
+        help="Price override file (JSON/YAML: model -> {input_price, output_price} in USD per 1M tokens, "
+        "optional completion_tokens); used before the bundled genai-prices table.",
+    ),
+    batch_discount: bool = typer.Option(
+        False, "--batch-discount", help="Price the routed side at OpenAI Batch API rates (50% off)."
+    ),
+    date: str | None = typer.Option(None, "--date", help="Only this day (YYYY-MM-DD); default: all days."),
+    bootstrap: int = typer.Option(
+        1000, "--bootstrap", help="Bootstrap resamples for the 95% CIs (0 = no CIs)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the bootstrap (same seed, same CIs)."),
+    served_model: str | None = typer.Option(
+        None, "--served-model", help="Model that served rows whose log has no 'model' value."
+    ),
+    config: str | None = typer.Option(
+        None, "--config", help="Job config (YAML/TOML); only logs.columns and logs.text_source are used."
+    ),
+) -> None:
+    """Retroactive savings: what the logged requests cost as served vs under the routing labels."""
+    from jobs.config import load_config
+    from jobs.savings import SavingsInputError, run_savings
+
+    try:
+        if date is not None and not _DATE.match(date):
+            raise SavingsInputError(f"--date must be YYYY-MM-DD, got '{date}'")
+        if prices is not None and not Path(prices).is_file():
+            raise SavingsInputError(f"price file not found: {prices}")
+        cfg = load_config(config)
+        run_savings(
+            logs,
+            labels,
+            out,
+            prices=prices,
+            batch_discount=batch_discount,
+            date=date,
+            bootstrap=bootstrap,
+            seed=seed,
+            served_model=served_model,
+            columns=cfg.logs.columns,
+            text_source=cfg.logs.text_source,
+        )
+    except (
+        SavingsInputError,
+        UnknownModelPriceError,
+        PriceFileError,
+        FileNotFoundError,
+        ValidationError,
+    ) as exc:
+        typer.echo(f"error: {exc}".splitlines()[0], err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+app.command("savings")(savings)
+
+
+def app_main(argv: list[str]) -> int:
+    """``python -m jobs.savings`` / ``spark-submit jobs/savings.py``: the same options, no subcommand."""
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command()(savings)
+    try:
+        single(args=argv, prog_name="jobs.savings")
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

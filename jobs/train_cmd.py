@@ -1,0 +1,260 @@
+"""``batch-router train``: fit a router (pair or N-model) from battles and/or per-model scores."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import typer
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.app import app
+from jobs.cli_options import fail, parse_pairs
+
+
+class TrainConfig(BaseModel):
+    """The ``train:`` section of a config file (the file's other sections are the shared JobConfig)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: list[str] = Field(default_factory=list)
+    format: list[str] = Field(default_factory=list)
+    alias: dict[str, str] = Field(default_factory=dict)
+    strong: str | None = None
+    weak: str | None = None
+    models: list[str] = Field(default_factory=list)
+    scorers: list[str] = Field(default_factory=lambda: ["sw", "mf", "knn", "bert"])
+    prompt_column: str | None = None
+    seed: int = 0
+    max_train: int | None = Field(None, gt=0)
+    valid_frac: float = Field(0.2, gt=0.0, lt=1.0)
+    weight_sources: bool = True
+    drop_empty: bool = False
+    threads: int | None = Field(None, gt=0)
+    scorer_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+def _load_configs(path: str | None):
+    from jobs.config import JobConfig, _read
+
+    raw: dict[str, Any] = {}
+    if path:
+        try:
+            raw = dict(_read(path))
+        except FileNotFoundError as exc:
+            fail(str(exc))
+        except Exception as exc:  # YAML / TOML syntax errors
+            fail(f"cannot read config {path}: {' '.join(str(exc).split())}")
+    try:
+        train_cfg = TrainConfig.model_validate(raw.pop("train", None) or {})
+        job_cfg = JobConfig.model_validate(raw)
+    except Exception as exc:  # pydantic ValidationError: one line
+        fail(f"invalid configuration: {' '.join(str(exc).split())}")
+    return train_cfg, job_cfg
+
+
+def _split_csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _embed(texts: list[str], job_cfg, threads: int | None) -> tuple[np.ndarray, str]:
+    from router_core.embedder import load_embedder
+
+    kwargs = job_cfg.embedder.kwargs()
+    if job_cfg.embedder.kind == "minilm" and threads:
+        kwargs["torch_threads"] = threads
+    embedder = load_embedder(job_cfg.embedder.kind, **kwargs)
+    chunk = 2048
+    parts, t0 = [], time.perf_counter()
+    for start in range(0, len(texts), chunk):
+        parts.append(embedder.encode(texts[start : start + chunk]))
+        done = min(start + chunk, len(texts))
+        rate = done / max(time.perf_counter() - t0, 1e-9)
+        typer.echo(f"embedded {done:,}/{len(texts):,} prompts ({rate:,.0f} prompts/s)")
+    emb = np.concatenate(parts) if parts else np.zeros((0, getattr(embedder, "dim", 0)), np.float32)
+    return emb, embedder.id
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+def _summary(router, n_prompts: int) -> None:
+    man = router.manifest
+    typer.echo("")
+    typer.echo(f"models ({len(router.models)}): {', '.join(router.models)}")
+    if router.strong:
+        typer.echo(f"pair router: strong={router.strong} weak={router.weak}")
+    typer.echo(f"prompts: {n_prompts:,}; training-data hash {man['training_data_hash'][:16]}")
+    typer.echo(f"{'source':<36}{'battles':>10}{'weight':>9}")
+    for s in man["sources"]:
+        typer.echo(f"{s:<36}{man['battles_per_source'][s]:>10,}{man['source_weights'].get(s, 1.0):>9.3g}")
+    metrics = man["metrics"].get("scorers")
+    if not metrics:
+        typer.echo(f"validation: only {man['metrics'].get('valid_targets', 0)} held-out targets, no metrics")
+        return
+    keys = sorted({k for m in metrics.values() for k in m})
+    typer.echo(
+        f"validation ({man['metrics']['valid_targets']:,} held-out prompts; ensemble out-of-fold):"
+    )
+    typer.echo(f"{'scorer':<12}" + "".join(f"{k:>16}" for k in keys))
+    for name, m in metrics.items():
+        typer.echo(f"{name:<12}" + "".join(f"{_fmt(m.get(k)):>16}" for k in keys))
+
+
+@app.command()
+def train(
+    data: list[str] | None = typer.Option(
+        None, "--data", help="Training file (parquet/csv/json/jsonl); repeat to combine several sources."
+    ),
+    out: str | None = typer.Option(None, "--out", help="Output directory of the router artefact."),
+    strong: str | None = typer.Option(None, "--strong", help="Strong model of a pair router (with --weak)."),
+    weak: str | None = typer.Option(None, "--weak", help="Weak model of a pair router (with --strong)."),
+    models: str | None = typer.Option(
+        None, "--models", help="Comma-separated models of an N-model router (default: all in the data)."
+    ),
+    scorers: str | None = typer.Option(
+        None, "--scorers", help="Comma-separated base scorers: sw, mf, knn, bert (default: all four)."
+    ),
+    fmt: list[str] | None = typer.Option(
+        None,
+        "--format",
+        help="battles | wide | long | struct; once for all files or once per --data (default: detect).",
+    ),
+    alias: list[str] | None = typer.Option(
+        None, "--alias", help="NAME=CANONICAL: rename a model of one source to another's name (repeatable)."
+    ),
+    prompt_column: str | None = typer.Option(
+        None, "--prompt-column", help="Prompt column (default: first of prompt, question, instruction, text)."
+    ),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of MF/BERT training and subsampling (0)."),
+    max_train: int | None = typer.Option(
+        None, "--max-train", help="Train on a random subsample of at most N prompts."
+    ),
+    valid_frac: float | None = typer.Option(
+        None, "--valid-frac", help="Share of prompts held out for stacking/calibration (0.2)."
+    ),
+    no_source_weights: bool = typer.Option(
+        False, "--no-source-weights", help="Pool all sources with weight 1 instead of fitting weights."
+    ),
+    drop_empty: bool = typer.Option(
+        False, "--drop-empty", help="Drop rows with empty prompts (default: such rows are an error)."
+    ),
+    threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's)."),
+    config: str | None = typer.Option(
+        None, "--config", help="YAML/TOML file: a train: section (these options) plus embedder: etc."
+    ),
+) -> None:
+    """Train a router: a pair router (--strong/--weak) or an N-model router (--models or all models).
+
+    Embeds the training prompts with the configured embedder (bundled MiniLM by default), fits the
+    base scorers and the stacked default score, prints a summary and writes the artefact to --out.
+    """
+    from router_core.router import DEFAULT_SCORERS, train_router
+    from router_core.training_data import TrainingDataError, load_training_data
+
+    cfg, job_cfg = _load_configs(config)
+    paths = list(data or cfg.data)
+    out = out or None
+    if not paths:
+        fail("no training data: pass --data FILE (repeatable)")
+    if not out:
+        fail("no output directory: pass --out DIR")
+    strong = strong or cfg.strong
+    weak = weak or cfg.weak
+    model_list = _split_csv(models) or cfg.models
+    scorer_list = _split_csv(scorers) or cfg.scorers
+    if (strong is None) != (weak is None):
+        fail("give both --strong and --weak (pair router) or neither (N-model router)")
+    if strong and strong == weak:
+        fail("--strong and --weak must differ")
+    if strong and model_list:
+        fail("--models is for N-model routers; a pair router takes --strong and --weak")
+    unknown = [s for s in scorer_list if s not in DEFAULT_SCORERS]
+    if unknown or not scorer_list:
+        fail(f"unknown scorer(s) {unknown}; choose from {', '.join(DEFAULT_SCORERS)}")
+    formats = list(fmt or cfg.format) or None
+    if formats and len(formats) == 1:
+        formats = formats * len(paths)
+    if formats and len(formats) != len(paths):
+        fail(f"--format given {len(formats)} times for {len(paths)} --data files (give it once or per file)")
+    aliases = {**cfg.alias, **parse_pairs(alias, "--alias")}
+    seed = cfg.seed if seed is None else seed
+    max_train = max_train or cfg.max_train
+    if max_train is not None and max_train <= 0:
+        fail("--max-train must be positive")
+    valid_frac = cfg.valid_frac if valid_frac is None else valid_frac
+    if not 0.0 < valid_frac < 1.0:
+        fail("--valid-frac must be between 0 and 1")
+    if os.path.exists(out) and os.listdir(out) and not os.path.exists(os.path.join(out, "manifest.json")):
+        fail(f"--out {out} exists, is not empty and is not a router artefact; refusing to overwrite it")
+    threads = threads or cfg.threads
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+    try:
+        ts = load_training_data(
+            paths,
+            formats=formats,
+            aliases=aliases,
+            prompt_column=prompt_column or cfg.prompt_column,
+            models=model_list or None,
+            drop_empty=drop_empty or cfg.drop_empty,
+        )
+        if strong:
+            ts.pair(strong, weak)  # both names exist and differ
+    except TrainingDataError as exc:
+        fail(str(exc))
+    typer.echo(
+        f"loaded {len(ts.prompts):,} prompts, {ts.n_battles:,} battles, {len(ts.models)} models "
+        f"from {len(ts.sources)} source(s)"
+    )
+    if max_train and len(ts.prompts) > max_train:
+        keep = np.sort(np.random.default_rng(seed).choice(len(ts.prompts), max_train, replace=False))
+        ts = ts.subset(keep)
+        typer.echo(f"subsampled to {len(ts.prompts):,} prompts ({ts.n_battles:,} battles)")
+
+    emb, embedder_id = _embed(ts.prompts, job_cfg, threads)
+    try:
+        router = train_router(
+            ts,
+            emb,
+            embedder_id,
+            strong=strong,
+            weak=weak,
+            scorers=scorer_list,
+            scorer_params=cfg.scorer_params,
+            valid_frac=valid_frac,
+            seed=seed,
+            weight_sources=cfg.weight_sources and not no_source_weights,
+            log=lambda m: typer.echo(m),
+        )
+    except (TrainingDataError, ValueError, TypeError) as exc:
+        fail(f"training failed: {exc}")
+    router.manifest["train_command"] = " ".join(["batch-router", *sys.argv[1:]])
+
+    # Write next to the target, then swap, so a failed save never leaves a half-written artefact.
+    parent = os.path.dirname(os.path.abspath(out))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".train-", dir=parent)
+    try:
+        router.save(tmp)
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+    _summary(router, len(ts.prompts))
+    typer.echo(f"router written to {out}")

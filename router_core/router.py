@@ -1,0 +1,393 @@
+"""The trained router: base scorers + stacked default score, saved as one checksummed directory.
+
+``Router.score`` is what the Spark route job calls on each batch of embeddings (and texts, when a scorer
+reads them). Training (``train_router``) holds out a prompt-level hash split: base scorers are fitted on
+the rest, the stack and per-model calibration on the held-out fold, then the base scorers are refitted
+on everything.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from router_core.artifact import RouterLoadError, read_manifest, write_manifest
+from router_core.scorers.base import sigmoid
+from router_core.scorers.ensemble import (
+    PairStack,
+    QualityStack,
+    battle_log_loss,
+    fit_source_weights,
+    quality_features,
+)
+from router_core.training_data import TrainingSet, split_prompts
+
+DEFAULT_SCORERS = ("sw", "mf", "knn", "bert")
+ENSEMBLE_FILE = "ensemble.npz"
+VALID_SALT = "router-valid"
+MIN_STACK_ROWS = 20  # fewer held-out targets than this: the ensemble is a plain average
+
+
+def scorer_class(name: str):
+    if name == "sw":
+        from router_core.scorers.sw import SWScorer
+
+        return SWScorer
+    if name == "mf":
+        from router_core.scorers.mf import MFScorer
+
+        return MFScorer
+    if name == "knn":
+        from router_core.scorers.knn import KNNScorer
+
+        return KNNScorer
+    if name == "bert":
+        from router_core.scorers.bert import BertScorer
+
+        return BertScorer
+    raise ValueError(f"unknown scorer '{name}' (known: {', '.join(DEFAULT_SCORERS)})")
+
+
+def score_range(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-model (min, max) of the training scores, the range predicted quality lives in. Scores that all
+    lie in [0, 1] (correctness, win rates) keep exactly [0, 1]; no or constant scores fall back to [0, 1]."""
+    m = scores.shape[1]
+    known = scores[~np.isnan(scores)]
+    if known.size == 0 or (known.min() >= 0.0 and known.max() <= 1.0):
+        return np.zeros(m), np.ones(m)
+    with np.errstate(all="ignore"):
+        lo = np.nanmin(np.where(np.isnan(scores), np.inf, scores), axis=0)
+        hi = np.nanmax(np.where(np.isnan(scores), -np.inf, scores), axis=0)
+    bad = ~np.isfinite(lo) | ~np.isfinite(hi) | (hi <= lo)
+    return np.where(bad, 0.0, lo), np.where(bad, 1.0, hi)
+
+
+@dataclass
+class Router:
+    models: list[str]
+    strong: str | None
+    weak: str | None
+    embedder_id: str
+    scorers: dict[str, Any]
+    stack: PairStack | QualityStack | None
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def scorer_names(self) -> list[str]:
+        return list(self.scorers)
+
+    @property
+    def needs_text(self) -> bool:
+        return any(getattr(s, "needs_text", False) for s in self.scorers.values())
+
+    @property
+    def is_pair(self) -> bool:
+        return self.strong is not None
+
+    # ------------------------------------------------------------------ scoring
+
+    def _base_outputs(self, embeddings: np.ndarray, texts: Sequence[str] | None) -> dict[str, np.ndarray]:
+        if self.needs_text and texts is None:
+            raise ValueError(f"router scorers {self.scorer_names} need the prompt texts")
+        if texts is not None and len(texts) != len(embeddings):
+            raise ValueError(f"{len(texts)} texts for {len(embeddings)} embeddings")
+        out = {}
+        for name, sc in self.scorers.items():
+            if self.is_pair:
+                out[name] = np.asarray(sc.win_prob(embeddings, texts, self.strong, self.weak), np.float64)
+            else:
+                out[name] = quality_features(name, sc.score(embeddings, texts))
+        return out
+
+    def score(self, embeddings: np.ndarray, texts: list[str] | None = None) -> dict[str, np.ndarray]:
+        embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        base = self._base_outputs(embeddings, texts)
+        if self.is_pair:
+            res = {f"score_{k}": v.astype(np.float32) for k, v in base.items()}
+            if isinstance(self.stack, PairStack):
+                res["strong_win_prob"] = self.stack.predict(base).astype(np.float32)
+            else:
+                res["strong_win_prob"] = np.mean(list(base.values()), axis=0).astype(np.float32)
+            return res
+        assert isinstance(self.stack, QualityStack)
+        res = {f"score_{k}": self.stack.predict_one(k, v).max(axis=1) for k, v in base.items()}
+        res["predicted_quality"] = self.stack.predict(base)
+        return res
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        scorer_entries = []
+        for name, sc in self.scorers.items():
+            params = sc.save(os.path.join(path, name))
+            scorer_entries.append({"name": name, "dir": name, "params": params})
+        arrays = self.stack.to_arrays() if self.stack is not None else {}
+        np.savez(os.path.join(path, ENSEMBLE_FILE), **arrays)
+        manifest = {
+            k: v
+            for k, v in self.manifest.items()
+            if k not in ("format_version", "files", "scorers", "models", "strong", "weak", "embedder_id")
+        }
+        self.manifest = write_manifest(
+            path,
+            {
+                "models": self.models,
+                "strong": self.strong,
+                "weak": self.weak,
+                "embedder_id": self.embedder_id,
+                "scorers": scorer_entries,
+                "default_score": "ensemble",
+                **manifest,
+            },
+        )
+
+    @classmethod
+    def load(cls, path: str, embedder_id: str | None = None) -> Router:
+        manifest = read_manifest(path, embedder_id)
+        scorers = {}
+        try:
+            for entry in manifest["scorers"]:
+                klass = scorer_class(entry["name"])
+                scorers[entry["name"]] = klass.load(os.path.join(path, entry["dir"]), entry["params"])
+            with np.load(os.path.join(path, ENSEMBLE_FILE), allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (KeyError, ValueError, OSError) as exc:
+            raise RouterLoadError(f"cannot load router from {path}: {exc}") from exc
+        names = list(scorers)
+        strong, weak = manifest.get("strong"), manifest.get("weak")
+        stack: PairStack | QualityStack | None = None
+        if strong is not None and "pair_coef" in arrays:
+            stack = PairStack.from_arrays(names, arrays)
+        elif strong is None:
+            stack = QualityStack.from_arrays(names, arrays)
+        return cls(
+            models=list(manifest["models"]),
+            strong=strong,
+            weak=weak,
+            embedder_id=manifest["embedder_id"],
+            scorers=scorers,
+            stack=stack,
+            manifest=manifest,
+        )
+
+
+# ---------------------------------------------------------------------------------------- training
+
+
+def _auc(score: np.ndarray, target: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    keep = target != 0.5
+    y = target[keep] > 0.5
+    if keep.sum() < 2 or y.all() or not y.any():
+        return None
+    return float(roc_auc_score(y, score[keep]))
+
+
+def _pair_metrics(p: np.ndarray, q_s: np.ndarray, q_w: np.ndarray) -> dict[str, Any]:
+    from router_core.evaluation import pair_metrics
+
+    target = (1.0 + q_s - q_w) / 2.0
+    out: dict[str, Any] = {"log_loss": battle_log_loss(p, target), "auc": _auc(p, target)}
+    try:
+        m = pair_metrics(q_s, q_w, p, n_boot=0)
+        out["apgr"] = m["apgr"]["value"] if isinstance(m["apgr"], dict) else m["apgr"]
+        out["cpt50"] = m["cpt"]["50"]["value"] if isinstance(m["cpt"]["50"], dict) else m["cpt"]["50"]
+    except ValueError:
+        pass
+    return out
+
+
+def _cross_fit(n: int, k: int, fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Out-of-fold predictions of the stack (so its reported metric is not in-sample)."""
+    fold = np.arange(n) % k
+    np.random.default_rng(0).shuffle(fold)
+    out = None
+    for f in range(k):
+        pred = fit_predict(fold != f, fold == f)
+        if out is None:
+            out = np.zeros((n, *pred.shape[1:]), dtype=np.float64)
+        out[fold == f] = pred
+    assert out is not None
+    return out
+
+
+def train_router(
+    data: TrainingSet,
+    embeddings: np.ndarray,
+    embedder_id: str,
+    strong: str | None = None,
+    weak: str | None = None,
+    scorers: Sequence[str] = DEFAULT_SCORERS,
+    scorer_params: Mapping[str, Mapping[str, Any]] | None = None,
+    valid_frac: float = 0.2,
+    seed: int = 0,
+    weight_sources: bool = True,
+    log: Callable[[str], None] = print,
+) -> Router:
+    """Fit base scorers, source weights and the stacked default score; returns an unsaved Router."""
+    if (strong is None) != (weak is None):
+        raise ValueError("give both strong and weak (a pair router) or neither (an N-model router)")
+    if strong is not None:
+        data.pair(strong, weak)  # validates both names
+    if not scorers:
+        raise ValueError("no scorers selected")
+    params = {k: dict(v) for k, v in (scorer_params or {}).items()}
+    if "mf" in scorers:
+        params.setdefault("mf", {}).setdefault("seed", seed)
+    if "bert" in scorers:
+        params.setdefault("bert", {}).setdefault("random_state", seed)
+
+    def make(name: str):
+        return scorer_class(name)(**params.get(name, {}))
+
+    valid = split_prompts(data.prompts, valid_frac, salt=VALID_SALT)
+    tr_idx, va_idx = np.flatnonzero(~valid), np.flatnonzero(valid)
+    m_idx = [data.models.index(strong), data.models.index(weak)] if strong else list(range(len(data.models)))
+
+    # 1. Source weights: SW (cheap, exact) trained on the training fold per candidate weighting.
+    source_weights = {s: 1.0 for s in data.sources}
+    source_report: dict[str, Any] = {}
+    with_battles = [s for i, s in enumerate(data.sources) if (data.battle_source == i).any()]
+    if weight_sources and len(with_battles) > 1 and len(va_idx) and len(tr_idx):
+        log(f"weighting {len(with_battles)} sources on validation log-loss (SW on the training fold)")
+        train_part, valid_part = data.subset(tr_idx), data.subset(va_idx)
+        in_target = np.isin(valid_part.battle_a, m_idx) & np.isin(valid_part.battle_b, m_idx)
+        sw_params = {k: v for k, v in params.get("sw", {}).items()}
+        scorer_sw = scorer_class("sw")
+        qa = np.unique(valid_part.battle_prompt[in_target])
+        remap = np.full(len(valid_part.prompts), -1)
+        remap[qa] = np.arange(len(qa))
+
+        def evaluate(weights: dict[str, float]) -> dict[str, float]:
+            sw = scorer_sw(**sw_params).fit(train_part.with_weights(weights), embeddings[tr_idx])
+            r = sw.score(embeddings[va_idx][qa]).astype(np.float64)
+            res = {}
+            for si, s in enumerate(data.sources):
+                sel = in_target & (valid_part.battle_source == si)
+                if sel.sum() == 0:
+                    continue
+                rows = remap[valid_part.battle_prompt[sel]]
+                p = sigmoid(r[rows, valid_part.battle_a[sel]] - r[rows, valid_part.battle_b[sel]])
+                res[s] = round(battle_log_loss(p, valid_part.battle_outcome[sel]), 5)
+            return res
+
+        source_weights, source_report = fit_source_weights(evaluate, data.sources, log=log)
+        log(f"source weights: {source_weights}")
+    weighted = data.with_weights(source_weights)
+    train_part, valid_part = weighted.subset(tr_idx), weighted.subset(va_idx)
+    emb_tr, emb_va = embeddings[tr_idx], embeddings[va_idx]
+
+    # 2. Base scorers on the training fold, their outputs on the held-out fold.
+    fitted: dict[str, Any] = {}
+    for name in scorers:
+        t0 = time.perf_counter()
+        log(f"fitting {name} on {len(tr_idx):,} training-fold prompts ({train_part.n_battles:,} battles)")
+        fitted[name] = make(name).fit(train_part, emb_tr)
+        log(f"  {name} fitted in {time.perf_counter() - t0:.1f}s")
+
+    metrics: dict[str, Any] = {"valid_prompts": int(len(va_idx)), "train_prompts": int(len(tr_idx))}
+    stack: PairStack | QualityStack | None
+    texts_va = valid_part.prompts
+    if strong is not None:
+        from router_core.evaluation import pair_targets
+
+        try:
+            tg = pair_targets(valid_part, strong, weak)
+            rows, q_s, q_w = tg.prompt_idx, tg.q_strong, tg.q_weak
+        except ValueError:
+            rows, q_s, q_w = np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+        texts_rows = [texts_va[i] for i in rows]
+        probs = {
+            n: np.asarray(sc.win_prob(emb_va[rows], texts_rows, strong, weak), np.float64)
+            for n, sc in fitted.items()
+        }
+        target = (1.0 + q_s - q_w) / 2.0
+        if len(rows) >= MIN_STACK_ROWS:
+            stack = PairStack().fit(probs, target)
+            oof = _cross_fit(
+                len(rows),
+                5,
+                lambda tr, te: (
+                    PairStack()
+                    .fit({k: v[tr] for k, v in probs.items()}, target[tr])
+                    .predict({k: v[te] for k, v in probs.items()})
+                ),
+            )
+            metrics["scorers"] = {n: _pair_metrics(p, q_s, q_w) for n, p in probs.items()}
+            metrics["scorers"]["ensemble"] = _pair_metrics(oof, q_s, q_w)
+            metrics["ensemble_coef"] = dict(zip(stack.scorers_, stack.coef_.round(4).tolist(), strict=True))
+        else:
+            stack = None
+            log(f"only {len(rows)} held-out prompts with a target: the ensemble is a plain average")
+        metrics["valid_targets"] = int(len(rows))
+    else:
+        feats = {n: quality_features(n, sc.score(emb_va, texts_va)) for n, sc in fitted.items()}
+        lo, hi = score_range(train_part.scores)
+        scores_va = valid_part.scores.astype(np.float64)
+        stack = QualityStack().fit(feats, scores_va, lo, hi)
+        full = ~np.isnan(scores_va).any(axis=1)
+        metrics["valid_targets"] = int(full.sum())
+        if full.sum() >= MIN_STACK_ROWS:
+            metrics["scorers"] = {}
+            for n in fitted:
+                pred = stack.predict_one(n, feats[n])[full]
+                metrics["scorers"][n] = _quality_metrics(pred, scores_va[full])
+            oof = _cross_fit(
+                int(full.sum()),
+                5,
+                lambda tr, te: (
+                    QualityStack()
+                    .fit({k: v[full][tr] for k, v in feats.items()}, scores_va[full][tr], lo, hi)
+                    .predict({k: v[full][te] for k, v in feats.items()})
+                ),
+            )
+            metrics["scorers"]["ensemble"] = _quality_metrics(oof, scores_va[full])
+            metrics["single_model_quality"] = dict(
+                zip(data.models, scores_va[full].mean(axis=0).round(4).tolist(), strict=True)
+            )
+
+    # 3. Refit base scorers on all prompts (the stack keeps the weights it learnt on the held-out fold).
+    final: dict[str, Any] = {}
+    for name in scorers:
+        t0 = time.perf_counter()
+        log(f"refitting {name} on all {len(data.prompts):,} prompts")
+        final[name] = make(name).fit(weighted, embeddings)
+        log(f"  {name} refitted in {time.perf_counter() - t0:.1f}s")
+
+    counts = {s: int((data.battle_source == i).sum()) for i, s in enumerate(data.sources)}
+    manifest = {
+        "training_data_hash": data.content_hash(),
+        "sources": data.sources,
+        "battles_per_source": counts,
+        "prompts": len(data.prompts),
+        "source_weights": source_weights,
+        "source_weighting": source_report,
+        "valid_frac": valid_frac,
+        "seed": seed,
+        "metrics": metrics,
+    }
+    return Router(
+        models=list(data.models),
+        strong=strong,
+        weak=weak,
+        embedder_id=embedder_id,
+        scorers=final,
+        stack=stack,
+        manifest=manifest,
+    )
+
+
+def _quality_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Mean true score of the argmax model (quality at unlimited budget) and Brier/MSE of the estimate."""
+    choice = np.argmax(pred, axis=1)
+    return {
+        "argmax_quality": float(true[np.arange(len(true)), choice].mean()),
+        "mse": float(np.mean((pred - true) ** 2)),
+    }

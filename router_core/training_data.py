@@ -1,0 +1,414 @@
+"""Routing training data: any mix of pairwise battles and per-model scores, as one ``TrainingSet``.
+
+Accepted source formats (auto-detected per file, or forced):
+- ``battles``: ``prompt, model_a, model_b, winner`` (winner in model_a / model_b / tie / tie (bothbad))
+- ``wide``: a prompt column plus one bool/numeric column per model (other columns are ignored)
+- ``long``: ``prompt, model, score``
+- ``struct``: a prompt column plus one struct/map column of per-model scores
+
+Per-model scores become battles (higher score wins, equal is a tie) so BT / MF scorers see one kind of
+evidence; the scores themselves are kept too (``TrainingSet.scores``) for kNN / calibration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from router_core.text import normalize_prompt, prompt_hash
+
+FORMATS = ("battles", "wide", "long", "struct")
+PROMPT_COLUMNS = ("prompt", "question", "instruction", "text")
+WINNER_OUTCOME = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}
+
+
+class TrainingDataError(ValueError):
+    """Bad training input; the message is meant to be shown to the user as is."""
+
+
+@dataclass
+class TrainingSet:
+    prompts: list[str]  # distinct prompts, normalised with router_core.text.normalize_prompt
+    models: list[str]  # sorted canonical model names
+    scores: np.ndarray  # float32 [n_prompts, n_models]; NaN where unknown (battle-only prompts)
+    battle_prompt: np.ndarray  # int64 [n_battles] index into prompts
+    battle_a: np.ndarray  # int64 model index
+    battle_b: np.ndarray  # int64 model index
+    battle_outcome: np.ndarray  # float32: 1.0 a wins, 0.0 b wins, 0.5 tie
+    battle_weight: np.ndarray  # float32 (source weight; 1.0 by default)
+    battle_source: np.ndarray  # int64 index into sources
+    prompt_source: np.ndarray  # int64 [n_prompts] index into sources (first source that had it)
+    sources: list[str]
+
+    @property
+    def n_battles(self) -> int:
+        return int(self.battle_prompt.shape[0])
+
+    def _battles_where(self, keep: np.ndarray) -> dict[str, np.ndarray]:
+        return {
+            "battle_prompt": self.battle_prompt[keep],
+            "battle_a": self.battle_a[keep],
+            "battle_b": self.battle_b[keep],
+            "battle_outcome": self.battle_outcome[keep],
+            "battle_weight": self.battle_weight[keep],
+            "battle_source": self.battle_source[keep],
+        }
+
+    def subset(self, prompt_idx: Sequence[int] | np.ndarray) -> TrainingSet:
+        """Keep those prompts (in the given order) and their battles, re-indexed."""
+        idx = np.asarray(prompt_idx, dtype=np.int64)
+        remap = np.full(len(self.prompts), -1, dtype=np.int64)
+        remap[idx] = np.arange(len(idx))
+        keep = remap[self.battle_prompt] >= 0
+        b = self._battles_where(keep)
+        b["battle_prompt"] = remap[b["battle_prompt"]]
+        return TrainingSet(
+            prompts=[self.prompts[i] for i in idx],
+            models=list(self.models),
+            scores=self.scores[idx],
+            prompt_source=self.prompt_source[idx],
+            sources=list(self.sources),
+            **b,
+        )
+
+    def pair(self, strong: str, weak: str) -> TrainingSet:
+        """Restrict to two models (sorted order, like every TrainingSet); prompts are kept."""
+        for m in (strong, weak):
+            if m not in self.models:
+                raise TrainingDataError(f"model '{m}' is not in the training data; present: {self.models}")
+        if strong == weak:
+            raise TrainingDataError("strong and weak model must differ")
+        return self.restrict_models([strong, weak])
+
+    def restrict_models(self, models: Sequence[str]) -> TrainingSet:
+        new = sorted(set(models))
+        old_idx = np.array([self.models.index(m) for m in new], dtype=np.int64)
+        remap = np.full(len(self.models), -1, dtype=np.int64)
+        remap[old_idx] = np.arange(len(new))
+        keep = (remap[self.battle_a] >= 0) & (remap[self.battle_b] >= 0)
+        b = self._battles_where(keep)
+        b["battle_a"] = remap[b["battle_a"]]
+        b["battle_b"] = remap[b["battle_b"]]
+        return TrainingSet(
+            prompts=list(self.prompts),
+            models=new,
+            scores=self.scores[:, old_idx],
+            prompt_source=self.prompt_source.copy(),
+            sources=list(self.sources),
+            **b,
+        )
+
+    def with_weights(self, source_weights: Mapping[str, float]) -> TrainingSet:
+        """Same data with every battle's weight set to its source's weight (unlisted sources: 1.0)."""
+        per_source = np.array([source_weights.get(s, 1.0) for s in self.sources], dtype=np.float32)
+        out = TrainingSet(**{f.name: getattr(self, f.name) for f in fields(self)})
+        out.battle_weight = per_source[self.battle_source] if self.n_battles else self.battle_weight
+        return out
+
+    def content_hash(self) -> str:
+        h = hashlib.sha256()
+        for p in self.prompts:
+            h.update(prompt_hash(p).encode())
+        h.update("\x1f".join(self.models).encode())
+        h.update("\x1f".join(self.sources).encode())
+        for name in (
+            "scores",
+            "battle_prompt",
+            "battle_a",
+            "battle_b",
+            "battle_outcome",
+            "battle_weight",
+            "battle_source",
+            "prompt_source",
+        ):
+            h.update(np.ascontiguousarray(getattr(self, name)).tobytes())
+        return h.hexdigest()
+
+
+def split_prompts(prompts: Sequence[str], valid_frac: float = 0.2, salt: str = "") -> np.ndarray:
+    """Boolean mask, True = validation. Decided by a hash of the prompt text alone, so the same prompt
+    lands on the same side in every run and every source (held-out prompts are truly unseen)."""
+    if not 0.0 <= valid_frac < 1.0:
+        raise ValueError(f"valid_frac must be in [0, 1), got {valid_frac}")
+    u = np.array([int(prompt_hash(salt + p)[:8], 16) / 0x100000000 for p in prompts], dtype=np.float64)
+    return u < valid_frac
+
+
+# ---------------------------------------------------------------- reading one source
+
+
+def _read_table(path: str) -> pd.DataFrame:
+    p = Path(path)
+    if not p.exists():
+        raise TrainingDataError(f"training data file not found: {path}")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq") or p.is_dir():
+            return pd.read_parquet(p)
+        if suffix == ".csv":
+            return pd.read_csv(p)
+        if suffix in (".jsonl", ".ndjson"):
+            return pd.read_json(p, lines=True)
+        if suffix == ".json":
+            return pd.read_json(p)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad-input error for the user
+        raise TrainingDataError(f"cannot read {path}: {exc}") from exc
+    raise TrainingDataError(f"unsupported file type '{suffix}' for {path} (parquet, csv, json, jsonl)")
+
+
+def _prompt_column(df: pd.DataFrame, given: str | None, path: str) -> str:
+    if given:
+        if given not in df.columns:
+            raise TrainingDataError(f"{path}: prompt column '{given}' not found; columns: {list(df.columns)}")
+        return given
+    for c in PROMPT_COLUMNS:
+        if c in df.columns:
+            return c
+    raise TrainingDataError(
+        f"{path}: no prompt column (looked for {', '.join(PROMPT_COLUMNS)}; use --prompt-column); "
+        f"columns: {list(df.columns)}"
+    )
+
+
+def _is_struct_column(s: pd.Series) -> bool:
+    first = s.dropna().head(1)
+    return len(first) == 1 and isinstance(first.iloc[0], dict | list) and s.dtype == object
+
+
+def detect_format(df: pd.DataFrame, prompt_col: str) -> str:
+    cols = set(df.columns)
+    if {"model_a", "model_b", "winner"} <= cols:
+        return "battles"
+    if {"model", "score"} <= cols:
+        return "long"
+    if any(_is_struct_column(df[c]) for c in df.columns if c != prompt_col):
+        return "struct"
+    return "wide"
+
+
+def _require(df: pd.DataFrame, cols: Sequence[str], path: str, fmt: str) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise TrainingDataError(
+            f"{path}: format '{fmt}' needs column(s) {missing}; columns: {list(df.columns)}"
+        )
+
+
+def _scores_long(df: pd.DataFrame, fmt: str, prompt_col: str, path: str) -> pd.DataFrame:
+    """Any score format -> long frame (prompt, model, score)."""
+    if fmt == "long":
+        _require(df, [prompt_col, "model", "score"], path, fmt)
+        out = df[[prompt_col, "model", "score"]].rename(columns={prompt_col: "prompt"})
+    elif fmt == "wide":
+        model_cols = [
+            c
+            for c in df.columns
+            if c != prompt_col and (pd.api.types.is_bool_dtype(df[c]) or pd.api.types.is_numeric_dtype(df[c]))
+        ]
+        out = df.melt(id_vars=[prompt_col], value_vars=model_cols, var_name="model", value_name="score")
+        out = out.rename(columns={prompt_col: "prompt"})
+    elif fmt == "struct":
+        struct_cols = [c for c in df.columns if c != prompt_col and _is_struct_column(df[c])]
+        if len(struct_cols) != 1:
+            raise TrainingDataError(
+                f"{path}: format 'struct' needs exactly one struct/map column of scores, found {struct_cols}"
+            )
+        rows = []
+        for prompt, cell in zip(df[prompt_col], df[struct_cols[0]], strict=True):
+            items = cell.items() if isinstance(cell, dict) else (cell or [])  # map columns arrive as pairs
+            rows.extend((prompt, m, v) for m, v in items)
+        out = pd.DataFrame(rows, columns=["prompt", "model", "score"])
+    else:
+        raise AssertionError(fmt)
+    out = out.dropna(subset=["score"])
+    try:
+        out["score"] = out["score"].astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TrainingDataError(f"{path}: scores must be numeric or bool ({exc})") from exc
+    out["model"] = out["model"].astype(str)
+    return out
+
+
+def _battles(df: pd.DataFrame, prompt_col: str, path: str) -> pd.DataFrame:
+    _require(df, [prompt_col, "model_a", "model_b", "winner"], path, "battles")
+    winners = df["winner"].astype(str).str.strip().str.lower()
+    bad = sorted(set(winners[~winners.isin(list(WINNER_OUTCOME))]))
+    if bad:
+        raise TrainingDataError(
+            f"{path}: unknown winner value(s) {bad[:10]}{' ...' if len(bad) > 10 else ''}; "
+            f"expected one of {list(WINNER_OUTCOME)}"
+        )
+    return pd.DataFrame(
+        {
+            "prompt": df[prompt_col],
+            "model_a": df["model_a"].astype(str),
+            "model_b": df["model_b"].astype(str),
+            "outcome": winners.map(WINNER_OUTCOME).astype(np.float32),
+        }
+    )
+
+
+# ---------------------------------------------------------------- combining sources
+
+
+def _source_name(path: str, taken: set[str]) -> str:
+    name = Path(path).stem
+    base, k = name, 2
+    while name in taken:
+        name, k = f"{base}#{k}", k + 1
+    return name
+
+
+def load_training_data(
+    paths: Sequence[str],
+    formats: Sequence[str | None] | str | None = None,
+    aliases: Mapping[str, str] | None = None,
+    prompt_column: str | None = None,
+    models: Sequence[str] | None = None,
+    drop_empty: bool = False,
+) -> TrainingSet:
+    """Read and merge training sources. ``formats`` is one format for all files or one per file (None =
+    auto). ``aliases`` maps a source's model name onto the canonical one. ``models`` restricts the set."""
+    if not paths:
+        raise TrainingDataError("no training data given (--data FILE)")
+    if formats is None or isinstance(formats, str):
+        formats = [formats] * len(paths)
+    if len(formats) != len(paths):
+        raise TrainingDataError(f"{len(formats)} formats given for {len(paths)} data files")
+    aliases = dict(aliases or {})
+
+    sources: list[str] = []
+    score_frames: list[pd.DataFrame] = []
+    battle_frames: list[pd.DataFrame] = []
+    for si, (path, fmt) in enumerate(zip(paths, formats, strict=True)):
+        if fmt is not None and fmt not in FORMATS:
+            raise TrainingDataError(f"unknown format '{fmt}' (expected one of {', '.join(FORMATS)})")
+        sources.append(_source_name(path, set(sources)))
+        df = _read_table(path)
+        pcol = _prompt_column(df, prompt_column, path)
+        norm = df[pcol].map(lambda x: "" if x is None or x != x else normalize_prompt(str(x)))
+        empty = (norm == "").to_numpy()
+        if empty.any():
+            if not drop_empty:
+                raise TrainingDataError(
+                    f"{path}: {int(empty.sum())} row(s) with an empty or missing prompt "
+                    "(pass --drop-empty to drop them)"
+                )
+            warnings.warn(f"{path}: dropped {int(empty.sum())} row(s) with an empty prompt", stacklevel=2)
+        df = df.loc[~empty].copy()
+        df[pcol] = norm[~empty]
+        fmt = fmt or detect_format(df, pcol)
+        frame = _battles(df, pcol, path) if fmt == "battles" else _scores_long(df, fmt, pcol, path)
+        if frame.empty:
+            raise TrainingDataError(f"{path}: no usable rows (format '{fmt}')")
+        for col in ("model", "model_a", "model_b"):
+            if col in frame:
+                frame[col] = frame[col].map(lambda m: aliases.get(m, m))
+        frame["source"] = si
+        (battle_frames if fmt == "battles" else score_frames).append(frame)
+
+    all_models = sorted(
+        set().union(*[set(f["model"]) for f in score_frames])
+        | set().union(*[set(f["model_a"]) | set(f["model_b"]) for f in battle_frames])
+    )
+    if models:
+        absent = [m for m in models if m not in all_models]
+        if absent:
+            raise TrainingDataError(
+                f"model(s) {absent} not in the training data; models present: {all_models}"
+            )
+        all_models = sorted(set(models))
+    if len(all_models) < 2:
+        raise TrainingDataError(f"need at least two models in the training data, found {all_models}")
+    midx = {m: i for i, m in enumerate(all_models)}
+
+    # Distinct prompts in first-seen order; the first source that has a prompt owns it.
+    prompts: dict[str, int] = {}
+    prompt_source: list[int] = []
+    for f in sorted(score_frames + battle_frames, key=lambda f: int(f["source"].iloc[0])):
+        for p in f["prompt"]:
+            if p not in prompts:
+                prompts[p] = len(prompts)
+                prompt_source.append(int(f["source"].iloc[0]))
+    n_p, n_m = len(prompts), len(all_models)
+
+    scores = np.full((n_p, n_m), np.nan, dtype=np.float32)
+    parts: list[tuple[np.ndarray, ...]] = []
+    for f in score_frames:
+        f = f[f["model"].isin(midx)]
+        # Duplicate (prompt, model) rows within a source are averaged.
+        g = f.groupby(["prompt", "model"], sort=False)["score"].mean().reset_index()
+        pi = g["prompt"].map(prompts).to_numpy(np.int64)
+        mi = g["model"].map(midx).to_numpy(np.int64)
+        scores[pi, mi] = g["score"].to_numpy(np.float32)  # a later source overrides an earlier one
+        parts.append(_score_battles(pi, mi, g["score"].to_numpy(np.float64), int(f["source"].iloc[0])))
+    n_self = 0
+    for f in battle_frames:
+        f = f[f["model_a"].isin(midx) & f["model_b"].isin(midx)]
+        a = f["model_a"].map(midx).to_numpy(np.int64)
+        b = f["model_b"].map(midx).to_numpy(np.int64)
+        same = a == b
+        n_self += int(same.sum())
+        f, a, b = f[~same], a[~same], b[~same]
+        pi = f["prompt"].map(prompts).to_numpy(np.int64)
+        src = np.full(len(f), int(f["source"].iloc[0]) if len(f) else 0, dtype=np.int64)
+        parts.append((pi, a, b, f["outcome"].to_numpy(np.float32), src))
+    if n_self:
+        warnings.warn(f"ignored {n_self} battle(s) of a model against itself (no information)", stacklevel=2)
+
+    cat = [np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in range(5)]
+    ts = TrainingSet(
+        prompts=list(prompts),
+        models=all_models,
+        scores=scores,
+        battle_prompt=cat[0].astype(np.int64),
+        battle_a=cat[1].astype(np.int64),
+        battle_b=cat[2].astype(np.int64),
+        battle_outcome=cat[3].astype(np.float32),
+        battle_weight=np.ones(len(cat[0]), dtype=np.float32),
+        battle_source=cat[4].astype(np.int64),
+        prompt_source=np.asarray(prompt_source, dtype=np.int64),
+        sources=sources,
+    )
+    if models:
+        # Prompts that only involved dropped models carry no evidence.
+        used = np.zeros(n_p, dtype=bool)
+        used[ts.battle_prompt] = True
+        used |= ~np.isnan(scores).all(axis=1)
+        if not used.all():
+            ts = ts.subset(np.flatnonzero(used))
+    if ts.n_battles == 0 and np.isnan(ts.scores).all():
+        raise TrainingDataError("no battles or scores left between the selected models")
+    return ts
+
+
+def _score_battles(
+    pi: np.ndarray, mi: np.ndarray, score: np.ndarray, source: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """All model pairs scored on the same prompt -> battles (a = lower model index, so order-free)."""
+    order = np.lexsort((mi, pi))
+    pi, mi, score = pi[order], mi[order], score[order]
+    starts = np.flatnonzero(np.r_[True, pi[1:] != pi[:-1]])
+    ends = np.r_[starts[1:], len(pi)]
+    out_p, out_a, out_b, out_o = [], [], [], []
+    for s, e in zip(starts, ends, strict=True):
+        k = e - s
+        if k < 2:
+            continue
+        ia, ib = np.triu_indices(k, 1)
+        sa, sb = score[s + ia], score[s + ib]
+        out_p.append(np.full(len(ia), pi[s], dtype=np.int64))
+        out_a.append(mi[s + ia])
+        out_b.append(mi[s + ib])
+        out_o.append(np.where(sa > sb, 1.0, np.where(sa < sb, 0.0, 0.5)).astype(np.float32))
+    if not out_p:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, z, np.zeros(0, dtype=np.float32), z
+    p = np.concatenate(out_p)
+    return p, np.concatenate(out_a), np.concatenate(out_b), np.concatenate(out_o), np.full(len(p), source)

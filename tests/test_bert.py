@@ -1,0 +1,104 @@
+"""BERT scorer on tiny generated data: shapes, order symmetry, learning, save/load, shared bottom."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from router_core.scorers.bert import WEIGHTS_FILE, BertScorer
+from router_core.training_data import TrainingSet
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(2)
+
+TOPICS = ["solve the integral of x squared", "write a short poem about the sea"]
+
+
+def _prompts(n: int) -> list[str]:
+    return [f"{TOPICS[i % 2]} (case {i})" for i in range(n)]
+
+
+def _scores_set(n: int = 64) -> TrainingSet:
+    """Model 'big' always right; 'small' right on poems (odd rows) only."""
+    prompts = _prompts(n)
+    scores = np.stack([np.ones(n), np.arange(n) % 2], axis=1).astype(np.float32)
+    z = np.zeros(0, np.int64)
+    return TrainingSet(
+        prompts, ["big", "small"], scores, z, z, z, np.zeros(0, np.float32), np.zeros(0, np.float32), z,
+        np.zeros(n, np.int64), ["gen"],
+    )  # fmt: skip
+
+
+def _battle_set(n: int = 48, swap: bool = False) -> TrainingSet:
+    """Three models; 'c' beats 'a' on maths, loses on poems; 'b' ties 'a'. ``swap`` lists every battle the
+    other way round (a <-> b, outcome -> 1 - outcome): the scorer must not notice."""
+    prompts = _prompts(n)
+    rows = []
+    for i in range(n):
+        rows.append((i, 2, 0, 1.0 if i % 2 == 0 else 0.0))
+        rows.append((i, 1, 0, 0.5))
+    b = np.array(rows, dtype=np.float64)
+    a_col, b_col, out = b[:, 1], b[:, 2], b[:, 3]
+    if swap:
+        a_col, b_col, out = b_col, a_col, 1.0 - out
+    nb = len(b)
+    return TrainingSet(
+        prompts, ["a", "b", "c"], np.full((n, 3), np.nan, np.float32), b[:, 0].astype(np.int64),
+        a_col.astype(np.int64), b_col.astype(np.int64), out.astype(np.float32), np.ones(nb, np.float32),
+        np.zeros(nb, np.int64), np.zeros(n, np.int64), ["gen"],
+    )  # fmt: skip
+
+
+def test_fit_one_epoch_fast_shape_and_save_load(tmp_path):
+    data = _scores_set()
+    t0 = time.perf_counter()
+    sc = BertScorer(epochs=1, batch_size=16, verbose=False, random_state=0).fit(data, None)
+    assert time.perf_counter() - t0 < 60
+    q = sc.score(None, data.prompts)
+    assert q.shape == (len(data.prompts), 2) and q.dtype == np.float32 and np.isfinite(q).all()
+    wp = sc.win_prob(None, data.prompts, "big", "small")
+    assert ((wp >= 0) & (wp <= 1)).all()
+
+    params = sc.save(str(tmp_path))
+    assert os.path.exists(tmp_path / WEIGHTS_FILE)
+    assert not any(f.endswith((".pkl", ".pt", ".bin")) for f in os.listdir(tmp_path))
+    # Only the fine-tuned top layers + head are stored, not the frozen MiniLM.
+    assert os.path.getsize(tmp_path / WEIGHTS_FILE) < 30_000_000  # whole MiniLM: ~90 MB
+    loaded = BertScorer.load(str(tmp_path), params)
+    assert loaded.models_ == ["big", "small"]
+    np.testing.assert_array_equal(loaded.score(None, data.prompts), q)
+
+
+def test_learns_a_topic_signal_from_scores():
+    data = _scores_set(96)
+    sc = BertScorer(epochs=3, batch_size=16, lr=3e-4, verbose=False).fit(data, None)
+    wp = sc.win_prob(None, data.prompts, "big", "small")
+    # 'big' helps on maths (even rows) only, so P(big beats small) must be higher there.
+    assert wp[0::2].mean() > wp[1::2].mean() + 0.2
+
+
+def test_battle_order_symmetry_and_win_prob_complement():
+    a = BertScorer(epochs=1, batch_size=16, verbose=False).fit(_battle_set(), None)
+    b = BertScorer(epochs=1, batch_size=16, verbose=False).fit(_battle_set(swap=True), None)
+    texts = _prompts(10)
+    np.testing.assert_allclose(a.score(None, texts), b.score(None, texts), atol=1e-5)
+    p = a.win_prob(None, texts, "c", "a")
+    np.testing.assert_allclose(p, 1.0 - a.win_prob(None, texts, "a", "c"), atol=1e-6)
+    with pytest.raises(KeyError, match="not known"):
+        a.win_prob(None, texts, "c", "zzz")
+
+
+def test_embed_and_score_matches_the_embedder(embedder):
+    sc = BertScorer(epochs=1, batch_size=16, verbose=False).fit(_scores_set(32), None)
+    texts = ["hello world", "a longer prompt about the integral of x squared from zero to one"]
+    emb, logits = sc.embed_and_score(texts)
+    np.testing.assert_allclose(emb, embedder.encode(texts), atol=1e-5)
+    np.testing.assert_allclose(logits, sc.score(None, texts), atol=1e-6)
+
+
+def test_load_rejects_missing_weights(tmp_path):
+    with pytest.raises(FileNotFoundError, match="weights not found"):
+        BertScorer.load(str(tmp_path), {})

@@ -1,0 +1,144 @@
+"""``batch-router evaluate`` end to end on small generated data (pair and N-model routers), bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from jobs.cli import app
+from router_core.router import train_router
+from router_core.training_data import load_training_data
+
+runner = CliRunner()
+TOPICS = ["integral of a polynomial", "capital of a country", "rhyming poem about", "python list sorting"]
+
+
+def _wide(path, n: int, seed: int) -> str:
+    """Correctness of three models: 'big' is right on everything but poems 10% of the time; 'mid' fails
+    calculus; 'small' fails calculus and code."""
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 4, n)
+    prompts = [f"{TOPICS[k]} number {seed}-{i} {rng.integers(1000)}" for i, k in enumerate(t)]
+    noise = rng.random((n, 3)) < 0.1
+    big = np.ones(n, bool)
+    mid = t != 0
+    small = (t != 0) & (t != 3)
+    df = pd.DataFrame(
+        {"prompt": prompts, "big": big ^ noise[:, 0], "mid": mid ^ noise[:, 1], "small": small ^ noise[:, 2]}
+    )
+    df.to_parquet(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, embedder):
+    d = tmp_path_factory.mktemp("evaldata")
+    train = _wide(d / "train.parquet", 240, 0)
+    test = _wide(d / "test.parquet", 120, 1)
+    data = load_training_data([train])
+    emb = embedder.encode(data.prompts)
+    quiet = {"log": lambda s: None, "scorers": ("sw", "knn")}
+    pair = train_router(data, emb, embedder.id, strong="big", weak="small", **quiet)
+    pair.save(str(d / "pair_router"))
+    multi = train_router(data, emb, embedder.id, **quiet)
+    multi.save(str(d / "multi_router"))
+    prices = d / "prices.json"
+    prices.write_text(
+        json.dumps(
+            {
+                m: {"input_price": p, "output_price": p}
+                for m, p in [("big", 1.0), ("mid", 0.4), ("small", 0.1)]
+            }
+        )
+    )
+    return {"dir": d, "train": train, "test": test, "prices": str(prices)}
+
+
+def _evaluate(files, router: str, out, *extra: str):
+    cmd = ["evaluate", "--router", str(files["dir"] / router), "--data", files["test"], "--out", str(out)]
+    return runner.invoke(app, [*cmd, *extra])
+
+
+def test_pair_router(files, tmp_path):
+    out = tmp_path / "pair"
+    res = _evaluate(files, "pair_router", out, "--baseline-train", files["train"], "--bootstrap", "50")
+    assert res.exit_code == 0, res.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["mode"] == "pair" and m["strong"] == "big" and m["n_prompts"] == 120
+    assert {"sw", "knn", "ensemble", "tfidf_baseline"} <= set(m["routers"])
+    for r in m["routers"].values():
+        lo, hi = r["apgr"]["ci95"]
+        assert lo <= r["apgr"]["value"] <= hi
+    # The topic signal is easy: the router must beat random routing clearly.
+    assert m["routers"]["ensemble"]["apgr"]["value"] > 0.6
+    assert m["baseline"]["trained"] and m["baseline"]["train_prompts"] == 240
+    assert (out / m["plot"]).stat().st_size > 0
+    assert "APGR" in res.output and "ensemble" in res.output
+
+
+def test_multi_router_with_pair_and_holdout(files, tmp_path):
+    out = tmp_path / "multi"
+    res = _evaluate(
+        files, "multi_router", out, "--baseline-train", files["train"], "--prices", files["prices"],
+        "--bootstrap", "20", "--strong", "big", "--weak", "mid", "--holdout", "0.5", "--holdout-salt", "x",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["mode"] == "multi" and 20 < m["n_prompts"] < 100  # only the held-out half
+    assert set(m["single_models"]) == {"big", "mid", "small"}
+    ens = m["routers"]["ensemble"]
+    assert ens["aiq"]["value"] >= m["zero_router"]["aiq"] - 0.02
+    assert "tfidf_baseline" in m["routers"] and m["pair"]["weak"] == "mid"
+    assert "input price + output price" in res.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--bootstrap", "-1"], "--bootstrap must be >= 0"),
+        (["--strong", "big"], "give both --strong and --weak"),
+        (["--strong", "big", "--weak", "nope"], "not in the evaluation data"),
+        (["--holdout", "1.5"], "--holdout must be in (0, 1)"),
+    ],
+)
+def test_bad_input_exits_2(files, tmp_path, extra, message):
+    res = _evaluate(files, "pair_router", tmp_path, "--no-baseline", *extra)
+    assert res.exit_code == 2, res.output
+    assert message in res.output and "Traceback" not in res.output
+
+
+def test_missing_router_and_prices(files, tmp_path):
+    res = runner.invoke(
+        app, ["evaluate", "--router", str(tmp_path / "none"), "--data", files["test"], "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 2 and "not a router artefact" in res.output
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--router",
+            str(files["dir"] / "multi_router"),
+            "--data",
+            files["test"],
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert res.exit_code == 2 and "needs --prices" in res.output
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--router",
+            str(files["dir"] / "pair_router"),
+            "--data",
+            str(tmp_path / "x.parquet"),
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert res.exit_code == 2 and "not found" in res.output

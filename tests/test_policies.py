@@ -1,0 +1,144 @@
+"""Batch calibration policies: exact shares, budgets never exceeded, N-model policies, N=2 == pair."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from router_core import policies as P
+
+
+def _batch(n: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    score = rng.random(n)
+    cw = rng.uniform(1e-4, 5e-4, n)
+    cs = cw + rng.uniform(1e-3, 1e-2, n)
+    tb = rng.permutation(n).astype(np.int64)
+    return score, cs, cw, tb
+
+
+@pytest.mark.parametrize("n", [1, 7, 100, 1001])
+@pytest.mark.parametrize("share", [0.0, 0.25, 0.5, 0.333, 1.0])
+def test_strong_share_is_exact_to_the_row(n, share):
+    score, _, _, tb = _batch(n)
+    strong = P.route_strong_share(score, share, tb)
+    assert strong.sum() == int(np.floor(share * n + 0.5))
+    if 0 < strong.sum() < n:  # the highest scores are the strong ones
+        assert score[strong].min() >= score[~strong].max()
+
+
+def test_strong_share_ties_broken_by_tiebreak_not_input_order():
+    score = np.full(10, 0.5)
+    tb = np.arange(10)[::-1].copy()
+    strong = P.route_strong_share(score, 0.3, tb)
+    assert set(np.flatnonzero(strong)) == {7, 8, 9}  # smallest tiebreak values
+    perm = np.random.default_rng(1).permutation(10)
+    strong_p = P.route_strong_share(score[perm], 0.3, tb[perm])
+    assert set(tb[perm][strong_p]) == set(tb[strong])
+
+
+def test_half_rounds_up():
+    assert P.exact_count(0.5, 3) == 2
+    assert P.exact_count(0.25, 2) == 1
+    with pytest.raises(P.PolicyError):
+        P.exact_count(1.5, 3)
+
+
+def test_threshold():
+    s = np.array([0.1, 0.5, 0.9])
+    assert P.route_threshold(s, 0.5).tolist() == [False, True, True]
+
+
+@pytest.mark.parametrize("frac", [0.0, 0.1, 0.5, 0.9, 1.0])
+def test_budget_never_exceeded_and_spends_most_valuable_first(frac):
+    score, cs, cw, tb = _batch(500, seed=3)
+    budget = cw.sum() + frac * (cs - cw).sum() + (1e-9 if frac == 1.0 else 0.0)  # float sums differ
+    strong = P.route_budget(score, cs, cw, budget, tb)
+    spent = np.where(strong, cs, cw).sum()
+    assert spent <= budget + 1e-12
+    ratio = score / (cs - cw)
+    if 0 < strong.sum() < len(score):
+        assert ratio[strong].min() >= ratio[~strong].max()
+        # the next prompt would not have fitted
+        nxt = np.argmax(np.where(strong, -np.inf, ratio))
+        assert spent + (cs - cw)[nxt] > budget
+    if frac == 1.0:
+        assert strong.all()
+
+
+def test_budget_below_all_weak_is_an_error():
+    score, cs, cw, tb = _batch(10)
+    with pytest.raises(P.PolicyError, match="all-weak cost"):
+        P.route_budget(score, cs, cw, cw.sum() * 0.5, tb)
+
+
+def test_budget_free_upgrades_go_strong():
+    score = np.array([0.1, 0.9])
+    cw = np.array([1.0, 1.0])
+    cs = np.array([0.5, 3.0])  # strong is cheaper on row 0
+    strong = P.route_budget(score, cs, cw, 2.0, np.arange(2))
+    assert strong.tolist() == [True, False]
+
+
+def _multi(n: int, m: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    q = rng.random((n, m))
+    c = rng.uniform(1e-4, 1e-2, (n, m))
+    return q, c, [f"model-{i}" for i in range(m)]
+
+
+def test_cost_weight_zero_picks_best_and_large_picks_cheapest():
+    q, c, models = _multi(200, 4)
+    assert (P.route_cost_weight(q, c, 0.0, models) == q.argmax(1)).all()
+    assert (P.route_cost_weight(q, c, 1e9, models) == c.argmin(1)).all()
+
+
+def test_cost_weight_does_not_depend_on_model_listing_order():
+    q, c, models = _multi(300, 3, seed=5)
+    q[:50] = 0.5  # exact ties in quality
+    perm = np.array([2, 0, 1])
+    a = np.asarray(models)[P.route_cost_weight(q, c, 10.0, models)]
+    permuted = list(np.asarray(models)[perm])
+    b = np.asarray(permuted)[P.route_cost_weight(q[:, perm], c[:, perm], 10.0, permuted)]
+    assert (a == b).all()
+
+
+def test_quality_target_cheapest_reaching_target():
+    q = np.array([[0.9, 0.7, 0.2], [0.1, 0.2, 0.3]])
+    c = np.array([[3.0, 2.0, 1.0], [3.0, 2.0, 1.0]])
+    idx = P.route_quality_target(q, c, 0.6, ["a", "b", "c"])
+    assert idx.tolist() == [1, 2]  # row 2: nobody reaches 0.6 -> best quality (c)
+
+
+@pytest.mark.parametrize("frac", [0.0, 0.2, 0.6, 1.0])
+def test_budget_multi_never_exceeds(frac):
+    q, c, models = _multi(400, 4, seed=7)
+    lo, hi = c.min(1).sum(), c[np.arange(len(c)), q.argmax(1)].sum()
+    budget = lo + frac * (hi - lo)
+    idx, lam = P.route_budget_multi(q, c, budget, models)
+    spent = c[np.arange(len(c)), idx].sum()
+    assert spent <= budget + 1e-12
+    # tighter budget never gives more quality
+    idx2, _ = P.route_budget_multi(q, c, lo + 0.5 * frac * (hi - lo), models)
+    assert q[np.arange(len(q)), idx2].sum() <= q[np.arange(len(q)), idx].sum() + 1e-9
+
+
+def test_budget_multi_below_cheapest_is_an_error():
+    q, c, models = _multi(10, 3)
+    with pytest.raises(P.PolicyError, match="cheapest"):
+        P.route_budget_multi(q, c, c.min(1).sum() * 0.9, models)
+
+
+@pytest.mark.parametrize("frac", [0.05, 0.3, 0.7])
+def test_two_model_policy_matches_pair_router(frac):
+    """N = 2 through the N-model budget policy gives the pair router's routes (value = strong_win_prob)."""
+    score, cs, cw, tb = _batch(600, seed=11)
+    budget = cw.sum() + frac * (cs - cw).sum()
+    pair = P.route_budget(score, cs, cw, budget, tb)
+    # weak gains nothing, strong gains its win probability: the pair's "value" in quality units
+    q = np.stack([np.zeros_like(score), score], axis=1)
+    c = np.stack([cw, cs], axis=1)
+    idx, _ = P.route_budget_multi(q, c, budget, ["weak-model", "strong-model"])
+    assert ((idx == 1) == pair).all()
+    # cost weight 0 routes every request to the strong model, like --strong-share 1.0
+    assert (P.route_cost_weight(q, c, 0.0, ["weak-model", "strong-model"]) == 1).all()

@@ -1,0 +1,172 @@
+"""Training data: the four formats, aliases, restrictions, clear errors, subset/pair, hashing, split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from router_core.training_data import TrainingDataError, load_training_data, split_prompts
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def write(tmp_path: Path, name: str, df: pd.DataFrame) -> str:
+    p = tmp_path / name
+    df.to_parquet(p)
+    return str(p)
+
+
+def battles_df() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "prompt": ["hello  world", "q2", "q3", "q4"],
+            "model_a": ["big", "big", "small", "big"],
+            "model_b": ["small", "small", "big", "small"],
+            "winner": ["model_a", "tie", "model_b", "tie (bothbad)"],
+        }
+    )
+
+
+def test_battles_format(tmp_path):
+    ts = load_training_data([write(tmp_path, "b.parquet", battles_df())])
+    assert ts.models == ["big", "small"]
+    assert ts.prompts[0] == "hello world"  # normalised
+    np.testing.assert_array_equal(ts.battle_outcome, [1.0, 0.5, 0.0, 0.5])
+    assert ts.battle_a[2] == 1 and ts.battle_b[2] == 0  # order kept as given
+    assert np.isnan(ts.scores).all()  # battle-only prompts have no scores
+    assert ts.sources == ["b"] and (ts.battle_weight == 1.0).all()
+
+
+def test_unknown_winner_values_are_listed(tmp_path):
+    df = battles_df()
+    df.loc[1, "winner"] = "draw"
+    with pytest.raises(TrainingDataError, match=r"unknown winner value\(s\) \['draw'\]"):
+        load_training_data([write(tmp_path, "b.parquet", df)])
+
+
+def test_wide_format_ignores_non_model_columns(tmp_path):
+    df = pd.DataFrame(
+        {
+            "prompt": ["a", "b", "c"],
+            "subject": ["x", "y", "z"],
+            "m1": [True, False, True],
+            "m2": [False, False, True],
+        }
+    )
+    ts = load_training_data([write(tmp_path, "w.parquet", df)])
+    assert ts.models == ["m1", "m2"]
+    np.testing.assert_array_equal(ts.scores, [[1, 0], [0, 0], [1, 1]])
+    # a: m1 beats m2; b, c: ties.
+    np.testing.assert_array_equal(ts.battle_outcome, [1.0, 0.5, 0.5])
+    np.testing.assert_array_equal(ts.battle_a, [0, 0, 0])
+
+
+def test_long_and_struct_formats(tmp_path):
+    long = pd.DataFrame(
+        {"question": ["p1", "p1", "p1", "p2"], "model": ["a", "b", "c", "a"], "score": [3.0, 5.0, 3.0, 1.0]}
+    )
+    ts = load_training_data([write(tmp_path, "l.parquet", long)])
+    assert ts.models == ["a", "b", "c"]
+    assert ts.n_battles == 3  # p1: 3 pairs; p2 has one model only
+    np.testing.assert_array_equal(ts.battle_outcome, [0.0, 0.5, 1.0])  # a<b, a=c, b>c
+
+    table = pa.table(
+        {
+            "question": ["s1", "s2"],
+            "scores": pa.array(
+                [{"x": 1.0, "y": 0.0}, {"x": 0.0, "y": 0.0}],
+                type=pa.struct([("x", pa.float64()), ("y", pa.float64())]),
+            ),
+        }
+    )
+    pq.write_table(table, tmp_path / "s.parquet")
+    ts2 = load_training_data([str(tmp_path / "s.parquet")])
+    assert ts2.models == ["x", "y"]
+    np.testing.assert_array_equal(ts2.scores, [[1, 0], [0, 0]])
+
+
+def test_sources_combined_with_alias(tmp_path):
+    wide = pd.DataFrame({"prompt": ["q2", "new"], "big-v1": [True, True], "small": [False, True]})
+    ts = load_training_data(
+        [write(tmp_path, "battles.parquet", battles_df()), write(tmp_path, "wide.parquet", wide)],
+        aliases={"big": "big-v1"},
+    )
+    assert ts.models == ["big-v1", "small"]
+    assert ts.sources == ["battles", "wide"]
+    assert len(ts.prompts) == 5  # "q2" appears in both sources once
+    assert ts.prompt_source[ts.prompts.index("q2")] == 0
+    assert ts.prompt_source[ts.prompts.index("new")] == 1
+    np.testing.assert_array_equal(np.bincount(ts.battle_source), [4, 2])
+
+
+def test_models_restriction_and_errors(tmp_path):
+    df = pd.DataFrame({"prompt": ["a", "b"], "m1": [1.0, 0.0], "m2": [0.0, 0.0], "m3": [1.0, 1.0]})
+    path = write(tmp_path, "w.parquet", df)
+    ts = load_training_data([path], models=["m3", "m1"])
+    assert ts.models == ["m1", "m3"] and ts.scores.shape == (2, 2)
+    with pytest.raises(TrainingDataError, match=r"not in the training data; models present: \['m1', 'm2', 'm3'\]"):
+        load_training_data([path], models=["m1", "gpt-9"])
+    one = write(tmp_path, "one.parquet", pd.DataFrame({"prompt": ["a"], "m1": [1.0]}))
+    with pytest.raises(TrainingDataError, match="at least two models"):
+        load_training_data([one])
+
+
+def test_missing_columns_and_prompt_column(tmp_path):
+    df = pd.DataFrame({"prompt": ["a"], "model_a": ["x"], "winner": ["model_a"]})
+    with pytest.raises(TrainingDataError, match=r"needs column\(s\) \['model_b'\]"):
+        load_training_data([write(tmp_path, "b.parquet", df)], formats="battles")
+    nop = pd.DataFrame({"query": ["a"], "m1": [1.0], "m2": [0.0]})
+    with pytest.raises(TrainingDataError, match="no prompt column"):
+        load_training_data([write(tmp_path, "n.parquet", nop)])
+    ts = load_training_data([write(tmp_path, "n.parquet", nop)], prompt_column="query")
+    assert ts.prompts == ["a"]
+    with pytest.raises(TrainingDataError, match="not found"):
+        load_training_data([str(tmp_path / "absent.parquet")])
+
+
+def test_empty_prompts_error_unless_dropped(tmp_path):
+    df = pd.DataFrame({"prompt": ["a", "  ", None], "m1": [1.0, 0.0, 1.0], "m2": [0.0, 1.0, 1.0]})
+    path = write(tmp_path, "w.parquet", df)
+    with pytest.raises(TrainingDataError, match=r"2 row\(s\) with an empty or missing prompt"):
+        load_training_data([path])
+    with pytest.warns(UserWarning, match="dropped"):
+        ts = load_training_data([path], drop_empty=True)
+    assert ts.prompts == ["a"]
+
+
+def test_subset_pair_hash_and_split(tmp_path):
+    df = pd.DataFrame(
+        {"prompt": [f"p{i}" for i in range(6)], "a": [1.0] * 6, "b": [0.0] * 6, "c": [0.0, 1.0] * 3}
+    )
+    ts = load_training_data([write(tmp_path, "w.parquet", df)])
+    sub = ts.subset([4, 1])
+    assert sub.prompts == ["p4", "p1"]
+    assert set(sub.battle_prompt) == {0, 1} and sub.n_battles == 6
+    np.testing.assert_array_equal(sub.scores, ts.scores[[4, 1]])
+    pr = ts.pair("c", "a")
+    assert pr.models == ["a", "c"] and pr.n_battles == 6
+    assert set(pr.battle_a) | set(pr.battle_b) <= {0, 1}
+    with pytest.raises(TrainingDataError, match="present"):
+        ts.pair("a", "zzz")
+    assert ts.content_hash() == load_training_data([write(tmp_path, "w.parquet", df)]).content_hash()
+    assert ts.content_hash() != sub.content_hash()
+    mask = split_prompts(ts.prompts, 0.5)
+    np.testing.assert_array_equal(mask, split_prompts(list(ts.prompts), 0.5))
+    # Decided by the text alone: the same prompt lands on the same side in any list.
+    assert split_prompts(["p3"], 0.5)[0] == mask[3]
+
+
+@pytest.mark.skipif(not (SHARED / "mmlu_dev.parquet").exists(), reason="shared data absent")
+def test_real_sources_load():
+    ts = load_training_data(
+        [str(SHARED / "mmlu_dev.parquet"), str(SHARED / "llmrouter_train.parquet")],
+    )
+    assert "subject" not in ts.models
+    assert "gpt-4-1106-preview" in ts.models and "gemma-2-9b-it" in ts.models
+    assert len(ts.models) == 11
+    assert ts.sources == ["mmlu_dev", "llmrouter_train"]

@@ -1,0 +1,141 @@
+"""One-pass embed + score over Arrow batches of DISTINCT prompts (``DataFrame.mapInArrow``).
+
+Input rows: ``prompt_hash``, ``text`` (normalised prompt), ``embedding`` (from the cache, null when the
+prompt was never embedded). Per batch: embed only the rows without a cached vector (the embedder sorts
+them by length), run every scorer of the router on the whole batch at once, count prompt tokens.
+The router (FAISS index, MF weights, BERT) and the embedder load once per Python worker and stay in a
+module-level cache, so with ``spark.python.worker.reuse`` they outlive tasks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+_ROUTERS: dict[tuple[str, str], Any] = {}
+# "module:Class" of the router implementation; any class with Router's load/score API can be plugged in.
+ROUTER_CLASS_ENV = "BATCH_ROUTER_ROUTER_CLASS"
+
+
+def router_class() -> Any:
+    import importlib
+
+    spec = os.environ.get(ROUTER_CLASS_ENV, "router_core.router:Router")
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def router_path(name: str) -> str:
+    """Local path of the router shipped with ``SparkContext.addFile(dir, recursive=True)``."""
+    from pyspark import SparkFiles
+
+    path = SparkFiles.get(name)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"router '{name}' was not shipped to this executor (looked in {path})")
+    return path
+
+
+def get_router(name: str, embedder_id: str):
+    key = (name, embedder_id)
+    if key not in _ROUTERS:
+        _ROUTERS[key] = router_class().load(router_path(name), embedder_id=embedder_id)
+    return _ROUTERS[key]
+
+
+def score_schema(scorer_names: list[str], n_models: int | None) -> str:
+    """Spark DDL of the rows this UDF yields (n_models None = pair router)."""
+    cols = [
+        "prompt_hash string",
+        "embedding array<float>",
+        "from_cache boolean",
+        "counted_prompt_tokens long",
+    ]
+    cols += [f"score_{s} double" for s in scorer_names]
+    cols.append("strong_win_prob double")
+    if n_models is not None:
+        cols.append("predicted_quality array<double>")
+    return ", ".join(cols)
+
+
+def _embeddings(column: pa.ChunkedArray | pa.Array, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors [n, dim] float32, has_vector [n] bool) from a nullable list<float> column."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n = len(arr)
+    has = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    out = np.zeros((n, dim), dtype=np.float32)
+    if has.any():
+        present = arr.filter(pa.array(has))
+        flat = present.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        out[has] = flat.reshape(int(has.sum()), dim)
+    return out, has
+
+
+def _list_array(values: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
+    n, d = values.shape
+    offsets = pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1), type=value_type))
+
+
+def score_batch(
+    batch: pa.RecordBatch, router: Any, encode: Callable[[list[str]], np.ndarray], dim: int
+) -> pa.RecordBatch:
+    from router_core.tokens import count_tokens
+
+    texts = batch.column("text").to_pylist()
+    vecs, has = _embeddings(batch.column("embedding"), dim)
+    todo = np.flatnonzero(~has)
+    if len(todo):
+        vecs[todo] = encode([texts[i] for i in todo])
+    scores = router.score(vecs, texts if router.needs_text else None)
+    cols: dict[str, pa.Array] = {
+        "prompt_hash": batch.column("prompt_hash"),
+        "embedding": _list_array(vecs, pa.float32()),
+        "from_cache": pa.array(has),
+        "counted_prompt_tokens": pa.array(count_tokens(texts), pa.int64()),
+    }
+    for s in router.scorer_names:
+        cols[f"score_{s}"] = pa.array(np.asarray(scores[f"score_{s}"], dtype=np.float64))
+    if router.strong is not None:
+        cols["strong_win_prob"] = pa.array(np.asarray(scores["strong_win_prob"], dtype=np.float64))
+    else:
+        pq = np.asarray(scores["predicted_quality"], dtype=np.float64)
+        # N-model routers have no strong/weak pair: the column stays null.
+        cols["strong_win_prob"] = pa.nulls(len(texts), pa.float64())
+        cols["predicted_quality"] = _list_array(pq, pa.float64())
+    return pa.RecordBatch.from_pydict(cols)
+
+
+def make_score_fn(
+    router_name: str, embedder_conf: dict[str, Any]
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The function for ``df.mapInArrow(fn, score_schema(...))``."""
+
+    def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from udfs.embed_udf import get_embedder
+
+        embedder = get_embedder(embedder_conf)
+        router = get_router(router_name, embedder.id)
+        for batch in batches:
+            if batch.num_rows:
+                yield score_batch(batch, router, embedder.encode, embedder.dim)
+
+    return score
+
+
+def normalize_udf():
+    """pandas UDF: routed text -> struct(norm_text, prompt_hash), the dedupe and cache key."""
+    from pyspark.sql.functions import pandas_udf
+
+    from router_core.text import normalize_prompt, prompt_hash
+
+    @pandas_udf("norm_text string, prompt_hash string")
+    def normalize(texts: pd.Series) -> pd.DataFrame:
+        norm = [normalize_prompt(t) for t in texts]
+        return pd.DataFrame({"norm_text": norm, "prompt_hash": [prompt_hash(t) for t in norm]})
+
+    return normalize
