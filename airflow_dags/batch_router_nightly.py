@@ -19,7 +19,7 @@ variables read when the DAG file is parsed. Deployment: ``airflow_dags/README.md
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,17 @@ def _env_float(name: str, default: float | None) -> float | None:
         raise ValueError(f"environment variable BATCH_ROUTER_{name} must be a number, got '{raw}'") from None
 
 
+def _env_date(name: str, default: str | None) -> datetime | None:
+    raw = _env(name, default or "")
+    if not raw:
+        return None
+    try:
+        return datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        msg = f"environment variable BATCH_ROUTER_{name} must be YYYY-MM-DD, got '{raw}'"
+        raise ValueError(msg) from None
+
+
 # The checkout of batch-router: jobs/route_logs.py lives there. Default: the repo this file sits in.
 HOME = _env("HOME", str(Path(__file__).resolve().parents[1]))
 VENV = _env("VENV", os.path.join(HOME, ".venv"))
@@ -55,7 +66,9 @@ SENSOR_TIMEOUT_S = _env_float("SENSOR_TIMEOUT_S", 12 * 3600.0)
 RETRIES = int(_env_float("RETRIES", 3))
 RETRY_DELAY_S = _env_float("RETRY_DELAY_S", 300.0)
 MAX_RETRY_DELAY_S = _env_float("MAX_RETRY_DELAY_S", 3600.0)
-START_DATE = datetime.fromisoformat(_env("START_DATE", "2026-11-01"))
+# First (and optionally last) logical date of the backfill; the demo logs cover 2026-11-01..03.
+START_DATE = _env_date("START_DATE", "2026-11-01")
+END_DATE = _env_date("END_DATE", None)
 
 
 class LogPartitionSensor(BaseSensorOperator):
@@ -92,16 +105,29 @@ class LogPartitionSensor(BaseSensorOperator):
             return super().execute(context)
         except AirflowSensorTimeout as exc:
             raise AirflowSensorTimeout(
-                f"log partition {self._path()} has no Parquet files after the sensor timeout of "
-                f"{self.timeout:.0f}s; this date is not routed (other dates are unaffected). {exc}"
+                f"log partition {self._path()} still has no Parquet files after the sensor timeout of "
+                f"{self.timeout:.0f}s: this date is not routed; other dates are unaffected"
             ) from exc
 
 
 class BatchRouterSparkSubmit(SparkSubmitOperator):
     """SparkSubmitOperator whose spark-submit binary and connection id are templated too, so DAG params
-    can point them at the batch-router venv and at any Spark connection per run."""
+    can point them at the batch-router venv and at any Spark connection per run.
+
+    Optional flags are written as one ``--flag=value`` argument that renders to "" when its param is
+    unset; those empty arguments are dropped, so the job sees only the flags that were given.
+    """
 
     template_fields = (*SparkSubmitOperator.template_fields, "_spark_binary", "_conn_id")
+
+    def execute(self, context: Any) -> None:
+        self.application_args = [a for a in self.application_args or [] if str(a) != ""]
+        super().execute(context)
+
+
+def optional_flag(flag: str, param: str) -> str:
+    """Template of ``--flag=<params.param>``, or "" when the param is null / empty."""
+    return f"{{{{ '{flag}=' ~ params.{param} if params.{param} not in (none, '') else '' }}}}"
 
 
 PARAMS = {
@@ -120,13 +146,19 @@ PARAMS = {
         "(env BATCH_ROUTER_OUT).",
     ),
     "strong_share": Param(
-        _env_float("STRONG_SHARE", 0.5), type=["null", "number"], minimum=0, maximum=1,
-        description="Share of prompts sent to the strong model (env BATCH_ROUTER_STRONG_SHARE). "
-        "Ignored when budget_usd is set.",
+        _env_float("STRONG_SHARE", None), type=["null", "number"], minimum=0, maximum=1,
+        description="Pair routers: share of each day's prompts sent to the strong model "
+        "(env BATCH_ROUTER_STRONG_SHARE). Null and no budget_usd: the route job's default (0.5).",
     ),
     "budget_usd": Param(
         _env_float("BUDGET_USD", None), type=["null", "number"], minimum=0,
-        description="Daily budget in USD; when set it replaces strong_share (env BATCH_ROUTER_BUDGET_USD).",
+        description="USD budget for each day's requests, instead of strong_share; the only policy "
+        "for N-model routers (env BATCH_ROUTER_BUDGET_USD). Set at most one of the two.",
+    ),
+    "prices": Param(
+        _env("PRICES", "") or None, type=["null", "string"],
+        description="Optional price file for models the bundled price table does not know, JSON/YAML "
+        "model -> {input_price, output_price} USD per 1M tokens (env BATCH_ROUTER_PRICES).",
     ),
     "spark_submit": Param(
         _env("SPARK_SUBMIT", os.path.join(VENV, "bin", "spark-submit")), type="string",
@@ -161,6 +193,7 @@ with DAG(
     description="Route each day's prompt logs with batch-router, then project the savings.",
     schedule="@daily",
     start_date=START_DATE,
+    end_date=END_DATE,
     catchup=True,
     params=PARAMS,
     default_args={
@@ -191,8 +224,9 @@ with DAG(
             "--logs", "{{ params.logs }}",
             "--out", "{{ params.out }}",
             "--date", "{{ ds }}",
-            "{{ '--strong-share' if params.budget_usd is none else '--budget-usd' }}",
-            "{{ params.strong_share if params.budget_usd is none else params.budget_usd }}",
+            optional_flag("--strong-share", "strong_share"),
+            optional_flag("--budget-usd", "budget_usd"),
+            optional_flag("--prices", "prices"),
         ],
         env_vars=JOB_ENV,
         # Route runs of different dates share OUT/_staging: one at a time, while sensors of other
@@ -208,6 +242,7 @@ with DAG(
             ' --labels "{{ params.out }}"'
             ' --date "{{ ds }}"'
             ' --out "{{ params.out }}/savings/dt={{ ds }}"'
+            "{% if params.prices %} --prices \"{{ params.prices }}\"{% endif %}"
         ),
         env=JOB_ENV,
         append_env=True,

@@ -36,12 +36,15 @@ def main() -> None:
     ap.add_argument("--strong", default="gpt-4-1106-preview", help="strong model name in the data")
     ap.add_argument("--weak", default="mistralai/Mixtral-8x7B-Instruct-v0.1", help="weak model name")
     ap.add_argument("--holdout", type=float, default=0.3, help="held-out fraction (hash split; 0 = none)")
-    ap.add_argument("--salt", default="", help="salt of the hash split (same rule as evaluate --holdout)")
+    ap.add_argument(
+        "--salt", default="holdout", help="salt of the hash split (same rule as evaluate --holdout)"
+    )
     ap.add_argument("--epochs", type=int, default=2, help="BERT epochs")
     ap.add_argument("--trainable-layers", type=int, default=2, help="top MiniLM layers fine-tuned")
     ap.add_argument("--max-length", type=int, default=128, help="tokens per prompt")
     ap.add_argument("--lr", type=float, default=1e-4, help="learning rate of the top layers")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--device", default=None, help="torch device (default: CUDA when present, else CPU)")
     ap.add_argument("--infer-sample", type=int, default=1000, help="held-out prompts timed at inference")
     ap.add_argument("--out", default=None, help="write the result JSON here too")
     a = ap.parse_args()
@@ -63,6 +66,7 @@ def main() -> None:
         epochs=a.epochs,
         lr=a.lr,
         torch_threads=a.threads,
+        device=a.device,
     )
     t0 = time.perf_counter()
     scorer.fit(train, None)
@@ -92,7 +96,7 @@ def main() -> None:
             cpt50_ci95=m["cpt"]["50"]["ci95"],
         )
         sample = texts[: a.infer_sample]
-        emb = MiniLMEmbedder(torch_threads=a.threads)
+        emb = MiniLMEmbedder(torch_threads=a.threads, device=a.device)
         emb.encode(sample[:32])  # warm-up
         res["infer_prompts_per_s"] = {
             "embedder_encode_len256": round(_rate(emb.encode, sample), 1),

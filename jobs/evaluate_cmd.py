@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -15,12 +16,19 @@ import numpy as np
 import typer
 
 from jobs.app import app
-from jobs.cli_options import fail
 
 COST_NOTE = (
     "cost per prompt = input price + output price (USD per 1M tokens) of the chosen model: token counts "
     "are unknown in this data, as in LLMRouter"
 )
+
+
+class EvaluateInputError(ValueError):
+    """Bad input for evaluate; the CLI prints the message on one line and exits 2."""
+
+
+def fail(message: str) -> None:
+    raise EvaluateInputError(message)
 
 
 def _log(msg: str) -> None:
@@ -58,7 +66,11 @@ def _chunked(fn, n: int, chunk: int, what: str) -> list[Any]:
 def _baseline_files(router_manifest: dict[str, Any], given: list[str] | None) -> list[str]:
     if given:
         return given
-    recorded = router_manifest.get("data_files") or router_manifest.get("data", {}).get("paths") or []
+    recorded = list(router_manifest.get("data_files") or [])
+    if not recorded:  # older manifests: the --data values of the recorded train command
+        words = shlex.split(router_manifest.get("train_command", ""))
+        recorded = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--data"]
+        recorded += [w.split("=", 1)[1] for w in words if w.startswith("--data=")]
     return [p for p in recorded if os.path.exists(p)]
 
 
@@ -295,7 +307,7 @@ def evaluate(
         help="Evaluate only on the prompts that a hash of the text puts in this held-out fraction "
         "(router_core.training_data.split_prompts with --holdout-salt); default: every prompt.",
     ),
-    holdout_salt: str = typer.Option("", "--holdout-salt", help="Salt of the --holdout hash split."),
+    holdout_salt: str = typer.Option("holdout", "--holdout-salt", help="Salt of the --holdout hash split."),
     bootstrap: int = typer.Option(
         1000, "--bootstrap", help="Bootstrap resamples of prompts for 95% CIs (0: none)."
     ),
@@ -316,6 +328,34 @@ def evaluate(
     """Evaluate a trained router on held-out data against its base scorers, a TF-IDF baseline, random
     routing and the oracle. Pair routers: quality vs share of strong calls, APGR, CPT(20/50/80%).
     N-model routers: quality vs cost, AIQ, dominance over every single model."""
+    from jobs.cli_options import fail as cli_fail
+
+    try:
+        run_evaluate(
+            router, data, out, strong, weak, baseline_train, no_baseline, holdout, holdout_salt,
+            bootstrap, seed, prices, torch_threads, chunk,
+        )  # fmt: skip
+    except EvaluateInputError as exc:
+        cli_fail(str(exc))
+
+
+def run_evaluate(
+    router: str,
+    data: list[str],
+    out: str,
+    strong: str | None = None,
+    weak: str | None = None,
+    baseline_train: list[str] | None = None,
+    no_baseline: bool = False,
+    holdout: float | None = None,
+    holdout_salt: str = "holdout",
+    bootstrap: int = 1000,
+    seed: int = 0,
+    prices: str | None = None,
+    torch_threads: int | None = None,
+    chunk: int = 1024,
+) -> dict[str, Any]:
+    """The evaluate command without the CLI layer (raises EvaluateInputError on bad input)."""
     from router_core.artifact import RouterLoadError
     from router_core.router import Router
 
@@ -366,3 +406,4 @@ def evaluate(
     res.update({"router": router, "data": list(data), "holdout": holdout, "holdout_salt": holdout_salt})
     path = _write(out, "metrics.json", res)
     typer.echo(f"wrote {path}")
+    return res

@@ -105,7 +105,8 @@ def route(
 def app_main(argv: list[str]) -> int:
     """spark-submit entry: same options as the CLI command."""
     try:
-        app(["route", *argv], standalone_mode=False)
+        rv = app(["route", *argv], standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
-    return 0
+    # Without standalone mode click returns the exit code of typer.Exit instead of raising it.
+    return rv if isinstance(rv, int) else 0

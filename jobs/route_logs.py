@@ -8,6 +8,7 @@ batch (driver, numpy) -> write every output under a staging directory -> rename 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -201,12 +202,10 @@ class RouteRun:
     def run(self) -> dict[str, Any]:
         self.out.mkdir(parents=True, exist_ok=True)
         staging = atomic_write.new_staging(self.out)
-        router_dir = Path(self.opts.router).resolve()
-        # Spark ships the artefact to every executor itself; workers find it with SparkFiles.get(name).
-        self.spark.sparkContext.addFile(str(router_dir), recursive=True)
+        router_name = ship_router(self.spark, Path(self.opts.router))
         v, keyed = self.validate()
         try:
-            scored = self.embed_and_score(keyed, router_dir.name)
+            scored = self.embed_and_score(keyed, router_name)
             try:
                 cal = self.calibrate(keyed, scored, v.resolved)
             finally:
@@ -424,6 +423,32 @@ class RouteRun:
             "cost_by_model_usd": {m: float(cal.cost[:, i].sum()) for i, m in enumerate(self.models)},
             "dates": sorted(self.dates),
         }
+
+
+def ship_router(spark, router_dir: Path) -> str:
+    """Ship the router artefact to every executor through Spark itself (no shared filesystem assumed).
+
+    Spark only ships directories in local mode, so the artefact goes as a zip archive that each executor
+    unpacks once (``SparkContext.addArchive``); the name carries the manifest's hash, so a re-trained
+    router never collides with the one a reused session already shipped.
+    """
+    import tempfile
+    import zipfile
+
+    digest = hashlib.sha256((router_dir / "manifest.json").read_bytes()).hexdigest()[:16]
+    name = f"router-{digest}.zip"
+    ship_dir = Path(tempfile.gettempdir()) / f"batch-router-{os.getuid()}"
+    archive = ship_dir / name
+    if not archive.exists():
+        ship_dir.mkdir(parents=True, exist_ok=True)
+        tmp = ship_dir / f".{name}.{os.getpid()}.tmp"
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+            for f in sorted(router_dir.rglob("*")):
+                if f.is_file():
+                    zf.write(f, f.relative_to(router_dir).as_posix())
+        os.replace(tmp, archive)
+    spark.sparkContext.addArchive(str(archive))
+    return name
 
 
 def dispatch_messages(resolved):

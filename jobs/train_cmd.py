@@ -103,9 +103,7 @@ def _summary(router, n_prompts: int) -> None:
         typer.echo(f"validation: only {man['metrics'].get('valid_targets', 0)} held-out targets, no metrics")
         return
     keys = sorted({k for m in metrics.values() for k in m})
-    typer.echo(
-        f"validation ({man['metrics']['valid_targets']:,} held-out prompts; ensemble out-of-fold):"
-    )
+    typer.echo(f"validation ({man['metrics']['valid_targets']:,} held-out prompts; ensemble out-of-fold):")
     typer.echo(f"{'scorer':<12}" + "".join(f"{k:>16}" for k in keys))
     for name, m in metrics.items():
         typer.echo(f"{name:<12}" + "".join(f"{_fmt(m.get(k)):>16}" for k in keys))

@@ -105,10 +105,10 @@ class TrainingSet:
         )
 
     def with_weights(self, source_weights: Mapping[str, float]) -> TrainingSet:
-        """Same data with every battle's weight set to its source's weight (unlisted sources: 1.0)."""
+        """Same data with every battle weight multiplied by its source weight (unlisted sources: 1.0)."""
         per_source = np.array([source_weights.get(s, 1.0) for s in self.sources], dtype=np.float32)
         out = TrainingSet(**{f.name: getattr(self, f.name) for f in fields(self)})
-        out.battle_weight = per_source[self.battle_source] if self.n_battles else self.battle_weight
+        out.battle_weight = (self.battle_weight * per_source[self.battle_source]).astype(np.float32)
         return out
 
     def content_hash(self) -> str:

@@ -43,6 +43,7 @@ def files(tmp_path_factory, embedder):
     emb = embedder.encode(data.prompts)
     quiet = {"log": lambda s: None, "scorers": ("sw", "knn")}
     pair = train_router(data, emb, embedder.id, strong="big", weak="small", **quiet)
+    pair.manifest["train_command"] = f"batch-router train --data {train} --strong big --weak small"
     pair.save(str(d / "pair_router"))
     multi = train_router(data, emb, embedder.id, **quiet)
     multi.save(str(d / "multi_router"))
@@ -65,7 +66,8 @@ def _evaluate(files, router: str, out, *extra: str):
 
 def test_pair_router(files, tmp_path):
     out = tmp_path / "pair"
-    res = _evaluate(files, "pair_router", out, "--baseline-train", files["train"], "--bootstrap", "50")
+    # No --baseline-train: the baseline learns from the data files of the router's train command.
+    res = _evaluate(files, "pair_router", out, "--bootstrap", "50")
     assert res.exit_code == 0, res.output
     m = json.loads((out / "metrics.json").read_text())
     assert m["mode"] == "pair" and m["strong"] == "big" and m["n_prompts"] == 120
@@ -76,6 +78,7 @@ def test_pair_router(files, tmp_path):
     # The topic signal is easy: the router must beat random routing clearly.
     assert m["routers"]["ensemble"]["apgr"]["value"] > 0.6
     assert m["baseline"]["trained"] and m["baseline"]["train_prompts"] == 240
+    assert m["baseline"]["files"] == [files["train"]]
     assert (out / m["plot"]).stat().st_size > 0
     assert "APGR" in res.output and "ensemble" in res.output
 

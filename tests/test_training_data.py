@@ -109,7 +109,9 @@ def test_models_restriction_and_errors(tmp_path):
     path = write(tmp_path, "w.parquet", df)
     ts = load_training_data([path], models=["m3", "m1"])
     assert ts.models == ["m1", "m3"] and ts.scores.shape == (2, 2)
-    with pytest.raises(TrainingDataError, match=r"not in the training data; models present: \['m1', 'm2', 'm3'\]"):
+    with pytest.raises(
+        TrainingDataError, match=r"not in the training data; models present: \['m1', 'm2', 'm3'\]"
+    ):
         load_training_data([path], models=["m1", "gpt-9"])
     one = write(tmp_path, "one.parquet", pd.DataFrame({"prompt": ["a"], "m1": [1.0]}))
     with pytest.raises(TrainingDataError, match="at least two models"):

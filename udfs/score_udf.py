@@ -31,7 +31,7 @@ def router_class() -> Any:
 
 
 def router_path(name: str) -> str:
-    """Local path of the router shipped with ``SparkContext.addFile(dir, recursive=True)``."""
+    """Local directory of the router archive shipped with ``SparkContext.addArchive`` (unpacked by Spark)."""
     from pyspark import SparkFiles
 
     path = SparkFiles.get(name)
@@ -40,9 +40,27 @@ def router_path(name: str) -> str:
     return path
 
 
+def limit_native_threads() -> None:
+    """BLAS / OpenMP (FAISS) threads = this task's CPUs, like torch's, so concurrent tasks do not
+    oversubscribe the cores."""
+    from threadpoolctl import threadpool_limits
+
+    from udfs.embed_udf import task_threads
+
+    n = task_threads()
+    threadpool_limits(n)
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(n)
+    except ImportError:
+        pass
+
+
 def get_router(name: str, embedder_id: str):
     key = (name, embedder_id)
     if key not in _ROUTERS:
+        limit_native_threads()
         _ROUTERS[key] = router_class().load(router_path(name), embedder_id=embedder_id)
     return _ROUTERS[key]
 

@@ -29,7 +29,7 @@ class KNNScorer(ScorerBase):
     name: ClassVar[str] = "knn"
     needs_text: ClassVar[bool] = False
 
-    def __init__(self, k: int = 40, tau: float = 0.05, shrink: float = 2.0) -> None:
+    def __init__(self, k: int = 100, tau: float = 1.0, shrink: float = 1.0) -> None:
         self.k = k
         self.tau = tau
         self.shrink = shrink

@@ -1,0 +1,352 @@
+"""The Spark route job end to end on tiny generated logs with tiny routers trained here (sw + mf)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.route_cmd import app_main
+from jobs.route_logs import FAIL_ENV
+from jobs.route_outputs import DISPATCH_MAX_LINES, safe_model_dir
+
+STRONG, WEAK, NANO = "gpt-4o", "gpt-4o-mini", "gpt-4.1-nano"
+
+
+def train_tiny_routers(out: Path, embedder) -> tuple[Path, Path]:
+    """A pair router (STRONG vs WEAK) and a 3-model router, trained in seconds on generated correctness."""
+    from router_core.router import train_router
+    from router_core.training_data import load_training_data
+
+    rng = np.random.default_rng(0)
+    prompts, cols = [], {STRONG: [], WEAK: [], NANO: []}
+    for i in range(80):
+        hard = i % 2 == 0
+        prompts.append(
+            f"Prove that the sum of the first {i} odd numbers is a square" if hard else f"Say hi to {i}"
+        )
+        for m, p in ((STRONG, 0.9), (WEAK, 0.3 if hard else 0.9), (NANO, 0.1 if hard else 0.8)):
+            cols[m].append(bool(rng.random() < p))
+    out.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"prompt": prompts, **cols}), out / "train.parquet")
+    data = load_training_data([str(out / "train.parquet")])
+    emb = embedder.encode(data.prompts)
+    kw = {
+        "scorers": ("sw", "mf"),
+        "scorer_params": {"mf": {"max_epochs": 5, "threads": 1}},
+        "log": lambda s: None,
+    }
+    train_router(data, emb, embedder.id, strong=STRONG, weak=WEAK, **kw).save(str(out / "pair"))
+    train_router(data, emb, embedder.id, **kw).save(str(out / "multi"))
+    return out / "pair", out / "multi"
+
+
+def write_logs(path: Path) -> dict:
+    """Two days; repeated prompts (also differing only in whitespace); two bad rows."""
+    texts = [f"Prove that {i} squared is even" if i % 3 == 0 else f"Say hi to friend {i}" for i in range(12)]
+    ids, prompts, ts = [], [], []
+    for k in range(36):
+        ids.append(f"req-{k:03d}")
+        t = texts[k % 12]
+        prompts.append(t if k < 24 else "  " + t.replace(" ", "   ") + "\n")  # same prompt after normalising
+        ts.append(dt.datetime(2026, 11, 1 + k % 2, 10, tzinfo=dt.UTC))
+    ids += ["bad-empty", "req-000"]
+    prompts += ["   ", "duplicate id"]
+    ts += [ts[0], ts[0]]
+    pq.write_table(
+        pa.table({"request_id": ids, "prompt": prompts, "ts": pa.array(ts, pa.timestamp("us", tz="UTC"))}),
+        path,
+    )
+    return {
+        "valid": 36,
+        "distinct": 12,
+        "quarantined": {"bad-empty": "empty_prompt", "req-000": "duplicate_request_id"},
+    }
+
+
+@pytest.fixture(scope="module")
+def routers(tmp_path_factory, embedder):
+    return train_tiny_routers(tmp_path_factory.mktemp("routers"), embedder)
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory):
+    path = tmp_path_factory.mktemp("logs") / "logs.parquet"
+    return path, write_logs(path)
+
+
+def route(*args: str) -> int:
+    return app_main([*map(str, args)])
+
+
+def labels(out: Path) -> pa.Table:
+    return (
+        pads.dataset(str(out / "labels"), format="parquet", partitioning="hive")
+        .to_table()
+        .sort_by("request_id")
+    )
+
+
+def manifest(out: Path) -> dict:
+    return json.loads((out / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def routed_pair(spark, routers, logs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("route") / "out"
+    rc = route("--router", routers[0], "--logs", logs[0], "--out", out, "--strong-share", "0.5")
+    assert rc == 0
+    return out
+
+
+def test_contract_labels_one_row_per_valid_input(routed_pair, logs):
+    t = labels(routed_pair)
+    assert t.num_rows == logs[1]["valid"]
+    assert len(set(t.column("request_id").to_pylist())) == t.num_rows
+    for col in ("request_id", "prompt_hash", "score_sw", "score_mf", "strong_win_prob", "routed_model", "dt"):
+        assert col in t.column_names, col
+    p = t.column("strong_win_prob").to_numpy()
+    assert ((p >= 0) & (p <= 1)).all()
+    assert set(t.column("dt").to_pylist()) == {"2026-11-01", "2026-11-02"}
+    q = pads.dataset(str(routed_pair / "quarantine"), format="parquet", partitioning="hive").to_table()
+    assert (
+        dict(zip(q.column("request_id").to_pylist(), q.column("reason").to_pylist(), strict=True))
+        == logs[1]["quarantined"]
+    )
+
+
+def test_exact_strong_share_and_ranking(routed_pair, logs):
+    t = labels(routed_pair)
+    strong = np.array(t.column("routed_model").to_pylist()) == STRONG
+    assert strong.sum() == round(0.5 * logs[1]["valid"])
+    p = t.column("strong_win_prob").to_numpy()
+    assert p[strong].min() >= p[~strong].max()
+
+
+def test_dedupe_embeds_each_distinct_prompt_once(routed_pair, logs):
+    from jobs.embedding_cache import cache_rows
+
+    counts = manifest(routed_pair)["counts"]
+    assert counts["distinct_prompts"] == logs[1]["distinct"]
+    assert counts["embedded"] == logs[1]["distinct"]
+    emb_id = manifest(routed_pair)["router"]["embedder_id"]
+    assert cache_rows(routed_pair / "_embedding_cache", emb_id) == logs[1]["distinct"]
+    t = labels(routed_pair)
+    assert len(set(t.column("prompt_hash").to_pylist())) == logs[1]["distinct"]
+
+
+def test_projections_and_daily_summary(routed_pair, logs):
+    p = pads.dataset(str(routed_pair / "projections"), format="parquet", partitioning="hive").to_table()
+    assert p.num_rows == logs[1]["valid"]
+    routed = p.column("cost_routed_usd").to_numpy()
+    s, w = p.column("cost_all_strong_usd").to_numpy(), p.column("cost_all_weak_usd").to_numpy()
+    is_strong = np.array(p.column("routed_model").to_pylist()) == STRONG
+    assert np.allclose(routed, np.where(is_strong, s, w))
+    assert (s > w).all() and (p.column("prompt_tokens").to_numpy() > 0).all()
+    d = pads.dataset(str(routed_pair / "projections_daily"), format="parquet", partitioning="hive").to_table()
+    assert sorted(d.column("dt").to_pylist()) == ["2026-11-01", "2026-11-02"]
+    assert sum(d.column("requests").to_pylist()) == logs[1]["valid"]
+    assert np.isclose(sum(d.column("cost_routed_usd").to_pylist()), routed.sum())
+
+
+def test_dispatch_files(routed_pair, logs):
+    t = labels(routed_pair)
+    want = dict(zip(t.column("request_id").to_pylist(), t.column("routed_model").to_pylist(), strict=True))
+    dirs = json.loads((routed_pair / "dispatch" / "models.json").read_text())
+    got = {}
+    for f in sorted((routed_pair / "dispatch").glob("*/dt=*/part-*.jsonl")):
+        model = dirs[f.parent.parent.name]
+        lines = f.read_text().splitlines()
+        assert 0 < len(lines) <= DISPATCH_MAX_LINES
+        for line in lines:
+            req = json.loads(line)
+            assert req["method"] == "POST" and req["url"] == "/v1/chat/completions"
+            assert req["body"]["model"] == model
+            assert req["body"]["messages"][0]["role"] == "user" and req["body"]["messages"][0]["content"]
+            got[req["custom_id"]] = model
+    assert got == want
+
+
+def test_manifest_checksums(routed_pair):
+    import hashlib
+
+    m = manifest(routed_pair)
+    assert m["counts"]["rows_in"] == 38 and m["counts"]["valid"] == 36
+    assert m["router"]["manifest_sha256"] and m["outputs"]
+    for rel, digest in m["outputs"].items():
+        assert hashlib.sha256((routed_pair / rel).read_bytes()).hexdigest() == digest
+
+
+def test_second_run_embeds_nothing_and_gives_identical_labels(spark, routers, logs, routed_pair, tmp_path):
+    out = tmp_path / "out"
+    cache = routed_pair / "_embedding_cache"
+    assert route("--router", routers[0], "--logs", logs[0], "--out", out, "--cache", cache) == 0
+    assert manifest(out)["counts"]["embedded"] == 0
+    assert manifest(out)["counts"]["from_cache"] == logs[1]["distinct"]
+    assert labels(out).equals(labels(routed_pair))
+
+
+def test_injected_failure_leaves_nothing_visible_and_rerun_is_identical(
+    spark, routers, logs, routed_pair, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    monkeypatch.setenv(FAIL_ENV, "1")
+    with pytest.raises(RuntimeError, match=FAIL_ENV):
+        route("--router", routers[0], "--logs", logs[0], "--out", out)
+    for name in ("labels", "projections", "quarantine", "dispatch"):
+        assert not (out / name).exists(), name  # only the hidden staging dir exists
+    assert list((out / "_staging").rglob("*.parquet"))  # the failure came after writing temp files
+    monkeypatch.delenv(FAIL_ENV)
+    assert route("--router", routers[0], "--logs", logs[0], "--out", out) == 0
+    assert not (out / "_staging").exists()
+    assert labels(out).equals(labels(routed_pair))
+
+
+def test_bad_policy_and_budget_are_one_line_errors(routers, logs, tmp_path, capsys):
+    assert route("--router", routers[1], "--logs", logs[0], "--out", tmp_path, "--strong-share", "0.5") == 2
+    assert (
+        route(
+            "--router",
+            routers[0],
+            "--logs",
+            logs[0],
+            "--out",
+            tmp_path,
+            "--threshold",
+            "0.5",
+            "--budget-usd",
+            "1",
+        )
+        == 2
+    )
+    assert route("--router", routers[0], "--logs", logs[0], "--out", tmp_path, "--strong-share", "1.5") == 2
+    err = capsys.readouterr().err
+    assert "does not apply to a 3-model router" in err and "at most one policy" in err
+
+
+def test_safe_model_dirs():
+    d = safe_model_dir(["mistralai/Mixtral-8x7B", "a b", "a_b", "_x", "gpt-4o"])
+    assert d["mistralai/Mixtral-8x7B"] == "mistralai--Mixtral-8x7B" and d["gpt-4o"] == "gpt-4o"
+    assert d["a b"] != d["a_b"] and not d["_x"].startswith("_")
+    assert all("/" not in v for v in d.values()) and len(set(d.values())) == len(d)
+
+
+@pytest.mark.slow
+def test_budget_threshold_and_date_rerun(spark, routers, logs, routed_pair, tmp_path):
+    out = tmp_path / "out"
+    cache = routed_pair / "_embedding_cache"
+    p = pads.dataset(str(routed_pair / "projections"), format="parquet", partitioning="hive").to_table()
+    weak_total = float(np.sum(p.column("cost_all_weak_usd").to_numpy()))
+    extra = float(np.sum(p.column("cost_all_strong_usd").to_numpy())) - weak_total
+    budget = weak_total + 0.3 * extra
+    assert (
+        route(
+            "--router", routers[0], "--logs", logs[0], "--out", out, "--cache", cache, "--budget-usd", budget
+        )
+        == 0
+    )
+    spent = pads.dataset(str(out / "projections"), partitioning="hive").to_table().column("cost_routed_usd")
+    assert 0 < float(np.sum(spent.to_numpy())) <= budget
+    assert (
+        route(
+            "--router",
+            routers[0],
+            "--logs",
+            logs[0],
+            "--out",
+            tmp_path / "x",
+            "--cache",
+            cache,
+            "--budget-usd",
+            weak_total * 0.5,
+        )
+        == 2
+    )  # below the all-weak cost
+
+    # Threshold, re-running only 2026-11-02: the other date keeps its budget labels.
+    before = labels(out)
+    assert (
+        route(
+            "--router",
+            routers[0],
+            "--logs",
+            logs[0],
+            "--out",
+            out,
+            "--cache",
+            cache,
+            "--threshold",
+            "0.5",
+            "--date",
+            "2026-11-02",
+        )
+        == 0
+    )
+    after = labels(out)
+    assert after.num_rows == before.num_rows
+    keep = pa.compute.equal(before.column("dt"), "2026-11-01")
+    assert after.filter(pa.compute.equal(after.column("dt"), "2026-11-01")).equals(before.filter(keep))
+    new = after.filter(pa.compute.equal(after.column("dt"), "2026-11-02"))
+    p2 = new.column("strong_win_prob").to_numpy()
+    assert ((np.array(new.column("routed_model").to_pylist()) == STRONG) == (p2 >= 0.5)).all()
+
+
+@pytest.mark.slow
+def test_n_model_router_policies(spark, routers, logs, routed_pair, tmp_path):
+    cache = routed_pair / "_embedding_cache"
+    out = tmp_path / "cw"
+    assert (
+        route("--router", routers[1], "--logs", logs[0], "--out", out, "--cache", cache, "--cost-weight", "0")
+        == 0
+    )
+    t = labels(out)
+    pqual = t.column("predicted_quality").to_pylist()
+    best = [max(dict(m), key=dict(m).get) for m in pqual]
+    assert t.column("routed_model").to_pylist() == best  # weight 0: the best predicted model
+    assert {k for k, _ in pqual[0]} == {STRONG, WEAK, NANO}
+    proj = pads.dataset(str(out / "projections"), partitioning="hive").to_table()
+    cheapest = float(np.sum([min(v for _, v in m) for m in proj.column("cost_by_model_usd").to_pylist()]))
+    budget = cheapest * 1.5
+    out_b = tmp_path / "budget"
+    assert (
+        route(
+            "--router",
+            routers[1],
+            "--logs",
+            logs[0],
+            "--out",
+            out_b,
+            "--cache",
+            cache,
+            "--budget-usd",
+            budget,
+        )
+        == 0
+    )
+    spent = pads.dataset(str(out_b / "projections"), partitioning="hive").to_table().column("cost_routed_usd")
+    assert float(np.sum(spent.to_numpy())) <= budget
+    out_q = tmp_path / "q"
+    assert (
+        route(
+            "--router",
+            routers[1],
+            "--logs",
+            logs[0],
+            "--out",
+            out_q,
+            "--cache",
+            cache,
+            "--quality-target",
+            "0.5",
+        )
+        == 0
+    )
+    assert labels(out_q).num_rows == logs[1]["valid"]
+    shutil.rmtree(tmp_path)

@@ -1,0 +1,159 @@
+"""Router training, scoring contract, artefact save/load with checksums and embedder check."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from router_core.artifact import RouterLoadError
+from router_core.router import Router, train_router
+from router_core.training_data import TrainingSet
+
+FAST = ("sw", "mf", "knn")
+PARAMS = {"mf": {"dim": 8, "max_epochs": 15, "lr": 1e-2}}
+
+
+def clustered_scores(n: int = 400, seed: int = 0) -> tuple[TrainingSet, np.ndarray]:
+    """Cluster A: only 'strong' is right; cluster B: both are right; 'mid' is right half the time."""
+    rng = np.random.default_rng(seed)
+    dim = 16
+    centers = rng.normal(size=(2, dim))
+    cl = rng.integers(0, 2, n)
+    emb = (centers[cl] + rng.normal(scale=0.3, size=(n, dim))).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    strong = (rng.random(n) < np.where(cl == 0, 0.9, 0.95)).astype(np.float32)
+    weak = (rng.random(n) < np.where(cl == 0, 0.1, 0.9)).astype(np.float32)
+    mid = (rng.random(n) < 0.5).astype(np.float32)
+    scores = np.column_stack([mid, strong, weak])  # models sorted: mid, strong, weak
+    from router_core.training_data import _score_battles
+
+    pi = np.repeat(np.arange(n), 3)
+    mi = np.tile(np.arange(3), n)
+    p, a, b, o, src = _score_battles(pi, mi, scores.ravel().astype(np.float64), 0)
+    ts = TrainingSet(
+        prompts=[f"prompt number {i}" for i in range(n)],
+        models=["mid", "strong", "weak"],
+        scores=scores,
+        battle_prompt=p,
+        battle_a=a,
+        battle_b=b,
+        battle_outcome=o,
+        battle_weight=np.ones(len(p), dtype=np.float32),
+        battle_source=src,
+        prompt_source=np.zeros(n, dtype=np.int64),
+        sources=["synthetic"],
+    )
+    return ts, emb, cl
+
+
+@pytest.fixture(scope="module")
+def pair_router():
+    ts, emb, cl = clustered_scores()
+    r = train_router(ts, emb, "test-emb/v1", "strong", "weak", FAST, PARAMS, log=lambda s: None)
+    return r, emb, cl
+
+
+def test_pair_router_scores(pair_router):
+    router, emb, cl = pair_router
+    out = router.score(emb[:50])
+    assert set(out) == {"score_sw", "score_mf", "score_knn", "strong_win_prob"}
+    for v in out.values():
+        assert v.shape == (50,) and v.dtype == np.float32 and ((v >= 0) & (v <= 1)).all()
+    p = out["strong_win_prob"]
+    # The strong model is needed in cluster 0 only: the default score must rank those prompts higher.
+    assert p[cl[:50] == 0].mean() > p[cl[:50] == 1].mean() + 0.1
+    assert router.scorer_names == list(FAST) and not router.needs_text
+    m = router.manifest["metrics"]["scorers"]
+    assert set(m) == {"sw", "mf", "knn", "ensemble"} and m["ensemble"]["auc"] > 0.6
+
+
+def test_save_load_roundtrip_and_manifest(pair_router, tmp_path):
+    router, emb, _ = pair_router
+    router.save(str(tmp_path / "r"))
+    man = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    for key in ("format_version", "models", "embedder_id", "scorers", "training_data_hash", "source_weights"):
+        assert key in man
+    assert man["strong"] == "strong" and man["weak"] == "weak"
+    assert all(len(h) == 64 for h in man["files"].values())
+    assert not any(f.endswith((".pkl", ".pickle")) for f in man["files"])
+    back = Router.load(str(tmp_path / "r"), embedder_id="test-emb/v1")
+    a, b = router.score(emb[:30]), back.score(emb[:30])
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], atol=1e-5)
+
+
+def test_load_checks_embedder_and_checksums(pair_router, tmp_path):
+    router, _, _ = pair_router
+    path = tmp_path / "r"
+    router.save(str(path))
+    with pytest.raises(RouterLoadError, match="trained with embedder 'test-emb/v1'"):
+        Router.load(str(path), embedder_id="other-embedder")
+    with open(path / "ensemble.npz", "ab") as f:
+        f.write(b"tampered")
+    with pytest.raises(RouterLoadError, match="checksum mismatch for ensemble.npz"):
+        Router.load(str(path))
+    with pytest.raises(RouterLoadError, match="not a router artefact"):
+        Router.load(str(tmp_path / "nothing"))
+
+
+def test_n_model_router_predicts_quality_on_score_scale(tmp_path):
+    ts, emb, cl = clustered_scores(seed=1)
+    r = train_router(ts, emb, "test-emb/v1", scorers=FAST, scorer_params=PARAMS, log=lambda s: None)
+    out = r.score(emb)
+    assert "strong_win_prob" not in out
+    q = out["predicted_quality"]
+    assert q.shape == (len(emb), 3) and q.dtype == np.float32 and ((q >= 0) & (q <= 1)).all()
+    weak = r.models.index("weak")
+    # P(weak correct) is ~0.1 in cluster 0 and ~0.9 in cluster 1: calibrated estimates follow.
+    assert q[cl == 0, weak].mean() < 0.35 and q[cl == 1, weak].mean() > 0.65
+    assert out["score_knn"].shape == (len(emb),)
+    r.save(str(tmp_path / "n"))
+    back = Router.load(str(tmp_path / "n"))
+    np.testing.assert_allclose(back.score(emb[:20])["predicted_quality"], q[:20], atol=1e-5)
+    assert back.strong is None and back.models == ["mid", "strong", "weak"]
+
+
+def test_pair_router_does_not_depend_on_battle_orientation():
+    ts, emb, _ = clustered_scores(n=200, seed=2)
+    swapped = TrainingSet(**{**ts.__dict__})
+    swapped.battle_a, swapped.battle_b = ts.battle_b.copy(), ts.battle_a.copy()
+    swapped.battle_outcome = (1.0 - ts.battle_outcome).astype(np.float32)
+    kw = dict(scorers=("sw", "knn"), log=lambda s: None)
+    p1 = train_router(ts, emb, "e", "strong", "weak", **kw).score(emb)["strong_win_prob"]
+    p2 = train_router(swapped, emb, "e", "strong", "weak", **kw).score(emb)["strong_win_prob"]
+    np.testing.assert_allclose(p1, p2, atol=1e-5)
+
+
+def test_noisy_source_gets_lower_weight():
+    ts, emb, _ = clustered_scores(n=300, seed=3)
+    rng = np.random.default_rng(0)
+    # Second source: the same battles with coin-flip outcomes, on other prompts.
+    n = len(ts.prompts)
+    noise = TrainingSet(
+        prompts=ts.prompts + [p + " (noise)" for p in ts.prompts],
+        models=ts.models,
+        scores=np.vstack([ts.scores, np.full_like(ts.scores, np.nan)]),
+        battle_prompt=np.r_[ts.battle_prompt, ts.battle_prompt + n],
+        battle_a=np.r_[ts.battle_a, ts.battle_a],
+        battle_b=np.r_[ts.battle_b, ts.battle_b],
+        battle_outcome=np.r_[ts.battle_outcome, rng.integers(0, 2, ts.n_battles)].astype(np.float32),
+        battle_weight=np.ones(2 * ts.n_battles, dtype=np.float32),
+        battle_source=np.r_[np.zeros(ts.n_battles), np.ones(ts.n_battles)].astype(np.int64),
+        prompt_source=np.r_[np.zeros(n), np.ones(n)].astype(np.int64),
+        sources=["clean", "noise"],
+    )
+    emb2 = np.vstack([emb, emb])
+    r = train_router(noise, emb2, "e", "strong", "weak", scorers=("sw",), log=lambda s: None)
+    w = r.manifest["source_weights"]
+    assert w["clean"] == 1.0 and w["noise"] < 1.0
+    assert set(r.manifest["source_weighting"]["alone"]) == {"clean", "noise"}
+
+
+def test_bad_pair_is_rejected():
+    ts, emb, _ = clustered_scores(n=50)
+    with pytest.raises(ValueError, match="not in the training data"):
+        train_router(ts, emb, "e", "strong", "nobody", scorers=("sw",), log=lambda s: None)
+    with pytest.raises(ValueError, match="both strong and weak"):
+        train_router(ts, emb, "e", "strong", None, scorers=("sw",), log=lambda s: None)

@@ -1,0 +1,128 @@
+"""``batch-router train`` end to end on tiny generated data, and its one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import jobs.train_cmd  # noqa: F401  (registers the command)
+from jobs.app import EXIT_BAD_INPUT, app
+
+TOPICS = ["algebra", "poetry", "chemistry", "cooking", "history", "football", "geology", "music"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("train_data")
+    rng = np.random.default_rng(0)
+    prompts = [f"Question {i} about {TOPICS[i % len(TOPICS)]}: explain item {i}." for i in range(64)]
+    hard = np.array([i % 2 == 0 for i in range(64)])  # even topics: only the big model is right
+    wide = pd.DataFrame(
+        {
+            "prompt": prompts,
+            "subject": [TOPICS[i % len(TOPICS)] for i in range(64)],
+            "big-model": rng.random(64) < 0.9,
+            "small-model": np.where(hard, rng.random(64) < 0.2, rng.random(64) < 0.85),
+        }
+    )
+    wide.to_parquet(d / "wide.parquet")
+    battles = pd.DataFrame(
+        {
+            "prompt": [f"Chat prompt {i} on {TOPICS[i % 8]}" for i in range(30)],
+            "model_a": ["big_model_v1"] * 30,
+            "model_b": ["small-model"] * 30,
+            "winner": rng.choice(["model_a", "model_b", "tie"], 30).tolist(),
+        }
+    )
+    battles.to_parquet(d / "battles.parquet")
+    pd.DataFrame({"prompt": ["ok", ""], "a": [1.0, 0.0], "b": [0.0, 1.0]}).to_parquet(d / "empty.parquet")
+    return d
+
+
+def run(args: list[str]):
+    return CliRunner().invoke(app, ["train", *args])
+
+
+def test_train_pair_router_end_to_end(data_dir, tmp_path):
+    out = tmp_path / "router"
+    res = run(
+        [
+            "--data", str(data_dir / "wide.parquet"),
+            "--data", str(data_dir / "battles.parquet"),
+            "--alias", "big_model_v1=big-model",
+            "--strong", "big-model", "--weak", "small-model",
+            "--scorers", "sw,mf", "--out", str(out), "--threads", "2",
+        ]
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "prompts/s" in res.output  # embedding progress with rate
+    assert "source" in res.output and "battles" in res.output
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["strong"] == "big-model" and man["models"] == ["big-model", "small-model"]
+    assert [s["name"] for s in man["scorers"]] == ["sw", "mf"]
+    assert set(man["source_weights"]) == {"wide", "battles"}
+    assert man["embedder_id"].startswith("all-MiniLM-L6-v2")
+
+    from router_core.embedder import MiniLMEmbedder
+    from router_core.router import Router
+
+    emb = MiniLMEmbedder()
+    router = Router.load(str(out), embedder_id=emb.id)
+    scores = router.score(emb.encode(["Question 2 about poetry: explain item 2.", "hello"]))
+    assert set(scores) == {"score_sw", "score_mf", "strong_win_prob"}
+    assert scores["strong_win_prob"].shape == (2,)
+
+
+def test_train_n_model_router(data_dir, tmp_path):
+    out = tmp_path / "nmodel"
+    res = run(
+        ["--data", str(data_dir / "wide.parquet"), "--scorers", "sw", "--out", str(out), "--max-train", "50"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "subsampled to 50 prompts" in res.output
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["strong"] is None and man["models"] == ["big-model", "small-model"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "nope.parquet", "--out", "x"], "training data file not found"),
+        (["--data", "{d}/wide.parquet", "--strong", "big-model", "--out", "x"], "both --strong and --weak"),
+        (["--data", "{d}/wide.parquet", "--strong", "gpt-9", "--weak", "small-model", "--out", "x"],
+         "model 'gpt-9' is not in the training data; present: ['big-model', 'small-model']"),
+        (["--data", "{d}/wide.parquet", "--scorers", "sw,xgb", "--out", "x"], "unknown scorer(s) ['xgb']"),
+        (["--data", "{d}/wide.parquet", "--alias", "nonsense", "--out", "x"], "--alias must look like"),
+        (["--data", "{d}/wide.parquet", "--models", "big-model,nobody", "--out", "x"], "not in the training"),
+        (["--data", "{d}/empty.parquet", "--out", "x"], "1 row(s) with an empty or missing prompt"),
+        (["--data", "{d}/wide.parquet", "--format", "battles", "--out", "x"], "needs column(s)"),
+        (["--data", "{d}/wide.parquet"], "no output directory"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_exit_2(data_dir, tmp_path, args, message):
+    args = [str(tmp_path / "o") if a == "x" else a.replace("{d}", str(data_dir)) for a in args]
+    res = run(args)
+    assert res.exit_code == EXIT_BAD_INPUT, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output
+    assert len([ln for ln in res.output.splitlines() if ln.startswith("error:")]) == 1
+
+
+def test_refuses_to_overwrite_foreign_directory(data_dir, tmp_path):
+    (tmp_path / "keep.txt").write_text("precious")
+    res = run(["--data", str(data_dir / "wide.parquet"), "--scorers", "sw", "--out", str(tmp_path)])
+    assert res.exit_code == EXIT_BAD_INPUT and "refusing to overwrite" in res.output
+    assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_help_explains_every_option():
+    res = CliRunner().invoke(app, ["train", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    for opt in ("--data", "--strong", "--weak", "--models", "--scorers", "--format", "--alias",
+                "--prompt-column", "--seed", "--max-train", "--config", "--out"):  # fmt: skip
+        assert opt in res.output
