@@ -6,14 +6,15 @@ missing date from ``start_date`` on runs). Tasks, all idempotent per date:
 1. ``wait_for_logs``: reschedule-mode sensor until ``LOGS/dt={{ ds }}`` exists and holds Parquet files;
    fails (no retry) with the missing path in the message after the sensor timeout.
 2. ``route_logs``: ``spark-submit jobs/route_logs.py --date {{ ds }}`` from the batch-router venv through
-   SparkSubmitOperator; the job atomically replaces only ``OUT/labels/dt={{ ds }}``.
+   SparkSubmitOperator; the job atomically replaces only that date's partitions under ``OUT``.
 3. ``savings``: ``python -m jobs.savings`` for that date from the batch-router venv; rewrites only
    ``OUT/savings/dt={{ ds }}``. A BashOperator, not spark-submit: the savings job is pandas/pyarrow only,
    so a JVM would add start-up time and, on a cluster master, write the report on a cluster node.
 
 Airflow runs in its own venv; batch-router (and its pyspark, whose ``spark-submit`` we call) in another.
-Settings are DAG params (editable per run); their defaults come from ``BATCH_ROUTER_*`` environment
-variables read when the DAG file is parsed. Deployment: ``airflow_dags/README.md``.
+Data locations and the routing policy are DAG params (editable per run, defaults from ``BATCH_ROUTER_*``
+environment variables read when the file is parsed); executables and the Spark connection come from the
+environment only. Deployment: ``airflow_dags/README.md``.
 """
 
 from __future__ import annotations
@@ -56,9 +57,14 @@ def _env_date(name: str, default: str | None) -> datetime | None:
         raise ValueError(msg) from None
 
 
+# Deployment settings: what runs on the workers. Environment only, never DAG params, so that whoever may
+# trigger a run with a config cannot choose which executable runs.
 # The checkout of batch-router: jobs/route_logs.py lives there. Default: the repo this file sits in.
 HOME = _env("HOME", str(Path(__file__).resolve().parents[1]))
 VENV = _env("VENV", os.path.join(HOME, ".venv"))
+SPARK_SUBMIT = _env("SPARK_SUBMIT", os.path.join(VENV, "bin", "spark-submit"))
+PYTHON = _env("PYTHON", os.path.join(VENV, "bin", "python"))
+SPARK_CONN_ID = _env("SPARK_CONN_ID", "spark_default")
 DEMO_OUT = os.path.join(HOME, "demo_out")
 
 POKE_INTERVAL_S = _env_float("POKE_INTERVAL_S", 300.0)
@@ -111,14 +117,11 @@ class LogPartitionSensor(BaseSensorOperator):
 
 
 class BatchRouterSparkSubmit(SparkSubmitOperator):
-    """SparkSubmitOperator whose spark-submit binary and connection id are templated too, so DAG params
-    can point them at the batch-router venv and at any Spark connection per run.
+    """SparkSubmitOperator that drops empty arguments after rendering.
 
     Optional flags are written as one ``--flag=value`` argument that renders to "" when its param is
-    unset; those empty arguments are dropped, so the job sees only the flags that were given.
+    unset; dropping those, the job sees only the flags that were given.
     """
-
-    template_fields = (*SparkSubmitOperator.template_fields, "_spark_binary", "_conn_id")
 
     def execute(self, context: Any) -> None:
         self.application_args = [a for a in self.application_args or [] if str(a) != ""]
@@ -160,32 +163,28 @@ PARAMS = {
         description="Optional price file for models the bundled price table does not know, JSON/YAML "
         "model -> {input_price, output_price} USD per 1M tokens (env BATCH_ROUTER_PRICES).",
     ),
-    "spark_submit": Param(
-        _env("SPARK_SUBMIT", os.path.join(VENV, "bin", "spark-submit")), type="string",
-        description="spark-submit of the batch-router venv's pyspark (env BATCH_ROUTER_SPARK_SUBMIT).",
-    ),
-    "python": Param(
-        _env("PYTHON", os.path.join(VENV, "bin", "python")), type="string",
-        description="Python of the batch-router venv: Spark driver/executors and the savings job "
-        "(env BATCH_ROUTER_PYTHON).",
-    ),
-    "home": Param(
-        HOME, type="string",
-        description="batch-router checkout holding jobs/route_logs.py (env BATCH_ROUTER_HOME).",
-    ),
-    "spark_conn_id": Param(
-        _env("SPARK_CONN_ID", "spark_default"), type="string",
-        description="Airflow Spark connection (its host is the master, e.g. local[*] or spark://h:7077) "
-        "(env BATCH_ROUTER_SPARK_CONN_ID).",
-    ),
 }
 
 # Environment of both jobs: the batch-router venv's interpreter on driver and executors, no model-hub calls.
 JOB_ENV = {
-    "PYSPARK_PYTHON": "{{ params.python }}",
-    "PYSPARK_DRIVER_PYTHON": "{{ params.python }}",
+    "PYSPARK_PYTHON": PYTHON,
+    "PYSPARK_DRIVER_PYTHON": PYTHON,
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
+}
+
+# Param values reach the shell only as environment variables, never pasted into the command text.
+SAVINGS_COMMAND = (
+    '"$BR_PYTHON" -m jobs.savings --logs "$BR_LOGS/dt=$BR_DS" --labels "$BR_OUT" --date "$BR_DS"'
+    ' --out "$BR_OUT/savings/dt=$BR_DS" ${BR_PRICES:+--prices "$BR_PRICES"}'
+)
+SAVINGS_ENV = {
+    **JOB_ENV,
+    "BR_PYTHON": PYTHON,
+    "BR_LOGS": "{{ params.logs }}",
+    "BR_OUT": "{{ params.out }}",
+    "BR_DS": "{{ ds }}",
+    "BR_PRICES": "{{ params.prices or '' }}",
 }
 
 with DAG(
@@ -215,9 +214,9 @@ with DAG(
 
     route_logs = BatchRouterSparkSubmit(
         task_id="route_logs",
-        application="{{ params.home }}/jobs/route_logs.py",
-        spark_binary="{{ params.spark_submit }}",
-        conn_id="{{ params.spark_conn_id }}",
+        application=os.path.join(HOME, "jobs", "route_logs.py"),
+        spark_binary=SPARK_SUBMIT,
+        conn_id=SPARK_CONN_ID,
         name="batch-router-route-{{ ds }}",
         application_args=[
             "--router", "{{ params.router }}",
@@ -236,17 +235,10 @@ with DAG(
 
     savings = BashOperator(
         task_id="savings",
-        bash_command=(
-            '"{{ params.python }}" -m jobs.savings'
-            ' --logs "{{ params.logs }}/dt={{ ds }}"'
-            ' --labels "{{ params.out }}"'
-            ' --date "{{ ds }}"'
-            ' --out "{{ params.out }}/savings/dt={{ ds }}"'
-            "{% if params.prices %} --prices \"{{ params.prices }}\"{% endif %}"
-        ),
-        env=JOB_ENV,
+        bash_command=SAVINGS_COMMAND,
+        env=SAVINGS_ENV,
         append_env=True,
-        cwd="{{ params.home }}",
+        cwd=HOME,
     )
 
     wait_for_logs >> route_logs >> savings

@@ -1,9 +1,12 @@
 """Entry point of the ``batch-router`` console script: imports each command module so it registers."""
 
-from jobs import route_cmd, validate_cmd  # noqa: F401
-from jobs import savings_cmd  # noqa: F401
-from jobs import evaluate_cmd  # noqa: F401
-from jobs import train_cmd  # noqa: F401
+from jobs import (  # noqa: F401
+    evaluate_cmd,  # noqa: F401
+    route_cmd,
+    savings_cmd,  # noqa: F401
+    train_cmd,  # noqa: F401
+    validate_cmd,
+)
 from jobs.app import app
 
 

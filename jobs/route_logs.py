@@ -203,7 +203,7 @@ class RouteRun:
         self.out.mkdir(parents=True, exist_ok=True)
         staging = atomic_write.new_staging(self.out)
         router_name = ship_router(self.spark, Path(self.opts.router))
-        v, keyed = self.validate()
+        v, keyed = self.validate(staging)
         try:
             scored = self.embed_and_score(keyed, router_name)
             try:
@@ -222,7 +222,7 @@ class RouteRun:
         return summary
 
     # 1. validate + quarantine, normalise + hash
-    def validate(self):
+    def validate(self, staging: Path):
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
@@ -242,7 +242,9 @@ class RouteRun:
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
         n_valid = keyed.count()
-        self.q_counts = v.quarantine.groupBy("dt", "reason").count().collect()
+        # Quarantine is written (staged) once and counted from the files, not recomputed.
+        W.write_partitioned(v.quarantine, staging / "quarantine")
+        self.q_counts = W.count_quarantine(staging / "quarantine")
         n_quar = sum(r["count"] for r in self.q_counts)
         self.counts.update(
             rows_in=n_valid + n_quar,
@@ -274,6 +276,9 @@ class RouteRun:
             joined = distinct.withColumn("embedding", F.lit(None).cast("array<float>"))
         else:
             joined = distinct.join(cached, "prompt_hash", "left")
+        # An explicit task count: adaptive execution would coalesce this small shuffle output (a few MB of
+        # text) into one partition, i.e. one core embedding everything. 4 tasks per core bounds the tail.
+        joined = joined.repartition(4 * self.spark.sparkContext.defaultParallelism)
         n_models = None if self.router.strong is not None else len(self.models)
         conf = {"kind": self.cfg.embedder.kind, **self.cfg.embedder.kwargs()}
         scored = joined.mapInArrow(
@@ -377,7 +382,6 @@ class RouteRun:
         self.spark.createDataFrame(daily).coalesce(1).write.partitionBy("dt").parquet(
             str(staging / "projections_daily")
         )
-        W.write_partitioned(v.quarantine, staging / "quarantine")
 
         self.dirs = W.safe_model_dir(models)
         dir_of = np.asarray([self.dirs[m] for m in models], dtype=object)

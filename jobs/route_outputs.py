@@ -59,6 +59,18 @@ def by_reason(q_counts) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def count_quarantine(path: Path) -> list[dict[str, Any]]:
+    """[{dt, reason, count}] of a written quarantine/ directory (none when Spark wrote no file)."""
+    import pyarrow.dataset as pads
+
+    if not any(path.rglob("*.parquet")):
+        return []
+    part = pads.partitioning(pa.schema([("dt", pa.string())]), flavor="hive")
+    t = pads.dataset(str(path), format="parquet", partitioning=part).to_table(columns=["dt", "reason"])
+    g = t.group_by(["dt", "reason"]).aggregate([("reason", "count")])
+    return [{"dt": r["dt"], "reason": r["reason"], "count": r["reason_count"]} for r in g.to_pylist()]
+
+
 def write_partitioned(df, path: Path) -> None:
     """One file per dt, rows sorted by request_id: identical input gives identical files."""
     df.repartition("dt").sortWithinPartitions("request_id").write.partitionBy("dt").parquet(str(path))

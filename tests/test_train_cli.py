@@ -126,3 +126,19 @@ def test_help_explains_every_option():
     for opt in ("--data", "--strong", "--weak", "--models", "--scorers", "--format", "--alias",
                 "--prompt-column", "--seed", "--max-train", "--config", "--out"):  # fmt: skip
         assert opt in res.output
+
+
+def test_config_file_train_section(data_dir, tmp_path):
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(
+        f"train:\n  data: ['{data_dir / 'wide.parquet'}']\n  scorers: [knn]\n  seed: 3\n"
+        "embedder:\n  batch_size: 16\n"
+    )
+    res = run(["--config", str(cfg), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    man = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert [s["name"] for s in man["scorers"]] == ["knn"] and man["seed"] == 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  scorer: [sw]\n")
+    res = run(["--config", str(bad), "--out", str(tmp_path / "r2")])
+    assert res.exit_code == EXIT_BAD_INPUT and "invalid configuration" in res.output

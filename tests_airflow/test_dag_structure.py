@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -88,20 +91,27 @@ def test_bad_env_value_is_an_import_error_naming_the_variable(monkeypatch, name,
 
 
 def test_route_job_command_line(dag):
-    route = dag.get_task("route_logs")
     p = dag.params
     args = _render(dag, "route_logs", "application_args", strong_share=0.3)
     assert [a for a in args if a] == [
         "--router", p["router"], "--logs", p["logs"], "--out", p["out"], "--date", DS, "--strong-share=0.3",
     ]
-    assert _render(dag, "route_logs", "application", home="/opt/br") == "/opt/br/jobs/route_logs.py"
-    assert _render(dag, "route_logs", "_spark_binary", spark_submit="/opt/br/.venv/bin/spark-submit") == (
-        "/opt/br/.venv/bin/spark-submit"
-    )
-    assert _render(dag, "route_logs", "_conn_id", spark_conn_id="spark_prod") == "spark_prod"
-    env = _render(dag, "route_logs", "env_vars", python="/opt/br/.venv/bin/python")
-    assert env["PYSPARK_PYTHON"] == env["PYSPARK_DRIVER_PYTHON"] == "/opt/br/.venv/bin/python"
-    assert route.max_active_tis_per_dag == 1  # route runs share OUT/_staging
+    assert dag.get_task("route_logs").max_active_tis_per_dag == 1  # route runs share OUT/_staging
+
+
+def test_executables_come_from_the_environment_not_from_run_params(monkeypatch, parse_nightly):
+    monkeypatch.setenv("BATCH_ROUTER_HOME", "/opt/br")
+    monkeypatch.setenv("BATCH_ROUTER_SPARK_CONN_ID", "spark_prod")
+    dag = parse_nightly()
+    route = dag.get_task("route_logs")
+    assert route.application == "/opt/br/jobs/route_logs.py"
+    assert route._spark_binary == "/opt/br/.venv/bin/spark-submit"
+    assert route._conn_id == "spark_prod"
+    python = "/opt/br/.venv/bin/python"
+    assert route.env_vars["PYSPARK_PYTHON"] == route.env_vars["PYSPARK_DRIVER_PYTHON"] == python
+    savings = dag.get_task("savings")
+    assert savings.env["BR_PYTHON"] == python and savings.cwd == "/opt/br"
+    assert not {"home", "python", "spark_submit", "spark_conn_id"} & set(dag.params)
 
 
 def test_route_policy_flags_are_passed_only_when_set(dag):
@@ -112,11 +122,23 @@ def test_route_policy_flags_are_passed_only_when_set(dag):
     assert not any(a.startswith(("--strong-share", "--budget-usd", "--prices")) for a in neither)
 
 
-def test_savings_command_line(dag):
-    cmd = _render(dag, "savings", "bash_command", logs="/l", out="/o", python="/v/bin/python")
-    assert cmd == (
-        f'"/v/bin/python" -m jobs.savings --logs "/l/dt={DS}" --labels "/o" --date "{DS}" '
-        f'--out "/o/savings/dt={DS}"'
-    )
-    with_prices = _render(dag, "savings", "bash_command", prices="/p.yaml")
-    assert with_prices.endswith(' --prices "/p.yaml"')
+def _savings_argv(dag, tmp_path: Path, **params) -> list[str]:
+    """Run the rendered savings command with a stand-in Python that prints the arguments it got."""
+    echo = tmp_path / "python"
+    echo.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+    echo.chmod(0o755)
+    env = _render(dag, "savings", "env", **params) | {"BR_PYTHON": str(echo)}
+    command = dag.get_task("savings").bash_command
+    proc = subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def test_savings_command_line(dag, tmp_path):
+    logs, out = "/data/prompt logs", "/data/out; rm -rf /"  # spaces and shell syntax stay literal
+    argv = _savings_argv(dag, tmp_path, logs=logs, out=out, prices=None)
+    assert argv == [
+        "-m", "jobs.savings", "--logs", f"{logs}/dt={DS}", "--labels", out, "--date", DS,
+        "--out", f"{out}/savings/dt={DS}",
+    ]
+    with_prices = _savings_argv(dag, tmp_path, logs=logs, out=out, prices="/etc/my prices.yaml")
+    assert with_prices[-2:] == ["--prices", "/etc/my prices.yaml"]
