@@ -30,13 +30,23 @@ lint:
 	$(BIN)/ruff check .
 
 AIRFLOW_VENV := .venv-airflow
+AIRFLOW_REQS := airflow_dags/requirements.txt
+# Copy of the requirements last installed into the venv: pip runs again only when they change.
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed-requirements.txt
 
-## airflow-setup: create .venv-airflow with the pinned Airflow 3 + Spark provider (airflow_dags/requirements.txt). Safe to run twice.
+## airflow-setup: create .venv-airflow with the pinned Airflow 3 + Spark provider (airflow_dags/requirements.txt). Safe to run twice: a broken venv is recreated, pip runs only when the requirements changed or an install is incomplete.
 airflow-setup:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "python3.11 not found; set PY=/path/to/python3.11"; exit 1; }
-	@test -x $(AIRFLOW_VENV)/bin/python || $(PY) -m venv $(AIRFLOW_VENV)
-	$(AIRFLOW_VENV)/bin/python -m pip install -q --upgrade pip
-	$(AIRFLOW_VENV)/bin/python -m pip install -q -r airflow_dags/requirements.txt
+	@$(AIRFLOW_VENV)/bin/python -c "import sys" 2>/dev/null || { rm -rf $(AIRFLOW_VENV) && $(PY) -m venv $(AIRFLOW_VENV); }
+	@if cmp -s $(AIRFLOW_REQS) $(AIRFLOW_STAMP) && \
+	    $(AIRFLOW_VENV)/bin/python -c "import airflow.providers.apache.spark, pytest, pyarrow" 2>/dev/null; then \
+	  echo "airflow-setup: $(AIRFLOW_VENV) already matches $(AIRFLOW_REQS)"; \
+	else \
+	  rm -f $(AIRFLOW_STAMP) && \
+	  $(AIRFLOW_VENV)/bin/python -m pip install -q --upgrade pip && \
+	  $(AIRFLOW_VENV)/bin/python -m pip install -q -r $(AIRFLOW_REQS) && \
+	  cp $(AIRFLOW_REQS) $(AIRFLOW_STAMP); \
+	fi
 	@$(AIRFLOW_VENV)/bin/python -c "import airflow, airflow.providers.apache.spark; print('airflow-setup ok: airflow', airflow.__version__)"
 
 ## airflow-test: DAG import + structure tests, then dag.test() runs of the nightly DAG on generated logs (needs `make setup`)

@@ -6,7 +6,8 @@ missing date from ``start_date`` on runs). Tasks, all idempotent per date:
 1. ``wait_for_logs``: reschedule-mode sensor until ``LOGS/dt={{ ds }}`` exists and holds Parquet files;
    fails (no retry) with the missing path in the message after the sensor timeout.
 2. ``route_logs``: ``spark-submit jobs/route_logs.py --date {{ ds }}`` from the batch-router venv through
-   SparkSubmitOperator; the job atomically replaces only that date's partitions under ``OUT``.
+   SparkSubmitOperator, master from the Spark connection (``local[*]`` when that connection is not
+   defined); the job atomically replaces only that date's partitions under ``OUT``.
 3. ``savings``: ``python -m jobs.savings`` for that date from the batch-router venv; rewrites only
    ``OUT/savings/dt={{ ds }}``. A BashOperator, not spark-submit: the savings job is pandas/pyarrow only,
    so a JVM would add start-up time and, on a cluster master, write the report on a cluster node.
@@ -19,6 +20,7 @@ environment only. Deployment: ``airflow_dags/README.md``.
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,8 +28,8 @@ from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, BaseSensorOperator, Param
-from airflow.sdk.exceptions import AirflowSensorTimeout
+from airflow.sdk import DAG, BaseHook, BaseSensorOperator, Param
+from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSensorTimeout
 
 DAG_ID = "batch_router_nightly"
 
@@ -65,6 +67,8 @@ VENV = _env("VENV", os.path.join(HOME, ".venv"))
 SPARK_SUBMIT = _env("SPARK_SUBMIT", os.path.join(VENV, "bin", "spark-submit"))
 PYTHON = _env("PYTHON", os.path.join(VENV, "bin", "python"))
 SPARK_CONN_ID = _env("SPARK_CONN_ID", "spark_default")
+# Master used when that connection does not exist (the provider alone would fall back to yarn).
+DEFAULT_MASTER = "local[*]"
 DEMO_OUT = os.path.join(HOME, "demo_out")
 
 POKE_INTERVAL_S = _env_float("POKE_INTERVAL_S", 300.0)
@@ -117,7 +121,8 @@ class LogPartitionSensor(BaseSensorOperator):
 
 
 class BatchRouterSparkSubmit(SparkSubmitOperator):
-    """SparkSubmitOperator that drops empty arguments after rendering.
+    """SparkSubmitOperator that drops empty arguments after rendering and runs on ``local[*]`` when its
+    Spark connection is not defined.
 
     Optional flags are written as one ``--flag=value`` argument that renders to "" when its param is
     unset; dropping those, the job sees only the flags that were given.
@@ -125,7 +130,22 @@ class BatchRouterSparkSubmit(SparkSubmitOperator):
 
     def execute(self, context: Any) -> None:
         self.application_args = [a for a in self.application_args or [] if str(a) != ""]
+        self.default_to_local_master()
         super().execute(context)
+
+    def default_to_local_master(self) -> None:
+        """Define the missing connection as ``local[*]`` for this task process only.
+
+        An environment-variable connection is Airflow's own mechanism, so the hook resolves it like any
+        other; a connection defined anywhere (metastore, secrets backend, env) is left untouched.
+        """
+        try:
+            BaseHook.get_connection(self._conn_id)
+        except AirflowNotFoundException:
+            self.log.warning("Spark connection '%s' not defined: master %s", self._conn_id, DEFAULT_MASTER)
+            os.environ[f"AIRFLOW_CONN_{self._conn_id.upper()}"] = json.dumps(
+                {"conn_type": "spark", "host": DEFAULT_MASTER}
+            )
 
 
 def optional_flag(flag: str, param: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -142,3 +143,42 @@ def test_savings_command_line(dag, tmp_path):
     ]
     with_prices = _savings_argv(dag, tmp_path, logs=logs, out=out, prices="/etc/my prices.yaml")
     assert with_prices[-2:] == ["--prices", "/etc/my prices.yaml"]
+
+
+def test_dag_file_imports_without_batch_router(tmp_path):
+    """Only Airflow + the Spark provider are needed: the DAG imports where batch-router is not importable."""
+    dag_file = Path(__file__).resolve().parents[1] / "airflow_dags" / "batch_router_nightly.py"
+    code = (
+        "import importlib.util, runpy, sys\n"
+        "ours = ('router_core', 'jobs', 'udfs', 'schemas')\n"
+        "assert not any(importlib.util.find_spec(m) for m in ours), 'batch-router is importable here'\n"
+        "runpy.run_path(sys.argv[1])\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ours)\n"
+        "assert not loaded, loaded\n"
+    )
+    # -I: no PYTHONPATH, no script directory / cwd on sys.path, as in an Airflow install beside the repo.
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", code, str(dag_file)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_missing_spark_connection_means_local_master(dag, monkeypatch):
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    route = dag.get_task("route_logs")
+    monkeypatch.setattr(route, "_conn_id", "br_test_no_such_conn")
+    monkeypatch.delenv("AIRFLOW_CONN_BR_TEST_NO_SUCH_CONN", raising=False)  # restored (unset) afterwards
+    assert SparkSubmitHook(conn_id="br_test_no_such_conn")._connection["master"] == "yarn"  # provider alone
+    route.default_to_local_master()
+    assert SparkSubmitHook(conn_id="br_test_no_such_conn")._connection["master"] == "local[*]"
+
+
+def test_defined_spark_connection_is_kept(dag, monkeypatch):
+    from airflow.providers.apache.spark.hooks.spark_submit import SparkSubmitHook
+
+    route = dag.get_task("route_logs")
+    before = os.environ["AIRFLOW_CONN_SPARK_DEFAULT"]  # conftest: master local[2]
+    route.default_to_local_master()
+    assert os.environ["AIRFLOW_CONN_SPARK_DEFAULT"] == before
+    assert SparkSubmitHook(conn_id=route._conn_id)._connection["master"] == "local[2]"

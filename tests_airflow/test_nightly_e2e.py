@@ -133,9 +133,12 @@ def test_one_date_routes_and_projects_savings(nightly, first_run):
     assert (out / "savings" / f"dt={DAY1}" / "report.html").is_file()
 
 
-def test_rerunning_a_date_replaces_it(nightly, first_run):
+def test_rerunning_a_date_replaces_it(nightly, first_run, capfd):
     states = run_date(nightly, DAY1, strong_share=0.25)
     assert states == {"wait_for_logs": "success", "route_logs": "success", "savings": "success"}
+    # The job ran on the spark_default connection's master (conftest: local[2]), not on its own default.
+    captured = capfd.readouterr()
+    assert "[route] spark up (local[2])" in captured.out + captured.err
     out = nightly["out"]
     again = read_labels(out, DAY1)
     assert label_dates(out) == {f"dt={DAY1}"}
