@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/bert_train_time.py --holdout 0.3 --threads 2 --out /tmp/bert_bench.json
 
+``--max-train N`` bounds the run on a busy CPU; ``extrapolated_seconds_10k_prompts`` is the measured time
+per prompt-epoch scaled linearly to 10,000 prompts at the same epochs (training is one pass per prompt
+per epoch, so it scales linearly).
+
 Trains ``BertScorer`` on the non-held-out prompts of a correctness / battle file (default: MMLU dev,
 GPT-4 vs Mixtral), then on the held-out prompts reports APGR / CPT50 of the BERT score alone and the
 prompts/s of ``BertScorer.score``, ``BertScorer.embed_and_score`` and ``MiniLMEmbedder.encode``.
@@ -39,6 +43,13 @@ def main() -> None:
     ap.add_argument(
         "--salt", default="holdout", help="salt of the hash split (same rule as evaluate --holdout)"
     )
+    ap.add_argument(
+        "--max-train",
+        type=int,
+        default=None,
+        help="train on a seeded random subsample of at most N training prompts (bounds CPU time; "
+        "the time per prompt-epoch is what extrapolates)",
+    )
     ap.add_argument("--epochs", type=int, default=2, help="BERT epochs")
     ap.add_argument("--trainable-layers", type=int, default=2, help="top MiniLM layers fine-tuned")
     ap.add_argument("--max-length", type=int, default=128, help="tokens per prompt")
@@ -59,7 +70,10 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     data = load_training_data([a.data]).pair(a.strong, a.weak)
     held = split_prompts(data.prompts, a.holdout, salt=a.salt)
-    train = data.subset(np.flatnonzero(~held))
+    train_idx = np.flatnonzero(~held)
+    if a.max_train and len(train_idx) > a.max_train:
+        train_idx = np.sort(np.random.default_rng(0).choice(train_idx, a.max_train, replace=False))
+    train = data.subset(train_idx)
     scorer = BertScorer(
         trainable_layers=a.trainable_layers,
         max_length=a.max_length,
@@ -81,6 +95,7 @@ def main() -> None:
         "max_length": a.max_length,
         "fit_seconds": round(fit_s, 1),
         "train_prompt_epochs_per_s": round(scorer.n_train_ * a.epochs / fit_s, 1),
+        "extrapolated_seconds_10k_prompts": round(10_000 * fit_s / scorer.n_train_),
     }
     if held.any():
         test = data.subset(np.flatnonzero(held))

@@ -5,7 +5,8 @@ and extrapolated linearly to all of them (it is one independent fit per query, s
 
     .venv/bin/python bench/sw_speed.py [--battles 10000] [--queries 1000] [--models 10] [--ref-queries 20]
 
-The batched time is the best of ``--repeats`` runs; the reference is one pass over ``--ref-queries``.
+The batched time is the best of ``--repeats`` runs; the reference is one pass over ``--ref-queries`` after
+one untimed warm-up query. Set OMP_NUM_THREADS / OPENBLAS_NUM_THREADS to compare at a fixed thread count.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def main() -> None:
         t_batched = min(t_batched, time.perf_counter() - t0)
 
     k = args.ref_queries
+    reference(ts, emb, q[-1], l2=1.0)  # warm-up too (imports, first-call allocations), like the batched run
     t0 = time.perf_counter()
     refs = [reference(ts, emb, q[i], l2=1.0) for i in range(k)]
     t_ref_sub = time.perf_counter() - t0

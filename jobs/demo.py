@@ -141,14 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     (out / "demo_summary.json").write_text(json.dumps({"route": summary, "accuracy": acc}, indent=2) + "\n")
 
-    try:
-        from jobs.savings import run_savings
-    except ImportError:
-        say("savings report skipped (jobs.savings not installed)")
-    else:
-        report = run_savings(str(logs), str(route_out / "labels"), str(out / "report"), bootstrap=200)
-        say(f"savings report: {out / 'report' / 'report.html'}")
-        del report
+    from jobs.savings import run_savings
+
+    run_savings(str(logs), str(route_out / "labels"), str(out / "report"), bootstrap=200)
+    say(f"savings report: {out / 'report' / 'report.html'}")
     say(f"done in {time.time() - t0:.0f}s")
     return 0
 

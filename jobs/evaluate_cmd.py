@@ -35,8 +35,11 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _embed(texts: Sequence[str], embedder_id: str, torch_threads: int | None, chunk: int) -> np.ndarray:
-    """MiniLM embeddings matching the router's embedder id, with progress."""
+def _embed(
+    texts: Sequence[str], embedder_id: str, torch_threads: int | None, chunk: int, cache: str | None = None
+) -> np.ndarray:
+    """MiniLM embeddings matching the router's embedder id, with progress (cached with --embed-cache)."""
+    from jobs.train_cmd import cached_encode
     from router_core.embedder import MiniLMEmbedder
 
     m = re.search(r"/len(\d+)/", embedder_id)
@@ -45,13 +48,17 @@ def _embed(texts: Sequence[str], embedder_id: str, torch_threads: int | None, ch
     emb = MiniLMEmbedder(max_length=int(m.group(1)), torch_threads=torch_threads)
     if emb.id != embedder_id:
         fail(f"router embedder '{embedder_id}' does not match the installed one '{emb.id}'")
-    out = np.zeros((len(texts), emb.dim), dtype=np.float32)
-    t0 = time.perf_counter()
-    for s in range(0, len(texts), chunk):
-        out[s : s + chunk] = emb.encode(texts[s : s + chunk])
-        done = min(s + chunk, len(texts))
-        _log(f"embedded {done:,}/{len(texts):,} prompts ({done / (time.perf_counter() - t0):.0f}/s)")
-    return out
+
+    def encode(batch: list[str]) -> np.ndarray:
+        out = np.zeros((len(batch), emb.dim), dtype=np.float32)
+        t0 = time.perf_counter()
+        for s in range(0, len(batch), chunk):
+            out[s : s + chunk] = emb.encode(batch[s : s + chunk])
+            done = min(s + chunk, len(batch))
+            _log(f"embedded {done:,}/{len(batch):,} prompts ({done / (time.perf_counter() - t0):.0f}/s)")
+        return out
+
+    return cached_encode(encode, embedder_id, list(texts), cache, _log)
 
 
 def _chunked(fn, n: int, chunk: int, what: str) -> list[Any]:
@@ -117,7 +124,7 @@ def _evaluate_pair(router, data, s_data: str, w_data: str, base_data, args: dict
     _log(
         f"pair evaluation: {s_data} (strong) vs {w_data} (weak) on {len(idx):,} prompts (targets: {tg.kind})"
     )
-    emb = _embed(texts, router.embedder_id, args["torch_threads"], args["chunk"])
+    emb = _embed(texts, router.embedder_id, args["torch_threads"], args["chunk"], args["embed_cache"])
 
     if router.is_pair:
         parts = _chunked(lambda sl: router.score(emb[sl], texts[sl]), len(texts), args["chunk"], "scored")
@@ -227,7 +234,7 @@ def _evaluate_multi(router, data, base_data, args: dict[str, Any]) -> dict[str, 
         fail(f"only {len(idx)} evaluation prompt(s) scored on every router model")
     texts = [data.prompts[i] for i in idx]
     _log(f"N-model evaluation: {len(models)} models on {len(idx):,} prompts; {COST_NOTE}")
-    emb = _embed(texts, router.embedder_id, args["torch_threads"], args["chunk"])
+    emb = _embed(texts, router.embedder_id, args["torch_threads"], args["chunk"], args["embed_cache"])
     preds = _multi_predictions(router, emb, texts, args["chunk"])
 
     baseline_info: dict[str, Any] = {"trained": False}
@@ -324,6 +331,11 @@ def evaluate(
     chunk: int = typer.Option(
         1024, "--chunk", help="Prompts per embedding / scoring step (progress granularity)."
     ),
+    embed_cache: str | None = typer.Option(
+        None,
+        "--embed-cache",
+        help="Embedding cache directory shared with `train --embed-cache` (npz keyed by prompt hash).",
+    ),
 ) -> None:
     """Evaluate a trained router on held-out data against its base scorers, a TF-IDF baseline, random
     routing and the oracle. Pair routers: quality vs share of strong calls, APGR, CPT(20/50/80%).
@@ -333,7 +345,7 @@ def evaluate(
     try:
         run_evaluate(
             router, data, out, strong, weak, baseline_train, no_baseline, holdout, holdout_salt,
-            bootstrap, seed, prices, torch_threads, chunk,
+            bootstrap, seed, prices, torch_threads, chunk, embed_cache,
         )  # fmt: skip
     except EvaluateInputError as exc:
         cli_fail(str(exc))
@@ -354,6 +366,7 @@ def run_evaluate(
     prices: str | None = None,
     torch_threads: int | None = None,
     chunk: int = 1024,
+    embed_cache: str | None = None,
 ) -> dict[str, Any]:
     """The evaluate command without the CLI layer (raises EvaluateInputError on bad input)."""
     from router_core.artifact import RouterLoadError
@@ -389,6 +402,7 @@ def run_evaluate(
         "out": out,
         "chunk": chunk,
         "torch_threads": torch_threads,
+        "embed_cache": embed_cache,
         "prices": prices,
         "baseline_files": files,
         "strong": strong,

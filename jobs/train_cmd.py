@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,11 +30,13 @@ class TrainConfig(BaseModel):
     strong: str | None = None
     weak: str | None = None
     models: list[str] = Field(default_factory=list)
-    scorers: list[str] = Field(default_factory=lambda: ["sw", "mf", "knn", "bert"])
+    scorers: list[str] = Field(default_factory=lambda: ["sw", "mf", "knn", "lex", "bert"])
     prompt_column: str | None = None
     seed: int = 0
     max_train: int | None = Field(None, gt=0)
     valid_frac: float = Field(0.2, gt=0.0, lt=1.0)
+    holdout: float | None = Field(None, gt=0.0, lt=1.0)
+    holdout_salt: str = "holdout"
     weight_sources: bool = True
     drop_empty: bool = False
     threads: int | None = Field(None, gt=0)
@@ -62,22 +66,69 @@ def _split_csv(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def _embed(texts: list[str], job_cfg, threads: int | None) -> tuple[np.ndarray, str]:
+def cached_encode(
+    encode: Callable[[list[str]], np.ndarray],
+    embedder_id: str,
+    texts: list[str],
+    cache_dir: str | None,
+    log: Callable[[str], None],
+) -> np.ndarray:
+    """``encode(texts)``, reusing an npz cache keyed by (embedder id, prompt hash) when ``cache_dir`` is
+    given: CPU embedding dominates re-training and evaluation, and the same prompts recur between them.
+    The file holds only string/float arrays (no pickle) and is replaced atomically."""
+    from router_core.text import prompt_hash
+
+    if not cache_dir or not texts:
+        return encode(texts)
+    os.makedirs(cache_dir, exist_ok=True)
+    path = os.path.join(cache_dir, hashlib.sha256(embedder_id.encode()).hexdigest()[:16] + ".npz")
+    hashes, vecs = np.zeros(0, dtype="<U32"), None
+    if os.path.exists(path):
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["embedder_id"]) == embedder_id:
+                hashes, vecs = z["hash"], z["emb"]
+    pos = {h: i for i, h in enumerate(hashes.tolist())}
+    keys = [prompt_hash(t) for t in texts]
+    first: dict[str, int] = {}
+    for i, k in enumerate(keys):
+        if k not in pos:
+            first.setdefault(k, i)
+    todo = list(first.values())  # each missing prompt once, in first-seen order
+    log(f"embedding cache {path}: {len(texts) - len(todo):,} cached, {len(todo):,} to embed")
+    if todo:
+        new = encode([texts[i] for i in todo]).astype(np.float32)
+        for j, i in enumerate(todo):
+            pos[keys[i]] = len(hashes) + j
+        hashes = np.concatenate([hashes, np.array([keys[i] for i in todo], dtype="<U32")])
+        vecs = new if vecs is None else np.concatenate([vecs, new])
+        tmp = f"{path}.{os.getpid()}.tmp.npz"
+        np.savez(tmp, embedder_id=np.array(embedder_id), hash=hashes, emb=vecs)
+        os.replace(tmp, path)
+    assert vecs is not None  # texts is non-empty: every key is cached or was just embedded
+    return vecs[[pos[k] for k in keys]]
+
+
+def _embed(
+    texts: list[str], job_cfg, threads: int | None, cache_dir: str | None = None
+) -> tuple[np.ndarray, str]:
     from router_core.embedder import load_embedder
 
     kwargs = job_cfg.embedder.kwargs()
     if job_cfg.embedder.kind == "minilm" and threads:
         kwargs["torch_threads"] = threads
     embedder = load_embedder(job_cfg.embedder.kind, **kwargs)
-    chunk = 2048
-    parts, t0 = [], time.perf_counter()
-    for start in range(0, len(texts), chunk):
-        parts.append(embedder.encode(texts[start : start + chunk]))
-        done = min(start + chunk, len(texts))
-        rate = done / max(time.perf_counter() - t0, 1e-9)
-        typer.echo(f"embedded {done:,}/{len(texts):,} prompts ({rate:,.0f} prompts/s)")
-    emb = np.concatenate(parts) if parts else np.zeros((0, getattr(embedder, "dim", 0)), np.float32)
-    return emb, embedder.id
+
+    def encode(batch: list[str]) -> np.ndarray:
+        chunk = 2048
+        parts, t0 = [], time.perf_counter()
+        for start in range(0, len(batch), chunk):
+            parts.append(embedder.encode(batch[start : start + chunk]))
+            done = min(start + chunk, len(batch))
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            typer.echo(f"embedded {done:,}/{len(batch):,} prompts ({rate:,.0f} prompts/s)")
+        return np.concatenate(parts) if parts else np.zeros((0, getattr(embedder, "dim", 0)), np.float32)
+
+    return cached_encode(encode, embedder.id, texts, cache_dir, typer.echo), embedder.id
 
 
 def _fmt(v: Any) -> str:
@@ -121,7 +172,10 @@ def train(
         None, "--models", help="Comma-separated models of an N-model router (default: all in the data)."
     ),
     scorers: str | None = typer.Option(
-        None, "--scorers", help="Comma-separated base scorers: sw, mf, knn, bert (default: all four)."
+        None,
+        "--scorers",
+        help="Comma-separated base scorers: sw, mf, knn, lex, bert (default: all five). bert fine-tunes "
+        "MiniLM: minutes per thousand prompts on CPU.",
     ),
     fmt: list[str] | None = typer.Option(
         None,
@@ -141,6 +195,15 @@ def train(
     valid_frac: float | None = typer.Option(
         None, "--valid-frac", help="Share of prompts held out for stacking/calibration (0.2)."
     ),
+    holdout: float | None = typer.Option(
+        None,
+        "--holdout",
+        help="Leave out the prompts that a hash of the text puts in this fraction (the same rule and salt "
+        "as `evaluate --holdout`), so evaluating with the same --holdout tests on unseen prompts only.",
+    ),
+    holdout_salt: str | None = typer.Option(
+        None, "--holdout-salt", help="Salt of the --holdout hash split (default: holdout, as in evaluate)."
+    ),
     no_source_weights: bool = typer.Option(
         False, "--no-source-weights", help="Pool all sources with weight 1 instead of fitting weights."
     ),
@@ -148,6 +211,12 @@ def train(
         False, "--drop-empty", help="Drop rows with empty prompts (default: such rows are an error)."
     ),
     threads: int | None = typer.Option(None, "--threads", help="Torch CPU threads (default: torch's)."),
+    embed_cache: str | None = typer.Option(
+        None,
+        "--embed-cache",
+        help="Directory of an embedding cache (npz per embedder, keyed by prompt hash) shared with "
+        "`evaluate --embed-cache`: prompts embedded once are not embedded again.",
+    ),
     config: str | None = typer.Option(
         None, "--config", help="YAML/TOML file: a train: section (these options) plus embedder: etc."
     ),
@@ -195,6 +264,10 @@ def train(
         fail("--valid-frac must be between 0 and 1")
     if os.path.exists(out) and os.listdir(out) and not os.path.exists(os.path.join(out, "manifest.json")):
         fail(f"--out {out} exists, is not empty and is not a router artefact; refusing to overwrite it")
+    holdout = cfg.holdout if holdout is None else holdout
+    if holdout is not None and not 0.0 < holdout < 1.0:
+        fail("--holdout must be between 0 and 1")
+    holdout_salt = cfg.holdout_salt if holdout_salt is None else holdout_salt
     threads = threads or cfg.threads
     if threads:
         import torch
@@ -218,12 +291,23 @@ def train(
         f"loaded {len(ts.prompts):,} prompts, {ts.n_battles:,} battles, {len(ts.models)} models "
         f"from {len(ts.sources)} source(s)"
     )
+    if holdout is not None:
+        from router_core.training_data import split_prompts
+
+        held = split_prompts(ts.prompts, holdout, salt=holdout_salt)
+        if held.all():
+            fail(f"--holdout {holdout} leaves no training prompt")
+        ts = ts.subset(np.flatnonzero(~held))
+        typer.echo(
+            f"held out {int(held.sum()):,} prompts (--holdout {holdout}, salt '{holdout_salt}'): "
+            f"training on {len(ts.prompts):,} prompts ({ts.n_battles:,} battles)"
+        )
     if max_train and len(ts.prompts) > max_train:
         keep = np.sort(np.random.default_rng(seed).choice(len(ts.prompts), max_train, replace=False))
         ts = ts.subset(keep)
         typer.echo(f"subsampled to {len(ts.prompts):,} prompts ({ts.n_battles:,} battles)")
 
-    emb, embedder_id = _embed(ts.prompts, job_cfg, threads)
+    emb, embedder_id = _embed(ts.prompts, job_cfg, threads, embed_cache)
     try:
         router = train_router(
             ts,
@@ -241,6 +325,9 @@ def train(
     except (TrainingDataError, ValueError, TypeError) as exc:
         fail(f"training failed: {exc}")
     router.manifest["train_command"] = " ".join(["batch-router", *sys.argv[1:]])
+    router.manifest["data_files"] = paths  # evaluate trains its TF-IDF baseline on these by default
+    if holdout is not None:
+        router.manifest["holdout"] = {"frac": holdout, "salt": holdout_salt}
 
     # Write next to the target, then swap, so a failed save never leaves a half-written artefact.
     parent = os.path.dirname(os.path.abspath(out))

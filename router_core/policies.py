@@ -8,7 +8,8 @@ Pair routers (strong vs weak) get a per-prompt score in [0, 1] (higher = strong 
 N-model routers get predicted quality ``q[n, M]`` and cost ``c[n, M]``:
 - ``route_cost_weight``: argmax_m q - cost_weight * c;
 - ``route_quality_target``: the cheapest model whose quality reaches the target;
-- ``route_budget_multi``: max total quality with total cost <= budget (Lagrange multiplier, bisection).
+- ``route_budget_multi``: max total quality with total cost <= budget (Lagrange multiplier by bisection,
+  then the prompts tied at the multiplier filled greedily).
 
 Ties never depend on input order or on which model is listed first: prompts tie-break on a hash of their
 request_id (``tiebreak``), models on cost and then on name.
@@ -101,6 +102,13 @@ def _check_multi(quality: np.ndarray, cost: np.ndarray, models: Sequence[str]) -
             f"quality {quality.shape} and cost {cost.shape} must both be [n, {len(models)}] (one column "
             "per model)"
         )
+    # A NaN cost (a model without a price) would silently lose every argmax: name the model instead.
+    bad = [m for j, m in enumerate(models) if not (np.isfinite(cost[:, j]) & (cost[:, j] >= 0)).all()]
+    if bad:
+        raise PolicyError(f"cost of model(s) {bad} is missing, negative or not finite (no price?)")
+    bad = [m for j, m in enumerate(models) if np.isnan(quality[:, j]).any()]
+    if bad:
+        raise PolicyError(f"predicted quality of model(s) {bad} contains NaN")
 
 
 def route_cost_weight(
@@ -126,21 +134,54 @@ def route_quality_target(
     return np.where(ok.any(axis=1), cheapest_ok, best)
 
 
+def _fill_marginal(
+    q: np.ndarray, c: np.ndarray, chosen: np.ndarray, richer: np.ndarray, room: float, tiebreak: np.ndarray
+) -> np.ndarray:
+    """Move prompts from ``chosen`` to ``richer`` (their pick at a slightly smaller multiplier), best quality
+    gain per extra dollar first, ties by ``tiebreak``, while the running total fits in ``room``."""
+    rows = np.flatnonzero(richer != chosen)
+    if len(rows) == 0:
+        return chosen
+    gain = q[rows, richer[rows]] - q[rows, chosen[rows]]
+    extra = c[rows, richer[rows]] - c[rows, chosen[rows]]
+    free = extra <= 0
+    value = np.where(free, np.inf, gain / np.where(free, 1.0, extra))
+    order = _order(value, tiebreak[rows])
+    spent = np.cumsum(np.maximum(extra[order], 0.0))
+    k = int(np.searchsorted(spent, room, side="right"))  # the prefix that fits, like route_budget
+    base = float(c[np.arange(len(c)), chosen].sum())
+    while True:
+        out = chosen.copy()
+        moved = rows[order[:k]]
+        out[moved] = richer[moved]
+        # Summing in another order can round over the budget by an ulp: then move one prompt fewer.
+        if k == 0 or float(c[np.arange(len(c)), out].sum()) <= base + room:
+            return out
+        k -= 1
+
+
 def route_budget_multi(
     quality: np.ndarray,
     cost: np.ndarray,
     budget: float,
     models: Sequence[str],
+    tiebreak: np.ndarray | None = None,
     iters: int = 100,
 ) -> tuple[np.ndarray, float]:
     """Max total quality subject to total cost <= budget over the batch: (model index per prompt, lambda).
 
     Each prompt takes argmax q - lambda * c; total cost falls as lambda grows, so the smallest feasible
-    lambda is found by bisection. The returned routes always come from a feasible lambda.
+    lambda is found by bisection. The returned routes always come from a feasible lambda. Prompts tied at
+    that lambda (repeated prompts share one score) would all switch together and leave budget unspent, so
+    they are then upgraded one by one in ``tiebreak`` order (default: row order) while they fit: with two
+    models this gives exactly the pair router's ``route_budget``.
     """
     q, c = np.asarray(quality, dtype=np.float64), np.asarray(cost, dtype=np.float64)
     _check_multi(q, c, models)
     rows = np.arange(len(q))
+    tb = rows if tiebreak is None else np.asarray(tiebreak)
+    if len(tb) != len(q):
+        raise PolicyError(f"{len(tb)} tiebreak values for {len(q)} prompts")
 
     def total(lam: float) -> tuple[np.ndarray, float]:
         idx = route_cost_weight(q, c, lam, models)
@@ -152,20 +193,20 @@ def route_budget_multi(
     idx, spent = total(0.0)
     if spent <= budget:
         return idx, 0.0
-    hi = 1.0
+    lo, lo_idx, hi = 0.0, idx, 1.0
     for _ in range(200):  # grow until feasible: at a huge lambda every prompt takes its cheapest model
         idx, spent = total(hi)
         if spent <= budget:
             break
-        hi *= 4.0
+        lo, lo_idx, hi = hi, idx, hi * 4.0
     else:
         raise PolicyError("no cost weight meets the budget (costs too close to tell apart)")
-    lo, best = 0.0, idx
+    best, best_spent = idx, spent
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         idx, spent = total(mid)
         if spent <= budget:
-            hi, best = mid, idx
+            hi, best, best_spent = mid, idx, spent
         else:
-            lo = mid
-    return best, hi
+            lo, lo_idx = mid, idx
+    return _fill_marginal(q, c, best, lo_idx, budget - best_spent, tb), hi

@@ -27,7 +27,7 @@ from router_core.scorers.ensemble import (
 )
 from router_core.training_data import TrainingSet, split_prompts
 
-DEFAULT_SCORERS = ("sw", "mf", "knn", "bert")
+DEFAULT_SCORERS = ("sw", "mf", "knn", "lex", "bert")
 ENSEMBLE_FILE = "ensemble.npz"
 VALID_SALT = "router-valid"
 MIN_STACK_ROWS = 20  # fewer held-out targets than this: the ensemble is a plain average
@@ -46,6 +46,10 @@ def scorer_class(name: str):
         from router_core.scorers.knn import KNNScorer
 
         return KNNScorer
+    if name == "lex":
+        from router_core.scorers.lex import LexScorer
+
+        return LexScorer
     if name == "bert":
         from router_core.scorers.bert import BertScorer
 
@@ -218,6 +222,24 @@ def _cross_fit(n: int, k: int, fit_predict: Callable[[np.ndarray, np.ndarray], n
     return out
 
 
+def _fit_pair_stack(
+    probs: dict[str, np.ndarray], target: np.ndarray, mode: str
+) -> tuple[PairStack, np.ndarray]:
+    """The default score fitted on the held-out fold, and its out-of-fold prediction (so the reported
+    ensemble metric is not in-sample)."""
+    stack = PairStack(mode=mode).fit(probs, target)
+    oof = _cross_fit(
+        len(target),
+        5,
+        lambda tr, te: (
+            PairStack(mode=mode)
+            .fit({k: v[tr] for k, v in probs.items()}, target[tr])
+            .predict({k: v[te] for k, v in probs.items()})
+        ),
+    )
+    return stack, oof
+
+
 def train_router(
     data: TrainingSet,
     embeddings: np.ndarray,
@@ -229,6 +251,7 @@ def train_router(
     valid_frac: float = 0.2,
     seed: int = 0,
     weight_sources: bool = True,
+    stack_mode: str = "mean",
     log: Callable[[str], None] = print,
 ) -> Router:
     """Fit base scorers, source weights and the stacked default score; returns an unsaved Router."""
@@ -310,19 +333,11 @@ def train_router(
         }
         target = (1.0 + q_s - q_w) / 2.0
         if len(rows) >= MIN_STACK_ROWS:
-            stack = PairStack().fit(probs, target)
-            oof = _cross_fit(
-                len(rows),
-                5,
-                lambda tr, te: (
-                    PairStack()
-                    .fit({k: v[tr] for k, v in probs.items()}, target[tr])
-                    .predict({k: v[te] for k, v in probs.items()})
-                ),
-            )
+            stack, oof = _fit_pair_stack(probs, target, stack_mode)
             metrics["scorers"] = {n: _pair_metrics(p, q_s, q_w) for n, p in probs.items()}
             metrics["scorers"]["ensemble"] = _pair_metrics(oof, q_s, q_w)
             metrics["ensemble_coef"] = dict(zip(stack.scorers_, stack.coef_.round(4).tolist(), strict=True))
+            metrics["ensemble_mode"] = stack_mode
         else:
             stack = None
             log(f"only {len(rows)} held-out prompts with a target: the ensemble is a plain average")

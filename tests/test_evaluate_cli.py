@@ -145,3 +145,12 @@ def test_missing_router_and_prices(files, tmp_path):
         ],
     )
     assert res.exit_code == 2 and "not found" in res.output
+
+
+def test_help_explains_every_option():
+    res = CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    for opt in ("--router", "--data", "--out", "--strong", "--weak", "--baseline-train", "--no-baseline",
+                "--holdout", "--holdout-salt", "--bootstrap", "--seed", "--prices", "--torch-threads",
+                "--chunk", "--embed-cache"):  # fmt: skip
+        assert opt in res.output

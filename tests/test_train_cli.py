@@ -89,6 +89,25 @@ def test_train_n_model_router(data_dir, tmp_path):
     assert man["strong"] is None and man["models"] == ["big-model", "small-model"]
 
 
+def test_holdout_leaves_out_exactly_the_prompts_evaluate_tests_on(data_dir, tmp_path):
+    from router_core.training_data import load_training_data, split_prompts
+
+    out = tmp_path / "held"
+    res = run(
+        ["--data", str(data_dir / "wide.parquet"), "--strong", "big-model", "--weak", "small-model",
+         "--scorers", "knn", "--holdout", "0.3", "--out", str(out)]
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    prompts = load_training_data([str(data_dir / "wide.parquet")]).prompts
+    held = split_prompts(prompts, 0.3, salt="holdout")  # the rule evaluate --holdout 0.3 applies
+    assert 0 < held.sum() < len(prompts)
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["prompts"] == int((~held).sum())
+    assert man["holdout"] == {"frac": 0.3, "salt": "holdout"}
+    assert man["data_files"] == [str(data_dir / "wide.parquet")]
+    assert f"held out {int(held.sum())} prompts" in res.output
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -102,6 +121,7 @@ def test_train_n_model_router(data_dir, tmp_path):
         (["--data", "{d}/empty.parquet", "--out", "x"], "1 row(s) with an empty or missing prompt"),
         (["--data", "{d}/wide.parquet", "--format", "battles", "--out", "x"], "needs column(s)"),
         (["--data", "{d}/wide.parquet"], "no output directory"),
+        (["--data", "{d}/wide.parquet", "--holdout", "1.5", "--out", "x"], "--holdout must be between"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_exit_2(data_dir, tmp_path, args, message):
@@ -124,7 +144,8 @@ def test_help_explains_every_option():
     res = CliRunner().invoke(app, ["train", "--help"], terminal_width=200)
     assert res.exit_code == 0
     for opt in ("--data", "--strong", "--weak", "--models", "--scorers", "--format", "--alias",
-                "--prompt-column", "--seed", "--max-train", "--config", "--out"):  # fmt: skip
+                "--prompt-column", "--seed", "--max-train", "--config", "--out", "--holdout",
+                "--holdout-salt"):  # fmt: skip
         assert opt in res.output
 
 
@@ -142,3 +163,22 @@ def test_config_file_train_section(data_dir, tmp_path):
     bad.write_text("train:\n  scorer: [sw]\n")
     res = run(["--config", str(bad), "--out", str(tmp_path / "r2")])
     assert res.exit_code == EXIT_BAD_INPUT and "invalid configuration" in res.output
+
+
+def test_embedding_cache_embeds_each_prompt_once(tmp_path):
+    from jobs.train_cmd import cached_encode
+
+    calls: list[list[str]] = []
+
+    def encode(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return np.array([[len(t), t.count("a")] for t in texts], dtype=np.float32)
+
+    first = cached_encode(encode, "emb/v1", ["aa", "b", "aa"], str(tmp_path), lambda s: None)
+    again = cached_encode(encode, "emb/v1", ["b", "ccc", "aa"], str(tmp_path), lambda s: None)
+    assert calls == [["aa", "b"], ["ccc"]]  # duplicates and cached prompts are not re-embedded
+    np.testing.assert_array_equal(first, [[2, 2], [1, 0], [2, 2]])
+    np.testing.assert_array_equal(again, [[1, 0], [3, 0], [2, 2]])
+    other = cached_encode(encode, "emb/v2", ["b"], str(tmp_path), lambda s: None)  # another embedder
+    assert calls[-1] == ["b"] and other.shape == (1, 2)
+    assert all(p.suffix == ".npz" for p in tmp_path.iterdir())

@@ -1,7 +1,8 @@
 """Stacking of base scorers into the router's default score, and per-source battle weights.
 
-- ``PairStack``: logistic regression on the held-out fold from each base scorer's logit of P(strong beats
-  weak) to the pair target (1 + q_strong - q_weak) / 2 (fractional targets; ties are 0.5).
+- ``PairStack``: from each base scorer's logit of P(strong beats weak) to the pair target
+  (1 + q_strong - q_weak) / 2 on the held-out fold (fractional targets; ties are 0.5): a calibrated
+  equal-weight mean of standardised logits (default) or a non-negative logistic regression.
 - ``QualityStack``: per model, logistic regression from the base scorers' features of that model to its
   measured score scaled to [0, 1] (min-max of the training scores), so the output is on the scale of the
   training scores (e.g. P(correct)) as a cost/quality policy needs. Also a 1-feature calibration per
@@ -20,7 +21,7 @@ import numpy as np
 from router_core.scorers.base import sigmoid
 
 EPS = 1e-4
-RELATIVE_SCORERS = ("sw", "mf")  # BT-type scores: only differences between models mean anything
+RELATIVE_SCORERS = ("sw", "mf", "lex")  # BT-type scores: only differences between models mean anything
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -51,16 +52,61 @@ def fit_soft_logistic(
 
 
 class PairStack:
-    """P(strong beats weak) = sigmoid(sum_s coef_s * logit(p_s) + intercept)."""
+    """P(strong beats weak) = sigmoid(sum_s coef_s * logit(p_s) + intercept).
 
-    def __init__(self, c: float = 1.0) -> None:
+    ``mode="mean"`` (default): the equal-weight mean of the base logits standardised on the fold, then
+    one calibration slope and intercept. The base scorers are correlated and individually weak, so
+    per-scorer weights fitted on a ~1k-prompt fold mostly fit noise: on held-out MMLU the plain mean
+    matched or beat the best single scorer while fitted weights did not (docs/routers.md). A scorer whose
+    own calibration slope on the fold is not positive (no signal) is left out.
+    ``mode="lr"``: logistic regression with non-negative per-scorer weights.
+    Both store the same arrays (a linear map of the logits), so ``predict`` / persistence are shared.
+    """
+
+    def __init__(self, c: float = 1.0, mode: str = "mean") -> None:
         self.c = c
+        self.mode = mode
 
     def fit(self, probs: Mapping[str, np.ndarray], target: np.ndarray) -> PairStack:
+        if self.mode not in ("mean", "lr"):
+            raise ValueError(f"PairStack mode must be 'mean' or 'lr', got '{self.mode}'")
         self.scorers_ = list(probs)
         x = np.column_stack([logit(probs[s]) for s in self.scorers_])
-        self.coef_, self.intercept_ = fit_soft_logistic(x, target, self.c)
+        if self.mode == "mean":
+            self._fit_mean(x, target)
+        else:
+            self._fit_lr(x, target)
         return self
+
+    def _fit_mean(self, x: np.ndarray, target: np.ndarray) -> None:
+        mu, sd = x.mean(axis=0), x.std(axis=0)
+        z = (x - mu) / np.where(sd > 1e-12, sd, 1.0)
+        useful = sd > 1e-12
+        for j in np.flatnonzero(useful):
+            slope, _ = fit_soft_logistic(z[:, [j]], target, self.c)
+            useful[j] = slope[0] > 0
+        if not useful.any():  # nothing ranks: fall back to every non-constant scorer
+            useful = sd > 1e-12
+        if not useful.any():
+            self.coef_, self.intercept_ = np.zeros(x.shape[1]), fit_soft_logistic(x[:, :1], target, self.c)[1]
+            return
+        zbar = z[:, useful].mean(axis=1, keepdims=True)
+        (a,), b = fit_soft_logistic(zbar, target, self.c)
+        k = int(useful.sum())
+        self.coef_ = np.where(useful, a / (k * np.where(sd > 1e-12, sd, 1.0)), 0.0)
+        self.intercept_ = float(b - np.sum(self.coef_ * mu))
+
+    def _fit_lr(self, x: np.ndarray, target: np.ndarray) -> None:
+        # Every base score is oriented "higher = strong better": a negative weight only fits noise of
+        # correlated scorers, so the most negative one is dropped and the rest refitted.
+        active = np.ones(x.shape[1], dtype=bool)
+        while True:
+            coef, self.intercept_ = fit_soft_logistic(x[:, active], target, self.c)
+            if (coef >= 0).all() or active.sum() == 1:
+                break
+            active[np.flatnonzero(active)[int(np.argmin(coef))]] = False
+        self.coef_ = np.zeros(x.shape[1])
+        self.coef_[active] = coef
 
     def predict(self, probs: Mapping[str, np.ndarray]) -> np.ndarray:
         x = np.column_stack([logit(probs[s]) for s in self.scorers_])
@@ -183,12 +229,13 @@ def fit_source_weights(
     grid: Sequence[float] = (0.0, 0.1, 0.3, 1.0),
     log: Callable[[str], None] = lambda s: None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Choose a weight per source minimising the mean over sources of validation log-loss.
+    """Choose a weight per source minimising the mean over sources of a validation loss.
 
     ``evaluate(weights)`` trains on the training fold with those source weights and returns the
-    validation log-loss per target source. Each target source counts equally, so a big source cannot
-    drown a small one. Coordinate descent over ``grid`` (relative weights; at least one source stays > 0),
-    starting from pooling. Also reports each source alone, so the manifest says what pooling costs.
+    validation loss per target source (lower is better). Each target source counts equally, so a big
+    source cannot drown a small one. Coordinate descent over ``grid`` (relative weights; at least one
+    source stays > 0), starting from pooling. Also reports each source alone, so the manifest says what
+    pooling costs.
     """
     cache: dict[tuple[float, ...], dict[str, float]] = {}
 
@@ -196,7 +243,7 @@ def fit_source_weights(
         key = tuple(w[s] for s in sources)
         if key not in cache:
             cache[key] = evaluate(w)
-            log(f"  source weights {dict(zip(sources, key, strict=True))}: valid log-loss {cache[key]}")
+            log(f"  source weights {dict(zip(sources, key, strict=True))}: valid {cache[key]}")
         return cache[key]
 
     def objective(res: dict[str, float]) -> float:

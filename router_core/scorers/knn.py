@@ -58,10 +58,9 @@ class KNNScorer(ScorerBase):
         b = self.battles_
         self.wins_ = win_tensor(len(scores), m, b["prompt"], b["a"], b["b"], b["outcome"], b["weight"])
         known = ~np.isnan(scores)
-        with np.errstate(invalid="ignore"):
-            self.global_score_ = np.where(
-                known.any(0), np.nanmean(np.where(known, scores, np.nan), 0), np.nan
-            )
+        with np.errstate(invalid="ignore", divide="ignore"):  # battle-only models: no mean, NaN
+            cnt = known.sum(0)
+            self.global_score_ = np.where(cnt > 0, np.where(known, scores, 0.0).sum(0) / cnt, np.nan)
         tot = np.asarray(self.wins_.sum(axis=0)).reshape(m, m)
         self.global_wins_ = tot
         self.index_ = faiss.IndexFlatIP(emb.shape[1])
