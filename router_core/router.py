@@ -3,7 +3,7 @@
 ``Router.score`` is what the Spark route job calls on each batch of embeddings (and texts, when a scorer
 reads them). Training (``train_router``) holds out a prompt-level hash split: base scorers are fitted on
 the rest, the stack and per-model calibration on the held-out fold, then the base scorers are refitted
-on everything.
+on everything (except those with ``refit_on_all = False``, i.e. BERT, which keep the training-fold fit).
 """
 
 from __future__ import annotations
@@ -371,6 +371,10 @@ def train_router(
     # 3. Refit base scorers on all prompts (the stack keeps the weights it learnt on the held-out fold).
     final: dict[str, Any] = {}
     for name in scorers:
+        if not getattr(fitted[name], "refit_on_all", True):
+            log(f"keeping {name} fitted on the training fold (not refitted: too costly to train twice)")
+            final[name] = fitted[name]
+            continue
         t0 = time.perf_counter()
         log(f"refitting {name} on all {len(data.prompts):,} prompts")
         final[name] = make(name).fit(weighted, embeddings)

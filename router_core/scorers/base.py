@@ -52,6 +52,9 @@ class ScorerBase:
 
     name: ClassVar[str] = "base"
     needs_text: ClassVar[bool] = False
+    # False for scorers too costly to train twice (BERT): the router keeps the training-fold fit, which is
+    # also the fit the ensemble was calibrated on, instead of refitting on all prompts.
+    refit_on_all: ClassVar[bool] = True
 
     def get_params(self) -> dict[str, Any]:
         import inspect

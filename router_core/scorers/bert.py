@@ -102,6 +102,7 @@ class BertScorer(ScorerBase):
 
     name: ClassVar[str] = "bert"
     needs_text: ClassVar[bool] = True
+    refit_on_all: ClassVar[bool] = False  # halves `train` time on CPU; see ScorerBase
 
     def __init__(
         self,
