@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from route_throughput import bench_prompts, train_router  # noqa: E402
+from route_throughput import bench_prompts, route_command, train_router  # noqa: E402
 
 
 def tree_rss_bytes(pid: int) -> int:
@@ -95,20 +95,7 @@ def main() -> None:
     router = train_router(work / "router_sw_mf", ("sw", "mf"))
     out = work / "out"
     subprocess.run(["rm", "-rf", str(out)], check=True)
-    cmd = [
-        str(Path(sys.executable).parent / "batch-router"),
-        "route",
-        "--router",
-        str(router),
-        "--logs",
-        str(logs),
-        "--out",
-        str(out),
-        "--master",
-        args.master,
-        "--strong-share",
-        "0.5",
-    ]
+    cmd = route_command(router, logs, out, args.master)
     print(" ".join(cmd), flush=True)
     t = time.time()
     proc = subprocess.Popen(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1"})

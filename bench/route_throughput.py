@@ -129,22 +129,16 @@ def bare_embedding(prompts: list[str], threads: int = 2) -> float:
     return time.time() - t
 
 
+def route_command(router: Path, logs: Path, out: Path, master: str) -> list[str]:
+    """`batch-router route ... --strong-share 0.5` from this venv (million_rows.py runs it too)."""
+    exe = str(Path(sys.executable).parent / "batch-router")
+    return [exe, "route", "--router", str(router), "--logs", str(logs), "--out", str(out), "--master", master,
+            "--strong-share", "0.5"]  # fmt: skip
+
+
 def route_job(router: Path, logs: Path, out: Path, master: str = "local[2]") -> dict:
     """Run `batch-router route` in a fresh process; wall time includes Spark start-up."""
-    cmd = [
-        str(Path(sys.executable).parent / "batch-router"),
-        "route",
-        "--router",
-        str(router),
-        "--logs",
-        str(logs),
-        "--out",
-        str(out),
-        "--master",
-        master,
-        "--strong-share",
-        "0.5",
-    ]
+    cmd = route_command(router, logs, out, master)
     t = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     wall = time.time() - t

@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from router_core.scorers.sw import SWScorer  # noqa: E402
 from router_core.training_data import TrainingSet  # noqa: E402
+from tests.test_sw import reference_ratings  # noqa: E402
 
 
 def synthetic(n_battles: int, n_models: int, n_prompts: int, dim: int, seed: int = 0):
@@ -50,21 +51,8 @@ def synthetic(n_battles: int, n_models: int, n_prompts: int, dim: int, seed: int
 
 
 def reference(ts: TrainingSet, emb: np.ndarray, query: np.ndarray, l2: float) -> np.ndarray:
-    """One sklearn weighted logistic regression per query (what RouteLLM does per prompt)."""
-    from sklearn.linear_model import LogisticRegression
-
-    sims = emb[ts.battle_prompt] @ query
-    w = 10.0 * 10.0 ** (sims / (emb @ query).max())
-    n, m = ts.n_battles, len(ts.models)
-    x = np.zeros((2 * n, m))
-    x[np.arange(n), ts.battle_a] = 1.0
-    x[np.arange(n), ts.battle_b] = -1.0
-    x[n:] = x[:n]
-    y = np.r_[np.ones(n), np.zeros(n)]
-    sw = np.r_[w * ts.battle_outcome, w * (1 - ts.battle_outcome)]
-    keep = sw > 0
-    lr = LogisticRegression(C=1.0 / l2, fit_intercept=False, tol=1e-8, max_iter=1000)
-    return lr.fit(x[keep], y[keep], sample_weight=sw[keep]).coef_[0]
+    """One sklearn weighted logistic regression per query (what RouteLLM does per prompt): the tests' fit."""
+    return reference_ratings(ts, emb, query, l2, tol=1e-8, max_iter=1000)
 
 
 def main() -> None:

@@ -390,15 +390,32 @@ def multi_metrics(
 # ----------------------------------------------------------------------------------------- reporting
 
 
-def plot_pair(
-    path: str, results: Mapping[str, Mapping[str, Any]], ref: Mapping[str, Any], title: str
-) -> None:
+def _axes():
+    """A fresh (figure, axes) on the non-interactive backend (evaluate runs headless)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 5))
+    return plt.subplots(figsize=(7, 5))
+
+
+def _save(fig, ax, path: str, xlabel: str, title: str, legend_size: int) -> None:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("quality")
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_pair(
+    path: str, results: Mapping[str, Mapping[str, Any]], ref: Mapping[str, Any], title: str
+) -> None:
+    fig, ax = _axes()
     for name, r in results.items():
         c = r["curve"]
         ax.plot(np.array(c["share"]) * 100, c["quality"], label=f"{name} (APGR {r['apgr']['value']:.3f})")
@@ -407,23 +424,12 @@ def plot_pair(
     ax.plot([0, 100], [ref["quality_weak"], ref["quality_strong"]], "k--", label="random (APGR 0.500)")
     ax.axhline(ref["quality_strong"], color="grey", lw=0.8)
     ax.axhline(ref["quality_weak"], color="grey", lw=0.8)
-    ax.set_xlabel("share of prompts sent to the strong model (%)")
-    ax.set_ylabel("quality")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, ax, path, "share of prompts sent to the strong model (%)", title, 8)
 
 
 def plot_multi(path: str, metrics: Mapping[str, Any], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     curves: Mapping[str, CurveSummary] = metrics["_curves"]
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = _axes()
     for name, s in curves.items():
         style = "k:" if name == "oracle" else ("k--" if name == "zero_router" else "-")
         label = f"{name} (AIQ {s.aiq:.3f})"
@@ -436,13 +442,7 @@ def plot_multi(path: str, metrics: Mapping[str, Any], title: str) -> None:
     ax.scatter(
         [metrics["random"]["cost"]], [metrics["random"]["quality"]], marker="s", color="red", label="random"
     )
-    ax.set_xlabel("average cost per prompt")
-    ax.set_ylabel("quality")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, ax, path, "average cost per prompt", title, 7)
 
 
 def _fmt(m: Mapping[str, Any] | None, pct: bool = False) -> str:

@@ -332,41 +332,11 @@ def test_hive_messages_logs_without_model_or_tokens(tmp_path):
     )
     pq.write_to_dataset(logs, tmp_path / "hive", partition_cols=["dt"])
     out = tmp_path / "rep"
-    res = CliRunner().invoke(
-        app,
-        [
-            "savings",
-            "--logs",
-            str(tmp_path / "hive"),
-            "--labels",
-            str(fx["labels"] / "labels"),
-            "--out",
-            str(out),
-            "--prices",
-            str(fx["prices"]),
-            "--bootstrap",
-            "0",
-        ],
-    )
+    args = ["savings", "--logs", str(tmp_path / "hive"), "--labels", str(fx["labels"] / "labels"),
+            "--out", str(out), "--prices", str(fx["prices"]), "--bootstrap", "0"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
     assert res.exit_code == EXIT_BAD_INPUT and "--served-model" in res.output
-    res = CliRunner().invoke(
-        app,
-        [
-            "savings",
-            "--logs",
-            str(tmp_path / "hive"),
-            "--labels",
-            str(fx["labels"] / "labels"),
-            "--out",
-            str(out),
-            "--prices",
-            str(fx["prices"]),
-            "--bootstrap",
-            "0",
-            "--served-model",
-            "big",
-        ],
-    )
+    res = CliRunner().invoke(app, [*args, "--served-model", "big"])
     assert res.exit_code == 0, res.output
     # The whole transcript is billed as input ("role: content" lines); completions default to 350 tokens.
     transcripts = ["\n".join(f"{m['role']}: {m['content']}" for m in c) for c in chats.values()]

@@ -41,8 +41,13 @@ def make_battles(n_prompts: int = 60, n_models: int = 4, n_battles: int = 400, d
     return ts, emb, queries
 
 
-def reference_ratings(ts: TrainingSet, emb: np.ndarray, query: np.ndarray, l2: float) -> np.ndarray:
-    """RouteLLM-style: one weighted logistic regression per query, ties as a half win and a half loss."""
+def reference_ratings(
+    ts: TrainingSet, emb: np.ndarray, query: np.ndarray, l2: float, tol: float = 1e-12, max_iter: int = 10_000
+) -> np.ndarray:
+    """RouteLLM-style: one weighted logistic regression per query, ties as a half win and a half loss.
+
+    Also the reference that bench/sw_speed.py times (with RouteLLM-like looser tol/max_iter).
+    """
     sims = emb[ts.battle_prompt] @ query
     mx = (emb @ query).max()
     w = 10.0 * 10.0 ** (sims / mx) * ts.battle_weight
@@ -54,7 +59,7 @@ def reference_ratings(ts: TrainingSet, emb: np.ndarray, query: np.ndarray, l2: f
     y = np.r_[np.ones(n), np.zeros(n)]
     sw = np.r_[w * ts.battle_outcome, w * (1 - ts.battle_outcome)]
     keep = sw > 0
-    lr = LogisticRegression(C=1.0 / l2, fit_intercept=False, tol=1e-12, max_iter=10_000)
+    lr = LogisticRegression(C=1.0 / l2, fit_intercept=False, tol=tol, max_iter=max_iter)
     lr.fit(x[keep], y[keep], sample_weight=sw[keep])
     return lr.coef_[0]
 
