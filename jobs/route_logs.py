@@ -466,25 +466,8 @@ def dispatch_messages(resolved):
     return F.array(F.struct(F.lit("user").alias("role"), prompt.alias("content")))
 
 
-def submitted_master() -> str | None:
-    """The master spark-submit was given (its ``--master`` or default), or None outside spark-submit.
-
-    get_spark() sets the master from the job config (default local[*]), which would silently override
-    the one spark-submit, and so an Airflow Spark connection, chose: the entry point below passes it on.
-    """
-    if not os.environ.get("PYSPARK_GATEWAY_PORT"):  # set only by spark-submit / the pyspark launcher
-        return None
-    from pyspark import SparkConf, SparkContext
-
-    SparkContext._ensure_initialized()  # attach to spark-submit's JVM, whose properties hold the master
-    return SparkConf().get("spark.master", None)
-
-
 if __name__ == "__main__":  # spark-submit jobs/route_logs.py --router DIR --logs F --out D ...
     from jobs.route_cmd import app_main
+    from jobs.spark_session import with_submitted_master
 
-    argv = sys.argv[1:]
-    master = submitted_master()
-    if master and not any(a == "--master" or a.startswith("--master=") for a in argv):
-        argv = ["--master", master, *argv]
-    sys.exit(app_main(argv))
+    sys.exit(app_main(with_submitted_master(sys.argv[1:])))

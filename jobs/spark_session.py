@@ -85,3 +85,26 @@ def get_spark(cfg: SparkConfig | None = None, **conf: str):
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def submitted_master() -> str | None:
+    """The master spark-submit was given (its ``--master`` or default), or None outside spark-submit.
+
+    get_spark() sets the master from the job config (default local[*]), which would silently override
+    the one spark-submit, and so an Airflow Spark connection, chose: the jobs' script entry points pass it on
+    through ``with_submitted_master``.
+    """
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):  # set only by spark-submit / the pyspark launcher
+        return None
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # attach to spark-submit's JVM, whose properties hold the master
+    return SparkConf().get("spark.master", None)
+
+
+def with_submitted_master(argv: list[str]) -> list[str]:
+    """``argv`` with ``--master <spark-submit's master>`` first, unless it names a master itself."""
+    master = submitted_master()
+    if master and not any(a == "--master" or a.startswith("--master=") for a in argv):
+        return ["--master", master, *argv]
+    return argv

@@ -148,6 +148,7 @@ def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -
 
 
 if __name__ == "__main__":  # spark-submit jobs/validate_logs.py --logs F --out D
+    from jobs.spark_session import with_submitted_master
     from jobs.validate_cmd import app_main
 
-    sys.exit(app_main(sys.argv[1:]))
+    sys.exit(app_main(with_submitted_master(sys.argv[1:])))
