@@ -23,6 +23,7 @@ from router_core.scorers.ensemble import (
     QualityStack,
     battle_log_loss,
     fit_source_weights,
+    logit,
     quality_features,
 )
 from router_core.training_data import TrainingSet, split_prompts
@@ -252,6 +253,7 @@ def train_router(
     seed: int = 0,
     weight_sources: bool = True,
     stack_mode: str = "mean",
+    source_probe: str = "sw",
     log: Callable[[str], None] = print,
 ) -> Router:
     """Fit base scorers, source weights and the stacked default score; returns an unsaved Router."""
@@ -274,31 +276,40 @@ def train_router(
     tr_idx, va_idx = np.flatnonzero(~valid), np.flatnonzero(valid)
     m_idx = [data.models.index(strong), data.models.index(weak)] if strong else list(range(len(data.models)))
 
-    # 1. Source weights: SW (cheap, exact) trained on the training fold per candidate weighting.
+    # 1. Source weights: a cheap probe scorer trained on the training fold per candidate weighting.
     source_weights = {s: 1.0 for s in data.sources}
     source_report: dict[str, Any] = {}
     with_battles = [s for i, s in enumerate(data.sources) if (data.battle_source == i).any()]
     if weight_sources and len(with_battles) > 1 and len(va_idx) and len(tr_idx):
-        log(f"weighting {len(with_battles)} sources on validation log-loss (SW on the training fold)")
+        log(
+            f"weighting {len(with_battles)} sources on validation 1-AUC "
+            f"({source_probe} on the training fold; 0.5 = no signal, lower is better)"
+        )
         train_part, valid_part = data.subset(tr_idx), data.subset(va_idx)
         in_target = np.isin(valid_part.battle_a, m_idx) & np.isin(valid_part.battle_b, m_idx)
-        sw_params = {k: v for k, v in params.get("sw", {}).items()}
-        scorer_sw = scorer_class("sw")
+        probe_cls = scorer_class(source_probe)
         qa = np.unique(valid_part.battle_prompt[in_target])
         remap = np.full(len(valid_part.prompts), -1)
         remap[qa] = np.arange(len(qa))
 
-        def evaluate(weights: dict[str, float]) -> dict[str, float]:
-            sw = scorer_sw(**sw_params).fit(train_part.with_weights(weights), embeddings[tr_idx])
-            r = sw.score(embeddings[va_idx][qa]).astype(np.float64)
+        def evaluate(weights: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+            probe = probe_cls(**params.get(source_probe, {}))
+            probe.fit(train_part.with_weights(weights), embeddings[tr_idx])
+            e_q, t_q = embeddings[va_idx][qa], [valid_part.prompts[i] for i in qa]
+            if strong is not None:  # the pair's own probability, as a 2-column "rating"
+                p_sw = np.asarray(probe.win_prob(e_q, t_q, strong, weak), np.float64)
+                f = np.zeros((len(qa), len(data.models)))
+                f[:, m_idx[0]] = logit(p_sw)
+            else:
+                f = quality_features(source_probe, probe.score(e_q, t_q))
             res = {}
             for si, s in enumerate(data.sources):
                 sel = in_target & (valid_part.battle_source == si)
                 if sel.sum() == 0:
                     continue
                 rows = remap[valid_part.battle_prompt[sel]]
-                p = sigmoid(r[rows, valid_part.battle_a[sel]] - r[rows, valid_part.battle_b[sel]])
-                res[s] = round(battle_log_loss(p, valid_part.battle_outcome[sel]), 5)
+                p = sigmoid(f[rows, valid_part.battle_a[sel]] - f[rows, valid_part.battle_b[sel]])
+                res[s] = (p.astype(np.float64), valid_part.battle_outcome[sel].astype(np.float64))
             return res
 
         source_weights, source_report = fit_source_weights(evaluate, data.sources, log=log)

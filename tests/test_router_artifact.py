@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.special import expit
 
 from router_core.artifact import RouterLoadError
 from router_core.router import Router, train_router
@@ -15,16 +16,22 @@ FAST = ("sw", "mf", "knn")
 PARAMS = {"mf": {"dim": 8, "max_epochs": 15, "lr": 1e-2}}
 
 
-def clustered_scores(n: int = 400, seed: int = 0) -> tuple[TrainingSet, np.ndarray]:
-    """Cluster A: only 'strong' is right; cluster B: both are right; 'mid' is right half the time."""
+def clustered_scores(
+    n: int = 400,
+    seed: int = 0,
+    p_strong: tuple[float, float] = (0.9, 0.95),
+    p_weak: tuple[float, float] = (0.1, 0.9),
+) -> tuple[TrainingSet, np.ndarray]:
+    """P(right) per cluster (A, B); by default cluster A: only 'strong' is right, cluster B: both are
+    right; 'mid' is right half the time."""
     rng = np.random.default_rng(seed)
     dim = 16
     centers = rng.normal(size=(2, dim))
     cl = rng.integers(0, 2, n)
     emb = (centers[cl] + rng.normal(scale=0.3, size=(n, dim))).astype(np.float32)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    strong = (rng.random(n) < np.where(cl == 0, 0.9, 0.95)).astype(np.float32)
-    weak = (rng.random(n) < np.where(cl == 0, 0.1, 0.9)).astype(np.float32)
+    strong = (rng.random(n) < np.where(cl == 0, *p_strong)).astype(np.float32)
+    weak = (rng.random(n) < np.where(cl == 0, *p_weak)).astype(np.float32)
     mid = (rng.random(n) < 0.5).astype(np.float32)
     scores = np.column_stack([mid, strong, weak])  # models sorted: mid, strong, weak
     from router_core.training_data import _score_battles
@@ -126,10 +133,10 @@ def test_pair_router_does_not_depend_on_battle_orientation():
     np.testing.assert_allclose(p1, p2, atol=1e-5)
 
 
-def test_noisy_source_gets_lower_weight():
-    ts, emb, _ = clustered_scores(n=300, seed=3)
+def test_two_sources_are_weighted_and_reported():
+    # Clean source: strong wins in cluster A, weak in cluster B; second source: coin flips on other prompts.
+    ts, emb, _ = clustered_scores(n=300, seed=3, p_strong=(0.9, 0.1), p_weak=(0.1, 0.9))
     rng = np.random.default_rng(0)
-    # Second source: the same battles with coin-flip outcomes, on other prompts.
     n = len(ts.prompts)
     noise = TrainingSet(
         prompts=ts.prompts + [p + " (noise)" for p in ts.prompts],
@@ -147,8 +154,49 @@ def test_noisy_source_gets_lower_weight():
     emb2 = np.vstack([emb, emb])
     r = train_router(noise, emb2, "e", "strong", "weak", scorers=("sw",), log=lambda s: None)
     w = r.manifest["source_weights"]
-    assert w["clean"] == 1.0 and w["noise"] < 1.0
-    assert set(r.manifest["source_weighting"]["alone"]) == {"clean", "noise"}
+    assert w["clean"] == 1.0 and 0.0 <= w["noise"] <= 1.0
+    rep = r.manifest["source_weighting"]
+    assert set(rep["alone"]) == {"clean", "noise"}
+    assert rep["pooled"]["clean"] < 0.1  # 1 - AUC: the clean source ranks its own battles well
+    assert abs(rep["pooled"]["noise"] - 0.5) < 0.15  # coin flips cannot be ranked
+
+
+def _probe_outputs(n: int, noise_weight: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Validation (p, outcome) of a 'clean' source whose ranking degrades as another source's weight grows."""
+    rng = np.random.default_rng(seed)
+    outcome = (rng.random(n) < 0.5).astype(np.float64)
+    signal = np.where(outcome > 0.5, 1.0, -1.0) + rng.normal(size=n)
+    jitter = np.random.default_rng(seed + 1).normal(scale=4.0, size=n)
+    return expit(signal + noise_weight * jitter), outcome
+
+
+def test_source_weights_drop_a_source_that_hurts_ranking():
+    from router_core.scorers.ensemble import fit_source_weights
+
+    def evaluate(w: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        # The noise source's own battles are unpredictable whatever the weights (AUC ~0.5 everywhere).
+        rng = np.random.default_rng(9)
+        own = (rng.random(400), (rng.random(400) < 0.5).astype(np.float64))
+        return {"clean": _probe_outputs(400, w["noise"] / max(w["clean"], 1e-9)), "noise": own}
+
+    weights, report = fit_source_weights(evaluate, ["clean", "noise"])
+    assert weights["clean"] == 1.0 and weights["noise"] < 1.0
+    assert report["chosen"]["clean"] < report["pooled"]["clean"]
+
+
+def test_source_weights_keep_pooling_when_the_gain_is_noise():
+    from router_core.scorers.ensemble import fit_source_weights
+
+    def evaluate(w: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        # 12 validation battles: a different weighting reshuffles predictions by chance only.
+        seed = int(round(w["clean"] * 10 + w["noise"] * 100))
+        rng = np.random.default_rng(seed)
+        outcome = np.r_[np.ones(6), np.zeros(6)]
+        return {"clean": (rng.random(12), outcome), "noise": (rng.random(12), outcome)}
+
+    weights, report = fit_source_weights(evaluate, ["clean", "noise"])
+    assert weights == {"clean": 1.0, "noise": 1.0}
+    assert report["chosen"] == report["pooled"]
 
 
 def test_bad_pair_is_rejected():
