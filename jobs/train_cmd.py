@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.app import app
 from jobs.cli_options import fail, parse_pairs
+from router_core.router import DEFAULT_SCORERS
 
 
 class TrainConfig(BaseModel):
@@ -30,7 +31,7 @@ class TrainConfig(BaseModel):
     strong: str | None = None
     weak: str | None = None
     models: list[str] = Field(default_factory=list)
-    scorers: list[str] = Field(default_factory=lambda: ["sw", "mf", "knn", "lex", "bert"])
+    scorers: list[str] = Field(default_factory=lambda: list(DEFAULT_SCORERS))
     prompt_column: str | None = None
     seed: int = 0
     max_train: int | None = Field(None, gt=0)
@@ -174,8 +175,8 @@ def train(
     scorers: str | None = typer.Option(
         None,
         "--scorers",
-        help="Comma-separated base scorers: sw, mf, knn, lex, bert (default: all five). bert fine-tunes "
-        "MiniLM: minutes per thousand prompts on CPU.",
+        help="Comma-separated base scorers: sw, mf, knn, lex, shape, bert (default: all six). bert "
+        "fine-tunes MiniLM: minutes per thousand prompts on CPU.",
     ),
     fmt: list[str] | None = typer.Option(
         None,

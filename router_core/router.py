@@ -28,7 +28,7 @@ from router_core.scorers.ensemble import (
 )
 from router_core.training_data import TrainingSet, split_prompts
 
-DEFAULT_SCORERS = ("sw", "mf", "knn", "lex", "bert")
+DEFAULT_SCORERS = ("sw", "mf", "knn", "lex", "shape", "bert")
 ENSEMBLE_FILE = "ensemble.npz"
 VALID_SALT = "router-valid"
 MIN_STACK_ROWS = 20  # fewer held-out targets than this: the ensemble is a plain average
@@ -51,6 +51,10 @@ def scorer_class(name: str):
         from router_core.scorers.lex import LexScorer
 
         return LexScorer
+    if name == "shape":
+        from router_core.scorers.shape import ShapeScorer
+
+        return ShapeScorer
     if name == "bert":
         from router_core.scorers.bert import BertScorer
 

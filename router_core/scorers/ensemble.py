@@ -22,7 +22,12 @@ import numpy as np
 from router_core.scorers.base import sigmoid
 
 EPS = 1e-4
-RELATIVE_SCORERS = ("sw", "mf", "lex")  # BT-type scores: only differences between models mean anything
+RELATIVE_SCORERS = (
+    "sw",
+    "mf",
+    "lex",
+    "shape",
+)  # BT-type scores: only differences between models mean anything
 
 
 def logit(p: np.ndarray) -> np.ndarray:

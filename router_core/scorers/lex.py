@@ -1,8 +1,7 @@
 """Lexical scorer: a linear Bradley-Terry model on TF-IDF word/bigram features of the prompt text.
 
-quality q[p, m] = x_p . W[:, m] + b_m, x_p the sublinear TF-IDF vector of prompt p. Trained like MF on
-battles (score-derived ones included) with the BT loss BCE(sigmoid(q_a - q_b), outcome), ties 0.5,
-battles weighted, plus an L2 prior 1/(2c) |W|^2; full-batch L-BFGS, so the fit is deterministic.
+quality q[p, m] = x_p . W[:, m] + b_m, x_p the sublinear TF-IDF vector of prompt p, fitted on battles by
+``fit_linear_bt`` (BT loss, L2 prior, deterministic L-BFGS).
 
 Why it exists next to the embedding scorers: MiniLM embeddings group prompts by topic, but what makes
 a prompt hard for one model and not the other is often lexical (numbers, "Statement 1 |", option
@@ -19,9 +18,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from router_core.scorers.base import ScorerBase, sigmoid
-
-B_L2 = 1e-6  # tiny prior on the per-model offsets: they are identified only up to a constant
+from router_core.scorers.base import ScorerBase
+from router_core.scorers.linear_bt import fit_linear_bt
 
 
 def _vectorizer(ngram_max: int, max_features: int | None, vocabulary: dict[str, int] | None = None):
@@ -54,14 +52,11 @@ class LexScorer(ScorerBase):
 
     def fit(self, data: Any, embeddings: np.ndarray | None = None) -> LexScorer:
         """Train on ``data.prompts`` and its battles (embeddings are not used: this scorer reads text)."""
-        from scipy.optimize import minimize
-
         if data.n_battles == 0:
             raise ValueError("lex: no battles to train on")
         if self.c <= 0:
             raise ValueError(f"lex: c must be > 0, got {self.c}")
         self.models_ = list(data.models)
-        m = len(self.models_)
         self.vec_ = _vectorizer(self.ngram_max, self.max_features)
         try:
             x = self.vec_.fit_transform(list(data.prompts)).tocsr()
@@ -69,39 +64,7 @@ class LexScorer(ScorerBase):
             self.vec_ = _vectorizer(self.ngram_max, self.max_features)
             self.vec_.min_df = 1
             x = self.vec_.fit_transform(list(data.prompts)).tocsr()
-        x = x.astype(np.float64)
-        xt = x.T.tocsr()
-        n, v = x.shape
-        p = np.asarray(data.battle_prompt, np.int64)
-        ia = p * m + np.asarray(data.battle_a, np.int64)
-        ib = p * m + np.asarray(data.battle_b, np.int64)
-        o = np.asarray(data.battle_outcome, np.float64)
-        w = np.asarray(data.battle_weight, np.float64)
-        inv_c = 1.0 / self.c
-
-        def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            wm, b = theta[: v * m].reshape(v, m), theta[v * m :]
-            q = (x @ wm + b).ravel()
-            d = q[ia] - q[ib]
-            # BCE with logits, stable: log(1 + e^d) - o * d
-            loss = float(np.sum(w * (np.logaddexp(0.0, d) - o * d)))
-            g_d = w * (sigmoid(d).astype(np.float64) - o)
-            g_q = (np.bincount(ia, g_d, n * m) - np.bincount(ib, g_d, n * m)).reshape(n, m)
-            g_w = xt @ g_q + inv_c * wm
-            g_b = g_q.sum(axis=0) + B_L2 * b
-            loss += 0.5 * inv_c * float(np.sum(wm * wm)) + 0.5 * B_L2 * float(b @ b)
-            return loss, np.concatenate([g_w.ravel(), g_b])
-
-        res = minimize(
-            loss_grad,
-            np.zeros(v * m + m),
-            jac=True,
-            method="L-BFGS-B",
-            options={"maxiter": self.max_iter},
-        )
-        self.coef_ = res.x[: v * m].reshape(v, m).astype(np.float32)
-        self.intercept_ = res.x[v * m :].astype(np.float32)
-        self.n_iter_ = int(res.nit)
+        self.coef_, self.intercept_, self.n_iter_ = fit_linear_bt(x, data, self.c, self.max_iter)
         return self
 
     def score(self, embeddings: np.ndarray | None, texts: Sequence[str] | None = None) -> np.ndarray:
