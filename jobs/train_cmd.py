@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.app import app
 from jobs.cli_options import fail, parse_pairs
-from router_core.router import DEFAULT_SCORERS
+from router_core.router import DEFAULT_SCORERS, OPTIONAL_SCORERS
 
 
 class TrainConfig(BaseModel):
@@ -175,8 +175,8 @@ def train(
     scorers: str | None = typer.Option(
         None,
         "--scorers",
-        help="Comma-separated base scorers: sw, mf, knn, lex, shape, bert (default: all six). bert "
-        "fine-tunes MiniLM: minutes per thousand prompts on CPU.",
+        help="Comma-separated base scorers: sw, mf, knn, lex, bert (the default), and shape (optional: "
+        "prompt length/digits). bert fine-tunes MiniLM: minutes per thousand prompts on CPU.",
     ),
     fmt: list[str] | None = typer.Option(
         None,
@@ -227,7 +227,7 @@ def train(
     Embeds the training prompts with the configured embedder (bundled MiniLM by default), fits the
     base scorers and the stacked default score, prints a summary and writes the artefact to --out.
     """
-    from router_core.router import DEFAULT_SCORERS, train_router
+    from router_core.router import train_router
     from router_core.training_data import TrainingDataError, load_training_data
 
     cfg, job_cfg = _load_configs(config)
@@ -247,9 +247,10 @@ def train(
         fail("--strong and --weak must differ")
     if strong and model_list:
         fail("--models is for N-model routers; a pair router takes --strong and --weak")
-    unknown = [s for s in scorer_list if s not in DEFAULT_SCORERS]
+    known = DEFAULT_SCORERS + OPTIONAL_SCORERS
+    unknown = [s for s in scorer_list if s not in known]
     if unknown or not scorer_list:
-        fail(f"unknown scorer(s) {unknown}; choose from {', '.join(DEFAULT_SCORERS)}")
+        fail(f"unknown scorer(s) {unknown}; choose from {', '.join(known)}")
     formats = list(fmt or cfg.format) or None
     if formats and len(formats) == 1:
         formats = formats * len(paths)

@@ -28,7 +28,9 @@ from router_core.scorers.ensemble import (
 )
 from router_core.training_data import TrainingSet, split_prompts
 
-DEFAULT_SCORERS = ("sw", "mf", "knn", "lex", "shape", "bert")
+DEFAULT_SCORERS = ("sw", "mf", "knn", "lex", "bert")
+# Trainable on request (--scorers) but not in the default: measured without a held-out gain (docs/routers.md).
+OPTIONAL_SCORERS = ("shape",)
 ENSEMBLE_FILE = "ensemble.npz"
 VALID_SALT = "router-valid"
 MIN_STACK_ROWS = 20  # fewer held-out targets than this: the ensemble is a plain average
@@ -59,7 +61,7 @@ def scorer_class(name: str):
         from router_core.scorers.bert import BertScorer
 
         return BertScorer
-    raise ValueError(f"unknown scorer '{name}' (known: {', '.join(DEFAULT_SCORERS)})")
+    raise ValueError(f"unknown scorer '{name}' (known: {', '.join(DEFAULT_SCORERS + OPTIONAL_SCORERS)})")
 
 
 def score_range(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

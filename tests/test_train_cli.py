@@ -81,12 +81,28 @@ def test_train_pair_router_end_to_end(data_dir, tmp_path):
 def test_train_n_model_router(data_dir, tmp_path):
     out = tmp_path / "nmodel"
     res = run(
-        ["--data", str(data_dir / "wide.parquet"), "--scorers", "sw", "--out", str(out), "--max-train", "50"]
+        [
+            "--data",
+            str(data_dir / "wide.parquet"),
+            "--scorers",
+            "sw,shape",
+            "--out",
+            str(out),
+            "--max-train",
+            "50",
+        ]
     )
     assert res.exit_code == 0, res.output
     assert "subsampled to 50 prompts" in res.output
     man = json.loads((out / "manifest.json").read_text())
     assert man["strong"] is None and man["models"] == ["big-model", "small-model"]
+    # The optional shape scorer is accepted, saved and loaded back (it reads the texts).
+    from router_core.router import Router
+
+    router = Router.load(str(out))
+    assert router.scorer_names == ["sw", "shape"] and router.needs_text
+    q = router.score(np.zeros((2, 384), np.float32), ["a short one", "a much longer question 12 34 56 " * 9])
+    assert q["predicted_quality"].shape == (2, 2)
 
 
 def test_holdout_leaves_out_exactly_the_prompts_evaluate_tests_on(data_dir, tmp_path):
