@@ -303,9 +303,9 @@ def train_router(
             probe.fit(train_part.with_weights(weights), embeddings[tr_idx])
             e_q, t_q = embeddings[va_idx][qa], [valid_part.prompts[i] for i in qa]
             if strong is not None:  # the pair's own probability, as a 2-column "rating"
-                p_sw = np.asarray(probe.win_prob(e_q, t_q, strong, weak), np.float64)
+                p_pair = np.asarray(probe.win_prob(e_q, t_q, strong, weak), np.float64)
                 f = np.zeros((len(qa), len(data.models)))
-                f[:, m_idx[0]] = logit(p_sw)
+                f[:, m_idx[0]] = logit(p_pair)
             else:
                 f = quality_features(source_probe, probe.score(e_q, t_q))
             res = {}
