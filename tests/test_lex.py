@@ -9,6 +9,7 @@ import pytest
 from router_core.scorers.ensemble import PairStack, logit
 from router_core.scorers.lex import LexScorer
 from router_core.training_data import TrainingSet
+from tests.battle_sets import battle_set, swap_sides, without_battles
 
 WORDS = ["integral", "derivative", "poem", "sonnet", "recipe", "history", "matrix", "novel"]
 
@@ -27,20 +28,7 @@ def lexical_battles(n: int = 240, seed: int = 0) -> TrainingSet:
         o.append(1.0 if (pair[0] == 0) == x_wins else 0.0)
         p.append(i), a.append(2), b.append(i % 2)
         o.append(0.5)
-    k = len(p)
-    return TrainingSet(
-        prompts=prompts,
-        models=["x", "y", "z"],
-        scores=np.full((n, 3), np.nan, dtype=np.float32),
-        battle_prompt=np.array(p, dtype=np.int64),
-        battle_a=np.array(a, dtype=np.int64),
-        battle_b=np.array(b, dtype=np.int64),
-        battle_outcome=np.array(o, dtype=np.float32),
-        battle_weight=np.ones(k, dtype=np.float32),
-        battle_source=np.zeros(k, dtype=np.int64),
-        prompt_source=np.zeros(n, dtype=np.int64),
-        sources=["s"],
-    )
+    return battle_set(prompts, ["x", "y", "z"], p, a, b, o)
 
 
 def test_learns_lexical_winner():
@@ -53,9 +41,7 @@ def test_learns_lexical_winner():
 
 def test_swapping_a_and_b_gives_same_probabilities():
     ts = lexical_battles(seed=1)
-    swapped = TrainingSet(**{**ts.__dict__})
-    swapped.battle_a, swapped.battle_b = ts.battle_b.copy(), ts.battle_a.copy()
-    swapped.battle_outcome = (1.0 - ts.battle_outcome).astype(np.float32)
+    swapped = swap_sides(ts)
     texts = ["an integral", "a recipe", "unseen words only"]
     p1 = LexScorer().fit(ts).win_prob(None, texts, "x", "y")
     p2 = LexScorer().fit(swapped).win_prob(None, texts, "x", "y")
@@ -77,10 +63,7 @@ def test_needs_texts_and_battles():
     ts = lexical_battles(n=16)
     with pytest.raises(ValueError, match="needs the prompt texts"):
         LexScorer().fit(ts).score(np.zeros((1, 4), np.float32), None)
-    empty = TrainingSet(**{**ts.__dict__})
-    for k in ("battle_prompt", "battle_a", "battle_b", "battle_source"):
-        setattr(empty, k, np.zeros(0, dtype=np.int64))
-    empty.battle_outcome = empty.battle_weight = np.zeros(0, dtype=np.float32)
+    empty = without_battles(ts)
     with pytest.raises(ValueError, match="no battles"):
         LexScorer().fit(empty)
 

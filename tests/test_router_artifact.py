@@ -11,6 +11,7 @@ from scipy.special import expit
 from router_core.artifact import RouterLoadError
 from router_core.router import Router, train_router
 from router_core.training_data import TrainingSet
+from tests.battle_sets import swap_sides
 
 FAST = ("sw", "mf", "knn")
 PARAMS = {"mf": {"dim": 8, "max_epochs": 15, "lr": 1e-2}}
@@ -124,9 +125,7 @@ def test_n_model_router_predicts_quality_on_score_scale(tmp_path):
 
 def test_pair_router_does_not_depend_on_battle_orientation():
     ts, emb, _ = clustered_scores(n=200, seed=2)
-    swapped = TrainingSet(**{**ts.__dict__})
-    swapped.battle_a, swapped.battle_b = ts.battle_b.copy(), ts.battle_a.copy()
-    swapped.battle_outcome = (1.0 - ts.battle_outcome).astype(np.float32)
+    swapped = swap_sides(ts)
     kw = dict(scorers=("sw", "knn"), log=lambda s: None)
     p1 = train_router(ts, emb, "e", "strong", "weak", **kw).score(emb)["strong_win_prob"]
     p2 = train_router(swapped, emb, "e", "strong", "weak", **kw).score(emb)["strong_win_prob"]

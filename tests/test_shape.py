@@ -8,6 +8,7 @@ import pytest
 
 from router_core.scorers.shape import ShapeScorer, shape_measures
 from router_core.training_data import TrainingSet
+from tests.battle_sets import battle_set, swap_sides, without_battles
 
 
 def length_battles(n: int = 300, seed: int = 0) -> TrainingSet:
@@ -24,20 +25,7 @@ def length_battles(n: int = 300, seed: int = 0) -> TrainingSet:
         o.append(1.0 if (pair[0] == 0) == big_wins else 0.0)
         p.append(i), a.append(2), b.append(i % 2)
         o.append(0.5)
-    k = len(p)
-    return TrainingSet(
-        prompts=prompts,
-        models=["big", "small", "mid"],
-        scores=np.full((n, 3), np.nan, dtype=np.float32),
-        battle_prompt=np.array(p, dtype=np.int64),
-        battle_a=np.array(a, dtype=np.int64),
-        battle_b=np.array(b, dtype=np.int64),
-        battle_outcome=np.array(o, dtype=np.float32),
-        battle_weight=np.ones(k, dtype=np.float32),
-        battle_source=np.zeros(k, dtype=np.int64),
-        prompt_source=np.zeros(n, dtype=np.int64),
-        sources=["s"],
-    )
+    return battle_set(prompts, ["big", "small", "mid"], p, a, b, o)
 
 
 TEXTS = ["compute 12 + 345 * 6789 then 12 and 98765 then " * 8, "hello there"]
@@ -58,9 +46,7 @@ def test_learns_that_long_numeric_prompts_favour_the_big_model():
 
 def test_swapping_a_and_b_gives_same_probabilities():
     ts = length_battles(seed=1)
-    swapped = TrainingSet(**{**ts.__dict__})
-    swapped.battle_a, swapped.battle_b = ts.battle_b.copy(), ts.battle_a.copy()
-    swapped.battle_outcome = (1.0 - ts.battle_outcome).astype(np.float32)
+    swapped = swap_sides(ts)
     p1 = ShapeScorer().fit(ts).win_prob(None, TEXTS, "big", "small")
     p2 = ShapeScorer().fit(swapped).win_prob(None, TEXTS, "big", "small")
     np.testing.assert_allclose(p1, p2, atol=1e-4)
@@ -81,9 +67,6 @@ def test_clear_errors():
         ShapeScorer().fit(ts).score(np.zeros((1, 4), np.float32), None)
     with pytest.raises(ValueError, match="c > 0"):
         ShapeScorer(c=0).fit(ts)
-    empty = TrainingSet(**{**ts.__dict__})
-    for k in ("battle_prompt", "battle_a", "battle_b", "battle_source"):
-        setattr(empty, k, np.zeros(0, dtype=np.int64))
-    empty.battle_outcome = empty.battle_weight = np.zeros(0, dtype=np.float32)
+    empty = without_battles(ts)
     with pytest.raises(ValueError, match="no battles"):
         ShapeScorer().fit(empty)
