@@ -99,6 +99,20 @@ def test_embed_and_score_matches_the_embedder(embedder):
     np.testing.assert_allclose(logits, sc.score(None, texts), atol=1e-6)
 
 
+def test_head_tail_truncation_keeps_the_end_of_long_prompts():
+    sc = BertScorer(max_length=16, truncation="head_tail", verbose=False)
+    sc._setup(2)
+    long = " ".join(f"w{i}" for i in range(50)) + " which option is right?"
+    ids_short, ids_long = sc._token_ids(["short prompt", long])
+    tokens = sc.tokenizer_.convert_ids_to_tokens(ids_long)
+    assert len(ids_long) == 16 and tokens[0] == "[CLS]" and tokens[-1] == "[SEP]"
+    assert tokens[-6:-1] == ["which", "option", "is", "right", "?"] and tokens[1] == "w"  # end and start kept
+    assert ids_short == sc.tokenizer_("short prompt")["input_ids"]  # short prompts are untouched
+    head = BertScorer(max_length=16, verbose=False)
+    head._setup(2)
+    assert "right" not in head.tokenizer_.convert_ids_to_tokens(head._token_ids([long])[0])
+
+
 def test_load_rejects_missing_weights(tmp_path):
     with pytest.raises(FileNotFoundError, match="weights not found"):
         BertScorer.load(str(tmp_path), {})

@@ -95,7 +95,8 @@ class BertScorer(ScorerBase):
     """Fine-tuned MiniLM quality head (see module docstring).
 
     Parameters: ``trainable_layers`` top transformer layers are trained (the rest frozen); prompts are
-    truncated to ``max_length`` tokens; ``epochs`` passes of AdamW with ``lr`` (top layers) and
+    truncated to ``max_length`` tokens, keeping the start (``truncation="head"``) or the start and the end
+    (``"head_tail"``); ``epochs`` passes of AdamW with ``lr`` (top layers) and
     ``head_lr`` (head); ``device`` None = CUDA when present; ``torch_threads`` None = leave torch's
     setting alone; ``random_state`` seeds init, dropout and batch order.
     """
@@ -108,6 +109,7 @@ class BertScorer(ScorerBase):
         self,
         trainable_layers: int = 2,
         max_length: int = 128,
+        truncation: str = "head",
         epochs: int = 2,
         batch_size: int = 32,
         lr: float = 1e-4,
@@ -121,6 +123,7 @@ class BertScorer(ScorerBase):
     ) -> None:
         self.trainable_layers = trainable_layers
         self.max_length = max_length
+        self.truncation = truncation
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -149,10 +152,29 @@ class BertScorer(ScorerBase):
         if self.verbose:
             print(f"[bert] {msg}", file=sys.stderr, flush=True)
 
+    def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids with [CLS]/[SEP], at most ``max_length``. ``truncation="head_tail"`` keeps the first
+        quarter and the last three quarters of the budget of a long prompt: its question and answer
+        options usually come last, its task instruction first."""
+        if self.truncation == "head":
+            return self.tokenizer_(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        # verbose=False: the full-length ids exceed the model's limit on purpose (cut below).
+        body = self.tokenizer_(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
+        room = self.max_length - 2
+        head = room // 4
+        cls_id, sep_id = self.tokenizer_.cls_token_id, self.tokenizer_.sep_token_id
+        return [
+            [cls_id, *(b if len(b) <= room else b[:head] + b[len(b) - (room - head) :]), sep_id] for b in body
+        ]
+
     def _encode(self, texts: Sequence[str]) -> dict[str, Any]:
-        return self.tokenizer_(
-            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        ).to(self.device_)
+        if self.truncation == "head":
+            return self.tokenizer_(
+                list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            ).to(self.device_)
+        return self.tokenizer_.pad({"input_ids": self._token_ids(texts)}, return_tensors="pt").to(
+            self.device_
+        )
 
     # ------------------------------------------------------------------ training
 
@@ -198,12 +220,7 @@ class BertScorer(ScorerBase):
         self._setup(len(self.models_))
         net = self.net_
         texts = [data.prompts[i] for i in train_idx]
-        lengths = np.array(
-            [
-                len(ids)
-                for ids in self.tokenizer_(texts, truncation=True, max_length=self.max_length)["input_ids"]
-            ]
-        )
+        lengths = np.array([len(ids) for ids in self._token_ids(texts)])
         # Length-bucketed batches (little padding), shuffled batch order each epoch.
         by_len = train_idx[np.argsort(lengths, kind="stable")]
         batches = [by_len[s : s + self.batch_size] for s in range(0, len(by_len), self.batch_size)]
@@ -309,7 +326,8 @@ class BertScorer(ScorerBase):
     def embed_and_score(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(MiniLM mean-pooled L2-normalised embeddings [n, d], logits [n, M]) with one bottom pass.
 
-        The embeddings equal ``MiniLMEmbedder(max_length=self.max_length).encode(texts)``.
+        The embeddings equal ``MiniLMEmbedder(max_length=self.max_length).encode(texts)`` for prompts within
+        ``max_length`` tokens (and for all prompts with ``truncation="head"``).
         """
         logits, emb = self._forward_sorted(texts, embed=True)
         assert emb is not None
