@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from router_core.scorers.sw import SWScorer  # noqa: E402
+from router_core.scorers.sw import SWScorer, fit_bt_batch  # noqa: E402
 from router_core.training_data import TrainingSet  # noqa: E402
 from tests.test_sw import reference_ratings  # noqa: E402
 
@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--ref-queries", type=int, default=20, help="queries the slow reference is timed on")
     ap.add_argument("--repeats", type=int, default=3, help="batched runs; the best time is reported")
+    ap.add_argument("--breakdown", action="store_true", help="also time each stage of the batched path")
     args = ap.parse_args()
 
     ts, emb = synthetic(args.battles, args.models, args.prompts, args.dim)
@@ -101,6 +102,30 @@ def main() -> None:
         f"{args.queries}"
     )
     print(f"speed-up: {t_ref / t_batched:,.0f}x; max |dP| vs reference on {k} queries: {max_dp:.2e}")
+    if args.breakdown:
+        stages = stage_times(sw, q, args.repeats)
+        print(
+            "batched stages (best of each): " + ", ".join(f"{n} {t * 1e3:.1f} ms" for n, t in stages.items())
+        )
+
+
+def stage_times(sw: SWScorer, q: np.ndarray, repeats: int) -> dict[str, float]:
+    """Time each step of exact-mode scoring on one batch: where the batched time goes."""
+
+    def best(fn):
+        out, t = None, float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            out = fn()
+            t = min(t, time.perf_counter() - t0)
+        return out, t
+
+    sims, t_sim = best(lambda: q @ sw.embeddings_.T)
+    w, t_w = best(lambda: sw._weights(sims.copy()))
+    flat, t_c = best(lambda: np.asarray((sw.wins_t_ @ w.T).T))
+    m = len(sw.models_)
+    _, t_bt = best(lambda: fit_bt_batch(flat.reshape(len(q), m, m), sw.l2))
+    return {"similarities": t_sim, "weights (exp)": t_w, "win counts": t_c, "BT Newton": t_bt}
 
 
 if __name__ == "__main__":
