@@ -204,3 +204,17 @@ def test_bad_pair_is_rejected():
         train_router(ts, emb, "e", "strong", "nobody", scorers=("sw",), log=lambda s: None)
     with pytest.raises(ValueError, match="both strong and weak"):
         train_router(ts, emb, "e", "strong", None, scorers=("sw",), log=lambda s: None)
+
+
+def test_source_weights_without_decisive_battles_keep_pooling():
+    from router_core.scorers.ensemble import fit_source_weights
+
+    def evaluate(w: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        # One source only ever won by one side, the other only ties: no AUC anywhere.
+        rng = np.random.default_rng(0)
+        return {"won": (rng.random(10), np.ones(10)), "tied": (rng.random(10), np.full(10, 0.5))}
+
+    weights, report = fit_source_weights(evaluate, ["won", "tied"])
+    assert weights == {"won": 1.0, "tied": 1.0}
+    assert report["chosen"] == {} and report["objective"] is None
+    json.dumps(report, allow_nan=False)  # goes into the manifest as strict JSON

@@ -303,6 +303,8 @@ def fit_source_weights(
             if max(cand.values()) <= 0 or cand == best:
                 continue
             (res_b, boot_b), (res_c, boot_c) = run(best), run(cand)
+            if not (res_b and res_c):
+                continue  # no source has decisive validation battles to rank: nothing to compare
             gain = objective(res_b) - objective(res_c)
             se = float(np.std(boot_b - boot_c))
             if gain > 1e-6 and gain > min_gain_se * se:
@@ -310,7 +312,8 @@ def fit_source_weights(
             elif gain > 1e-6:
                 rejected.append({"weights": cand, "gain": round(gain, 5), "se": round(se, 5)})
     report["chosen"] = run(best)[0]
-    report["objective"] = objective(report["chosen"])
+    obj = objective(report["chosen"])
+    report["objective"] = obj if np.isfinite(obj) else None  # the manifest is strict JSON
     report["not_significant"] = rejected
     top = max(best.values())
     best = {s: round(w / top, 4) for s, w in best.items()}
