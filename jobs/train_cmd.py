@@ -150,6 +150,13 @@ def _summary(router, n_prompts: int) -> None:
     typer.echo(f"{'source':<36}{'battles':>10}{'weight':>9}")
     for s in man["sources"]:
         typer.echo(f"{s:<36}{man['battles_per_source'][s]:>10,}{man['source_weights'].get(s, 1.0):>9.3g}")
+    rejected = man.get("source_weighting", {}).get("not_significant") or []
+    if rejected:
+        top = max(rejected, key=lambda r: r["gain"])
+        typer.echo(
+            f"(weights kept where they are: the best other weighting {top['weights']} gained "
+            f"{top['gain']:.3f} +- {top['se']:.3f} in validation 1-AUC, under the 2-SE bar)"
+        )
     metrics = man["metrics"].get("scorers")
     if not metrics:
         typer.echo(f"validation: only {man['metrics'].get('valid_targets', 0)} held-out targets, no metrics")
