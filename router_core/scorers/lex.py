@@ -43,7 +43,7 @@ class LexScorer(ScorerBase):
     needs_text: ClassVar[bool] = True
 
     def __init__(
-        self, c: float = 0.5, ngram_max: int = 2, max_features: int = 50_000, max_iter: int = 500
+        self, c: float = 0.1, ngram_max: int = 2, max_features: int = 50_000, max_iter: int = 500
     ) -> None:
         self.c = c
         self.ngram_max = ngram_max
