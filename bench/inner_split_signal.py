@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--embed-cache", default=None, help="embedding cache directory (as in train/evaluate)")
     args = ap.parse_args()
 
-    from jobs.train_cmd import cached_encode
+    from jobs.local_embedding import cached_encode
     from router_core.baseline import TfidfPairBaseline
     from router_core.embedder import load_embedder
     from router_core.evaluation import pair_metrics, pair_targets

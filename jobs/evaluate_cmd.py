@@ -39,7 +39,7 @@ def _embed(
     texts: Sequence[str], embedder_id: str, torch_threads: int | None, chunk: int, cache: str | None = None
 ) -> np.ndarray:
     """MiniLM embeddings matching the router's embedder id, with progress (cached with --embed-cache)."""
-    from jobs.train_cmd import cached_encode
+    from jobs.local_embedding import cached_encode, encode_in_chunks
     from router_core.embedder import MiniLMEmbedder
 
     m = re.search(r"/len(\d+)/", embedder_id)
@@ -50,13 +50,7 @@ def _embed(
         fail(f"router embedder '{embedder_id}' does not match the installed one '{emb.id}'")
 
     def encode(batch: list[str]) -> np.ndarray:
-        out = np.zeros((len(batch), emb.dim), dtype=np.float32)
-        t0 = time.perf_counter()
-        for s in range(0, len(batch), chunk):
-            out[s : s + chunk] = emb.encode(batch[s : s + chunk])
-            done = min(s + chunk, len(batch))
-            _log(f"embedded {done:,}/{len(batch):,} prompts ({done / (time.perf_counter() - t0):.0f}/s)")
-        return out
+        return encode_in_chunks(emb.encode, batch, emb.dim, _log, chunk)
 
     return cached_encode(encode, embedder_id, list(texts), cache, _log)
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,51 +64,10 @@ def _split_csv(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def cached_encode(
-    encode: Callable[[list[str]], np.ndarray],
-    embedder_id: str,
-    texts: list[str],
-    cache_dir: str | None,
-    log: Callable[[str], None],
-) -> np.ndarray:
-    """``encode(texts)``, reusing an npz cache keyed by (embedder id, prompt hash) when ``cache_dir`` is
-    given: CPU embedding dominates re-training and evaluation, and the same prompts recur between them.
-    The file holds only string/float arrays (no pickle) and is replaced atomically."""
-    from router_core.text import prompt_hash
-
-    if not cache_dir or not texts:
-        return encode(texts)
-    os.makedirs(cache_dir, exist_ok=True)
-    path = os.path.join(cache_dir, hashlib.sha256(embedder_id.encode()).hexdigest()[:16] + ".npz")
-    hashes, vecs = np.zeros(0, dtype="<U32"), None
-    if os.path.exists(path):
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["embedder_id"]) == embedder_id:
-                hashes, vecs = z["hash"], z["emb"]
-    pos = {h: i for i, h in enumerate(hashes.tolist())}
-    keys = [prompt_hash(t) for t in texts]
-    first: dict[str, int] = {}
-    for i, k in enumerate(keys):
-        if k not in pos:
-            first.setdefault(k, i)
-    todo = list(first.values())  # each missing prompt once, in first-seen order
-    log(f"embedding cache {path}: {len(texts) - len(todo):,} cached, {len(todo):,} to embed")
-    if todo:
-        new = encode([texts[i] for i in todo]).astype(np.float32)
-        for j, i in enumerate(todo):
-            pos[keys[i]] = len(hashes) + j
-        hashes = np.concatenate([hashes, np.array([keys[i] for i in todo], dtype="<U32")])
-        vecs = new if vecs is None else np.concatenate([vecs, new])
-        tmp = f"{path}.{os.getpid()}.tmp.npz"
-        np.savez(tmp, embedder_id=np.array(embedder_id), hash=hashes, emb=vecs)
-        os.replace(tmp, path)
-    assert vecs is not None  # texts is non-empty: every key is cached or was just embedded
-    return vecs[[pos[k] for k in keys]]
-
-
 def _embed(
     texts: list[str], job_cfg, threads: int | None, cache_dir: str | None = None
 ) -> tuple[np.ndarray, str]:
+    from jobs.local_embedding import cached_encode, encode_in_chunks
     from router_core.embedder import load_embedder
 
     kwargs = job_cfg.embedder.kwargs()
@@ -120,14 +76,7 @@ def _embed(
     embedder = load_embedder(job_cfg.embedder.kind, **kwargs)
 
     def encode(batch: list[str]) -> np.ndarray:
-        chunk = 2048
-        parts, t0 = [], time.perf_counter()
-        for start in range(0, len(batch), chunk):
-            parts.append(embedder.encode(batch[start : start + chunk]))
-            done = min(start + chunk, len(batch))
-            rate = done / max(time.perf_counter() - t0, 1e-9)
-            typer.echo(f"embedded {done:,}/{len(batch):,} prompts ({rate:,.0f} prompts/s)")
-        return np.concatenate(parts) if parts else np.zeros((0, getattr(embedder, "dim", 0)), np.float32)
+        return encode_in_chunks(embedder.encode, batch, getattr(embedder, "dim", 0), typer.echo)
 
     return cached_encode(encode, embedder.id, texts, cache_dir, typer.echo), embedder.id
 

@@ -182,7 +182,7 @@ def test_config_file_train_section(data_dir, tmp_path):
 
 
 def test_embedding_cache_embeds_each_prompt_once(tmp_path):
-    from jobs.train_cmd import cached_encode
+    from jobs.local_embedding import cached_encode
 
     calls: list[list[str]] = []
 
