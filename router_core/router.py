@@ -297,11 +297,11 @@ def train_router(
         qa = np.unique(valid_part.battle_prompt[in_target])
         remap = np.full(len(valid_part.prompts), -1)
         remap[qa] = np.arange(len(qa))
+        e_q, t_q = embeddings[va_idx][qa], [valid_part.prompts[i] for i in qa]  # the same for every weighting
 
         def evaluate(weights: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
             probe = probe_cls(**params.get(source_probe, {}))
             probe.fit(train_part.with_weights(weights), embeddings[tr_idx])
-            e_q, t_q = embeddings[va_idx][qa], [valid_part.prompts[i] for i in qa]
             if strong is not None:  # the pair's own probability, as a 2-column "rating"
                 p_pair = np.asarray(probe.win_prob(e_q, t_q, strong, weak), np.float64)
                 f = np.zeros((len(qa), len(data.models)))

@@ -7,8 +7,8 @@
   measured score scaled to [0, 1] (min-max of the training scores), so the output is on the scale of the
   training scores (e.g. P(correct)) as a cost/quality policy needs. Also a 1-feature calibration per
   scorer and model, for the per-scorer ``score_<s>`` outputs.
-- ``fit_source_weights``: how much each data source's battles count, chosen on validation loss
-  (``relative_log_loss``: recalibrated log-loss over the source's base-rate log-loss).
+- ``fit_source_weights``: how much each data source's battles count, chosen on validation ranking
+  (``decisive_auc_loss`` per source) with a paired-bootstrap significance rule.
 All fitted state is plain arrays (stored in npz), never pickled estimators.
 """
 
@@ -22,12 +22,8 @@ import numpy as np
 from router_core.scorers.base import sigmoid
 
 EPS = 1e-4
-RELATIVE_SCORERS = (
-    "sw",
-    "mf",
-    "lex",
-    "shape",
-)  # BT-type scores: only differences between models mean anything
+# BT-type scores: only differences between models mean anything.
+RELATIVE_SCORERS = ("sw", "mf", "lex", "shape")
 
 
 def logit(p: np.ndarray) -> np.ndarray:
