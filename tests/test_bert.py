@@ -111,6 +111,8 @@ def test_head_tail_truncation_keeps_the_end_of_long_prompts():
     head = BertScorer(max_length=16, verbose=False)
     head._setup(2)
     assert "right" not in head.tokenizer_.convert_ids_to_tokens(head._token_ids([long])[0])
+    with pytest.raises(ValueError, match="truncation must be"):
+        BertScorer(truncation="tail")._setup(2)
 
 
 def test_load_rejects_missing_weights(tmp_path):

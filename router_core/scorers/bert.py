@@ -141,6 +141,10 @@ class BertScorer(ScorerBase):
         import torch
         from transformers import AutoTokenizer
 
+        if self.truncation not in ("head", "head_tail"):
+            raise ValueError(
+                f"BERT scorer: truncation must be 'head' or 'head_tail', got '{self.truncation}'"
+            )
         if self.torch_threads:
             torch.set_num_threads(self.torch_threads)
         torch.manual_seed(self.random_state)
@@ -168,10 +172,6 @@ class BertScorer(ScorerBase):
         ]
 
     def _encode(self, texts: Sequence[str]) -> dict[str, Any]:
-        if self.truncation == "head":
-            return self.tokenizer_(
-                list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-            ).to(self.device_)
         return self.tokenizer_.pad({"input_ids": self._token_ids(texts)}, return_tensors="pt").to(
             self.device_
         )
