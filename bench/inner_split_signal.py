@@ -22,6 +22,17 @@ sys.path.insert(0, str(REPO))
 DATA = REPO.parent / "shared" / "data"
 
 
+def inner_split(path: str, holdout: float = 0.3, inner: float = 0.25):
+    """(training side of ``--holdout``, its inner-train indices, its inner-test indices): the split
+    the training-side benches tune on (salt ``tune``), never touching the held-out prompts."""
+    from router_core.training_data import load_training_data, split_prompts
+
+    ts = load_training_data([path])
+    ts = ts.subset(np.flatnonzero(~split_prompts(ts.prompts, holdout, salt="holdout")))
+    test = split_prompts(ts.prompts, inner, salt="tune")
+    return ts, np.flatnonzero(~test), np.flatnonzero(test)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(DATA / "mmlu_dev.parquet"))
@@ -39,14 +50,10 @@ def main() -> None:
     from router_core.scorers.ensemble import logit
     from router_core.scorers.knn import KNNScorer
     from router_core.scorers.shape import ShapeScorer
-    from router_core.training_data import load_training_data, split_prompts
 
-    ts = load_training_data([args.data])
-    ts = ts.subset(np.flatnonzero(~split_prompts(ts.prompts, args.holdout, salt="holdout")))
+    ts, ti, vi = inner_split(args.data, args.holdout, args.inner)
     emb_model = load_embedder("minilm")
     emb = cached_encode(emb_model.encode, emb_model.id, ts.prompts, args.embed_cache, print)
-    inner = split_prompts(ts.prompts, args.inner, salt="tune")
-    ti, vi = np.flatnonzero(~inner), np.flatnonzero(inner)
     a, b = ts.subset(ti), ts.subset(vi)
     tga, tgb = pair_targets(a, args.strong, args.weak), pair_targets(b, args.strong, args.weak)
     texts_b = [b.prompts[i] for i in tgb.prompt_idx]

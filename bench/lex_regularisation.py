@@ -20,19 +20,19 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))  # inner_split_signal
 DATA = REPO.parent / "shared" / "data"
 
 
 def pair_mmlu(cs: list[float]) -> None:
+    from inner_split_signal import inner_split
+
     from router_core.evaluation import pair_metrics, pair_targets
     from router_core.scorers.lex import LexScorer
-    from router_core.training_data import load_training_data, split_prompts
 
     strong, weak = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
-    ts = load_training_data([str(DATA / "mmlu_dev.parquet")])
-    ts = ts.subset(np.flatnonzero(~split_prompts(ts.prompts, 0.3, salt="holdout")))
-    inner = split_prompts(ts.prompts, 0.25, salt="tune")
-    a, b = ts.subset(np.flatnonzero(~inner)), ts.subset(np.flatnonzero(inner))
+    ts, ti, vi = inner_split(str(DATA / "mmlu_dev.parquet"))
+    a, b = ts.subset(ti), ts.subset(vi)
     tg = pair_targets(b, strong, weak)
     texts = [b.prompts[i] for i in tg.prompt_idx]
     for c in cs:
@@ -45,8 +45,8 @@ def pair_mmlu(cs: list[float]) -> None:
 
 def n_model_llmrouter(cs: list[float]) -> None:
     from router_core.evaluation import multi_metrics
-    from router_core.scorers.base import sigmoid
-    from router_core.scorers.ensemble import fit_soft_logistic, quality_features
+    from router_core.router import score_range
+    from router_core.scorers.ensemble import QualityStack, quality_features
     from router_core.scorers.lex import LexScorer
     from router_core.training_data import load_training_data
 
@@ -65,11 +65,10 @@ def n_model_llmrouter(cs: list[float]) -> None:
             ti, vi = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
             oof[vi] = LexScorer(c=c).fit(tr.subset(ti)).score(None, [tr.prompts[i] for i in vi])
         feat, cal = quality_features("lex", oof), np.zeros((n, m))
-        for g in range(5):
+        for g in range(5):  # the router's own per-model calibration (QualityStack), cross-fitted
             fit, out = fold2 != g, fold2 == g
-            for j in range(m):
-                coef, b0 = fit_soft_logistic(feat[fit, j : j + 1], y[fit, j])
-                cal[out, j] = sigmoid(feat[out, j : j + 1] @ coef + b0)
+            stack = QualityStack().fit({"lex": feat[fit]}, y[fit], *score_range(y[fit]))
+            cal[out] = stack.predict({"lex": feat[out]})
         preds[f"c={c}"] = cal
     res = multi_metrics(y, cost, preds, tr.models, n_boot=0)["routers"]
     for name, r in res.items():

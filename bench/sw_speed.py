@@ -74,11 +74,7 @@ def main() -> None:
 
     sw = SWScorer(l2=1.0).fit(ts, emb)
     sw.score(q[:8])  # warm-up (BLAS threads, allocations)
-    t_batched = float("inf")
-    for _ in range(args.repeats):  # best of N: the machine may be shared
-        t0 = time.perf_counter()
-        ratings = sw.score(q)
-        t_batched = min(t_batched, time.perf_counter() - t0)
+    ratings, t_batched = best_time(lambda: sw.score(q), args.repeats)
 
     k = args.ref_queries
     reference(ts, emb, q[-1], l2=1.0)  # warm-up too (imports, first-call allocations), like the batched run
@@ -109,22 +105,23 @@ def main() -> None:
         )
 
 
+def best_time(fn, repeats: int):
+    """(result, best wall time of ``repeats`` calls): best of N because the machine may be shared."""
+    out, t = None, float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        t = min(t, time.perf_counter() - t0)
+    return out, t
+
+
 def stage_times(sw: SWScorer, q: np.ndarray, repeats: int) -> dict[str, float]:
     """Time each step of exact-mode scoring on one batch: where the batched time goes."""
-
-    def best(fn):
-        out, t = None, float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            out = fn()
-            t = min(t, time.perf_counter() - t0)
-        return out, t
-
-    sims, t_sim = best(lambda: q @ sw.embeddings_.T)
-    w, t_w = best(lambda: sw._weights(sims.copy()))
-    flat, t_c = best(lambda: np.asarray((sw.wins_t_ @ w.T).T))
+    sims, t_sim = best_time(lambda: q @ sw.embeddings_.T, repeats)
+    w, t_w = best_time(lambda: sw._weights(sims.copy()), repeats)
+    flat, t_c = best_time(lambda: np.asarray((sw.wins_t_ @ w.T).T), repeats)
     m = len(sw.models_)
-    _, t_bt = best(lambda: fit_bt_batch(flat.reshape(len(q), m, m), sw.l2))
+    _, t_bt = best_time(lambda: fit_bt_batch(flat.reshape(len(q), m, m), sw.l2), repeats)
     return {"similarities": t_sim, "weights (exp)": t_w, "win counts": t_c, "BT Newton": t_bt}
 
 
