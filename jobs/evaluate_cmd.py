@@ -75,11 +75,11 @@ def _baseline_files(router_manifest: dict[str, Any], given: list[str] | None) ->
     return [p for p in recorded if os.path.exists(p)]
 
 
-def _load(paths: list[str], what: str):
+def _load(paths: list[str], what: str, prompt_column: str | None = None, messages_policy: str = "last_user"):
     from router_core.training_data import TrainingDataError, load_training_data
 
     try:
-        return load_training_data(paths)
+        return load_training_data(paths, prompt_column=prompt_column, messages_policy=messages_policy)
     except TrainingDataError as exc:
         fail(f"{what}: {exc}")
 
@@ -330,6 +330,12 @@ def evaluate(
         "--embed-cache",
         help="Embedding cache directory shared with `train --embed-cache` (npz keyed by prompt hash).",
     ),
+    prompt_column: str | None = typer.Option(
+        None,
+        "--prompt-column",
+        help="Prompt column of the evaluation data (default: first of prompt, question, instruction, text). "
+        "List cells (turns, chat messages) reduce by the router's recorded --messages-policy.",
+    ),
 ) -> None:
     """Evaluate a trained router on held-out data against its base scorers, a TF-IDF baseline, random
     routing and the oracle. Pair routers: quality vs share of strong calls, APGR, CPT(20/50/80%).
@@ -339,7 +345,7 @@ def evaluate(
     try:
         run_evaluate(
             router, data, out, strong, weak, baseline_train, no_baseline, holdout, holdout_salt,
-            bootstrap, seed, prices, torch_threads, chunk, embed_cache,
+            bootstrap, seed, prices, torch_threads, chunk, embed_cache, prompt_column,
         )  # fmt: skip
     except EvaluateInputError as exc:
         cli_fail(str(exc))
@@ -361,6 +367,7 @@ def run_evaluate(
     torch_threads: int | None = None,
     chunk: int = 1024,
     embed_cache: str | None = None,
+    prompt_column: str | None = None,
 ) -> dict[str, Any]:
     """The evaluate command without the CLI layer (raises EvaluateInputError on bad input)."""
     from router_core.artifact import RouterLoadError
@@ -378,12 +385,13 @@ def run_evaluate(
         r = Router.load(router)
     except RouterLoadError as exc:
         fail(str(exc))
-    ev = _load(data, "evaluation data")
+    policy = r.manifest.get("messages_policy", "last_user")
+    ev = _load(data, "evaluation data", prompt_column, policy)
     mask = _holdout_mask(ev.prompts, holdout, holdout_salt)
     files = [] if no_baseline else _baseline_files(r.manifest, baseline_train)
     base = None
     if files:
-        base = _load(files, "baseline training data")
+        base = _load(files, "baseline training data", r.manifest.get("prompt_column"), policy)
         if holdout is not None:  # the baseline learns only from the non-held-out side
             base = base.subset(np.flatnonzero(~_holdout_mask(base.prompts, holdout, holdout_salt)))
     elif not no_baseline:

@@ -63,6 +63,13 @@ def route(
     batch_discount: bool = typer.Option(
         False, "--batch-discount", help="Project costs at OpenAI Batch API prices (50% off)."
     ),
+    messages_policy: str | None = typer.Option(
+        None,
+        "--messages-policy",
+        help="Chat logs: route on the last user turn (last_user), all user turns (all_user) or the whole "
+        "transcript (full). Default: the config file's logs.messages_policy, else the policy the router "
+        "was trained with, else last_user.",
+    ),
     config: str | None = ConfigOpt,
     master: str | None = MasterOpt,
     column: list[str] | None = ColumnOpt,
@@ -94,12 +101,33 @@ def route(
             _dt.date.fromisoformat(date)
         except ValueError:
             fail(f"--date must be YYYY-MM-DD, got '{date}'")
-    cfg = build_config(config, {"spark.master": master}, column)
+    cfg = build_config(config, {"spark.master": master, "logs.messages_policy": messages_policy}, column)
+    apply_trained_messages_policy(cfg, router)
     opts = RouteOptions(router, logs, out, policy, date, cache, prices, batch_discount)
     try:
         run_route(opts, cfg)
     except (RouteError, SchemaError, UnknownModelPriceError, PriceFileError) as exc:
         fail(str(exc))
+
+
+def apply_trained_messages_policy(cfg, router: str) -> None:
+    """Unless --messages-policy or the config file chose one, route chats with the policy the router was
+    trained with (`train --messages-policy`), so training and routing see the same text. Older routers
+    and unreadable manifests keep the default (the route job reports a bad router itself)."""
+    import json
+    import os
+
+    from router_core.text import MESSAGES_POLICIES
+
+    if "messages_policy" in cfg.logs.model_fields_set:
+        return
+    try:
+        with open(os.path.join(router, "manifest.json"), encoding="utf-8") as f:
+            trained = json.load(f).get("messages_policy")
+    except (OSError, ValueError, AttributeError):
+        return
+    if trained in MESSAGES_POLICIES:
+        cfg.logs.messages_policy = trained
 
 
 def app_main(argv: list[str]) -> int:

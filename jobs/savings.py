@@ -32,9 +32,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from router_core.pricing import PriceTable
+from router_core.text import text_from_messages
 from router_core.tokens import TOKENIZER_ID, completion_tokens_default, count_tokens
 from schemas.logs import LogColumns, SchemaError, resolve_columns
-from schemas.validation import text_from_messages
 
 NO_SEGMENT = "(none)"
 NO_DAY = "(unknown)"

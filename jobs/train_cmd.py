@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from jobs.app import app
 from jobs.cli_options import fail, parse_pairs
 from router_core.router import DEFAULT_SCORERS, OPTIONAL_SCORERS
+from router_core.text import MESSAGES_POLICIES, MessagesPolicy
 
 
 class TrainConfig(BaseModel):
@@ -30,6 +31,7 @@ class TrainConfig(BaseModel):
     models: list[str] = Field(default_factory=list)
     scorers: list[str] = Field(default_factory=lambda: list(DEFAULT_SCORERS))
     prompt_column: str | None = None
+    messages_policy: MessagesPolicy = "last_user"
     seed: int = 0
     max_train: int | None = Field(None, gt=0)
     valid_frac: float = Field(0.2, gt=0.0, lt=1.0)
@@ -145,6 +147,13 @@ def train(
     prompt_column: str | None = typer.Option(
         None, "--prompt-column", help="Prompt column (default: first of prompt, question, instruction, text)."
     ),
+    messages_policy: str | None = typer.Option(
+        None,
+        "--messages-policy",
+        help="Prompt cells that are lists of turns or chat messages: train on the last user turn "
+        "(last_user, the default, as `route` does with a messages column), all user turns (all_user) or "
+        "the whole transcript (full). Use the same policy when routing.",
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Seed of MF/BERT training and subsampling (0)."),
     max_train: int | None = typer.Option(
         None, "--max-train", help="Train on a random subsample of at most N prompts."
@@ -227,6 +236,9 @@ def train(
         fail("--holdout must be between 0 and 1")
     holdout_salt = cfg.holdout_salt if holdout_salt is None else holdout_salt
     threads = threads or cfg.threads
+    policy = messages_policy or cfg.messages_policy
+    if policy not in MESSAGES_POLICIES:
+        fail(f"--messages-policy must be one of {', '.join(MESSAGES_POLICIES)}, got '{policy}'")
     if threads:
         import torch
 
@@ -238,6 +250,7 @@ def train(
             formats=formats,
             aliases=aliases,
             prompt_column=prompt_column or cfg.prompt_column,
+            messages_policy=policy,
             models=model_list or None,
             drop_empty=drop_empty or cfg.drop_empty,
         )
@@ -284,6 +297,9 @@ def train(
         fail(f"training failed: {exc}")
     router.manifest["train_command"] = " ".join(["batch-router", *sys.argv[1:]])
     router.manifest["data_files"] = paths  # evaluate trains its TF-IDF baseline on these by default
+    # evaluate reads the baseline's files and the evaluation data the same way
+    router.manifest["prompt_column"] = prompt_column or cfg.prompt_column
+    router.manifest["messages_policy"] = policy
     if holdout is not None:
         router.manifest["holdout"] = {"frac": holdout, "salt": holdout_salt}
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+MessagesPolicy = Literal["last_user", "all_user", "full"]
+MESSAGES_POLICIES: tuple[str, ...] = ("last_user", "all_user", "full")
 
 _WS = re.compile(r"\s+")
 
@@ -17,3 +22,39 @@ def normalize_prompt(text: str) -> str:
 def prompt_hash(normalized: str) -> str:
     """Stable 128-bit hex digest of the normalised text (cache key, dedupe key)."""
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:32]
+
+
+def text_from_messages(messages: Sequence[Mapping[str, Any]], policy: MessagesPolicy) -> str | None:
+    """The routed text of a chat: last user turn (default), all user turns, or the whole transcript."""
+    turns = [(m.get("role"), m.get("content")) for m in messages if m is not None]
+    if policy == "full":
+        return "\n".join(f"{r}: {c}" for r, c in turns if c is not None) if turns else None
+    users = [c for r, c in turns if r == "user" and c is not None]
+    if not users:
+        return None
+    return users[-1] if policy == "last_user" else "\n".join(users)
+
+
+def prompt_text(value: Any, policy: MessagesPolicy = "last_user") -> str | None:
+    """Text of one training/evaluation prompt cell; None for a missing one.
+
+    A string is itself; a list of strings is a conversation's user turns (MT-bench's ``turns``) and a list
+    of {role, content} objects a chat (OpenAI format): both reduce by ``policy`` the way the route job
+    reduces a ``messages`` column, so a router sees the same text in training as when routing.
+    Raises ValueError for any other type (a number, a nested structure), naming it.
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, Sequence) or hasattr(value, "tolist"):  # list, tuple, numpy array from Parquet
+        items = value.tolist() if hasattr(value, "tolist") else list(value)
+        if all(isinstance(t, str) for t in items):
+            return text_from_messages([{"role": "user", "content": t} for t in items], policy)
+        if all(isinstance(t, Mapping) for t in items):
+            return text_from_messages(items, policy)
+        kinds = sorted({type(t).__name__ for t in items})
+        raise ValueError(f"a list prompt must hold strings or {{role, content}} messages, not {kinds}")
+    raise ValueError(f"a prompt must be text, a list of turns or chat messages, not {type(value).__name__}")

@@ -17,11 +17,12 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from router_core.text import normalize_prompt, prompt_hash
+from router_core.text import MessagesPolicy, normalize_prompt, prompt_hash, prompt_text
 
 FORMATS = ("battles", "wide", "long", "struct")
 PROMPT_COLUMNS = ("prompt", "question", "instruction", "text")
@@ -176,6 +177,14 @@ def _prompt_column(df: pd.DataFrame, given: str | None, path: str) -> str:
     )
 
 
+def _normalized_prompt(value: Any, policy: MessagesPolicy, where: str) -> str:
+    try:
+        text = prompt_text(value, policy)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TrainingDataError(f"{where}: {exc}") from exc
+    return "" if text is None else normalize_prompt(text)
+
+
 def _is_struct_column(s: pd.Series) -> bool:
     first = s.dropna().head(1)
     return len(first) == 1 and isinstance(first.iloc[0], dict | list) and s.dtype == object
@@ -272,9 +281,12 @@ def load_training_data(
     prompt_column: str | None = None,
     models: Sequence[str] | None = None,
     drop_empty: bool = False,
+    messages_policy: MessagesPolicy = "last_user",
 ) -> TrainingSet:
     """Read and merge training sources. ``formats`` is one format for all files or one per file (None =
-    auto). ``aliases`` maps a source's model name onto the canonical one. ``models`` restricts the set."""
+    auto). ``aliases`` maps a source's model name onto the canonical one. ``models`` restricts the set.
+    Prompt cells that are lists (turns or chat messages) reduce to text by ``messages_policy``, as the
+    route job does (``router_core.text.prompt_text``)."""
     if not paths:
         raise TrainingDataError("no training data given (--data FILE)")
     if formats is None or isinstance(formats, str):
@@ -292,7 +304,8 @@ def load_training_data(
         sources.append(_source_name(path, set(sources)))
         df = _read_table(path)
         pcol = _prompt_column(df, prompt_column, path)
-        norm = df[pcol].map(lambda x: "" if x is None or x != x else normalize_prompt(str(x)))
+        where = f"{path}: column '{pcol}'"
+        norm = df[pcol].map(lambda x, where=where: _normalized_prompt(x, messages_policy, where))
         empty = (norm == "").to_numpy()
         if empty.any():
             if not drop_empty:

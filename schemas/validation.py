@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from router_core.text import MessagesPolicy, text_from_messages
 from schemas.logs import (
     REASON_BAD_MESSAGES,
     REASON_EMPTY_PROMPT,
@@ -18,7 +19,6 @@ from schemas.logs import (
     REASON_TOO_LONG,
 )
 
-MessagesPolicy = Literal["last_user", "all_user", "full"]
 TooLongPolicy = Literal["truncate", "quarantine"]
 
 
@@ -44,17 +44,6 @@ def _decode(value: Any) -> tuple[str | None, str | None]:
             return None, f"char {exc.start}: {exc.reason}"
         return value, None
     return str(value), None
-
-
-def text_from_messages(messages: Sequence[Mapping[str, Any]], policy: MessagesPolicy) -> str | None:
-    """The routed text of a chat: last user turn (default), all user turns, or the whole transcript."""
-    turns = [(m.get("role"), m.get("content")) for m in messages if m is not None]
-    if policy == "full":
-        return "\n".join(f"{r}: {c}" for r, c in turns if c is not None) if turns else None
-    users = [c for r, c in turns if r == "user" and c is not None]
-    if not users:
-        return None
-    return users[-1] if policy == "last_user" else "\n".join(users)
 
 
 def check_text(

@@ -83,6 +83,26 @@ def test_pair_router(files, tmp_path):
     assert "APGR" in res.output and "ensemble" in res.output
 
 
+def test_chat_prompts_with_prompt_column(files, tmp_path):
+    """Evaluation data whose prompt cells are chats: the router's recorded messages policy (last user turn
+    by default) gives the same text, so the same figures as the plain-text file."""
+    df = pd.read_parquet(files["test"])
+    hello = {"role": "user", "content": "hello"}
+    df["chat"] = [[hello, {"role": "user", "content": p}] for p in df["prompt"]]
+    chat_file = tmp_path / "chat.parquet"
+    df.drop(columns="prompt").to_parquet(chat_file)
+    common = ("--router", str(files["dir"] / "pair_router"), "--no-baseline", "--bootstrap", "0")
+    plain = runner.invoke(app, ["evaluate", *common, "--data", files["test"], "--out", str(tmp_path / "a")])
+    chat = runner.invoke(
+        app,
+        ["evaluate", *common, "--data", str(chat_file), "--prompt-column", "chat", "--out", f"{tmp_path}/b"],
+    )
+    assert plain.exit_code == 0 and chat.exit_code == 0, chat.output
+    ma, mb = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in "ab")
+    assert mb["n_prompts"] == 120
+    assert mb["routers"]["ensemble"]["apgr"] == ma["routers"]["ensemble"]["apgr"]
+
+
 def test_multi_router_with_pair_and_holdout(files, tmp_path):
     out = tmp_path / "multi"
     res = _evaluate(

@@ -41,6 +41,8 @@ def data_dir(tmp_path_factory) -> Path:
     )
     battles.to_parquet(d / "battles.parquet")
     pd.DataFrame({"prompt": ["ok", ""], "a": [1.0, 0.0], "b": [0.0, 1.0]}).to_parquet(d / "empty.parquet")
+    nested = pd.DataFrame({"prompt": [[[1, 2]], [[3]]], "a": [1.0, 0.0], "b": [0.0, 1.0]})
+    nested.to_parquet(d / "nested.parquet")
     return d
 
 
@@ -138,6 +140,8 @@ def test_holdout_leaves_out_exactly_the_prompts_evaluate_tests_on(data_dir, tmp_
         (["--data", "{d}/wide.parquet", "--format", "battles", "--out", "x"], "needs column(s)"),
         (["--data", "{d}/wide.parquet"], "no output directory"),
         (["--data", "{d}/wide.parquet", "--holdout", "1.5", "--out", "x"], "--holdout must be between"),
+        (["--data", "{d}/wide.parquet", "--messages-policy", "first", "--out", "x"], "policy must be"),
+        (["--data", "{d}/nested.parquet", "--out", "x"], "a list prompt must hold strings or"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_exit_2(data_dir, tmp_path, args, message):

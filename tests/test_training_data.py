@@ -131,6 +131,33 @@ def test_missing_columns_and_prompt_column(tmp_path):
         load_training_data([str(tmp_path / "absent.parquet")])
 
 
+def test_list_prompts_reduce_like_the_route_job(tmp_path):
+    """MT-bench style turns and OpenAI chat messages are reduced by the route job's messages policy."""
+    turns = pd.DataFrame(
+        {"turns": [["Solve 2x = 4.", "Now  x^2?"], ["Write a haiku."]], "m1": [1.0, 0.0], "m2": [0.0, 1.0]}
+    )
+    path = write(tmp_path, "turns.parquet", turns)
+    assert load_training_data([path], prompt_column="turns").prompts == ["Now x^2?", "Write a haiku."]
+    both = load_training_data([path], prompt_column="turns", messages_policy="all_user").prompts
+    assert both == ["Solve 2x = 4. Now x^2?", "Write a haiku."]  # turns joined, whitespace normalised
+    chat = pd.DataFrame(
+        {
+            "prompt": [
+                [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi there"}],
+                [{"role": "user", "content": "What is 2+2?"}],
+            ],
+            "m1": [1.0, 0.0],
+            "m2": [0.0, 1.0],
+        }
+    )
+    cpath = write(tmp_path, "chat.parquet", chat)
+    assert load_training_data([cpath]).prompts == ["hi there", "What is 2+2?"]
+    assert load_training_data([cpath], messages_policy="full").prompts[0] == "system: be brief user: hi there"
+    bad = pd.DataFrame({"prompt": [{"x": 1}, {"x": 2}], "m1": [1.0, 0.0], "m2": [0.0, 1.0]})
+    with pytest.raises(TrainingDataError, match="column 'prompt': a prompt must be text"):
+        load_training_data([write(tmp_path, "bad.parquet", bad)])
+
+
 def test_empty_prompts_error_unless_dropped(tmp_path):
     df = pd.DataFrame({"prompt": ["a", "  ", None], "m1": [1.0, 0.0, 1.0], "m2": [0.0, 1.0, 1.0]})
     path = write(tmp_path, "w.parquet", df)
