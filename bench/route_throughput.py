@@ -5,6 +5,7 @@
 (b) the full route job (`batch-router route`, fresh Spark at local[2], fresh cache) with an sw+mf router;
 (c) the same with sw+mf+bert.
 Router training is not timed. Prints and writes JSON with prompts/s and the ratios to (a).
+``--embedder minilm_int8`` runs all three with the int8 ONNX embedder instead (routers trained with it).
 
     .venv/bin/python bench/route_throughput.py --n 20000 --work /tmp/route_bench
 """
@@ -88,8 +89,15 @@ def training_table(n: int = 1500) -> pa.Table:
     return t.slice(0, min(n, t.num_rows))
 
 
-def train_router(out: Path, scorers: tuple[str, ...], n_train: int = 1500) -> Path:
-    from router_core.embedder import MiniLMEmbedder
+def make_embedder(kind: str, threads: int = 2):
+    from router_core.embedder import load_embedder
+
+    return load_embedder(kind, **({"torch_threads": threads} if kind == "minilm" else {"threads": threads}))
+
+
+def train_router(
+    out: Path, scorers: tuple[str, ...], n_train: int = 1500, embedder_kind: str = "minilm"
+) -> Path:
     from router_core.router import train_router as fit
     from router_core.training_data import load_training_data
 
@@ -99,7 +107,7 @@ def train_router(out: Path, scorers: tuple[str, ...], n_train: int = 1500) -> Pa
     data_path = out.parent / "train.parquet"
     pq.write_table(training_table(n_train), data_path)
     data = load_training_data([str(data_path)])
-    embedder = MiniLMEmbedder(torch_threads=2)
+    embedder = make_embedder(embedder_kind)
     emb = embedder.encode(data.prompts)
     params = {"bert": {"epochs": 1}} if "bert" in scorers else {}
     router = fit(
@@ -116,13 +124,11 @@ def train_router(out: Path, scorers: tuple[str, ...], n_train: int = 1500) -> Pa
     return out
 
 
-def bare_embedding(prompts: list[str], threads: int = 2) -> float:
+def bare_embedding(prompts: list[str], threads: int = 2, kind: str = "minilm") -> float:
     import torch
 
-    from router_core.embedder import MiniLMEmbedder
-
     torch.set_num_threads(threads)
-    emb = MiniLMEmbedder(torch_threads=threads)
+    emb = make_embedder(kind, threads)
     emb.encode(prompts[:64])  # warm-up, like the job's first batch
     t = time.time()
     emb.encode(prompts)
@@ -162,6 +168,9 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/route_bench", help="scratch directory (routers, logs, outputs)")
     ap.add_argument("--skip-bert", action="store_true", help="skip (c), the run with the BERT scorer")
     ap.add_argument("--json", default=None, help="write the results here too")
+    ap.add_argument(
+        "--embedder", default="minilm", choices=("minilm", "minilm_int8"), help="embedder of (a) and routers"
+    )
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -171,12 +180,16 @@ def main() -> None:
     n_distinct = len(set(prompts))
     print(f"{len(prompts)} prompts ({n_distinct} distinct), {source}", flush=True)
 
-    routers = {"b_sw_mf": train_router(work / "router_sw_mf", ("sw", "mf"))}
+    kind = args.embedder
+    routers = {"b_sw_mf": train_router(work / f"router_sw_mf_{kind}", ("sw", "mf"), embedder_kind=kind)}
     if not args.skip_bert:
-        routers["c_sw_mf_bert"] = train_router(work / "router_sw_mf_bert", ("sw", "mf", "bert"))
+        routers["c_sw_mf_bert"] = train_router(
+            work / f"router_sw_mf_bert_{kind}", ("sw", "mf", "bert"), embedder_kind=kind
+        )
 
-    res: dict = {"n": len(prompts), "distinct": n_distinct, "source": source, "cpu_count": os.cpu_count()}
-    a = bare_embedding(list(dict.fromkeys(prompts)))
+    res: dict = {"n": len(prompts), "distinct": n_distinct, "source": source, "embedder": kind}
+    res["cpu_count"] = os.cpu_count()
+    a = bare_embedding(list(dict.fromkeys(prompts)), kind=kind)
     res["a_bare_embedding"] = {
         "seconds": round(a, 1),
         "distinct_prompts_per_s": round(n_distinct / a, 1),

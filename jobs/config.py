@@ -30,7 +30,9 @@ class LogsConfig(_Strict):
 
 
 class EmbedderConfig(_Strict):
-    kind: Literal["minilm", "openai"] = "minilm"
+    kind: Literal["minilm", "minilm_int8", "openai"] = Field(
+        "minilm", description="minilm: bundled MiniLM (torch); minilm_int8: the same, int8 ONNX (CPU, faster)"
+    )
     batch_size: int = Field(64, gt=0)
     max_length: int = Field(256, gt=0, description="tokens per prompt fed to the bundled embedder")
     # openai backend
@@ -41,6 +43,8 @@ class EmbedderConfig(_Strict):
     def kwargs(self) -> dict[str, Any]:
         if self.kind == "minilm":
             return {"batch_size": self.batch_size, "max_length": self.max_length}
+        if self.kind == "minilm_int8":  # one prompt per call, see router_core/onnx_embedder.py
+            return {"max_length": self.max_length}
         return {
             "model": self.model,
             "base_url": self.base_url,

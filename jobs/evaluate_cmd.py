@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import sys
 import time
@@ -38,16 +37,15 @@ def _log(msg: str) -> None:
 def _embed(
     texts: Sequence[str], embedder_id: str, torch_threads: int | None, chunk: int, cache: str | None = None
 ) -> np.ndarray:
-    """MiniLM embeddings matching the router's embedder id, with progress (cached with --embed-cache)."""
+    """Bundled MiniLM (fp32 or int8) embeddings matching the router's embedder id, with progress (cached
+    with --embed-cache)."""
     from jobs.local_embedding import cached_encode, encode_in_chunks
-    from router_core.embedder import MiniLMEmbedder
+    from router_core.embedder import bundled_embedder_for
 
-    m = re.search(r"/len(\d+)/", embedder_id)
-    if not embedder_id.startswith("all-MiniLM") or m is None:
-        fail(f"evaluate embeds with the bundled MiniLM; this router was trained with '{embedder_id}'")
-    emb = MiniLMEmbedder(max_length=int(m.group(1)), torch_threads=torch_threads)
-    if emb.id != embedder_id:
-        fail(f"router embedder '{embedder_id}' does not match the installed one '{emb.id}'")
+    try:
+        emb = bundled_embedder_for(embedder_id, torch_threads)
+    except ValueError as exc:
+        fail(f"evaluate embeds with the bundled MiniLM: {exc}")
 
     def encode(batch: list[str]) -> np.ndarray:
         return encode_in_chunks(emb.encode, batch, emb.dim, _log, chunk)

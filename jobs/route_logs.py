@@ -103,6 +103,21 @@ def load_router_and_prices(opts: RouteOptions):
     return router, prices
 
 
+def match_embedder(cfg: JobConfig, embedder_id: str) -> None:
+    """Embed with the router's embedder kind unless the config chose one; a chosen kind that cannot have
+    produced the router's vectors is an error here, before Spark, not a failure in every task."""
+    from router_core.embedder import embedder_kind_for_id
+
+    kind = embedder_kind_for_id(embedder_id)
+    if "kind" not in cfg.embedder.model_fields_set:
+        cfg.embedder.kind = kind
+    elif cfg.embedder.kind != kind:
+        raise RouteError(
+            f"the config's embedder.kind '{cfg.embedder.kind}' cannot reproduce the router's embeddings "
+            f"('{embedder_id}', kind '{kind}'): drop embedder.kind or re-train the router"
+        )
+
+
 # ---------------------------------------------------------------- calibration (driver, numpy)
 
 
@@ -173,6 +188,7 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
     t_start = time.time()
     check_logs_schema(opts.logs, cfg)  # SchemaError before Spark starts
     router, prices = load_router_and_prices(opts)
+    match_embedder(cfg, router.embedder_id)
     policy = resolve_policy(router, opts.policy)
     log(
         f"router {opts.router}: models {route_models(router)}, scorers {list(router.scorer_names)}, "

@@ -75,6 +75,8 @@ def _embed(
     kwargs = job_cfg.embedder.kwargs()
     if job_cfg.embedder.kind == "minilm" and threads:
         kwargs["torch_threads"] = threads
+    elif job_cfg.embedder.kind == "minilm_int8" and threads:
+        kwargs["threads"] = threads
     embedder = load_embedder(job_cfg.embedder.kind, **kwargs)
 
     def encode(batch: list[str]) -> np.ndarray:
@@ -183,6 +185,13 @@ def train(
         help="Directory of an embedding cache (npz per embedder, keyed by prompt hash) shared with "
         "`evaluate --embed-cache`: prompts embedded once are not embedded again.",
     ),
+    embedder: str | None = typer.Option(
+        None,
+        "--embedder",
+        help="minilm (bundled MiniLM in torch, the default), minilm_int8 (the same weights as an int8 ONNX "
+        "Runtime model: ~1.4x faster on CPU, cosine ~0.99 to minilm; the router then routes with it) or "
+        "openai (an embeddings endpoint; see the config's embedder: section).",
+    ),
     config: str | None = typer.Option(
         None, "--config", help="YAML/TOML file: a train: section (these options) plus embedder: etc."
     ),
@@ -196,6 +205,12 @@ def train(
     from router_core.training_data import TrainingDataError, load_training_data
 
     cfg, job_cfg = _load_configs(config)
+    if embedder is not None:
+        from router_core.embedder import EMBEDDER_KINDS
+
+        if embedder not in EMBEDDER_KINDS:
+            fail(f"--embedder must be one of {', '.join(EMBEDDER_KINDS)}, got '{embedder}'")
+        job_cfg.embedder.kind = embedder
     paths = list(data or cfg.data)
     out = out or None
     if not paths:

@@ -166,10 +166,43 @@ class OpenAIEmbedder:
         return _l2_normalize(arr)
 
 
+EMBEDDER_KINDS = ("minilm", "minilm_int8", "openai")
+
+
 def load_embedder(kind: str = "minilm", **kwargs) -> Embedder:
-    """Build an embedder from its config name: ``minilm`` (bundled, default) or ``openai``."""
+    """Build an embedder from its config name: ``minilm`` (bundled, default), ``minilm_int8`` (the same
+    weights as an int8 ONNX Runtime model, faster on CPU) or ``openai``."""
     if kind == "minilm":
         return MiniLMEmbedder(**kwargs)
+    if kind == "minilm_int8":
+        from router_core.onnx_embedder import OnnxMiniLMEmbedder
+
+        return OnnxMiniLMEmbedder(**kwargs)
     if kind == "openai":
         return OpenAIEmbedder(**kwargs)
-    raise ValueError(f"unknown embedder '{kind}' (expected 'minilm' or 'openai')")
+    raise ValueError(f"unknown embedder '{kind}' (expected one of {', '.join(EMBEDDER_KINDS)})")
+
+
+def embedder_kind_for_id(embedder_id: str) -> str:
+    """The ``load_embedder`` kind whose vectors carry this id."""
+    if embedder_id.startswith("openai:"):
+        return "openai"
+    return "minilm_int8" if "/onnx-" in embedder_id else "minilm"
+
+
+def bundled_embedder_for(embedder_id: str, threads: int | None = None) -> Embedder:
+    """The bundled embedder (fp32 torch or int8 ONNX) that produced ``embedder_id``, for tools that embed
+    on the driver for an existing router (evaluate). Raises ValueError for other embedders or when the
+    installed weights give another id."""
+    import re
+
+    m = re.search(r"/len(\d+)/", embedder_id)
+    if not embedder_id.startswith("all-MiniLM") or m is None:
+        raise ValueError(f"this router was trained with '{embedder_id}', not the bundled MiniLM")
+    if "/onnx-" in embedder_id:
+        emb: Embedder = load_embedder("minilm_int8", max_length=int(m.group(1)), threads=threads)
+    else:
+        emb = MiniLMEmbedder(max_length=int(m.group(1)), torch_threads=threads)
+    if emb.id != embedder_id:
+        raise ValueError(f"router embedder '{embedder_id}' does not match the installed one '{emb.id}'")
+    return emb

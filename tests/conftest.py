@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# The int8 ONNX embedder builds its model file on first use: into a scratch directory, not ~/.cache, and
+# set before Spark starts so its Python workers find the same file.
+os.environ.setdefault("BATCH_ROUTER_CACHE", tempfile.mkdtemp(prefix="batch-router-test-cache-"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -38,3 +42,10 @@ def embedder():
     from router_core.embedder import MiniLMEmbedder
 
     return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="session")
+def int8_embedder():
+    from router_core.onnx_embedder import OnnxMiniLMEmbedder
+
+    return OnnxMiniLMEmbedder()

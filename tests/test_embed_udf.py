@@ -47,3 +47,16 @@ def test_udf_matches_plain_encode_2000_rows(spark, embedder):
     plain = embedder.encode(prompts)
     cos = np.array([spark_vecs[f"r{i}"] @ plain[i] for i in range(len(prompts))])
     assert cos.min() >= 0.999, f"min cosine {cos.min()}"
+
+
+def test_int8_udf_matches_plain_int8_encode(spark, int8_embedder):
+    """Workers build (or reuse) the int8 model themselves; one prompt per call makes their vectors equal
+    to the driver's whatever the Arrow batches look like."""
+    prompts = generated_prompts(300)
+    pdf = pd.DataFrame({"request_id": [f"r{i}" for i in range(len(prompts))], "prompt": prompts})
+    df = spark.createDataFrame(pdf).repartition(3)
+    udf = embed_udf({"kind": "minilm_int8", "max_length": 256})
+    rows = df.select("request_id", udf("prompt").alias("v")).collect()
+    plain = int8_embedder.encode(prompts)
+    cos = np.array([np.asarray(r["v"], dtype=np.float32) @ plain[int(r["request_id"][1:])] for r in rows])
+    assert len(cos) == 300 and cos.min() >= 0.9999, f"min cosine {cos.min()}"

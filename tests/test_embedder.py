@@ -36,6 +36,52 @@ def test_minilm_semantics(embedder):
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2
 
 
+def test_int8_embedder_close_to_fp32_batch_independent_and_built_once(embedder, int8_embedder):
+    import os
+
+    from router_core.onnx_embedder import OnnxMiniLMEmbedder
+
+    texts = [
+        "a much longer sentence about the history of the Roman empire and its roads",
+        "hi",
+        "",
+        "What is the derivative of x^2 sin x?",
+        "Write a limerick about a cat who learns to code in Rust.",
+    ]
+    v = int8_embedder.encode(texts)
+    assert v.shape == (5, 384) and v.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    cos = (v * embedder.encode(texts)).sum(axis=1)
+    assert cos.min() >= 0.97 and cos.mean() >= 0.98, cos
+    # a prompt's vector does not depend on the other prompts of the call (one prompt per session run)
+    for i, t in enumerate(texts):
+        np.testing.assert_array_equal(int8_embedder.encode([t])[0], v[i])
+    assert int8_embedder.encode([]).shape == (0, 384)
+    assert "/onnx-" in int8_embedder.id and int8_embedder.id != embedder.id
+    # a second instance reuses the built file
+    mtime = os.path.getmtime(int8_embedder.onnx_path)
+    again = OnnxMiniLMEmbedder()
+    assert again.onnx_path == int8_embedder.onnx_path and os.path.getmtime(again.onnx_path) == mtime
+    np.testing.assert_array_equal(again.encode(texts), v)
+    s = int8_embedder.encode(["How do I bake bread?", "Bread baking instructions please", "Prove Fermat"])
+    assert s[0] @ s[1] > s[0] @ s[2] + 0.2
+
+
+def test_bundled_embedder_for_router_ids(embedder, int8_embedder):
+    from router_core.embedder import MiniLMEmbedder, bundled_embedder_for, embedder_kind_for_id
+    from router_core.onnx_embedder import OnnxMiniLMEmbedder
+
+    assert isinstance(bundled_embedder_for(embedder.id), MiniLMEmbedder)
+    assert isinstance(bundled_embedder_for(int8_embedder.id), OnnxMiniLMEmbedder)
+    assert embedder_kind_for_id(embedder.id) == "minilm"
+    assert embedder_kind_for_id(int8_embedder.id) == "minilm_int8"
+    assert embedder_kind_for_id("openai:text-embedding-3-small@api.openai.com/d1536/v1") == "openai"
+    with pytest.raises(ValueError, match="not the bundled MiniLM"):
+        bundled_embedder_for("openai:text-embedding-3-small@api.openai.com/d1536/v1")
+    with pytest.raises(ValueError, match="does not match the installed one"):
+        bundled_embedder_for(embedder.id.replace("@gt-", "@gt-9"))
+
+
 class _FlakyEmbeddings(BaseHTTPRequestHandler):
     calls: list[int] = []
     fail_first = 2

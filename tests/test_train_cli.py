@@ -141,6 +141,7 @@ def test_holdout_leaves_out_exactly_the_prompts_evaluate_tests_on(data_dir, tmp_
         (["--data", "{d}/wide.parquet"], "no output directory"),
         (["--data", "{d}/wide.parquet", "--holdout", "1.5", "--out", "x"], "--holdout must be between"),
         (["--data", "{d}/wide.parquet", "--messages-policy", "first", "--out", "x"], "policy must be"),
+        (["--data", "{d}/wide.parquet", "--embedder", "glove", "--out", "x"], "--embedder must be one of"),
         (["--data", "{d}/nested.parquet", "--out", "x"], "a list prompt must hold strings or"),
     ],
 )  # fmt: skip
@@ -183,6 +184,25 @@ def test_config_file_train_section(data_dir, tmp_path):
     bad.write_text("train:\n  scorer: [sw]\n")
     res = run(["--config", str(bad), "--out", str(tmp_path / "r2")])
     assert res.exit_code == EXIT_BAD_INPUT and "invalid configuration" in res.output
+
+
+def test_int8_embedder_router_trains_and_evaluates(data_dir, tmp_path):
+    """`--embedder minilm_int8`: the router records the int8 embedder and evaluate rebuilds it from the id."""
+    out = tmp_path / "r8"
+    res = run(["--data", str(data_dir / "wide.parquet"), "--embedder", "minilm_int8", "--scorers", "knn",
+               "--strong", "big-model", "--weak", "small-model", "--out", str(out),
+               "--threads", "1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    man = json.loads((out / "manifest.json").read_text())
+    assert "/onnx-" in man["embedder_id"]
+    from jobs.cli import app as cli  # every command registered, evaluate included
+
+    ev = CliRunner().invoke(
+        cli, ["evaluate", "--router", str(out), "--data", str(data_dir / "wide.parquet"), "--no-baseline",
+              "--bootstrap", "0", "--out", str(tmp_path / "ev")],
+    )  # fmt: skip
+    assert ev.exit_code == 0, ev.output
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["n_prompts"] == 64
 
 
 def test_embedding_cache_embeds_each_prompt_once(tmp_path):

@@ -206,25 +206,3 @@ def test_cli_validate_end_to_end(tmp_path):
     assert all(row["reason"] and row["original_row"] for row in q)
     assert Path(out / "valid").exists()
 
-
-def test_route_uses_the_trained_messages_policy_unless_one_is_chosen(tmp_path):
-    from jobs.cli_options import build_config
-    from jobs.route_cmd import apply_trained_messages_policy
-
-    router = tmp_path / "router"
-    router.mkdir()
-    (router / "manifest.json").write_text(json.dumps({"messages_policy": "all_user"}))
-    cfg = build_config(None, {})
-    apply_trained_messages_policy(cfg, str(router))
-    assert cfg.logs.messages_policy == "all_user"
-    cfg = build_config(None, {"logs.messages_policy": "full"})  # --messages-policy full
-    apply_trained_messages_policy(cfg, str(router))
-    assert cfg.logs.messages_policy == "full"
-    conf = tmp_path / "c.yaml"
-    conf.write_text("logs:\n  messages_policy: last_user\n")
-    cfg = build_config(str(conf), {})
-    apply_trained_messages_policy(cfg, str(router))
-    assert cfg.logs.messages_policy == "last_user"
-    cfg = build_config(None, {})
-    apply_trained_messages_policy(cfg, str(tmp_path / "missing"))  # no manifest: the default
-    assert cfg.logs.messages_policy == "last_user"

@@ -55,6 +55,8 @@ def get_embedder(embedder_conf: dict[str, Any]):
         device = task_device()
         if device:
             conf["device"] = device
+    elif kind == "minilm_int8":
+        conf["threads"] = task_threads()
     key = json.dumps([kind, conf], sort_keys=True)
     if key not in _EMBEDDERS:
         _EMBEDDERS[key] = load_embedder(kind, **conf)
