@@ -11,29 +11,27 @@ import pytest
 
 from router_core.embedder import OpenAIEmbedder
 
+TEXTS = [
+    "a much longer sentence about the history of the Roman empire and its roads",
+    "hi",
+    "",
+    "What is the derivative of x^2 sin x?",
+]
 
-def test_minilm_shape_norm_and_order(embedder):
-    texts = [
-        "a much longer sentence about the history of the Roman empire and its roads",
-        "hi",
-        "",
-        "mid size",
-    ]
-    v = embedder.encode(texts)
+
+@pytest.mark.parametrize("name", ["embedder", "int8_embedder"])
+def test_shape_norm_order_and_semantics(name, request):
+    emb = request.getfixturevalue(name)
+    v = emb.encode(TEXTS)
     assert v.shape == (4, 384) and v.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
-    # order kept despite the internal sort by length: each row equals its text embedded alone
-    for i, t in enumerate(texts):
-        np.testing.assert_allclose(embedder.encode([t])[0], v[i], atol=1e-4)
-    assert embedder.encode([]).shape == (0, 384)
-    assert "all-MiniLM-L6-v2" in embedder.id and "d384" in embedder.id
-
-
-def test_minilm_semantics(embedder):
-    v = embedder.encode(
-        ["How do I bake bread?", "Bread baking instructions please", "Prove Fermat's theorem"]
-    )
-    assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+    # order kept (fp32 sorts by length internally): each row equals its text embedded alone
+    for i, t in enumerate(TEXTS):
+        np.testing.assert_allclose(emb.encode([t])[0], v[i], atol=1e-4)
+    assert emb.encode([]).shape == (0, 384)
+    assert emb.id.startswith("all-MiniLM-L6-v2") and "/d384/" in emb.id
+    s = emb.encode(["How do I bake bread?", "Bread baking instructions please", "Prove Fermat's theorem"])
+    assert s[0] @ s[1] > s[0] @ s[2] + 0.2
 
 
 def test_int8_embedder_close_to_fp32_batch_independent_and_built_once(embedder, int8_embedder):
@@ -41,30 +39,19 @@ def test_int8_embedder_close_to_fp32_batch_independent_and_built_once(embedder, 
 
     from router_core.onnx_embedder import OnnxMiniLMEmbedder
 
-    texts = [
-        "a much longer sentence about the history of the Roman empire and its roads",
-        "hi",
-        "",
-        "What is the derivative of x^2 sin x?",
-        "Write a limerick about a cat who learns to code in Rust.",
-    ]
+    texts = [*TEXTS, "Write a limerick about a cat who learns to code in Rust."]
     v = int8_embedder.encode(texts)
-    assert v.shape == (5, 384) and v.dtype == np.float32
-    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     cos = (v * embedder.encode(texts)).sum(axis=1)
     assert cos.min() >= 0.97 and cos.mean() >= 0.98, cos
-    # a prompt's vector does not depend on the other prompts of the call (one prompt per session run)
+    # bit-identical whatever else is in the call: one prompt per session run
     for i, t in enumerate(texts):
         np.testing.assert_array_equal(int8_embedder.encode([t])[0], v[i])
-    assert int8_embedder.encode([]).shape == (0, 384)
     assert "/onnx-" in int8_embedder.id and int8_embedder.id != embedder.id
     # a second instance reuses the built file
     mtime = os.path.getmtime(int8_embedder.onnx_path)
     again = OnnxMiniLMEmbedder()
     assert again.onnx_path == int8_embedder.onnx_path and os.path.getmtime(again.onnx_path) == mtime
     np.testing.assert_array_equal(again.encode(texts), v)
-    s = int8_embedder.encode(["How do I bake bread?", "Bread baking instructions please", "Prove Fermat"])
-    assert s[0] @ s[1] > s[0] @ s[2] + 0.2
 
 
 def test_bundled_embedder_for_router_ids(embedder, int8_embedder):
