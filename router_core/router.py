@@ -102,22 +102,41 @@ class Router:
 
     # ------------------------------------------------------------------ scoring
 
-    def _base_outputs(self, embeddings: np.ndarray, texts: Sequence[str] | None) -> dict[str, np.ndarray]:
+    def _base_outputs(
+        self,
+        embeddings: np.ndarray,
+        texts: Sequence[str] | None,
+        precomputed: Mapping[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
         if self.needs_text and texts is None:
             raise ValueError(f"router scorers {self.scorer_names} need the prompt texts")
         if texts is not None and len(texts) != len(embeddings):
             raise ValueError(f"{len(texts)} texts for {len(embeddings)} embeddings")
         out = {}
         for name, sc in self.scorers.items():
+            q = (precomputed or {}).get(name)
             if self.is_pair:
-                out[name] = np.asarray(sc.win_prob(embeddings, texts, self.strong, self.weak), np.float64)
+                p = (
+                    sc.win_prob(embeddings, texts, self.strong, self.weak)
+                    if q is None
+                    else sc.win_prob_from_scores(q, self.strong, self.weak)
+                )
+                out[name] = np.asarray(p, np.float64)
             else:
-                out[name] = quality_features(name, sc.score(embeddings, texts))
+                out[name] = quality_features(name, sc.score(embeddings, texts) if q is None else q)
         return out
 
-    def score(self, embeddings: np.ndarray, texts: list[str] | None = None) -> dict[str, np.ndarray]:
+    def score(
+        self,
+        embeddings: np.ndarray,
+        texts: list[str] | None = None,
+        precomputed: Mapping[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Every scorer's output and the default score for a batch. ``precomputed``: scorer name -> that
+        scorer's ``score(embeddings, texts)`` output when the caller already has it (the route job gets
+        BERT's from the transformer pass it shares with the embedder)."""
         embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
-        base = self._base_outputs(embeddings, texts)
+        base = self._base_outputs(embeddings, texts, precomputed)
         if self.is_pair:
             res = {f"score_{k}": v.astype(np.float32) for k, v in base.items()}
             if isinstance(self.stack, PairStack):

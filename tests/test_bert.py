@@ -118,3 +118,39 @@ def test_head_tail_truncation_keeps_the_end_of_long_prompts():
 def test_load_rejects_missing_weights(tmp_path):
     with pytest.raises(FileNotFoundError, match="weights not found"):
         BertScorer.load(str(tmp_path), {})
+
+
+@pytest.mark.parametrize("pair", [True, False])
+def test_route_batches_share_the_bert_pass_with_the_embedder(embedder, int8_embedder, pair):
+    """score_batch with the shared pass gives the vectors and scores of two separate passes, for cached
+    rows, rows to embed, and a prompt longer than BERT's token limit."""
+    import pyarrow as pa
+
+    from router_core.router import train_router
+    from udfs.score_udf import score_batch, shared_bert
+
+    data = _scores_set(48)
+    roles = {"strong": "big", "weak": "small"} if pair else {}
+    router = train_router(
+        data, embedder.encode(data.prompts), embedder.id, scorers=("sw", "bert"),
+        scorer_params={"bert": {"epochs": 1, "batch_size": 16, "verbose": False}},
+        log=lambda m: None, **roles,
+    )  # fmt: skip
+    bert = shared_bert(router, embedder)
+    assert bert is router.scorers["bert"]
+    assert shared_bert(router, int8_embedder) is None  # other vectors: two passes
+    texts = [*_prompts(6), "integral " * 200, "a poem about the sea and the moon"]
+    cached = embedder.encode(texts[:2])
+    rows = [list(map(float, v)) for v in cached] + [None] * (len(texts) - 2)
+    emb_col = pa.array(rows, pa.list_(pa.float32()))
+    batch = pa.RecordBatch.from_pydict(
+        {"prompt_hash": [f"h{i}" for i in range(len(texts))], "text": texts, "embedding": emb_col}
+    )
+    shared = score_batch(batch, router, embedder.encode, embedder.dim, bert).to_pydict()
+    separate = score_batch(batch, router, embedder.encode, embedder.dim).to_pydict()
+    np.testing.assert_allclose(np.array(shared["embedding"]), np.array(separate["embedding"]), atol=1e-5)
+    np.testing.assert_allclose(np.array(shared["embedding"]), embedder.encode(texts), atol=1e-5)
+    keys = ["score_sw", "score_bert"] + (["strong_win_prob"] if pair else ["predicted_quality"])
+    for k in keys:
+        np.testing.assert_allclose(np.array(shared[k]), np.array(separate[k]), atol=1e-5)
+    assert bert.fits_untruncated(texts).tolist() == [True] * 6 + [False, True]

@@ -3,6 +3,9 @@
 Input rows: ``prompt_hash``, ``text`` (normalised prompt), ``embedding`` (from the cache, null when the
 prompt was never embedded). Per batch: embed only the rows without a cached vector (the embedder sorts
 them by length), run every scorer of the router on the whole batch at once, count prompt tokens.
+A router's BERT scorer is the embedder's MiniLM with a fine-tuned top: when both run on CPU, prompts to
+embed that fit BERT's token limit go through one shared pass (``BertScorer.embed_and_score``, the
+embedder's vectors) instead of two transformer passes.
 The router (FAISS index, MF weights, BERT) and the embedder load once per Python worker and stay in a
 module-level cache, so with ``spark.python.worker.reuse`` they outlive tasks.
 """
@@ -99,17 +102,61 @@ def _list_array(values: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
     return pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1), type=value_type))
 
 
+def shared_bert(router: Any, embedder: Any) -> Any | None:
+    """The router's BERT scorer when its bottom layers + frozen top are exactly the embedder's network:
+    the bundled fp32 MiniLM, on CPU for both (CUDA runs them in different fp16 modes), with an embedder
+    token limit at least BERT's. None otherwise (two separate passes, as before)."""
+    from router_core.embedder import MiniLMEmbedder
+
+    bert = getattr(router, "scorers", {}).get("bert")
+    if bert is None or not isinstance(embedder, MiniLMEmbedder) or not hasattr(bert, "embed_and_score"):
+        return None
+    same_weights = embedder.id.startswith(f"{getattr(bert, 'base_id_', None)}/d")
+    on_cpu = embedder.device == "cpu" and getattr(bert, "device_", "") == "cpu"
+    return bert if same_weights and on_cpu and embedder.max_length >= bert.max_length else None
+
+
+def _embed_with_bert(
+    texts: list[str], todo: np.ndarray, bert: Any, encode: Callable[[list[str]], np.ndarray], vecs: np.ndarray
+) -> np.ndarray:
+    """Fill ``vecs[todo]``; return BERT's logits for every row, sharing the pass where a prompt fits."""
+    shared = todo[bert.fits_untruncated([texts[i] for i in todo])] if len(todo) else todo
+    logits = np.zeros((len(texts), len(bert.models_)), dtype=np.float32)
+    if len(shared):
+        vecs[shared], logits[shared] = bert.embed_and_score([texts[i] for i in shared])
+    alone = np.setdiff1d(todo, shared)
+    if len(alone):
+        vecs[alone] = encode([texts[i] for i in alone])
+    rest = np.setdiff1d(np.arange(len(texts)), shared)
+    if len(rest):
+        logits[rest] = bert.score(None, [texts[i] for i in rest])
+    return logits
+
+
 def score_batch(
-    batch: pa.RecordBatch, router: Any, encode: Callable[[list[str]], np.ndarray], dim: int
+    batch: pa.RecordBatch,
+    router: Any,
+    encode: Callable[[list[str]], np.ndarray],
+    dim: int,
+    bert: Any | None = None,
 ) -> pa.RecordBatch:
+    """Embed what the cache lacks, score every row. ``bert``: ``shared_bert(router, embedder)``."""
     from router_core.tokens import count_tokens
 
     texts = batch.column("text").to_pylist()
     vecs, has = _embeddings(batch.column("embedding"), dim)
     todo = np.flatnonzero(~has)
-    if len(todo):
+    precomputed = None
+    if bert is not None:
+        precomputed = {"bert": _embed_with_bert(texts, todo, bert, encode, vecs)}
+    elif len(todo):
         vecs[todo] = encode([texts[i] for i in todo])
-    scores = router.score(vecs, texts if router.needs_text else None)
+    given_texts = texts if router.needs_text else None
+    scores = (
+        router.score(vecs, given_texts)  # the plain API: a plugged-in router class need not take more
+        if precomputed is None
+        else router.score(vecs, given_texts, precomputed)
+    )
     cols: dict[str, pa.Array] = {
         "prompt_hash": batch.column("prompt_hash"),
         "embedding": _list_array(vecs, pa.float32()),
@@ -138,9 +185,10 @@ def make_score_fn(
 
         embedder = get_embedder(embedder_conf)
         router = get_router(router_name, embedder.id)
+        bert = shared_bert(router, embedder)
         for batch in batches:
             if batch.num_rows:
-                yield score_batch(batch, router, embedder.encode, embedder.dim)
+                yield score_batch(batch, router, embedder.encode, embedder.dim, bert)
 
     return score
 

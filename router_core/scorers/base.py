@@ -71,5 +71,8 @@ class ScorerBase:
     def win_prob(
         self, embeddings: np.ndarray, texts: Sequence[str] | None, strong: str, weak: str
     ) -> np.ndarray:
-        q = self.score(embeddings, texts)
+        return self.win_prob_from_scores(self.score(embeddings, texts), strong, weak)
+
+    def win_prob_from_scores(self, q: np.ndarray, strong: str, weak: str) -> np.ndarray:
+        """P(strong beats weak) from this scorer's ``score`` output (BT ratings: a sigmoid of the gap)."""
         return sigmoid(q[:, self._index(strong)] - q[:, self._index(weak)])

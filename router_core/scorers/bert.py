@@ -4,7 +4,7 @@ Cheap by design: the token embeddings and the bottom layers stay frozen (they ar
 same network the embedder runs), only the top ``trainable_layers`` layers and a linear head are trained.
 So CPU training of ~10k prompts takes minutes, the saved artefact holds only the top layers + head, and a
 caller that also needs the MiniLM embedding can run the frozen bottom once for both
-(``embed_and_score``).
+(``embed_and_score``; the route job does, see ``udfs/score_udf.shared_bert``).
 
 One head, one logit per model (column order = ``models_``), trained with
 - per-model binary cross-entropy on known scores (correctness 0/1, other scales min-max scaled to [0, 1]),
@@ -333,10 +333,13 @@ class BertScorer(ScorerBase):
         assert emb is not None
         return emb, logits
 
-    def win_prob(
-        self, embeddings: np.ndarray | None, texts: Sequence[str] | None, strong: str, weak: str
-    ) -> np.ndarray:
-        q = self.score(embeddings, texts)
+    def fits_untruncated(self, texts: Sequence[str]) -> np.ndarray:
+        """Which prompts fit in ``max_length`` tokens: for those, ``embed_and_score``'s embeddings are the
+        embedder's (at any embedder ``max_length`` >= this one), whatever the truncation mode."""
+        ids = self.tokenizer_(list(texts), truncation=True, max_length=self.max_length + 1)["input_ids"]
+        return np.array([len(x) <= self.max_length for x in ids], dtype=bool)
+
+    def win_prob_from_scores(self, q: np.ndarray, strong: str, weak: str) -> np.ndarray:
         ls, lw = q[:, self._index(strong)], q[:, self._index(weak)]
         if self.uses_scores_:
             # Per-model P(correct): P(strong beats weak) with ties as half = (1 + p_s - p_w) / 2.

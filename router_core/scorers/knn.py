@@ -110,6 +110,9 @@ class KNNScorer(ScorerBase):
         p = (wins[:, s, wk] + self.shrink * g) / (wins[:, s, wk] + wins[:, wk, s] + self.shrink)
         return p.astype(np.float32)
 
+    def win_prob_from_scores(self, q: np.ndarray, strong: str, weak: str) -> np.ndarray:
+        raise NotImplementedError("knn's pair probability comes from neighbour win counts, not from score()")
+
     def save(self, directory: str) -> dict[str, Any]:
         import faiss
 
