@@ -37,15 +37,15 @@ def _log(msg: str) -> None:
 def _embed(
     texts: Sequence[str], embedder_id: str, torch_threads: int | None, chunk: int, cache: str | None = None
 ) -> np.ndarray:
-    """Bundled MiniLM (fp32 or int8) embeddings matching the router's embedder id, with progress (cached
-    with --embed-cache)."""
+    """Embeddings from the embedder that the router's embedder id names (bundled MiniLM fp32/int8, or its
+    OpenAI-compatible endpoint with the key in OPENAI_API_KEY), with progress (cached with --embed-cache)."""
     from jobs.local_embedding import cached_encode, encode_in_chunks
-    from router_core.embedder import bundled_embedder_for
+    from router_core.embedder import embedder_for_id
 
     try:
-        emb = bundled_embedder_for(embedder_id, torch_threads)
-    except ValueError as exc:
-        fail(f"evaluate embeds with the bundled MiniLM: {exc}")
+        emb = embedder_for_id(embedder_id, torch_threads)
+    except (ValueError, RuntimeError) as exc:
+        fail(f"cannot embed like the router: {exc}")
 
     def encode(batch: list[str]) -> np.ndarray:
         return encode_in_chunks(emb.encode, batch, emb.dim, _log, chunk)

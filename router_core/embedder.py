@@ -190,19 +190,34 @@ def embedder_kind_for_id(embedder_id: str) -> str:
     return "minilm_int8" if "/onnx-" in embedder_id else "minilm"
 
 
-def bundled_embedder_for(embedder_id: str, threads: int | None = None) -> Embedder:
-    """The bundled embedder (fp32 torch or int8 ONNX) that produced ``embedder_id``, for tools that embed
-    on the driver for an existing router (evaluate). Raises ValueError for other embedders or when the
-    installed weights give another id."""
+def embedder_for_id(
+    embedder_id: str, threads: int | None = None, api_key_env: str = "OPENAI_API_KEY"
+) -> Embedder:
+    """The embedder that produced ``embedder_id``, for tools that embed on the driver for an existing
+    router (evaluate): the bundled MiniLM (fp32 torch or int8 ONNX) or the OpenAI-compatible endpoint named
+    in the id (its key from ``api_key_env``). Raises ValueError when the installed weights or the endpoint
+    give another id, RuntimeError when the key is missing."""
     import re
 
-    m = re.search(r"/len(\d+)/", embedder_id)
-    if not embedder_id.startswith("all-MiniLM") or m is None:
-        raise ValueError(f"this router was trained with '{embedder_id}', not the bundled MiniLM")
-    if "/onnx-" in embedder_id:
-        emb: Embedder = load_embedder("minilm_int8", max_length=int(m.group(1)), threads=threads)
+    if embedder_id.startswith("openai:"):
+        # openai:{model}@{base_url or api.openai.com}/d{dim}/v1 (base_url may itself contain "/")
+        head, _, tail = embedder_id[len("openai:") :].rpartition("/d")
+        model, _, host = head.partition("@")
+        dim = tail.split("/", 1)[0]
+        emb: Embedder = OpenAIEmbedder(
+            model=model,
+            base_url=None if host == "api.openai.com" else host,
+            api_key_env=api_key_env,
+            dim=int(dim) if dim.isdigit() else None,
+        )
     else:
-        emb = MiniLMEmbedder(max_length=int(m.group(1)), torch_threads=threads)
+        m = re.search(r"/len(\d+)/", embedder_id)
+        if not embedder_id.startswith("all-MiniLM") or m is None:
+            raise ValueError(f"unknown embedder id '{embedder_id}' (not the bundled MiniLM, not openai:)")
+        if "/onnx-" in embedder_id:
+            emb = load_embedder("minilm_int8", max_length=int(m.group(1)), threads=threads)
+        else:
+            emb = MiniLMEmbedder(max_length=int(m.group(1)), torch_threads=threads)
     if emb.id != embedder_id:
         raise ValueError(f"router embedder '{embedder_id}' does not match the installed one '{emb.id}'")
     return emb

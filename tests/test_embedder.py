@@ -54,19 +54,29 @@ def test_int8_embedder_close_to_fp32_batch_independent_and_built_once(embedder, 
     np.testing.assert_array_equal(again.encode(texts), v)
 
 
-def test_bundled_embedder_for_router_ids(embedder, int8_embedder):
-    from router_core.embedder import MiniLMEmbedder, bundled_embedder_for, embedder_kind_for_id
+def test_embedder_for_router_ids(embedder, int8_embedder, fake_endpoint, monkeypatch):
+    from router_core.embedder import MiniLMEmbedder, embedder_for_id, embedder_kind_for_id
     from router_core.onnx_embedder import OnnxMiniLMEmbedder
 
-    assert isinstance(bundled_embedder_for(embedder.id), MiniLMEmbedder)
-    assert isinstance(bundled_embedder_for(int8_embedder.id), OnnxMiniLMEmbedder)
+    assert isinstance(embedder_for_id(embedder.id), MiniLMEmbedder)
+    assert isinstance(embedder_for_id(int8_embedder.id), OnnxMiniLMEmbedder)
     assert embedder_kind_for_id(embedder.id) == "minilm"
     assert embedder_kind_for_id(int8_embedder.id) == "minilm_int8"
     assert embedder_kind_for_id("openai:text-embedding-3-small@api.openai.com/d1536/v1") == "openai"
-    with pytest.raises(ValueError, match="not the bundled MiniLM"):
-        bundled_embedder_for("openai:text-embedding-3-small@api.openai.com/d1536/v1")
     with pytest.raises(ValueError, match="does not match the installed one"):
-        bundled_embedder_for(embedder.id.replace("@gt-", "@gt-9"))
+        embedder_for_id(embedder.id.replace("@gt-", "@gt-9"))
+    with pytest.raises(ValueError, match="unknown embedder id"):
+        embedder_for_id("glove-6B/d300")
+    # an endpoint router: the id names model, base URL (with its own slashes) and dim
+    trained = OpenAIEmbedder(model="m", base_url=fake_endpoint, api_key_env="TEST_EMBED_KEY", backoff_s=0.01)
+    monkeypatch.setattr(_FlakyEmbeddings, "fail_first", 0)
+    trained.encode(["x"])
+    again = embedder_for_id(trained.id, api_key_env="TEST_EMBED_KEY")
+    assert isinstance(again, OpenAIEmbedder) and again.id == trained.id
+    np.testing.assert_allclose(again.encode(["ab"]), trained.encode(["ab"]))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="OPENAI_API_KEY is not set"):
+        embedder_for_id("openai:text-embedding-3-small@api.openai.com/d1536/v1")
 
 
 class _FlakyEmbeddings(BaseHTTPRequestHandler):
