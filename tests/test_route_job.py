@@ -350,3 +350,21 @@ def test_n_model_router_policies(spark, routers, logs, routed_pair, tmp_path):
     )
     assert labels(out_q).num_rows == logs[1]["valid"]
     shutil.rmtree(tmp_path)
+
+
+@pytest.mark.slow
+def test_int8_router_routes_with_its_embedder(spark, int8_embedder, logs, tmp_path, capsys):
+    """A router trained on int8 vectors: with no embedder configured the job embeds with minilm_int8
+    (workers build the ONNX model themselves; a wrong embedder would fail every task's router load);
+    a config that insists on another kind is a one-line error before Spark work."""
+    pair, _ = train_tiny_routers(tmp_path / "routers", int8_embedder)
+    out = tmp_path / "out"
+    assert route("--router", pair, "--logs", logs[0], "--out", out, "--strong-share", "0.5") == 0
+    t = labels(out)
+    assert t.num_rows == logs[1]["valid"]
+    assert manifest(out)["counts"]["embedded"] == logs[1]["distinct"]
+    conf = tmp_path / "fp32.yaml"
+    conf.write_text("embedder:\n  kind: minilm\n")
+    rc = route("--router", pair, "--logs", logs[0], "--out", tmp_path / "o2", "--strong-share", "0.5",
+               "--config", conf)  # fmt: skip
+    assert rc == 2 and "cannot reproduce the router's embeddings" in capsys.readouterr().err
