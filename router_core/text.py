@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import numbers
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -41,7 +42,7 @@ def prompt_text(value: Any, policy: MessagesPolicy = "last_user") -> str | None:
     A string is itself; a list of strings is a conversation's user turns (MT-bench's ``turns``) and a list
     of {role, content} objects a chat (OpenAI format): both reduce by ``policy`` the way the route job
     reduces a ``messages`` column, so a router sees the same text in training as when routing.
-    Raises ValueError for any other type (a number, a nested structure), naming it.
+    Numbers become their text. Raises ValueError for any other type (a mapping, a nested list), naming it.
     """
     if value is None or (isinstance(value, float) and value != value):
         return None
@@ -49,6 +50,8 @@ def prompt_text(value: Any, policy: MessagesPolicy = "last_user") -> str | None:
         return value
     if isinstance(value, bytes):
         return value.decode("utf-8")
+    if isinstance(value, numbers.Number):  # a CSV column of numeric-looking prompts is read as numbers
+        return str(value)
     if isinstance(value, Sequence) or hasattr(value, "tolist"):  # list, tuple, numpy array from Parquet
         items = value.tolist() if hasattr(value, "tolist") else list(value)
         if all(isinstance(t, str) for t in items):

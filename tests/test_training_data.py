@@ -153,6 +153,8 @@ def test_list_prompts_reduce_like_the_route_job(tmp_path):
     cpath = write(tmp_path, "chat.parquet", chat)
     assert load_training_data([cpath]).prompts == ["hi there", "What is 2+2?"]
     assert load_training_data([cpath], messages_policy="full").prompts[0] == "system: be brief user: hi there"
+    numeric = pd.DataFrame({"prompt": [42, 7], "m1": [1.0, 0.0], "m2": [0.0, 1.0]})  # read as int64
+    assert load_training_data([write(tmp_path, "num.parquet", numeric)]).prompts == ["42", "7"]
     bad = pd.DataFrame({"prompt": [{"x": 1}, {"x": 2}], "m1": [1.0, 0.0], "m2": [0.0, 1.0]})
     with pytest.raises(TrainingDataError, match="column 'prompt': a prompt must be text"):
         load_training_data([write(tmp_path, "bad.parquet", bad)])
