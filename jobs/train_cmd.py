@@ -77,7 +77,10 @@ def _embed(
         kwargs["torch_threads"] = threads
     elif job_cfg.embedder.kind == "minilm_int8" and threads:
         kwargs["threads"] = threads
-    embedder = load_embedder(job_cfg.embedder.kind, **kwargs)
+    try:
+        embedder = load_embedder(job_cfg.embedder.kind, **kwargs)
+    except (RuntimeError, OSError, ValueError) as exc:  # missing API key, unwritable model cache, ...
+        fail(f"cannot load the {job_cfg.embedder.kind} embedder: {exc}")
 
     def encode(batch: list[str]) -> np.ndarray:
         return encode_in_chunks(embedder.encode, batch, getattr(embedder, "dim", 0), typer.echo)

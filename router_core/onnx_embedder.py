@@ -120,7 +120,13 @@ class OnnxMiniLMEmbedder:
         cache_dir = cache_dir or default_cache_dir()
         self.onnx_path = os.path.join(cache_dir, f"minilm-{_model_key(self.model_dir, max_length)}.onnx")
         if not os.path.exists(self.onnx_path):
-            export_int8(self.model_dir, self.onnx_path)
+            try:
+                export_int8(self.model_dir, self.onnx_path)
+            except OSError as exc:
+                raise RuntimeError(
+                    f"cannot build the int8 model in {cache_dir} ({exc}); set BATCH_ROUTER_CACHE to a "
+                    "writable directory"
+                ) from exc
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads

@@ -222,3 +222,18 @@ def test_embedding_cache_embeds_each_prompt_once(tmp_path):
     other = cached_encode(encode, "emb/v2", ["b"], str(tmp_path), lambda s: None)  # another embedder
     assert calls[-1] == ["b"] and other.shape == (1, 2)
     assert all(p.suffix == ".npz" for p in tmp_path.iterdir())
+
+
+def test_embedder_that_cannot_load_is_one_line_error(data_dir, tmp_path, monkeypatch):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("embedder:\n  api_key_env: BATCH_ROUTER_TEST_UNSET_KEY\n")
+    monkeypatch.delenv("BATCH_ROUTER_TEST_UNSET_KEY", raising=False)
+    res = run(["--data", str(data_dir / "wide.parquet"), "--embedder", "openai", "--config", str(cfg),
+               "--out", str(tmp_path / "r")])  # fmt: skip
+    assert res.exit_code == EXIT_BAD_INPUT and "BATCH_ROUTER_TEST_UNSET_KEY is not set" in res.output
+    monkeypatch.setenv("BATCH_ROUTER_CACHE", str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("not a directory")
+    res = run(["--data", str(data_dir / "wide.parquet"), "--embedder", "minilm_int8",
+               "--out", str(tmp_path / "r")])  # fmt: skip
+    assert res.exit_code == EXIT_BAD_INPUT and "set BATCH_ROUTER_CACHE to a writable directory" in res.output
+    assert "Traceback" not in res.output
