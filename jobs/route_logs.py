@@ -116,6 +116,15 @@ def match_embedder(cfg: JobConfig, embedder_id: str) -> None:
             f"the config's embedder.kind '{cfg.embedder.kind}' cannot reproduce the router's embeddings "
             f"('{embedder_id}', kind '{kind}'): drop embedder.kind or re-train the router"
         )
+    if kind == "minilm_int8":
+        # Build the int8 model file here once: local workers then only load it (instead of each building
+        # it at once), and a failure is one error before Spark, not one per task.
+        from router_core.onnx_embedder import OnnxMiniLMEmbedder
+
+        try:
+            OnnxMiniLMEmbedder(**cfg.embedder.kwargs())
+        except (RuntimeError, OSError) as exc:
+            raise RouteError(f"cannot load the int8 embedder: {exc}") from None
 
 
 # ---------------------------------------------------------------- calibration (driver, numpy)
