@@ -89,15 +89,10 @@ def training_table(n: int = 1500) -> pa.Table:
     return t.slice(0, min(n, t.num_rows))
 
 
-def make_embedder(kind: str, threads: int = 2):
-    from router_core.embedder import load_embedder
-
-    return load_embedder(kind, **({"torch_threads": threads} if kind == "minilm" else {"threads": threads}))
-
-
 def train_router(
     out: Path, scorers: tuple[str, ...], n_train: int = 1500, embedder_kind: str = "minilm"
 ) -> Path:
+    from router_core.embedder import load_embedder
     from router_core.router import train_router as fit
     from router_core.training_data import load_training_data
 
@@ -107,7 +102,7 @@ def train_router(
     data_path = out.parent / "train.parquet"
     pq.write_table(training_table(n_train), data_path)
     data = load_training_data([str(data_path)])
-    embedder = make_embedder(embedder_kind)
+    embedder = load_embedder(embedder_kind, threads=2)
     emb = embedder.encode(data.prompts)
     params = {"bert": {"epochs": 1}} if "bert" in scorers else {}
     router = fit(
@@ -127,8 +122,10 @@ def train_router(
 def bare_embedding(prompts: list[str], threads: int = 2, kind: str = "minilm") -> float:
     import torch
 
+    from router_core.embedder import load_embedder
+
     torch.set_num_threads(threads)
-    emb = make_embedder(kind, threads)
+    emb = load_embedder(kind, threads=threads)
     emb.encode(prompts[:64])  # warm-up, like the job's first batch
     t = time.time()
     emb.encode(prompts)

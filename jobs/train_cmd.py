@@ -72,13 +72,8 @@ def _embed(
     from jobs.local_embedding import cached_encode, encode_in_chunks
     from router_core.embedder import load_embedder
 
-    kwargs = job_cfg.embedder.kwargs()
-    if job_cfg.embedder.kind == "minilm" and threads:
-        kwargs["torch_threads"] = threads
-    elif job_cfg.embedder.kind == "minilm_int8" and threads:
-        kwargs["threads"] = threads
     try:
-        embedder = load_embedder(job_cfg.embedder.kind, **kwargs)
+        embedder = load_embedder(job_cfg.embedder.kind, threads=threads, **job_cfg.embedder.kwargs())
     except (RuntimeError, OSError, ValueError) as exc:  # missing API key, unwritable model cache, ...
         fail(f"cannot load the {job_cfg.embedder.kind} embedder: {exc}")
 

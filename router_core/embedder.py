@@ -169,15 +169,16 @@ class OpenAIEmbedder:
 EMBEDDER_KINDS = ("minilm", "minilm_int8", "openai")
 
 
-def load_embedder(kind: str = "minilm", **kwargs) -> Embedder:
+def load_embedder(kind: str = "minilm", threads: int | None = None, **kwargs) -> Embedder:
     """Build an embedder from its config name: ``minilm`` (bundled, default), ``minilm_int8`` (the same
-    weights as an int8 ONNX Runtime model, faster on CPU) or ``openai``."""
+    weights as an int8 ONNX Runtime model, faster on CPU) or ``openai``. ``threads``: CPU threads of a
+    bundled embedder (torch or ONNX Runtime; None = the library's default); an endpoint ignores it."""
     if kind == "minilm":
-        return MiniLMEmbedder(**kwargs)
+        return MiniLMEmbedder(torch_threads=threads, **kwargs)
     if kind == "minilm_int8":
         from router_core.onnx_embedder import OnnxMiniLMEmbedder
 
-        return OnnxMiniLMEmbedder(**kwargs)
+        return OnnxMiniLMEmbedder(threads=threads, **kwargs)
     if kind == "openai":
         return OpenAIEmbedder(**kwargs)
     raise ValueError(f"unknown embedder '{kind}' (expected one of {', '.join(EMBEDDER_KINDS)})")
@@ -214,10 +215,7 @@ def embedder_for_id(
         m = re.search(r"/len(\d+)/", embedder_id)
         if not embedder_id.startswith("all-MiniLM") or m is None:
             raise ValueError(f"unknown embedder id '{embedder_id}' (not the bundled MiniLM, not openai:)")
-        if "/onnx-" in embedder_id:
-            emb = load_embedder("minilm_int8", max_length=int(m.group(1)), threads=threads)
-        else:
-            emb = MiniLMEmbedder(max_length=int(m.group(1)), torch_threads=threads)
+        emb = load_embedder(embedder_kind_for_id(embedder_id), threads=threads, max_length=int(m.group(1)))
     if emb.id != embedder_id:
         raise ValueError(f"router embedder '{embedder_id}' does not match the installed one '{emb.id}'")
     return emb

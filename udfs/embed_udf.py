@@ -48,18 +48,17 @@ def get_embedder(embedder_conf: dict[str, Any]):
 
     conf = dict(embedder_conf)
     kind = conf.pop("kind", "minilm")
+    threads = task_threads()
     if kind == "minilm":
         import torch
 
-        torch.set_num_threads(task_threads())
+        torch.set_num_threads(threads)  # every task: torch's thread count is per process, not per model
         device = task_device()
         if device:
             conf["device"] = device
-    elif kind == "minilm_int8":
-        conf["threads"] = task_threads()
     key = json.dumps([kind, conf], sort_keys=True)
     if key not in _EMBEDDERS:
-        _EMBEDDERS[key] = load_embedder(kind, **conf)
+        _EMBEDDERS[key] = load_embedder(kind, threads=threads, **conf)
     return _EMBEDDERS[key]
 
 
