@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from router_core.embedder import EmbedderKind
+from router_core.text import MessagesPolicy
 from schemas.logs import LogColumns
 
 
@@ -22,7 +24,7 @@ class _Strict(BaseModel):
 class LogsConfig(_Strict):
     columns: LogColumns = Field(default_factory=LogColumns)
     text_source: Literal["auto", "prompt", "messages"] = "auto"
-    messages_policy: Literal["last_user", "all_user", "full"] = Field(
+    messages_policy: MessagesPolicy = Field(
         "last_user", description="which turns of a chat are routed"
     )
     max_chars: int = Field(32_000, gt=0, description="prompts longer than this are truncated or quarantined")
@@ -30,7 +32,7 @@ class LogsConfig(_Strict):
 
 
 class EmbedderConfig(_Strict):
-    kind: Literal["minilm", "minilm_int8", "openai"] = Field(
+    kind: EmbedderKind = Field(
         "minilm", description="minilm: bundled MiniLM (torch); minilm_int8: the same, int8 ONNX (CPU, faster)"
     )
     batch_size: int = Field(64, gt=0)

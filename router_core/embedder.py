@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
@@ -166,7 +166,8 @@ class OpenAIEmbedder:
         return _l2_normalize(arr)
 
 
-EMBEDDER_KINDS = ("minilm", "minilm_int8", "openai")
+EmbedderKind = Literal["minilm", "minilm_int8", "openai"]
+EMBEDDER_KINDS: tuple[str, ...] = get_args(EmbedderKind)
 
 
 def load_embedder(kind: str = "minilm", threads: int | None = None, **kwargs) -> Embedder:

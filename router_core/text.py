@@ -7,10 +7,10 @@ import numbers
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 MessagesPolicy = Literal["last_user", "all_user", "full"]
-MESSAGES_POLICIES: tuple[str, ...] = ("last_user", "all_user", "full")
+MESSAGES_POLICIES: tuple[str, ...] = get_args(MessagesPolicy)
 
 _WS = re.compile(r"\s+")
 
