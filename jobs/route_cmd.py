@@ -102,32 +102,11 @@ def route(
         except ValueError:
             fail(f"--date must be YYYY-MM-DD, got '{date}'")
     cfg = build_config(config, {"spark.master": master, "logs.messages_policy": messages_policy}, column)
-    apply_trained_messages_policy(cfg, router)
     opts = RouteOptions(router, logs, out, policy, date, cache, prices, batch_discount)
     try:
         run_route(opts, cfg)
     except (RouteError, SchemaError, UnknownModelPriceError, PriceFileError) as exc:
         fail(str(exc))
-
-
-def apply_trained_messages_policy(cfg, router: str) -> None:
-    """Unless --messages-policy or the config file chose one, route chats with the policy the router was
-    trained with (`train --messages-policy`), so training and routing see the same text. Older routers
-    and unreadable manifests keep the default (the route job reports a bad router itself)."""
-    import json
-    import os
-
-    from router_core.text import MESSAGES_POLICIES
-
-    if "messages_policy" in cfg.logs.model_fields_set:
-        return
-    try:
-        with open(os.path.join(router, "manifest.json"), encoding="utf-8") as f:
-            trained = json.load(f).get("messages_policy")
-    except (OSError, ValueError, AttributeError):
-        return
-    if trained in MESSAGES_POLICIES:
-        cfg.logs.messages_policy = trained
 
 
 def app_main(argv: list[str]) -> int:

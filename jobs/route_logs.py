@@ -103,27 +103,36 @@ def load_router_and_prices(opts: RouteOptions):
     return router, prices
 
 
-def match_embedder(cfg: JobConfig, embedder_id: str) -> None:
-    """Embed with the router's embedder kind unless the config chose one; a chosen kind that cannot have
-    produced the router's vectors is an error here, before Spark, not a failure in every task."""
+def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
+    """What the router recorded at training decides what the config leaves open, so routing sees the
+    same text and the same vectors as training:
+    - chats are reduced by the router's ``messages_policy`` unless --messages-policy or the config file
+      chose one (routers from before it was recorded keep the default);
+    - prompts are embedded with the router's embedder kind unless the config chose one, and a chosen
+      kind that cannot have produced the router's vectors is an error here, before Spark, not a failure
+      in every task."""
     from router_core.embedder import embedder_kind_for_id
+    from router_core.text import MESSAGES_POLICIES
 
-    kind = embedder_kind_for_id(embedder_id)
+    trained_policy = getattr(router, "manifest", {}).get("messages_policy")  # plugged-in routers may lack one
+    if "messages_policy" not in cfg.logs.model_fields_set and trained_policy in MESSAGES_POLICIES:
+        cfg.logs.messages_policy = trained_policy
+    kind = embedder_kind_for_id(router.embedder_id)
     if "kind" not in cfg.embedder.model_fields_set:
         cfg.embedder.kind = kind
     elif cfg.embedder.kind != kind:
         raise RouteError(
             f"the config's embedder.kind '{cfg.embedder.kind}' cannot reproduce the router's embeddings "
-            f"('{embedder_id}', kind '{kind}'): drop embedder.kind or re-train the router"
+            f"('{router.embedder_id}', kind '{kind}'): drop embedder.kind or re-train the router"
         )
     if kind == "minilm_int8":
         # Build the int8 model file here once: local workers then only load it (instead of each building
         # it at once), and a failure is one error before Spark, not one per task.
-        from router_core.onnx_embedder import OnnxMiniLMEmbedder
+        from router_core.onnx_embedder import int8_model
 
         try:
-            OnnxMiniLMEmbedder(**cfg.embedder.kwargs())
-        except (RuntimeError, OSError) as exc:
+            int8_model(max_length=cfg.embedder.max_length)
+        except RuntimeError as exc:
             raise RouteError(f"cannot load the int8 embedder: {exc}") from None
 
 
@@ -197,7 +206,7 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
     t_start = time.time()
     check_logs_schema(opts.logs, cfg)  # SchemaError before Spark starts
     router, prices = load_router_and_prices(opts)
-    match_embedder(cfg, router.embedder_id)
+    apply_router_defaults(cfg, router)
     policy = resolve_policy(router, opts.policy)
     log(
         f"router {opts.router}: models {route_models(router)}, scorers {list(router.scorer_names)}, "

@@ -102,6 +102,23 @@ def export_int8(model_dir: str, out_path: str) -> None:
         os.replace(int8, out_path)
 
 
+def int8_model(model_dir: str | None = None, max_length: int = 256, cache_dir: str | None = None) -> str:
+    """Path of the int8 model for these weights, built first if this machine does not have it yet.
+    Raises RuntimeError (with what to do) when the cache directory cannot be written."""
+    model_dir = model_dir or bundled_minilm_dir()
+    cache_dir = cache_dir or default_cache_dir()
+    path = os.path.join(cache_dir, f"minilm-{_model_key(model_dir, max_length)}.onnx")
+    if not os.path.exists(path):
+        try:
+            export_int8(model_dir, path)
+        except OSError as exc:
+            raise RuntimeError(
+                f"cannot build the int8 model in {cache_dir} ({exc}); set BATCH_ROUTER_CACHE to a "
+                "writable directory"
+            ) from exc
+    return path
+
+
 class OnnxMiniLMEmbedder:
     """``encode(texts) -> float32 [n, d]`` with the int8 ONNX MiniLM on CPU, one prompt per call."""
 
@@ -117,16 +134,7 @@ class OnnxMiniLMEmbedder:
 
         self.model_dir = model_dir or bundled_minilm_dir()
         self.max_length = max_length
-        cache_dir = cache_dir or default_cache_dir()
-        self.onnx_path = os.path.join(cache_dir, f"minilm-{_model_key(self.model_dir, max_length)}.onnx")
-        if not os.path.exists(self.onnx_path):
-            try:
-                export_int8(self.model_dir, self.onnx_path)
-            except OSError as exc:
-                raise RuntimeError(
-                    f"cannot build the int8 model in {cache_dir} ({exc}); set BATCH_ROUTER_CACHE to a "
-                    "writable directory"
-                ) from exc
+        self.onnx_path = int8_model(self.model_dir, max_length, cache_dir)
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads

@@ -2,36 +2,42 @@
 
 from __future__ import annotations
 
-import json
+from types import SimpleNamespace
 
 import pytest
 
 from jobs.cli_options import build_config
-from jobs.route_cmd import apply_trained_messages_policy
-from jobs.route_logs import RouteError, match_embedder
+from jobs.route_logs import RouteError, apply_router_defaults
+
+INT8_ID = "all-MiniLM-L6-v2@gt-0.1.0/onnx-int8-dyn-perchannel-v1/d384/meanpool-l2/len256/v1"
+FP32_ID = INT8_ID.replace("/onnx-int8-dyn-perchannel-v1", "")
+
+
+def router(embedder_id: str = FP32_ID, **manifest) -> SimpleNamespace:
+    """What apply_router_defaults reads of a loaded Router."""
+    return SimpleNamespace(manifest=manifest, embedder_id=embedder_id)
+
+
+def match_embedder(cfg, embedder_id: str) -> None:
+    apply_router_defaults(cfg, router(embedder_id))
 
 
 def test_route_uses_the_trained_messages_policy_unless_one_is_chosen(tmp_path):
-    router = tmp_path / "router"
-    router.mkdir()
-    (router / "manifest.json").write_text(json.dumps({"messages_policy": "all_user"}))
+    trained = router(messages_policy="all_user")
     cfg = build_config(None, {})
-    apply_trained_messages_policy(cfg, str(router))
+    apply_router_defaults(cfg, trained)
     assert cfg.logs.messages_policy == "all_user"
     cfg = build_config(None, {"logs.messages_policy": "full"})  # --messages-policy full
-    apply_trained_messages_policy(cfg, str(router))
+    apply_router_defaults(cfg, trained)
     assert cfg.logs.messages_policy == "full"
     conf = tmp_path / "c.yaml"
     conf.write_text("logs:\n  messages_policy: last_user\n")
     cfg = build_config(str(conf), {})
-    apply_trained_messages_policy(cfg, str(router))
+    apply_router_defaults(cfg, trained)
     assert cfg.logs.messages_policy == "last_user"
     cfg = build_config(None, {})
-    apply_trained_messages_policy(cfg, str(tmp_path / "missing"))  # no manifest: the default
+    apply_router_defaults(cfg, router())  # a router from before the policy was recorded: the default
     assert cfg.logs.messages_policy == "last_user"
-
-
-INT8_ID = "all-MiniLM-L6-v2@gt-0.1.0/onnx-int8-dyn-perchannel-v1/d384/meanpool-l2/len256/v1"
 
 
 def test_route_embeds_with_the_routers_embedder_kind(tmp_path):
@@ -44,5 +50,5 @@ def test_route_embeds_with_the_routers_embedder_kind(tmp_path):
     with pytest.raises(RouteError, match="cannot reproduce the router's embeddings"):
         match_embedder(cfg, INT8_ID)
     cfg = build_config(str(conf), {})
-    match_embedder(cfg, INT8_ID.replace("/onnx-int8-dyn-perchannel-v1", ""))  # agrees: kept
+    match_embedder(cfg, FP32_ID)  # agrees: kept
     assert cfg.embedder.kind == "minilm"
