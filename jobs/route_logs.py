@@ -108,22 +108,41 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
     same text and the same vectors as training:
     - chats are reduced by the router's ``messages_policy`` unless --messages-policy or the config file
       chose one (routers from before it was recorded keep the default);
-    - prompts are embedded with the router's embedder kind unless the config chose one, and a chosen
-      kind that cannot have produced the router's vectors is an error here, before Spark, not a failure
-      in every task."""
-    from router_core.embedder import embedder_kind_for_id
+    - prompts are embedded with the router's embedder settings (kind; max_length, or endpoint model and
+      base_url) unless the config chose them, and a chosen setting that cannot reproduce the router's
+      vectors is an error here, before Spark, not a failure in every task; so is a missing endpoint key
+      on a local master, whose workers inherit this process's environment."""
+    from router_core.embedder import embedder_kind_for_id, embedder_settings_for_id
     from router_core.text import MESSAGES_POLICIES
 
     trained_policy = getattr(router, "manifest", {}).get("messages_policy")  # plugged-in routers may lack one
     if "messages_policy" not in cfg.logs.model_fields_set and trained_policy in MESSAGES_POLICIES:
         cfg.logs.messages_policy = trained_policy
-    kind = embedder_kind_for_id(router.embedder_id)
-    if "kind" not in cfg.embedder.model_fields_set:
-        cfg.embedder.kind = kind
-    elif cfg.embedder.kind != kind:
+    try:
+        settings = embedder_settings_for_id(router.embedder_id)
+    except ValueError:  # a plugged-in router's own embedder id: only its kind can be checked
+        settings = {"kind": embedder_kind_for_id(router.embedder_id)}
+    settings.pop("dim", None)  # not a config setting: the endpoint reports it
+    for name, value in settings.items():
+        if name not in cfg.embedder.model_fields_set:
+            setattr(cfg.embedder, name, value)
+        elif getattr(cfg.embedder, name) != value:
+            raise RouteError(
+                f"the config's embedder.{name} {getattr(cfg.embedder, name)!r} cannot reproduce the router's "
+                f"embeddings ('{router.embedder_id}', {name} {value!r}): drop embedder.{name} or re-train "
+                "the router"
+            )
+    kind = cfg.embedder.kind
+    key_env = cfg.embedder.api_key_env
+    if (
+        kind == "openai"
+        and cfg.spark.master.startswith("local")
+        and not os.environ.get(key_env)
+        and f"spark.executorEnv.{key_env}" not in cfg.spark.extra_conf
+    ):
         raise RouteError(
-            f"the config's embedder.kind '{cfg.embedder.kind}' cannot reproduce the router's embeddings "
-            f"('{router.embedder_id}', kind '{kind}'): drop embedder.kind or re-train the router"
+            f"the router embeds prompts with an endpoint ('{router.embedder_id}') and {key_env} is not set: "
+            f"export {key_env} (or set embedder.api_key_env to the variable that holds the key)"
         )
     if kind == "minilm_int8":
         # Build the int8 model file here once: local workers then only load it (instead of each building

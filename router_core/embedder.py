@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Literal, Protocol, get_args, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 import numpy as np
 
@@ -192,13 +192,10 @@ def embedder_kind_for_id(embedder_id: str) -> str:
     return "minilm_int8" if "/onnx-" in embedder_id else "minilm"
 
 
-def embedder_for_id(
-    embedder_id: str, threads: int | None = None, api_key_env: str = "OPENAI_API_KEY"
-) -> Embedder:
-    """The embedder that produced ``embedder_id``, for tools that embed on the driver for an existing
-    router (evaluate): the bundled MiniLM (fp32 torch or int8 ONNX) or the OpenAI-compatible endpoint named
-    in the id (its key from ``api_key_env``). Raises ValueError when the installed weights or the endpoint
-    give another id, RuntimeError when the key is missing."""
+def embedder_settings_for_id(embedder_id: str) -> dict[str, Any]:
+    """The ``load_embedder`` kind and settings whose vectors carry ``embedder_id``: ``kind`` and
+    ``max_length`` for the bundled MiniLM (fp32 or int8), ``kind``, ``model``, ``base_url`` and ``dim``
+    for an OpenAI-compatible endpoint. ValueError for an id of neither."""
     import re
 
     if embedder_id.startswith("openai:"):
@@ -206,17 +203,32 @@ def embedder_for_id(
         head, _, tail = embedder_id[len("openai:") :].rpartition("/d")
         model, _, host = head.partition("@")
         dim = tail.split("/", 1)[0]
-        emb: Embedder = OpenAIEmbedder(
-            model=model,
-            base_url=None if host == "api.openai.com" else host,
-            api_key_env=api_key_env,
-            dim=int(dim) if dim.isdigit() else None,
-        )
-    else:
-        m = re.search(r"/len(\d+)/", embedder_id)
-        if not embedder_id.startswith("all-MiniLM") or m is None:
-            raise ValueError(f"unknown embedder id '{embedder_id}' (not the bundled MiniLM, not openai:)")
-        emb = load_embedder(embedder_kind_for_id(embedder_id), threads=threads, max_length=int(m.group(1)))
+        return {
+            "kind": "openai",
+            "model": model,
+            "base_url": None if host == "api.openai.com" else host,
+            "dim": int(dim) if dim.isdigit() else None,
+        }
+    m = re.search(r"/len(\d+)/", embedder_id)
+    if not embedder_id.startswith("all-MiniLM") or m is None:
+        raise ValueError(f"unknown embedder id '{embedder_id}' (not the bundled MiniLM, not openai:)")
+    return {"kind": embedder_kind_for_id(embedder_id), "max_length": int(m.group(1))}
+
+
+def embedder_for_id(
+    embedder_id: str, threads: int | None = None, api_key_env: str = "OPENAI_API_KEY"
+) -> Embedder:
+    """The embedder that produced ``embedder_id``, for tools that embed on the driver for an existing
+    router (evaluate): the bundled MiniLM (fp32 torch or int8 ONNX) or the OpenAI-compatible endpoint named
+    in the id (its key from ``api_key_env``). Raises ValueError when the installed weights or the endpoint
+    give another id, RuntimeError when the key is missing."""
+    settings = embedder_settings_for_id(embedder_id)
+    kind = settings.pop("kind")
+    emb: Embedder = (
+        OpenAIEmbedder(api_key_env=api_key_env, **settings)
+        if kind == "openai"
+        else load_embedder(kind, threads=threads, **settings)
+    )
     if emb.id != embedder_id:
         raise ValueError(f"router embedder '{embedder_id}' does not match the installed one '{emb.id}'")
     return emb

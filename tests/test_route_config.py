@@ -52,3 +52,32 @@ def test_route_embeds_with_the_routers_embedder_kind(tmp_path):
     cfg = build_config(str(conf), {})
     match_embedder(cfg, FP32_ID)  # agrees: kept
     assert cfg.embedder.kind == "minilm"
+
+
+def test_route_takes_the_routers_embedder_settings_the_config_leaves_open(tmp_path):
+    short = FP32_ID.replace("/len256/", "/len128/")
+    cfg = build_config(None, {})
+    match_embedder(cfg, short)  # a router trained with max_length 128 embeds its prompts at 128 tokens
+    assert (cfg.embedder.kind, cfg.embedder.max_length) == ("minilm", 128)
+    conf = tmp_path / "c.yaml"
+    conf.write_text("embedder:\n  max_length: 256\n")
+    with pytest.raises(RouteError, match=r"embedder.max_length 256 cannot reproduce .* max_length 128"):
+        match_embedder(build_config(str(conf), {}), short)
+
+
+ENDPOINT_ID = "openai:my-embed@http://10.0.0.5:8000/v1/d768/v1"
+
+
+def test_endpoint_router_gets_its_model_and_url_and_needs_the_key_on_a_local_master(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    cfg = build_config(None, {})
+    match_embedder(cfg, ENDPOINT_ID)
+    e = cfg.embedder
+    assert (e.kind, e.model, e.base_url) == ("openai", "my-embed", "http://10.0.0.5:8000/v1")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    with pytest.raises(RouteError, match="OPENAI_API_KEY is not set"):
+        match_embedder(build_config(None, {}), ENDPOINT_ID)
+    # the key may be given to the executors only, or the master may be a cluster with its own environment
+    executor_key = {"spark.extra_conf": {"spark.executorEnv.OPENAI_API_KEY": "k"}}
+    match_embedder(build_config(None, executor_key), ENDPOINT_ID)
+    match_embedder(build_config(None, {"spark.master": "spark://host:7077"}), ENDPOINT_ID)
