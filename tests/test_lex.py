@@ -87,3 +87,18 @@ def test_mean_stack_ignores_uninformative_scorer_and_is_calibrated():
     assert (lr.coef_ >= 0).all()
     with pytest.raises(ValueError, match="mode must be"):
         PairStack(mode="max").fit({"good": good}, target)
+
+
+def test_mean_stack_keeps_a_scorer_whose_slope_is_negative_only_within_noise():
+    """On a small fold the sign of one scorer's slope is noise: it is dropped only when the fold shows
+    it ranks backwards beyond two standard errors."""
+    rng = np.random.default_rng(3)
+    n = 40
+    gap = rng.choice([-1.0, 0.0, 1.0], n, p=[0.2, 0.5, 0.3])
+    target = (1.0 + gap) / 2.0
+    good = 1 / (1 + np.exp(-(gap + rng.normal(scale=1.0, size=n))))
+    noisy = 1 / (1 + np.exp(-rng.normal(size=n)))
+    z = (logit(noisy) - logit(noisy).mean()) / logit(noisy).std()
+    assert np.corrcoef(z, target)[0, 1] < 0  # this draw happens to rank slightly backwards on the fold
+    st = PairStack().fit({"good": good, "noisy": noisy}, target)
+    assert st.coef_[0] > 0 and st.coef_[1] > 0

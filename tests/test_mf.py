@@ -67,3 +67,42 @@ def test_save_load_roundtrip(tmp_path):
     back = MFScorer.load(str(tmp_path), params)
     np.testing.assert_allclose(mf.score(queries), back.score(queries), atol=1e-6)
     assert back.models_ == ts.models
+
+
+
+def _weak_signal(n: int, seed: int, d: int = 384) -> tuple[TrainingSet, np.ndarray, np.ndarray]:
+    # MiniLM-sized vectors where one direction carries a weak preference and 20% of verdicts are flipped.
+    rng = np.random.default_rng(seed)
+    side = rng.random(n) < 0.5
+    emb = rng.normal(size=(n, d)).astype(np.float32) / np.sqrt(d)
+    emb[:, 0] += np.where(side, 0.15, -0.15)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    outcome = np.where(rng.random(n) < 0.8, side, ~side).astype(np.float32)
+    ts = TrainingSet(
+        prompts=[f"q{i}" for i in range(n)],
+        models=["x", "y"],
+        scores=np.full((n, 2), np.nan, dtype=np.float32),
+        battle_prompt=np.arange(n, dtype=np.int64),
+        battle_a=np.zeros(n, dtype=np.int64),
+        battle_b=np.ones(n, dtype=np.int64),
+        battle_outcome=outcome,
+        battle_weight=np.ones(n, dtype=np.float32),
+        battle_source=np.zeros(n, dtype=np.int64),
+        prompt_source=np.zeros(n, dtype=np.int64),
+        sources=["s"],
+    )
+    return ts, emb, side
+
+
+def test_default_parameters_learn_from_a_few_hundred_battles():
+    """Small data still gets enough optimiser steps (the batch shrinks to keep 16 steps per epoch). With
+    one batch per epoch (the old behaviour, min_steps_per_epoch=1) 300 battles left MF near its random
+    initialisation: held-out AUC 0.63-0.64 here, against 0.75-0.76."""
+    from sklearn.metrics import roc_auc_score
+
+    ts, emb, _ = _weak_signal(300, seed=1)
+    _, queries, side = _weak_signal(2000, seed=2)
+    auc = roc_auc_score(side, MFScorer(seed=0).fit(ts, emb).win_prob(queries, None, "x", "y"))
+    one_step = MFScorer(seed=0, min_steps_per_epoch=1).fit(ts, emb).win_prob(queries, None, "x", "y")
+    assert auc > 0.72
+    assert roc_auc_score(side, one_step) < auc - 0.05

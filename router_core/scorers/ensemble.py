@@ -60,7 +60,9 @@ class PairStack:
     one calibration slope and intercept. The base scorers are correlated and individually weak, so
     per-scorer weights fitted on a ~1k-prompt fold mostly fit noise: on held-out MMLU the plain mean
     matched or beat the best single scorer while fitted weights did not (docs/routers.md). A scorer whose
-    own calibration slope on the fold is not positive (no signal) is left out.
+    own calibration slope on the fold is negative by more than two standard errors (it ranks the wrong
+    way) is left out. Dropping every scorer whose slope was merely not positive threw away good scorers
+    on small folds (a few dozen prompts), where the sign of a slope is noise (docs/routers.md).
     ``mode="lr"``: logistic regression with non-negative per-scorer weights.
     Both store the same arrays (a linear map of the logits), so ``predict`` / persistence are shared.
     """
@@ -85,8 +87,10 @@ class PairStack:
         z = (x - mu) / np.where(sd > 1e-12, sd, 1.0)
         useful = sd > 1e-12
         for j in np.flatnonzero(useful):
-            slope, _ = fit_soft_logistic(z[:, [j]], target, self.c)
-            useful[j] = slope[0] > 0
+            (slope,), b = fit_soft_logistic(z[:, [j]], target, self.c)
+            p = sigmoid(slope * z[:, j] + b)
+            se = 1.0 / np.sqrt(np.sum(p * (1.0 - p) * z[:, j] ** 2) + 1.0 / self.c)  # Fisher information + L2
+            useful[j] = slope + 2.0 * se > 0
         if not useful.any():  # nothing ranks: fall back to every non-constant scorer
             useful = sd > 1e-12
         if not useful.any():

@@ -3,7 +3,10 @@
 quality q[p, m] = w^T (v_m * (P e_p)) + b_m: v_m a learned model vector, P a projection of the prompt
 embedding e_p, b_m a per-model prior. Trained on battles with the BT loss BCE(sigmoid(q_a - q_b), outcome)
 (ties are 0.5 targets, battles weighted), which is symmetric in a/b by construction. Early stopping on
-a prompt-level hash split of the training prompts.
+a prompt-level hash split of the training prompts. On small data the batch shrinks so that every epoch
+still takes ``min_steps_per_epoch`` optimiser steps: with one 2,048-battle batch per epoch a few hundred
+battles got a few dozen steps, and the scorer stayed close to its random initialisation (held-out APGR
+below 0.5 on some splits, docs/routers.md).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ class MFScorer(ScorerBase):
         max_epochs: int = 60,
         patience: int = 4,
         valid_frac: float = 0.1,
+        min_steps_per_epoch: int = 16,
         seed: int = 0,
         threads: int = 2,
         verbose: bool = False,
@@ -64,6 +68,7 @@ class MFScorer(ScorerBase):
         self.max_epochs = max_epochs
         self.patience = patience
         self.valid_frac = valid_frac
+        self.min_steps_per_epoch = min_steps_per_epoch
         self.seed = seed
         self.threads = threads
         self.verbose = verbose
@@ -97,6 +102,7 @@ class MFScorer(ScorerBase):
         tr = torch.from_numpy(np.flatnonzero(~is_valid))
         va = torch.from_numpy(np.flatnonzero(is_valid))
         gen = torch.Generator().manual_seed(self.seed)
+        batch = min(self.batch_size, max(64, len(tr) // max(self.min_steps_per_epoch, 1)))
 
         def loss_on(idx: torch.Tensor) -> torch.Tensor:
             p, a, b, o, w = (t[idx] for t in tensors)
@@ -108,7 +114,7 @@ class MFScorer(ScorerBase):
         best, best_state, bad, self.history_ = float("inf"), None, 0, []
         for epoch in range(self.max_epochs):
             net.train()
-            for chunk in tr[torch.randperm(len(tr), generator=gen)].split(self.batch_size):
+            for chunk in tr[torch.randperm(len(tr), generator=gen)].split(batch):
                 opt.zero_grad()
                 loss_on(chunk).backward()
                 opt.step()
