@@ -102,3 +102,18 @@ def test_mean_stack_keeps_a_scorer_whose_slope_is_negative_only_within_noise():
     assert np.corrcoef(z, target)[0, 1] < 0  # this draw happens to rank slightly backwards on the fold
     st = PairStack().fit({"good": good, "noisy": noisy}, target)
     assert st.coef_[0] > 0 and st.coef_[1] > 0
+
+
+def test_mean_stack_never_reverses_the_order_of_its_scorers():
+    """A fold where the kept scorers happen to rank backwards gives a near-constant (base-rate)
+    probability in the scorers' own order, never the reverse order."""
+    rng = np.random.default_rng(0)
+    n = 30
+    target = rng.choice([0.0, 0.5, 1.0], n, p=[0.3, 0.4, 0.3])
+    s1 = 1 / (1 + np.exp(-(-(target - 0.5) + rng.normal(scale=2.0, size=n))))  # backwards on this fold
+    s2 = 1 / (1 + np.exp(-(-(target - 0.5) + rng.normal(scale=2.0, size=n))))
+    st = PairStack().fit({"a": s1, "b": s2}, target)
+    assert (st.coef_ > 0).all()
+    p = st.predict({"a": s1, "b": s2})
+    assert np.all(np.diff(p[np.argsort(logit(s1) / logit(s1).std() + logit(s2) / logit(s2).std())]) >= 0)
+    assert abs(p.mean() - target.mean()) < 0.01

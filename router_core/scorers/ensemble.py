@@ -98,6 +98,11 @@ class PairStack:
             return
         zbar = z[:, useful].mean(axis=1, keepdims=True)
         (a,), b = fit_soft_logistic(zbar, target, self.c)
+        if a <= 0:
+            # The kept scorers all rank "higher = strong better"; a fold too small to show it must not
+            # reverse their order. The slope-constrained fit is a = 0 (the base rate); a tiny positive
+            # slope keeps the mean's order for share-based routing.
+            a, b = 1e-3, float(logit(np.mean(target)))
         k = int(useful.sum())
         self.coef_ = np.where(useful, a / (k * np.where(sd > 1e-12, sd, 1.0)), 0.0)
         self.intercept_ = float(b - np.sum(self.coef_ * mu))
