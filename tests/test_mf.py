@@ -9,6 +9,24 @@ from router_core.training_data import TrainingSet
 from tests.test_sw import make_battles
 
 
+def _x_vs_y(x_wins: np.ndarray, models: list[str]) -> TrainingSet:
+    """One battle per prompt, "x" (model 0) against "y" (model 1), won by "x" where ``x_wins``."""
+    n = len(x_wins)
+    return TrainingSet(
+        prompts=[f"q{i}" for i in range(n)],
+        models=models,
+        scores=np.full((n, len(models)), np.nan, dtype=np.float32),
+        battle_prompt=np.arange(n, dtype=np.int64),
+        battle_a=np.zeros(n, dtype=np.int64),
+        battle_b=np.ones(n, dtype=np.int64),
+        battle_outcome=np.asarray(x_wins, dtype=np.float32),
+        battle_weight=np.ones(n, dtype=np.float32),
+        battle_source=np.zeros(n, dtype=np.int64),
+        prompt_source=np.zeros(n, dtype=np.int64),
+        sources=["s"],
+    )
+
+
 def _clustered(n: int = 300, seed: int = 0) -> tuple[TrainingSet, np.ndarray]:
     # Model "x" wins on prompts near +e0, "y" near -e0: MF must pick that up from the embedding.
     rng = np.random.default_rng(seed)
@@ -16,20 +34,7 @@ def _clustered(n: int = 300, seed: int = 0) -> tuple[TrainingSet, np.ndarray]:
     side = rng.random(n) < 0.5
     emb[:, 0] += np.where(side, 1.0, -1.0)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    ts = TrainingSet(
-        prompts=[f"q{i}" for i in range(n)],
-        models=["x", "y", "z"],
-        scores=np.full((n, 3), np.nan, dtype=np.float32),
-        battle_prompt=np.arange(n, dtype=np.int64),
-        battle_a=np.zeros(n, dtype=np.int64),
-        battle_b=np.ones(n, dtype=np.int64),
-        battle_outcome=side.astype(np.float32),
-        battle_weight=np.ones(n, dtype=np.float32),
-        battle_source=np.zeros(n, dtype=np.int64),
-        prompt_source=np.zeros(n, dtype=np.int64),
-        sources=["s"],
-    )
-    return ts, emb
+    return _x_vs_y(side, ["x", "y", "z"]), emb
 
 
 def test_learns_prompt_dependent_winner():
@@ -77,21 +82,8 @@ def _weak_signal(n: int, seed: int, d: int = 384) -> tuple[TrainingSet, np.ndarr
     emb = rng.normal(size=(n, d)).astype(np.float32) / np.sqrt(d)
     emb[:, 0] += np.where(side, 0.15, -0.15)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    outcome = np.where(rng.random(n) < 0.8, side, ~side).astype(np.float32)
-    ts = TrainingSet(
-        prompts=[f"q{i}" for i in range(n)],
-        models=["x", "y"],
-        scores=np.full((n, 2), np.nan, dtype=np.float32),
-        battle_prompt=np.arange(n, dtype=np.int64),
-        battle_a=np.zeros(n, dtype=np.int64),
-        battle_b=np.ones(n, dtype=np.int64),
-        battle_outcome=outcome,
-        battle_weight=np.ones(n, dtype=np.float32),
-        battle_source=np.zeros(n, dtype=np.int64),
-        prompt_source=np.zeros(n, dtype=np.int64),
-        sources=["s"],
-    )
-    return ts, emb, side
+    outcome = np.where(rng.random(n) < 0.8, side, ~side)
+    return _x_vs_y(outcome, ["x", "y"]), emb, side
 
 
 def test_default_parameters_learn_from_a_few_hundred_battles():
