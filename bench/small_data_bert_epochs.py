@@ -10,7 +10,6 @@ splits as ``small_data_pair.py``) and prints held-out APGR per run and the mean 
 from __future__ import annotations
 
 import argparse
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from small_data_pair import DATA, PAIRS, is_word_problem  # noqa: E402
+from small_data_pair import DATA, is_word_problem, pair_splits  # noqa: E402
 
 
 def main() -> None:
@@ -38,11 +37,8 @@ def main() -> None:
     ts = load_training_data([args.data])
     problems = ts.subset(np.flatnonzero([is_word_problem(q) for q in ts.prompts]))
     apgr: dict[int, list[float]] = {e: [] for e in epochs}
-    for (strong, weak), seed in itertools.product(PAIRS, range(args.seeds)):
-        pair = problems.restrict_models([strong, weak])
-        perm = np.random.default_rng(seed).permutation(len(pair.prompts))
-        n_train = int(args.frac * len(perm))
-        train, test = pair.subset(np.sort(perm[:n_train])), pair.subset(np.sort(perm[n_train:]))
+    for strong, weak, seed, pair, tr, te in pair_splits(problems, args.frac, args.seeds):
+        train, test = pair.subset(tr), pair.subset(te)
         tg = pair_targets(test, strong, weak)
         texts = [test.prompts[i] for i in tg.prompt_idx]
         row = []

@@ -19,7 +19,9 @@ import itertools
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +42,18 @@ def is_word_problem(q: str) -> bool:
         return False
     core = re.sub(r"\nAfter careful.*", "", q, flags=re.S).strip()
     return core.endswith("?") and len(re.findall(r"\d+", core)) >= 2
+
+
+def pair_splits(
+    problems: Any, frac: float, seeds: int
+) -> Iterator[tuple[str, str, int, Any, np.ndarray, np.ndarray]]:
+    """(strong, weak, seed, the data restricted to that pair, train indices, test indices) for every
+    pair x seed, ``frac`` of the problems drawn to train on."""
+    for (strong, weak), seed in itertools.product(PAIRS, range(seeds)):
+        pair = problems.restrict_models([strong, weak])
+        perm = np.random.default_rng(seed).permutation(len(pair.prompts))
+        n_train = int(frac * len(perm))
+        yield strong, weak, seed, pair, np.sort(perm[:n_train]), np.sort(perm[n_train:])
 
 
 def main() -> None:
@@ -69,11 +83,7 @@ def main() -> None:
     )
     apgr: dict[str, list[float]] = {}
     t0 = time.perf_counter()
-    for (strong, weak), seed in itertools.product(PAIRS, range(args.seeds)):
-        pair = problems.restrict_models([strong, weak])
-        perm = np.random.default_rng(seed).permutation(len(pair.prompts))
-        n_train = int(args.frac * len(perm))
-        tr, te = np.sort(perm[:n_train]), np.sort(perm[n_train:])
+    for strong, weak, seed, pair, tr, te in pair_splits(problems, args.frac, args.seeds):
         train, test = pair.subset(tr), pair.subset(te)
         router = train_router(
             train,
