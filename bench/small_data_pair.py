@@ -63,6 +63,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=5, help="random splits per pair")
     ap.add_argument("--embed-cache", default=None, help="embedding cache directory (as in train/evaluate)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--bert-min-steps", type=int, default=None, help="BertScorer min_steps (default: the scorer's own)"
+    )
     args = ap.parse_args()
 
     from jobs.local_embedding import cached_encode
@@ -81,6 +84,7 @@ def main() -> None:
         f"{len(idx)} word problems; training on {args.frac:.0%} of them, "
         f"{len(PAIRS)} pairs x {args.seeds} splits"
     )
+    bert_params = None if args.bert_min_steps is None else {"bert": {"min_steps": args.bert_min_steps}}
     apgr: dict[str, list[float]] = {}
     t0 = time.perf_counter()
     for strong, weak, seed, pair, tr, te in pair_splits(problems, args.frac, args.seeds):
@@ -93,6 +97,7 @@ def main() -> None:
             weak=weak,
             scorers=DEFAULT_SCORERS,
             seed=seed,
+            scorer_params=bert_params,
             log=lambda _: None,
         )
         tg = pair_targets(test, strong, weak)

@@ -97,8 +97,10 @@ class BertScorer(ScorerBase):
     Parameters: ``trainable_layers`` top transformer layers are trained (the rest frozen); prompts are
     truncated to ``max_length`` tokens, keeping the start (``truncation="head"``) or the start and the end
     (``"head_tail"``); ``epochs`` passes of AdamW with ``lr`` (top layers) and
-    ``head_lr`` (head); ``device`` None = CUDA when present; ``torch_threads`` None = leave torch's
-    setting alone; ``random_state`` seeds init, dropout and batch order.
+    ``head_lr`` (head), more passes when that is fewer than ``min_steps`` optimiser steps (a few hundred
+    prompts are a handful of batches: 2 epochs left the head near its initialisation, see
+    ``bench/small_data_bert_epochs.py``); ``device`` None = CUDA when present; ``torch_threads`` None =
+    leave torch's setting alone; ``random_state`` seeds init, dropout and batch order.
     """
 
     name: ClassVar[str] = "bert"
@@ -111,6 +113,7 @@ class BertScorer(ScorerBase):
         max_length: int = 128,
         truncation: str = "head",
         epochs: int = 2,
+        min_steps: int = 40,
         batch_size: int = 32,
         lr: float = 1e-4,
         head_lr: float = 1e-3,
@@ -125,6 +128,7 @@ class BertScorer(ScorerBase):
         self.max_length = max_length
         self.truncation = truncation
         self.epochs = epochs
+        self.min_steps = min_steps
         self.batch_size = batch_size
         self.lr = lr
         self.head_lr = head_lr
@@ -233,15 +237,17 @@ class BertScorer(ScorerBase):
             ],
             weight_decay=self.weight_decay,
         )
-        total_steps = self.epochs * len(batches)
+        epochs = max(self.epochs, -(-self.min_steps // len(batches)))
+        total_steps = epochs * len(batches)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / max(total_steps, 1)))
         self._log(
-            f"training on {len(train_idx)} prompts, {len(self.models_)} models, {self.epochs} epoch(s), "
+            f"training on {len(train_idx)} prompts, {len(self.models_)} models, {epochs} epoch(s) of "
+            f"{len(batches)} batch(es), "
             f"top {self.trainable_layers} layer(s) trainable, device {self.device_}"
         )
         t0, step, seen = time.perf_counter(), 0, 0
         report_every = max(1, total_steps // 20)
-        for epoch in range(self.epochs):
+        for epoch in range(epochs):
             net.train()
             net.embeddings.eval()
             net.bottom.eval()  # frozen part: no dropout, like at inference
@@ -279,11 +285,12 @@ class BertScorer(ScorerBase):
                 if step % report_every == 0 or step == total_steps:
                     rate = seen / (time.perf_counter() - t0)
                     self._log(
-                        f"epoch {epoch + 1}/{self.epochs} step {step}/{total_steps} "
+                        f"epoch {epoch + 1}/{epochs} step {step}/{total_steps} "
                         f"loss {running / max(1, step - epoch * len(batches)):.4f} ({rate:.0f} prompts/s)"
                     )
         net.eval()
         self.train_seconds_ = time.perf_counter() - t0
+        self.epochs_ = epochs
         self.n_train_ = int(len(train_idx))
         self.base_id_ = base_model_id()
         self._log(f"trained in {self.train_seconds_:.1f}s")
