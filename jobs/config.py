@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from router_core.embedder import EmbedderKind
-from router_core.text import MessagesPolicy
+from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy
 from schemas.logs import LogColumns
 
 
@@ -25,7 +25,7 @@ class LogsConfig(_Strict):
     columns: LogColumns = Field(default_factory=LogColumns)
     text_source: Literal["auto", "prompt", "messages"] = "auto"
     messages_policy: MessagesPolicy = Field(
-        "last_user", description="which turns of a chat are routed"
+        DEFAULT_MESSAGES_POLICY, description="which turns of a chat are routed"
     )
     max_chars: int = Field(32_000, gt=0, description="prompts longer than this are truncated or quarantined")
     on_too_long: Literal["truncate", "quarantine"] = "truncate"

@@ -15,6 +15,7 @@ import numpy as np
 import typer
 
 from jobs.app import app
+from router_core.text import DEFAULT_MESSAGES_POLICY
 
 COST_NOTE = (
     "cost per prompt = input price + output price (USD per 1M tokens) of the chosen model: token counts "
@@ -73,7 +74,7 @@ def _baseline_files(router_manifest: dict[str, Any], given: list[str] | None) ->
     return [p for p in recorded if os.path.exists(p)]
 
 
-def _load(paths: list[str], what: str, prompt_column: str | None = None, messages_policy: str = "last_user"):
+def _load(paths: list[str], what: str, prompt_column: str | None, messages_policy: str):
     from router_core.training_data import TrainingDataError, load_training_data
 
     try:
@@ -383,7 +384,7 @@ def run_evaluate(
         r = Router.load(router)
     except RouterLoadError as exc:
         fail(str(exc))
-    policy = r.manifest.get("messages_policy", "last_user")
+    policy = r.manifest.get("messages_policy", DEFAULT_MESSAGES_POLICY)
     ev = _load(data, "evaluation data", prompt_column, policy)
     mask = _holdout_mask(ev.prompts, holdout, holdout_salt)
     files = [] if no_baseline else _baseline_files(r.manifest, baseline_train)

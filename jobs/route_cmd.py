@@ -66,9 +66,9 @@ def route(
     messages_policy: str | None = typer.Option(
         None,
         "--messages-policy",
-        help="Chat logs: route on the last user turn (last_user), all user turns (all_user) or the whole "
-        "transcript (full). Default: the config file's logs.messages_policy, else the policy the router "
-        "was trained with, else last_user.",
+        help="Chat logs: route on all user turns joined (all_user), the last user turn (last_user) or the "
+        "whole transcript (full). Default: the config file's logs.messages_policy, else the policy the "
+        "router was trained with, else all_user.",
     ),
     config: str | None = ConfigOpt,
     master: str | None = MasterOpt,

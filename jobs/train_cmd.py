@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from jobs.app import app
 from jobs.cli_options import fail, parse_pairs
 from router_core.router import DEFAULT_SCORERS, OPTIONAL_SCORERS
-from router_core.text import MESSAGES_POLICIES, MessagesPolicy
+from router_core.text import DEFAULT_MESSAGES_POLICY, MESSAGES_POLICIES, MessagesPolicy
 
 
 class TrainConfig(BaseModel):
@@ -31,7 +31,7 @@ class TrainConfig(BaseModel):
     models: list[str] = Field(default_factory=list)
     scorers: list[str] = Field(default_factory=lambda: list(DEFAULT_SCORERS))
     prompt_column: str | None = None
-    messages_policy: MessagesPolicy = "last_user"
+    messages_policy: MessagesPolicy = DEFAULT_MESSAGES_POLICY
     seed: int = 0
     max_train: int | None = Field(None, gt=0)
     valid_frac: float = Field(0.2, gt=0.0, lt=1.0)
@@ -150,9 +150,9 @@ def train(
     messages_policy: str | None = typer.Option(
         None,
         "--messages-policy",
-        help="Prompt cells that are lists of turns or chat messages: train on the last user turn "
-        "(last_user, the default, as `route` does with a messages column), all user turns (all_user) or "
-        "the whole transcript (full). Recorded in the router: evaluate and route apply it by default.",
+        help="Prompt cells that are lists of turns or chat messages: train on all user turns joined "
+        "(all_user, the default, as `route` does with a messages column), the last user turn (last_user) "
+        "or the whole transcript (full). Recorded in the router: evaluate and route apply it by default.",
     ),
     seed: int | None = typer.Option(None, "--seed", help="Seed of MF/BERT training and subsampling (0)."),
     max_train: int | None = typer.Option(

@@ -20,7 +20,7 @@ def validate(
         None, "--text-source", help="Where the routed text comes from: prompt, messages or auto (default)."
     ),
     messages_policy: str | None = typer.Option(
-        None, "--messages-policy", help="For chat logs: last_user (default), all_user or full transcript."
+        None, "--messages-policy", help="For chat logs: all_user (default), last_user or full transcript."
     ),
     max_chars: int | None = typer.Option(None, "--max-chars", help="Prompt length limit (default 32000)."),
     on_too_long: str | None = typer.Option(

@@ -11,6 +11,10 @@ from typing import Any, Literal, get_args
 
 MessagesPolicy = Literal["last_user", "all_user", "full"]
 MESSAGES_POLICIES: tuple[str, ...] = get_args(MessagesPolicy)
+# All user turns, not the last: a follow-up turn ("Now make it shorter") says little about the task
+# without the turn it follows (RouteLLM routes MT-bench on the first turn). The embedder keeps the start
+# of a long text, so the first turns dominate.
+DEFAULT_MESSAGES_POLICY: MessagesPolicy = "all_user"
 
 _WS = re.compile(r"\s+")
 
@@ -26,7 +30,7 @@ def prompt_hash(normalized: str) -> str:
 
 
 def text_from_messages(messages: Sequence[Mapping[str, Any]], policy: MessagesPolicy) -> str | None:
-    """The routed text of a chat: last user turn (default), all user turns, or the whole transcript."""
+    """The routed text of a chat: all user turns joined, the last user turn, or the whole transcript."""
     turns = [(m.get("role"), m.get("content")) for m in messages if m is not None]
     if policy == "full":
         return "\n".join(f"{r}: {c}" for r, c in turns if c is not None) if turns else None
@@ -36,7 +40,7 @@ def text_from_messages(messages: Sequence[Mapping[str, Any]], policy: MessagesPo
     return users[-1] if policy == "last_user" else "\n".join(users)
 
 
-def prompt_text(value: Any, policy: MessagesPolicy = "last_user") -> str | None:
+def prompt_text(value: Any, policy: MessagesPolicy = DEFAULT_MESSAGES_POLICY) -> str | None:
     """Text of one training/evaluation prompt cell; None for a missing one.
 
     A string is itself; a list of strings is a conversation's user turns (MT-bench's ``turns``) and a list

@@ -22,7 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from router_core.text import MessagesPolicy, normalize_prompt, prompt_hash, prompt_text
+from router_core.text import (
+    DEFAULT_MESSAGES_POLICY,
+    MessagesPolicy,
+    normalize_prompt,
+    prompt_hash,
+    prompt_text,
+)
 
 FORMATS = ("battles", "wide", "long", "struct")
 PROMPT_COLUMNS = ("prompt", "question", "instruction", "text")
@@ -281,7 +287,7 @@ def load_training_data(
     prompt_column: str | None = None,
     models: Sequence[str] | None = None,
     drop_empty: bool = False,
-    messages_policy: MessagesPolicy = "last_user",
+    messages_policy: MessagesPolicy = DEFAULT_MESSAGES_POLICY,
 ) -> TrainingSet:
     """Read and merge training sources. ``formats`` is one format for all files or one per file (None =
     auto). ``aliases`` maps a source's model name onto the canonical one. ``models`` restricts the set.

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from router_core.text import MessagesPolicy, text_from_messages
+from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy, text_from_messages
 from schemas.logs import (
     REASON_BAD_MESSAGES,
     REASON_EMPTY_PROMPT,
@@ -52,7 +52,7 @@ def check_text(
     source: Literal["prompt", "messages"],
     max_chars: int,
     on_too_long: TooLongPolicy,
-    messages_policy: MessagesPolicy = "last_user",
+    messages_policy: MessagesPolicy = DEFAULT_MESSAGES_POLICY,
 ) -> TextCheck:
     if value is None:
         return TextCheck(None, REASON_NULL_PROMPT, f"{source} is null")

@@ -84,11 +84,11 @@ def test_pair_router(files, tmp_path):
 
 
 def test_chat_prompts_with_prompt_column(files, tmp_path):
-    """Evaluation data whose prompt cells are chats: the router's recorded messages policy (last user turn
-    by default) gives the same text, so the same figures as the plain-text file."""
+    """Evaluation data whose prompt cells are chats: the router's recorded messages policy (all user turns
+    by default) drops the system and assistant turns, so the same figures as the plain-text file."""
     df = pd.read_parquet(files["test"])
-    hello = {"role": "user", "content": "hello"}
-    df["chat"] = [[hello, {"role": "user", "content": p}] for p in df["prompt"]]
+    system, reply = {"role": "system", "content": "be brief"}, {"role": "assistant", "content": "sure"}
+    df["chat"] = [[system, {"role": "user", "content": p}, reply] for p in df["prompt"]]
     chat_file = tmp_path / "chat.parquet"
     df.drop(columns="prompt").to_parquet(chat_file)
     common = ("--router", str(files["dir"] / "pair_router"), "--no-baseline", "--bootstrap", "0")

@@ -37,7 +37,7 @@ def test_route_uses_the_trained_messages_policy_unless_one_is_chosen(tmp_path):
     assert cfg.logs.messages_policy == "last_user"
     cfg = build_config(None, {})
     apply_router_defaults(cfg, router())  # a router from before the policy was recorded: the default
-    assert cfg.logs.messages_policy == "last_user"
+    assert cfg.logs.messages_policy == "all_user"
 
 
 def test_route_embeds_with_the_routers_embedder_kind(tmp_path):

@@ -137,9 +137,10 @@ def test_list_prompts_reduce_like_the_route_job(tmp_path):
         {"turns": [["Solve 2x = 4.", "Now  x^2?"], ["Write a haiku."]], "m1": [1.0, 0.0], "m2": [0.0, 1.0]}
     )
     path = write(tmp_path, "turns.parquet", turns)
-    assert load_training_data([path], prompt_column="turns").prompts == ["Now x^2?", "Write a haiku."]
-    both = load_training_data([path], prompt_column="turns", messages_policy="all_user").prompts
+    both = load_training_data([path], prompt_column="turns").prompts  # default: all user turns
     assert both == ["Solve 2x = 4. Now x^2?", "Write a haiku."]  # turns joined, whitespace normalised
+    last = load_training_data([path], prompt_column="turns", messages_policy="last_user").prompts
+    assert last == ["Now x^2?", "Write a haiku."]
     chat = pd.DataFrame(
         {
             "prompt": [

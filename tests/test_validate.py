@@ -150,7 +150,9 @@ def test_spark_validation_messages(spark, tmp_path):
     reasons = dict(_reasons(v.quarantine))
     assert reasons == {k: r for k, r in expected.items() if r}
     ok = v.valid.collect()
-    assert [r["route_text"] for r in ok] == ["Second question?"]
+    assert [r["route_text"] for r in ok] == ["first\nSecond question?"]  # default all_user: user turns joined
+    last = validate_logs(spark, str(p), JobConfig(logs={"messages_policy": "last_user"})).valid.collect()
+    assert [r["route_text"] for r in last] == ["Second question?"]
 
 
 def test_hive_partitioned_dir_and_date_filter(spark, tmp_path):
