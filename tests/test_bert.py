@@ -17,6 +17,10 @@ torch.set_num_threads(2)
 TOPICS = ["solve the integral of x squared", "write a short poem about the sea"]
 
 
+# One epoch of batch 16, no step minimum: the quick fit every shape/symmetry test needs.
+ONE_EPOCH = {"epochs": 1, "min_steps": 0, "batch_size": 16, "verbose": False}
+
+
 def _prompts(n: int) -> list[str]:
     return [f"{TOPICS[i % 2]} (case {i})" for i in range(n)]
 
@@ -55,7 +59,7 @@ def _battle_set(n: int = 48, swap: bool = False) -> TrainingSet:
 def test_fit_one_epoch_fast_shape_and_save_load(tmp_path):
     data = _scores_set()
     t0 = time.perf_counter()
-    sc = BertScorer(epochs=1, min_steps=0, batch_size=16, verbose=False, random_state=0).fit(data, None)
+    sc = BertScorer(**ONE_EPOCH, random_state=0).fit(data, None)
     assert time.perf_counter() - t0 < 60
     assert sc.epochs_ == 1  # 4 batches of 16, min_steps=0: the epochs asked for
     q = sc.score(None, data.prompts)
@@ -75,21 +79,21 @@ def test_fit_one_epoch_fast_shape_and_save_load(tmp_path):
 
 def test_min_steps_adds_epochs_on_few_batches():
     """32 prompts are 2 batches of 16: 10 steps take 5 epochs, whatever smaller ``epochs`` says."""
-    sc = BertScorer(epochs=1, min_steps=10, batch_size=16, verbose=False).fit(_scores_set(32), None)
+    sc = BertScorer(**{**ONE_EPOCH, "min_steps": 10}).fit(_scores_set(32), None)
     assert sc.epochs_ == 5
 
 
 def test_learns_a_topic_signal_from_scores():
     data = _scores_set(96)
-    sc = BertScorer(epochs=3, min_steps=0, batch_size=16, lr=3e-4, verbose=False).fit(data, None)
+    sc = BertScorer(**{**ONE_EPOCH, "epochs": 3}, lr=3e-4).fit(data, None)
     wp = sc.win_prob(None, data.prompts, "big", "small")
     # 'big' helps on maths (even rows) only, so P(big beats small) must be higher there.
     assert wp[0::2].mean() > wp[1::2].mean() + 0.2
 
 
 def test_battle_order_symmetry_and_win_prob_complement():
-    a = BertScorer(epochs=1, min_steps=0, batch_size=16, verbose=False).fit(_battle_set(), None)
-    b = BertScorer(epochs=1, min_steps=0, batch_size=16, verbose=False).fit(_battle_set(swap=True), None)
+    a = BertScorer(**ONE_EPOCH).fit(_battle_set(), None)
+    b = BertScorer(**ONE_EPOCH).fit(_battle_set(swap=True), None)
     texts = _prompts(10)
     np.testing.assert_allclose(a.score(None, texts), b.score(None, texts), atol=1e-5)
     p = a.win_prob(None, texts, "c", "a")
@@ -99,7 +103,7 @@ def test_battle_order_symmetry_and_win_prob_complement():
 
 
 def test_embed_and_score_matches_the_embedder(embedder):
-    sc = BertScorer(epochs=1, min_steps=0, batch_size=16, verbose=False).fit(_scores_set(32), None)
+    sc = BertScorer(**ONE_EPOCH).fit(_scores_set(32), None)
     texts = ["hello world", "a longer prompt about the integral of x squared from zero to one"]
     emb, logits = sc.embed_and_score(texts)
     np.testing.assert_allclose(emb, embedder.encode(texts), atol=1e-5)
@@ -140,7 +144,7 @@ def test_route_batches_share_the_bert_pass_with_the_embedder(embedder, int8_embe
     roles = {"strong": "big", "weak": "small"} if pair else {}
     router = train_router(
         data, embedder.encode(data.prompts), embedder.id, scorers=("sw", "bert"),
-        scorer_params={"bert": {"epochs": 1, "min_steps": 0, "batch_size": 16, "verbose": False}},
+        scorer_params={"bert": ONE_EPOCH},
         log=lambda m: None, **roles,
     )  # fmt: skip
     bert = shared_bert(router, embedder)
