@@ -15,7 +15,7 @@ import numpy as np
 import typer
 
 from jobs.app import app
-from router_core.text import DEFAULT_MESSAGES_POLICY
+from router_core.text import DEFAULT_MESSAGES_POLICY, MESSAGES_POLICIES
 
 COST_NOTE = (
     "cost per prompt = input price + output price (USD per 1M tokens) of the chosen model: token counts "
@@ -332,8 +332,14 @@ def evaluate(
     prompt_column: str | None = typer.Option(
         None,
         "--prompt-column",
-        help="Prompt column of the evaluation data (default: first of prompt, question, instruction, text). "
-        "List cells (turns, chat messages) reduce by the router's recorded --messages-policy.",
+        help="Prompt column of the evaluation data (default: first of prompt, question, instruction, text, "
+        "turns, messages). List cells (turns, chat messages) reduce by --messages-policy.",
+    ),
+    messages_policy: str | None = typer.Option(
+        None,
+        "--messages-policy",
+        help="How list cells (MT-bench turns, chat messages) become text: all_user (the user turns joined), "
+        "last_user or full. Default: the policy recorded in the router (all_user for routers trained now).",
     ),
 ) -> None:
     """Evaluate a trained router on held-out data against its base scorers, a TF-IDF baseline, random
@@ -344,7 +350,7 @@ def evaluate(
     try:
         run_evaluate(
             router, data, out, strong, weak, baseline_train, no_baseline, holdout, holdout_salt,
-            bootstrap, seed, prices, torch_threads, chunk, embed_cache, prompt_column,
+            bootstrap, seed, prices, torch_threads, chunk, embed_cache, prompt_column, messages_policy,
         )  # fmt: skip
     except EvaluateInputError as exc:
         cli_fail(str(exc))
@@ -367,6 +373,7 @@ def run_evaluate(
     chunk: int = 1024,
     embed_cache: str | None = None,
     prompt_column: str | None = None,
+    messages_policy: str | None = None,
 ) -> dict[str, Any]:
     """The evaluate command without the CLI layer (raises EvaluateInputError on bad input)."""
     from router_core.artifact import RouterLoadError
@@ -384,8 +391,17 @@ def run_evaluate(
         r = Router.load(router)
     except RouterLoadError as exc:
         fail(str(exc))
-    policy = r.manifest.get("messages_policy", DEFAULT_MESSAGES_POLICY)
+    recorded = r.manifest.get("messages_policy", DEFAULT_MESSAGES_POLICY)
+    policy = messages_policy or recorded
+    if policy not in MESSAGES_POLICIES:
+        fail(f"--messages-policy must be one of {', '.join(MESSAGES_POLICIES)}, got '{policy}'")
+    if policy != recorded:
+        _log(f"messages policy '{policy}' (the router was trained with '{recorded}')")
     ev = _load(data, "evaluation data", prompt_column, policy)
+    _log(
+        f"evaluation data: {len(ev.prompts):,} prompts; models: {', '.join(ev.models[:12])}"
+        + (f", ... ({len(ev.models) - 12} more)" if len(ev.models) > 12 else "")
+    )
     mask = _holdout_mask(ev.prompts, holdout, holdout_salt)
     files = [] if no_baseline else _baseline_files(r.manifest, baseline_train)
     base = None

@@ -145,7 +145,9 @@ def train(
         None, "--alias", help="NAME=CANONICAL: rename a model of one source to another's name (repeatable)."
     ),
     prompt_column: str | None = typer.Option(
-        None, "--prompt-column", help="Prompt column (default: first of prompt, question, instruction, text)."
+        None,
+        "--prompt-column",
+        help="Prompt column (default: first of prompt, question, instruction, text, turns, messages).",
     ),
     messages_policy: str | None = typer.Option(
         None,
@@ -271,9 +273,10 @@ def train(
             ts.pair(strong, weak)  # both names exist and differ
     except TrainingDataError as exc:
         fail(str(exc))
+    shown = ", ".join(ts.models[:12]) + (f", ... ({len(ts.models) - 12} more)" if len(ts.models) > 12 else "")
     typer.echo(
         f"loaded {len(ts.prompts):,} prompts, {ts.n_battles:,} battles, {len(ts.models)} models "
-        f"from {len(ts.sources)} source(s)"
+        f"from {len(ts.sources)} source(s); models: {shown}"
     )
     if holdout is not None:
         from router_core.training_data import split_prompts

@@ -2,7 +2,8 @@
 
 Accepted source formats (auto-detected per file, or forced):
 - ``battles``: ``prompt, model_a, model_b, winner`` (winner in model_a / model_b / tie / tie (bothbad))
-- ``wide``: a prompt column plus one bool/numeric column per model (other columns are ignored)
+- ``wide``: a prompt column plus one bool/numeric column per model (text columns and numeric identifier
+  columns such as ``question_id``, ``id`` or ``turn`` are ignored, with a warning naming the latter)
 - ``long``: ``prompt, model, score``
 - ``struct``: a prompt column plus one struct/map column of per-model scores
 
@@ -31,7 +32,10 @@ from router_core.text import (
 )
 
 FORMATS = ("battles", "wide", "long", "struct")
-PROMPT_COLUMNS = ("prompt", "question", "instruction", "text")
+# ``turns`` (MT-bench) and ``messages`` (OpenAI chat) hold lists that reduce to text by the messages policy.
+PROMPT_COLUMNS = ("prompt", "question", "instruction", "text", "turns", "messages")
+# Numeric columns that describe a row rather than score a model (wide format); also any name ending "_id".
+ID_COLUMNS = frozenset({"id", "idx", "index", "row", "turn", "turn_id", "uid", "qid", "__index_level_0__"})
 WINNER_OUTCOME = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}
 
 
@@ -191,9 +195,25 @@ def _normalized_prompt(value: Any, policy: MessagesPolicy, where: str) -> str:
     return "" if text is None else normalize_prompt(text)
 
 
+def _is_score(v: Any) -> bool:
+    return v is None or (isinstance(v, bool | int | float | np.number) and not isinstance(v, str))
+
+
 def _is_struct_column(s: pd.Series) -> bool:
+    """A struct (dict) or map (list of (key, value) pairs) of numeric per-model scores. A list of strings,
+    such as MT-bench's ``reference`` answers, is not one."""
     first = s.dropna().head(1)
-    return len(first) == 1 and isinstance(first.iloc[0], dict | list) and s.dtype == object
+    if len(first) != 1 or s.dtype != object:
+        return False
+    cell = first.iloc[0]
+    if isinstance(cell, dict):
+        return bool(cell) and all(_is_score(v) for v in cell.values())
+    if isinstance(cell, list | tuple | np.ndarray):
+        return len(cell) > 0 and all(
+            isinstance(kv, list | tuple) and len(kv) == 2 and isinstance(kv[0], str) and _is_score(kv[1])
+            for kv in cell
+        )
+    return False
 
 
 def detect_format(df: pd.DataFrame, prompt_col: str) -> str:
@@ -221,11 +241,7 @@ def _scores_long(df: pd.DataFrame, fmt: str, prompt_col: str, path: str) -> pd.D
         _require(df, [prompt_col, "model", "score"], path, fmt)
         out = df[[prompt_col, "model", "score"]].rename(columns={prompt_col: "prompt"})
     elif fmt == "wide":
-        model_cols = [
-            c
-            for c in df.columns
-            if c != prompt_col and (pd.api.types.is_bool_dtype(df[c]) or pd.api.types.is_numeric_dtype(df[c]))
-        ]
+        model_cols = _wide_model_columns(df, prompt_col, path)
         out = df.melt(id_vars=[prompt_col], value_vars=model_cols, var_name="model", value_name="score")
         out = out.rename(columns={prompt_col: "prompt"})
     elif fmt == "struct":
@@ -248,6 +264,29 @@ def _scores_long(df: pd.DataFrame, fmt: str, prompt_col: str, path: str) -> pd.D
         raise TrainingDataError(f"{path}: scores must be numeric or bool ({exc})") from exc
     out["model"] = out["model"].astype(str)
     return out
+
+
+def _is_id_column(name: Any) -> bool:
+    n = str(name).strip().lower()
+    return n in ID_COLUMNS or n.endswith("_id") or n.startswith("__index_level_")
+
+
+def _wide_model_columns(df: pd.DataFrame, prompt_col: str, path: str) -> list[str]:
+    """The bool/numeric columns of a wide file, less identifier columns: an MT-bench export's
+    ``question_id`` would otherwise become a "model" that beats every real one."""
+    numeric = [
+        c
+        for c in df.columns
+        if c != prompt_col and (pd.api.types.is_bool_dtype(df[c]) or pd.api.types.is_numeric_dtype(df[c]))
+    ]
+    ids = [c for c in numeric if _is_id_column(c)]
+    if ids:
+        warnings.warn(
+            f"{path}: ignored numeric column(s) {ids}: identifiers, not model scores "
+            "(a model column must not be named id, index, turn or *_id)",
+            stacklevel=3,
+        )
+    return [c for c in numeric if c not in ids]
 
 
 def _battles(df: pd.DataFrame, prompt_col: str, path: str) -> pd.DataFrame:
@@ -321,6 +360,15 @@ def load_training_data(
                 )
             warnings.warn(f"{path}: dropped {int(empty.sum())} row(s) with an empty prompt", stacklevel=2)
         df = df.loc[~empty].copy()
+        lists = df[pcol].map(lambda x: isinstance(x, list | tuple | np.ndarray))
+        if lists.any():
+            n_raw, n_text = df[pcol][lists].map(str).nunique(), norm[~empty][lists].nunique()
+            if n_text < n_raw:  # e.g. last_user on MT-bench: every "Now make it shorter." is one prompt
+                warnings.warn(
+                    f"{path}: {n_raw:,} distinct conversations reduce to {n_text:,} distinct prompts under "
+                    f"messages policy '{messages_policy}'; rows with the same text are merged",
+                    stacklevel=2,
+                )
         df[pcol] = norm[~empty]
         fmt = fmt or detect_format(df, pcol)
         frame = _battles(df, pcol, path) if fmt == "battles" else _scores_long(df, fmt, pcol, path)

@@ -103,6 +103,37 @@ def test_chat_prompts_with_prompt_column(files, tmp_path):
     assert mb["routers"]["ensemble"]["apgr"] == ma["routers"]["ensemble"]["apgr"]
 
 
+def test_mt_bench_style_turns_found_without_options(files, tmp_path):
+    """A `turns` column is found without --prompt-column, the numeric `question_id` is not taken for a
+    model, and --messages-policy overrides the router's recorded policy."""
+    df = pd.read_parquet(files["test"])
+    df.insert(0, "question_id", np.arange(len(df)) + 81)
+    df["turns"] = [[p, "Now make it shorter."] for p in df.pop("prompt")]
+    mtb = tmp_path / "mtb.parquet"
+    df.to_parquet(mtb)
+    common = ("--router", str(files["dir"] / "pair_router"), "--no-baseline", "--bootstrap", "0")
+    with pytest.warns(UserWarning, match=r"ignored numeric column\(s\) \['question_id'\]"):
+        res = runner.invoke(app, ["evaluate", *common, "--data", str(mtb), "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["n_prompts"] == 120
+    # Every conversation ends in the same follow-up: one prompt is left, too few to evaluate; both said.
+    with pytest.warns(UserWarning, match="120 distinct conversations reduce to 1 distinct prompts"):
+        last = runner.invoke(
+            app,
+            [
+                "evaluate",
+                *common,
+                "--data",
+                str(mtb),
+                "--messages-policy",
+                "last_user",
+                "--out",
+                f"{tmp_path}/b",
+            ],
+        )
+    assert last.exit_code == 2 and "only 1 evaluation prompt(s) with a target" in last.output
+
+
 def test_multi_router_with_pair_and_holdout(files, tmp_path):
     out = tmp_path / "multi"
     res = _evaluate(
@@ -126,6 +157,7 @@ def test_multi_router_with_pair_and_holdout(files, tmp_path):
         (["--strong", "big"], "give both --strong and --weak"),
         (["--strong", "big", "--weak", "nope"], "not in the evaluation data"),
         (["--holdout", "1.5"], "--holdout must be in (0, 1)"),
+        (["--messages-policy", "first"], "--messages-policy must be one of"),
     ],
 )
 def test_bad_input_exits_2(files, tmp_path, extra, message):

@@ -161,6 +161,42 @@ def test_list_prompts_reduce_like_the_route_job(tmp_path):
         load_training_data([write(tmp_path, "bad.parquet", bad)])
 
 
+def test_mt_bench_style_file_loads_without_options(tmp_path):
+    """An MT-bench export: `turns` found as the prompt column, integer 1-10 scores, and neither the
+    numeric `question_id` nor the list-of-strings `reference` taken for model scores."""
+    df = pd.DataFrame(
+        {
+            "question_id": [81, 82, 83],
+            "category": ["writing", "math", "coding"],
+            "turns": [
+                ["Write a poem.", "Now make it shorter."],
+                ["What is 3*7?", "And 3*8?"],
+                ["Sort a list."],
+            ],
+            "reference": [None, ["21", "24"], None],
+            "gpt-4": [9, 10, 8],
+            "mixtral": [9, 4, 6],
+        }
+    )
+    path = write(tmp_path, "mtb.parquet", df)
+    with pytest.warns(UserWarning, match=r"ignored numeric column\(s\) \['question_id'\]"):
+        ts = load_training_data([path])
+    assert ts.models == ["gpt-4", "mixtral"]
+    assert ts.prompts[0] == "Write a poem. Now make it shorter."
+    np.testing.assert_array_equal(ts.scores, [[9, 9], [10, 4], [8, 6]])
+    # Under last_user, two conversations ending in the same follow-up become one prompt: the loader says so.
+    df["turns"] = [
+        ["Write a poem.", "Now make it shorter."],
+        ["What is 3*7?", "Now make it shorter."],
+        ["Sort."],
+    ]
+    with pytest.warns(UserWarning, match="3 distinct conversations reduce to 2 distinct prompts"):
+        merged = load_training_data(
+            [write(tmp_path, "mtb2.parquet", df.drop(columns="question_id"))], messages_policy="last_user"
+        )
+    assert len(merged.prompts) == 2
+
+
 def test_empty_prompts_error_unless_dropped(tmp_path):
     df = pd.DataFrame({"prompt": ["a", "  ", None], "m1": [1.0, 0.0, 1.0], "m2": [0.0, 1.0, 1.0]})
     path = write(tmp_path, "w.parquet", df)
