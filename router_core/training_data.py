@@ -286,7 +286,14 @@ def _wide_model_columns(df: pd.DataFrame, prompt_col: str, path: str) -> list[st
             "(a model column must not be named id, index, turn or *_id)",
             stacklevel=3,
         )
-    return [c for c in numeric if c not in ids]
+    models = [c for c in numeric if c not in ids]
+    if not models:
+        text = [c for c in df.columns if c != prompt_col and c not in numeric]
+        raise TrainingDataError(
+            f"{path}: no model score column (one bool/numeric column per model); not scores: {text + ids} "
+            "(text columns never are; other formats: prompt,model_a,model_b,winner or prompt,model,score)"
+        )
+    return models
 
 
 def _battles(df: pd.DataFrame, prompt_col: str, path: str) -> pd.DataFrame:
