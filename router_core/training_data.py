@@ -196,7 +196,7 @@ def _normalized_prompt(value: Any, policy: MessagesPolicy, where: str) -> str:
 
 
 def _is_score(v: Any) -> bool:
-    return v is None or (isinstance(v, bool | int | float | np.number) and not isinstance(v, str))
+    return v is None or isinstance(v, bool | int | float | np.number)
 
 
 def _is_struct_column(s: pd.Series) -> bool:
@@ -369,7 +369,8 @@ def load_training_data(
         df = df.loc[~empty].copy()
         lists = df[pcol].map(lambda x: isinstance(x, list | tuple | np.ndarray))
         if lists.any():
-            n_raw, n_text = df[pcol][lists].map(str).nunique(), norm[~empty][lists].nunique()
+            n_raw = df[pcol][lists].map(lambda x: repr(list(x))).nunique()
+            n_text = norm[~empty][lists].nunique()
             if n_text < n_raw:  # e.g. last_user on MT-bench: every "Now make it shorter." is one prompt
                 warnings.warn(
                     f"{path}: {n_raw:,} distinct conversations reduce to {n_text:,} distinct prompts under "
