@@ -165,3 +165,31 @@ def test_route_batches_share_the_bert_pass_with_the_embedder(embedder, int8_embe
     for k in keys:
         np.testing.assert_allclose(np.array(shared[k]), np.array(separate[k]), atol=1e-5)
     assert bert.fits_untruncated(texts).tolist() == [True] * 6 + [False, True]
+
+
+def test_source_weights_reach_score_targets(tmp_path):
+    """Source weights (``TrainingSet.with_weights``) reach BERT's score targets, not only its battles: a
+    source weighted 0 trains exactly as if it were absent, and a weight of 0.5 changes the fit."""
+    import pandas as pd
+
+    from router_core.training_data import load_training_data
+
+    def wide(name: str, offset: int, small_right_on: int) -> str:
+        prompts = [f"{TOPICS[i % 2]} (item {offset + i})" for i in range(32)]
+        df = pd.DataFrame(
+            {"prompt": prompts, "big": 1.0, "small": [float(i % 2 == small_right_on) for i in range(32)]}
+        )
+        path = tmp_path / name
+        df.to_parquet(path)
+        return str(path)
+
+    first, second = wide("first.parquet", 0, 1), wide("second.parquet", 100, 0)  # the sources disagree
+    both = load_training_data([first, second])
+    probe = [f"{t} (new)" for t in TOPICS]
+
+    def fit(data):
+        return BertScorer(**ONE_EPOCH, random_state=0).fit(data).score(None, probe)
+
+    alone = fit(load_training_data([first]))
+    np.testing.assert_allclose(fit(both.with_weights({"second": 0.0})), alone, atol=1e-5)
+    assert not np.allclose(fit(both.with_weights({"second": 0.5})), fit(both), atol=1e-4)

@@ -196,6 +196,22 @@ class BertScorer(ScorerBase):
         covered = known[bp, data.battle_a] & known[bp, data.battle_b] if len(bp) else np.zeros(0, bool)
         return y.astype(np.float32), np.flatnonzero(~covered), lo, hi
 
+    @staticmethod
+    def _prompt_weights(data: Any) -> np.ndarray:
+        """Weight of each prompt: its source's weight, which that source's battles carry
+        (``TrainingSet.with_weights``); 1 where the data has no sources."""
+        n = len(data.prompts)
+        if not hasattr(data, "prompt_source") or not hasattr(data, "battle_source"):
+            return np.ones(n, np.float32)
+        src = np.asarray(data.battle_source, np.int64)
+        per_source = np.ones(len(data.sources), np.float32)
+        if len(src):
+            top = np.zeros(len(data.sources), np.float32)
+            np.maximum.at(top, src, np.asarray(data.battle_weight, np.float32))
+            has = np.bincount(src, minlength=len(data.sources)) > 0
+            per_source[has] = top[has]
+        return per_source[np.asarray(data.prompt_source, np.int64)]
+
     def fit(self, data: Any, embeddings: np.ndarray | None = None) -> BertScorer:
         """Train on ``data.prompts`` (embeddings are not used: this scorer reads the text)."""
         import torch
@@ -203,7 +219,10 @@ class BertScorer(ScorerBase):
 
         self.models_ = list(data.models)
         y, battle_rows, self.score_lo_, self.score_hi_ = self._targets(data)
-        has_score = ~np.isnan(y).all(axis=1)
+        b_w = np.asarray(data.battle_weight, np.float32)
+        p_w = self._prompt_weights(data)
+        battle_rows = battle_rows[b_w[battle_rows] > 0]  # a source weighted 0 teaches nothing
+        has_score = ~np.isnan(y).all(axis=1) & (p_w > 0)
         bp = np.asarray(data.battle_prompt, np.int64)[battle_rows]
         has_battle = np.bincount(bp, minlength=len(data.prompts)) > 0
         train_idx = np.flatnonzero(has_score | has_battle)
@@ -219,7 +238,6 @@ class BertScorer(ScorerBase):
         b_a = np.asarray(data.battle_a, np.int64)
         b_b = np.asarray(data.battle_b, np.int64)
         b_o = np.asarray(data.battle_outcome, np.float32)
-        b_w = np.asarray(data.battle_weight, np.float32)
 
         self._setup(len(self.models_))
         net = self.net_
@@ -227,8 +245,17 @@ class BertScorer(ScorerBase):
         lengths = np.array([len(ids) for ids in self._token_ids(texts)])
         # Length-bucketed batches (little padding), shuffled batch order each epoch.
         by_len = train_idx[np.argsort(lengths, kind="stable")]
-        batches = [by_len[s : s + self.batch_size] for s in range(0, len(by_len), self.batch_size)]
         rng = np.random.default_rng(self.random_state)
+        # Source weights act by sampling: each epoch a prompt takes part with probability = its weight.
+        # (Scaling its loss instead would be undone by Adam: length-sorted batches are often one source.)
+        sample_rng = np.random.default_rng([self.random_state, 1])
+        p_take = np.minimum(p_w[by_len], 1.0)
+
+        def epoch_batches() -> list[np.ndarray]:
+            take = by_len if (p_take >= 1.0).all() else by_len[sample_rng.random(len(by_len)) < p_take]
+            return [take[s : s + self.batch_size] for s in range(0, len(take), self.batch_size)]
+
+        batches = epoch_batches()
 
         opt = torch.optim.AdamW(
             [
@@ -237,21 +264,24 @@ class BertScorer(ScorerBase):
             ],
             weight_decay=self.weight_decay,
         )
-        epochs = max(self.epochs, -(-self.min_steps // len(batches)))
-        total_steps = epochs * len(batches)
+        per_epoch = max(1, int(np.ceil(p_take.sum() / self.batch_size)))  # planned; sampling varies it
+        epochs = max(self.epochs, -(-self.min_steps // per_epoch))
+        total_steps = epochs * per_epoch
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / max(total_steps, 1)))
         self._log(
             f"training on {len(train_idx)} prompts, {len(self.models_)} models, {epochs} epoch(s) of "
-            f"{len(batches)} batch(es), "
+            f"{per_epoch} batch(es), "
             f"top {self.trainable_layers} layer(s) trainable, device {self.device_}"
         )
         t0, step, seen = time.perf_counter(), 0, 0
         report_every = max(1, total_steps // 20)
         for epoch in range(epochs):
+            if epoch:
+                batches = epoch_batches()
             net.train()
             net.embeddings.eval()
             net.bottom.eval()  # frozen part: no dropout, like at inference
-            running = 0.0
+            running, epoch_start = 0.0, step
             for bi in rng.permutation(len(batches)):
                 idx = batches[bi]
                 enc = self._encode([data.prompts[i] for i in idx])
@@ -286,7 +316,7 @@ class BertScorer(ScorerBase):
                     rate = seen / (time.perf_counter() - t0)
                     self._log(
                         f"epoch {epoch + 1}/{epochs} step {step}/{total_steps} "
-                        f"loss {running / max(1, step - epoch * len(batches)):.4f} ({rate:.0f} prompts/s)"
+                        f"loss {running / max(1, step - epoch_start):.4f} ({rate:.0f} prompts/s)"
                     )
         net.eval()
         self.train_seconds_ = time.perf_counter() - t0
