@@ -25,6 +25,21 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
     raise typer.Exit(code)
 
 
+def messages_policy_error(policy: str) -> str | None:
+    """The one-line error for an unknown --messages-policy; None for a known one."""
+    from router_core.text import MESSAGES_POLICIES
+
+    if policy in MESSAGES_POLICIES:
+        return None
+    return f"--messages-policy must be one of {', '.join(MESSAGES_POLICIES)}, got '{policy}'"
+
+
+def name_list(names: list[str], limit: int = 12) -> str:
+    """Names for a progress line: the first ``limit``, then how many more."""
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 def parse_pairs(values: list[str] | None, what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for v in values or []:

@@ -15,7 +15,8 @@ import numpy as np
 import typer
 
 from jobs.app import app
-from router_core.text import DEFAULT_MESSAGES_POLICY, MESSAGES_POLICIES
+from jobs.cli_options import messages_policy_error, name_list
+from router_core.text import DEFAULT_MESSAGES_POLICY
 
 COST_NOTE = (
     "cost per prompt = input price + output price (USD per 1M tokens) of the chosen model: token counts "
@@ -393,15 +394,12 @@ def run_evaluate(
         fail(str(exc))
     recorded = r.manifest.get("messages_policy", DEFAULT_MESSAGES_POLICY)
     policy = messages_policy or recorded
-    if policy not in MESSAGES_POLICIES:
-        fail(f"--messages-policy must be one of {', '.join(MESSAGES_POLICIES)}, got '{policy}'")
+    if policy_error := messages_policy_error(policy):
+        fail(policy_error)
     if policy != recorded:
         _log(f"messages policy '{policy}' (the router was trained with '{recorded}')")
     ev = _load(data, "evaluation data", prompt_column, policy)
-    _log(
-        f"evaluation data: {len(ev.prompts):,} prompts; models: {', '.join(ev.models[:12])}"
-        + (f", ... ({len(ev.models) - 12} more)" if len(ev.models) > 12 else "")
-    )
+    _log(f"evaluation data: {len(ev.prompts):,} prompts; models: {name_list(ev.models)}")
     mask = _holdout_mask(ev.prompts, holdout, holdout_salt)
     files = [] if no_baseline else _baseline_files(r.manifest, baseline_train)
     base = None

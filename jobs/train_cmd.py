@@ -13,9 +13,9 @@ import typer
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.app import app
-from jobs.cli_options import fail, parse_pairs
+from jobs.cli_options import fail, messages_policy_error, name_list, parse_pairs
 from router_core.router import DEFAULT_SCORERS, OPTIONAL_SCORERS
-from router_core.text import DEFAULT_MESSAGES_POLICY, MESSAGES_POLICIES, MessagesPolicy
+from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy
 
 
 class TrainConfig(BaseModel):
@@ -252,8 +252,8 @@ def train(
     holdout_salt = cfg.holdout_salt if holdout_salt is None else holdout_salt
     threads = threads or cfg.threads
     policy = messages_policy or cfg.messages_policy
-    if policy not in MESSAGES_POLICIES:
-        fail(f"--messages-policy must be one of {', '.join(MESSAGES_POLICIES)}, got '{policy}'")
+    if policy_error := messages_policy_error(policy):
+        fail(policy_error)
     if threads:
         import torch
 
@@ -273,10 +273,9 @@ def train(
             ts.pair(strong, weak)  # both names exist and differ
     except TrainingDataError as exc:
         fail(str(exc))
-    shown = ", ".join(ts.models[:12]) + (f", ... ({len(ts.models) - 12} more)" if len(ts.models) > 12 else "")
     typer.echo(
         f"loaded {len(ts.prompts):,} prompts, {ts.n_battles:,} battles, {len(ts.models)} models "
-        f"from {len(ts.sources)} source(s); models: {shown}"
+        f"from {len(ts.sources)} source(s); models: {name_list(ts.models)}"
     )
     if holdout is not None:
         from router_core.training_data import split_prompts

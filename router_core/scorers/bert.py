@@ -199,10 +199,7 @@ class BertScorer(ScorerBase):
     @staticmethod
     def _prompt_weights(data: Any) -> np.ndarray:
         """Weight of each prompt: its source's weight, which that source's battles carry
-        (``TrainingSet.with_weights``); 1 where the data has no sources."""
-        n = len(data.prompts)
-        if not hasattr(data, "prompt_source") or not hasattr(data, "battle_source"):
-            return np.ones(n, np.float32)
+        (``TrainingSet.with_weights``); 1 for a source without battles."""
         src = np.asarray(data.battle_source, np.int64)
         per_source = np.ones(len(data.sources), np.float32)
         if len(src):
