@@ -190,7 +190,7 @@ def _multi_predictions(router, emb: np.ndarray, texts: list[str], chunk: int) ->
     def one(sl: slice) -> dict[str, np.ndarray]:
         feats = {n: quality_features(n, sc.score(emb[sl], texts[sl])) for n, sc in router.scorers.items()}
         res = {n: router.stack.predict_one(n, f) for n, f in feats.items()}
-        res["ensemble"] = router.stack.predict(feats)
+        res["ensemble"] = router.with_known(router.stack.predict(feats), texts[sl])
         return res
 
     parts = _chunked(one, len(texts), chunk, "scored")
@@ -309,6 +309,13 @@ def evaluate(
         "(router_core.training_data.split_prompts with --holdout-salt); default: every prompt.",
     ),
     holdout_salt: str = typer.Option("holdout", "--holdout-salt", help="Salt of the --holdout hash split."),
+    unseen_only: bool = typer.Option(
+        False,
+        "--unseen-only",
+        help="Leave out the evaluation prompts that are in the router's training data (same text): their "
+        "routes use the outcomes observed in training (known prompts), so they are not a test of "
+        "generalisation.",
+    ),
     bootstrap: int = typer.Option(
         1000, "--bootstrap", help="Bootstrap resamples of prompts for 95% CIs (0: none)."
     ),
@@ -352,6 +359,7 @@ def evaluate(
         run_evaluate(
             router, data, out, strong, weak, baseline_train, no_baseline, holdout, holdout_salt,
             bootstrap, seed, prices, torch_threads, chunk, embed_cache, prompt_column, messages_policy,
+            unseen_only,
         )  # fmt: skip
     except EvaluateInputError as exc:
         cli_fail(str(exc))
@@ -375,6 +383,7 @@ def run_evaluate(
     embed_cache: str | None = None,
     prompt_column: str | None = None,
     messages_policy: str | None = None,
+    unseen_only: bool = False,
 ) -> dict[str, Any]:
     """The evaluate command without the CLI layer (raises EvaluateInputError on bad input)."""
     from router_core.artifact import RouterLoadError
@@ -401,6 +410,23 @@ def run_evaluate(
     ev = _load(data, "evaluation data", prompt_column, policy)
     _log(f"evaluation data: {len(ev.prompts):,} prompts; models: {name_list(ev.models)}")
     mask = _holdout_mask(ev.prompts, holdout, holdout_salt)
+    known = r.known.lookup(ev.prompts) >= 0 if r.known is not None else np.zeros(len(ev.prompts), bool)
+    n_known = int((known & mask).sum())
+    if unseen_only:
+        if r.known is None:
+            fail(
+                "--unseen-only: this router keeps no table of its training prompts (trained before known "
+                "prompts, or with --no-known-prompts); use --holdout with the same split as train instead"
+            )
+        mask &= ~known
+        _log(f"--unseen-only: left out {n_known:,} prompts that are in the router's training data")
+        if not mask.any():
+            fail("--unseen-only: every evaluation prompt is in the router's training data")
+    elif n_known:
+        _log(
+            f"{n_known:,} of {int(mask.sum()):,} evaluation prompts are in the router's training data: "
+            "the default score uses their observed outcomes (--unseen-only leaves them out)"
+        )
     files = [] if no_baseline else _baseline_files(r.manifest, baseline_train)
     base = None
     if files:
@@ -433,6 +459,7 @@ def run_evaluate(
                     fail(f"--strong/--weak: model '{m}' is not one of the router's models {r.models}")
             res["pair"] = _evaluate_pair(r, ev, strong, weak, base, args)
     res.update({"router": router, "data": list(data), "holdout": holdout, "holdout_salt": holdout_salt})
+    res["known_prompts"] = {"in_evaluation_data": n_known, "left_out": unseen_only}
     path = _write(out, "metrics.json", res)
     typer.echo(f"wrote {path}")
     return res

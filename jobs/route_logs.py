@@ -381,6 +381,14 @@ class RouteRun:
         )
         cost = cost_matrix(pt, ct, self.models, self.prices)
         idx = decide(self.router, self.policy, table, cost) if table.num_rows else np.zeros(0, dtype=np.int64)
+        known = getattr(self.router, "known", None)  # plugged-in routers may have none
+        if known is not None:
+            hashes = np.unique(np.asarray(table.column("prompt_hash").to_pylist(), dtype="S32"))
+            self.counts["known_prompts"] = int((known.lookup_hashes(hashes) >= 0).sum())
+            log(
+                f"known prompts: {self.counts['known_prompts']} of {len(hashes)} distinct prompts are in the "
+                "router's training data and lean on their observed outcomes"
+            )
         log(
             f"calibrate: {self.policy.kind}={self.policy.value} on {table.num_rows} requests in "
             f"{time.time() - t:.1f}s; "

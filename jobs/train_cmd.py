@@ -38,6 +38,7 @@ class TrainConfig(BaseModel):
     holdout: float | None = Field(None, gt=0.0, lt=1.0)
     holdout_salt: str = "holdout"
     weight_sources: bool = True
+    known_prompts: bool = True
     drop_empty: bool = False
     threads: int | None = Field(None, gt=0)
     scorer_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -175,6 +176,12 @@ def train(
     no_source_weights: bool = typer.Option(
         False, "--no-source-weights", help="Pool all sources with weight 1 instead of fitting weights."
     ),
+    no_known_prompts: bool = typer.Option(
+        False,
+        "--no-known-prompts",
+        help="Do not keep the training prompts' observed outcomes. By default a prompt routed again that is "
+        "in the training data (same text) has its estimate moved halfway to what was measured for it.",
+    ),
     drop_empty: bool = typer.Option(
         False, "--drop-empty", help="Drop rows with empty prompts (default: such rows are an error)."
     ),
@@ -306,6 +313,7 @@ def train(
             valid_frac=valid_frac,
             seed=seed,
             weight_sources=cfg.weight_sources and not no_source_weights,
+            known_prior=1.0 if cfg.known_prompts and not no_known_prompts else None,
             log=lambda m: typer.echo(m),
         )
     except (TrainingDataError, ValueError, TypeError) as exc:

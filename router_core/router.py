@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from router_core.artifact import RouterLoadError, read_manifest, write_manifest
+from router_core.known_prompts import KnownPrompts
 from router_core.scorers.base import sigmoid
 from router_core.scorers.ensemble import (
     PairStack,
@@ -32,6 +33,7 @@ DEFAULT_SCORERS = ("sw", "mf", "knn", "lex", "bert")
 # Trainable on request (--scorers) but not in the default: measured without a held-out gain (docs/routers.md).
 OPTIONAL_SCORERS = ("shape",)
 ENSEMBLE_FILE = "ensemble.npz"
+KNOWN_PROMPTS_FILE = "known_prompts.npz"
 VALID_SALT = "router-valid"
 MIN_STACK_ROWS = 20  # fewer held-out targets than this: the ensemble is a plain average
 
@@ -87,6 +89,7 @@ class Router:
     scorers: dict[str, Any]
     stack: PairStack | QualityStack | None
     manifest: dict = field(default_factory=dict)
+    known: KnownPrompts | None = None  # observed outcomes of the training prompts, by text
 
     @property
     def scorer_names(self) -> list[str]:
@@ -94,6 +97,12 @@ class Router:
 
     @property
     def needs_text(self) -> bool:
+        """Whether callers should pass the prompt texts to ``score``: a scorer reads them, or known
+        prompts look them up (without texts, known prompts are simply not applied)."""
+        return self.known is not None or self._scorers_read_text
+
+    @property
+    def _scorers_read_text(self) -> bool:
         return any(getattr(s, "needs_text", False) for s in self.scorers.values())
 
     @property
@@ -108,7 +117,7 @@ class Router:
         texts: Sequence[str] | None,
         precomputed: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        if self.needs_text and texts is None:
+        if self._scorers_read_text and texts is None:
             raise ValueError(f"router scorers {self.scorer_names} need the prompt texts")
         if texts is not None and len(texts) != len(embeddings):
             raise ValueError(f"{len(texts)} texts for {len(embeddings)} embeddings")
@@ -140,14 +149,25 @@ class Router:
         if self.is_pair:
             res = {f"score_{k}": v.astype(np.float32) for k, v in base.items()}
             if isinstance(self.stack, PairStack):
-                res["strong_win_prob"] = self.stack.predict(base).astype(np.float32)
+                p = self.stack.predict(base)
             else:
-                res["strong_win_prob"] = np.mean(list(base.values()), axis=0).astype(np.float32)
+                p = np.mean(list(base.values()), axis=0)
+            res["strong_win_prob"] = self.with_known(p, texts).astype(np.float32)
             return res
         assert isinstance(self.stack, QualityStack)
         res = {f"score_{k}": self.stack.predict_one(k, v).max(axis=1) for k, v in base.items()}
-        res["predicted_quality"] = self.stack.predict(base)
+        q = self.stack.predict(base)
+        res["predicted_quality"] = self.with_known(q, texts).astype(q.dtype)
         return res
+
+    def with_known(self, estimate: np.ndarray, texts: Sequence[str] | None) -> np.ndarray:
+        if self.known is None or texts is None:
+            return estimate
+        return self.known.blend(estimate, texts)
+
+    def known_count(self, texts: Sequence[str]) -> int:
+        """How many of these prompts the router has observed outcomes for (0 without known prompts)."""
+        return 0 if self.known is None else int((self.known.lookup(texts) >= 0).sum())
 
     # ------------------------------------------------------------------ persistence
 
@@ -159,11 +179,11 @@ class Router:
             scorer_entries.append({"name": name, "dir": name, "params": params})
         arrays = self.stack.to_arrays() if self.stack is not None else {}
         np.savez(os.path.join(path, ENSEMBLE_FILE), **arrays)
-        manifest = {
-            k: v
-            for k, v in self.manifest.items()
-            if k not in ("format_version", "files", "scorers", "models", "strong", "weak", "embedder_id")
-        }
+        written_here = ("format_version", "files", "scorers", "models", "strong", "weak", "embedder_id")
+        manifest = {k: v for k, v in self.manifest.items() if k not in (*written_here, "known_prompts")}
+        if self.known is not None:
+            np.savez(os.path.join(path, KNOWN_PROMPTS_FILE), **self.known.to_arrays())
+            manifest["known_prompts"] = {"prior": self.known.prior, "count": len(self.known)}
         self.manifest = write_manifest(
             path,
             {
@@ -187,6 +207,10 @@ class Router:
                 scorers[entry["name"]] = klass.load(os.path.join(path, entry["dir"]), entry["params"])
             with np.load(os.path.join(path, ENSEMBLE_FILE), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
+            known = None
+            if "known_prompts" in manifest:  # routers written before known prompts have none
+                with np.load(os.path.join(path, KNOWN_PROMPTS_FILE), allow_pickle=False) as z:
+                    known = KnownPrompts.from_arrays(manifest["known_prompts"]["prior"], z)
         except (KeyError, ValueError, OSError) as exc:
             raise RouterLoadError(f"cannot load router from {path}: {exc}") from exc
         names = list(scorers)
@@ -204,6 +228,7 @@ class Router:
             scorers=scorers,
             stack=stack,
             manifest=manifest,
+            known=known,
         )
 
 
@@ -279,9 +304,12 @@ def train_router(
     weight_sources: bool = True,
     stack_mode: str = "mean",
     source_probe: str = "sw",
+    known_prior: float | None = 1.0,
     log: Callable[[str], None] = print,
 ) -> Router:
-    """Fit base scorers, source weights and the stacked default score; returns an unsaved Router."""
+    """Fit base scorers, source weights and the stacked default score; returns an unsaved Router.
+    ``known_prior``: pseudo-count of the router's estimate against a training prompt's own observed
+    outcome when that prompt is routed again (``router_core.known_prompts``); None: no known prompts."""
     if (strong is None) != (weak is None):
         raise ValueError("give both strong and weak (a pair router) or neither (an N-model router)")
     if strong is not None:
@@ -416,6 +444,11 @@ def train_router(
         final[name] = make(name).fit(weighted, embeddings)
         log(f"  {name} refitted in {time.perf_counter() - t0:.1f}s")
 
+    known = None
+    if known_prior is not None:
+        known = KnownPrompts(known_prior).fit(weighted, strong, weak)
+        log(f"known prompts: observed outcomes of {len(known):,} training prompts (prior {known_prior:g})")
+
     counts = {s: int((data.battle_source == i).sum()) for i, s in enumerate(data.sources)}
     manifest = {
         "training_data_hash": data.content_hash(),
@@ -436,6 +469,7 @@ def train_router(
         scorers=final,
         stack=stack,
         manifest=manifest,
+        known=known,
     )
 
 

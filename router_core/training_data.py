@@ -122,6 +122,18 @@ class TrainingSet:
         out.battle_weight = (self.battle_weight * per_source[self.battle_source]).astype(np.float32)
         return out
 
+    def prompt_weights(self) -> np.ndarray:
+        """Weight of each prompt: its source's weight, which that source's battles carry
+        (``with_weights``); 1 for a source without battles."""
+        src = np.asarray(self.battle_source, np.int64)
+        per_source = np.ones(len(self.sources), np.float32)
+        if len(src):
+            top = np.zeros(len(self.sources), np.float32)
+            np.maximum.at(top, src, np.asarray(self.battle_weight, np.float32))
+            has = np.bincount(src, minlength=len(self.sources)) > 0
+            per_source[has] = top[has]
+        return per_source[np.asarray(self.prompt_source, np.int64)]
+
     def content_hash(self) -> str:
         h = hashlib.sha256()
         for p in self.prompts:

@@ -150,6 +150,42 @@ def test_multi_router_with_pair_and_holdout(files, tmp_path):
     assert "input price + output price" in res.output
 
 
+def test_prompts_seen_in_training_are_counted_and_can_be_left_out(files, tmp_path):
+    mixed = tmp_path / "mixed.parquet"
+    test = pd.read_parquet(files["test"])
+    pd.concat([pd.read_parquet(files["train"]).head(30), test]).to_parquet(mixed)
+    common = ["--data", str(mixed), "--no-baseline", "--prices", files["prices"], "--bootstrap", "0"]
+    common += ["--router", str(files["dir"] / "multi_router")]
+    res = runner.invoke(app, ["evaluate", *common, "--out", str(tmp_path / "all")])
+    assert res.exit_code == 0, res.output
+    assert "30 of 150 evaluation prompts are in the router's training data" in res.output
+    m = json.loads((tmp_path / "all" / "metrics.json").read_text())
+    assert m["n_prompts"] == 150 and m["known_prompts"] == {"in_evaluation_data": 30, "left_out": False}
+    res = runner.invoke(app, ["evaluate", *common, "--out", str(tmp_path / "unseen"), "--unseen-only"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "unseen" / "metrics.json").read_text())
+    assert m["n_prompts"] == len(test) and m["known_prompts"]["left_out"]
+
+    from dataclasses import replace
+
+    from router_core.router import Router
+
+    replace(Router.load(str(files["dir"] / "multi_router")), known=None).save(str(tmp_path / "old"))
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            *common,
+            "--router",
+            str(tmp_path / "old"),
+            "--out",
+            str(tmp_path / "x"),
+            "--unseen-only",
+        ],
+    )
+    assert res.exit_code == 2 and "keeps no table of its training prompts" in res.output
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [

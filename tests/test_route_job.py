@@ -34,6 +34,14 @@ def train_tiny_routers(out: Path, embedder) -> tuple[Path, Path]:
         )
         for m, p in ((STRONG, 0.9), (WEAK, 0.3 if hard else 0.9), (NANO, 0.1 if hard else 0.8)):
             cols[m].append(bool(rng.random() < p))
+    # two prompts that the logs repeat (known prompts), outcomes as their kind suggests
+    for text, right in (
+        ("Prove that 0 squared is even", (True, False, False)),
+        ("Say hi to friend 1", (True,) * 3),
+    ):
+        prompts.append(text)
+        for m, r in zip((STRONG, WEAK, NANO), right, strict=True):
+            cols[m].append(r)
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table({"prompt": prompts, **cols}), out / "train.parquet")
     data = load_training_data([str(out / "train.parquet")])
@@ -135,6 +143,7 @@ def test_dedupe_embeds_each_distinct_prompt_once(routed_pair, logs):
 
     counts = manifest(routed_pair)["counts"]
     assert counts["distinct_prompts"] == logs[1]["distinct"]
+    assert counts["known_prompts"] == 2  # training prompts that the logs repeat, whitespace aside
     assert counts["embedded"] == logs[1]["distinct"]
     emb_id = manifest(routed_pair)["router"]["embedder_id"]
     assert cache_rows(routed_pair / "_embedding_cache", emb_id) == logs[1]["distinct"]

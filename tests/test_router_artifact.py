@@ -72,7 +72,7 @@ def test_pair_router_scores(pair_router):
     p = out["strong_win_prob"]
     # The strong model is needed in cluster 0 only: the default score must rank those prompts higher.
     assert p[cl[:50] == 0].mean() > p[cl[:50] == 1].mean() + 0.1
-    assert router.scorer_names == list(FAST) and not router.needs_text
+    assert router.scorer_names == list(FAST) and router.needs_text  # known prompts look texts up
     m = router.manifest["metrics"]["scorers"]
     assert set(m) == {"sw", "mf", "knn", "ensemble"} and m["ensemble"]["auc"] > 0.6
 

@@ -69,6 +69,7 @@ def test_train_pair_router_end_to_end(data_dir, tmp_path):
     assert [s["name"] for s in man["scorers"]] == ["sw", "mf"]
     assert set(man["source_weights"]) == {"wide", "battles"}
     assert man["embedder_id"].startswith("all-MiniLM-L6-v2")
+    assert man["known_prompts"]["count"] > 0 and "known prompts: observed outcomes of" in res.output
 
     from router_core.embedder import MiniLMEmbedder
     from router_core.router import Router
@@ -92,12 +93,14 @@ def test_train_n_model_router(data_dir, tmp_path):
             str(out),
             "--max-train",
             "50",
+            "--no-known-prompts",
         ]
     )
     assert res.exit_code == 0, res.output
-    assert "subsampled to 50 prompts" in res.output
+    assert "subsampled to 50 prompts" in res.output and "known prompts" not in res.output
     man = json.loads((out / "manifest.json").read_text())
     assert man["strong"] is None and man["models"] == ["big-model", "small-model"]
+    assert "known_prompts" not in man and not (out / "known_prompts.npz").exists()
     # The optional shape scorer is accepted, saved and loaded back (it reads the texts).
     from router_core.router import Router
 

@@ -196,19 +196,6 @@ class BertScorer(ScorerBase):
         covered = known[bp, data.battle_a] & known[bp, data.battle_b] if len(bp) else np.zeros(0, bool)
         return y.astype(np.float32), np.flatnonzero(~covered), lo, hi
 
-    @staticmethod
-    def _prompt_weights(data: Any) -> np.ndarray:
-        """Weight of each prompt: its source's weight, which that source's battles carry
-        (``TrainingSet.with_weights``); 1 for a source without battles."""
-        src = np.asarray(data.battle_source, np.int64)
-        per_source = np.ones(len(data.sources), np.float32)
-        if len(src):
-            top = np.zeros(len(data.sources), np.float32)
-            np.maximum.at(top, src, np.asarray(data.battle_weight, np.float32))
-            has = np.bincount(src, minlength=len(data.sources)) > 0
-            per_source[has] = top[has]
-        return per_source[np.asarray(data.prompt_source, np.int64)]
-
     def fit(self, data: Any, embeddings: np.ndarray | None = None) -> BertScorer:
         """Train on ``data.prompts`` (embeddings are not used: this scorer reads the text)."""
         import torch
@@ -217,7 +204,7 @@ class BertScorer(ScorerBase):
         self.models_ = list(data.models)
         y, battle_rows, self.score_lo_, self.score_hi_ = self._targets(data)
         b_w = np.asarray(data.battle_weight, np.float32)
-        p_w = self._prompt_weights(data)
+        p_w = data.prompt_weights()
         battle_rows = battle_rows[b_w[battle_rows] > 0]  # a source weighted 0 teaches nothing
         has_score = ~np.isnan(y).all(axis=1) & (p_w > 0)
         bp = np.asarray(data.battle_prompt, np.int64)[battle_rows]
