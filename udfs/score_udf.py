@@ -12,6 +12,7 @@ module-level cache, so with ``spark.python.worker.reuse`` they outlive tasks.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -176,15 +177,19 @@ def score_batch(
 
 
 def make_score_fn(
-    router_name: str, embedder_conf: dict[str, Any]
+    router_name: str, embedder_conf: dict[str, Any], use_known: bool = True
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """The function for ``df.mapInArrow(fn, score_schema(...))``."""
+    """The function for ``df.mapInArrow(fn, score_schema(...))``. ``use_known=False``: the router's
+    known prompts (training outcomes looked up by text) are not applied."""
 
     def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         from udfs.embed_udf import get_embedder
 
         embedder = get_embedder(embedder_conf)
         router = get_router(router_name, embedder.id)
+        if not use_known and getattr(router, "known", None) is not None:
+            router = copy.copy(router)  # the cached router stays as loaded for other jobs in this worker
+            router.known = None
         bert = shared_bert(router, embedder)
         for batch in batches:
             if batch.num_rows:
