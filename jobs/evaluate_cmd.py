@@ -406,12 +406,15 @@ def run_evaluate(
     if policy_error := messages_policy_error(policy):
         fail(policy_error)
     if policy != recorded:
-        _log(f"messages policy '{policy}' (the router was trained with '{recorded}')")
+        _log(
+            f"messages policy '{policy}' (the router was trained with '{recorded}'; its known prompts match "
+            "only texts reduced the same way)"
+        )
     ev = _load(data, "evaluation data", prompt_column, policy)
     _log(f"evaluation data: {len(ev.prompts):,} prompts; models: {name_list(ev.models)}")
     mask = _holdout_mask(ev.prompts, holdout, holdout_salt)
     known = r.known.lookup(ev.prompts) >= 0 if r.known is not None else np.zeros(len(ev.prompts), bool)
-    n_known = int((known & mask).sum())
+    n_known = r.known_count([p for p, m in zip(ev.prompts, mask, strict=True) if m])
     if unseen_only:
         if r.known is None:
             fail(

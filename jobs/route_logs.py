@@ -385,6 +385,7 @@ class RouteRun:
         idx = decide(self.router, self.policy, table, cost) if table.num_rows else np.zeros(0, dtype=np.int64)
         known = getattr(self.router, "known", None)  # plugged-in routers may have none
         if known is not None and self.opts.ignore_known_prompts:
+            self.counts["known_prompts"] = None  # not looked up
             log("known prompts: ignored (--ignore-known-prompts)")
         elif known is not None:
             hashes = np.unique(np.asarray(table.column("prompt_hash").to_pylist(), dtype="S32"))

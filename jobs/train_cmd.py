@@ -180,7 +180,8 @@ def train(
         False,
         "--no-known-prompts",
         help="Do not keep the training prompts' observed outcomes. By default a prompt routed again that is "
-        "in the training data (same text) has its estimate moved halfway to what was measured for it.",
+        "in the training data (same text) has its estimate moved halfway to what was measured for it (for a "
+        "source of weight 1).",
     ),
     drop_empty: bool = typer.Option(
         False, "--drop-empty", help="Drop rows with empty prompts (default: such rows are an error)."

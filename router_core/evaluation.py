@@ -36,6 +36,12 @@ class PairTargets:
     kind: str  # "scores", "battles" or "mixed"
 
 
+def strong_win_target(q_strong: np.ndarray, q_weak: np.ndarray) -> np.ndarray:
+    """P(strong beats weak) a prompt's qualities stand for: ties 0.5, correctness 0/0.5/1, win rates as
+    they are. Clipped, so scores on a wider scale (judge grades 1-10) read as "higher score wins"."""
+    return np.clip((1.0 + np.asarray(q_strong, np.float64) - np.asarray(q_weak, np.float64)) / 2.0, 0.0, 1.0)
+
+
 def pair_targets(data: Any, strong: str, weak: str) -> PairTargets:
     """Per-prompt quality of strong and weak from a TrainingSet.
 

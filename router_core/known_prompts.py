@@ -45,7 +45,7 @@ class KnownPrompts:
             rows = np.flatnonzero(~np.isnan(obs).all(axis=1) & (weights > 0))
             obs = obs[rows]
         else:
-            from router_core.evaluation import pair_targets
+            from router_core.evaluation import pair_targets, strong_win_target
 
             try:
                 tg = pair_targets(data, strong, weak)
@@ -56,7 +56,7 @@ class KnownPrompts:
             else:
                 keep = weights[tg.prompt_idx] > 0
                 rows = tg.prompt_idx[keep]
-                obs = ((1.0 + tg.q_strong - tg.q_weak) / 2.0)[keep, None]
+                obs = strong_win_target(tg.q_strong, tg.q_weak)[keep, None]
         keys = _keys([data.prompts[i] for i in rows])
         order = np.argsort(keys, kind="stable")
         self.keys_, self.observed_, self.weight_ = keys[order], obs[order], weights[rows][order]

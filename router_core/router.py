@@ -246,9 +246,9 @@ def _auc(score: np.ndarray, target: np.ndarray) -> float | None:
 
 
 def _pair_metrics(p: np.ndarray, q_s: np.ndarray, q_w: np.ndarray) -> dict[str, Any]:
-    from router_core.evaluation import pair_metrics
+    from router_core.evaluation import pair_metrics, strong_win_target
 
-    target = (1.0 + q_s - q_w) / 2.0
+    target = strong_win_target(q_s, q_w)
     out: dict[str, Any] = {"log_loss": battle_log_loss(p, target), "auc": _auc(p, target)}
     try:
         m = pair_metrics(q_s, q_w, p, n_boot=0)
@@ -383,7 +383,7 @@ def train_router(
     stack: PairStack | QualityStack | None
     texts_va = valid_part.prompts
     if strong is not None:
-        from router_core.evaluation import pair_targets
+        from router_core.evaluation import pair_targets, strong_win_target
 
         try:
             tg = pair_targets(valid_part, strong, weak)
@@ -395,7 +395,7 @@ def train_router(
             n: np.asarray(sc.win_prob(emb_va[rows], texts_rows, strong, weak), np.float64)
             for n, sc in fitted.items()
         }
-        target = (1.0 + q_s - q_w) / 2.0
+        target = strong_win_target(q_s, q_w)
         if len(rows) >= MIN_STACK_ROWS:
             stack, oof = _fit_pair_stack(probs, target, stack_mode)
             metrics["scorers"] = {n: _pair_metrics(p, q_s, q_w) for n, p in probs.items()}

@@ -48,9 +48,11 @@ def test_unknown_prompts_and_missing_texts_keep_the_estimate(n_model):
     new = [f"a prompt never seen {i}" for i in range(20)]
     q = r.score(emb[:20], new)["predicted_quality"]
     np.testing.assert_array_equal(q, plain.score(emb[:20], new)["predicted_quality"])
-    # without texts a router whose scorers read none still scores, with no lookup
-    np.testing.assert_array_equal(r.score(emb[:20])["predicted_quality"], q)
     assert r.known_count(new) == 0
+    # without texts a router whose scorers read none still scores training prompts, with no lookup
+    np.testing.assert_array_equal(
+        r.score(emb[:20])["predicted_quality"], plain.score(emb[:20], ts.prompts[:20])["predicted_quality"]
+    )
 
 
 def test_known_prompts_survive_save_and_load(n_model, tmp_path):
@@ -109,6 +111,14 @@ def test_source_weight_zero_and_unscored_models_keep_the_estimate():
     np.testing.assert_allclose(out[2], [0.5, (3 * 0.5 + 1) / 4])  # m1 unscored there
     np.testing.assert_allclose(out[3], [0.5, 0.5])
     assert len(kp) == 2
+
+
+def test_pair_outcome_of_scores_on_a_wider_scale_stays_a_probability():
+    ts = _two_sources()
+    ts.scores = np.array([[9.0, 2.0], [5.0, 5.0], [3.0, 8.0]], np.float32)
+    kp = KnownPrompts().fit(ts, strong="m1", weak="m2")
+    p = kp.blend(np.full(3, 0.5), ["first", "second", "third"])
+    np.testing.assert_allclose(p, [0.75, 0.5, 0.25])  # higher score wins; "second": source weight 0
 
 
 def test_bad_prior_is_a_clear_error():

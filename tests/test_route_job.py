@@ -118,7 +118,7 @@ def test_ignore_known_prompts_changes_only_the_known_ones(spark, routers, routed
     out = tmp_path / "ignored"
     args = ["--logs", logs[0], "--out", out, "--strong-share", "0.5", "--ignore-known-prompts"]
     assert route("--router", routers[0], *args) == 0
-    assert "known_prompts" not in manifest(out)["counts"]
+    assert manifest(out)["counts"]["known_prompts"] is None
     with_known, ignored = labels(routed_pair), labels(out)
     p1, p0 = with_known.column("strong_win_prob").to_numpy(), ignored.column("strong_win_prob").to_numpy()
     from router_core.text import normalize_prompt, prompt_hash
