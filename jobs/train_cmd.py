@@ -35,6 +35,7 @@ class TrainConfig(BaseModel):
     seed: int = 0
     max_train: int | None = Field(None, gt=0)
     valid_frac: float = Field(0.2, gt=0.0, lt=1.0)
+    stack_folds: int = Field(5, ge=1)
     holdout: float | None = Field(None, gt=0.0, lt=1.0)
     holdout_salt: str = "holdout"
     weight_sources: bool = True
@@ -110,11 +111,17 @@ def _summary(router, n_prompts: int) -> None:
             f"{top['gain']:.3f} +- {top['se']:.3f} in validation 1-AUC, under the 2-SE bar)"
         )
     metrics = man["metrics"].get("scorers")
+    folds = man["metrics"].get("stack_folds", 1)
+    where = f"cross-fitted over {folds} folds" if folds > 1 else "one held-out fold"
     if not metrics:
-        typer.echo(f"validation: only {man['metrics'].get('valid_targets', 0)} held-out targets, no metrics")
+        n_targets = man["metrics"].get("valid_targets", 0)
+        typer.echo(f"validation: only {n_targets} out-of-fold targets ({where}), no metrics")
         return
     keys = sorted({k for m in metrics.values() for k in m})
-    typer.echo(f"validation ({man['metrics']['valid_targets']:,} held-out prompts; ensemble out-of-fold):")
+    typer.echo(
+        f"validation ({man['metrics']['valid_targets']:,} prompts scored out of fold, {where}; the ensemble "
+        "is out of fold too):"
+    )
     typer.echo(f"{'scorer':<12}" + "".join(f"{k:>16}" for k in keys))
     for name, m in metrics.items():
         typer.echo(f"{name:<12}" + "".join(f"{_fmt(m.get(k)):>16}" for k in keys))
@@ -162,7 +169,17 @@ def train(
         None, "--max-train", help="Train on a random subsample of at most N prompts."
     ),
     valid_frac: float | None = typer.Option(
-        None, "--valid-frac", help="Share of prompts held out for stacking/calibration (0.2)."
+        None,
+        "--valid-frac",
+        help="Share of prompts held out to weigh sources, and to fit the stack when it is not cross-fitted "
+        "(0.2).",
+    ),
+    stack_folds: int | None = typer.Option(
+        None,
+        "--stack-folds",
+        help="The stack and calibration are fitted on every prompt's out-of-fold scores, cross-fitted over "
+        "this many folds (5; each cheap scorer is fitted once per fold, then on everything). 1, or the bert "
+        "scorer (too costly to train per fold), uses one --valid-frac held-out fold instead.",
     ),
     holdout: float | None = typer.Option(
         None,
@@ -252,6 +269,9 @@ def train(
     valid_frac = cfg.valid_frac if valid_frac is None else valid_frac
     if not 0.0 < valid_frac < 1.0:
         fail("--valid-frac must be between 0 and 1")
+    stack_folds = cfg.stack_folds if stack_folds is None else stack_folds
+    if stack_folds < 1:
+        fail("--stack-folds must be at least 1")
     if os.path.exists(out) and os.listdir(out) and not os.path.exists(os.path.join(out, "manifest.json")):
         fail(f"--out {out} exists, is not empty and is not a router artefact; refusing to overwrite it")
     holdout = cfg.holdout if holdout is None else holdout
@@ -312,6 +332,7 @@ def train(
             scorers=scorer_list,
             scorer_params=cfg.scorer_params,
             valid_frac=valid_frac,
+            stack_folds=stack_folds,
             seed=seed,
             weight_sources=cfg.weight_sources and not no_source_weights,
             known_prior=1.0 if cfg.known_prompts and not no_known_prompts else None,

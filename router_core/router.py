@@ -1,9 +1,11 @@
 """The trained router: base scorers + stacked default score, saved as one checksummed directory.
 
 ``Router.score`` is what the Spark route job calls on each batch of embeddings (and texts, when a scorer
-reads them). Training (``train_router``) holds out a prompt-level hash split: base scorers are fitted on
-the rest, the stack and per-model calibration on the held-out fold, then the base scorers are refitted
-on everything (except those with ``refit_on_all = False``, i.e. BERT, which keep the training-fold fit).
+reads them). Training (``train_router``) cross-fits over prompt-level hash folds: each fold is scored by
+base scorers fitted on the other folds, the stack and per-model calibration are fitted on these
+out-of-fold outputs of every prompt, then the base scorers are refitted on everything. A scorer with
+``refit_on_all = False`` (BERT: too costly to train k times) switches to one held-out fold for all
+scorers, and keeps its training-fold fit.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from router_core.scorers.ensemble import (
     logit,
     quality_features,
 )
-from router_core.training_data import TrainingSet, split_prompts
+from router_core.training_data import TrainingSet, fold_prompts, split_prompts
 
 DEFAULT_SCORERS = ("sw", "mf", "knn", "lex", "bert")
 # Trainable on request (--scorers) but not in the default: measured without a held-out gain (docs/routers.md).
@@ -305,17 +307,22 @@ def train_router(
     stack_mode: str = "mean",
     source_probe: str = "sw",
     known_prior: float | None = 1.0,
+    stack_folds: int = 5,
     log: Callable[[str], None] = print,
 ) -> Router:
     """Fit base scorers, source weights and the stacked default score; returns an unsaved Router.
     ``known_prior``: pseudo-count of the router's estimate against a training prompt's own observed
-    outcome when that prompt is routed again (``router_core.known_prompts``); None: no known prompts."""
+    outcome when that prompt is routed again (``router_core.known_prompts``); None: no known prompts.
+    ``stack_folds``: k >= 2 fits the stack on every prompt's out-of-fold base outputs (k fits per scorer,
+    plus the final one); 1, or a scorer with ``refit_on_all = False``, uses one ``valid_frac`` fold."""
     if (strong is None) != (weak is None):
         raise ValueError("give both strong and weak (a pair router) or neither (an N-model router)")
     if strong is not None:
         data.pair(strong, weak)  # validates both names
     if not scorers:
         raise ValueError("no scorers selected")
+    if stack_folds < 1:
+        raise ValueError(f"stack_folds must be at least 1, got {stack_folds}")
     params = {k: dict(v) for k, v in (scorer_params or {}).items()}
     if "mf" in scorers:
         params.setdefault("mf", {}).setdefault("seed", seed)
@@ -368,35 +375,80 @@ def train_router(
         source_weights, source_report = fit_source_weights(evaluate, data.sources, log=log)
         log(f"source weights: {source_weights}")
     weighted = data.with_weights(source_weights)
-    train_part, valid_part = weighted.subset(tr_idx), weighted.subset(va_idx)
-    emb_tr, emb_va = embeddings[tr_idx], embeddings[va_idx]
+    train_part = weighted.subset(tr_idx)
 
-    # 2. Base scorers on the training fold, their outputs on the held-out fold.
+    # 2. Out-of-fold base outputs for the stack. Cross-fitting (each prompt scored by scorers that did
+    #    not see it) gives the stack every prompt instead of one held-out fold; with a scorer too costly
+    #    to train k times (BERT), every scorer uses the single held-out fold.
+    costly = [n for n in scorers if not getattr(scorer_class(n), "refit_on_all", True)]
+    folds = stack_folds if stack_folds > 1 and not costly else 1
+    if folds > 1:
+        fold_of = fold_prompts(data.prompts, folds, salt=VALID_SALT)
+        splits = [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(folds)]
+        log(
+            f"stacking on all {len(data.prompts):,} prompts, each scored by scorers fitted on the other "
+            f"{folds - 1} of {folds} folds"
+        )
+    else:
+        splits = [(tr_idx, va_idx)]
+        if stack_folds > 1:
+            log(
+                f"stacking on the held-out fold ({len(va_idx):,} prompts), not cross-fitted: "
+                f"{', '.join(costly)} is too costly to train {stack_folds} times"
+            )
     fitted: dict[str, Any] = {}
-    for name in scorers:
-        t0 = time.perf_counter()
-        log(f"fitting {name} on {len(tr_idx):,} training-fold prompts ({train_part.n_battles:,} battles)")
-        fitted[name] = make(name).fit(train_part, emb_tr)
-        log(f"  {name} fitted in {time.perf_counter() - t0:.1f}s")
+    outputs: dict[str, list[np.ndarray]] = {n: [] for n in scorers}
+    stack_rows: list[np.ndarray] = []  # N-model: prompt indices; pair: q_strong, q_weak per target
+    q_parts: list[tuple[np.ndarray, np.ndarray]] = []
+    for f, (fit_idx, out_idx) in enumerate(splits):
+        if folds > 1 and (len(out_idx) == 0 or len(fit_idx) == 0):
+            continue
+        fit_part, out_part = weighted.subset(fit_idx), weighted.subset(out_idx)
+        emb_out, texts_out = embeddings[out_idx], out_part.prompts
+        if strong is not None:
+            from router_core.evaluation import pair_targets
 
-    metrics: dict[str, Any] = {"valid_prompts": int(len(va_idx)), "train_prompts": int(len(tr_idx))}
+            try:
+                tg = pair_targets(out_part, strong, weak)
+                rows, q_s, q_w = tg.prompt_idx, tg.q_strong, tg.q_weak
+            except ValueError:
+                rows, q_s, q_w = np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+            emb_out, texts_out = emb_out[rows], [texts_out[i] for i in rows]
+            q_parts.append((q_s, q_w))
+        stack_rows.append(out_idx)
+        timings = []
+        for name in scorers:
+            t0 = time.perf_counter()
+            if folds == 1:
+                log(
+                    f"fitting {name} on {len(fit_idx):,} training-fold prompts "
+                    f"({fit_part.n_battles:,} battles)"
+                )
+            sc = fitted[name] = make(name).fit(fit_part, embeddings[fit_idx])
+            if strong is not None:
+                outputs[name].append(np.asarray(sc.win_prob(emb_out, texts_out, strong, weak), np.float64))
+            else:
+                outputs[name].append(quality_features(name, sc.score(emb_out, texts_out)))
+            timings.append(f"{name} {time.perf_counter() - t0:.1f}s")
+            if folds == 1:
+                log(f"  {name} fitted in {time.perf_counter() - t0:.1f}s")
+        if folds > 1:
+            log(f"  fold {f + 1}/{folds}: fitted on {len(fit_idx):,} prompts ({', '.join(timings)})")
+    out_of_fold = {n: np.concatenate(v) if v else np.zeros(0) for n, v in outputs.items()}
+    rows_all = np.concatenate(stack_rows) if stack_rows else np.zeros(0, dtype=np.int64)
+
+    metrics: dict[str, Any] = {"stack_folds": folds, "stack_prompts": int(len(rows_all))}
+    if folds == 1:
+        metrics.update(valid_prompts=int(len(va_idx)), train_prompts=int(len(tr_idx)))
     stack: PairStack | QualityStack | None
-    texts_va = valid_part.prompts
     if strong is not None:
-        from router_core.evaluation import pair_targets, strong_win_target
+        from router_core.evaluation import strong_win_target
 
-        try:
-            tg = pair_targets(valid_part, strong, weak)
-            rows, q_s, q_w = tg.prompt_idx, tg.q_strong, tg.q_weak
-        except ValueError:
-            rows, q_s, q_w = np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
-        texts_rows = [texts_va[i] for i in rows]
-        probs = {
-            n: np.asarray(sc.win_prob(emb_va[rows], texts_rows, strong, weak), np.float64)
-            for n, sc in fitted.items()
-        }
+        q_s = np.concatenate([q for q, _ in q_parts]) if q_parts else np.zeros(0)
+        q_w = np.concatenate([q for _, q in q_parts]) if q_parts else np.zeros(0)
+        probs = out_of_fold
         target = strong_win_target(q_s, q_w)
-        if len(rows) >= MIN_STACK_ROWS:
+        if len(target) >= MIN_STACK_ROWS:
             stack, oof = _fit_pair_stack(probs, target, stack_mode)
             metrics["scorers"] = {n: _pair_metrics(p, q_s, q_w) for n, p in probs.items()}
             metrics["scorers"]["ensemble"] = _pair_metrics(oof, q_s, q_w)
@@ -404,12 +456,12 @@ def train_router(
             metrics["ensemble_mode"] = stack_mode
         else:
             stack = None
-            log(f"only {len(rows)} held-out prompts with a target: the ensemble is a plain average")
-        metrics["valid_targets"] = int(len(rows))
+            log(f"only {len(target)} out-of-fold prompts with a target: the ensemble is a plain average")
+        metrics["valid_targets"] = int(len(target))
     else:
-        feats = {n: quality_features(n, sc.score(emb_va, texts_va)) for n, sc in fitted.items()}
-        lo, hi = score_range(train_part.scores)
-        scores_va = valid_part.scores.astype(np.float64)
+        feats = out_of_fold
+        lo, hi = score_range(train_part.scores if folds == 1 else weighted.scores)
+        scores_va = weighted.scores[rows_all].astype(np.float64)
         stack = QualityStack().fit(feats, scores_va, lo, hi)
         full = ~np.isnan(scores_va).any(axis=1)
         metrics["valid_targets"] = int(full.sum())
@@ -432,10 +484,10 @@ def train_router(
                 zip(data.models, scores_va[full].mean(axis=0).round(4).tolist(), strict=True)
             )
 
-    # 3. Refit base scorers on all prompts (the stack keeps the weights it learnt on the held-out fold).
+    # 3. Refit base scorers on all prompts (the stack keeps the weights it learnt out of fold).
     final: dict[str, Any] = {}
     for name in scorers:
-        if not getattr(fitted[name], "refit_on_all", True):
+        if name in fitted and not getattr(fitted[name], "refit_on_all", True):
             log(f"keeping {name} fitted on the training fold (not refitted: too costly to train twice)")
             final[name] = fitted[name]
             continue
@@ -458,6 +510,7 @@ def train_router(
         "source_weights": source_weights,
         "source_weighting": source_report,
         "valid_frac": valid_frac,
+        "stack_folds": folds,
         "seed": seed,
         "metrics": metrics,
     }

@@ -154,13 +154,23 @@ class TrainingSet:
         return h.hexdigest()
 
 
+def _prompt_uniform(prompts: Sequence[str], salt: str) -> np.ndarray:
+    return np.array([int(prompt_hash(salt + p)[:8], 16) / 0x100000000 for p in prompts], dtype=np.float64)
+
+
 def split_prompts(prompts: Sequence[str], valid_frac: float = 0.2, salt: str = "") -> np.ndarray:
     """Boolean mask, True = validation. Decided by a hash of the prompt text alone, so the same prompt
     lands on the same side in every run and every source (held-out prompts are truly unseen)."""
     if not 0.0 <= valid_frac < 1.0:
         raise ValueError(f"valid_frac must be in [0, 1), got {valid_frac}")
-    u = np.array([int(prompt_hash(salt + p)[:8], 16) / 0x100000000 for p in prompts], dtype=np.float64)
-    return u < valid_frac
+    return _prompt_uniform(prompts, salt) < valid_frac
+
+
+def fold_prompts(prompts: Sequence[str], k: int, salt: str = "") -> np.ndarray:
+    """Fold index in [0, k) per prompt, from the same hash of the text as ``split_prompts``."""
+    if k < 2:
+        raise ValueError(f"need at least 2 folds, got {k}")
+    return np.minimum((_prompt_uniform(prompts, salt) * k).astype(np.int64), k - 1)
 
 
 # ---------------------------------------------------------------- reading one source

@@ -218,3 +218,61 @@ def test_source_weights_without_decisive_battles_keep_pooling():
     assert weights == {"won": 1.0, "tied": 1.0}
     assert report["chosen"] == {} and report["objective"] is None
     json.dumps(report, allow_nan=False)  # goes into the manifest as strict JSON
+
+
+def test_fold_prompts_depend_on_the_text_only():
+    from router_core.training_data import fold_prompts
+
+    prompts = [f"question {i}" for i in range(2000)]
+    f = fold_prompts(prompts, 5, salt="s")
+    assert f.min() == 0 and f.max() == 4 and np.bincount(f).min() > 300  # about 400 each
+    np.testing.assert_array_equal(fold_prompts(prompts[::-1], 5, salt="s"), f[::-1])
+    assert (fold_prompts(prompts, 5, salt="other") != f).any()
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        fold_prompts(prompts, 1)
+
+
+@pytest.mark.parametrize("pair", [False, True])
+def test_stack_is_cross_fitted_on_every_prompt(pair):
+    ts, emb, cl = clustered_scores(n=300, seed=4)
+    names = ("strong", "weak") if pair else (None, None)
+    logs: list[str] = []
+    kw = dict(scorers=FAST, scorer_params=PARAMS)
+    r5 = train_router(ts, emb, "e", *names, **kw, log=logs.append)
+    m = r5.manifest["metrics"]
+    assert r5.manifest["stack_folds"] == 5 and m["stack_folds"] == 5
+    assert m["stack_prompts"] == len(ts.prompts) == m["valid_targets"]  # every prompt has a target here
+    assert sum("fold 5/5" in s for s in logs) == 1
+    r1 = train_router(ts, emb, "e", *names, **kw, stack_folds=1, log=lambda s: None)
+    m1 = r1.manifest["metrics"]
+    assert m1["stack_folds"] == 1 and m1["stack_prompts"] == m1["valid_prompts"] < len(ts.prompts) / 2
+    # Both routers learn the clusters; only the stack's data differs.
+    if pair:
+        for r in (r5, r1):
+            p = r.score(emb)["strong_win_prob"]
+            assert p[cl == 0].mean() > p[cl == 1].mean() + 0.2
+    else:
+        weak = r5.models.index("weak")
+        for r in (r5, r1):
+            q = r.score(emb)["predicted_quality"][:, weak]
+            assert q[cl == 0].mean() < 0.35 and q[cl == 1].mean() > 0.65
+    with pytest.raises(ValueError, match="stack_folds must be at least 1"):
+        train_router(ts, emb, "e", *names, **kw, stack_folds=0, log=lambda s: None)
+
+
+def test_a_scorer_too_costly_to_refit_keeps_one_held_out_fold(monkeypatch):
+    import router_core.router as router_mod
+    from router_core.scorers.knn import KNNScorer
+
+    class OnceKNN(KNNScorer):  # stands in for BERT: trained once, never per fold
+        refit_on_all = False
+
+    real = router_mod.scorer_class
+    monkeypatch.setattr(router_mod, "scorer_class", lambda n: OnceKNN if n == "knn" else real(n))
+    ts, emb, _ = clustered_scores(n=300, seed=5)
+    logs: list[str] = []
+    r = train_router(ts, emb, "e", scorers=("sw", "knn"), log=logs.append)
+    m = r.manifest["metrics"]
+    assert m["stack_folds"] == 1 and m["stack_prompts"] == m["valid_prompts"]
+    assert any("not cross-fitted: knn is too costly" in s for s in logs)
+    assert any("keeping knn fitted on the training fold" in s for s in logs)

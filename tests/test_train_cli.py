@@ -70,6 +70,7 @@ def test_train_pair_router_end_to_end(data_dir, tmp_path):
     assert set(man["source_weights"]) == {"wide", "battles"}
     assert man["embedder_id"].startswith("all-MiniLM-L6-v2")
     assert man["known_prompts"]["count"] > 0 and "known prompts: observed outcomes of" in res.output
+    assert man["stack_folds"] == 5 and "cross-fitted over 5 folds" in res.output
 
     from router_core.embedder import MiniLMEmbedder
     from router_core.router import Router
@@ -145,6 +146,7 @@ def test_holdout_leaves_out_exactly_the_prompts_evaluate_tests_on(data_dir, tmp_
         (["--data", "{d}/wide.parquet", "--holdout", "1.5", "--out", "x"], "--holdout must be between"),
         (["--data", "{d}/wide.parquet", "--messages-policy", "first", "--out", "x"], "policy must be"),
         (["--data", "{d}/wide.parquet", "--embedder", "glove", "--out", "x"], "--embedder must be one of"),
+        (["--data", "{d}/wide.parquet", "--stack-folds", "0", "--out", "x"], "--stack-folds must be"),
         (["--data", "{d}/nested.parquet", "--out", "x"], "a list prompt must hold strings or"),
     ],
 )  # fmt: skip
@@ -169,20 +171,21 @@ def test_help_explains_every_option():
     assert res.exit_code == 0
     for opt in ("--data", "--strong", "--weak", "--models", "--scorers", "--format", "--alias",
                 "--prompt-column", "--seed", "--max-train", "--config", "--out", "--holdout",
-                "--holdout-salt"):  # fmt: skip
+                "--holdout-salt", "--stack-folds", "--valid-frac"):  # fmt: skip
         assert opt in res.output
 
 
 def test_config_file_train_section(data_dir, tmp_path):
     cfg = tmp_path / "train.yaml"
     cfg.write_text(
-        f"train:\n  data: ['{data_dir / 'wide.parquet'}']\n  scorers: [knn]\n  seed: 3\n"
+        f"train:\n  data: ['{data_dir / 'wide.parquet'}']\n  scorers: [knn]\n  seed: 3\n  stack_folds: 1\n"
         "embedder:\n  batch_size: 16\n"
     )
     res = run(["--config", str(cfg), "--out", str(tmp_path / "r")])
     assert res.exit_code == 0, res.output
     man = json.loads((tmp_path / "r" / "manifest.json").read_text())
     assert [s["name"] for s in man["scorers"]] == ["knn"] and man["seed"] == 3
+    assert man["stack_folds"] == 1 and "one held-out fold" in res.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  scorer: [sw]\n")
     res = run(["--config", str(bad), "--out", str(tmp_path / "r2")])

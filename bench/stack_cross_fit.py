@@ -1,0 +1,119 @@
+"""Cross-fitted stack (`--stack-folds 5`) vs one held-out fold (`--stack-folds 1`), on TRAINING data only.
+
+    .venv/bin/python bench/stack_cross_fit.py llmrouter --embed-cache /tmp/nm/embcache
+    .venv/bin/python bench/stack_cross_fit.py mmlu --embed-cache /tmp/embcache
+    .venv/bin/python bench/stack_cross_fit.py alpaca --embed-cache /tmp/embcache
+
+Outer 5-fold cross-validation by a hash of the prompt text (salt `outer`): `train_router` (scorers
+sw, mf, knn, lex; no known prompts, so an outer-test prompt is never looked up) is trained on four folds
+with each `stack_folds` setting and scores the fifth; the out-of-fold predictions of all prompts are then
+evaluated once, plus per outer fold. N models (llmrouter_train, llmrouter_models.json prices): AIQ and
+best quality as `batch-router evaluate` computes them. Pairs: AUC on decisive targets and APGR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data"
+SETS = {
+    "llmrouter": ("llmrouter_train.parquet", None, None),
+    "mmlu": ("mmlu_dev.parquet", "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"),
+    "alpaca": ("alpaca_eval2_battles.parquet", "gpt4_1106_preview", "gpt-3.5-turbo-1106"),
+}
+SETTINGS = {"one held-out fold": 1, "cross-fitted, 5 folds": 5}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", choices=sorted(SETS))
+    ap.add_argument("--embed-cache", default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    import torch
+
+    from jobs.local_embedding import cached_encode
+    from router_core.embedder import load_embedder
+    from router_core.evaluation import multi_metrics, pair_metrics, pair_targets, strong_win_target
+    from router_core.router import train_router
+    from router_core.training_data import fold_prompts, load_training_data
+
+    torch.set_num_threads(args.threads)
+    file, strong, weak = SETS[args.data]
+    ts = load_training_data([str(DATA / file)])
+    embedder = load_embedder("minilm", threads=args.threads)
+    emb = cached_encode(embedder.encode, embedder.id, list(ts.prompts), args.embed_cache, print)
+    outer = fold_prompts(ts.prompts, 5, salt="outer")
+    width = (len(ts.prompts), len(ts.models)) if strong is None else (len(ts.prompts),)
+    pred = {k: np.full(width, np.nan) for k in SETTINGS}
+    for o in range(5):
+        inner, test = np.flatnonzero(outer != o), np.flatnonzero(outer == o)
+        for name, folds in SETTINGS.items():
+            t0 = time.perf_counter()
+            r = train_router(
+                ts.subset(inner),
+                emb[inner],
+                embedder.id,
+                strong=strong,
+                weak=weak,
+                scorers=("sw", "mf", "knn", "lex"),
+                known_prior=None,
+                stack_folds=folds,
+                log=lambda m: None,
+            )
+            out = r.score(emb[test], [ts.prompts[i] for i in test])
+            pred[name][test] = out["predicted_quality"] if strong is None else out["strong_win_prob"]
+            print(f"outer fold {o + 1}/5, {name}: trained and scored in {time.perf_counter() - t0:.0f}s")
+
+    print(f"\n{args.data}: {len(ts.prompts):,} training prompts, outer 5-fold CV")
+    if strong is None:
+        prices = json.loads((DATA / "llmrouter_models.json").read_text())
+        cost = np.tile(
+            [prices[m]["input_price"] + prices[m]["output_price"] for m in ts.models], (len(ts.prompts), 1)
+        )
+        y = ts.scores.astype(np.float64)
+        per_fold = {k: [] for k in SETTINGS}
+        for o in range(5):
+            s = outer == o
+            mm = multi_metrics(y[s], cost[s], {k: v[s] for k, v in pred.items()}, ts.models, n_boot=0)
+            for k in SETTINGS:
+                r = mm["routers"][k]
+                per_fold[k].append((round(r["aiq"]["value"], 4), round(r["best_quality"]["value"], 4)))
+        mm = multi_metrics(y, cost, pred, ts.models, n_boot=0)
+        for k in SETTINGS:
+            r = mm["routers"][k]
+            print(
+                f"{k:<24} AIQ {r['aiq']['value']:.4f}  best quality {r['best_quality']['value']:.4f}  "
+                f"cost to best single {r['cost_fraction_to_best_single_quality']:.1%}"
+            )
+            print(f"{'':<24} per outer fold (AIQ, best quality): {per_fold[k]}")
+    else:
+        from sklearn.metrics import roc_auc_score
+
+        tg = pair_targets(ts, strong, weak)
+        t = strong_win_target(tg.q_strong, tg.q_weak)
+        decisive, fold_of = t != 0.5, outer[tg.prompt_idx]
+        for k, p in pred.items():
+            pr = p[tg.prompt_idx]
+            m = pair_metrics(tg.q_strong, tg.q_weak, pr, n_boot=0)
+            auc = roc_auc_score(t[decisive] > 0.5, pr[decisive])
+            per = [
+                round(
+                    float(roc_auc_score(t[decisive & (fold_of == o)] > 0.5, pr[decisive & (fold_of == o)])), 4
+                )
+                for o in range(5)
+            ]
+            print(f"{k:<24} AUC {auc:.4f}  APGR {m['apgr']['value']:.4f}  per outer fold AUC {per}")
+
+
+if __name__ == "__main__":
+    main()
