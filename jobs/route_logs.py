@@ -212,6 +212,7 @@ class Calibrated:
     completion_tokens: np.ndarray  # [n, M]
     cost: np.ndarray  # [n, M] USD
     idx: np.ndarray  # [n] routed model index into route_models(router)
+    known: np.ndarray  # [n] bool: the score leaned on outcomes observed for this prompt in training
 
     @property
     def rows(self) -> np.ndarray:
@@ -384,22 +385,25 @@ class RouteRun:
         cost = cost_matrix(pt, ct, self.models, self.prices)
         idx = decide(self.router, self.policy, table, cost) if table.num_rows else np.zeros(0, dtype=np.int64)
         known = getattr(self.router, "known", None)  # plugged-in routers may have none
+        known_rows = np.zeros(table.num_rows, dtype=bool)
         if known is not None and self.opts.ignore_known_prompts:
             self.counts["known_prompts"] = None  # not looked up
             log("known prompts: ignored (--ignore-known-prompts)")
         elif known is not None:
-            hashes = np.unique(np.asarray(table.column("prompt_hash").to_pylist(), dtype="S32"))
-            self.counts["known_prompts"] = int((known.lookup_hashes(hashes) >= 0).sum())
+            row_hashes = np.asarray(table.column("prompt_hash").to_pylist(), dtype="S32")
+            known_rows = known.lookup_hashes(row_hashes) >= 0
+            self.counts["known_prompts"] = int(len(np.unique(row_hashes[known_rows])))
             log(
-                f"known prompts: {self.counts['known_prompts']} of {len(hashes)} distinct prompts are in the "
-                "router's training data and lean on their observed outcomes"
+                f"known prompts: {self.counts['known_prompts']} of {len(np.unique(row_hashes))} distinct "
+                f"prompts ({int(known_rows.sum())} requests, label column known_prompt) are in the router's "
+                "training data and lean on their observed outcomes"
             )
         log(
             f"calibrate: {self.policy.kind}={self.policy.value} on {table.num_rows} requests in "
             f"{time.time() - t:.1f}s; "
             + ", ".join(f"{m}: {int((idx == i).sum())}" for i, m in enumerate(self.models))
         )
-        return Calibrated(table, pt, ct, cost, idx)
+        return Calibrated(table, pt, ct, cost, idx, known_rows)
 
     # 4. every output written under the staging directory
     def write_staged(self, staging: Path, keyed, v, cal: Calibrated) -> None:
@@ -415,6 +419,7 @@ class RouteRun:
             **{f"score_{s}": table.column(f"score_{s}") for s in self.router.scorer_names},
             "strong_win_prob": table.column("strong_win_prob"),
             "routed_model": routed,
+            "known_prompt": pa.array(cal.known, pa.bool_()),
         }
         if not pair:
             label_cols["_pq"] = table.column("predicted_quality")

@@ -37,7 +37,7 @@ OPTIONAL_SCORERS = ("shape",)
 ENSEMBLE_FILE = "ensemble.npz"
 KNOWN_PROMPTS_FILE = "known_prompts.npz"
 VALID_SALT = "router-valid"
-MIN_STACK_ROWS = 20  # fewer held-out targets than this: the ensemble is a plain average
+MIN_STACK_ROWS = 20  # fewer out-of-fold targets than this: the ensemble is a plain average
 
 
 def scorer_class(name: str):
@@ -278,8 +278,8 @@ def _cross_fit(n: int, k: int, fit_predict: Callable[[np.ndarray, np.ndarray], n
 def _fit_pair_stack(
     probs: dict[str, np.ndarray], target: np.ndarray, mode: str
 ) -> tuple[PairStack, np.ndarray]:
-    """The default score fitted on the held-out fold, and its out-of-fold prediction (so the reported
-    ensemble metric is not in-sample)."""
+    """The default score fitted on the base scorers' out-of-fold outputs, and its own out-of-fold
+    prediction (so the reported ensemble metric is not in-sample)."""
     stack = PairStack(mode=mode).fit(probs, target)
     oof = _cross_fit(
         len(target),
@@ -398,8 +398,8 @@ def train_router(
             )
     fitted: dict[str, Any] = {}
     outputs: dict[str, list[np.ndarray]] = {n: [] for n in scorers}
-    stack_rows: list[np.ndarray] = []  # N-model: prompt indices; pair: q_strong, q_weak per target
-    q_parts: list[tuple[np.ndarray, np.ndarray]] = []
+    stack_rows: list[np.ndarray] = []  # prompt indices scored out of fold, in fold order
+    q_parts: list[tuple[np.ndarray, np.ndarray]] = []  # pair: q_strong, q_weak of each fold's targets
     for f, (fit_idx, out_idx) in enumerate(splits):
         if folds > 1 and (len(out_idx) == 0 or len(fit_idx) == 0):
             continue
@@ -413,6 +413,8 @@ def train_router(
                 rows, q_s, q_w = tg.prompt_idx, tg.q_strong, tg.q_weak
             except ValueError:
                 rows, q_s, q_w = np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+            if folds > 1 and len(rows) == 0:
+                continue  # nothing in this fold for the pair's stack: skip the fits
             emb_out, texts_out = emb_out[rows], [texts_out[i] for i in rows]
             q_parts.append((q_s, q_w))
         stack_rows.append(out_idx)
@@ -438,6 +440,9 @@ def train_router(
     rows_all = np.concatenate(stack_rows) if stack_rows else np.zeros(0, dtype=np.int64)
 
     metrics: dict[str, Any] = {"stack_folds": folds, "stack_prompts": int(len(rows_all))}
+    if folds != stack_folds:
+        metrics["stack_folds_requested"] = stack_folds
+        metrics["stack_fallback"] = f"{', '.join(costly)} is trained once (too costly per fold)"
     if folds == 1:
         metrics.update(valid_prompts=int(len(va_idx)), train_prompts=int(len(tr_idx)))
     stack: PairStack | QualityStack | None
@@ -457,7 +462,7 @@ def train_router(
         else:
             stack = None
             log(f"only {len(target)} out-of-fold prompts with a target: the ensemble is a plain average")
-        metrics["valid_targets"] = int(len(target))
+        metrics["valid_targets"] = metrics["stack_prompts"] = int(len(target))
     else:
         feats = out_of_fold
         lo, hi = score_range(train_part.scores if folds == 1 else weighted.scores)

@@ -128,13 +128,25 @@ def test_ignore_known_prompts_changes_only_the_known_ones(spark, routers, routed
     assert is_known.sum() == 6  # each known text appears 3 times in the logs
     np.testing.assert_allclose(p1[~is_known], p0[~is_known], atol=1e-6)
     assert (np.abs(p1[is_known] - p0[is_known]) > 1e-3).all()
+    # The label column says which rows leaned on observed outcomes (none when they were ignored).
+    np.testing.assert_array_equal(with_known.column("known_prompt").to_numpy(zero_copy_only=False), is_known)
+    assert not ignored.column("known_prompt").to_numpy(zero_copy_only=False).any()
 
 
 def test_contract_labels_one_row_per_valid_input(routed_pair, logs):
     t = labels(routed_pair)
     assert t.num_rows == logs[1]["valid"]
     assert len(set(t.column("request_id").to_pylist())) == t.num_rows
-    for col in ("request_id", "prompt_hash", "score_sw", "score_mf", "strong_win_prob", "routed_model", "dt"):
+    for col in (
+        "request_id",
+        "prompt_hash",
+        "score_sw",
+        "score_mf",
+        "strong_win_prob",
+        "routed_model",
+        "known_prompt",
+        "dt",
+    ):
         assert col in t.column_names, col
     p = t.column("strong_win_prob").to_numpy()
     assert ((p >= 0) & (p <= 1)).all()

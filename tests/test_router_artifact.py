@@ -260,7 +260,48 @@ def test_stack_is_cross_fitted_on_every_prompt(pair):
         train_router(ts, emb, "e", *names, **kw, stack_folds=0, log=lambda s: None)
 
 
-def test_a_scorer_too_costly_to_refit_keeps_one_held_out_fold(monkeypatch):
+def test_stack_inputs_are_each_folds_scores_from_the_other_folds(monkeypatch):
+    import router_core.router as router_mod
+    from router_core.scorers.ensemble import QualityStack, quality_features
+    from router_core.scorers.knn import KNNScorer
+    from router_core.training_data import fold_prompts
+
+    seen = {}
+    real_fit = QualityStack.fit
+
+    def capture(self, feats, scores, lo, hi):
+        if not seen:  # the stack itself; later calls are the cross-fit of its reported metric
+            seen.update(feats=dict(feats), scores=scores.copy())
+        return real_fit(self, feats, scores, lo, hi)
+
+    monkeypatch.setattr(QualityStack, "fit", capture)
+    ts, emb, _ = clustered_scores(n=200, seed=6)
+    train_router(ts, emb, "e", scorers=("knn",), log=lambda s: None)
+    fold = fold_prompts(ts.prompts, 5, salt=router_mod.VALID_SALT)
+    expect, order = [], []
+    for f in range(5):
+        fit, out = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        expect.append(quality_features("knn", KNNScorer().fit(ts.subset(fit), emb[fit]).score(emb[out])))
+        order.append(out)
+    np.testing.assert_allclose(seen["feats"]["knn"], np.concatenate(expect), atol=1e-6)
+    np.testing.assert_array_equal(seen["scores"], ts.scores[np.concatenate(order)])
+
+
+@pytest.mark.parametrize("pair", [False, True])
+@pytest.mark.parametrize("n", [1, 3, 12])
+def test_tiny_data_trains_with_five_stack_folds(pair, n):
+    ts, emb, _ = clustered_scores(n=40, seed=7)
+    ts, emb = ts.subset(np.arange(n)), emb[:n]
+    names = ("strong", "weak") if pair else (None, None)
+    r = train_router(ts, emb, "e", *names, scorers=("sw", "knn"), log=lambda s: None)
+    if pair:  # too few out-of-fold targets: a plain average instead of a stack
+        assert r.stack is None or r.manifest["metrics"]["valid_targets"] >= 20
+    out = r.score(emb)["strong_win_prob" if pair else "predicted_quality"]
+    assert np.isfinite(out).all() and ((out >= 0) & (out <= 1)).all()
+
+
+@pytest.mark.parametrize("pair", [False, True])
+def test_a_scorer_too_costly_to_refit_keeps_one_held_out_fold(monkeypatch, pair):
     import router_core.router as router_mod
     from router_core.scorers.knn import KNNScorer
 
@@ -271,8 +312,10 @@ def test_a_scorer_too_costly_to_refit_keeps_one_held_out_fold(monkeypatch):
     monkeypatch.setattr(router_mod, "scorer_class", lambda n: OnceKNN if n == "knn" else real(n))
     ts, emb, _ = clustered_scores(n=300, seed=5)
     logs: list[str] = []
-    r = train_router(ts, emb, "e", scorers=("sw", "knn"), log=logs.append)
+    names = ("strong", "weak") if pair else (None, None)
+    r = train_router(ts, emb, "e", *names, scorers=("sw", "knn"), log=logs.append)
     m = r.manifest["metrics"]
-    assert m["stack_folds"] == 1 and m["stack_prompts"] == m["valid_prompts"]
+    assert m["stack_folds"] == 1 and m["stack_prompts"] == m["valid_prompts"] == m["valid_targets"]
+    assert m["stack_folds_requested"] == 5 and "knn" in m["stack_fallback"]
     assert any("not cross-fitted: knn is too costly" in s for s in logs)
     assert any("keeping knn fitted on the training fold" in s for s in logs)

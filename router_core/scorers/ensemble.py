@@ -1,7 +1,7 @@
 """Stacking of base scorers into the router's default score, and per-source battle weights.
 
 - ``PairStack``: from each base scorer's logit of P(strong beats weak) to the pair target
-  (1 + q_strong - q_weak) / 2 on the held-out fold (fractional targets; ties are 0.5): a calibrated
+  (1 + q_strong - q_weak) / 2 on out-of-fold base outputs (fractional targets; ties are 0.5): a calibrated
   equal-weight mean of standardised logits (default) or a non-negative logistic regression.
 - ``QualityStack``: per model, logistic regression from the base scorers' features of that model to its
   measured score scaled to [0, 1] (min-max of the training scores), so the output is on the scale of the
@@ -56,11 +56,12 @@ def fit_soft_logistic(
 class PairStack:
     """P(strong beats weak) = sigmoid(sum_s coef_s * logit(p_s) + intercept).
 
-    ``mode="mean"`` (default): the equal-weight mean of the base logits standardised on the fold, then
-    one calibration slope and intercept. The base scorers are correlated and individually weak, so
-    per-scorer weights fitted on a ~1k-prompt fold mostly fit noise: on held-out MMLU the plain mean
-    matched or beat the best single scorer while fitted weights did not (docs/routers.md). A scorer whose
-    own calibration slope on the fold is negative by more than two standard errors (it ranks the wrong
+    ``mode="mean"`` (default): the equal-weight mean of the base logits standardised on the stack's
+    (out-of-fold) data, then one calibration slope and intercept. The base scorers are correlated and
+    individually weak, so per-scorer weights fitted on a ~1k-prompt held-out fold mostly fit noise: on
+    held-out MMLU the plain mean matched or beat the best single scorer while fitted weights did not
+    (docs/routers.md). A scorer whose
+    own calibration slope on that data is negative by more than two standard errors (it ranks the wrong
     way) is left out. Dropping every scorer whose slope was merely not positive threw away good scorers
     on small folds (a few dozen prompts), where the sign of a slope is noise (docs/routers.md).
     ``mode="lr"``: logistic regression with non-negative per-scorer weights.
@@ -180,7 +181,7 @@ class QualityStack:
         return self
 
     def _uncalibrated(self, feats: Mapping[str, np.ndarray]) -> np.ndarray:
-        # Models without scores on the held-out fold: mean over scorers of sigmoid(feature) (a win rate).
+        # Models without scores in the stack's data: mean over scorers of sigmoid(feature) (a win rate).
         return np.mean([sigmoid(feats[s]) for s in self.scorers_], axis=0)
 
     def predict(self, feats: Mapping[str, np.ndarray]) -> np.ndarray:
