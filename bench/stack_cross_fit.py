@@ -14,7 +14,6 @@ best quality as `batch-router evaluate` computes them. Pairs: AUC on decisive ta
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -76,10 +75,11 @@ def main() -> None:
 
     print(f"\n{args.data}: {len(ts.prompts):,} training prompts, outer 5-fold CV")
     if strong is None:
-        prices = json.loads((DATA / "llmrouter_models.json").read_text())
-        cost = np.tile(
-            [prices[m]["input_price"] + prices[m]["output_price"] for m in ts.models], (len(ts.prompts), 1)
-        )
+        from router_core.pricing import read_price_file
+
+        prices, _ = read_price_file(str(DATA / "llmrouter_models.json"))  # as `evaluate --prices` reads it
+        price = [prices[m].input_per_mtok + prices[m].output_per_mtok for m in ts.models]
+        cost = np.tile(price, (len(ts.prompts), 1))
         y = ts.scores.astype(np.float64)
         per_fold = {k: [] for k in SETTINGS}
         for o in range(5):

@@ -437,9 +437,8 @@ def train_router(
         if folds > 1:
             log(f"  fold {f + 1}/{folds}: fitted on {len(fit_idx):,} prompts ({', '.join(timings)})")
     out_of_fold = {n: np.concatenate(v) if v else np.zeros(0) for n, v in outputs.items()}
-    rows_all = np.concatenate(stack_rows) if stack_rows else np.zeros(0, dtype=np.int64)
 
-    metrics: dict[str, Any] = {"stack_folds": folds, "stack_prompts": int(len(rows_all))}
+    metrics: dict[str, Any] = {"stack_folds": folds}
     if folds != stack_folds:
         metrics["stack_folds_requested"] = stack_folds
         metrics["stack_fallback"] = f"{', '.join(costly)} is trained once (too costly per fold)"
@@ -465,8 +464,10 @@ def train_router(
         metrics["valid_targets"] = metrics["stack_prompts"] = int(len(target))
     else:
         feats = out_of_fold
+        rows_all = np.concatenate(stack_rows) if stack_rows else np.zeros(0, dtype=np.int64)
         lo, hi = score_range(train_part.scores if folds == 1 else weighted.scores)
         scores_va = weighted.scores[rows_all].astype(np.float64)
+        metrics["stack_prompts"] = int(len(rows_all))
         stack = QualityStack().fit(feats, scores_va, lo, hi)
         full = ~np.isnan(scores_va).any(axis=1)
         metrics["valid_targets"] = int(full.sum())

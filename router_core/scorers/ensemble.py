@@ -60,10 +60,10 @@ class PairStack:
     (out-of-fold) data, then one calibration slope and intercept. The base scorers are correlated and
     individually weak, so per-scorer weights fitted on a ~1k-prompt held-out fold mostly fit noise: on
     held-out MMLU the plain mean matched or beat the best single scorer while fitted weights did not
-    (docs/routers.md). A scorer whose
-    own calibration slope on that data is negative by more than two standard errors (it ranks the wrong
-    way) is left out. Dropping every scorer whose slope was merely not positive threw away good scorers
-    on small folds (a few dozen prompts), where the sign of a slope is noise (docs/routers.md).
+    (docs/routers.md). A scorer whose own calibration slope on that data is negative by more than two
+    standard errors (it ranks the wrong way) is left out. Dropping every scorer whose slope was merely
+    not positive threw away good scorers on small folds (a few dozen prompts), where the sign of a slope
+    is noise (docs/routers.md).
     ``mode="lr"``: logistic regression with non-negative per-scorer weights.
     Both store the same arrays (a linear map of the logits), so ``predict`` / persistence are shared.
     """
