@@ -190,7 +190,9 @@ def _multi_predictions(router, emb: np.ndarray, texts: list[str], chunk: int) ->
     def one(sl: slice) -> dict[str, np.ndarray]:
         feats = {n: quality_features(n, sc.score(emb[sl], texts[sl])) for n, sc in router.scorers.items()}
         res = {n: router.stack.predict_one(n, f) for n, f in feats.items()}
-        res["ensemble"] = router.with_known(router.stack.predict(feats), texts[sl])
+        res["ensemble"] = router.with_known(router.default_quality(feats, emb[sl]), texts[sl])
+        if router.joint is not None:  # the per-model linear stack it replaces, for comparison
+            res["linear_stack"] = router.with_known(router.stack.predict(feats), texts[sl])
         return res
 
     parts = _chunked(one, len(texts), chunk, "scored")

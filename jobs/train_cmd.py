@@ -40,6 +40,7 @@ class TrainConfig(BaseModel):
     holdout_salt: str = "holdout"
     weight_sources: bool = True
     known_prompts: bool = True
+    joint_stack: bool = True
     drop_empty: bool = False
     threads: int | None = Field(None, gt=0)
     scorer_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -125,6 +126,11 @@ def _summary(router, n_prompts: int) -> None:
     typer.echo(f"{'scorer':<12}" + "".join(f"{k:>16}" for k in keys))
     for name, m in metrics.items():
         typer.echo(f"{name:<12}" + "".join(f"{_fmt(m.get(k)):>16}" for k in keys))
+    if man["metrics"].get("default_score") == "joint_stack":
+        typer.echo(
+            "ensemble = the joint stack (one network over every model's scorer outputs and the embedding); "
+            "linear_stack = the per-model stack (--no-joint-stack)"
+        )
 
 
 @app.command()
@@ -199,6 +205,13 @@ def train(
         help="Do not keep the training prompts' observed outcomes. By default a prompt routed again that is "
         "in the training data (same text) has its estimate moved halfway to what was measured for it (for a "
         "source of weight 1).",
+    ),
+    no_joint_stack: bool = typer.Option(
+        False,
+        "--no-joint-stack",
+        help="N-model routers: make the default score the per-model linear stack. By default, when the stack "
+        "is cross-fitted (--stack-folds >= 2 and no bert), it is a small network over every model's scorer "
+        "outputs and the prompt embedding (one hidden layer, 5 seeds averaged; seconds to fit).",
     ),
     drop_empty: bool = typer.Option(
         False, "--drop-empty", help="Drop rows with empty prompts (default: such rows are an error)."
@@ -336,6 +349,7 @@ def train(
             seed=seed,
             weight_sources=cfg.weight_sources and not no_source_weights,
             known_prior=1.0 if cfg.known_prompts and not no_known_prompts else None,
+            joint_stack=None if cfg.joint_stack and not no_joint_stack else False,
             log=lambda m: typer.echo(m),
         )
     except (TrainingDataError, ValueError, TypeError) as exc:

@@ -29,6 +29,7 @@ from router_core.scorers.ensemble import (
     logit,
     quality_features,
 )
+from router_core.scorers.joint_stack import JointStack
 from router_core.training_data import TrainingSet, fold_prompts, split_prompts
 
 DEFAULT_SCORERS = ("sw", "mf", "knn", "lex", "bert")
@@ -92,6 +93,7 @@ class Router:
     stack: PairStack | QualityStack | None
     manifest: dict = field(default_factory=dict)
     known: KnownPrompts | None = None  # observed outcomes of the training prompts, by text
+    joint: JointStack | None = None  # N models: the default score when fitted (else the linear stack)
 
     @property
     def scorer_names(self) -> list[str]:
@@ -158,9 +160,17 @@ class Router:
             return res
         assert isinstance(self.stack, QualityStack)
         res = {f"score_{k}": self.stack.predict_one(k, v).max(axis=1) for k, v in base.items()}
-        q = self.stack.predict(base)
+        q = self.default_quality(base, embeddings)
         res["predicted_quality"] = self.with_known(q, texts).astype(q.dtype)
         return res
+
+    def default_quality(self, feats: Mapping[str, np.ndarray], embeddings: np.ndarray) -> np.ndarray:
+        """N models: the default per-model estimate from the base scorers' features, before known
+        prompts: the joint stack when the router has one, else the per-model linear stack."""
+        assert isinstance(self.stack, QualityStack)
+        if self.joint is not None:
+            return self.joint.predict(feats, embeddings)
+        return self.stack.predict(feats)
 
     def with_known(self, estimate: np.ndarray, texts: Sequence[str] | None) -> np.ndarray:
         if self.known is None or texts is None:
@@ -180,6 +190,8 @@ class Router:
             params = sc.save(os.path.join(path, name))
             scorer_entries.append({"name": name, "dir": name, "params": params})
         arrays = self.stack.to_arrays() if self.stack is not None else {}
+        if self.joint is not None:
+            arrays.update(self.joint.to_arrays())
         np.savez(os.path.join(path, ENSEMBLE_FILE), **arrays)
         written_here = ("format_version", "files", "scorers", "models", "strong", "weak", "embedder_id")
         manifest = {k: v for k, v in self.manifest.items() if k not in (*written_here, "known_prompts")}
@@ -222,6 +234,7 @@ class Router:
             stack = PairStack.from_arrays(names, arrays)
         elif strong is None:
             stack = QualityStack.from_arrays(names, arrays)
+        joint = JointStack.from_arrays(names, arrays) if strong is None and "j_mean" in arrays else None
         return cls(
             models=list(manifest["models"]),
             strong=strong,
@@ -231,6 +244,7 @@ class Router:
             stack=stack,
             manifest=manifest,
             known=known,
+            joint=joint,
         )
 
 
@@ -308,13 +322,18 @@ def train_router(
     source_probe: str = "sw",
     known_prior: float | None = 1.0,
     stack_folds: int = 5,
+    joint_stack: bool | None = None,
     log: Callable[[str], None] = print,
 ) -> Router:
     """Fit base scorers, source weights and the stacked default score; returns an unsaved Router.
     ``known_prior``: pseudo-count of the router's estimate against a training prompt's own observed
     outcome when that prompt is routed again (``router_core.known_prompts``); None: no known prompts.
     ``stack_folds``: k >= 2 fits the stack on every prompt's out-of-fold base outputs (k fits per scorer,
-    plus the final one); 1, or a scorer with ``refit_on_all = False``, uses one ``valid_frac`` fold."""
+    plus the final one); 1, or a scorer with ``refit_on_all = False``, uses one ``valid_frac`` fold.
+    ``joint_stack``: N models: True makes the default score a ``JointStack`` (one network over all
+    models' scorer features and the embedding) instead of the per-model linear ``QualityStack``; None
+    (default): only when the stack is cross-fitted (on one held-out fold, a fifth of the prompts, it did
+    worse than the linear stack: docs/routers-n-model.md)."""
     if (strong is None) != (weak is None):
         raise ValueError("give both strong and weak (a pair router) or neither (an N-model router)")
     if strong is not None:
@@ -438,6 +457,7 @@ def train_router(
             log(f"  fold {f + 1}/{folds}: fitted on {len(fit_idx):,} prompts ({', '.join(timings)})")
     out_of_fold = {n: np.concatenate(v) if v else np.zeros(0) for n, v in outputs.items()}
 
+    use_joint = folds > 1 if joint_stack is None else joint_stack
     metrics: dict[str, Any] = {"stack_folds": folds}
     if folds != stack_folds:
         metrics["stack_folds_requested"] = stack_folds
@@ -485,10 +505,36 @@ def train_router(
                     .predict({k: v[full][te] for k, v in feats.items()})
                 ),
             )
+            if use_joint:
+                metrics["scorers"]["linear_stack"] = _quality_metrics(oof, scores_va[full])
+                f_full, e_full, y_full = (
+                    {k: v[full] for k, v in feats.items()},
+                    embeddings[rows_all][full],
+                    scores_va[full],
+                )
+                t0 = time.perf_counter()
+                oof = _cross_fit(
+                    int(full.sum()),
+                    5,
+                    lambda tr, te: (
+                        JointStack(seed=seed)
+                        .fit({k: v[tr] for k, v in f_full.items()}, e_full[tr], y_full[tr], lo, hi)
+                        .predict({k: v[te] for k, v in f_full.items()}, e_full[te])
+                    ),
+                )
+                log(f"joint stack: out-of-fold check in {time.perf_counter() - t0:.1f}s")
             metrics["scorers"]["ensemble"] = _quality_metrics(oof, scores_va[full])
             metrics["single_model_quality"] = dict(
                 zip(data.models, scores_va[full].mean(axis=0).round(4).tolist(), strict=True)
             )
+
+    joint = None
+    if strong is None and use_joint and metrics.get("valid_targets", 0) >= MIN_STACK_ROWS:
+        t0 = time.perf_counter()
+        joint = JointStack(seed=seed).fit(feats, embeddings[rows_all], scores_va, lo, hi)
+        log(f"joint stack fitted on {len(rows_all):,} prompts in {time.perf_counter() - t0:.1f}s")
+    if strong is None:
+        metrics["default_score"] = "joint_stack" if joint is not None else "linear_stack"
 
     # 3. Refit base scorers on all prompts (the stack keeps the weights it learnt out of fold).
     final: dict[str, Any] = {}
@@ -529,6 +575,7 @@ def train_router(
         stack=stack,
         manifest=manifest,
         known=known,
+        joint=joint,
     )
 
 

@@ -121,6 +121,25 @@ def test_n_model_router_predicts_quality_on_score_scale(tmp_path):
     back = Router.load(str(tmp_path / "n"))
     np.testing.assert_allclose(back.score(emb[:20])["predicted_quality"], q[:20], atol=1e-5)
     assert back.strong is None and back.models == ["mid", "strong", "weak"]
+    assert r.joint is not None and back.joint is not None  # cross-fitted: the joint stack is the default
+    assert r.manifest["metrics"]["default_score"] == "joint_stack"
+
+
+@pytest.mark.parametrize("kw", [{"joint_stack": False}, {"stack_folds": 1}])
+def test_n_model_router_without_joint_stack_uses_the_linear_stack(kw, tmp_path):
+    # On one held-out fold the joint stack would see a fifth of the prompts: measured worse than linear.
+    ts, emb, cl = clustered_scores(seed=1)
+    r = train_router(ts, emb, "e", scorers=FAST, scorer_params=PARAMS, log=lambda s: None, **kw)
+    assert r.joint is None and r.manifest["metrics"]["default_score"] == "linear_stack"
+    if "stack_folds" in kw:  # still available on request (bench/joint_stack.py measures it)
+        forced = train_router(
+            ts, emb, "e", scorers=FAST, scorer_params=PARAMS, log=lambda s: None, joint_stack=True, **kw
+        )
+        assert forced.joint is not None
+    feats = r._base_outputs(emb, None)
+    np.testing.assert_allclose(r.score(emb)["predicted_quality"], r.stack.predict(feats), atol=1e-6)
+    r.save(str(tmp_path / "n"))
+    assert Router.load(str(tmp_path / "n")).joint is None
 
 
 def test_pair_router_does_not_depend_on_battle_orientation():

@@ -95,12 +95,14 @@ def test_train_n_model_router(data_dir, tmp_path):
             "--max-train",
             "50",
             "--no-known-prompts",
+            "--no-joint-stack",
         ]
     )
     assert res.exit_code == 0, res.output
     assert "subsampled to 50 prompts" in res.output and "known prompts" not in res.output
     man = json.loads((out / "manifest.json").read_text())
     assert man["strong"] is None and man["models"] == ["big-model", "small-model"]
+    assert man["metrics"]["default_score"] == "linear_stack"
     assert "known_prompts" not in man and not (out / "known_prompts.npz").exists()
     # The optional shape scorer is accepted, saved and loaded back (it reads the texts).
     from router_core.router import Router
@@ -171,7 +173,7 @@ def test_help_explains_every_option():
     assert res.exit_code == 0
     for opt in ("--data", "--strong", "--weak", "--models", "--scorers", "--format", "--alias",
                 "--prompt-column", "--seed", "--max-train", "--config", "--out", "--holdout",
-                "--holdout-salt", "--stack-folds", "--valid-frac"):  # fmt: skip
+                "--holdout-salt", "--stack-folds", "--valid-frac", "--no-joint-stack"):  # fmt: skip
         assert opt in res.output
 
 

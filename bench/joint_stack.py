@@ -1,0 +1,98 @@
+"""Joint stack (`train`'s default for N-model routers) vs the per-model linear stack (`--no-joint-stack`),
+on TRAINING data only.
+
+    .venv/bin/python bench/joint_stack.py --embed-cache /tmp/nm/embcache
+
+Outer 5-fold cross-validation of llmrouter_train.parquet (9 models) by a hash of the prompt text (salt
+`outer`, as bench/stack_cross_fit.py): `train_router` (scorers sw, mf, knn, lex; no known prompts, so an
+outer-test prompt is never looked up) is trained on four folds with each setting and scores the fifth.
+AIQ, best quality and the cost to reach the best single model are computed as `batch-router evaluate`
+does, on the out-of-fold predictions of all prompts and per outer fold. Settings: stack cross-fitted over
+5 folds (the default) or on one held-out 20% fold (as with BERT among the scorers); linear or joint
+(`train_router(joint_stack=True)` forces the joint stack on one fold, where `train` does not use it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DATA = REPO.parent / "shared" / "data"
+SETTINGS = {
+    "cross-fitted, linear": dict(stack_folds=5, joint_stack=False),
+    "cross-fitted, joint": dict(stack_folds=5, joint_stack=True),
+    "held-out fold, linear": dict(stack_folds=1, joint_stack=False),  # the default on one fold
+    "held-out fold, joint": dict(stack_folds=1, joint_stack=True),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--embed-cache", default=None)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0, help="train_router seed (MF, joint stack)")
+    args = ap.parse_args()
+
+    import torch
+
+    from jobs.local_embedding import cached_encode
+    from router_core.embedder import load_embedder
+    from router_core.evaluation import multi_metrics
+    from router_core.pricing import read_price_file
+    from router_core.router import train_router
+    from router_core.training_data import fold_prompts, load_training_data
+
+    torch.set_num_threads(args.threads)
+    ts = load_training_data([str(DATA / "llmrouter_train.parquet")])
+    embedder = load_embedder("minilm", threads=args.threads)
+    emb = cached_encode(embedder.encode, embedder.id, list(ts.prompts), args.embed_cache, print)
+    outer = fold_prompts(ts.prompts, 5, salt="outer")
+    pred = {k: np.full((len(ts.prompts), len(ts.models)), np.nan) for k in SETTINGS}
+    for o in range(5):
+        inner, test = np.flatnonzero(outer != o), np.flatnonzero(outer == o)
+        for name, kw in SETTINGS.items():
+            t0 = time.perf_counter()
+            r = train_router(
+                ts.subset(inner),
+                emb[inner],
+                embedder.id,
+                scorers=("sw", "mf", "knn", "lex"),
+                known_prior=None,
+                seed=args.seed,
+                log=lambda m: None,
+                **kw,
+            )
+            pred[name][test] = r.score(emb[test], [ts.prompts[i] for i in test])["predicted_quality"]
+            print(f"outer fold {o + 1}/5, {name}: trained and scored in {time.perf_counter() - t0:.0f}s")
+
+    prices, _ = read_price_file(str(DATA / "llmrouter_models.json"))  # as `evaluate --prices` reads it
+    cost = np.tile(
+        [prices[m].input_per_mtok + prices[m].output_per_mtok for m in ts.models], (len(ts.prompts), 1)
+    )
+    y = ts.scores.astype(np.float64)
+    print(f"\nllmrouter_train: {len(ts.prompts):,} prompts, outer 5-fold CV, seed {args.seed}")
+    per_fold: dict[str, list[tuple[float, float]]] = {k: [] for k in SETTINGS}
+    for o in range(5):
+        s = outer == o
+        mm = multi_metrics(y[s], cost[s], {k: v[s] for k, v in pred.items()}, ts.models, n_boot=0)
+        for k in SETTINGS:
+            r = mm["routers"][k]
+            per_fold[k].append((round(r["aiq"]["value"], 3), round(r["best_quality"]["value"], 3)))
+    mm = multi_metrics(y, cost, pred, ts.models, n_boot=0)
+    for k in SETTINGS:
+        r = mm["routers"][k]
+        print(
+            f"{k:<22} AIQ {r['aiq']['value']:.4f}  best quality {r['best_quality']['value']:.4f}  "
+            f"cost to best single {r['cost_fraction_to_best_single_quality']:.1%}"
+        )
+        print(f"{'':<22} per outer fold (AIQ, best quality): {per_fold[k]}")
+
+
+if __name__ == "__main__":
+    main()
