@@ -67,6 +67,7 @@ def main() -> None:
                 scorers=("sw", "mf", "knn", "lex"),
                 known_prior=None,
                 stack_folds=folds,
+                joint_stack=False,  # the per-model linear stack, as measured in session 9
                 log=lambda m: None,
             )
             out = r.score(emb[test], [ts.prompts[i] for i in test])

@@ -414,6 +414,7 @@ def train_router(
             log(
                 f"stacking on the held-out fold ({len(va_idx):,} prompts), not cross-fitted: "
                 f"{', '.join(costly)} is too costly to train {stack_folds} times"
+                + ("; so the linear stack, not the joint one" if strong is None and not joint_stack else "")
             )
     fitted: dict[str, Any] = {}
     outputs: dict[str, list[np.ndarray]] = {n: [] for n in scorers}
