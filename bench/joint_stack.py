@@ -41,10 +41,9 @@ def main() -> None:
 
     import torch
 
+    from bench.outer_cv import report_n_model
     from jobs.local_embedding import cached_encode
     from router_core.embedder import load_embedder
-    from router_core.evaluation import multi_metrics
-    from router_core.pricing import read_price_file
     from router_core.router import train_router
     from router_core.training_data import fold_prompts, load_training_data
 
@@ -71,27 +70,8 @@ def main() -> None:
             pred[name][test] = r.score(emb[test], [ts.prompts[i] for i in test])["predicted_quality"]
             print(f"outer fold {o + 1}/5, {name}: trained and scored in {time.perf_counter() - t0:.0f}s")
 
-    prices, _ = read_price_file(str(DATA / "llmrouter_models.json"))  # as `evaluate --prices` reads it
-    cost = np.tile(
-        [prices[m].input_per_mtok + prices[m].output_per_mtok for m in ts.models], (len(ts.prompts), 1)
-    )
-    y = ts.scores.astype(np.float64)
     print(f"\nllmrouter_train: {len(ts.prompts):,} prompts, outer 5-fold CV, seed {args.seed}")
-    per_fold: dict[str, list[tuple[float, float]]] = {k: [] for k in SETTINGS}
-    for o in range(5):
-        s = outer == o
-        mm = multi_metrics(y[s], cost[s], {k: v[s] for k, v in pred.items()}, ts.models, n_boot=0)
-        for k in SETTINGS:
-            r = mm["routers"][k]
-            per_fold[k].append((round(r["aiq"]["value"], 3), round(r["best_quality"]["value"], 3)))
-    mm = multi_metrics(y, cost, pred, ts.models, n_boot=0)
-    for k in SETTINGS:
-        r = mm["routers"][k]
-        print(
-            f"{k:<22} AIQ {r['aiq']['value']:.4f}  best quality {r['best_quality']['value']:.4f}  "
-            f"cost to best single {r['cost_fraction_to_best_single_quality']:.1%}"
-        )
-        print(f"{'':<22} per outer fold (AIQ, best quality): {per_fold[k]}")
+    report_n_model(ts, outer, pred, width=22)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def main() -> None:
 
     from jobs.local_embedding import cached_encode
     from router_core.embedder import load_embedder
-    from router_core.evaluation import multi_metrics, pair_metrics, pair_targets, strong_win_target
+    from router_core.evaluation import pair_metrics, pair_targets, strong_win_target
     from router_core.router import train_router
     from router_core.training_data import fold_prompts, load_training_data
 
@@ -76,27 +76,9 @@ def main() -> None:
 
     print(f"\n{args.data}: {len(ts.prompts):,} training prompts, outer 5-fold CV")
     if strong is None:
-        from router_core.pricing import read_price_file
+        from bench.outer_cv import report_n_model
 
-        prices, _ = read_price_file(str(DATA / "llmrouter_models.json"))  # as `evaluate --prices` reads it
-        price = [prices[m].input_per_mtok + prices[m].output_per_mtok for m in ts.models]
-        cost = np.tile(price, (len(ts.prompts), 1))
-        y = ts.scores.astype(np.float64)
-        per_fold = {k: [] for k in SETTINGS}
-        for o in range(5):
-            s = outer == o
-            mm = multi_metrics(y[s], cost[s], {k: v[s] for k, v in pred.items()}, ts.models, n_boot=0)
-            for k in SETTINGS:
-                r = mm["routers"][k]
-                per_fold[k].append((round(r["aiq"]["value"], 4), round(r["best_quality"]["value"], 4)))
-        mm = multi_metrics(y, cost, pred, ts.models, n_boot=0)
-        for k in SETTINGS:
-            r = mm["routers"][k]
-            print(
-                f"{k:<24} AIQ {r['aiq']['value']:.4f}  best quality {r['best_quality']['value']:.4f}  "
-                f"cost to best single {r['cost_fraction_to_best_single_quality']:.1%}"
-            )
-            print(f"{'':<24} per outer fold (AIQ, best quality): {per_fold[k]}")
+        report_n_model(ts, outer, pred)
     else:
         from sklearn.metrics import roc_auc_score
 

@@ -1,0 +1,38 @@
+"""Shared report of the outer cross-validation benches (bench/stack_cross_fit.py, bench/joint_stack.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def report_n_model(ts, outer: np.ndarray, pred: Mapping[str, np.ndarray], width: int = 24) -> None:
+    """Print AIQ, best quality and cost to match the best single model of each setting's out-of-fold
+    predictions, pooled and per outer fold, as `batch-router evaluate` computes them (llmrouter prices)."""
+    from router_core.evaluation import multi_metrics
+    from router_core.pricing import read_price_file
+
+    prices, _ = read_price_file(str(DATA / "llmrouter_models.json"))  # as `evaluate --prices` reads it
+    price = [prices[m].input_per_mtok + prices[m].output_per_mtok for m in ts.models]
+    cost = np.tile(price, (len(ts.prompts), 1))
+    y = ts.scores.astype(np.float64)
+    per_fold: dict[str, list[tuple[float, float]]] = {k: [] for k in pred}
+    for o in np.unique(outer):
+        s = outer == o
+        mm = multi_metrics(y[s], cost[s], {k: v[s] for k, v in pred.items()}, ts.models, n_boot=0)
+        for k in pred:
+            r = mm["routers"][k]
+            per_fold[k].append((round(r["aiq"]["value"], 4), round(r["best_quality"]["value"], 4)))
+    mm = multi_metrics(y, cost, dict(pred), ts.models, n_boot=0)
+    for k in pred:
+        r = mm["routers"][k]
+        frac = r["cost_fraction_to_best_single_quality"]
+        print(
+            f"{k:<{width}} AIQ {r['aiq']['value']:.4f}  best quality {r['best_quality']['value']:.4f}  "
+            f"cost to best single {'never' if frac is None else f'{frac:.1%}'}"
+        )
+        print(f"{'':<{width}} per outer fold (AIQ, best quality): {per_fold[k]}")
