@@ -13,7 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-FORMAT_VERSION = 1
+# 2: an N-model router whose default score is the joint stack (j_* arrays). Written only then, so that
+# older readers (which accept exactly 1) refuse it instead of routing with the linear stack it replaces.
+FORMAT_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"
 
 
@@ -38,9 +41,11 @@ def file_checksums(directory: str | Path) -> dict[str, str]:
     return out
 
 
-def write_manifest(directory: str | Path, manifest: dict[str, Any]) -> dict[str, Any]:
+def write_manifest(
+    directory: str | Path, manifest: dict[str, Any], version: int = FORMAT_VERSION
+) -> dict[str, Any]:
     """Add format version and checksums of every file already written, then write manifest.json."""
-    full = {"format_version": FORMAT_VERSION, **manifest, "files": file_checksums(directory)}
+    full = {"format_version": version, **manifest, "files": file_checksums(directory)}
     with open(os.path.join(directory, MANIFEST), "w") as f:
         json.dump(full, f, indent=2, sort_keys=False, default=_jsonable)
     return full
@@ -66,9 +71,9 @@ def read_manifest(directory: str | Path, embedder_id: str | None = None) -> dict
     except json.JSONDecodeError as exc:
         raise RouterLoadError(f"corrupted manifest {path}: {exc}") from exc
     version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in SUPPORTED_VERSIONS:
         raise RouterLoadError(
-            f"router artefact format {version} is not supported (expected {FORMAT_VERSION})"
+            f"router artefact format {version} is not supported (expected one of {list(SUPPORTED_VERSIONS)})"
         )
     for rel, digest in manifest.get("files", {}).items():
         p = Path(directory) / rel

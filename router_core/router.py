@@ -168,9 +168,14 @@ class Router:
         """N models: the default per-model estimate from the base scorers' features, before known
         prompts: the joint stack when the router has one, else the per-model linear stack."""
         assert isinstance(self.stack, QualityStack)
-        if self.joint is not None:
-            return self.joint.predict(feats, embeddings)
-        return self.stack.predict(feats)
+        linear = self.stack.predict(feats)
+        if self.joint is None:
+            return linear
+        q = self.joint.predict(feats, embeddings)
+        # A model without scores in the stack's data (battle-only): the joint output for it is untrained;
+        # keep the linear stack's win-rate estimate, as before.
+        q[:, ~self.stack.calibrated_] = linear[:, ~self.stack.calibrated_]
+        return q
 
     def with_known(self, estimate: np.ndarray, texts: Sequence[str] | None) -> np.ndarray:
         if self.known is None or texts is None:
@@ -209,6 +214,7 @@ class Router:
                 "default_score": "ensemble",
                 **manifest,
             },
+            version=2 if self.joint is not None else 1,
         )
 
     @classmethod
@@ -506,7 +512,7 @@ def train_router(
                     .predict({k: v[full][te] for k, v in feats.items()})
                 ),
             )
-            if use_joint:
+            if use_joint:  # checked on fully scored rows; the joint stack itself also fits partly scored ones
                 metrics["scorers"]["linear_stack"] = _quality_metrics(oof, scores_va[full])
                 f_full, e_full, y_full = (
                     {k: v[full] for k, v in feats.items()},

@@ -123,6 +123,17 @@ def test_n_model_router_predicts_quality_on_score_scale(tmp_path):
     assert back.strong is None and back.models == ["mid", "strong", "weak"]
     assert r.joint is not None and back.joint is not None  # cross-fitted: the joint stack is the default
     assert r.manifest["metrics"]["default_score"] == "joint_stack"
+    # Format 2 marks it, so that readers of format 1 refuse it instead of using only the linear stack.
+    man = json.loads((tmp_path / "n" / "manifest.json").read_text())
+    assert man["format_version"] == 2
+    man["format_version"] = 3
+    (tmp_path / "n" / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(RouterLoadError, match="format 3 is not supported"):
+        Router.load(str(tmp_path / "n"))
+    # A model the stack never saw scores for keeps the linear stack's estimate.
+    r.stack.calibrated_[weak] = False
+    feats = r._base_outputs(emb, None)
+    np.testing.assert_array_equal(r.default_quality(feats, emb)[:, weak], r.stack.predict(feats)[:, weak])
 
 
 @pytest.mark.parametrize("kw", [{"joint_stack": False}, {"stack_folds": 1}])
@@ -140,6 +151,7 @@ def test_n_model_router_without_joint_stack_uses_the_linear_stack(kw, tmp_path):
     np.testing.assert_allclose(r.score(emb)["predicted_quality"], r.stack.predict(feats), atol=1e-6)
     r.save(str(tmp_path / "n"))
     assert Router.load(str(tmp_path / "n")).joint is None
+    assert json.loads((tmp_path / "n" / "manifest.json").read_text())["format_version"] == 1
 
 
 def test_pair_router_does_not_depend_on_battle_orientation():

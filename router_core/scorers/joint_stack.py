@@ -5,7 +5,8 @@ embedding, predicting every model's score at once.
 different models on a prompt is strongly correlated (a hard prompt is hard for all), and the base scorers
 err in ways the prompt itself can reveal (e.g. kNN is trusted more on templated tasks); a shared hidden
 layer over all models' features plus the embedding learns both. It is fitted like ``QualityStack`` on
-out-of-fold base outputs, and the router's default score averages the two (see ``train_router``).
+out-of-fold base outputs and replaces the linear stack as the router's default score when the stack is
+cross-fitted (see ``train_router``).
 
 Soft targets (fractional scores) enter BCE as they are; unknown scores (NaN) are masked out of the loss.
 Several seeds are averaged, each early-stopped on its own 10% of the rows. All state is plain arrays.
@@ -78,10 +79,11 @@ class JointStack:
         perm = torch.randperm(n, generator=gen)
         n_val = max(1, n // 10) if n >= 20 else 0
         val, trn = perm[:n_val], perm[n_val:]
-        torch.manual_seed(seed)
-        net = torch.nn.Sequential(
-            torch.nn.Linear(x.shape[1], self.hidden), torch.nn.ReLU(), torch.nn.Linear(self.hidden, m)
-        )
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the global state
+            torch.manual_seed(seed)
+            net = torch.nn.Sequential(
+                torch.nn.Linear(x.shape[1], self.hidden), torch.nn.ReLU(), torch.nn.Linear(self.hidden, m)
+            )
         opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=self.weight_decay)
 
         def loss_of(idx) -> torch.Tensor:
@@ -116,7 +118,7 @@ class JointStack:
         p = np.zeros((len(x), len(self.lo_)))
         for w1, b1, w2, b2 in self.nets_:
             z = np.maximum(x @ w1.T + b1, 0.0) @ w2.T + b2
-            p += 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
+            p += 1.0 / (1.0 + np.exp(-np.clip(z.astype(np.float64), -50.0, 50.0)))  # clip: no overflow
         p /= len(self.nets_)
         return (self.lo_ + (self.hi_ - self.lo_) * p).astype(np.float32)
 
