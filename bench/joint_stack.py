@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -41,10 +38,9 @@ def main() -> None:
 
     import torch
 
-    from bench.outer_cv import report_n_model
+    from bench.outer_cv import outer_predictions, report_n_model
     from jobs.local_embedding import cached_encode
     from router_core.embedder import load_embedder
-    from router_core.router import train_router
     from router_core.training_data import fold_prompts, load_training_data
 
     torch.set_num_threads(args.threads)
@@ -52,23 +48,7 @@ def main() -> None:
     embedder = load_embedder("minilm", threads=args.threads)
     emb = cached_encode(embedder.encode, embedder.id, list(ts.prompts), args.embed_cache, print)
     outer = fold_prompts(ts.prompts, 5, salt="outer")
-    pred = {k: np.full((len(ts.prompts), len(ts.models)), np.nan) for k in SETTINGS}
-    for o in range(5):
-        inner, test = np.flatnonzero(outer != o), np.flatnonzero(outer == o)
-        for name, kw in SETTINGS.items():
-            t0 = time.perf_counter()
-            r = train_router(
-                ts.subset(inner),
-                emb[inner],
-                embedder.id,
-                scorers=("sw", "mf", "knn", "lex"),
-                known_prior=None,
-                seed=args.seed,
-                log=lambda m: None,
-                **kw,
-            )
-            pred[name][test] = r.score(emb[test], [ts.prompts[i] for i in test])["predicted_quality"]
-            print(f"outer fold {o + 1}/5, {name}: trained and scored in {time.perf_counter() - t0:.0f}s")
+    pred = outer_predictions(ts, emb, embedder.id, outer, SETTINGS, seed=args.seed)
 
     print(f"\nllmrouter_train: {len(ts.prompts):,} prompts, outer 5-fold CV, seed {args.seed}")
     report_n_model(ts, outer, pred, width=22)

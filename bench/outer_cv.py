@@ -1,13 +1,56 @@
-"""Shared report of the outer cross-validation benches (bench/stack_cross_fit.py, bench/joint_stack.py)."""
+"""Shared loop and report of the outer cross-validation benches (bench/stack_cross_fit.py,
+bench/joint_stack.py)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def outer_predictions(
+    ts,
+    emb: np.ndarray,
+    embedder_id: str,
+    outer: np.ndarray,
+    settings: Mapping[str, Mapping[str, Any]],
+    **common,
+) -> dict[str, np.ndarray]:
+    """Out-of-fold default scores of each setting: for each outer fold, `train_router` (scorers sw, mf, knn,
+    lex; no known prompts, so an outer-test prompt is never looked up) on the other folds with the
+    setting's keyword arguments plus ``common``, scoring the held-out fold."""
+    from router_core.router import train_router
+
+    pair = common.get("strong") is not None
+    width = (len(ts.prompts),) if pair else (len(ts.prompts), len(ts.models))
+    pred = {k: np.full(width, np.nan) for k in settings}
+    folds = np.unique(outer)
+    for o in folds:
+        inner, test = np.flatnonzero(outer != o), np.flatnonzero(outer == o)
+        for name, kw in settings.items():
+            t0 = time.perf_counter()
+            r = train_router(
+                ts.subset(inner),
+                emb[inner],
+                embedder_id,
+                scorers=("sw", "mf", "knn", "lex"),
+                known_prior=None,
+                log=lambda m: None,
+                **common,
+                **kw,
+            )
+            out = r.score(emb[test], [ts.prompts[i] for i in test])
+            pred[name][test] = out["strong_win_prob" if pair else "predicted_quality"]
+            print(
+                f"outer fold {o + 1}/{len(folds)}, {name}: "
+                f"trained and scored in {time.perf_counter() - t0:.0f}s"
+            )
+    return pred
 
 
 def report_n_model(ts, outer: np.ndarray, pred: Mapping[str, np.ndarray], width: int = 24) -> None:

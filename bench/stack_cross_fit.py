@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -40,10 +37,10 @@ def main() -> None:
 
     import torch
 
+    from bench.outer_cv import outer_predictions
     from jobs.local_embedding import cached_encode
     from router_core.embedder import load_embedder
     from router_core.evaluation import pair_metrics, pair_targets, strong_win_target
-    from router_core.router import train_router
     from router_core.training_data import fold_prompts, load_training_data
 
     torch.set_num_threads(args.threads)
@@ -52,27 +49,11 @@ def main() -> None:
     embedder = load_embedder("minilm", threads=args.threads)
     emb = cached_encode(embedder.encode, embedder.id, list(ts.prompts), args.embed_cache, print)
     outer = fold_prompts(ts.prompts, 5, salt="outer")
-    width = (len(ts.prompts), len(ts.models)) if strong is None else (len(ts.prompts),)
-    pred = {k: np.full(width, np.nan) for k in SETTINGS}
-    for o in range(5):
-        inner, test = np.flatnonzero(outer != o), np.flatnonzero(outer == o)
-        for name, folds in SETTINGS.items():
-            t0 = time.perf_counter()
-            r = train_router(
-                ts.subset(inner),
-                emb[inner],
-                embedder.id,
-                strong=strong,
-                weak=weak,
-                scorers=("sw", "mf", "knn", "lex"),
-                known_prior=None,
-                stack_folds=folds,
-                joint_stack=False,  # the per-model linear stack, as measured in session 9
-                log=lambda m: None,
-            )
-            out = r.score(emb[test], [ts.prompts[i] for i in test])
-            pred[name][test] = out["predicted_quality"] if strong is None else out["strong_win_prob"]
-            print(f"outer fold {o + 1}/5, {name}: trained and scored in {time.perf_counter() - t0:.0f}s")
+    settings = {
+        name: {"stack_folds": folds, "joint_stack": False}  # the per-model linear stack, as in session 9
+        for name, folds in SETTINGS.items()
+    }
+    pred = outer_predictions(ts, emb, embedder.id, outer, settings, strong=strong, weak=weak)
 
     print(f"\n{args.data}: {len(ts.prompts):,} training prompts, outer 5-fold CV")
     if strong is None:

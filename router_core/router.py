@@ -168,13 +168,14 @@ class Router:
         """N models: the default per-model estimate from the base scorers' features, before known
         prompts: the joint stack when the router has one, else the per-model linear stack."""
         assert isinstance(self.stack, QualityStack)
-        linear = self.stack.predict(feats)
         if self.joint is None:
-            return linear
+            return self.stack.predict(feats)
         q = self.joint.predict(feats, embeddings)
-        # A model without scores in the stack's data (battle-only): the joint output for it is untrained;
-        # keep the linear stack's win-rate estimate, as before.
-        q[:, ~self.stack.calibrated_] = linear[:, ~self.stack.calibrated_]
+        untrained = ~self.stack.calibrated_
+        if untrained.any():
+            # A model without scores in the stack's data (battle-only): the joint output for it is
+            # untrained; keep the linear stack's win-rate estimate, as before.
+            q[:, untrained] = self.stack.predict(feats)[:, untrained]
         return q
 
     def with_known(self, estimate: np.ndarray, texts: Sequence[str] | None) -> np.ndarray:

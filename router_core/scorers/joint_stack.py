@@ -40,10 +40,12 @@ class JointStack:
         self.batch_size = batch_size
         self.seed = seed
 
-    def _inputs(self, feats: Mapping[str, np.ndarray], emb: np.ndarray) -> np.ndarray:
-        x = np.concatenate([np.asarray(feats[s], np.float64) for s in self.scorers_], axis=1)
-        x = np.concatenate([x, np.asarray(emb, np.float64)], axis=1)
-        return ((x - self.mean_) / self.scale_).astype(np.float32)
+    def _raw(self, feats: Mapping[str, np.ndarray], emb: np.ndarray) -> np.ndarray:
+        parts = [np.asarray(feats[s], np.float64) for s in self.scorers_] + [np.asarray(emb, np.float64)]
+        return np.concatenate(parts, axis=1)
+
+    def _inputs(self, raw: np.ndarray) -> np.ndarray:
+        return ((raw - self.mean_) / self.scale_).astype(np.float32)
 
     def fit(
         self,
@@ -58,10 +60,10 @@ class JointStack:
 
         self.scorers_ = list(feats)
         self.lo_, self.hi_ = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
-        raw = np.concatenate([np.asarray(feats[s], np.float64) for s in self.scorers_] + [emb], axis=1)
-        self.mean_ = raw.mean(axis=0)
-        self.scale_ = np.where(raw.std(axis=0) > 1e-9, raw.std(axis=0), 1.0)
-        x = torch.from_numpy(self._inputs(feats, emb))
+        raw = self._raw(feats, emb)
+        self.mean_, std = raw.mean(axis=0), raw.std(axis=0)
+        self.scale_ = np.where(std > 1e-9, std, 1.0)
+        x = torch.from_numpy(self._inputs(raw))
         span = np.maximum(self.hi_ - self.lo_, 1e-12)
         y_np = np.clip((np.asarray(scores, np.float64) - self.lo_) / span, 0.0, 1.0)
         mask = torch.from_numpy((~np.isnan(y_np)).astype(np.float32))
@@ -114,7 +116,7 @@ class JointStack:
         return [p.numpy().astype(np.float32) for p in params]  # w1 [h, d], b1, w2 [m, h], b2
 
     def predict(self, feats: Mapping[str, np.ndarray], emb: np.ndarray) -> np.ndarray:
-        x = self._inputs(feats, emb)
+        x = self._inputs(self._raw(feats, emb))
         p = np.zeros((len(x), len(self.lo_)))
         for w1, b1, w2, b2 in self.nets_:
             z = np.maximum(x @ w1.T + b1, 0.0) @ w2.T + b2
