@@ -42,7 +42,22 @@ def savings(
         None, "--served-model", help="Model that served rows whose log has no 'model' value."
     ),
     config: str | None = typer.Option(
-        None, "--config", help="Job config (YAML/TOML); only logs.columns and logs.text_source are used."
+        None,
+        "--config",
+        help="Job config (YAML/TOML); only logs.columns, logs.text_source and logs.messages_policy are used.",
+    ),
+    audit: list[str] = typer.Option(
+        [],
+        "--audit",
+        help="Audit labels (repeatable): labelled prompts in any training format (per-model correctness or "
+        "scores, battles, ingested judge battles), joined to the logs by request_id or prompt text. The "
+        "report then shows quality retained MEASURED on them, with CIs, and calibrates strong_win_prob.",
+    ),
+    audit_sampling: str = typer.Option(
+        "unknown",
+        "--audit-sampling",
+        help="How the audit requests were chosen, for files without a sample_strategy column: random "
+        "(unbiased), stratified, informative or unknown (both shown with a bias caveat).",
     ),
 ) -> None:
     """Retroactive savings: what the logged requests cost as served vs under the routing labels."""
@@ -54,7 +69,11 @@ def savings(
             raise SavingsInputError(f"--date must be YYYY-MM-DD, got '{date}'")
         if prices is not None and not Path(prices).is_file():
             raise SavingsInputError(f"price file not found: {prices}")
+        for path in audit:
+            if not Path(path).exists():
+                raise SavingsInputError(f"audit file not found: {path}")
         cfg = load_config(config)
+        policy = cfg.logs.messages_policy if "messages_policy" in cfg.logs.model_fields_set else None
         run_savings(
             logs,
             labels,
@@ -67,6 +86,9 @@ def savings(
             served_model=served_model,
             columns=cfg.logs.columns,
             text_source=cfg.logs.text_source,
+            audit=audit,
+            audit_sampling=audit_sampling,
+            messages_policy=policy,
         )
     except (
         SavingsInputError,
