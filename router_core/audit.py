@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from router_core.evaluation import pair_targets
+from router_core.savings_stats import POISSON1_LUT
 from router_core.training_data import TrainingSet
 
 SAMPLING_STRATEGIES = ("random", "stratified", "informative", "unknown")
@@ -155,7 +156,7 @@ def match_audit(
 
 def _poisson_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """[n_boot, n] Poisson(1) resampling weights (the savings report's bootstrap, per audited request)."""
-    return rng.poisson(1.0, size=(n_boot, n)).astype(np.float64)
+    return POISSON1_LUT[rng.integers(0, POISSON1_LUT.size, size=(n_boot, n), dtype=np.uint16)]
 
 
 def _figures(w: np.ndarray, routed_q: np.ndarray, q_s: np.ndarray, q_w: np.ndarray) -> dict[str, np.ndarray]:

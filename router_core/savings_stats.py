@@ -49,7 +49,7 @@ def _poisson1_lut() -> np.ndarray:
     return np.searchsorted(cdf, (np.arange(1 << 16) + 0.5) / (1 << 16), side="right").astype(np.float64)
 
 
-_POISSON_LUT = _poisson1_lut()
+POISSON1_LUT = _poisson1_lut()
 
 
 def _bootstrap_cells(
@@ -69,7 +69,7 @@ def _bootstrap_cells(
         acc = np.zeros((n_boot, len(_METRICS)))
         for s in range(0, len(idx), chunk):
             part = idx[s : s + chunk]
-            w = _POISSON_LUT[rng.integers(0, _POISSON_LUT.size, size=(n_boot, len(part)), dtype=np.uint16)]
+            w = POISSON1_LUT[rng.integers(0, POISSON1_LUT.size, size=(n_boot, len(part)), dtype=np.uint16)]
             acc += w @ vals[part]
             done += len(part)
             if time.time() - last > 10:
