@@ -127,14 +127,20 @@ def _groups_table(groups: dict[str, Any], first: str) -> str:
 
 
 def plot_reliability(cal: dict[str, Any]) -> str:
+    """Bins against the diagonal, zoomed to where the probabilities are (a router's crowd around their
+    mean), with the fitted recalibration."""
     f, ax = fig(6.4, 4.6)
     ax.grid(axis="x", alpha=0.3)
-    ax.plot([0, 1], [0, 1], color="#999", ls=":", lw=1.4, label="perfectly calibrated")
     x = [b["p_mean"] for b in cal["bins"]]
     y = [b["observed"] for b in cal["bins"]]
-    ax.plot(x, y, color="#8a5cc2", lw=2, marker="o", ms=6, label=f"audit bins ({cal['n']:,} requests)")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    cx, cy = zip(*cal["curve"], strict=True) if cal["curve"] else ((), ())
+    values = [*x, *y, *cy]
+    lo, hi = max(0.0, min(values) - 0.05), min(1.0, max(values) + 0.05)
+    ax.plot([lo, hi], [lo, hi], color="#999", ls=":", lw=1.4, label="perfectly calibrated")
+    ax.plot(x, y, color="#8a5cc2", lw=0, marker="o", ms=7, label=f"audit bins ({cal['n']:,} requests)")
+    ax.plot(cx, cy, color="#2e9d5b", lw=2, label=f"recalibration ({cal['method']})")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
     ax.set_xlabel("strong_win_prob (router)")
     ax.set_ylabel("observed P(strong beats weak)")
     ax.legend(frameon=False, loc="upper left")
@@ -152,11 +158,14 @@ def _calibration(cal: dict[str, Any], router: dict[str, Any]) -> list[str]:
     )
     return [
         "<h2>Calibration of strong_win_prob</h2>",
-        f'<figure><img alt="reliability diagram" data-plot="reliability" src="{plot_reliability(cal)}">',
+        f'<figure style="max-width:680px"><img alt="reliability diagram" data-plot="reliability" '
+        f'src="{plot_reliability(cal)}">',
         "<figcaption>Audited requests in equal-count bins of the router's strong_win_prob: mean probability "
         f"against the observed share of requests where {_esc(router['strong'])} beats "
-        f"{_esc(router['weak'])} (ties count one half). On the diagonal the probabilities mean what they say;"
-        " a flat line means they carry little information.</figcaption></figure>",
+        f"{_esc(router['weak'])} (ties count one half), and the recalibration fitted to them. On the "
+        "diagonal the probabilities mean what they say; bins spread wider than the probabilities mean "
+        "the router is under-confident, a flat line that they carry little information.</figcaption>"
+        "</figure>",
         f'<p class="method">Brier score {cal["brier_raw"]:.4f} as given, '
         f"{cal['brier_calibrated_in_sample']:.4f} after recalibration (in sample). {est}</p>",
     ]

@@ -126,7 +126,7 @@ def plot_days(days: pd.DataFrame) -> str:
     return _png(fig)
 
 
-def plot_curve(curve: pd.DataFrame, total: dict[str, Any]) -> str:
+def plot_curve(curve: pd.DataFrame, total: dict[str, Any], audit: dict[str, Any] | None = None) -> str:
     fig, ax = _fig(10, 4.8)
     ax.grid(axis="x", alpha=0.3)
     ax.plot(curve["cost"], curve["quality"], color="#8a5cc2", lw=2.2, label="re-rank by strong_win_prob")
@@ -151,9 +151,17 @@ def plot_curve(curve: pd.DataFrame, total: dict[str, Any]) -> str:
     )
     served = _num(total["cost_served"])
     ax.axvline(served, color="#c0504d", ls="--", lw=1.3, label=f"cost as served {money(served)}")
+    low, high = -0.02, 1.05
+    if audit and audit.get("pgr") is not None:
+        m = _num(audit["pgr"])
+        lo, hi = audit["pgr_ci"] or (m, m)
+        label = f"measured on the audit: PGR {pct(m)} [{pct(lo)}, {pct(hi)}]"
+        ax.errorbar([cost], [m], yerr=[[m - lo], [hi - m]], fmt="D", color="#e07b00", ms=8, capsize=5,
+                    zorder=6, label=label)  # fmt: skip
+        low, high = min(low, max(lo, -1.0) - 0.05), max(high, min(hi, 2.0) + 0.05)
     ax.set_xlabel("projected cost (USD)")
-    ax.set_ylabel("expected quality retained (PGR)")
-    ax.set_ylim(-0.02, 1.05)
+    ax.set_ylabel("quality retained (PGR)")
+    ax.set_ylim(low, high)
     ax.legend(frameon=False, loc="lower right")
     return _png(fig)
 
@@ -400,10 +408,16 @@ def render_report(path: str | Path, table: pd.DataFrame, curve: pd.DataFrame | N
     if curve is not None and len(curve) > 1:
         parts += [
             "<h2>Cost vs quality</h2>",
-            f'<figure><img alt="cost-quality curve" src="{plot_curve(curve, total)}">',
+            f'<figure><img alt="cost-quality curve" src="{plot_curve(curve, total, summary.get("audit"))}">',
             "<figcaption>Each point sends the requests with the highest strong_win_prob to "
-            f"{_esc(router['strong'])} and the rest to {_esc(router['weak'])}; the green dot is the "
-            "routing in the labels.</figcaption></figure>",
+            f"{_esc(router['strong'])} and the rest to {_esc(router['weak'])}, with the router's own "
+            "(uncalibrated) expected PGR; the green dot is the routing in the labels"
+            + (
+                ", the orange diamond its PGR measured on the audit sample, with its 95% CI"
+                if summary.get("audit")
+                else ""
+            )
+            + ".</figcaption></figure>",
         ]
     parts += [
         "<h2>Per segment</h2>",

@@ -26,7 +26,6 @@ from router_core.training_data import TrainingSet
 
 SAMPLING_STRATEGIES = ("random", "stratified", "informative", "unknown")
 MIN_GROUP_N = 30  # audited requests a day or segment needs for its own figures
-FIGURES = ("quality_routed", "quality_all_strong", "quality_all_weak", "pgr")
 
 
 @dataclass
@@ -154,19 +153,28 @@ def match_audit(
 # ------------------------------------------------------------------------------------------- figures
 
 
-def _poisson_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """[n_boot, n] Poisson(1) resampling weights (the savings report's bootstrap, per audited request)."""
-    return POISSON1_LUT[rng.integers(0, POISSON1_LUT.size, size=(n_boot, n), dtype=np.uint16)]
+def _boot_sums(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """[n_boot, k] Poisson(1)-weighted column sums of ``values`` [n, k] (the savings report's bootstrap).
+    One set of draws for all columns, so figures computed from the same sums share their resamples."""
+    acc = np.zeros((n_boot, values.shape[1]))
+    chunk = max(1, 4_000_000 // max(n_boot, 1))
+    for s in range(0, len(values), chunk):
+        part = values[s : s + chunk]
+        w = POISSON1_LUT[rng.integers(0, POISSON1_LUT.size, size=(n_boot, len(part)), dtype=np.uint16)]
+        acc += w @ part
+    return acc
 
 
-def _figures(w: np.ndarray, routed_q: np.ndarray, q_s: np.ndarray, q_w: np.ndarray) -> dict[str, np.ndarray]:
-    """Figures for each row of weights ``w`` [B, n] (a 1-row ``w`` of ones: the point estimate)."""
-    tot = w.sum(axis=1)
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        r, s, k = (w @ routed_q) / tot, (w @ q_s) / tot, (w @ q_w) / tot
-        gap = s - k
-        pgr = np.where(np.abs(gap) > 1e-12, (r - k) / gap, np.nan)
-    return {"quality_routed": r, "quality_all_strong": s, "quality_all_weak": k, "pgr": pgr}
+        return np.where(np.abs(b) > 1e-12, a / np.where(b == 0, 1, b), np.nan)
+
+
+def _pair_from_sums(s: np.ndarray) -> dict[str, np.ndarray]:
+    """Figures from sums [..., 4] of (1, q_routed, q_strong, q_weak)."""
+    r, st, wk = (_ratio(s[..., k], s[..., 0]) for k in (1, 2, 3))
+    pgr = _ratio(r - wk, st - wk)
+    return {"quality_routed": r, "quality_all_strong": st, "quality_all_weak": wk, "pgr": pgr}
 
 
 def _ci(x: np.ndarray) -> list[float] | None:
@@ -181,51 +189,31 @@ def _num(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def pair_figures(
-    routed_q: np.ndarray, q_s: np.ndarray, q_w: np.ndarray, n_boot: int, rng: np.random.Generator
-) -> dict[str, Any]:
-    """Measured figures with 95% percentile-bootstrap CIs (``<figure>_ci``) on one audit sample."""
-    n = len(routed_q)
-    point = _figures(np.ones((1, n)), routed_q, q_s, q_w)
-    out: dict[str, Any] = {"n": n, **{k: _num(v[0]) for k, v in point.items()}}
-    boot = _figures(_poisson_weights(n, n_boot, rng), routed_q, q_s, q_w) if n_boot > 0 and n else None
-    for k in FIGURES:
+def _with_cis(point: Mapping[str, np.ndarray], boot: Mapping[str, np.ndarray] | None, n: int) -> dict:
+    out: dict[str, Any] = {"n": n, **{k: _num(float(v)) for k, v in point.items()}}
+    for k in point:
         out[f"{k}_ci"] = _ci(boot[k]) if boot is not None else None
     return out
 
 
-def mean_ci(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> tuple[float | None, list[float] | None]:
-    """Mean of ``x`` and its 95% percentile-bootstrap CI (None, None for an empty ``x``)."""
-    if len(x) == 0:
-        return None, None
-    if n_boot <= 0:
-        return float(np.mean(x)), None
-    w = _poisson_weights(len(x), n_boot, rng)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return float(np.mean(x)), _ci((w @ x) / w.sum(axis=1))
+def pair_figures(
+    routed_q: np.ndarray, q_s: np.ndarray, q_w: np.ndarray, n_boot: int, rng: np.random.Generator
+) -> dict[str, Any]:
+    """Measured figures with 95% percentile-bootstrap CIs (``<figure>_ci``) on one audit sample."""
+    v = np.column_stack([np.ones(len(routed_q)), routed_q, q_s, q_w])
+    boot = _pair_from_sums(_boot_sums(v, n_boot, rng)) if n_boot > 0 and len(v) else None
+    return _with_cis(_pair_from_sums(v.sum(axis=0)), boot, len(v))
 
 
 def _routed_q(a: AuditSample) -> np.ndarray:
     return a.q[np.arange(a.n), a.routed]
 
 
-def audit_summary(a: AuditSample, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """summary.json's ``audit`` object: n, pgr, pgr_ci, quality_routed, quality_all_strong,
-    quality_all_weak, and the same per day and per segment where n allows (else n and a reason)."""
-    rng = np.random.default_rng(seed)
-    rq, qs, qw = _routed_q(a), a.q[:, a.strong], a.q[:, a.weak]
-    full = pair_figures(rq, qs, qw, n_boot, rng)
-    out = _public(full)
-    for key, groups in (("by_day", a.day), ("by_segment", a.segment)):
-        per: dict[str, Any] = {}
-        for g in sorted(set(groups.tolist())):
-            sel = groups == g
-            k = int(sel.sum())
-            if k < MIN_GROUP_N:
-                per[str(g)] = {"n": k, "reason": f"fewer than {MIN_GROUP_N} audited requests"}
-                continue
-            per[str(g)] = _public(pair_figures(rq[sel], qs[sel], qw[sel], n_boot, rng))
-        out[key] = per
+def _groups(a: AuditSample) -> list[tuple[str, str, np.ndarray]]:
+    """(level, name, mask): the whole audit, then each day and segment."""
+    out = [("total", "*", np.ones(a.n, dtype=bool))]
+    for level, values in (("by_day", a.day), ("by_segment", a.segment)):
+        out += [(level, str(g), values == g) for g in sorted(set(values.tolist()))]
     return out
 
 
@@ -234,28 +222,58 @@ def _public(f: Mapping[str, Any]) -> dict[str, Any]:
     return {k: f[k] for k in keys}
 
 
-def audit_details(a: AuditSample, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
-    """Everything else the report shows: every figure's CI, quality per single model, the battles'
-    win rate, the sampling strategy, and the join counts."""
-    rng = np.random.default_rng(seed)
+def audit_summary(a: AuditSample, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """summary.json's ``audit`` object: n, pgr, pgr_ci, quality_routed, quality_all_strong,
+    quality_all_weak, and the same per day and per segment where n allows (else n and a reason).
+    Every group reuses the total's bootstrap draws, so a day holding the whole audit gets its CI."""
+    base = np.column_stack([np.ones(a.n), _routed_q(a), a.q[:, a.strong], a.q[:, a.weak]])
+    groups = _groups(a)
+    v = np.hstack([base * m[:, None] for _, _, m in groups])
+    boot = _boot_sums(v, n_boot, np.random.default_rng(seed)) if n_boot > 0 and a.n else None
+    point = v.sum(axis=0)
+    out: dict[str, Any] = {"by_day": {}, "by_segment": {}}
+    for i, (level, name, mask) in enumerate(groups):
+        k = int(mask.sum())
+        cols = slice(4 * i, 4 * i + 4)
+        if level != "total" and k < MIN_GROUP_N:
+            out[level][name] = {"n": k, "reason": f"fewer than {MIN_GROUP_N} audited requests"}
+            continue
+        b = _pair_from_sums(boot[:, cols]) if boot is not None else None
+        fig = _public(_with_cis(_pair_from_sums(point[cols]), b, k))
+        if level == "total":
+            out = {**fig, **out}
+        else:
+            out[level][name] = fig
+    return out
+
+
+def _per_model(a: AuditSample, n_boot: int, seed: int) -> dict[str, Any]:
+    """Quality of each single model and the routed choice minus it, on the audited requests that score it."""
     rq = _routed_q(a)
-    full = pair_figures(rq, a.q[:, a.strong], a.q[:, a.weak], n_boot, rng)
-    per_model = {}
-    for k, m in enumerate(a.models):
-        known = np.isfinite(a.q[:, k])
-        quality, quality_ci = mean_ci(a.q[known, k], n_boot, rng)
-        diff, diff_ci = mean_ci(rq[known] - a.q[known, k], n_boot, rng)
-        per_model[m] = {
-            "n": int(known.sum()),
-            "quality": quality,
-            "quality_ci": quality_ci,
-            "routed_minus_model": diff,
-            "routed_minus_model_ci": diff_ci,
-            "routed_to": int((a.routed == k).sum()),
-        }
+    known = np.isfinite(a.q)
+    q0 = np.where(known, a.q, 0.0)
+    v = np.hstack([known, q0, known * (rq[:, None] - q0)]).astype(np.float64)
+    boot = _boot_sums(v, n_boot, np.random.default_rng(seed)) if n_boot > 0 and a.n else None
+    point, m = v.sum(axis=0), len(a.models)
+    out = {}
+    for k, name in enumerate(a.models):
+        stats = {"quality": (k, m + k), "routed_minus_model": (k, 2 * m + k)}
+        rec: dict[str, Any] = {"n": int(point[k])}
+        for key, (den, num) in stats.items():
+            rec[key] = _num(float(_ratio(point[num], point[den])))
+            rec[f"{key}_ci"] = _ci(_ratio(boot[:, num], boot[:, den])) if boot is not None else None
+        rec["routed_to"] = int((a.routed == k).sum())
+        out[name] = rec
+    return out
+
+
+def audit_details(a: AuditSample, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Everything else the report shows: every figure's CI (the same draws as ``audit_summary``), quality
+    per single model, the battles' win rate, the sampling strategy, and the join counts."""
+    full = pair_figures(_routed_q(a), a.q[:, a.strong], a.q[:, a.weak], n_boot, np.random.default_rng(seed))
     details = {
         "figures": full,
-        "per_model": per_model,
+        "per_model": _per_model(a, n_boot, seed),
         "label_kind": a.kind,
         "sampling": sampling(a.strategy),
         "matched": dict(a.matched),

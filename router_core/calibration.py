@@ -56,6 +56,12 @@ def fit_calibrator(p: np.ndarray, t: np.ndarray) -> tuple[str, Callable[[np.ndar
     return "platt", _platt(p, t)
 
 
+def _curve(cal: Callable[[np.ndarray], np.ndarray], p: np.ndarray, points: int = 60) -> list[list[float]]:
+    """[p, calibrated p] over the audited range of p, for the reliability diagram."""
+    grid = np.linspace(float(p.min()), float(p.max()), points)
+    return [[float(x), float(y)] for x, y in zip(grid, cal(grid), strict=True)]
+
+
 def expected_pgr(c: np.ndarray, to_strong: np.ndarray) -> float:
     gain = 2.0 * c - 1.0
     den = gain.sum()
@@ -79,6 +85,7 @@ def calibration_report(
         "bins": reliability_bins(p_audit, t_audit),
         "brier_raw": float(np.mean((p_audit - t_audit) ** 2)),
         "brier_calibrated_in_sample": float(np.mean((cal(p_audit) - t_audit) ** 2)),
+        "curve": _curve(cal, p_audit),
         "n_unaudited": int(len(p_rest)),
         "pgr_unaudited": None,
         "pgr_unaudited_ci": None,
