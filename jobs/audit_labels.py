@@ -47,10 +47,13 @@ def read_audit(
     index = {p: i for i, p in enumerate(data.prompts)}
     labels = AuditLabels(data=data, default_strategy=sampling, files=[str(p) for p in paths])
     for path in paths:
-        df = _read_table(path)
-        if "request_id" not in df.columns and "sample_strategy" not in df.columns:
-            continue
-        pcol = _prompt_column(df, None, path)
+        try:
+            df = _read_table(path)
+            if "request_id" not in df.columns and "sample_strategy" not in df.columns:
+                continue
+            pcol = _prompt_column(df, None, path)
+        except TrainingDataError as exc:
+            raise SavingsInputError(f"audit labels: {exc}") from None
         where = f"{path}: column '{pcol}'"
         prompts = df[pcol].map(lambda x, where=where: _normalized_prompt(x, policy, where))
         rids = df["request_id"] if "request_id" in df.columns else pd.Series([None] * len(df))

@@ -49,6 +49,7 @@ def savings(
     audit: list[str] = typer.Option(
         [],
         "--audit",
+        metavar="FILE",
         help="Audit labels (repeatable): labelled prompts in any training format (per-model correctness or "
         "scores, battles, ingested judge battles), joined to the logs by request_id or prompt text. The "
         "report then shows quality retained MEASURED on them, with CIs, and calibrates strong_win_prob.",
@@ -56,8 +57,10 @@ def savings(
     audit_sampling: str = typer.Option(
         "unknown",
         "--audit-sampling",
-        help="How the audit requests were chosen, for files without a sample_strategy column: random "
-        "(unbiased), stratified, informative or unknown (both shown with a bias caveat).",
+        metavar="STRATEGY",
+        help="How the audit requests were chosen, for files without a sample_strategy column: random, "
+        "stratified, informative or unknown. Only random is unbiased; the others are shown with a bias "
+        "caveat.",
     ),
 ) -> None:
     """Retroactive savings: what the logged requests cost as served vs under the routing labels."""
