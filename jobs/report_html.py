@@ -338,15 +338,23 @@ def _quality_card(summary: dict[str, Any], total: dict[str, Any], quality: bool)
     )
 
 
-def render_report(path: str | Path, table: pd.DataFrame, curve: pd.DataFrame | None, summary: dict) -> None:
-    """Write the report; ``table`` is exactly what goes to savings.csv."""
-    from jobs.report_audit import audit_sections, no_audit_warning
+def _curve_section(curve: pd.DataFrame | None, total: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    if curve is None or len(curve) < 2:
+        return []
+    router, audit = summary["router"], summary.get("audit")
+    measured = ", the orange diamond its PGR measured on the audit sample, with its 95% CI" if audit else ""
+    return [
+        "<h2>Cost vs quality</h2>",
+        f'<figure><img alt="cost-quality curve" src="{plot_curve(curve, total, audit)}">',
+        "<figcaption>Each point sends the requests with the highest strong_win_prob to "
+        f"{_esc(router['strong'])} and the rest to {_esc(router['weak'])}, with the router's own "
+        f"(uncalibrated) expected PGR; the green dot is the routing in the labels{measured}."
+        "</figcaption></figure>",
+    ]
 
-    total = table[table["level"] == "total"].iloc[0].to_dict()
-    days = table[table["level"] == "day"].reset_index(drop=True)
-    segs = table[table["level"] == "segment"]
-    router, counts, inp = summary["router"], summary["counts"], summary["inputs"]
-    quality = router["mode"] != "none"
+
+def _cards(summary: dict[str, Any], total: dict[str, Any], quality: bool) -> list[str]:
+    router = summary["router"]
     served, routed, sav = (_num(total[k]) for k in ("cost_served", "cost_routed", "savings"))
     cards = [
         _card(
@@ -378,6 +386,19 @@ def render_report(path: str | Path, table: pd.DataFrame, curve: pd.DataFrame | N
         ),
         _quality_card(summary, total, quality),
     ]
+    return cards
+
+
+def render_report(path: str | Path, table: pd.DataFrame, curve: pd.DataFrame | None, summary: dict) -> None:
+    """Write the report; ``table`` is exactly what goes to savings.csv."""
+    from jobs.report_audit import audit_sections, no_audit_warning
+
+    total = table[table["level"] == "total"].iloc[0].to_dict()
+    days = table[table["level"] == "day"].reset_index(drop=True)
+    segs = table[table["level"] == "segment"]
+    router, counts, inp = summary["router"], summary["counts"], summary["inputs"]
+    quality = router["mode"] != "none"
+    cards = _cards(summary, total, quality)
     span = f"{days['day'].iloc[0]} .. {days['day'].iloc[-1]}" if len(days) else "-"
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
@@ -405,20 +426,7 @@ def render_report(path: str | Path, table: pd.DataFrame, curve: pd.DataFrame | N
             "</figure>",
         ]
     parts += audit_sections(summary)
-    if curve is not None and len(curve) > 1:
-        parts += [
-            "<h2>Cost vs quality</h2>",
-            f'<figure><img alt="cost-quality curve" src="{plot_curve(curve, total, summary.get("audit"))}">',
-            "<figcaption>Each point sends the requests with the highest strong_win_prob to "
-            f"{_esc(router['strong'])} and the rest to {_esc(router['weak'])}, with the router's own "
-            "(uncalibrated) expected PGR; the green dot is the routing in the labels"
-            + (
-                ", the orange diamond its PGR measured on the audit sample, with its 95% CI"
-                if summary.get("audit")
-                else ""
-            )
-            + ".</figcaption></figure>",
-        ]
+    parts += _curve_section(curve, total, summary)
     parts += [
         "<h2>Per segment</h2>",
         _table(pd.concat([segs, table[table["level"] == "total"]]), "segment", "segment", quality),

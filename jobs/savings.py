@@ -251,6 +251,17 @@ def _audit(frame: Frame, audit_labels: AuditLabels | None, bootstrap: int, seed:
     return {"audit": audit, "audit_details": details}
 
 
+def _write(out_dir: Path, table: pd.DataFrame, curve: pd.DataFrame | None, summary: dict) -> Path:
+    from jobs.report_html import render_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "savings.csv", index=False)
+    table.to_parquet(out_dir / "savings.parquet", index=False)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    render_report(out_dir / "report.html", table, curve, summary)
+    return out_dir
+
+
 def run_savings(
     logs: str,
     labels: str,
@@ -272,7 +283,6 @@ def run_savings(
     measured quality is reported on the requests they cover (``audit_sampling``: how they were chosen,
     for files without a sample_strategy column)."""
     from jobs.audit_labels import read_audit
-    from jobs.report_html import render_report
 
     t0 = time.time()
     if bootstrap < 0:
@@ -305,12 +315,7 @@ def run_savings(
         "total": {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in total.items()},
         **_audit(frame, audit_labels, bootstrap, seed),
         "counts": {**log_info, **frame.stats},
-        "router": {
-            "mode": frame.info.mode,
-            "strong": frame.info.strong,
-            "weak": frame.info.weak,
-            "models": frame.info.models,
-        },
+        "router": {k: getattr(frame.info, k) for k in ("mode", "strong", "weak", "models")},
         "prices": _price_rows(frame, served_prices, routed_prices, batch_discount),
         "inputs": {
             "logs": logs,
@@ -325,12 +330,7 @@ def run_savings(
             "audit_sampling": audit_sampling,
         },
     }
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / "savings.csv", index=False)
-    table.to_parquet(out_dir / "savings.parquet", index=False)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    render_report(out_dir / "report.html", table, curve, summary)
+    out_dir = _write(Path(out), table, curve, summary)
     summary["seconds"] = round(time.time() - t0, 2)
     _log(
         f"served ${total['cost_served']:.4f} -> routed ${total['cost_routed']:.4f}: savings "

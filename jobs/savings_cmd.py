@@ -14,6 +14,18 @@ from router_core.pricing import PriceFileError, UnknownModelPriceError
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+def _check(date: str | None, prices: str | None, audit: list[str]) -> None:
+    from jobs.savings import SavingsInputError
+
+    if date is not None and not _DATE.match(date):
+        raise SavingsInputError(f"--date must be YYYY-MM-DD, got '{date}'")
+    if prices is not None and not Path(prices).is_file():
+        raise SavingsInputError(f"price file not found: {prices}")
+    for path in audit:
+        if not Path(path).exists():
+            raise SavingsInputError(f"audit file not found: {path}")
+
+
 def savings(
     logs: str = typer.Option(
         ..., "--logs", help="Prompt logs (Parquet file, directory or Hive dt=YYYY-MM-DD partitioned dir)."
@@ -68,13 +80,7 @@ def savings(
     from jobs.savings import SavingsInputError, run_savings
 
     try:
-        if date is not None and not _DATE.match(date):
-            raise SavingsInputError(f"--date must be YYYY-MM-DD, got '{date}'")
-        if prices is not None and not Path(prices).is_file():
-            raise SavingsInputError(f"price file not found: {prices}")
-        for path in audit:
-            if not Path(path).exists():
-                raise SavingsInputError(f"audit file not found: {path}")
+        _check(date, prices, audit)
         cfg = load_config(config)
         policy = cfg.logs.messages_policy if "messages_policy" in cfg.logs.model_fields_set else None
         run_savings(
