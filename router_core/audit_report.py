@@ -66,6 +66,11 @@ def measure(frame: Frame, labels: AuditLabels, n_boot: int, seed: int) -> tuple[
     info = frame.info
     if info.strong is None or info.weak is None:
         raise SavingsInputError("the audit needs the router's strong and weak model (manifest.json)")
+    if info.mode == "multi" and np.isnan(labels.data.scores).all():
+        raise SavingsInputError(
+            "an N-model audit needs per-model scores (correctness or grades per model); battles alone give "
+            "no quality per model"
+        )
     try:
         sample = match_audit(labels, _rows(frame), info.models, info.strong, info.weak, info.mode != "multi")
     except ValueError as exc:

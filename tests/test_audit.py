@@ -93,6 +93,10 @@ def test_battles_audit_joined_by_request_id_with_random_strategy(fx, tmp_path):
             "model_b": ["small", "small", "big", "small"],
             "winner": ["tie", "model_a", "model_a", "model_a"],
             "sample_strategy": ["random"] * 4,
+            # the rest of what `label ingest` writes: ignored by the audit
+            "judge_model": ["gpt-4o"] * 4,
+            "both_order_agreement": [True, True, False, True],
+            "custom_id": [f"c{i}" for i in range(4)],
         }
     )
     path = tmp_path / "battles.jsonl"
@@ -148,6 +152,13 @@ def test_n_model_audit_vs_each_single_model(tmp_path):
     assert d["sampling"]["random"] is True  # --audit-sampling random for a file without the column
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "Routed choice vs each single model" in html and "<td>mid</td>" in html
+    battles = tmp_path / "battles.parquet"
+    pd.DataFrame({"prompt": [PROMPTS["r1"]], "model_a": ["big"], "model_b": ["small"], "winner": ["model_a"]}
+                 ).to_parquet(battles)  # fmt: skip
+    args = ["savings", "--logs", str(fx["logs"]), "--labels", str(fx["labels"]), "--out",
+            str(tmp_path / "r2"), "--prices", str(fx["prices"]), "--audit", str(battles)]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == EXIT_BAD_INPUT and "an N-model audit needs per-model scores" in res.output
 
 
 def test_per_day_and_segment_where_n_allows():
