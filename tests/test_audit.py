@@ -290,3 +290,30 @@ def test_cli_audit_repeatable(fx, tmp_path):
     # r1 small 1, r2 big 1, r3 small 0 -> 2/3; big 1; small 1/3 -> PGR (2/3 - 1/3) / (1 - 1/3) = 0.5
     assert a["n"] == 3 and a["pgr"] == pytest.approx(0.5, abs=1e-12)
     assert a["pgr_ci"] is None  # --bootstrap 0
+
+
+def test_chat_logs_join_by_the_routed_text(tmp_path):
+    """Chat logs: the audit's prompt is the routed text (user turns, the default messages policy)."""
+    fx = write_fixture(tmp_path / "in")
+    chats = {
+        "r1": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is  2+2?"}],
+        "r2": [{"role": "user", "content": "Write a haiku."}, {"role": "assistant", "content": "..."},
+               {"role": "user", "content": "Shorter."}],
+        "r3": [{"role": "user", "content": "Name a prime."}],
+        "r4": [{"role": "user", "content": "Say hi."}],
+    }  # fmt: skip
+    msg_t = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    logs = pa.table({"request_id": list(chats), "messages": pa.array(list(chats.values()), msg_t),
+                     "model": ["big"] * 4, "segment": ["A"] * 4,
+                     "dt": [ROWS[r][0] for r in chats]})  # fmt: skip
+    pq.write_to_dataset(logs, tmp_path / "hive", partition_cols=["dt"])
+    audit = tmp_path / "audit.parquet"
+    pd.DataFrame(
+        {"prompt": ["What is 2+2?", "Write a haiku.\nShorter."], "big": [1, 1], "small": [1, 0]}
+    ).to_parquet(audit)
+    s = run_savings(str(tmp_path / "hive"), str(fx["labels"]), str(tmp_path / "rep"),
+                    prices=str(fx["prices"]), bootstrap=0, audit=[str(audit)])  # fmt: skip
+    a = s["audit"]
+    # r1 routed small (1), r2 routed big (1): as routed 1, all-big 1, all-small 1/2 -> PGR 1
+    assert a["n"] == 2 and s["audit_details"]["matched"]["by_prompt_text"] == 2
+    assert a["quality_routed"] == 1.0 and a["quality_all_weak"] == 0.5 and a["pgr"] == pytest.approx(1.0)
