@@ -20,6 +20,8 @@ from router_core.router import train_router
 from router_core.text import normalize_prompt
 from router_core.training_data import load_training_data
 
+pytestmark = pytest.mark.slow  # trains a real router and embeds 500 questions (about a minute on 2 cores)
+
 STRONG, WEAK = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
 N_TRAIN, N_ROUTED, N_AUDIT = 300, 200, 120
 MAX_CHARS = 300  # short questions only: embedding is what this test spends its time on
