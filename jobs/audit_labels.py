@@ -46,11 +46,11 @@ def read_audit(
         raise SavingsInputError(f"audit labels: {exc}") from None
     index = {p: i for i, p in enumerate(data.prompts)}
     labels = AuditLabels(data=data, default_strategy=sampling, files=[str(p) for p in paths])
+    with_id: set[int] = set()
+    without_id: set[int] = set()
     for path in paths:
         try:
             df = _read_table(path)
-            if "request_id" not in df.columns and "sample_strategy" not in df.columns:
-                continue
             pcol = _prompt_column(df, None, path)
         except TrainingDataError as exc:
             raise SavingsInputError(f"audit labels: {exc}") from None
@@ -64,9 +64,13 @@ def read_audit(
                 continue
             st = _strategy(strat, path)
             if rid is not None and not pd.isna(rid):
+                with_id.add(j)
                 labels.prompt_by_request[str(rid)] = j
                 if st:
                     labels.strategy_by_request[str(rid)] = st
+            else:
+                without_id.add(j)
             if st:
                 labels.strategy_by_prompt.setdefault(j, st)
+    labels.id_only_prompts = with_id - without_id
     return labels

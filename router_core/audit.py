@@ -36,6 +36,9 @@ class AuditLabels:
     prompt_by_request: dict[str, int] = field(default_factory=dict)  # request_id -> prompt index
     strategy_by_prompt: dict[int, str] = field(default_factory=dict)  # from a sample_strategy column
     strategy_by_request: dict[str, str] = field(default_factory=dict)
+    # prompts every audit row of which names its request: they label that request, not every copy of
+    # the text in the logs (a random sample of requests stays one)
+    id_only_prompts: set[int] = field(default_factory=set)
     default_strategy: str = "unknown"  # --audit-sampling, for rows without a sample_strategy value
     files: list[str] = field(default_factory=list)
 
@@ -72,6 +75,7 @@ def _prompt_rows(labels: AuditLabels, request_ids: Sequence[Any], texts: Sequenc
             by_id += 1
         elif texts is not None and texts[i]:
             j = index.get(texts[i], -1)
+            j = -1 if j in labels.id_only_prompts else j
             by_text += j >= 0
         out[i] = j
     return out, {"by_request_id": by_id, "by_prompt_text": by_text}

@@ -317,3 +317,17 @@ def test_chat_logs_join_by_the_routed_text(tmp_path):
     # r1 routed small (1), r2 routed big (1): as routed 1, all-big 1, all-small 1/2 -> PGR 1
     assert a["n"] == 2 and s["audit_details"]["matched"]["by_prompt_text"] == 2
     assert a["quality_routed"] == 1.0 and a["quality_all_weak"] == 0.5 and a["pgr"] == pytest.approx(1.0)
+
+
+def test_a_labelled_request_does_not_label_other_copies_of_its_text(fx, tmp_path):
+    logs = pq.read_table(fx["logs"]).to_pandas()
+    logs.loc[logs["request_id"] == "r2", "prompt"] = PROMPTS["r1"]  # r2 asks what r1 asked
+    logs.to_parquet(fx["logs"])
+    row = {"prompt": [PROMPTS["r1"]], "big": [1], "small": [0]}
+    with_id, without_id = tmp_path / "with_id.parquet", tmp_path / "without_id.parquet"
+    pd.DataFrame({**row, "request_id": ["r1"], "sample_strategy": ["random"]}).to_parquet(with_id)
+    pd.DataFrame(row).to_parquet(without_id)
+    s = _run(fx, tmp_path / "a", [with_id], bootstrap=0)
+    assert s["audit"]["n"] == 1 and s["audit_details"]["matched"]["by_prompt_text"] == 0
+    s = _run(fx, tmp_path / "b", [without_id], bootstrap=0)  # no request_id: every copy of the text
+    assert s["audit"]["n"] == 2 and s["audit_details"]["matched"]["by_prompt_text"] == 2
