@@ -44,6 +44,9 @@ td:first-child,th:first-child{text-align:left}
 tr.total td{font-weight:650;background:#f7f9fb}
 .pos{color:#23824a}
 .neg{color:#b23b3b}
+.warn{background:#fdecea;border-left:4px solid #c0504d;padding:10px 14px;border-radius:6px;font-size:13.5px}
+.ok{background:#e8f5ec;border-left:4px solid #2e9d5b;padding:10px 14px;border-radius:6px;font-size:13.5px}
+h3{font-size:15.5px;margin:20px 0 8px}
 .note{background:#fff8e1;border-left:4px solid #e0b000;padding:10px 14px;border-radius:6px;font-size:13.5px}
 .method{background:#fff;border-radius:10px;padding:8px 22px;font-size:14px;line-height:1.55}
 code{background:#eef2f6;padding:1px 4px;border-radius:3px;font-size:12.5px}
@@ -123,7 +126,7 @@ def plot_days(days: pd.DataFrame) -> str:
     return _png(fig)
 
 
-def plot_curve(curve: pd.DataFrame, total: dict[str, Any]) -> str:
+def plot_curve(curve: pd.DataFrame, total: dict[str, Any], audit: dict[str, Any] | None = None) -> str:
     fig, ax = _fig(10, 4.8)
     ax.grid(axis="x", alpha=0.3)
     ax.plot(curve["cost"], curve["quality"], color="#8a5cc2", lw=2.2, label="re-rank by strong_win_prob")
@@ -148,9 +151,17 @@ def plot_curve(curve: pd.DataFrame, total: dict[str, Any]) -> str:
     )
     served = _num(total["cost_served"])
     ax.axvline(served, color="#c0504d", ls="--", lw=1.3, label=f"cost as served {money(served)}")
+    low, high = -0.02, 1.05
+    if audit and audit.get("pgr") is not None:
+        m = _num(audit["pgr"])
+        lo, hi = audit["pgr_ci"] or (m, m)
+        label = f"measured on the audit: PGR {pct(m)} [{pct(lo)}, {pct(hi)}]"
+        ax.errorbar([cost], [m], yerr=[[m - lo], [hi - m]], fmt="D", color="#e07b00", ms=8, capsize=5,
+                    zorder=6, label=label)  # fmt: skip
+        low, high = min(low, max(lo, -1.0) - 0.05), max(high, min(hi, 2.0) + 0.05)
     ax.set_xlabel("projected cost (USD)")
-    ax.set_ylabel("expected quality retained (PGR)")
-    ax.set_ylim(-0.02, 1.05)
+    ax.set_ylabel("quality retained (PGR)")
+    ax.set_ylim(low, high)
     ax.legend(frameon=False, loc="lower right")
     return _png(fig)
 
@@ -240,8 +251,8 @@ part of the savings comparison.</p>
 answer that was actually served. Where the log has no token counts, prompt tokens are counted with
 {_esc(inp["tokenizer"])} ({counts.get("prompt_tokens_counted", 0):,} rows) and completion tokens use a
 per-model default ({counts.get("completion_tokens_estimated", 0):,} rows). {discount}</p>
-<p>{quality} <i>Caveat:</i> this is the router's own estimate of quality, not a measured one; check it
-against held-out evaluations before trusting it.</p>
+<p>{quality} <i>Caveat:</i> this is the router's own estimate of quality, not a measured one.
+{_audit_method(summary)}</p>
 <p><b>Confidence intervals</b> (95%): Poisson bootstrap over requests, B = {b:,} resamples (each request
 drawn Poisson(1) times), 2.5th and 97.5th percentiles of the resampled savings / savings share / PGR. They
 cover sampling noise in which requests happened to arrive, not errors in prices or in the router's
@@ -249,6 +260,20 @@ estimates.</p>
 <p><b>Prices</b> come from the pinned genai-prices snapshot and the override file
 (<code>{_esc(inp["prices"] or "none")}</code>); the table below lists each one used.</p>
 </div>"""
+
+
+def _audit_method(summary: dict[str, Any]) -> str:
+    if not summary.get("audit"):
+        return "No audit labels were given (<code>--audit</code>): nothing checks it against measurements."
+    return (
+        "<b>Measured quality</b> uses the audit labels: on each audited request the measured quality of "
+        "the routed model, of the strong and of the weak model (scores as given; for battles the strong "
+        "model's win rate against the weak one, ties one half, and the weak model's as its complement). "
+        "Quality as routed, all-strong and all-weak are their means over the audited requests, and "
+        "<b>PGR</b> = (as routed - all-weak) / (all-strong - all-weak). Their 95% CIs are Poisson "
+        "bootstrap percentiles over the audited requests (same B). They are unbiased for the whole "
+        "traffic only when the audit is a random sample of it."
+    )
 
 
 def _models_table(counts: dict[str, Any]) -> str:
@@ -276,15 +301,61 @@ def _prices_table(summary: dict[str, Any]) -> str:
     )
 
 
-def render_report(path: str | Path, table: pd.DataFrame, curve: pd.DataFrame | None, summary: dict) -> None:
-    """Write the report; ``table`` is exactly what goes to savings.csv."""
-    total = table[table["level"] == "total"].iloc[0].to_dict()
-    days = table[table["level"] == "day"].reset_index(drop=True)
-    segs = table[table["level"] == "segment"]
-    router, counts, inp = summary["router"], summary["counts"], summary["inputs"]
-    quality = router["mode"] != "none"
-    served, routed, sav = (_num(total[k]) for k in ("cost_served", "cost_routed", "savings"))
+def _quality_card(summary: dict[str, Any], total: dict[str, Any], quality: bool) -> str:
+    """Measured PGR on the audit sample when there is one; else the router's uncalibrated estimate."""
+    from jobs.report_audit import ci_text
+
     q = _num(total["quality_retained"])
+    estimate = (
+        f"router's uncalibrated estimate "
+        f'<span data-metric="quality_retained" data-value="{q!r}">{_esc(pct(q))}</span>'
+        if quality
+        else "no router probabilities in the labels"
+    )
+    audit = summary.get("audit")
+    if audit:
+        pgr = _num(audit["pgr"])
+        random = summary["audit_details"]["sampling"]["random"]
+        return _card(
+            "quality",
+            "Quality retained (measured)",
+            "audit_pgr",
+            pgr,
+            pct(pgr),
+            f"PGR on {audit['n']:,} audited requests ({'random sample' if random else 'not a random sample'})"
+            f", 95% CI {ci_text(audit['pgr_ci'], 'audit_pgr')}; {estimate}",
+        )
+    return _card(
+        "quality",
+        "Quality retained (uncalibrated)",
+        "quality_retained",
+        q,
+        pct(q) if quality else "n/a",
+        f"router's own estimate, not measured; 95% CI {pct(_num(total['quality_ci_low']))} .. "
+        f"{pct(_num(total['quality_ci_high']))}"
+        if quality
+        else "no router probabilities in the labels",
+    )
+
+
+def _curve_section(curve: pd.DataFrame | None, total: dict[str, Any], summary: dict[str, Any]) -> list[str]:
+    if curve is None or len(curve) < 2:
+        return []
+    router, audit = summary["router"], summary.get("audit")
+    measured = ", the orange diamond its PGR measured on the audit sample, with its 95% CI" if audit else ""
+    return [
+        "<h2>Cost vs quality</h2>",
+        f'<figure><img alt="cost-quality curve" src="{plot_curve(curve, total, audit)}">',
+        "<figcaption>Each point sends the requests with the highest strong_win_prob to "
+        f"{_esc(router['strong'])} and the rest to {_esc(router['weak'])}, with the router's own "
+        f"(uncalibrated) expected PGR; the green dot is the routing in the labels{measured}."
+        "</figcaption></figure>",
+    ]
+
+
+def _cards(summary: dict[str, Any], total: dict[str, Any], quality: bool) -> list[str]:
+    router = summary["router"]
+    served, routed, sav = (_num(total[k]) for k in ("cost_served", "cost_routed", "savings"))
     cards = [
         _card(
             "served",
@@ -313,18 +384,21 @@ def render_report(path: str | Path, table: pd.DataFrame, curve: pd.DataFrame | N
             f'{money(_num(total["savings_ci_low"]))}</span> .. <span data-metric="savings_ci_high" '
             f'data-value="{_num(total["savings_ci_high"])!r}">{money(_num(total["savings_ci_high"]))}</span>',
         ),
-        _card(
-            "quality",
-            "Quality retained",
-            "quality_retained",
-            q,
-            pct(q) if quality else "n/a",
-            f"expected PGR, 95% CI {pct(_num(total['quality_ci_low']))} .. "
-            f"{pct(_num(total['quality_ci_high']))}"
-            if quality
-            else "no router probabilities in the labels",
-        ),
+        _quality_card(summary, total, quality),
     ]
+    return cards
+
+
+def render_report(path: str | Path, table: pd.DataFrame, curve: pd.DataFrame | None, summary: dict) -> None:
+    """Write the report; ``table`` is exactly what goes to savings.csv."""
+    from jobs.report_audit import audit_sections, no_audit_warning
+
+    total = table[table["level"] == "total"].iloc[0].to_dict()
+    days = table[table["level"] == "day"].reset_index(drop=True)
+    segs = table[table["level"] == "segment"]
+    router, counts, inp = summary["router"], summary["counts"], summary["inputs"]
+    quality = router["mode"] != "none"
+    cards = _cards(summary, total, quality)
     span = f"{days['day'].iloc[0]} .. {days['day'].iloc[-1]}" if len(days) else "-"
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
@@ -335,6 +409,8 @@ def render_report(path: str | Path, table: pd.DataFrame, curve: pd.DataFrame | N
         f"<code>{_esc(inp['labels'])}</code> &middot; generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC</div>",
         f'<div class="cards">{"".join(cards)}</div>',
     ]
+    if not summary.get("audit"):
+        parts.append(no_audit_warning(summary))
     if counts["unlabeled"]:
         parts.append(
             f'<p class="note"><b>{counts["unlabeled"]:,}</b> log rows have no routing label (quarantined, '
@@ -349,14 +425,8 @@ def render_report(path: str | Path, table: pd.DataFrame, curve: pd.DataFrame | N
             "<figcaption>As served (log model) vs as routed (routing labels), same tokens.</figcaption>"
             "</figure>",
         ]
-    if curve is not None and len(curve) > 1:
-        parts += [
-            "<h2>Cost vs quality</h2>",
-            f'<figure><img alt="cost-quality curve" src="{plot_curve(curve, total)}">',
-            "<figcaption>Each point sends the requests with the highest strong_win_prob to "
-            f"{_esc(router['strong'])} and the rest to {_esc(router['weak'])}; the green dot is the "
-            "routing in the labels.</figcaption></figure>",
-        ]
+    parts += audit_sections(summary)
+    parts += _curve_section(curve, total, summary)
     parts += [
         "<h2>Per segment</h2>",
         _table(pd.concat([segs, table[table["level"] == "total"]]), "segment", "segment", quality),

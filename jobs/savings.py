@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,41 +30,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from router_core.audit import AuditLabels
+from router_core.audit_report import NO_AUDIT_WARNING, measure
 from router_core.pricing import PriceTable
-from router_core.text import text_from_messages
-from router_core.tokens import TOKENIZER_ID, completion_tokens_default, count_tokens
+from router_core.savings_frame import Frame, SavingsInputError, build_frame
+from router_core.savings_stats import aggregate, cost_quality_curve
+from router_core.text import (
+    DEFAULT_MESSAGES_POLICY,
+    MESSAGES_POLICIES,
+    MessagesPolicy,
+    normalize_prompt,
+    prompt_text,
+    text_from_messages,
+)
+from router_core.tokens import TOKENIZER_ID, count_tokens
 from schemas.logs import LogColumns, SchemaError, resolve_columns
 
 NO_SEGMENT = "(none)"
 NO_DAY = "(unknown)"
-ALL = "*"
-CSV_COLUMNS = [
-    "level",
-    "day",
-    "segment",
-    "requests",
-    "unlabeled",
-    "routed_strong",
-    "share_strong",
-    "cost_served",
-    "cost_routed",
-    "savings",
-    "savings_pct",
-    "savings_ci_low",
-    "savings_ci_high",
-    "savings_pct_ci_low",
-    "savings_pct_ci_high",
-    "quality_retained",
-    "quality_ci_low",
-    "quality_ci_high",
-    "cost_all_strong",
-    "cost_all_weak",
-    "cost_unlabeled_served",
-]
-
-
-class SavingsInputError(ValueError):
-    """Bad input for the savings job (missing path/column, unknown router models): CLI exit 2."""
 
 
 def _log(msg: str) -> None:
@@ -113,9 +95,25 @@ def _prompt_texts(table: pa.Table, text_col: str, source: str) -> list[str | Non
     return [text_from_messages(v, "full") if isinstance(v, list) else None for v in values]
 
 
-def read_logs(path: str, columns: LogColumns, text_source: str = "auto") -> tuple[pd.DataFrame, dict]:
+def _audit_texts(ds: pads.Dataset, text_col: str, policy: MessagesPolicy) -> list[str | None]:
+    """The routed text of each row, normalised as training prompts are: the audit's join key."""
+    values = ds.to_table(columns=[text_col]).column(text_col).to_pylist()
+    out: list[str | None] = []
+    for v in values:
+        try:
+            text = prompt_text(v, policy)
+        except (ValueError, UnicodeDecodeError):
+            text = None  # quarantined by the route job: never routed, so never audited
+        out.append(normalize_prompt(text) if text else None)
+    return out
+
+
+def read_logs(
+    path: str, columns: LogColumns, text_source: str = "auto", text_policy: MessagesPolicy | None = None
+) -> tuple[pd.DataFrame, dict]:
     """Logs as one row per request: request_id, day, segment, model, prompt_tokens, completion_tokens
-    (nullable ints). Prompt tokens missing in the log are counted with the bundled tokenizer."""
+    (nullable ints). Prompt tokens missing in the log are counted with the bundled tokenizer. With
+    ``text_policy`` (auditing), also ``text``: the normalised routed text under that messages policy."""
     ds = _dataset(path, "logs")
     try:
         resolved = resolve_columns(ds.schema, columns, text_source)
@@ -153,19 +151,30 @@ def read_logs(path: str, columns: LogColumns, text_source: str = "auto") -> tupl
         df["prompt_tokens"] = counts.astype(np.int64)
         info["prompt_tokens_counted"] = int(missing.sum())
         _log(f"counted in {time.time() - t0:.1f}s")
+    if text_policy is not None:
+        df["text"] = _audit_texts(ds, resolved.text_column, text_policy)
     return df, info
+
+
+def _labels_path(labels_dir: str) -> Path:
+    base = Path(labels_dir)
+    return base / "labels" if (base / "labels").is_dir() else base
+
+
+def read_manifest(labels_dir: str) -> dict[str, Any]:
+    """The route job's manifest.json next to the labels ({} when there is none)."""
+    base, lab_path = Path(labels_dir), _labels_path(labels_dir)
+    for cand in (lab_path.parent / "manifest.json", base / "manifest.json"):
+        if cand.is_file():
+            return json.loads(cand.read_text())
+    return {}
 
 
 def read_labels(labels_dir: str) -> tuple[pd.DataFrame, dict[str, Any], str]:
     """Labels (request_id, day, routed_model, strong_win_prob?, predicted_quality?) and the manifest router
     section. ``labels_dir`` is the route job's --out dir or its labels/ subdir."""
-    base = Path(labels_dir)
-    lab_path = base / "labels" if (base / "labels").is_dir() else base
-    manifest: dict[str, Any] = {}
-    for cand in (lab_path.parent / "manifest.json", base / "manifest.json"):
-        if cand.is_file():
-            manifest = json.loads(cand.read_text())
-            break
+    lab_path = _labels_path(labels_dir)
+    manifest = read_manifest(labels_dir)
     ds = _dataset(str(lab_path), "labels")
     names = set(ds.schema.names)
     for need in ("request_id", "routed_model"):
@@ -190,303 +199,67 @@ def read_labels(labels_dir: str) -> tuple[pd.DataFrame, dict[str, Any], str]:
     return lab, manifest.get("router", {}) or {}, str(lab_path)
 
 
-# ---------------------------------------------------------------------------------------- computation
-
-
-@dataclass
-class RouterInfo:
-    mode: str  # "pair", "multi" or "none" (no probabilities: no quality estimate)
-    strong: str | None
-    weak: str | None
-    models: list[str] = field(default_factory=list)
-
-
-def _router_info(lab: pd.DataFrame, router: dict[str, Any], prices: PriceTable) -> RouterInfo:
-    models = [str(m) for m in router.get("models", [])] or sorted(set(lab["routed_model"].dropna()))
-    if "predicted_quality" in lab and lab["predicted_quality"].notna().any():
-        mode = "multi"
-        models = list(dict.fromkeys(models + list(lab["predicted_quality"].dropna().iloc[0])))
-    elif "strong_win_prob" in lab and lab["strong_win_prob"].notna().any():
-        mode = "pair"
-    else:
-        mode = "none"
-    strong, weak = router.get("strong"), router.get("weak")
-    if (strong is None or weak is None) and models:
-        # No manifest: the most expensive model is the strong one, the cheapest the weak one.
-        prices.require(models)
-        by_cost = sorted(
-            models, key=lambda m: prices.price(m).input_per_mtok + prices.price(m).output_per_mtok
-        )
-        strong, weak = strong or by_cost[-1], weak or by_cost[0]
-    if mode == "pair":
-        other = set(lab["routed_model"].dropna()) - {strong, weak}
-        if other:
-            raise SavingsInputError(
-                f"labels route to {sorted(other)}, which is neither the strong ({strong}) nor the weak "
-                f"({weak}) model of the router manifest"
-            )
-    return RouterInfo(mode, strong, weak, models)
-
-
-def _quality_terms(lab: pd.DataFrame, info: RouterInfo) -> tuple[np.ndarray, np.ndarray]:
-    """Per-request numerator and denominator of the expected PGR (see the module docstring)."""
-    n = len(lab)
-    if info.mode == "pair":
-        p = lab["strong_win_prob"].to_numpy(dtype=float)
-        p = np.where(np.isfinite(p), p, 0.0)
-        return p * (lab["routed_model"].to_numpy() == info.strong), p
-    if info.mode == "multi":
-        num, den = np.zeros(n), np.zeros(n)
-        for i, (q, r) in enumerate(zip(lab["predicted_quality"], lab["routed_model"], strict=True)):
-            if q is None or r not in q or info.strong not in q or info.weak not in q:
-                continue
-            num[i] = q[r] - q[info.weak]
-            den[i] = q[info.strong] - q[info.weak]
-        return num, den
-    return np.zeros(n), np.zeros(n)
-
-
-@dataclass
-class Frame:
-    """Per-request numbers of the labeled rows plus counts of the unlabeled ones."""
-
-    rows: pd.DataFrame  # day, segment, cost_served, cost_routed, cost_strong, cost_weak, num, den, p
-    unlabeled: pd.DataFrame  # day, segment, cost_served
-    info: RouterInfo
-    stats: dict[str, Any]
-
-
-def build_frame(
-    logs: pd.DataFrame,
-    lab: pd.DataFrame,
-    router: dict[str, Any],
-    served_prices: PriceTable,
-    routed_prices: PriceTable,
-    date: str | None = None,
-    served_model: str | None = None,
-) -> Frame:
-    if logs["model"].isna().any():
-        if served_model is None:
-            raise SavingsInputError(
-                "logs have no 'model' (the model that served each request) for "
-                f"{int(logs['model'].isna().sum())} rows: add the column or pass --served-model"
-            )
-        logs = logs.assign(model=logs["model"].where(logs["model"].notna(), served_model))
-    dup = logs["request_id"].notna() & logs["request_id"].duplicated(keep="first")
-    lab = lab.drop_duplicates("request_id", keep="first")
-    merged = logs.merge(lab, on="request_id", how="left", indicator=True)
-    labeled = (merged["_merge"] == "both").to_numpy() & ~dup.to_numpy()
-    if "label_day" in merged:
-        merged["day"] = np.where(
-            labeled & merged["label_day"].notna().to_numpy(), merged["label_day"], merged["day"]
-        )
-    if date:
-        keep = (merged["day"] == date).to_numpy()
-        merged, labeled = merged[keep].reset_index(drop=True), labeled[keep]
-    stats: dict[str, Any] = {
-        "log_rows": int(len(merged)),
-        "labeled": int(labeled.sum()),
-        "unlabeled": int((~labeled).sum()),
-        "duplicate_request_ids": int(dup.sum()),
-        "labels_without_log_row": int((~lab["request_id"].isin(logs["request_id"])).sum()),
-    }
-    # One error listing every model without a price, served and routed alike (same override file).
-    served_prices.require(
-        merged["model"].unique().tolist()
-        + merged.loc[labeled, "routed_model"].unique().tolist()
-        + [m for m in (router.get("strong"), router.get("weak")) if m]
-    )
-    info = _router_info(lab, router, routed_prices)
-
-    # Completion tokens absent from the log: each side assumes its own model's typical answer length.
-    ct = merged["completion_tokens"]
-    missing_ct = ct.isna().to_numpy()
-    stats["completion_tokens_estimated"] = int(missing_ct.sum())
-    ct_log = ct.to_numpy(dtype="float64", na_value=np.nan)
-    pt = merged["prompt_tokens"].to_numpy(dtype="float64")
-
-    def completion(models: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Completion tokens of the selected rows if answered by ``models`` (one per selected row)."""
-        if not missing_ct[rows].any():
-            return ct_log[rows]
-        inv, uniq = pd.factorize(models)
-        est = np.array([completion_tokens_default(m, served_prices) for m in uniq], dtype=float)[inv]
-        return np.where(missing_ct[rows], est, ct_log[rows])
-
-    everything = np.ones(len(merged), dtype=bool)
-    served_models = merged["model"].to_numpy(dtype=object)
-    cost_served = served_prices.cost_per_row(served_models, pt, completion(served_models, everything))
-    unl = merged.loc[~labeled, ["day", "segment"]].assign(cost_served=cost_served[~labeled])
-
-    m = merged[labeled].reset_index(drop=True)
-    pt_l, cs_l = pt[labeled], cost_served[labeled]
-    routed = m["routed_model"].to_numpy(dtype=object)
-    rows = pd.DataFrame({"day": m["day"], "segment": m["segment"], "cost_served": cs_l})
-    rows["cost_routed"] = routed_prices.cost_per_row(routed, pt_l, completion(routed, labeled))
-    for name, model in (("strong", info.strong), ("weak", info.weak)):
-        if model is None:
-            rows[f"cost_{name}"] = np.nan
-            continue
-        ct_m = completion(np.full(len(m), model, dtype=object), labeled)
-        rows[f"cost_{name}"] = routed_prices.cost(model, pt_l, ct_m)
-    rows["num"], rows["den"] = _quality_terms(m, info)
-    rows["is_strong"] = routed == info.strong
-    rows["p"] = m["strong_win_prob"].to_numpy(dtype=float) if info.mode == "pair" else np.nan
-    stats["routed_models"] = {str(k): int(v) for k, v in m["routed_model"].value_counts().items()}
-    stats["served_models"] = {str(k): int(v) for k, v in merged["model"].value_counts().items()}
-    return Frame(rows, unl, info, stats)
-
-
-_METRICS = ("cost_served", "cost_routed", "num", "den")
-
-
-def _poisson1_lut() -> np.ndarray:
-    """Poisson(1) by inverse-CDF lookup at 1/65536 resolution: 10x faster than rng.poisson and the
-    probabilities are within 2e-5 of exact, far below the bootstrap's own Monte-Carlo noise."""
-    from math import exp, factorial
-
-    cdf = np.cumsum([exp(-1) / factorial(k) for k in range(20)])
-    return np.searchsorted(cdf, (np.arange(1 << 16) + 0.5) / (1 << 16), side="right").astype(np.float64)
-
-
-_POISSON_LUT = _poisson1_lut()
-
-
-def _bootstrap_cells(
-    rows: pd.DataFrame, keys: list[tuple[str, str]], n_boot: int, seed: int
-) -> dict[tuple[str, str], np.ndarray]:
-    """Resampled sums [n_boot, 4] of _METRICS for each (day, segment) cell (Poisson(1) weights)."""
-    rng = np.random.default_rng(seed)
-    out: dict[tuple[str, str], np.ndarray] = {}
-    if n_boot <= 0:
-        return out
-    grouped = rows.groupby(["day", "segment"], sort=False).indices
-    vals = rows[list(_METRICS)].to_numpy(dtype=np.float64)
-    chunk = max(1, 4_000_000 // n_boot)  # rows per weight matrix: ~32 MB at float64
-    done, total, t0, last = 0, len(rows), time.time(), time.time()
-    for key in keys:
-        idx = grouped.get(key, np.zeros(0, dtype=np.int64))
-        acc = np.zeros((n_boot, len(_METRICS)))
-        for s in range(0, len(idx), chunk):
-            part = idx[s : s + chunk]
-            w = _POISSON_LUT[rng.integers(0, _POISSON_LUT.size, size=(n_boot, len(part)), dtype=np.uint16)]
-            acc += w @ vals[part]
-            done += len(part)
-            if time.time() - last > 10:
-                last = time.time()
-                _log(f"bootstrap: {done}/{total} requests ({time.time() - t0:.0f}s)")
-        out[key] = acc
-    return out
-
-
-def _ratio(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | float:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.divide(a, b)
-    return np.where(np.asarray(b) != 0, r, np.nan) if isinstance(r, np.ndarray) else (r if b else np.nan)
-
-
-def _ci(x: np.ndarray | None) -> tuple[float, float]:
-    if x is None or len(x) == 0:
-        return np.nan, np.nan
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return np.nan, np.nan
-    lo, hi = np.percentile(x, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
-_SUMS = (
-    "requests",
-    "unlabeled",
-    "routed_strong",
-    "cost_served",
-    "cost_routed",
-    "num",
-    "den",
-    "cost_strong",
-    "cost_weak",
-    "cost_unlabeled_served",
-)
-
-
-def _cell_sums(frame: Frame) -> pd.DataFrame:
-    """Additive totals per (day, segment) cell; every other level is a sum of cells."""
-    r = frame.rows.assign(requests=1, routed_strong=frame.rows["is_strong"].astype(int))
-    cells = r.groupby(["day", "segment"])[
-        ["requests", "routed_strong", "cost_served", "cost_routed", "num", "den", "cost_strong", "cost_weak"]
-    ].sum()
-    u = frame.unlabeled.assign(unlabeled=1).rename(columns={"cost_served": "cost_unlabeled_served"})
-    ucells = u.groupby(["day", "segment"])[["unlabeled", "cost_unlabeled_served"]].sum()
-    cells = cells.join(ucells, how="outer").fillna(0.0)
-    return cells[list(_SUMS)].sort_index()
-
-
-def _summarise(level: str, day: str, seg: str, s: pd.Series, boot: np.ndarray | None, quality: bool) -> dict:
-    served, routed = float(s["cost_served"]), float(s["cost_routed"])
-    rec = {
-        "level": level,
-        "day": day,
-        "segment": seg,
-        "requests": int(s["requests"]),
-        "unlabeled": int(s["unlabeled"]),
-        "routed_strong": int(s["routed_strong"]),
-        "share_strong": _ratio(float(s["routed_strong"]), float(s["requests"])),
-        "cost_served": served,
-        "cost_routed": routed,
-        "savings": served - routed,
-        "savings_pct": _ratio(served - routed, served),
-        "quality_retained": _ratio(float(s["num"]), float(s["den"])) if quality else np.nan,
-        "cost_all_strong": float(s["cost_strong"]),
-        "cost_all_weak": float(s["cost_weak"]),
-        "cost_unlabeled_served": float(s["cost_unlabeled_served"]),
-    }
-    b_sav = boot[:, 0] - boot[:, 1] if boot is not None else None
-    rec["savings_ci_low"], rec["savings_ci_high"] = _ci(b_sav)
-    pct = _ratio(b_sav, boot[:, 0]) if boot is not None else None
-    rec["savings_pct_ci_low"], rec["savings_pct_ci_high"] = _ci(pct)
-    qb = _ratio(boot[:, 2], boot[:, 3]) if boot is not None and quality else None
-    rec["quality_ci_low"], rec["quality_ci_high"] = _ci(qb)
-    return rec
-
-
-def aggregate(frame: Frame, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """One row per (day, segment), per day, per segment and the total (``level`` column), with CIs."""
-    cells = _cell_sums(frame)
-    keys = list(cells.index)
-    boot = _bootstrap_cells(frame.rows, keys, n_boot, seed) if n_boot > 0 else {}
-    quality = frame.info.mode != "none"
-    groups: list[tuple[str, str, str, list[tuple[str, str]]]] = [
-        ("day_segment", d, s, [(d, s)]) for d, s in keys
-    ]
-    for d in sorted({k[0] for k in keys}):
-        groups.append(("day", d, ALL, [k for k in keys if k[0] == d]))
-    for sg in sorted({k[1] for k in keys}):
-        groups.append(("segment", ALL, sg, [k for k in keys if k[1] == sg]))
-    groups.append(("total", ALL, ALL, keys))
-    pos = {k: i for i, k in enumerate(keys)}
-    recs = []
-    for level, d, sg, sel in groups:
-        b = sum(boot[k] for k in sel) if boot else None
-        recs.append(_summarise(level, d, sg, cells.iloc[[pos[k] for k in sel]].sum(), b, quality))
-    return pd.DataFrame(recs)[CSV_COLUMNS]
-
-
-def cost_quality_curve(frame: Frame, points: int = 201) -> pd.DataFrame | None:
-    """Pair routers: sort requests by strong_win_prob, send the top share to the strong model, sweep the
-    share 0..1. Returns share_strong, cost, quality (expected PGR) at ``points`` shares."""
-    r = frame.rows
-    if frame.info.mode != "pair" or len(r) == 0:
-        return None
-    order = np.argsort(-np.nan_to_num(r["p"].to_numpy(), nan=0.0), kind="stable")
-    cs, cw, p = (r[c].to_numpy()[order] for c in ("cost_strong", "cost_weak", "den"))
-    k = np.unique(np.round(np.linspace(0, len(r), points)).astype(int))
-    cum_s, cum_w, cum_p = (np.concatenate([[0.0], np.cumsum(x)]) for x in (cs, cw, p))
-    cost = cum_s[k] + (cum_w[-1] - cum_w[k])
-    quality = cum_p[k] / cum_p[-1] if cum_p[-1] > 0 else np.full(len(k), np.nan)
-    return pd.DataFrame({"share_strong": k / len(r), "cost": cost, "quality": quality})
-
-
 # ------------------------------------------------------------------------------------------------ run
+
+
+def _price_rows(
+    frame: Frame, served_prices: PriceTable, routed_prices: PriceTable, batch_discount: bool
+) -> list[dict[str, Any]]:
+    used = sorted(
+        set(frame.stats["served_models"])
+        | set(frame.stats["routed_models"])
+        | {m for m in (frame.info.strong, frame.info.weak) if m}
+    )
+    rows = []
+    for m in used:
+        for side, tbl in (("served", served_prices), ("routed", routed_prices)):
+            if side == "routed" and not batch_discount:
+                continue
+            p = tbl.price(m)
+            rows.append(
+                {
+                    "model": m,
+                    "side": side,
+                    "input_per_mtok": p.input_per_mtok,
+                    "output_per_mtok": p.output_per_mtok,
+                    "source": p.source,
+                    "matched": p.matched,
+                }
+            )
+    return rows
+
+
+def _text_policy(labels: str, given: str | None) -> MessagesPolicy:
+    """How chats were reduced to the routed text: as given, else as the route job recorded it."""
+    if given is not None:
+        return given
+    recorded = (read_manifest(labels).get("config") or {}).get("logs", {}).get("messages_policy")
+    return recorded if recorded in MESSAGES_POLICIES else DEFAULT_MESSAGES_POLICY
+
+
+def _audit(frame: Frame, audit_labels: AuditLabels | None, bootstrap: int, seed: int) -> dict[str, Any]:
+    """summary.json's audit and audit_details (None and the warning without audit labels)."""
+    if audit_labels is None:
+        return {"audit": None, "audit_details": {"warning": NO_AUDIT_WARNING}}
+    audit, details = measure(frame, audit_labels, bootstrap, seed)
+    m = details["matched"]
+    _log(
+        f"audit: {audit['n']} audited requests (by request_id {m['by_request_id']}, by prompt text "
+        f"{m['by_prompt_text']}); measured PGR {audit['pgr']} (95% CI {audit['pgr_ci']}); sampling "
+        f"{details['sampling']['strategy']}"
+    )
+    return {"audit": audit, "audit_details": details}
+
+
+def _write(out_dir: Path, table: pd.DataFrame, curve: pd.DataFrame | None, summary: dict) -> Path:
+    from jobs.report_html import render_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_dir / "savings.csv", index=False)
+    table.to_parquet(out_dir / "savings.parquet", index=False)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    render_report(out_dir / "report.html", table, curve, summary)
+    return out_dir
 
 
 def run_savings(
@@ -501,10 +274,15 @@ def run_savings(
     served_model: str | None = None,
     columns: LogColumns | None = None,
     text_source: str = "auto",
+    audit: list[str] | None = None,
+    audit_sampling: str = "unknown",
+    messages_policy: MessagesPolicy | None = None,
 ) -> dict[str, Any]:
     """Compute savings, write REPORT_DIR/{report.html, savings.csv, savings.parquet, summary.json};
-    return the summary (the total row plus counts and the prices used)."""
-    from jobs.report_html import render_report
+    return the summary (the total row plus counts and the prices used). ``audit``: label files whose
+    measured quality is reported on the requests they cover (``audit_sampling``: how they were chosen,
+    for files without a sample_strategy column)."""
+    from jobs.audit_labels import read_audit
 
     t0 = time.time()
     if bootstrap < 0:
@@ -513,8 +291,13 @@ def run_savings(
         raise SavingsInputError(f"--out must be a directory, {out} is a file")
     served_prices = PriceTable.load(prices)
     routed_prices = PriceTable.load(prices, batch_discount=batch_discount)
+    policy = _text_policy(labels, messages_policy) if audit else None
+    audit_labels = None
+    if audit:
+        _log(f"reading audit labels {', '.join(audit)}")
+        audit_labels = read_audit(audit, audit_sampling, policy)
     _log(f"reading logs {logs}")
-    log_df, log_info = read_logs(logs, columns or LogColumns(), text_source)
+    log_df, log_info = read_logs(logs, columns or LogColumns(), text_source, policy)
     _log(f"{log_info['rows']} log rows; reading labels {labels}")
     lab, router, lab_path = read_labels(labels)
     _log(f"{len(lab)} labels")
@@ -525,41 +308,15 @@ def run_savings(
         f"{frame.stats['labeled']} labeled, {frame.stats['unlabeled']} without a label; "
         f"bootstrap B={bootstrap}"
     )
-    table = aggregate(frame, bootstrap, seed)
+    table = aggregate(frame, bootstrap, seed, _log)
     curve = cost_quality_curve(frame)
     total = table[table["level"] == "total"].iloc[0].to_dict()
-
-    used = sorted(
-        set(frame.stats["served_models"])
-        | set(frame.stats["routed_models"])
-        | {m for m in (frame.info.strong, frame.info.weak) if m}
-    )
-    price_rows = []
-    for m in used:
-        for side, tbl in (("served", served_prices), ("routed", routed_prices)):
-            if side == "routed" and not batch_discount:
-                continue
-            p = tbl.price(m)
-            price_rows.append(
-                {
-                    "model": m,
-                    "side": side,
-                    "input_per_mtok": p.input_per_mtok,
-                    "output_per_mtok": p.output_per_mtok,
-                    "source": p.source,
-                    "matched": p.matched,
-                }
-            )
     summary: dict[str, Any] = {
         "total": {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in total.items()},
+        **_audit(frame, audit_labels, bootstrap, seed),
         "counts": {**log_info, **frame.stats},
-        "router": {
-            "mode": frame.info.mode,
-            "strong": frame.info.strong,
-            "weak": frame.info.weak,
-            "models": frame.info.models,
-        },
-        "prices": price_rows,
+        "router": {k: getattr(frame.info, k) for k in ("mode", "strong", "weak", "models")},
+        "prices": _price_rows(frame, served_prices, routed_prices, batch_discount),
         "inputs": {
             "logs": logs,
             "labels": lab_path,
@@ -569,14 +326,11 @@ def run_savings(
             "bootstrap": bootstrap,
             "seed": seed,
             "tokenizer": TOKENIZER_ID,
+            "audit": list(audit or []),
+            "audit_sampling": audit_sampling,
         },
     }
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_dir / "savings.csv", index=False)
-    table.to_parquet(out_dir / "savings.parquet", index=False)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    render_report(out_dir / "report.html", table, curve, summary)
+    out_dir = _write(Path(out), table, curve, summary)
     summary["seconds"] = round(time.time() - t0, 2)
     _log(
         f"served ${total['cost_served']:.4f} -> routed ${total['cost_routed']:.4f}: savings "

@@ -14,6 +14,18 @@ from router_core.pricing import PriceFileError, UnknownModelPriceError
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+def _check(date: str | None, prices: str | None, audit: list[str]) -> None:
+    from jobs.savings import SavingsInputError
+
+    if date is not None and not _DATE.match(date):
+        raise SavingsInputError(f"--date must be YYYY-MM-DD, got '{date}'")
+    if prices is not None and not Path(prices).is_file():
+        raise SavingsInputError(f"price file not found: {prices}")
+    for path in audit:
+        if not Path(path).exists():
+            raise SavingsInputError(f"audit file not found: {path}")
+
+
 def savings(
     logs: str = typer.Option(
         ..., "--logs", help="Prompt logs (Parquet file, directory or Hive dt=YYYY-MM-DD partitioned dir)."
@@ -42,7 +54,25 @@ def savings(
         None, "--served-model", help="Model that served rows whose log has no 'model' value."
     ),
     config: str | None = typer.Option(
-        None, "--config", help="Job config (YAML/TOML); only logs.columns and logs.text_source are used."
+        None,
+        "--config",
+        help="Job config (YAML/TOML); only logs.columns, logs.text_source and logs.messages_policy are used.",
+    ),
+    audit: list[str] = typer.Option(
+        [],
+        "--audit",
+        metavar="FILE",
+        help="Audit labels (repeatable): labelled prompts in any training format (per-model correctness or "
+        "scores, battles, ingested judge battles), joined to the logs by request_id or prompt text. The "
+        "report then shows quality retained MEASURED on them, with CIs, and calibrates strong_win_prob.",
+    ),
+    audit_sampling: str = typer.Option(
+        "unknown",
+        "--audit-sampling",
+        metavar="STRATEGY",
+        help="How the audit requests were chosen, for files without a sample_strategy column: random, "
+        "stratified, informative or unknown. Only random is unbiased; the others are shown with a bias "
+        "caveat.",
     ),
 ) -> None:
     """Retroactive savings: what the logged requests cost as served vs under the routing labels."""
@@ -50,11 +80,9 @@ def savings(
     from jobs.savings import SavingsInputError, run_savings
 
     try:
-        if date is not None and not _DATE.match(date):
-            raise SavingsInputError(f"--date must be YYYY-MM-DD, got '{date}'")
-        if prices is not None and not Path(prices).is_file():
-            raise SavingsInputError(f"price file not found: {prices}")
+        _check(date, prices, audit)
         cfg = load_config(config)
+        policy = cfg.logs.messages_policy if "messages_policy" in cfg.logs.model_fields_set else None
         run_savings(
             logs,
             labels,
@@ -67,6 +95,9 @@ def savings(
             served_model=served_model,
             columns=cfg.logs.columns,
             text_source=cfg.logs.text_source,
+            audit=audit,
+            audit_sampling=audit_sampling,
+            messages_policy=policy,
         )
     except (
         SavingsInputError,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import struct
@@ -160,6 +161,59 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert (w, h) == (1200, 2000)
     # A blank or error page has a handful of colours; text, cards and anti-aliased plots have thousands.
     assert len(colours) > 500, len(colours)
+
+
+def chromium_base(tmp_path: Path) -> list[str]:
+    """Headless Chromium with nothing fetched in the background."""
+    return [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}"]  # fmt: skip
+
+
+def chromium_dom(page: Path, tmp_path: Path) -> str:
+    """The DOM as Chromium built it from the report (not the file as written)."""
+    cmd = [*chromium_base(tmp_path), "--dump-dom", page.resolve().as_uri()]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+
+
+@pytest.fixture(scope="module")
+def audit_report(tmp_path_factory) -> Path:
+    """The fixture routed and audited with hand-computable correctness (tests/test_audit.py)."""
+    root = tmp_path_factory.mktemp("audit_report")
+    fx = write_fixture(root / "in")
+    audit = root / "audit.csv"
+    prompts = [f"prompt number {i} about topic {rid}" for i, rid in enumerate(["r1", "r2", "r3", "r4"])]
+    pd.DataFrame({"prompt": prompts, "big": [1, 1, 1, 0], "small": [1, 0, 0, 0]}).to_csv(audit, index=False)
+    out = root / "rep"
+    run_savings(str(fx["logs"]), str(fx["labels"]), str(out), prices=str(fx["prices"]), bootstrap=200,
+                audit=[str(audit)])  # fmt: skip
+    return out
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists() and os.environ.get("CI") != "true",
+    reason="/usr/bin/chromium not installed (apt-get install chromium)",
+)
+def test_audit_report_in_chromium_shows_measured_pgr_ci_and_reliability(audit_report, report, tmp_path):
+    parsed = _Metrics()
+    dom = chromium_dom(audit_report / "report.html", tmp_path)
+    parsed.feed(dom)
+    audit = json.loads((audit_report / "summary.json").read_text())["audit"]
+    assert parsed.values["audit_pgr"] == audit["pgr"] == 0.5
+    assert parsed.shown["audit_pgr"].strip() == "50.0%"
+    assert [parsed.values["audit_pgr_ci_low"], parsed.values["audit_pgr_ci_high"]] == audit["pgr_ci"]
+    assert parsed.values["quality_retained"] == pytest.approx(0.6)  # the router's estimate, still shown
+    assert 'data-plot="reliability"' in dom and "Quality retained (measured)" in dom
+    assert 'data-warning="uncalibrated"' not in dom
+    # Without an audit: the estimate is labelled uncalibrated, with a visible warning and the commands.
+    plain = chromium_dom(report / "report.html", tmp_path)
+    assert 'data-warning="uncalibrated"' in plain and "label sample --strategy random" in plain
+    png = tmp_path / "audit.png"
+    cmd = [*chromium_base(tmp_path), f"--screenshot={png}", "--window-size=1200,2400",
+           (audit_report / "report.html").resolve().as_uri()]  # fmt: skip
+    subprocess.run(cmd, capture_output=True, timeout=120)
+    w, h, colours = _png_pixels(png)
+    assert (w, h) == (1200, 2400) and len(colours) > 500
 
 
 def test_zlib_png_decoder_matches_pillow(tmp_path):

@@ -302,6 +302,8 @@ def test_help_explains_every_option():
         "--seed",
         "--served-model",
         "--config",
+        "--audit",
+        "--audit-sampling",
     ):
         assert opt in res.output
 
