@@ -89,6 +89,18 @@ def write_logs(log_table: pa.Table, out: Path) -> tuple[Path, dict[str, dict[str
     return path, correct
 
 
+def write_audit(correct: dict[str, dict[str, bool]], out: Path, n: int = 100) -> Path:
+    """A random sample of the demo requests with both models' measured correctness: the audit labels that
+    let the savings report measure quality retained instead of trusting the router's own scores."""
+    ids = sorted(correct)
+    pick = sorted(np.random.default_rng(1).choice(len(ids), size=min(n, len(ids)), replace=False))
+    rids = [ids[i] for i in pick]
+    table = pa.table({"request_id": rids} | {m: [correct[r][m] for r in rids] for m in (STRONG, WEAK)})
+    path = out / "demo_audit.parquet"
+    pq.write_table(table, path)
+    return path
+
+
 def accuracy(labels_dir: Path, correct: dict[str, dict[str, bool]]) -> dict[str, float]:
     import pyarrow.dataset as pads
 
@@ -143,7 +155,22 @@ def main(argv: list[str] | None = None) -> int:
 
     from jobs.savings import run_savings
 
-    run_savings(str(logs), str(route_out / "labels"), str(out / "report"), bootstrap=200)
+    audit = write_audit(correct, out)
+    report = run_savings(
+        str(logs),
+        str(route_out / "labels"),
+        str(out / "report"),
+        bootstrap=200,
+        audit=[str(audit)],
+        audit_sampling="random",
+    )
+    measured = report.get("audit") or {}
+    if measured.get("pgr") is not None:
+        low, high = measured["pgr_ci"]
+        say(
+            f"  measured quality retained (PGR) on {measured['n']} randomly audited requests: "
+            f"{100 * measured['pgr']:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
+        )
     say(f"savings report: {out / 'report' / 'report.html'}")
     say(f"done in {time.time() - t0:.0f}s")
     return 0
