@@ -43,10 +43,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _path in (REPO, REPO / "bench"):  # the project's packages and the stand-ins beside this file
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
-from bench import gpu_stand_ins  # noqa: E402
+import gpu_stand_ins  # noqa: E402
 
 DEMO_DATA = REPO / "jobs" / "demo_data" / "mmlu_sample.parquet"
 STRONG, WEAK = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
@@ -59,6 +60,13 @@ SCORE_ABS_MAX = 1e-3
 MINILM_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 REF_BATCH_ROWS = 64  # Arrow rows per batch in the agreement runs
 CACHED_EVERY = 4  # every 4th agreement row comes with its cached (reference) vector: the cache path
+
+
+BUNDLE_ENTRIES = {"bundle.json", "minilm_fp16", "routers", "reference"}
+
+
+class UsageError(Exception):
+    """Bad arguments: one line on stdout, exit status 2."""
 
 
 def log(msg: str) -> None:
@@ -88,7 +96,7 @@ def write_minilm_fp16(src: Path, dst: Path) -> None:
 def demo_split(train_rows: int) -> tuple[pa.Table, pa.Table]:
     t = pq.read_table(DEMO_DATA)
     if not 10 <= train_rows < t.num_rows:
-        raise SystemExit(f"--train-rows must be in [10, {t.num_rows - 1}], got {train_rows}")
+        raise UsageError(f"--train-rows must be in [10, {t.num_rows - 1}], got {train_rows}")
     order = np.random.default_rng(0).permutation(t.num_rows)
     return t.take(pa.array(order[:train_rows])), t.take(pa.array(order[train_rows:]))
 
@@ -149,11 +157,17 @@ def prepare(bundle: Path, train_rows: int, n_reference: int, bert_layers: int) -
     from router_core.embedder import bundled_minilm_dir
 
     t0 = time.perf_counter()
+    if n_reference < 8 or not 1 <= bert_layers <= 6:
+        raise UsageError(
+            f"need --reference-prompts >= 8 and --bert-layers in [1, 6], got {n_reference}, {bert_layers}"
+        )
+    train, held = demo_split(train_rows)
     if bundle.exists():
-        shutil.rmtree(bundle)
+        if not {p.name for p in bundle.iterdir()} <= BUNDLE_ENTRIES:
+            raise UsageError(f"{bundle} exists and is not a bundle of this script; give a new folder")
+        shutil.rmtree(bundle)  # an earlier bundle: rebuilt from scratch
     bundle.mkdir(parents=True)
     write_minilm_fp16(Path(bundled_minilm_dir()), bundle / "minilm_fp16")
-    train, held = demo_split(train_rows)
     embedder_id = train_routers(train, bundle / "routers", bert_layers)
     texts = reference_prompts(held.column("prompt").to_pylist(), n_reference)
     # The reference is the job's own CPU path: real faiss, the bundled fp32 weights, a CPU task.
@@ -354,6 +368,7 @@ def throughput(args: argparse.Namespace, deadline: float, write: Callable[[], No
                         row |= measure(kind, conf, texts[:n], rows, args.seconds)
                     except Exception as exc:  # one failing configuration must not hide the others
                         row["error"] = f"{type(exc).__name__}: {exc}"
+                        log(traceback.format_exc())
                 log(" ".join(f"{k}={v}" for k, v in row.items()))
                 table.append(row)
                 write()
@@ -412,15 +427,13 @@ def check(args: argparse.Namespace) -> int:
     deadline = t0 + args.max_seconds
     bundle = args.bundle
     if not (bundle / "bundle.json").is_file():
-        print(f"error: {bundle}/bundle.json not found; run: bench/gpu_check.py --prepare {bundle}")
-        return 2
+        raise UsageError(f"{bundle}/bundle.json not found; run: bench/gpu_check.py --prepare {bundle}")
     meta = json.loads((bundle / "bundle.json").read_text())
     gpu = not args.cpu
     import torch
 
     if gpu and not torch.cuda.is_available():
-        print("error: no CUDA device visible to torch; use --cpu for the CPU run")
-        return 2
+        raise UsageError("no CUDA device visible to torch; use --cpu for the CPU run")
     modules = install_stand_ins(bundle, meta, gpu, args.faiss)
     results: dict[str, Any] = {
         "mode": "cpu" if args.cpu else "gpu",
@@ -455,33 +468,54 @@ def check(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="First --prepare the bundle on a CPU machine; the device command is in docs/benchmarks.md.",
+    )
     p.add_argument("--prepare", type=Path, metavar="DIR", help="build the bundle in DIR (CPU, here) and exit")
-    p.add_argument("--bundle", type=Path, default=REPO / "gpu_check_bundle", help="bundle folder to check")
-    p.add_argument("--out", type=Path, default=Path("gpu_check.json"), help="results JSON")
+    p.add_argument(
+        "--bundle",
+        type=Path,
+        default=REPO / "gpu_check_bundle",
+        help="bundle folder to check (default: gpu_check_bundle/ in the repo)",
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("gpu_check.json"), help="results JSON (default: gpu_check.json)"
+    )
     p.add_argument("--cpu", action="store_true", help="the same path on CPU with small batches (the test)")
     p.add_argument(
-        "--batch-sizes", help="Arrow rows per batch, comma-separated (default 256,...,4096; --cpu 16)"
+        "--batch-sizes", help="Arrow rows per batch, comma-separated (default 256,1024,4096; --cpu 16)"
     )
     p.add_argument(
         "--embedder-batches",
         help="MiniLM forward batch sizes, 'arrow' = the Arrow batch (default 64,arrow; --cpu 64)",
     )
     p.add_argument("--timed-prompts", type=int, help="prompts timed per figure (default 16384; --cpu 32)")
-    p.add_argument("--seconds", type=float, default=10.0, help="at most this long per figure (after warm-up)")
-    p.add_argument("--max-seconds", type=float, default=400.0, help="no new figure after this long in all")
+    p.add_argument("--seconds", type=float, default=4.0, help="seconds per figure at most (default 4)")
+    p.add_argument(
+        "--max-seconds", type=float, default=200.0, help="no new figure after this many seconds (default 200)"
+    )
     p.add_argument(
         "--faiss",
         choices=("auto", "stand-in"),
         default="auto",
         help="stand-in: the numpy flat-index reader even where faiss is installed",
     )
-    p.add_argument("--train-rows", type=int, default=500, help="--prepare: training rows of the MMLU sample")
-    p.add_argument("--reference-prompts", type=int, default=256, help="--prepare: prompts with CPU outputs")
-    p.add_argument("--bert-layers", type=int, default=1, help="--prepare: BERT scorer's trainable layers")
+    p.add_argument(
+        "--train-rows", type=int, default=500, help="--prepare: training rows of the sample (default 500)"
+    )
+    p.add_argument(
+        "--reference-prompts",
+        type=int,
+        default=256,
+        help="--prepare: prompts with CPU outputs (default 256; at most 1/8 more than the held-out rows)",
+    )
+    p.add_argument(
+        "--bert-layers", type=int, default=1, help="--prepare: BERT's trainable layers (default 1)"
+    )
     args = p.parse_args(argv)
     args.batch_sizes = [
-        int(x) for x in (args.batch_sizes or ("16" if args.cpu else "256,512,1024,2048,4096")).split(",")
+        int(x) for x in (args.batch_sizes or ("16" if args.cpu else "256,1024,4096")).split(",")
     ]
     args.embedder_batches = (args.embedder_batches or ("64" if args.cpu else "64,arrow")).split(",")
     args.timed_prompts = args.timed_prompts or (32 if args.cpu else 16384)
@@ -495,9 +529,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     args = parse_args(argv)
-    if args.prepare:
-        return prepare(args.prepare, args.train_rows, args.reference_prompts, args.bert_layers)
-    return check(args)
+    try:
+        if args.prepare:
+            return prepare(args.prepare, args.train_rows, args.reference_prompts, args.bert_layers)
+        return check(args)
+    except UsageError as exc:
+        print(f"error: {exc}")
+        return 2
 
 
 if __name__ == "__main__":

@@ -80,6 +80,13 @@ def test_missing_bundle_is_a_one_line_error(tmp_path):
     assert "Traceback" not in res.stderr
 
 
+def test_prepare_leaves_a_folder_that_is_not_a_bundle_alone(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    res = _run("--prepare", str(tmp_path), timeout=120)
+    assert res.returncode == 2 and res.stdout.startswith(f"error: {tmp_path} exists and is not a bundle")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
 @pytest.mark.slow
 def test_prepare_then_cpu_check_passes(tmp_path):
     """The whole check on CPU, as the GPU machine runs it: stand-ins for pyspark, faiss and the MiniLM
@@ -90,7 +97,8 @@ def test_prepare_then_cpu_check_passes(tmp_path):
     meta = json.loads((bundle / "bundle.json").read_text())
     assert meta["total_bytes"] < 60 * 2**20  # leaves room for the working tree in the 64 MiB that travel
     out = tmp_path / "cpu.json"
-    res = _run("--cpu", "--bundle", str(bundle), "--faiss", "stand-in", "--out", str(out))
+    # --seconds 300: every figure times all its prompts, however loaded the machine is
+    res = _run("--cpu", "--bundle", str(bundle), "--faiss", "stand-in", "--seconds", "300", "--out", str(out))
     assert res.returncode == 0, res.stdout + res.stderr
     got = json.loads(out.read_text())
     assert got["passed"] is True and got["mode"] == "cpu"
