@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from schemas.validation import check_text
 
-CHECK_SCHEMA = "text string, reason string, detail string, truncated boolean"
-
-
-def _as_messages(value: Any) -> Any:
-    # Arrow hands list<struct> to pandas as an ndarray of dicts.
-    if isinstance(value, np.ndarray):
-        return list(value)
-    return value
+CHECK_FIELDS = ("text", "reason", "detail", "truncated", "image_parts", "audio_parts")
+CHECK_SCHEMA = (
+    "text string, reason string, detail string, truncated boolean, image_parts int, audio_parts int"
+)
 
 
 def check_text_udf(source: str, max_chars: int, on_too_long: str, messages_policy: str):
+    """``source`` "messages" takes list cells (numpy arrays of dicts) or JSON text."""
     from pyspark.sql.functions import pandas_udf
 
     @pandas_udf(CHECK_SCHEMA)
@@ -28,8 +23,6 @@ def check_text_udf(source: str, max_chars: int, on_too_long: str, messages_polic
         for values in batches:
             rows = []
             for v in values:
-                if source == "messages" and v is not None:
-                    v = _as_messages(v)
                 c = check_text(
                     v,
                     source=source,
@@ -37,7 +30,8 @@ def check_text_udf(source: str, max_chars: int, on_too_long: str, messages_polic
                     on_too_long=on_too_long,
                     messages_policy=messages_policy,
                 )
-                rows.append((c.text, c.reason, c.detail, c.truncated))
-            yield pd.DataFrame(rows, columns=["text", "reason", "detail", "truncated"])
+                rows.append((c.text, c.reason, c.detail, c.truncated, c.image_parts, c.audio_parts))
+            frame = pd.DataFrame(rows, columns=list(CHECK_FIELDS))
+            yield frame.astype({"image_parts": "int32", "audio_parts": "int32"})
 
     return check
