@@ -547,16 +547,12 @@ def dispatch_line(resolved):
     from jobs.validate_logs import body_variant
 
     model = F.col("routed_model")
-    if resolved.body is not None:
+    if resolved.text_source == "body":
         body = F.try_variant_set(body_variant(resolved), "$.model", model)
-    elif resolved.text_source == "messages" and resolved.messages_is_json:
-        body = F.struct(model.alias("model"), F.try_parse_json(resolved.text_column).alias("messages"))
-    elif resolved.text_source == "messages":
-        body = F.struct(model.alias("model"), F.col(resolved.text_column).alias("messages"))
     else:
-        prompt = F.col(resolved.text_column).cast("string")
-        turn = F.array(F.struct(F.lit("user").alias("role"), prompt.alias("content")))
-        body = F.struct(model.alias("model"), turn.alias("messages"))
+        body = F.to_variant_object(F.struct(model.alias("model"), _messages_sent(resolved).alias("messages")))
+        if resolved.body is not None:  # rows whose body is null send their messages
+            body = F.coalesce(F.try_variant_set(body_variant(resolved), "$.model", model), body)
     return F.to_json(
         F.struct(
             F.col("request_id").alias("custom_id"),
@@ -565,6 +561,27 @@ def dispatch_line(resolved):
             body.alias("body"),
         )
     )
+
+
+def _messages_sent(resolved):
+    """Variant column of the messages a request without a body sends: the log's messages, else one user
+    turn with the prompt (the original prompt, not the truncated routed text)."""
+    from pyspark.sql import functions as F
+
+    def messages(column: str):
+        if resolved.messages_is_json:
+            return F.try_parse_json(column)
+        return F.try_parse_json(F.to_json(F.col(column)))  # to_json drops null struct fields
+
+    if resolved.text_source == "messages":
+        return messages(resolved.text_column)
+    prompt = F.col(resolved.text_column)
+    turn = F.to_variant_object(
+        F.array(F.struct(F.lit("user").alias("role"), prompt.cast("string").alias("content")))
+    )
+    if resolved.messages_fallback:
+        return F.when(prompt.isNull(), messages(resolved.messages_fallback)).otherwise(turn)
+    return turn
 
 
 if __name__ == "__main__":  # spark-submit jobs/route_logs.py --router DIR --logs F --out D ...

@@ -65,12 +65,15 @@ def _date_expr(df, opt: dict[str, str], date: str | None):
 
 
 def _text_input(resolved: ResolvedColumns):
-    """The column the text check reads: the prompt, the messages, or the messages of the request body."""
+    """The columns the text check reads: the prompt (and the messages for rows without one), the
+    messages, or the messages of the request body."""
     from pyspark.sql import functions as F
 
-    if resolved.text_source != "body":
-        return F.col(resolved.text_column)
-    return F.try_variant_get(body_variant(resolved), "$.messages", "string")
+    if resolved.text_source == "body":
+        return [F.try_variant_get(body_variant(resolved), "$.messages", "string")]
+    if resolved.messages_fallback:
+        return [F.col(resolved.text_column), F.col(resolved.messages_fallback)]
+    return [F.col(resolved.text_column)]
 
 
 def body_variant(resolved: ResolvedColumns):
@@ -146,8 +149,9 @@ def validate_logs(spark, path: str, cfg: JobConfig, date: str | None = None) -> 
     original_cols = [c for c in df.columns if c not in (RAW_COL, ERROR_COL)]
     df = df.withColumn(ROW_ORDER, F.monotonically_increasing_id())
     source_kind = "prompt" if resolved.text_source == "prompt" else "messages"
-    check = check_text_udf(source_kind, lc.max_chars, lc.on_too_long, lc.messages_policy)
-    df = _reason_columns(df.withColumn(CHECK, check(_text_input(resolved))), resolved, has_raw)
+    fallback = resolved.messages_fallback is not None
+    check = check_text_udf(source_kind, lc.max_chars, lc.on_too_long, lc.messages_policy, fallback)
+    df = _reason_columns(df.withColumn(CHECK, check(*_text_input(resolved))), resolved, has_raw)
     df = df.withColumn("dt", dt_expr)
     valid = (
         df.where(F.col("_br_reason").isNull())

@@ -74,6 +74,7 @@ class ResolvedColumns:
     text_is_binary: bool
     optional: dict[str, str]  # logical name -> physical column, only for columns present
     messages_is_json: bool = False  # the messages column holds JSON text
+    messages_fallback: str | None = None  # auto with prompt and messages: rows without a prompt use this
     body: str | None = None  # the JSON request body column, when the input has one
     body_is_struct: bool = False
 
@@ -150,7 +151,8 @@ def resolve_columns(
     """Check the input schema against the contract; raise SchemaError with a one-line message.
 
     ``text_source`` is "prompt", "messages" or "auto" (prompt when present, else messages, else the
-    messages of a request body column). ``json_messages``: a string messages column holds JSON text.
+    messages of a request body column). ``json_messages``: a string messages column holds JSON text, a
+    request body column is read, and under "auto" rows with a null prompt route on their messages.
     """
     names = set(schema.names)
     if cols.request_id not in names:
@@ -160,7 +162,8 @@ def resolve_columns(
         raise SchemaError(f"column '{cols.request_id}' has type {rid_t}, expected type: string")
     body, body_is_struct = _body_column(schema, cols) if json_messages else (None, False)
 
-    if text_source == "auto":
+    auto = text_source == "auto"
+    if auto:
         text_source = "messages" if cols.messages in names and cols.prompt not in names else "prompt"
         if body and cols.messages not in names and cols.prompt not in names:
             text_source = "body"
@@ -170,7 +173,12 @@ def resolve_columns(
         text_col, is_bin = body, False
     else:
         text_col, is_bin = _text_column(schema, cols, text_source, json_messages)
-    is_json = text_source == "messages" and _is_text(schema.field(text_col).type)
+    fallback = None
+    if text_source == "prompt" and json_messages and auto and cols.messages in names:
+        t = schema.field(cols.messages).type
+        fallback = cols.messages if _is_messages(t) or _is_text(t) else None
+    messages_col = text_col if text_source == "messages" else fallback
+    is_json = messages_col is not None and _is_text(schema.field(messages_col).type)
 
     optional: dict[str, str] = {}
     for logical, (expected, check) in _OPTIONAL_TYPES.items():
@@ -181,7 +189,15 @@ def resolve_columns(
                 raise SchemaError(f"column '{physical}' has type {t}, expected type: {expected}")
             optional[logical] = physical
     return ResolvedColumns(
-        cols.request_id, text_source, text_col, is_bin, optional, is_json, body, body_is_struct
+        cols.request_id,
+        text_source,
+        text_col,
+        is_bin,
+        optional,
+        messages_is_json=is_json,
+        messages_fallback=fallback,
+        body=body,
+        body_is_struct=body_is_struct,
     )
 
 

@@ -83,11 +83,26 @@ def _chat_rows() -> tuple[list[tuple[str, object]], dict[str, str], dict[str, st
 def write_pandas_parquet(path: Path) -> Case:
     """pandas to_parquet defaults: datetime64[ns] ts, messages kept as JSON text (LiteLLM, warehouses)."""
     rows, valid, bad = _chat_rows()
-    ids = [r for r, _ in rows] + ["b-json", "b-null"]
+    rows.append(("c-nobody", [{"role": "user", "content": "Say hi to friend 3"}]))
+    valid["c-nobody"] = "Say hi to friend 3"
+    ids = [r for r, _ in rows] + ["b-json", "b-null", "b-badbody"]
     msgs = [json.dumps(m) for _, m in rows] + ['[{"role": "user", "content": "unterminated', None]
+    msgs.append(json.dumps([{"role": "user", "content": "Say hi"}]))
+    # the request as sent: kept in a JSON column next to the messages
+    bodies = {
+        r: {"model": "gpt-4o-mini", "temperature": 0.5, "max_tokens": 100, "messages": m} for r, m in rows
+    }
+    bodies.pop("c-nobody")
+    request = [json.dumps(bodies[r]) if r in bodies else None for r in ids]
+    request[-1] = "[not an object]"
     ts = pd.date_range("2026-11-01 10:00", periods=len(ids), freq="7h")
-    pd.DataFrame({"request_id": ids, "messages": msgs, "ts": ts}).to_parquet(path)
-    return Case(path, len(ids), valid, {**bad, "b-json": "malformed_json", "b-null": "null_prompt"})
+    pd.DataFrame({"request_id": ids, "messages": msgs, "ts": ts, "request": request}).to_parquet(path)
+    bad = {**bad, "b-json": "malformed_json", "b-null": "null_prompt", "b-badbody": "malformed_json"}
+    sent = {
+        r: {"custom_id": r, "method": "POST", "url": "/v1/chat/completions", "body": b}
+        for r, b in bodies.items()
+    }
+    return Case(path, len(ids), valid, bad, batch_lines={r: line for r, line in sent.items() if r in valid})
 
 
 def write_pyarrow_parquet(path: Path) -> Case:
@@ -145,10 +160,19 @@ def write_jsonl(path: Path) -> Case:
         json.dumps({"request_id": "b-jsonstr", "messages": "not json"}),
         json.dumps({"request_id": "b-null", "messages": None}),
         "",  # blank line: not a request
+        # completion-style rows in the same log: routed on their prompt, the chat rows on their messages
+        json.dumps({"request_id": "c-prompt", "prompt": "Say hi to friend 5", "ts": "2026-11-02"}),
+        json.dumps({"request_id": "b-prompt-list", "prompt": ["a", "b"]}),
     ]
     path.write_text("\n".join(lines) + "\n")
-    bad = {**bad, "b-jsonstr": "malformed_json", "b-null": "null_prompt"}
-    return Case(path, len(rows) + 4, valid, bad, no_id_quarantined=2)
+    valid["c-prompt"] = "Say hi to friend 5"
+    bad = {
+        **bad,
+        "b-jsonstr": "malformed_json",
+        "b-null": "null_prompt",
+        "b-prompt-list": "unsupported_content",
+    }
+    return Case(path, len(rows) + 6, valid, bad, no_id_quarantined=2)
 
 
 def batch_line(cid: str, messages: object, **body: object) -> dict:
