@@ -47,6 +47,13 @@ class ValidatedLogs:
     fmt: str = "parquet"
 
 
+def column(name: str):
+    """The column of that exact name (a name with dots or spaces, as CSV headers have, is no path)."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
 def _date_expr(df, opt: dict[str, str], date: str | None):
     """The date partition: the dt partition column, else the date of ts, else --date / today (UTC)."""
     from pyspark.sql import functions as F
@@ -55,12 +62,12 @@ def _date_expr(df, opt: dict[str, str], date: str | None):
     fallback = F.lit(date) if date else F.date_format(F.current_date(), "yyyy-MM-dd")
     dt_expr = fallback
     if "ts" in opt:
-        ts = F.col(opt["ts"])
+        ts = column(opt["ts"])
         if isinstance(df.schema[opt["ts"]].dataType, StringType):  # ISO-8601 text; garbage -> null
             ts = F.try_to_timestamp(ts)
         dt_expr = F.coalesce(F.date_format(ts, "yyyy-MM-dd"), fallback)
     if "dt" in opt:
-        dt_expr = F.coalesce(F.col(opt["dt"]).cast("string"), dt_expr)
+        dt_expr = F.coalesce(column(opt["dt"]).cast("string"), dt_expr)
     return dt_expr
 
 
@@ -72,14 +79,14 @@ def _text_input(resolved: ResolvedColumns):
     if resolved.text_source == "body":
         return [F.try_variant_get(body_variant(resolved), "$.messages", "string")]
     if resolved.messages_fallback:
-        return [F.col(resolved.text_column), F.col(resolved.messages_fallback)]
-    return [F.col(resolved.text_column)]
+        return [column(resolved.text_column), column(resolved.messages_fallback)]
+    return [column(resolved.text_column)]
 
 
 def body_variant(resolved: ResolvedColumns):
     from pyspark.sql import functions as F
 
-    body = F.col(resolved.body)
+    body = column(resolved.body)
     return F.try_parse_json(F.to_json(body) if resolved.body_is_struct else body)
 
 
@@ -89,7 +96,7 @@ def _body_error(resolved: ResolvedColumns):
 
     if resolved.body is None:
         return F.lit(None)
-    v, raw = body_variant(resolved), F.col(resolved.body)
+    v, raw = body_variant(resolved), column(resolved.body)
     kind = F.schema_of_variant(v)
     not_object = F.concat(F.lit("body is JSON "), F.lower(kind), F.lit(", not an object"))
     return F.when(
@@ -108,7 +115,7 @@ def _reason_columns(df, resolved: ResolvedColumns, line_error: bool):
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
 
-    rid = F.col(resolved.request_id).cast("string")
+    rid = column(resolved.request_id).cast("string")
     w = Window.partitionBy(rid).orderBy(ROW_ORDER)
     df = df.withColumn("_br_rank", F.row_number().over(w)).withColumn("_br_body_error", _body_error(resolved))
     steps = [
@@ -160,7 +167,7 @@ def validate_logs(spark, path: str, cfg: JobConfig, date: str | None = None) -> 
         .withColumn("image_parts", F.col(f"{CHECK}.image_parts"))
         .withColumn("audio_parts", F.col(f"{CHECK}.audio_parts"))
         .select(
-            *[c for c in original_cols if c != "dt"],
+            *[column(c) for c in original_cols if c != "dt"],
             "route_text",
             "truncated",
             "image_parts",
@@ -173,10 +180,10 @@ def validate_logs(spark, path: str, cfg: JobConfig, date: str | None = None) -> 
     original = (
         F.col(RAW_COL)
         if has_raw
-        else F.to_json(F.struct(*[F.col(c) for c in original_cols]), {"ignoreNullFields": "false"})
+        else F.to_json(F.struct(*[column(c) for c in original_cols]), {"ignoreNullFields": "false"})
     )
     quarantine = df.where(F.col("_br_reason").isNotNull()).select(
-        F.col(resolved.request_id).cast("string").alias("request_id"),
+        column(resolved.request_id).cast("string").alias("request_id"),
         F.col("_br_reason").alias("reason"),
         F.col("_br_detail").alias("detail"),
         original.alias("original_row"),

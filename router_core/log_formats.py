@@ -112,7 +112,11 @@ def csv_header(f: Path) -> list[str]:
         header = next(csv.reader(fh), None)
     if not header or not any(h.strip() for h in header):
         raise LogFormatError(f"{f} has no header line: a CSV log starts with its column names")
-    return [h.lstrip("\ufeff") for h in header]
+    names = [h.lstrip("\ufeff") for h in header]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise LogFormatError(f"{f}: the header repeats column names {repeated}: give each column its own")
+    return names
 
 
 def partition_keys(root: str | Path, files: list[Path]) -> list[str]:

@@ -80,6 +80,8 @@ class ResolvedColumns:
 
 
 def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):  # pandas Categorical columns
+        t = t.value_type
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
@@ -185,6 +187,8 @@ def resolve_columns(
         physical = getattr(cols, logical)
         if physical in names:
             t = schema.field(physical).type
+            if pa.types.is_null(t):  # pandas writes an all-None column as type null: nothing to read
+                continue
             if not check(t):
                 raise SchemaError(f"column '{physical}' has type {t}, expected type: {expected}")
             optional[logical] = physical

@@ -3,6 +3,7 @@ the pure rules (chat parsing, format detection, Batch file checks) without Spark
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -70,6 +71,9 @@ def test_format_detection(tmp_path):
     assert detect_format(tmp_path / "b.jsonl")[0] == "openai_batch"
     assert detect_format(tmp_path / "c.txt")[0] == "csv"
     assert detect_format(tmp_path / "b.jsonl", "jsonl")[0] == "jsonl"
+    with gzip.open(tmp_path / "z.jsonl.gz", "wt") as fh:  # Spark's text readers decompress .gz
+        fh.write(json.dumps(batch_line("1", [])) + "\n")
+    assert detect_format(tmp_path / "z.jsonl.gz")[0] == "openai_batch"
     with pytest.raises(LogFormatError, match="mixes log formats"):
         detect_format(tmp_path)
 

@@ -255,3 +255,13 @@ def test_hive_directories_of_text_formats(spark, tmp_path):
             csv.writer(fh).writerows([["request_id", "prompt"], [f"c{day}", "hi"]])
     assert _dates(spark, tmp_path / "jsonl") == {"j2026-11-01": "2026-11-01", "j2026-11-02": "2026-11-02"}
     assert _dates(spark, tmp_path / "csv") == {"c2026-11-01": "2026-11-01", "c2026-11-02": "2026-11-02"}
+
+
+def test_pandas_all_none_and_categorical_columns_pass_the_schema_check(tmp_path):
+    import pandas as pd
+
+    p = tmp_path / "pandas.parquet"
+    frame = {"request_id": ["a"], "prompt": ["x"], "model": [None], "segment": pd.Categorical(["web"])}
+    pd.DataFrame(frame).to_parquet(p)
+    r = check_logs_schema(str(p), JobConfig())
+    assert r.optional == {"segment": "segment"}  # the all-None model column is as good as absent
