@@ -74,6 +74,7 @@ def test_save_load_roundtrip(tmp_path):
     assert back.models_ == ts.models
 
 
+
 def _weak_signal(n: int, seed: int, d: int = 384) -> tuple[TrainingSet, np.ndarray, np.ndarray]:
     # MiniLM-sized vectors where one direction carries a weak preference and 20% of verdicts are flipped.
     rng = np.random.default_rng(seed)
