@@ -22,6 +22,9 @@ class _Strict(BaseModel):
 
 
 class LogsConfig(_Strict):
+    format: Literal["auto", "parquet", "jsonl", "openai_batch", "csv"] = Field(
+        "auto", description="auto: by file extension, then content (router_core.log_formats)"
+    )
     columns: LogColumns = Field(default_factory=LogColumns)
     text_source: Literal["auto", "prompt", "messages"] = "auto"
     messages_policy: MessagesPolicy = Field(

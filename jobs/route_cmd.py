@@ -6,12 +6,19 @@ import typer
 
 from jobs.app import app
 from jobs.cli_options import ColumnOpt, ConfigOpt, MasterOpt, build_config, fail
+from jobs.validate_cmd import FormatOpt
 
 
 @app.command()
 def route(
     router: str = typer.Option(..., "--router", help="Router directory written by `batch-router train`."),
-    logs: str = typer.Option(..., "--logs", help="Parquet file, directory, or Hive (dt=...) directory."),
+    logs: str = typer.Option(
+        ...,
+        "--logs",
+        help="Prompt log: a file, a directory or a Hive (dt=...) directory of Parquet, JSON Lines "
+        "(rows, or OpenAI Batch input lines with custom_id/body) or CSV with a header.",
+    ),
+    log_format: str | None = FormatOpt,
     out: str = typer.Option(
         ...,
         "--out",
@@ -107,7 +114,8 @@ def route(
             _dt.date.fromisoformat(date)
         except ValueError:
             fail(f"--date must be YYYY-MM-DD, got '{date}'")
-    cfg = build_config(config, {"spark.master": master, "logs.messages_policy": messages_policy}, column)
+    overrides = {"spark.master": master, "logs.messages_policy": messages_policy, "logs.format": log_format}
+    cfg = build_config(config, overrides, column)
     opts = RouteOptions(router, logs, out, policy, date, cache, prices, batch_discount, ignore_known_prompts)
     try:
         run_route(opts, cfg)

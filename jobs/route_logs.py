@@ -1,4 +1,5 @@
-"""The route job: Parquet prompt logs in; routing labels, cost projections and Batch-API dispatch files out.
+"""The route job: prompt logs in (Parquet, JSON Lines, OpenAI Batch input, CSV); routing labels, cost
+projections and Batch-API dispatch files out.
 
 Runnable with ``spark-submit jobs/route_logs.py --router DIR --logs F --out D ...`` and as
 ``batch-router route``. Stages: validate + quarantine -> normalise and hash prompts -> embed each distinct
@@ -296,7 +297,13 @@ class RouteRun:
             .drop("_k")
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
-        n_valid = keyed.count()
+        media = keyed.agg(
+            F.count(F.lit(1)).alias("n"),
+            F.sum(F.col("image_parts")).alias("images"),
+            F.sum(F.col("audio_parts")).alias("audio"),
+            F.sum(((F.col("image_parts") + F.col("audio_parts")) > 0).cast("int")).alias("with_media"),
+        ).first()
+        n_valid = media["n"]
         # Quarantine is written (staged) once and counted from the files, not recomputed.
         W.write_partitioned(v.quarantine, staging / "quarantine")
         self.q_counts = W.count_quarantine(staging / "quarantine")
@@ -307,11 +314,19 @@ class RouteRun:
             quarantined=n_quar,
             quarantined_by_reason=W.by_reason(self.q_counts),
         )
+        self.counts.update(
+            log_format=v.fmt, image_parts=int(media["images"] or 0), audio_parts=int(media["audio"] or 0)
+        )
         s = time.time() - t
         log(
-            f"validate: {n_valid + n_quar} rows -> {n_valid} valid + {n_quar} quarantined in {s:.1f}s "
-            f"({(n_valid + n_quar) / max(s, 1e-9):.0f} rows/s)"
+            f"validate ({v.fmt}): {n_valid + n_quar} rows -> {n_valid} valid + {n_quar} quarantined in "
+            f"{s:.1f}s ({(n_valid + n_quar) / max(s, 1e-9):.0f} rows/s)"
         )
+        if media["with_media"]:
+            log(
+                f"{media['with_media']} valid requests carry {self.counts['image_parts']} image and "
+                f"{self.counts['audio_parts']} audio parts: routed on their text parts, sent unchanged"
+            )
         return v, keyed
 
     # 2. each distinct prompt embedded at most once (cache first), all scorers in the same pass
@@ -465,19 +480,14 @@ class RouteRun:
                 }
             )
         )
-        body = F.struct(F.col("routed_model").alias("model"), dispatch_messages(v.resolved).alias("messages"))
-        line = F.to_json(
-            F.struct(
-                F.col("request_id").alias("custom_id"),
-                F.lit("POST").alias("method"),
-                F.lit("/v1/chat/completions").alias("url"),
-                body.alias("body"),
-            )
-        )
         dispatch = keyed.join(decisions, ROW_ORDER).select(
-            line.alias("value"), "_model_dir", "dt", "request_id"
+            dispatch_line(v.resolved).alias("value"), "_model_dir", "dt", "request_id"
         )
         W.write_dispatch(dispatch, staging / "dispatch")
+        try:
+            W.check_dispatch(staging / "dispatch", {d: m for m, d in self.dirs.items()})
+        except W.DispatchCheckError as exc:
+            raise RouteError(str(exc)) from None
         log(f"write (staged): labels, projections, quarantine, dispatch in {time.time() - t:.1f}s")
 
     # 5. rename partitions into place; dates this run processed are replaced, others kept
@@ -526,15 +536,52 @@ def ship_router(spark, router_dir: Path) -> str:
     return name
 
 
-def dispatch_messages(resolved):
-    """Spark column of the chat messages to send: the log's messages, else one user turn with the prompt
-    (the original prompt, not the truncated routed text)."""
+def dispatch_line(resolved):
+    """Spark column of each request's Batch API line: the log's request body with only ``model`` set to
+    the routed model, when the input carries one (Batch input, or a body/request column); else a chat
+    completion of the log's messages, or of one user turn with the prompt (the original prompt, not the
+    truncated routed text). Bodies pass through as Variant values, so every other field is kept."""
     from pyspark.sql import functions as F
 
+    from jobs.log_reader import BATCH_URL
+    from jobs.validate_logs import body_variant
+
+    model = F.col("routed_model")
+    if resolved.text_source == "body":
+        body = F.try_variant_set(body_variant(resolved), "$.model", model)
+    else:
+        body = F.to_variant_object(F.struct(model.alias("model"), _messages_sent(resolved).alias("messages")))
+        if resolved.body is not None:  # rows whose body is null send their messages
+            body = F.coalesce(F.try_variant_set(body_variant(resolved), "$.model", model), body)
+    return F.to_json(
+        F.struct(
+            F.col("request_id").alias("custom_id"),
+            F.lit("POST").alias("method"),
+            F.lit(BATCH_URL).alias("url"),
+            body.alias("body"),
+        )
+    )
+
+
+def _messages_sent(resolved):
+    """Variant column of the messages a request without a body sends: the log's messages, else one user
+    turn with the prompt (the original prompt, not the truncated routed text)."""
+    from pyspark.sql import functions as F
+
+    def messages(column: str):
+        if resolved.messages_is_json:
+            return F.try_parse_json(column)
+        return F.try_parse_json(F.to_json(F.col(column)))  # to_json drops null struct fields
+
     if resolved.text_source == "messages":
-        return F.col(resolved.text_column)
-    prompt = F.col(resolved.text_column).cast("string")
-    return F.array(F.struct(F.lit("user").alias("role"), prompt.alias("content")))
+        return messages(resolved.text_column)
+    prompt = F.col(resolved.text_column)
+    turn = F.to_variant_object(
+        F.array(F.struct(F.lit("user").alias("role"), prompt.cast("string").alias("content")))
+    )
+    if resolved.messages_fallback:
+        return F.when(prompt.isNull(), messages(resolved.messages_fallback)).otherwise(turn)
+    return turn
 
 
 if __name__ == "__main__":  # spark-submit jobs/route_logs.py --router DIR --logs F --out D ...

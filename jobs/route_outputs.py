@@ -19,8 +19,9 @@ import numpy as np
 import pyarrow as pa
 
 from jobs import atomic_write
+from router_core.batch_files import MAX_BYTES, MAX_REQUESTS, check_batch_file, chunk_numbers
 
-DISPATCH_MAX_LINES = 50_000  # OpenAI Batch API: at most 50,000 requests per input file
+DISPATCH_MAX_LINES = MAX_REQUESTS  # OpenAI Batch API: at most 50,000 requests and 200 MB per input file
 OUTPUTS = ("labels", "projections", "projections_daily", "quarantine")
 
 
@@ -86,6 +87,44 @@ def write_dispatch(dispatch, path: Path) -> None:
         .partitionBy("_model_dir", "dt")
         .text(str(path))
     )
+
+
+class DispatchCheckError(RuntimeError):
+    """A staged dispatch file breaks the Batch API's rules: nothing is committed."""
+
+
+def _split_file(path: Path, max_bytes: int) -> None:
+    """Replace a staged part file over ``max_bytes`` by numbered pieces within the Batch API's limits."""
+    out = None
+    current = -1
+    with open(path, "rb") as src:
+        for k, line in chunk_numbers(src, MAX_REQUESTS, max_bytes):
+            if k != current:
+                if out:
+                    out.close()
+                out, current = open(path.with_name(f"{path.name}.{k:03d}"), "wb"), k
+            out.write(line)
+    if out:
+        out.close()
+    path.unlink()
+
+
+def check_dispatch(staged: Path, model_of_dir: dict[str, str], max_bytes: int = MAX_BYTES) -> None:
+    """Split staged dispatch files over the size limit, then read every line of every file back and
+    check it against the Batch API's rules (router_core.batch_files); raise DispatchCheckError."""
+    for mdir in atomic_write.partitions(staged):
+        model = model_of_dir[mdir.name.split("=", 1)[1]]
+        for ddir in atomic_write.partitions(mdir):
+            for p in sorted(p for p in ddir.iterdir() if p.name.startswith("part-")):
+                if p.stat().st_size > max_bytes:
+                    _split_file(p, max_bytes)
+            for p in sorted(p for p in ddir.iterdir() if p.name.startswith("part-")):
+                _, problems = check_batch_file(p, model)
+                if problems:
+                    raise DispatchCheckError(
+                        f"dispatch file for {model} ({ddir.name}) breaks the Batch API rules: "
+                        + "; ".join(problems)
+                    )
 
 
 def daily_summary(dts: list[str], idx: np.ndarray, cost: np.ndarray, models: list[str]) -> pa.Table:

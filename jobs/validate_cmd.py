@@ -8,10 +8,24 @@ from jobs.app import app
 from jobs.cli_options import ColumnOpt, ConfigOpt, MasterOpt, build_config, fail
 from schemas.logs import SchemaError
 
+FormatOpt = typer.Option(
+    None,
+    "--format",
+    help="Log format: parquet, jsonl, openai_batch or csv. Default: by file extension (.parquet, .jsonl/"
+    ".ndjson/.json, .csv), else by content; JSON Lines whose objects carry custom_id and body are read as "
+    "OpenAI Batch input.",
+)
+
 
 @app.command()
 def validate(
-    logs: str = typer.Option(..., "--logs", help="Parquet file, directory, or Hive (dt=...) directory."),
+    logs: str = typer.Option(
+        ...,
+        "--logs",
+        help="Prompt log: a file, a directory or a Hive (dt=...) directory of Parquet, JSON Lines "
+        "(rows, or OpenAI Batch input lines with custom_id/body) or CSV with a header.",
+    ),
+    log_format: str | None = FormatOpt,
     out: str = typer.Option(..., "--out", help="Output dir: valid/, quarantine/, validate_summary.json."),
     config: str | None = ConfigOpt,
     master: str | None = MasterOpt,
@@ -35,6 +49,7 @@ def validate(
         config,
         {
             "spark.master": master,
+            "logs.format": log_format,
             "logs.text_source": text_source,
             "logs.messages_policy": messages_policy,
             "logs.max_chars": max_chars,

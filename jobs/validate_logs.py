@@ -1,4 +1,5 @@
-"""Read prompt logs and split them into valid rows and quarantine rows (every input row ends in one).
+"""Read prompt logs (Parquet, JSON Lines, OpenAI Batch input, CSV) and split them into valid rows and
+quarantine rows (every input row ends in one).
 
 Runnable with ``spark-submit jobs/validate_logs.py --logs F --out D`` and as ``batch-router validate``.
 """
@@ -11,110 +12,190 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.dataset as pads
-
 from jobs.config import JobConfig
-from schemas.logs import REASON_DUPLICATE_ID, REASON_NULL_ID, ResolvedColumns, SchemaError, resolve_columns
+from jobs.log_reader import ERROR_COL, RAW_COL, LogInput, inspect_logs, read_log_frame
+from schemas.logs import (
+    REASON_BAD_REQUEST,
+    REASON_DUPLICATE_ID,
+    REASON_MALFORMED_JSON,
+    REASON_NULL_ID,
+    ResolvedColumns,
+    resolve_columns,
+)
 
 ROW_ORDER = "_br_row_order"
-
-
-def log_schema(path: str):
-    """Schema of a Parquet file, directory or Hive-partitioned (dt=...) directory, without reading data."""
-    p = Path(path)
-    if not p.exists():
-        raise SchemaError(f"logs path not found: {path}")
-    try:
-        return pads.dataset(path, format="parquet", partitioning="hive").schema
-    except Exception as exc:  # not Parquet, empty dir, ...
-        raise SchemaError(f"cannot read Parquet logs at {path}: {exc}") from None
+CHECK = "_br_check"
 
 
 def check_logs_schema(path: str, cfg: JobConfig) -> ResolvedColumns:
     """Raise SchemaError (exit 2 in the CLI) before any Spark work starts."""
-    return resolve_columns(log_schema(path), cfg.logs.columns, cfg.logs.text_source)
+    return resolve_input(path, cfg)[1]
+
+
+def resolve_input(path: str, cfg: JobConfig) -> tuple[LogInput, ResolvedColumns]:
+    info = inspect_logs(path, cfg.logs.format, cfg.logs.columns)
+    text_source = cfg.logs.text_source if info.fmt != "openai_batch" else "auto"
+    return info, resolve_columns(info.schema, info.columns, text_source, json_messages=True)
 
 
 @dataclass
 class ValidatedLogs:
     source: object  # DataFrame: the input rows (after the --date filter)
-    valid: object  # DataFrame: original columns + route_text, truncated, dt
+    valid: object  # DataFrame: original columns + route_text, truncated, image/audio parts, dt
     quarantine: object  # DataFrame: request_id, reason, detail, original_row, dt
     resolved: ResolvedColumns
+    fmt: str = "parquet"
 
 
-def read_logs(spark, path: str):
-    return spark.read.option("basePath", path if Path(path).is_dir() else str(Path(path).parent)).parquet(
-        path
+def column(name: str):
+    """The column of that exact name (a name with dots or spaces, as CSV headers have, is no path)."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def _date_expr(df, opt: dict[str, str], date: str | None):
+    """The date partition: the dt partition column, else the date of ts, else --date / today (UTC)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    fallback = F.lit(date) if date else F.date_format(F.current_date(), "yyyy-MM-dd")
+    dt_expr = fallback
+    if "ts" in opt:
+        ts = column(opt["ts"])
+        if isinstance(df.schema[opt["ts"]].dataType, StringType):  # ISO-8601 text; garbage -> null
+            ts = F.try_to_timestamp(ts)
+        dt_expr = F.coalesce(F.date_format(ts, "yyyy-MM-dd"), fallback)
+    if "dt" in opt:
+        dt_expr = F.coalesce(column(opt["dt"]).cast("string"), dt_expr)
+    return dt_expr
+
+
+def _text_input(resolved: ResolvedColumns):
+    """The columns the text check reads: the prompt (and the messages for rows without one), the
+    messages, or the messages of the request body."""
+    from pyspark.sql import functions as F
+
+    if resolved.text_source == "body":
+        return [F.try_variant_get(body_variant(resolved), "$.messages", "string")]
+    if resolved.messages_fallback:
+        return [column(resolved.text_column), column(resolved.messages_fallback)]
+    return [column(resolved.text_column)]
+
+
+def body_variant(resolved: ResolvedColumns):
+    from pyspark.sql import functions as F
+
+    body = column(resolved.body)
+    return F.try_parse_json(F.to_json(body) if resolved.body_is_struct else body)
+
+
+def _body_error(resolved: ResolvedColumns):
+    """(reason, detail) for a request body that is not JSON or not an object; null when fine or absent."""
+    from pyspark.sql import functions as F
+
+    if resolved.body is None:
+        return F.lit(None)
+    v, raw = body_variant(resolved), column(resolved.body)
+    kind = F.schema_of_variant(v)
+    not_object = F.concat(F.lit("body is JSON "), F.lower(kind), F.lit(", not an object"))
+    return F.when(
+        raw.isNotNull() & v.isNull(), _reason(REASON_MALFORMED_JSON, F.lit("body is not valid JSON"))
+    ).when(raw.isNotNull() & ~kind.startswith("OBJECT"), _reason(REASON_BAD_REQUEST, not_object))
+
+
+def _reason(reason: str, detail):
+    from pyspark.sql import functions as F
+
+    return F.struct(F.lit(reason).alias("reason"), detail.alias("detail"))
+
+
+def _reason_columns(df, resolved: ResolvedColumns, line_error: bool):
+    """_br_reason / _br_detail: line error > null id > duplicate id > body error > text check."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.window import Window
+
+    rid = column(resolved.request_id).cast("string")
+    w = Window.partitionBy(rid).orderBy(ROW_ORDER)
+    df = df.withColumn("_br_rank", F.row_number().over(w)).withColumn("_br_body_error", _body_error(resolved))
+    steps = [
+        (F.col(ERROR_COL).isNotNull(), F.col(f"{ERROR_COL}.reason"), F.col(f"{ERROR_COL}.detail"))
+        if line_error
+        else None,
+        (rid.isNull(), F.lit(REASON_NULL_ID), F.lit("request_id is null")),
+        (
+            F.col("_br_rank") > 1,
+            F.lit(REASON_DUPLICATE_ID),
+            F.concat(F.lit("occurrence #"), F.col("_br_rank").cast("string")),
+        ),
+        (F.col("_br_body_error").isNotNull(), F.col("_br_body_error.reason"), F.col("_br_body_error.detail")),
+    ]
+    reason = detail = None
+    for cond, r, d in (s for s in steps if s is not None):
+        reason = F.when(cond, r) if reason is None else reason.when(cond, r)
+        detail = F.when(cond, d) if detail is None else detail.when(cond, d)
+    return df.withColumn("_br_reason", reason.otherwise(F.col(f"{CHECK}.reason"))).withColumn(
+        "_br_detail", detail.otherwise(F.col(f"{CHECK}.detail"))
     )
 
 
 def validate_logs(spark, path: str, cfg: JobConfig, date: str | None = None) -> ValidatedLogs:
     from pyspark.sql import functions as F
-    from pyspark.sql.window import Window
 
     from udfs.validate_udf import check_text_udf
 
-    resolved = check_logs_schema(path, cfg)
+    info, resolved = resolve_input(path, cfg)
     lc = cfg.logs
-    df = read_logs(spark, path)
-    opt = resolved.optional
-    # The date partition: the dt partition column, else the date of ts, else --date / today (UTC).
-    fallback = F.lit(date) if date else F.date_format(F.current_date(), "yyyy-MM-dd")
-    dt_expr = fallback
-    if "ts" in opt:
-        dt_expr = F.coalesce(F.date_format(F.col(opt["ts"]).cast("timestamp"), "yyyy-MM-dd"), fallback)
-    if "dt" in opt:
-        dt_expr = F.coalesce(F.col(opt["dt"]).cast("string"), dt_expr)
+    df = read_log_frame(spark, info)
+    dt_expr = _date_expr(df, resolved.optional, date)
     if date:
         df = df.withColumn("_br_dt", dt_expr).where(F.col("_br_dt") == date).drop("_br_dt")
 
     source = df
-    original_cols = df.columns
+    has_raw = RAW_COL in df.columns
+    original_cols = [c for c in df.columns if c not in (RAW_COL, ERROR_COL)]
     df = df.withColumn(ROW_ORDER, F.monotonically_increasing_id())
-    check = check_text_udf(resolved.text_source, lc.max_chars, lc.on_too_long, lc.messages_policy)
-    rid = F.col(resolved.request_id).cast("string")
-    w = Window.partitionBy(rid).orderBy(ROW_ORDER)
-    df = (
-        df.withColumn("_br_check", check(F.col(resolved.text_column)))
-        .withColumn("_br_rank", F.row_number().over(w))
-        .withColumn(
-            "_br_reason",
-            F.when(rid.isNull(), F.lit(REASON_NULL_ID))
-            .when(F.col("_br_rank") > 1, F.lit(REASON_DUPLICATE_ID))
-            .otherwise(F.col("_br_check.reason")),
-        )
-        .withColumn(
-            "_br_detail",
-            F.when(rid.isNull(), F.lit("request_id is null"))
-            .when(F.col("_br_rank") > 1, F.concat(F.lit("occurrence #"), F.col("_br_rank").cast("string")))
-            .otherwise(F.col("_br_check.detail")),
-        )
-        .withColumn("dt", dt_expr)
-    )
+    source_kind = "prompt" if resolved.text_source == "prompt" else "messages"
+    fallback = resolved.messages_fallback is not None
+    check = check_text_udf(source_kind, lc.max_chars, lc.on_too_long, lc.messages_policy, fallback)
+    df = _reason_columns(df.withColumn(CHECK, check(*_text_input(resolved))), resolved, has_raw)
+    df = df.withColumn("dt", dt_expr)
     valid = (
         df.where(F.col("_br_reason").isNull())
-        .withColumn("route_text", F.col("_br_check.text"))
-        .withColumn("truncated", F.col("_br_check.truncated"))
-        .select(*[c for c in original_cols if c != "dt"], "route_text", "truncated", "dt", ROW_ORDER)
+        .withColumn("route_text", F.col(f"{CHECK}.text"))
+        .withColumn("truncated", F.col(f"{CHECK}.truncated"))
+        .withColumn("image_parts", F.col(f"{CHECK}.image_parts"))
+        .withColumn("audio_parts", F.col(f"{CHECK}.audio_parts"))
+        .select(
+            *[column(c) for c in original_cols if c != "dt"],
+            "route_text",
+            "truncated",
+            "image_parts",
+            "audio_parts",
+            "dt",
+            ROW_ORDER,
+        )
     )
-    # Binary values become base64 inside to_json, so the original row survives as text.
+    # A JSON row's original is its line; other rows become JSON here (binary values base64-encoded).
+    original = (
+        F.col(RAW_COL)
+        if has_raw
+        else F.to_json(F.struct(*[column(c) for c in original_cols]), {"ignoreNullFields": "false"})
+    )
     quarantine = df.where(F.col("_br_reason").isNotNull()).select(
-        rid.alias("request_id"),
+        column(resolved.request_id).cast("string").alias("request_id"),
         F.col("_br_reason").alias("reason"),
         F.col("_br_detail").alias("detail"),
-        F.to_json(F.struct(*[F.col(c) for c in original_cols]), {"ignoreNullFields": "false"}).alias(
-            "original_row"
-        ),
+        original.alias("original_row"),
         F.col("dt"),
     )
-    return ValidatedLogs(source, valid, quarantine, resolved)
+    return ValidatedLogs(source, valid, quarantine, resolved, info.fmt)
 
 
 def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -> dict:
     from jobs.spark_session import get_spark
 
-    resolved = check_logs_schema(logs, cfg)  # fail fast, before Spark starts
+    info, resolved = resolve_input(logs, cfg)  # fail fast, before Spark starts
     t0 = time.time()
     spark = get_spark(cfg.spark)
     print(f"[validate] spark up ({cfg.spark.master}) in {time.time() - t0:.1f}s", flush=True)
@@ -133,6 +214,7 @@ def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -
         "valid": valid_n,
         "quarantined": q_n,
         "quarantined_by_reason": dict(sorted(by_reason.items())),
+        "format": info.fmt,
         "text_source": resolved.text_source,
         "seconds": round(dt, 2),
     }

@@ -9,6 +9,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
+from router_core.messages import content_text
+
 MessagesPolicy = Literal["last_user", "all_user", "full"]
 MESSAGES_POLICIES: tuple[str, ...] = get_args(MessagesPolicy)
 # All user turns, not the last: a follow-up turn ("Now make it shorter") says little about the task
@@ -29,15 +31,22 @@ def prompt_hash(normalized: str) -> str:
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:32]
 
 
-def text_from_messages(messages: Sequence[Mapping[str, Any]], policy: MessagesPolicy) -> str | None:
-    """The routed text of a chat: all user turns joined, the last user turn, or the whole transcript."""
-    turns = [(m.get("role"), m.get("content")) for m in messages if m is not None]
+def text_from_turns(turns: Sequence[tuple[Any, str | None]], policy: MessagesPolicy) -> str | None:
+    """The routed text of a chat given as (role, text) turns: all user turns joined, the last user turn,
+    or the whole transcript."""
     if policy == "full":
         return "\n".join(f"{r}: {c}" for r, c in turns if c is not None) if turns else None
     users = [c for r, c in turns if r == "user" and c is not None]
     if not users:
         return None
     return users[-1] if policy == "last_user" else "\n".join(users)
+
+
+def text_from_messages(messages: Sequence[Mapping[str, Any]], policy: MessagesPolicy) -> str | None:
+    """The routed text of a chat of {role, content} messages; a content list of parts routes on its text
+    parts (raises router_core.messages.MessagesError, a ValueError, for content it cannot read)."""
+    turns = [(m.get("role"), content_text(m.get("content"))) for m in messages if m is not None]
+    return text_from_turns(turns, policy)
 
 
 def prompt_text(value: Any, policy: MessagesPolicy = DEFAULT_MESSAGES_POLICY) -> str | None:

@@ -1,7 +1,8 @@
 """Contract of the input prompt-log table and the quarantine table.
 
 One row per request. ``request_id`` is required and unique; the routed text comes from ``prompt``
-(string) or ``messages`` (OpenAI chat format). Column names are configurable through ``LogColumns``.
+(string), ``messages`` (OpenAI chat format, as a list or as JSON text) or, when neither is there, the
+``messages`` of a JSON request ``body``. Column names are configurable through ``LogColumns``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 from pydantic import BaseModel, Field
+
+from router_core.messages import MALFORMED_JSON, UNSUPPORTED_CONTENT
 
 
 class LogColumns(BaseModel):
@@ -24,6 +27,9 @@ class LogColumns(BaseModel):
     completion_tokens: str = "completion_tokens"
     segment: str = "segment"
     dt: str = Field("dt", description="Hive partition column holding the date (YYYY-MM-DD)")
+    body: str = Field(
+        "body", description="JSON request body sent unchanged but for its model (else a 'request' column)"
+    )
 
 
 class SchemaError(ValueError):
@@ -39,6 +45,9 @@ REASON_NO_USER_TURN = "no_user_turn"
 REASON_BAD_MESSAGES = "malformed_messages"
 REASON_DUPLICATE_ID = "duplicate_request_id"
 REASON_NULL_ID = "null_request_id"
+REASON_MALFORMED_JSON = MALFORMED_JSON  # a JSON line, messages text or request body that does not parse
+REASON_UNSUPPORTED_CONTENT = UNSUPPORTED_CONTENT  # content of a type, or with no text part, to route on
+REASON_BAD_REQUEST = "invalid_request"  # a Batch line or body that is not a valid Batch API request
 
 ALL_REASONS = (
     REASON_NULL_PROMPT,
@@ -49,6 +58,9 @@ ALL_REASONS = (
     REASON_BAD_MESSAGES,
     REASON_DUPLICATE_ID,
     REASON_NULL_ID,
+    REASON_MALFORMED_JSON,
+    REASON_UNSUPPORTED_CONTENT,
+    REASON_BAD_REQUEST,
 )
 
 
@@ -57,13 +69,19 @@ class ResolvedColumns:
     """Which optional columns the actual input has, after checking its schema."""
 
     request_id: str
-    text_source: str  # "prompt" or "messages"
+    text_source: str  # "prompt", "messages" or "body" (the body's messages)
     text_column: str
     text_is_binary: bool
     optional: dict[str, str]  # logical name -> physical column, only for columns present
+    messages_is_json: bool = False  # the messages column holds JSON text
+    messages_fallback: str | None = None  # auto with prompt and messages: rows without a prompt use this
+    body: str | None = None  # the JSON request body column, when the input has one
+    body_is_struct: bool = False
 
 
 def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):  # pandas Categorical columns
+        t = t.value_type
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
@@ -91,10 +109,52 @@ _OPTIONAL_TYPES: dict[str, tuple[str, callable]] = {
 }
 
 
-def resolve_columns(schema: pa.Schema, cols: LogColumns, text_source: str = "auto") -> ResolvedColumns:
+MESSAGES_TYPE = "list<struct<role: string, content: string>>"
+
+
+def _body_column(schema: pa.Schema, cols: LogColumns) -> tuple[str | None, bool]:
+    names = set(schema.names)
+    physical = cols.body if cols.body in names else None
+    if physical is None and "body" not in cols.model_fields_set and "request" in names:
+        physical = "request"
+    if physical is None:
+        return None, False
+    t = schema.field(physical).type
+    if not (_is_text(t) or pa.types.is_struct(t)):
+        raise SchemaError(f"column '{physical}' has type {t}, expected type: string (a JSON request body)")
+    return physical, pa.types.is_struct(t)
+
+
+def _text_column(schema: pa.Schema, cols: LogColumns, source: str, json_messages: bool) -> tuple[str, bool]:
+    """(column, is binary) of the routed text; raises SchemaError naming the column and the type."""
+    names = set(schema.names)
+    if source == "prompt":
+        if cols.prompt not in names:
+            raise SchemaError(
+                f"missing required column '{cols.prompt}' (expected type: string), "
+                f"or '{cols.messages}' (expected type: {MESSAGES_TYPE})"
+            )
+        t = schema.field(cols.prompt).type
+        if not (_is_text(t) or _is_binary(t)):
+            raise SchemaError(f"column '{cols.prompt}' has type {t}, expected type: string")
+        return cols.prompt, _is_binary(t)
+    if cols.messages not in names:
+        raise SchemaError(f"missing required column '{cols.messages}' (expected type: {MESSAGES_TYPE})")
+    t = schema.field(cols.messages).type
+    if not (_is_messages(t) or (json_messages and _is_text(t))):
+        also = " or JSON text" if json_messages else ""
+        raise SchemaError(f"column '{cols.messages}' has type {t}, expected type: {MESSAGES_TYPE}{also}")
+    return cols.messages, False
+
+
+def resolve_columns(
+    schema: pa.Schema, cols: LogColumns, text_source: str = "auto", json_messages: bool = False
+) -> ResolvedColumns:
     """Check the input schema against the contract; raise SchemaError with a one-line message.
 
-    ``text_source`` is "prompt", "messages" or "auto" (prompt when present, else messages).
+    ``text_source`` is "prompt", "messages" or "auto" (prompt when present, else messages, else the
+    messages of a request body column). ``json_messages``: a string messages column holds JSON text, a
+    request body column is read, and under "auto" rows with a null prompt route on their messages.
     """
     names = set(schema.names)
     if cols.request_id not in names:
@@ -102,46 +162,49 @@ def resolve_columns(schema: pa.Schema, cols: LogColumns, text_source: str = "aut
     rid_t = schema.field(cols.request_id).type
     if not (_is_text(rid_t) or pa.types.is_integer(rid_t)):
         raise SchemaError(f"column '{cols.request_id}' has type {rid_t}, expected type: string")
+    body, body_is_struct = _body_column(schema, cols) if json_messages else (None, False)
 
-    if text_source == "auto":
+    auto = text_source == "auto"
+    if auto:
         text_source = "messages" if cols.messages in names and cols.prompt not in names else "prompt"
-    if text_source == "prompt":
-        if cols.prompt not in names:
-            raise SchemaError(
-                f"missing required column '{cols.prompt}' (expected type: string), "
-                f"or '{cols.messages}' (expected type: list<struct<role: string, content: string>>)"
-            )
-        t = schema.field(cols.prompt).type
-        if not (_is_text(t) or _is_binary(t)):
-            raise SchemaError(f"column '{cols.prompt}' has type {t}, expected type: string")
-        text_col, is_bin = cols.prompt, _is_binary(t)
-    elif text_source == "messages":
-        if cols.messages not in names:
-            raise SchemaError(
-                f"missing required column '{cols.messages}' "
-                "(expected type: list<struct<role: string, content: string>>)"
-            )
-        t = schema.field(cols.messages).type
-        if not _is_messages(t):
-            raise SchemaError(
-                f"column '{cols.messages}' has type {t}, "
-                "expected type: list<struct<role: string, content: string>>"
-            )
-        text_col, is_bin = cols.messages, False
-    else:
+        if body and cols.messages not in names and cols.prompt not in names:
+            text_source = "body"
+    if text_source not in ("prompt", "messages", "body"):
         raise SchemaError(f"unknown text source '{text_source}' (expected prompt, messages or auto)")
+    if text_source == "body":
+        text_col, is_bin = body, False
+    else:
+        text_col, is_bin = _text_column(schema, cols, text_source, json_messages)
+    fallback = None
+    if text_source == "prompt" and json_messages and auto and cols.messages in names:
+        t = schema.field(cols.messages).type
+        fallback = cols.messages if _is_messages(t) or _is_text(t) else None
+    messages_col = text_col if text_source == "messages" else fallback
+    is_json = messages_col is not None and _is_text(schema.field(messages_col).type)
 
     optional: dict[str, str] = {}
     for logical, (expected, check) in _OPTIONAL_TYPES.items():
         physical = getattr(cols, logical)
         if physical in names:
             t = schema.field(physical).type
+            if pa.types.is_null(t):  # pandas writes an all-None column as type null: nothing to read
+                continue
             if not check(t):
                 raise SchemaError(f"column '{physical}' has type {t}, expected type: {expected}")
             optional[logical] = physical
-    return ResolvedColumns(cols.request_id, text_source, text_col, is_bin, optional)
+    return ResolvedColumns(
+        cols.request_id,
+        text_source,
+        text_col,
+        is_bin,
+        optional,
+        messages_is_json=is_json,
+        messages_fallback=fallback,
+        body=body,
+        body_is_struct=body_is_struct,
+    )
 
 
 QUARANTINE_COLUMNS = ("request_id", "reason", "detail", "original_row")
 """quarantine/: request_id (string, may be null), reason (one of ALL_REASONS), detail (string),
-original_row (the whole input row as JSON, binary values base64-encoded)."""
+original_row (the whole input row as JSON, binary values base64-encoded; a JSON Lines row: its line)."""

@@ -5,18 +5,18 @@ Pure Python so the same rules run inside Spark UDFs and in plain tests.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy, text_from_messages
+from router_core.messages import MessagesError, parse_chat
+from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy, text_from_turns
 from schemas.logs import (
-    REASON_BAD_MESSAGES,
     REASON_EMPTY_PROMPT,
     REASON_INVALID_UTF8,
     REASON_NO_USER_TURN,
     REASON_NULL_PROMPT,
     REASON_TOO_LONG,
+    REASON_UNSUPPORTED_CONTENT,
 )
 
 TooLongPolicy = Literal["truncate", "quarantine"]
@@ -28,6 +28,8 @@ class TextCheck:
     reason: str | None
     detail: str = ""
     truncated: bool = False
+    image_parts: int = 0  # image / audio parts of the chat: not routed on, counted
+    audio_parts: int = 0
 
 
 def _decode(value: Any) -> tuple[str | None, str | None]:
@@ -56,15 +58,16 @@ def check_text(
 ) -> TextCheck:
     if value is None:
         return TextCheck(None, REASON_NULL_PROMPT, f"{source} is null")
+    images = audio = 0
     if source == "messages":
-        if not isinstance(value, Sequence) or isinstance(value, str | bytes):
-            return TextCheck(None, REASON_BAD_MESSAGES, f"messages is {type(value).__name__}, not a list")
-        if any(m is not None and not isinstance(m, Mapping) for m in value):
-            return TextCheck(None, REASON_BAD_MESSAGES, "a message is not a {role, content} object")
-        raw = text_from_messages(value, messages_policy)
+        try:
+            chat = parse_chat(value)
+        except MessagesError as exc:
+            return TextCheck(None, exc.reason, exc.detail)
+        images, audio = chat.image_parts, chat.audio_parts
+        raw = text_from_turns(chat.turns, messages_policy)
         if raw is None:
-            roles = sorted({str(m.get("role")) for m in value if m is not None})
-            return TextCheck(None, REASON_NO_USER_TURN, f"roles present: {roles}")
+            return _no_text(chat.turns, images, audio)
     else:
         raw = value
     text, err = _decode(raw)
@@ -75,5 +78,19 @@ def check_text(
     if len(text) > max_chars:
         if on_too_long == "quarantine":
             return TextCheck(None, REASON_TOO_LONG, f"{len(text)} chars > limit {max_chars}")
-        return TextCheck(text[:max_chars], None, f"truncated from {len(text)} chars", truncated=True)
-    return TextCheck(text, None)
+        return TextCheck(text[:max_chars], None, f"truncated from {len(text)} chars", True, images, audio)
+    return TextCheck(text, None, "", False, images, audio)
+
+
+def _no_text(turns: list, images: int, audio: int) -> TextCheck:
+    """A chat without routable text: no user turn at all, or user turns with no text part."""
+    if any(r == "user" for r, _ in turns):
+        return TextCheck(
+            None,
+            REASON_UNSUPPORTED_CONTENT,
+            f"user turns have no text part ({images} image, {audio} audio parts)",
+            image_parts=images,
+            audio_parts=audio,
+        )
+    roles = sorted({str(r) for r, _ in turns})
+    return TextCheck(None, REASON_NO_USER_TURN, f"roles present: {roles}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -208,3 +209,59 @@ def test_cli_validate_end_to_end(tmp_path):
     assert all(row["reason"] and row["original_row"] for row in q)
     assert Path(out / "valid").exists()
 
+
+def _dates(spark, path, cfg=None) -> dict[str, str]:
+    v = validate_logs(spark, str(path), cfg or JobConfig())
+    assert v.quarantine.count() == 0
+    return {r["request_id"]: r["dt"] for r in v.valid.select("request_id", "dt").collect()}
+
+
+def test_timestamps_of_every_unit_and_iso_text(spark, tmp_path):
+    import pandas as pd
+
+    late = dt.datetime(2026, 11, 1, 23, 30)  # 23:30 UTC is 2026-11-02 in UTC+1: the date must be UTC's
+    want = {"a": "2026-11-01", "b": "2026-11-03"}
+    files = {}
+    stamps = [late, dt.datetime(2026, 11, 3, 0, 0, 1)]
+    for unit in ("s", "ms", "us", "ns"):
+        for tz in (None, "UTC"):
+            ts = pa.array(stamps, pa.timestamp(unit, tz=tz))
+            files[f"{unit}-{tz}.parquet"] = pa.table(
+                {"request_id": ["a", "b"], "prompt": ["p", "q"], "ts": ts}
+            )
+    for name, table in files.items():
+        pq.write_table(table, tmp_path / name)
+    pd.DataFrame({"request_id": ["a", "b"], "prompt": ["x", "y"], "ts": pd.to_datetime(stamps)}).to_parquet(
+        tmp_path / "pandas.parquet"
+    )
+    (tmp_path / "iso.jsonl").write_text(
+        '{"request_id": "a", "prompt": "x", "ts": "2026-11-02T00:30:00+01:00"}\n'
+        '{"request_id": "b", "prompt": "y", "ts": "2026-11-03T00:00:01Z"}\n'
+    )
+    for name in [*files, "pandas.parquet", "iso.jsonl"]:
+        assert _dates(spark, tmp_path / name) == want, name
+
+
+def test_hive_directories_of_text_formats(spark, tmp_path):
+    import csv
+
+    for day in ("2026-11-01", "2026-11-02"):
+        d = tmp_path / "jsonl" / f"dt={day}"
+        d.mkdir(parents=True)
+        (d / "part-0.jsonl").write_text(json.dumps({"request_id": f"j{day}", "prompt": "hi"}) + "\n")
+        d = tmp_path / "csv" / f"dt={day}"
+        d.mkdir(parents=True)
+        with open(d / "part-0.csv", "w", newline="") as fh:
+            csv.writer(fh).writerows([["request_id", "prompt"], [f"c{day}", "hi"]])
+    assert _dates(spark, tmp_path / "jsonl") == {"j2026-11-01": "2026-11-01", "j2026-11-02": "2026-11-02"}
+    assert _dates(spark, tmp_path / "csv") == {"c2026-11-01": "2026-11-01", "c2026-11-02": "2026-11-02"}
+
+
+def test_pandas_all_none_and_categorical_columns_pass_the_schema_check(tmp_path):
+    import pandas as pd
+
+    p = tmp_path / "pandas.parquet"
+    frame = {"request_id": ["a"], "prompt": ["x"], "model": [None], "segment": pd.Categorical(["web"])}
+    pd.DataFrame(frame).to_parquet(p)
+    r = check_logs_schema(str(p), JobConfig())
+    assert r.optional == {"segment": "segment"}  # the all-None model column is as good as absent

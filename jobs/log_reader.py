@@ -1,0 +1,212 @@
+"""Read prompt logs of any supported format into one Spark DataFrame shape for validation.
+
+Before Spark starts, ``inspect_logs`` finds the format (router_core.log_formats), reads every Parquet
+footer and the head of text files, and returns the columns the Spark frame will have, so schema errors
+are one line before any work. ``read_log_frame`` then reads with Spark:
+
+- Parquet: as is; nanosecond timestamps (pandas' default) are read as longs and converted.
+- JSON Lines: one row per non-blank line; the contract's columns extracted from each JSON object.
+- OpenAI Batch input: custom_id, method, url and body (JSON text) of each line.
+- CSV: every column a string (token counts cast to integers).
+
+JSON rows keep their line as ``RAW_COL``; lines that are not JSON objects, and Batch lines that are not
+Batch requests, carry a quarantine (reason, detail) in ``ERROR_COL``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from router_core.log_formats import LogFormatError, csv_header, detect_format, json_keys, partition_keys
+from schemas.logs import (
+    REASON_BAD_REQUEST,
+    REASON_MALFORMED_JSON,
+    REASON_UNSUPPORTED_CONTENT,
+    LogColumns,
+    SchemaError,
+)
+
+RAW_COL = "_br_raw"
+ERROR_COL = "_br_error"
+BATCH_COLUMNS = ("custom_id", "method", "url", "body")
+BATCH_URL = "/v1/chat/completions"
+INTEGER_COLUMNS = ("prompt_tokens", "completion_tokens")
+
+
+@dataclass(frozen=True)
+class LogInput:
+    path: str
+    fmt: str  # parquet, jsonl, openai_batch, csv
+    files: list[Path]
+    schema: pa.Schema  # the columns of the frame read_log_frame returns (before RAW_COL / ERROR_COL)
+    columns: LogColumns  # the contract's names in this frame
+    nanos: list[str] = field(default_factory=list)  # Parquet columns of nanosecond timestamps
+
+
+def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
+    """Format, files and frame schema of the logs at ``path``; SchemaError when they cannot be read."""
+    try:
+        fmt, files = detect_format(path, fmt)
+        parts = [pa.field(k, pa.string()) for k in partition_keys(path, files)]
+        if fmt == "parquet":
+            return _inspect_parquet(path, files, cols)
+        if fmt == "openai_batch":
+            names = [n for n in BATCH_COLUMNS if n not in {p.name for p in parts}]
+            schema = pa.schema([pa.field(n, pa.string()) for n in names] + parts)
+            return LogInput(path, fmt, files, schema, LogColumns(request_id="custom_id"))
+        keys = json_keys(files) if fmt == "jsonl" else csv_header(files[0])
+    except LogFormatError as exc:
+        raise SchemaError(str(exc)) from None
+    except OSError as exc:
+        raise SchemaError(f"cannot read logs at {path}: {exc}") from None
+    ints = {getattr(cols, c) for c in INTEGER_COLUMNS}
+    part_names = {p.name for p in parts}
+    fields = [pa.field(k, pa.int64() if k in ints else pa.string()) for k in keys if k not in part_names]
+    return LogInput(path, fmt, files, pa.schema(fields + parts), cols)
+
+
+def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput:
+    """Every file's footer is read: a corrupt file or a column whose type differs between files is
+    named here rather than failing a Spark task."""
+    first: dict[str, tuple[pa.DataType, Path]] = {}
+    for f in files:
+        try:
+            schema = pq.read_schema(f)
+        except Exception as exc:  # ArrowInvalid and friends: not Parquet, truncated, empty
+            raise SchemaError(f"cannot read Parquet file {f}: {exc}") from None
+        for fld in schema:
+            seen = first.setdefault(fld.name, (fld.type, f))
+            if seen[0] != fld.type:
+                raise SchemaError(
+                    f"column '{fld.name}' is {fld.type} in {f} but {seen[0]} in {seen[1]}: "
+                    "rewrite the files with one type"
+                )
+    try:
+        schema = pads.dataset(path, format="parquet", partitioning="hive").schema
+    except Exception as exc:
+        raise SchemaError(f"cannot read Parquet logs at {path}: {exc}") from None
+    nanos = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+    return LogInput(path, "parquet", files, schema, cols, nanos)
+
+
+def _base_path(path: str) -> str:
+    return path if Path(path).is_dir() else str(Path(path).parent)
+
+
+def read_log_frame(spark, info: LogInput):
+    """The Spark frame of ``info``'s logs (see the module docstring); SchemaError when Spark cannot."""
+    try:
+        if info.fmt == "parquet":
+            return _read_parquet(spark, info)
+        if info.fmt == "csv":
+            return _read_csv(spark, info)
+        return _read_json_lines(spark, info)
+    except Exception as exc:  # AnalysisException and the JVM's errors: one line, not a trace
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SchemaError(f"cannot read {info.fmt} logs at {info.path}: {first}") from None
+
+
+def _read_parquet(spark, info: LogInput):
+    from pyspark.sql import functions as F
+
+    if info.nanos:  # Spark refuses TIMESTAMP(NANOS) unless read as longs
+        spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
+    df = spark.read.option("basePath", _base_path(info.path)).parquet(info.path)
+    for c in info.nanos:
+        df = df.withColumn(c, F.timestamp_micros(F.expr(f"`{c}` div 1000")))
+    return df
+
+
+def _as_long(col):
+    return col.try_cast("double").try_cast("long")
+
+
+def _read_csv(spark, info: LogInput):
+    from pyspark.sql import functions as F
+
+    # The csv module (and Excel) quote fields with newlines and double embedded quotes.
+    df = (
+        spark.read.option("header", True)
+        .option("multiLine", True)
+        .option("escape", '"')
+        .option("mode", "PERMISSIVE")
+        .option("basePath", _base_path(info.path))
+        .csv(info.path)
+    )
+    for c in INTEGER_COLUMNS:
+        name = getattr(info.columns, c)
+        if name in df.columns:
+            df = df.withColumn(name, _as_long(F.col(name)))
+    return df
+
+
+def _json_path(key: str) -> str:
+    return f"$.{key}" if key.isidentifier() else "$['" + key.replace("'", "") + "']"
+
+
+def _read_json_lines(spark, info: LogInput):
+    from pyspark.sql import functions as F
+
+    df = spark.read.option("basePath", _base_path(info.path)).text(info.path)
+    parts = [c for c in df.columns if c != "value"]
+    df = df.where(F.trim("value") != "")  # blank lines are no requests
+    v = F.try_parse_json("value")
+    is_object = F.coalesce(F.schema_of_variant(v).startswith("OBJECT"), F.lit(False))
+    cols = [c for c in info.schema.names if c not in parts]
+    extracted = {c: F.try_variant_get(v, _json_path(c), "string") for c in cols}
+    ints = {getattr(info.columns, c) for c in INTEGER_COLUMNS}
+    for c in ints & extracted.keys():
+        extracted[c] = _as_long(extracted[c])
+    not_object = F.when(v.isNull(), F.lit("line is not valid JSON")).otherwise(
+        F.concat(F.lit("line is JSON "), F.lower(F.schema_of_variant(v)), F.lit(", not an object"))
+    )
+    error = F.when(~is_object, _error(REASON_MALFORMED_JSON, not_object))
+    if info.fmt == "openai_batch":
+        error = error.otherwise(_batch_line_error(v))
+    elif info.columns.prompt in extracted:
+        kind = F.schema_of_variant(F.try_variant_get(v, _json_path(info.columns.prompt), "variant"))
+        error = error.when(
+            kind.isNotNull() & ~kind.isin("STRING", "NULL"),
+            _error(REASON_UNSUPPORTED_CONTENT, F.concat(F.lit("prompt is JSON "), F.lower(kind))),
+        )
+    return df.select(
+        *[extracted[c].alias(c) for c in cols], *parts, F.col("value").alias(RAW_COL), error.alias(ERROR_COL)
+    )
+
+
+def _error(reason: str, detail):
+    from pyspark.sql import functions as F
+
+    return F.struct(F.lit(reason).alias("reason"), detail.alias("detail"))
+
+
+def _batch_line_error(v):
+    """A Batch line that the Batch API would refuse: method other than POST, url other than chat
+    completions (the only endpoint whose bodies are routed on their messages), body not an object."""
+    from pyspark.sql import functions as F
+
+    method = F.try_variant_get(v, "$.method", "string")
+    url = F.try_variant_get(v, "$.url", "string")
+    body_kind = F.schema_of_variant(F.try_variant_get(v, "$.body", "variant"))
+    return (
+        F.when(
+            ~F.coalesce(method == "POST", F.lit(False)),
+            _error(REASON_BAD_REQUEST, F.concat(F.lit("method is "), F.coalesce(method, F.lit("missing")))),
+        )
+        .when(
+            ~F.coalesce(url == BATCH_URL, F.lit(False)),
+            _error(
+                REASON_BAD_REQUEST,
+                F.concat(F.lit("url is "), F.coalesce(url, F.lit("missing")), F.lit(f", not {BATCH_URL}")),
+            ),
+        )
+        .when(
+            ~F.coalesce(body_kind.startswith("OBJECT"), F.lit(False)),
+            _error(REASON_BAD_REQUEST, F.lit("body is missing or not a JSON object")),
+        )
+    )

@@ -1,0 +1,154 @@
+"""Which format a prompt log is in, and what its columns are, from the files themselves (no Spark).
+
+Formats: Parquet; JSON Lines (generic rows, or OpenAI Batch input files: lines with ``custom_id`` and
+``body``); CSV with a header line. A path is a file, a directory or a Hive-partitioned (k=v) directory.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+LOG_FORMATS = ("auto", "parquet", "jsonl", "openai_batch", "csv")
+EXTENSIONS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+}
+COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open}  # the codecs Spark's text readers decompress
+SAMPLE_LINES = 1000  # JSON lines read to find the keys of a generic JSON Lines log
+BATCH_KEYS = frozenset({"custom_id", "body"})
+
+
+class LogFormatError(ValueError):
+    """The logs cannot be read at all (one line naming the file and the problem)."""
+
+
+def data_files(path: str | Path) -> list[Path]:
+    """The data files of a file or directory; names starting with '_' or '.' (markers, checksums) skipped."""
+    p = Path(path)
+    if not p.exists():
+        raise LogFormatError(f"logs path not found: {path}")
+    if p.is_file():
+        return [p]
+    files = sorted(
+        f
+        for f in p.rglob("*")
+        if f.is_file() and not any(part.startswith(("_", ".")) for part in f.relative_to(p).parts)
+    )
+    if not files:
+        raise LogFormatError(f"no data files in {path}")
+    return files
+
+
+def _suffix(f: Path) -> str:
+    suffixes = [s.lower() for s in f.suffixes]
+    if suffixes and suffixes[-1] in COMPRESSED:
+        suffixes = suffixes[:-1]
+    return suffixes[-1] if suffixes else ""
+
+
+def open_text(f: Path) -> IO[str]:
+    opener = COMPRESSED.get(f.suffix.lower())
+    raw = opener(f, "rb") if opener else open(f, "rb")
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+
+
+def sniff(f: Path) -> str:
+    """Format of a file without a known extension, from its first bytes."""
+    with open(f, "rb") as fh:
+        head = fh.read(4)
+    if head == b"PAR1":
+        return "parquet"
+    with open_text(f) as fh:
+        start = fh.read(4096).lstrip()
+    return "jsonl" if start.startswith("{") else "csv"
+
+
+def file_format(f: Path) -> str:
+    return EXTENSIONS.get(_suffix(f)) or sniff(f)
+
+
+def json_objects(files: list[Path], limit: int = SAMPLE_LINES) -> Iterator[dict]:
+    """The first ``limit`` lines that are JSON objects (other lines are the job's to quarantine)."""
+    seen = 0
+    for f in files:
+        with open_text(f) as fh:
+            for line in fh:
+                if seen >= limit:
+                    return
+                if not line.strip():
+                    continue
+                seen += 1
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict):
+                    yield obj
+
+
+def json_keys(files: list[Path]) -> list[str]:
+    """Keys of the sampled JSON objects, in order of first appearance."""
+    keys: dict[str, None] = {}
+    for obj in json_objects(files):
+        keys.update(dict.fromkeys(obj))
+    if not keys:
+        raise LogFormatError(f"no JSON object in the first {SAMPLE_LINES} lines of {files[0]}")
+    return list(keys)
+
+
+def csv_header(f: Path) -> list[str]:
+    with open_text(f) as fh:
+        header = next(csv.reader(fh), None)
+    if not header or not any(h.strip() for h in header):
+        raise LogFormatError(f"{f} has no header line: a CSV log starts with its column names")
+    names = [h.lstrip("\ufeff") for h in header]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise LogFormatError(f"{f}: the header repeats column names {repeated}: give each column its own")
+    return names
+
+
+def partition_keys(root: str | Path, files: list[Path]) -> list[str]:
+    """Hive partition column names (k of k=v directories) between ``root`` and the files."""
+    base = Path(root)
+    if base.is_file():
+        return []
+    keys: dict[str, None] = {}
+    for f in files:
+        for part in f.relative_to(base).parent.parts:
+            if "=" in part:
+                keys[part.split("=", 1)[0]] = None
+    return list(keys)
+
+
+def detect_format(path: str | Path, forced: str = "auto") -> tuple[str, list[Path]]:
+    """(format, data files): by extension, else by content; a JSON Lines log whose objects carry
+    ``custom_id`` and ``body`` is an OpenAI Batch input file. ``forced`` overrides the detection."""
+    if forced not in LOG_FORMATS:
+        raise LogFormatError(f"unknown log format '{forced}' (expected one of {', '.join(LOG_FORMATS)})")
+    files = data_files(path)
+    if forced != "auto":
+        return forced, files
+    kinds: dict[str, Path] = {}
+    for f in files:
+        kinds.setdefault(file_format(f), f)
+    if len(kinds) > 1:
+        found = ", ".join(f"{k} ({f})" for k, f in kinds.items())
+        raise LogFormatError(f"{path} mixes log formats: {found}; route each format separately")
+    fmt = next(iter(kinds))
+    if fmt == "jsonl":
+        first = next(json_objects(files), None)
+        if first is not None and BATCH_KEYS <= first.keys():
+            fmt = "openai_batch"
+    return fmt, files

@@ -1,0 +1,192 @@
+"""Logs as teams have them: each format written with its ordinary tool, routed end to end by the Spark job;
+the pure rules (chat parsing, format detection, Batch file checks) without Spark."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pytest
+from log_formats_data import WRITERS, batch_line
+from test_route_job import STRONG, WEAK, route, train_tiny_routers
+
+from jobs.route_outputs import check_dispatch
+from router_core.batch_files import BatchFileChecker, check_batch_file, chunk_numbers
+from router_core.log_formats import LogFormatError, detect_format
+from router_core.messages import parse_chat
+from router_core.text import normalize_prompt, prompt_hash
+from schemas.validation import check_text
+
+CLI = [sys.executable, "-m", "jobs.cli"]
+
+# --- pure rules -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("messages", "text", "reason"),
+    [
+        ('[{"role": "user", "content": "hi"}]', "hi", None),
+        (np.array([{"role": "user", "content": np.array([{"type": "text", "text": "a"}])}]), "a", None),
+        (
+            [{"role": "user", "content": [{"type": "input_text", "text": "r"}, {"type": "input_audio"}]}],
+            "r",
+            None,
+        ),
+        ("[{", None, "malformed_json"),
+        ('{"role": "user"}', None, "malformed_messages"),
+        ([1], None, "malformed_messages"),
+        ([{"role": 3, "content": "x"}], None, "malformed_messages"),
+        ([{"role": "user", "content": 1.5}], None, "unsupported_content"),
+        ([{"role": "user", "content": [7]}], None, "unsupported_content"),
+        ([{"role": "user", "content": [{"type": "image_url"}]}], None, "unsupported_content"),
+        ([{"role": "assistant", "content": "a"}], None, "no_user_turn"),
+        ("[" * 50_000, None, "malformed_json"),
+    ],
+)
+def test_chat_cells_route_or_get_a_reason(messages, text, reason):
+    c = check_text(messages, source="messages", max_chars=1000, on_too_long="truncate")
+    assert (c.text, c.reason) == (text, reason)
+    assert reason is None or c.detail
+
+
+def test_media_parts_are_counted():
+    chat = parse_chat(
+        [{"role": "user", "content": [{"type": "image_url", "image_url": {}}, {"type": "input_audio"}, "t"]}]
+    )
+    assert (chat.image_parts, chat.audio_parts, chat.turns) == (1, 1, [("user", "t")])
+
+
+def test_format_detection(tmp_path):
+    (tmp_path / "a.parquet").write_bytes(b"PAR1....")
+    (tmp_path / "noext").write_text('{"request_id": "x"}\n')
+    (tmp_path / "b.jsonl").write_text(json.dumps(batch_line("1", [])) + "\n")
+    (tmp_path / "c.txt").write_text("request_id,prompt\n")
+    assert detect_format(tmp_path / "a.parquet")[0] == "parquet"
+    assert detect_format(tmp_path / "noext")[0] == "jsonl"
+    assert detect_format(tmp_path / "b.jsonl")[0] == "openai_batch"
+    assert detect_format(tmp_path / "c.txt")[0] == "csv"
+    assert detect_format(tmp_path / "b.jsonl", "jsonl")[0] == "jsonl"
+    with gzip.open(tmp_path / "z.jsonl.gz", "wt") as fh:  # Spark's text readers decompress .gz
+        fh.write(json.dumps(batch_line("1", [])) + "\n")
+    assert detect_format(tmp_path / "z.jsonl.gz")[0] == "openai_batch"
+    with pytest.raises(LogFormatError, match="mixes log formats"):
+        detect_format(tmp_path)
+
+
+def test_batch_file_checker_and_split(tmp_path):
+    ok = [json.dumps(batch_line(str(i), [], temperature=0)).encode() + b"\n" for i in range(5)]
+    c = BatchFileChecker("gpt-4o")
+    for line in ok + [ok[0], json.dumps({**batch_line("9", []), "url": "/v1/x"}).encode()]:
+        c.add(line)
+    problems = c.finish()
+    assert any("'0' repeats" in p for p in problems) and any("differs" in p for p in problems)
+    assert [k for k, _ in chunk_numbers(ok, max_requests=2)] == [0, 0, 1, 1, 2]
+    assert [k for k, _ in chunk_numbers(ok, max_bytes=2 * len(ok[0]) + 1)] == [0, 0, 1, 1, 2]
+    # A staged dispatch file over the size limit is split; every piece is a valid Batch file.
+    d = tmp_path / "_model_dir=gpt-4o" / "dt=2026-11-01"
+    d.mkdir(parents=True)
+    (d / "part-00000-x.txt").write_bytes(b"".join(ok))
+    check_dispatch(tmp_path, {"gpt-4o": "gpt-4o"}, max_bytes=2 * len(ok[0]))
+    pieces = sorted(d.iterdir())
+    assert len(pieces) == 3 and b"".join(p.read_bytes() for p in pieces) == b"".join(ok)
+    assert all(check_batch_file(p, "gpt-4o")[1] == [] for p in pieces)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("broken.parquet", b"PAR1 not really", "cannot read Parquet file {path}"),
+        ("empty.csv", b"", "{path} has no header line"),
+        ("noise.jsonl", b"\x00\x01 no json here\n", "no JSON object in the first 1000 lines of {path}"),
+    ],
+)
+def test_unreadable_file_is_one_line_naming_it(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    r = subprocess.run(
+        [*CLI, "validate", "--logs", str(path), "--out", str(tmp_path / "o")], capture_output=True, text=True
+    )
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert lines[0].startswith("error: " + message.format(path=path))
+
+
+# --- Spark: every format routed end to end ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pair_router(tmp_path_factory, embedder):
+    return train_tiny_routers(tmp_path_factory.mktemp("routers"), embedder)[0]
+
+
+def _table(path) -> pa.Table:
+    if not path.is_dir():
+        return pa.table({"request_id": pa.array([], pa.string()), "reason": pa.array([], pa.string())})
+    return pads.dataset(str(path), format="parquet", partitioning="hive").to_table()
+
+
+def _dispatch_lines(out) -> dict[str, tuple[str, dict]]:
+    """custom_id -> (model, line) of every dispatch file, each checked against the Batch API rules."""
+    dirs = json.loads((out / "dispatch" / "models.json").read_text())
+    lines = {}
+    for f in sorted((out / "dispatch").glob("*/dt=*/part-*.jsonl")):
+        model = dirs[f.parent.parent.name]
+        n, problems = check_batch_file(f, model)
+        assert problems == [] and n > 0, (f, problems)
+        for line in f.read_text().splitlines():
+            req = json.loads(line)
+            lines[req["custom_id"]] = (model, req)
+    return lines
+
+
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "batch.jsonl",
+        pytest.param("pandas.parquet", marks=pytest.mark.slow),
+        pytest.param("pyarrow.parquet", marks=pytest.mark.slow),
+        pytest.param("rows.jsonl", marks=pytest.mark.slow),
+        pytest.param("log.csv", marks=pytest.mark.slow),
+    ],
+)
+def test_format_routes_end_to_end(spark, pair_router, tmp_path, fmt):
+    writer, detected = WRITERS[fmt]
+    case = writer(tmp_path / fmt)
+    out = tmp_path / "out"
+    assert route("--router", pair_router, "--logs", case.path, "--out", out, "--strong-share", "0.5") == 0
+    labels, quar = _table(out / "labels"), _table(out / "quarantine")
+    # Every row accounted for: labels + quarantine = rows in, each quarantined row with a reason.
+    assert labels.num_rows + quar.num_rows == case.rows_in
+    counts = json.loads((out / "manifest.json").read_text())["counts"]
+    assert counts["rows_in"] == case.rows_in and counts["log_format"] == detected
+    q = quar.to_pylist()
+    assert all(r["reason"] and r["detail"] and r["original_row"] for r in q)
+    assert {r["request_id"]: r["reason"] for r in q if r["request_id"]} == case.quarantined
+    assert sum(r["request_id"] is None for r in q) == case.no_id_quarantined
+    # Routed text is what the all_user policy says (text parts joined, media parts left out).
+    got = dict(
+        zip(labels.column("request_id").to_pylist(), labels.column("prompt_hash").to_pylist(), strict=True)
+    )
+    assert got == {rid: prompt_hash(normalize_prompt(t)) for rid, t in case.valid_text.items()}
+    assert set(labels.column("routed_model").to_pylist()) <= {STRONG, WEAK}
+    # Dispatch files: valid Batch input, one line per label, routed to the labelled model.
+    lines = _dispatch_lines(out)
+    routed = dict(
+        zip(labels.column("request_id").to_pylist(), labels.column("routed_model").to_pylist(), strict=True)
+    )
+    assert {cid: m for cid, (m, _) in lines.items()} == routed
+    for cid, line in case.batch_lines.items():  # a request body travels unchanged except its model
+        model, sent = lines[cid]
+        assert sent["body"]["model"] == model
+        assert {**sent, "body": {**sent["body"], "model": None}} == {
+            **line,
+            "body": {**line["body"], "model": None},
+        }
+    if fmt == "batch.jsonl":
+        assert len(case.batch_lines) == len(case.valid_text)
+        assert any("tools" in line["body"] for line in case.batch_lines.values())
