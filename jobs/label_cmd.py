@@ -24,7 +24,11 @@ ApiKeyEnvOpt = typer.Option(
 @label_app.command("sample")
 def sample(
     logs: str = typer.Option(..., "--logs", help="Parquet logs: file, directory or Hive (dt=...) directory."),
-    router: str = typer.Option(..., "--router", help="Router directory (`batch-router train`)."),
+    router: str | None = typer.Option(
+        None,
+        "--router",
+        help="Router directory (`batch-router train`); optional for random/stratified with --models.",
+    ),
     n: int = typer.Option(..., "--n", help="How many prompts to label."),
     out: str = typer.Option(
         ..., "--out", help="New directory: batch/<model>/part-*.jsonl, sample.parquet, manifest.json."

@@ -34,7 +34,7 @@ def log(msg: str) -> None:
 @dataclass
 class SampleOptions:
     logs: str
-    router: str
+    router: str | None
     n: int
     out: str
     strategy: str = "informative"
@@ -146,11 +146,17 @@ def run_sample(opts: SampleOptions, cfg: JobConfig) -> dict[str, Any]:
     out = Path(opts.out)
     if (out / MANIFEST).exists():
         raise LabelInputError(f"{out} already holds a sample ({MANIFEST}); choose another --out")
-    try:
-        router = Router.load(opts.router)
-    except (RouterLoadError, OSError) as exc:
-        raise LabelInputError(str(exc).splitlines()[0]) from None
+    router = None
+    if opts.router is not None:
+        try:
+            router = Router.load(opts.router)
+        except (RouterLoadError, OSError) as exc:
+            raise LabelInputError(str(exc).splitlines()[0]) from None
+    elif opts.strategy == "informative" or not opts.models:
+        raise LabelInputError("--router is needed by --strategy informative, and without --models")
     models = opts.models or list(router.models)
+    if len(models) < 2:
+        raise LabelInputError(f"labelling compares answers: give at least two models, got {models}")
     cands, skipped = read_candidates(opts.logs, cfg, opts.response_column, opts.reference_column)
     log(f"{len(cands):,} valid requests in {opts.logs}" + (f"; skipped {skipped}" if skipped else ""))
     if cands.empty:
@@ -168,7 +174,8 @@ def run_sample(opts: SampleOptions, cfg: JobConfig) -> dict[str, Any]:
     sample.to_parquet(out / SAMPLE_FILE, index=False)
     manifest = {
         "strategy": opts.strategy, "n_requested": opts.n, "n": len(sample), "seed": opts.seed,
-        "models": models, "router": str(Path(opts.router).resolve()), "logs": str(Path(opts.logs).resolve()),
+        "models": models, "router": opts.router and str(Path(opts.router).resolve()),
+        "logs": str(Path(opts.logs).resolve()),
         "valid_requests": len(cands), "skipped_requests": skipped, **info, "files": files,
         "prompts": [{"custom_id": c, "reason": p.reason, **p.details}
                     for c, p in zip(sample["custom_id"], picks, strict=True)],

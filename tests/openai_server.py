@@ -43,7 +43,7 @@ class FakeOpenAI:
         self.slow_delay_s = slow_delay_s
         self.polls_to_complete = polls_to_complete
         self.call_delay_s = call_delay_s
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.attempts: Counter[str] = Counter()  # chat requests received, by body
         self.answered: Counter[str] = Counter()  # complete 200 answers delivered, by body
         self.faults_sent: Counter[str] = Counter()
@@ -74,10 +74,12 @@ class FakeOpenAI:
     # ------------------------------------------------------------------ behaviour
 
     def fault_for(self, key: str, attempt: int) -> str | None:
+        """The k-th distinct body to arrive fails its first attempt when k % fault_every == 0, cycling
+        through every kind of fault (so each kind occurs whatever order concurrent calls arrive in)."""
         if not self.fault_every or attempt != 1:
             return None
-        h = int(key, 16)
-        return FAULTS[(h // self.fault_every) % len(FAULTS)] if h % self.fault_every == 0 else None
+        k = len(self.attempts) - 1
+        return FAULTS[(k // self.fault_every) % len(FAULTS)] if k % self.fault_every == 0 else None
 
     def quality(self, model: str, prompt: str) -> int:
         if "HARD" in prompt:
