@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 import jobs.cli  # noqa: F401  (registers every command)
 from jobs.app import EXIT_BAD_INPUT, app
+from router_core.labeling.batch_api import JOURNAL_NAME
 from tests.openai_server import FakeOpenAI, body_key
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,10 +69,22 @@ def server():
     fake.stop()
 
 
-def answered_sample(tmp: Path, url: str, n: int, strategy: str = "random", router: str | None = None) -> Path:
+def answered_sample(
+    tmp: Path,
+    url: str,
+    n: int,
+    strategy: str = "random",
+    router: str | None = None,
+    prompts: list | None = None,
+) -> Path:
     """Logs -> `label sample` -> `batch submit` -> `batch collect --wait`: a sample with both answers."""
     logs = tmp / "logs.parquet"
-    write_logs(logs)
+    if prompts is None:
+        write_logs(logs)
+    else:
+        pd.DataFrame({"request_id": [f"p{i}" for i in range(len(prompts))], "prompt": prompts}).to_parquet(
+            logs
+        )
     sample = tmp / f"sample-{strategy}"
     args = [
         "label",
@@ -283,12 +296,12 @@ def test_loop_end_to_end_sample_answer_judge_ingest_train_route(spark, server, t
             {STRONG: {"input_price": 10, "output_price": 30}, WEAK: {"input_price": 1, "output_price": 2}}
         )
     )
-    rc = app_main(["--router", str(tmp_path / "router1"), "--logs", str(tmp_path / "logs.parquet"),
-                   "--out", str(tmp_path / "route"), "--strong-share", "0.5", "--prices", str(prices)])  # fmt: skip
+    args = ["--router", tmp_path / "router1", "--logs", tmp_path / "logs.parquet", "--out", tmp_path / "o"]
+    rc = app_main([*map(str, args), "--strong-share", "0.5", "--prices", str(prices)])
     assert rc == 0
     import pyarrow.dataset as pads
 
-    labels = pads.dataset(str(tmp_path / "route" / "labels"), partitioning="hive").to_table().to_pandas()
+    labels = pads.dataset(str(tmp_path / "o" / "labels"), partitioning="hive").to_table().to_pandas()
     assert len(labels) == 49  # every valid request routed
     logs = pd.read_parquet(tmp_path / "logs.parquet").set_index("request_id")
     is_hard = labels["request_id"].map(logs["prompt"]).str.startswith("HARD")
@@ -297,3 +310,94 @@ def test_loop_end_to_end_sample_answer_judge_ingest_train_route(spark, server, t
         labels.loc[~is_hard, "strong_win_prob"].mean(),
     )
     assert p_hard > p_easy + 0.1, (p_hard, p_easy)
+
+
+def test_position_bias_unparseable_verdicts_and_failed_answers_are_accounted_for(server, tmp_path):
+    fake, url = server
+    prompts = [
+        "HARD proof of a lemma",
+        "Name a colour",
+        "BIASED question",
+        "GARBLED question",
+        "FAILBATCH question",
+    ]
+    sample = answered_sample(tmp_path, url, 5, prompts=prompts)
+    summary = json.loads((sample / "_batch_summary.json").read_text())
+    assert [(f["answered"], f["failed"], f["failed_ids"]) for f in summary["files"]] == [(4, 1, ["p4"])] * 2
+    out = tmp_path / "judge"
+    res = cli(*judge_cmd(sample, out, url))
+    assert res.exit_code == 0, res.output
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["judge_requests"] == 8 and sorted(u["model"] for u in man["unanswered"]) == [STRONG, WEAK]
+    assert {u["custom_id"] for u in man["unanswered"]} == {"p4"} and "server error" in man["unanswered"][0][
+        "reason"
+    ]
+    battles_path = tmp_path / "b.parquet"
+    res = cli("label", "ingest", "--judgements", str(out), "--out", str(battles_path))
+    assert res.exit_code == 0, res.output
+    b = pd.read_parquet(battles_path).set_index("request_id")
+    assert (
+        b.loc["p0", "winner"] == "model_a"
+        and b.loc["p1", "winner"] == "tie"
+        and b.loc["p1", "both_order_agreement"]
+    )
+    # The biased judge said "A" in both orders: the two orders disagree, so the battle is a recorded tie.
+    assert (b.loc["p2", "winner"], b.loc["p2", "both_order_agreement"]) == ("tie", False)
+    assert (b.loc["p2", "verdict_ab"], b.loc["p2", "verdict_ba"]) == ("A", "A")
+    q = pd.read_parquet(tmp_path / "b.quarantine.parquet")
+    assert sorted(q["order"]) == ["ab", "ba"] and set(q["reason"]) == {"unparseable_verdict"}
+    assert set(q["request_id"]) == {"p3"} and q["raw_verdict"].str.contains("cannot decide").all()
+    battles = pd.read_parquet(battles_path)
+    assert list(battles.columns[:4]) == ["prompt", "model_a", "model_b", "winner"]
+
+
+def test_batch_submit_and_collect_are_safe_to_rerun(server, tmp_path):
+    fake, url = server
+    sample = answered_sample(tmp_path, url, 6)
+    files = sorted(sample.glob("batch/*/part-00000.jsonl"))
+    assert [fake.batches_created_for(f.read_bytes()) for f in files] == [1, 1]
+    res = cli("batch", "submit", str(sample), "--base-url", url)
+    assert res.exit_code == 0 and res.output.count("already submitted as") == 2
+    # A run that created its batches but died before journaling them: found again by their metadata.
+    journal = sample / JOURNAL_NAME
+    journal.write_text("".join(x + "\n" for x in journal.read_text().splitlines() if '"created"' not in x))
+    res = cli("batch", "submit", str(sample), "--base-url", url)
+    assert res.exit_code == 0 and res.output.count("(not created again)") == 2, res.output
+    assert [fake.batches_created_for(f.read_bytes()) for f in files] == [1, 1]
+    polls = sum(fake.polls.values())
+    res = cli("batch", "collect", str(sample), "--base-url", url)
+    assert res.exit_code == 0 and "6 answered, 0 failed, 0 missing" in res.output
+    assert sum(fake.polls.values()) == polls  # collected batches are not fetched again
+    # A changed file is a new submission; a still-running batch makes collect exit 3 and say so.
+    fake.polls_to_complete = 3
+    files[0].write_text(files[0].read_text().replace("Question", "Question (edited)"))
+    assert cli("batch", "submit", str(sample), "--base-url", url).exit_code == 0
+    assert fake.batches_created_for(files[0].read_bytes()) == 1
+    assert not (files[0].with_suffix(".output.jsonl")).exists()  # the old answers are set aside
+    assert len(list(files[0].parent.glob("part-00000.output.jsonl.superseded-*"))) == 1
+    res = cli("batch", "collect", str(sample), "--base-url", url)
+    assert res.exit_code == 3 and "still running" in res.output
+
+
+def test_one_line_errors(server, tmp_path):
+    fake, url = server
+    logs = tmp_path / "logs.parquet"
+    write_logs(logs)
+    res = cli("label", "sample", "--logs", str(logs), "--n", "3", "--out", str(tmp_path / "s"))
+    assert res.exit_code == EXIT_BAD_INPUT and "--router is needed" in res.output
+    res = cli("label", "sample", "--logs", str(tmp_path / "nope"), "--n", "3", "--out", str(tmp_path / "s"),
+              "--strategy", "random", "--models", "a,b")  # fmt: skip
+    assert res.exit_code == EXIT_BAD_INPUT and "logs path not found" in res.output
+    args = ["label", "sample", "--logs", str(logs), "--n", "3", "--strategy", "random", "--models", "a,b"]
+    assert cli(*args, "--out", str(tmp_path / "s")).exit_code == 0
+    res = cli(*args, "--out", str(tmp_path / "s"))
+    assert res.exit_code == EXIT_BAD_INPUT and "already holds a sample" in res.output
+    res = cli("label", "judge", "--sample", str(tmp_path / "s"), "--out", str(tmp_path / "j"))
+    assert res.exit_code == EXIT_BAD_INPUT and "has answers from every model" in res.output
+    res = cli("label", "ingest", "--judgements", str(tmp_path / "s"), "--out", str(tmp_path / "b.parquet"))
+    assert res.exit_code == EXIT_BAD_INPUT and "not a judge directory" in res.output
+    res = cli("batch", "collect", str(tmp_path / "s"), "--base-url", url)
+    assert res.exit_code == EXIT_BAD_INPUT and "run `batch submit`" in res.output
+    res = cli("batch", "submit", str(tmp_path / "s"), "--base-url", url, env={"OPENAI_API_KEY": ""})
+    assert res.exit_code == EXIT_BAD_INPUT and "set the environment variable OPENAI_API_KEY" in res.output
+    assert "Traceback" not in res.output

@@ -95,6 +95,7 @@ def submit(
             summary["recovered"].append({"file": key[0], "batch_id": remote[key]})
             log(f"{key[0]}: found on the server as {remote[key]} (not created again)")
             continue
+        _set_aside_stale_outputs(path, key[1], log)
         file_id = uploaded[key]["file_id"] if key in uploaded else None
         if file_id is None:
             file_id = client.files.create(file=(path.name, path.read_bytes()), purpose="batch").id
@@ -109,6 +110,16 @@ def submit(
         summary["submitted"].append({"file": key[0], "batch_id": batch.id})
         log(f"{key[0]}: submitted as {batch.id} ({endpoints[path]}, file {file_id})")
     return summary
+
+
+def _set_aside_stale_outputs(path: Path, sha: str, log: Callable[[str], None]) -> None:
+    """Outputs of an earlier content of this file answer requests it no longer holds: renamed aside
+    (``*.superseded-<sha>``), so that nothing joins them to the new requests."""
+    for old in (output_path(path), errors_path(path)):
+        if old.exists():
+            dest = old.with_name(f"{old.name}.superseded-{sha[:12]}")
+            old.replace(dest)
+            log(f"{old.name}: outputs of the file's earlier content moved to {dest.name}")
 
 
 def _download(client: Any, file_id: str | None, dest: Path) -> None:
