@@ -109,6 +109,9 @@ def _informative(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple
     else:
         info["novelty"] = "not used: the router has no sw scorer index"
     picks = S.sample_informative(emb, unc, opts.n, opts.seed, sims, score if router.is_pair else None)
+    if len(picks) < min(opts.n, len(rows)):
+        log(f"informative: {len(picks)} prompts, not {opts.n}: the others are near-duplicates (cosine >= "
+            f"{S.DUPLICATE_SIMILARITY}) of prompts already chosen")  # fmt: skip
     return [S.Pick(int(rows[p.index]), p.reason, p.details) for p in picks], info
 
 

@@ -96,7 +96,7 @@ def clusters(embeddings: np.ndarray, k: int, seed: int) -> np.ndarray:
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     if k <= 1 or len(x) <= k:
         return np.zeros(len(x), dtype=np.int64) if k <= 1 else np.arange(len(x), dtype=np.int64)
-    km = faiss.Kmeans(x.shape[1], k, niter=20, seed=seed, spherical=True, min_points_per_centroid=1)
+    km = faiss.Kmeans(x.shape[1], k, niter=20, nredo=3, seed=seed, spherical=True, min_points_per_centroid=1)
     km.train(x)
     return km.index.search(x, 1)[1][:, 0].astype(np.int64)
 
