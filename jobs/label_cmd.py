@@ -129,7 +129,7 @@ def judge(
     call the judge directly with --endpoint (journaled: Ctrl-C and re-run resume without repeating calls)."""
     from pathlib import Path
 
-    from jobs.label_judge import JudgeOptions, judge_cost, prepare_judge, run_direct
+    from jobs.label_judge import JudgeOptions, prepare_judge
     from jobs.label_sample import LabelInputError, log
 
     overrides = {
@@ -146,18 +146,11 @@ def judge(
     if endpoint is None:
         log(f"next: batch-router batch submit {out} && batch-router batch collect {out} --wait")
         return
-    from jobs.openai_api import make_client
-    from router_core.labeling.direct_calls import DirectRunner
-    from router_core.labeling.journal import Journal
+    from jobs.label_judge import judge_directly
 
     _interrupt_on_sigterm()
-    client = make_client(cfg, timeout_s)
-    runner = DirectRunner(client, Journal(Path(out) / "journal.jsonl"), concurrency, max_retries, backoff_s,
-                          timeout_s=timeout_s, log=log)  # fmt: skip
-    stats, results = run_direct(Path(out), runner)
-    cost = judge_cost(results, cfg.judge_model, prices)
-    log(f"judge: {stats.already_done} already answered, {stats.answered} answered now, {stats.failed} "
-        f"failed, {stats.gave_up} given up, {stats.retries} retries {stats.errors}; {cost}")  # fmt: skip
+    runner_opts = {"concurrency": concurrency, "max_retries": max_retries, "backoff_s": backoff_s}
+    stats = judge_directly(Path(out), cfg, prices, timeout_s=timeout_s, **runner_opts)
     if stats.interrupted:
         fail(f"interrupted with {stats.left} judge calls left: re-run the same command to resume", code=130)
     if stats.gave_up:

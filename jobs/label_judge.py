@@ -144,3 +144,26 @@ def run_direct(out: Path, runner: Any) -> tuple[Any, dict[str, Result]]:
     results = journaled_results(runner.journal, lines)
     write_direct_outputs(out, results)
     return stats, results
+
+
+def judge_directly(out: Path, cfg: Any, prices: str | None, **runner_opts: Any) -> Any:
+    """Call the judge at ``cfg.base_url`` for every prepared request (journaled); write the outputs, the
+    run's stats and its cost (``judge_run.json``); returns the stats."""
+    import dataclasses
+
+    from jobs.openai_api import make_client
+    from router_core.labeling.direct_calls import DirectRunner
+    from router_core.labeling.journal import Journal
+
+    client = make_client(cfg, runner_opts.get("timeout_s", 120.0))
+    runner = DirectRunner(client, Journal(out / JOURNAL_FILE), log=log, **runner_opts)
+    stats, results = run_direct(out, runner)
+    cost = judge_cost(results, cfg.judge_model, prices)
+    run = {"stats": dataclasses.asdict(stats), "cost": cost}
+    write_text_atomic(out / "judge_run.json", json.dumps(run, indent=1))
+    usd = "unknown" if cost["cost_usd"] is None else f"${cost['cost_usd']:.4f}"
+    log(f"judge: {stats.already_done} already answered, {stats.answered} answered now, {stats.failed} "
+        f"failed, {stats.gave_up} given up, {stats.retries} retries {stats.errors}")  # fmt: skip
+    log(f"judge cost: {cost['judge_calls']} calls, {cost['prompt_tokens']:,} prompt + "
+        f"{cost['completion_tokens']:,} completion tokens, {usd} ({cost['price_source']})")  # fmt: skip
+    return stats

@@ -163,7 +163,9 @@ def test_judge_endpoint_with_faults_answers_every_request_once(server, tmp_path)
     assert [fake.answered[b] for b in bodies.values()] == [1] * 24  # each paid call exactly once
     outputs = [json.loads(x) for x in (out / "batch/judge/part-00000.output.jsonl").read_text().splitlines()]
     assert sorted(o["custom_id"] for o in outputs) == sorted(bodies)
-    assert "retries" in res.output and "'prompt_tokens'" in res.output  # costs recorded
+    run = json.loads((out / "judge_run.json").read_text())
+    assert run["cost"]["judge_calls"] == 24 and run["cost"]["prompt_tokens"] > 0  # costs recorded
+    assert run["stats"]["retries"] >= 10 and "judge cost: 24 calls" in res.output
     # A re-run finds everything journaled and calls nothing.
     before = sum(fake.attempts.values())
     res = cli(*judge_cmd(sample, out, url))
