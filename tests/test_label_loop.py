@@ -313,6 +313,21 @@ def test_loop_end_to_end_sample_answer_judge_ingest_train_route(spark, server, t
     )
     assert p_hard > p_easy + 0.1, (p_hard, p_easy)
 
+    # The route job's dispatch files go through the same submit/collect, and its labels can drive the
+    # next informative sample without scoring again.
+    dispatch = tmp_path / "o" / "dispatch"
+    for step in (["submit"], ["collect", "--wait", "--poll-s", "0"]):
+        res = cli("batch", step[0], str(dispatch), "--base-url", url, *step[1:])
+        assert res.exit_code == 0, res.output
+    summary = json.loads((dispatch / "_batch_summary.json").read_text())
+    assert sum(f["answered"] for f in summary["files"]) == 49 and not summary["pending"]
+    args = ["--logs", str(tmp_path / "logs.parquet"), "--router", str(tmp_path / "router1"), "--n", "8"]
+    args += ["--labels", str(tmp_path / "o" / "labels"), "--out", str(tmp_path / "s2")]
+    res = cli("label", "sample", *args)
+    assert res.exit_code == 0, res.output
+    man2 = json.loads((tmp_path / "s2" / "manifest.json").read_text())
+    assert man2["n"] == 8 and "scored" not in res.output  # scores came from the labels
+
 
 def test_position_bias_unparseable_verdicts_and_failed_answers_are_accounted_for(server, tmp_path):
     fake, url = server
@@ -403,3 +418,43 @@ def test_one_line_errors(server, tmp_path):
     res = cli("batch", "submit", str(tmp_path / "s"), "--base-url", url, env={"OPENAI_API_KEY": ""})
     assert res.exit_code == EXIT_BAD_INPUT and "set the environment variable OPENAI_API_KEY" in res.output
     assert "Traceback" not in res.output
+
+
+def test_logged_responses_and_reference_answers(server, tmp_path):
+    """A log with the served model's answer asks only the other model; a reference column switches the
+    judge to reference-based grading."""
+    fake, url = server
+    logs = tmp_path / "logs.parquet"
+    pd.DataFrame(
+        {
+            "request_id": ["a", "b", "c"],
+            "prompt": ["HARD proof one", "Easy two", "Easy three"],
+            "model": [STRONG, STRONG, "other-model"],
+            "response": [f"{STRONG} answers [quality 9]", None, "ignored [quality 1]"],
+            "gold": ["QED", "2", "3"],
+        }
+    ).to_parquet(logs)
+    sample = tmp_path / "s"
+    args = ["--logs", str(logs), "--n", "3", "--out", str(sample), "--strategy", "random"]
+    args += ["--models", f"{STRONG},{WEAK}", "--response-column", "response", "--reference-column", "gold"]
+    res = cli("label", "sample", *args)
+    assert res.exit_code == 0, res.output
+    strong_ids = [json.loads(x)["custom_id"] for x in (sample / f"batch/{STRONG}/part-00000.jsonl").open()]
+    assert strong_ids == ["b", "c"]  # "a" has the served model's logged answer
+    for step in (["submit"], ["collect", "--wait", "--poll-s", "0"]):
+        assert cli("batch", step[0], str(sample), "--base-url", url, *step[1:]).exit_code == 0
+    out = tmp_path / "j"
+    res = cli("label", "judge", "--sample", str(sample), "--out", str(out), "--judge-model", "judge-model")
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(x) for x in (out / "batch/judge/part-00000.jsonl").open()]
+    assert len(lines) == 6
+    first = next(ln for ln in lines if ln["custom_id"] == "a:0-1:ab")
+    user = first["body"]["messages"][1]["content"]
+    assert f"{STRONG} answers [quality 9]" in user and "[The Start of Reference Answer]\nQED" in user
+    assert "reference answer" in first["body"]["messages"][0]["content"]
+    for step in (["submit"], ["collect", "--wait", "--poll-s", "0"]):
+        assert cli("batch", step[0], str(out), "--base-url", url, *step[1:]).exit_code == 0
+    res = cli("label", "ingest", "--judgements", str(out), "--out", str(tmp_path / "b.parquet"))
+    assert res.exit_code == 0, res.output
+    b = pd.read_parquet(tmp_path / "b.parquet").set_index("request_id")
+    assert b.loc["a", "winner"] == "model_a" and b.loc["a", "judge_prompt"] == "mt-bench-pair-math-v1"
