@@ -151,6 +151,8 @@ def judge(
     _interrupt_on_sigterm()
     runner_opts = {"concurrency": concurrency, "max_retries": max_retries, "backoff_s": backoff_s}
     stats = judge_directly(Path(out), cfg, prices, timeout_s=timeout_s, **runner_opts)
+    if stats.fatal:
+        fail(f"the judge endpoint refused the calls ({stats.fatal}); fix it and re-run to resume")
     if stats.interrupted:
         fail(f"interrupted with {stats.left} judge calls left: re-run the same command to resume", code=130)
     if stats.gave_up:

@@ -51,6 +51,7 @@ class FakeOpenAI:
         self.batches: dict[str, dict[str, Any]] = {}
         self.polls: Counter[str] = Counter()
         self.api_keys: set[str] = set()
+        self.required_key: str | None = None  # set: chat calls with another key get 401
         self.httpd: ThreadingHTTPServer | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -237,6 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: dict[str, Any]) -> None:
         s = self.server_state
+        if s.required_key and self.headers.get("Authorization") != f"Bearer {s.required_key}":
+            return self._send(401, {"error": {"message": "Incorrect API key provided"}})
         key = body_key(body)
         with s.lock:
             s.attempts[key] += 1

@@ -458,3 +458,15 @@ def test_logged_responses_and_reference_answers(server, tmp_path):
     assert res.exit_code == 0, res.output
     b = pd.read_parquet(tmp_path / "b.parquet").set_index("request_id")
     assert b.loc["a", "winner"] == "model_a" and b.loc["a", "judge_prompt"] == "mt-bench-pair-math-v1"
+
+
+def test_a_wrong_key_stops_the_judge_and_journals_nothing_as_answered(server, tmp_path):
+    fake, url = server
+    sample = answered_sample(tmp_path, url, 4)
+    fake.required_key = "sk-right"
+    out = tmp_path / "judge"
+    res = cli(*judge_cmd(sample, out, url))
+    assert res.exit_code == EXIT_BAD_INPUT and "refused the calls (401" in res.output, res.output
+    assert '"event":"done"' not in (out / "journal.jsonl").read_text()
+    res = cli(*judge_cmd(sample, out, url), env={"OPENAI_API_KEY": "sk-right"})
+    assert res.exit_code == 0 and "judge cost: 8 calls" in res.output, res.output

@@ -33,6 +33,7 @@ class RunStats:
     gave_up: int = 0  # transient errors past --max-retries: retried by the next run
     retries: int = 0
     interrupted: bool = False
+    fatal: str | None = None  # wrong key, endpoint or model: the run stopped, nothing journaled as done
     prompt_tokens: int = 0
     completion_tokens: int = 0
     errors: dict[str, int] = field(default_factory=dict)
@@ -40,6 +41,11 @@ class RunStats:
     @property
     def left(self) -> int:
         return self.requests - self.already_done - self.answered - self.failed
+
+
+# A wrong key, permission or model: not a property of one request, so nothing is journaled as answered
+# (a re-run with the mistake fixed sends everything) and the run stops at once.
+FATAL_STATUS = (401, 403, 404)
 
 
 def _classify(exc: BaseException) -> tuple[str, bool, float | None]:
@@ -140,6 +146,11 @@ class DirectRunner:
                 with self._lock:
                     self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
                 message = f"{kind}: " + " ".join(str(exc).split())[:300]
+                if getattr(exc, "status_code", None) in FATAL_STATUS:  # every call would fail alike
+                    with self._lock:
+                        self.stats.fatal = self.stats.fatal or message
+                    self.stop.set()
+                    break
                 if not retryable:
                     status = getattr(exc, "status_code", None)
                     self._finish(cid, sha, attempt, Result(cid, status, None, message))
