@@ -470,3 +470,22 @@ def test_a_wrong_key_stops_the_judge_and_journals_nothing_as_answered(server, tm
     assert '"event":"done"' not in (out / "journal.jsonl").read_text()
     res = cli(*judge_cmd(sample, out, url), env={"OPENAI_API_KEY": "sk-right"})
     assert res.exit_code == 0 and "judge cost: 8 calls" in res.output, res.output
+
+
+def test_chat_logs_keep_their_messages_in_the_batch_bodies(tmp_path):
+    from tests.log_fixtures import write_messages_log
+
+    logs = tmp_path / "chat.parquet"
+    write_messages_log(logs)  # m-ok (system + two user turns), m-nouser, m-null
+    sample = tmp_path / "s"
+    args = ["--logs", str(logs), "--n", "5", "--out", str(sample), "--strategy", "random"]
+    res = cli("label", "sample", *args, "--models", f"{STRONG},{WEAK}")
+    assert res.exit_code == 0, res.output
+    man = json.loads((sample / "manifest.json").read_text())
+    assert man["n"] == 1 and man["skipped_requests"] == {"no_user_turn": 1, "null_prompt": 1}
+    (line,) = [json.loads(x) for x in (sample / f"batch/{WEAK}/part-00000.jsonl").open()]
+    assert line["custom_id"] == "m-ok" and [m["role"] for m in line["body"]["messages"]] == [
+        "system", "user", "assistant", "user"]  # fmt: skip
+    row = pd.read_parquet(sample / "sample.parquet").iloc[0]
+    assert row["prompt"] == "first\nSecond question?"  # the routed text (all user turns), as train reads it
+    assert row["question"].startswith("system: be brief\nuser: first")  # the judge sees the whole chat
