@@ -63,7 +63,7 @@ def _answers(sample_dir: Path, manifest: dict, sample: pd.DataFrame, given: dict
             for rel in manifest["files"].get(m, []):
                 answers[m].update(collected_results(sample_dir / rel))
         for row in sample.itertuples():
-            if row.logged_model == m and row.logged_response is not None:
+            if row.logged_model == m and isinstance(row.logged_response, str):
                 body = {"choices": [{"message": {"role": "assistant", "content": row.logged_response}}]}
                 answers[m][row.custom_id] = Result(row.custom_id, 200, body, None)
     return answers
@@ -79,7 +79,7 @@ def prepare_judge(opts: JudgeOptions) -> dict[str, Any]:
         raise LabelInputError(str(exc)) from None
     prompts = sample.to_dict("records")
     for p in prompts:
-        p["reference"] = p.get("reference") or None
+        p["reference"] = p["reference"] if isinstance(p.get("reference"), str) and p["reference"] else None
     lines, index, unanswered = build_judge_requests(
         prompts, answers, manifest["models"], opts.judge_model, opts.max_tokens
     )

@@ -130,7 +130,7 @@ def _request_files(out: Path, sample: pd.DataFrame, models: list[str]) -> dict[s
         lines = [
             request_line(row.custom_id, {"model": m, "messages": json.loads(row.messages)})
             for row in sample.itertuples()
-            if not (row.logged_model == m and row.logged_response is not None)
+            if not (row.logged_model == m and isinstance(row.logged_response, str))
         ]
         parts = write_parts(lines, out / "batch" / safe_name(m)) if lines else []
         files[m] = [p.relative_to(out).as_posix() for p in parts]

@@ -59,6 +59,8 @@ def check_request_file(path: Path) -> str:
 
 
 def _existing_batches(client: Any, limit: int = 1000) -> dict[tuple[str, str], str]:
+    # The most recent ``limit`` batches: a crash between creating a batch and journaling it is found
+    # by the next run, which comes soon after.
     found: dict[tuple[str, str], str] = {}
     for i, b in enumerate(client.batches.list(limit=100)):
         meta = b.metadata or {}
@@ -151,6 +153,8 @@ def _collect_one(client: Any, root: Path, key: tuple[str, str], batch_id: str, j
     entry["request_counts"] = counts
     if b.status not in FINAL_STATUSES:
         return entry
+    if b.errors is not None and b.errors.data:  # a batch the server refused as a whole (e.g. bad file)
+        entry["batch_errors"] = [f"{e.code}: {e.message}" for e in b.errors.data][:20]
     # An expired or cancelled batch still has the outputs of the requests it finished: keep them.
     _download(client, b.output_file_id, output_path(path))
     _download(client, b.error_file_id, errors_path(path))
@@ -174,7 +178,7 @@ def collect(
     created = _latest(journal.read(), "created")
     if not created:
         raise BatchFileError(f"nothing submitted from {root} yet (no {JOURNAL_NAME}): run `batch submit`")
-    t0 = time.time()
+    t0, reported = time.time(), set()
     while True:
         collected = _latest(journal.read(), "collected")
         files, superseded = [], []
@@ -190,9 +194,14 @@ def collect(
             files.append(_collect_one(client, root, key, ev["batch_id"], journal))
         pending = [f for f in files if f["status"] not in FINAL_STATUSES]
         for f in files:
+            if f["file"] in reported:
+                continue
             if f["status"] in FINAL_STATUSES:
+                reported.add(f["file"])
                 log(f"{f['file']}: {f['status']} ({f['batch_id']}): {f['answered']} answered, {f['failed']} "
                     f"failed, {f['missing']} missing of {f['requests']}")  # fmt: skip
+                for err in f.get("batch_errors", []):
+                    log(f"{f['file']}: the server refused the batch: {err}")
             else:
                 log(f"{f['file']}: {f['status']} ({f['batch_id']}), counts {f['request_counts']}")
         done = not pending or not wait or (timeout_s is not None and time.time() - t0 >= timeout_s)
