@@ -57,6 +57,9 @@ def sample(
         None, "--threshold", help="informative: the routing threshold itself."
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed (sampling, clustering)."),
+    embed_cache: str | None = typer.Option(
+        None, "--embed-cache", help="informative: npz embedding cache directory (shared with train/evaluate)."
+    ),
     response_column: str | None = typer.Option(
         None,
         "--response-column",
@@ -75,7 +78,7 @@ def sample(
     cfg = build_config(config, {}, column)
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
     opts = SampleOptions(logs, router, n, out, strategy, model_list, labels, strong_share, threshold, seed,
-                         response_column, reference_column)  # fmt: skip
+                         response_column, reference_column, embed_cache=embed_cache)  # fmt: skip
     try:
         run_sample(opts, cfg)
     except (LabelInputError, SchemaError) as exc:
@@ -120,6 +123,7 @@ def judge(
     timeout_s: float = typer.Option(
         120.0, "--timeout-s", help="--endpoint: seconds before a call times out."
     ),
+    max_tokens: int = typer.Option(1024, "--max-tokens", help="Judge answer length limit (tokens)."),
     prices: str | None = typer.Option(
         None, "--prices", help="Price overrides (JSON/YAML) for the judge's cost."
     ),
@@ -138,7 +142,7 @@ def judge(
         "label.judge_model": judge_model,
     }
     cfg = build_config(config, overrides).label
-    opts = JudgeOptions(sample, out, parse_pairs(responses, "--responses"), cfg.judge_model)
+    opts = JudgeOptions(sample, out, parse_pairs(responses, "--responses"), cfg.judge_model, max_tokens)
     try:
         prepare_judge(opts)
     except LabelInputError as exc:

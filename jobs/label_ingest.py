@@ -68,13 +68,16 @@ def run_ingest(judgements: list[str], out: str) -> dict[str, Any]:
         "order_disagreements_as_ties": disagree,
         "quarantined_judgements": len(qdf),
         "quarantine_by_reason": dict(Counter(qdf["reason"])),
+        "judge_prompt_tokens": sum(r.usage()[0] for r in results.values()),
+        "judge_completion_tokens": sum(r.usage()[1] for r in results.values()),
         "out": str(out_path),
         "quarantine": str(quarantine_path(out_path)),
     }
     log(
         f"{len(bdf):,} battles -> {out_path} ({summary['winners']}); {disagree} pairs whose two orders "
         f"disagreed became ties; {len(qdf)} judgements quarantined {summary['quarantine_by_reason']} -> "
-        f"{quarantine_path(out_path)}"
+        f"{quarantine_path(out_path)}; the judge used {summary['judge_prompt_tokens']:,} prompt + "
+        f"{summary['judge_completion_tokens']:,} completion tokens"
     )
     if bdf.empty:
         raise LabelInputError(f"no battle: every judgement is quarantined ({quarantine_path(out_path)})")

@@ -46,17 +46,21 @@ class SampleOptions:
     response_column: str | None = None
     reference_column: str | None = None
     chunk: int = 2048
+    embed_cache: str | None = None
 
 
-def _embed(router: Any, texts: list[str], chunk: int) -> np.ndarray:
-    from jobs.local_embedding import encode_in_chunks
+def _embed(router: Any, texts: list[str], chunk: int, cache: str | None) -> np.ndarray:
+    from jobs.local_embedding import cached_encode, encode_in_chunks
     from router_core.embedder import embedder_for_id
 
     try:
         emb = embedder_for_id(router.embedder_id, None)
     except (ValueError, RuntimeError) as exc:
         raise LabelInputError(f"cannot embed like the router: {exc}") from None
-    return encode_in_chunks(emb.encode, texts, emb.dim, log, chunk)
+    def encode(batch: list[str]) -> np.ndarray:
+        return encode_in_chunks(emb.encode, batch, emb.dim, log, chunk)
+
+    return cached_encode(encode, router.embedder_id, texts, cache, log)
 
 
 def _label_scores(labels: str, ids: list[str], router: Any) -> np.ndarray:
@@ -82,7 +86,7 @@ def _informative(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple
     rows = distinct_first(cands["text"].tolist())
     texts = cands["text"].iloc[rows].tolist()
     log(f"informative: {len(rows):,} distinct prompts of {len(cands):,} requests; embedding them")
-    emb = _embed(router, texts, opts.chunk)
+    emb = _embed(router, texts, opts.chunk, opts.embed_cache)
     if opts.labels:
         score = _label_scores(opts.labels, cands["request_id"].iloc[rows].tolist(), router)
     else:

@@ -322,11 +322,14 @@ def test_loop_end_to_end_sample_answer_judge_ingest_train_route(spark, server, t
     summary = json.loads((dispatch / "_batch_summary.json").read_text())
     assert sum(f["answered"] for f in summary["files"]) == 49 and not summary["pending"]
     args = ["--logs", str(tmp_path / "logs.parquet"), "--router", str(tmp_path / "router1"), "--n", "8"]
-    args += ["--labels", str(tmp_path / "o" / "labels"), "--out", str(tmp_path / "s2")]
-    res = cli("label", "sample", *args)
+    args += ["--labels", str(tmp_path / "o" / "labels"), "--embed-cache", str(tmp_path / "cache")]
+    res = cli("label", "sample", *args, "--out", str(tmp_path / "s2"))
     assert res.exit_code == 0, res.output
+    res = cli("label", "sample", *args, "--out", str(tmp_path / "s3"))
+    assert res.exit_code == 0 and "48 cached, 0 to embed" in res.output, res.output
     man2 = json.loads((tmp_path / "s2" / "manifest.json").read_text())
     assert man2["n"] == 8 and "scored" not in res.output  # scores came from the labels
+    assert json.loads((tmp_path / "s3" / "manifest.json").read_text())["prompts"] == man2["prompts"]
 
 
 def test_position_bias_unparseable_verdicts_and_failed_answers_are_accounted_for(server, tmp_path):
