@@ -69,6 +69,22 @@ def _answers(sample_dir: Path, manifest: dict, sample: pd.DataFrame, given: dict
     return answers
 
 
+def _refuse_resubmission(out: Path, lines: list[dict]) -> None:
+    """Judge files already sent with `batch submit` are not rewritten with other requests: a changed file
+    would be submitted again whole, paying twice for the judgements it shares with the first one."""
+    from router_core.labeling.batch_api import JOURNAL_NAME
+    from router_core.labeling.batch_files import read_requests
+
+    if not (out / JOURNAL_NAME).exists():
+        return
+    existing = [ln for p in find_request_files(out / JUDGE_DIR) for ln in read_requests(p)]
+    if existing != lines:
+        raise LabelInputError(
+            f"{out}: its judge requests were submitted as batches and the answers changed since; judge the "
+            "new answers into another --out (or use --endpoint, which sends only what has no verdict yet)"
+        )
+
+
 def prepare_judge(opts: JudgeOptions) -> dict[str, Any]:
     """Write the judge Batch files, the judge index and the manifest; returns the manifest."""
     sample_dir, out = Path(opts.sample), Path(opts.out)
@@ -91,6 +107,7 @@ def prepare_judge(opts: JudgeOptions) -> dict[str, Any]:
             f"no prompt of {sample_dir} has answers from every model: submit and collect the sample's Batch "
             f"files (`batch-router batch submit {sample_dir}`, then `batch collect`) or pass --responses"
         )
+    _refuse_resubmission(out, lines)
     out.mkdir(parents=True, exist_ok=True)
     for old in find_request_files(out / JUDGE_DIR) if (out / JUDGE_DIR).exists() else []:
         old.unlink()  # the parts of an earlier preparation (outputs next to them are kept)

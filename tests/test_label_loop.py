@@ -371,6 +371,7 @@ def test_position_bias_unparseable_verdicts_and_failed_answers_are_accounted_for
     q = pd.read_parquet(tmp_path / "b.quarantine.parquet")
     assert sorted(q["order"]) == ["ab", "ba"] and set(q["reason"]) == {"unparseable_verdict"}
     assert set(q["request_id"]) == {"p3"} and q["raw_verdict"].str.contains("cannot decide").all()
+    assert set(b["sample_strategy"]) == {"random"}
     battles = pd.read_parquet(battles_path)
     assert list(battles.columns[:4]) == ["prompt", "model_a", "model_b", "winner"]
 
@@ -465,6 +466,11 @@ def test_logged_responses_and_reference_answers(server, tmp_path):
     assert res.exit_code == 0, res.output
     b = pd.read_parquet(tmp_path / "b.parquet").set_index("request_id")
     assert b.loc["a", "winner"] == "model_a" and b.loc["a", "judge_prompt"] == "mt-bench-pair-math-v1"
+    # Re-judging the same answers into a submitted directory is a no-op; other answers are refused there.
+    judge = ["label", "judge", "--sample", str(sample), "--out", str(out), "--judge-model", "judge-model"]
+    assert cli(*judge).exit_code == 0
+    res = cli(*judge[:-1], "another-judge")
+    assert res.exit_code == EXIT_BAD_INPUT and "into another --out" in res.output
 
 
 def test_a_wrong_key_stops_the_judge_and_journals_nothing_as_answered(server, tmp_path):
