@@ -1,7 +1,9 @@
 """Entry point of the ``batch-router`` console script: imports each command module so it registers."""
 
 from jobs import (  # noqa: F401
+    batch_cmd,  # noqa: F401
     evaluate_cmd,  # noqa: F401
+    label_cmd,  # noqa: F401
     route_cmd,
     savings_cmd,  # noqa: F401
     train_cmd,  # noqa: F401

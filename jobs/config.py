@@ -67,10 +67,19 @@ class SparkConfig(_Strict):
     extra_conf: dict[str, str] = Field(default_factory=dict)
 
 
+class LabelConfig(_Strict):
+    """OpenAI-compatible API used by ``label judge --endpoint`` and ``batch submit/collect``."""
+
+    base_url: str | None = Field(None, description="API base URL, e.g. https://api.openai.com/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
+    judge_model: str = "gpt-4o"
+
+
 class JobConfig(_Strict):
     logs: LogsConfig = Field(default_factory=LogsConfig)
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
+    label: LabelConfig = Field(default_factory=LabelConfig)
 
 
 def _read(path: str | Path) -> dict[str, Any]:

@@ -1,0 +1,192 @@
+"""``batch-router label sample``: choose the prompts worth labelling and write one Batch request file per
+model (the bodies dispatch would send), ``sample.parquet`` (what the judge step reads) and
+``manifest.json`` (strategy, n, and why each prompt was chosen)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from jobs.config import JobConfig
+from jobs.label_logs import distinct_first, read_candidates
+from router_core.labeling import sampling as S
+from router_core.labeling.batch_files import request_line, safe_name, write_parts, write_text_atomic
+
+SAMPLE_FILE = "sample.parquet"
+MANIFEST = "manifest.json"
+
+
+class LabelInputError(ValueError):
+    """Bad input for a label step: one line, exit 2."""
+
+
+def log(msg: str) -> None:
+    print(f"[label] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class SampleOptions:
+    logs: str
+    router: str | None
+    n: int
+    out: str
+    strategy: str = "informative"
+    models: list[str] | None = None
+    labels: str | None = None
+    strong_share: float = 0.5
+    threshold: float | None = None
+    seed: int = 0
+    response_column: str | None = None
+    reference_column: str | None = None
+    chunk: int = 2048
+    embed_cache: str | None = None
+
+
+def _embed(router: Any, texts: list[str], chunk: int, cache: str | None) -> np.ndarray:
+    from jobs.local_embedding import cached_encode, encode_in_chunks
+    from router_core.embedder import embedder_for_id
+
+    try:
+        emb = embedder_for_id(router.embedder_id, None)
+    except (ValueError, RuntimeError) as exc:
+        raise LabelInputError(f"cannot embed like the router: {exc}") from None
+    def encode(batch: list[str]) -> np.ndarray:
+        return encode_in_chunks(emb.encode, batch, emb.dim, log, chunk)
+
+    return cached_encode(encode, router.embedder_id, texts, cache, log)
+
+
+def _label_scores(labels: str, ids: list[str], router: Any) -> np.ndarray:
+    """strong_win_prob (pair) or predicted_quality rows (N models) from a route job's labels/."""
+    import pyarrow.dataset as pads
+
+    col = "strong_win_prob" if router.is_pair else "predicted_quality"
+    try:
+        t = pads.dataset(labels, format="parquet", partitioning="hive").to_table(columns=["request_id", col])
+    except Exception as exc:  # missing dir, not Parquet, no such column
+        msg = str(exc).splitlines()[0]
+        raise LabelInputError(f"cannot read {col} from --labels {labels}: {msg}") from None
+    by_id = dict(zip(t.column("request_id").to_pylist(), t.column(col).to_pylist(), strict=True))
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise LabelInputError(f"--labels {labels}: no {col} for {len(missing)} requests (e.g. {missing[0]})")
+    if router.is_pair:
+        return np.asarray([by_id[i] for i in ids], dtype=np.float64)
+    return np.asarray([[dict(by_id[i])[m] for m in router.models] for i in ids], dtype=np.float64)
+
+
+def _informative(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple[list[S.Pick], dict]:
+    rows = distinct_first(cands["text"].tolist())
+    texts = cands["text"].iloc[rows].tolist()
+    log(f"informative: {len(rows):,} distinct prompts of {len(cands):,} requests; embedding them")
+    emb = _embed(router, texts, opts.chunk, opts.embed_cache)
+    if opts.labels:
+        score = _label_scores(opts.labels, cands["request_id"].iloc[rows].tolist(), router)
+    else:
+        t0 = time.time()
+        c = opts.chunk
+        out = [router.score(emb[s : s + c], texts[s : s + c]) for s in range(0, len(texts), c)]
+        key = "strong_win_prob" if router.is_pair else "predicted_quality"
+        score = np.concatenate([o[key] for o in out]) if out else np.zeros(0)
+        log(f"scored {len(texts):,} prompts with the router in {time.time() - t0:.1f}s")
+    info: dict[str, Any] = {"distinct_prompts": int(len(rows))}
+    if router.is_pair:
+        t = opts.threshold
+        if t is None:  # the threshold the router's --strong-share policy puts on this traffic
+            t = float(np.quantile(score, 1.0 - opts.strong_share)) if len(score) else 0.5
+        info.update(threshold=round(float(t), 6), strong_share=None if opts.threshold else opts.strong_share)
+        unc = S.uncertainty_pair(score, t)
+    else:
+        unc = S.uncertainty_multi(score)
+    sw = router.scorers.get("sw")
+    sims = None
+    if sw is not None and getattr(sw, "index_", None) is not None and len(emb):
+        sims = sw.index_.search(np.ascontiguousarray(emb, dtype=np.float32), 1)[0][:, 0]
+        info["novelty"] = "similarity to the nearest training prompt (the sw scorer's FAISS index)"
+    else:
+        info["novelty"] = "not used: the router has no sw scorer index"
+    picks = S.sample_informative(emb, unc, opts.n, opts.seed, sims, score if router.is_pair else None)
+    if len(picks) < min(opts.n, len(rows)):
+        log(f"informative: {len(picks)} prompts, not {opts.n}: the others are near-duplicates (cosine >= "
+            f"{S.DUPLICATE_SIMILARITY}) of prompts already chosen")  # fmt: skip
+    return [S.Pick(int(rows[p.index]), p.reason, p.details) for p in picks], info
+
+
+def choose(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple[list[S.Pick], dict[str, Any]]:
+    if opts.strategy == "random":
+        return S.sample_random(len(cands), opts.n, opts.seed), {}
+    if opts.strategy == "stratified":
+        strata = (cands["day"] + "/" + cands["segment"]).tolist()
+        return S.sample_stratified(strata, opts.n, opts.seed), {"strata": "day/segment"}
+    return _informative(cands, opts, router)
+
+
+def _request_files(out: Path, sample: pd.DataFrame, models: list[str]) -> dict[str, list[str]]:
+    files: dict[str, list[str]] = {}
+    for m in models:
+        lines = [
+            request_line(row.custom_id, {"model": m, "messages": json.loads(row.messages)})
+            for row in sample.itertuples()
+            if not (row.logged_model == m and isinstance(row.logged_response, str))
+        ]
+        parts = write_parts(lines, out / "batch" / safe_name(m)) if lines else []
+        files[m] = [p.relative_to(out).as_posix() for p in parts]
+        log(f"{m}: {len(lines):,} Batch requests in {len(parts)} file(s) in {out / 'batch' / safe_name(m)}")
+    return files
+
+
+def run_sample(opts: SampleOptions, cfg: JobConfig) -> dict[str, Any]:
+    from router_core.artifact import RouterLoadError
+    from router_core.router import Router
+
+    if opts.strategy not in S.STRATEGIES:
+        raise LabelInputError(f"--strategy must be one of {', '.join(S.STRATEGIES)}, got '{opts.strategy}'")
+    if opts.n <= 0:
+        raise LabelInputError(f"--n must be positive, got {opts.n}")
+    out = Path(opts.out)
+    if (out / MANIFEST).exists():
+        raise LabelInputError(f"{out} already holds a sample ({MANIFEST}); choose another --out")
+    router = None
+    if opts.router is not None:
+        try:
+            router = Router.load(opts.router)
+        except (RouterLoadError, OSError) as exc:
+            raise LabelInputError(str(exc).splitlines()[0]) from None
+    elif opts.strategy == "informative" or not opts.models:
+        raise LabelInputError("--router is needed by --strategy informative, and without --models")
+    models = opts.models or list(router.models)
+    if len(models) < 2:
+        raise LabelInputError(f"labelling compares answers: give at least two models, got {models}")
+    cands, skipped = read_candidates(opts.logs, cfg, opts.response_column, opts.reference_column)
+    log(f"{len(cands):,} valid requests in {opts.logs}" + (f"; skipped {skipped}" if skipped else ""))
+    if cands.empty:
+        raise LabelInputError(f"no valid requests to sample in {opts.logs}")
+    picks, info = choose(cands, opts, router)
+    sample = cands.iloc[[p.index for p in picks]].reset_index(drop=True)
+    sample.insert(0, "custom_id", sample["request_id"].astype(str))
+    sample["prompt"] = sample.pop("text")
+    sample["sample_strategy"] = opts.strategy
+    sample["reason"] = [p.reason for p in picks]
+    sample["logged_model"] = sample.pop("model") if opts.response_column else None
+    sample["logged_response"] = sample.pop("response")
+    out.mkdir(parents=True, exist_ok=True)
+    files = _request_files(out, sample, models)
+    sample.to_parquet(out / SAMPLE_FILE, index=False)
+    manifest = {
+        "strategy": opts.strategy, "n_requested": opts.n, "n": len(sample), "seed": opts.seed,
+        "models": models, "router": opts.router and str(Path(opts.router).resolve()),
+        "logs": str(Path(opts.logs).resolve()),
+        "valid_requests": len(cands), "skipped_requests": skipped, **info, "files": files,
+        "prompts": [{"custom_id": c, "reason": p.reason, **p.details}
+                    for c, p in zip(sample["custom_id"], picks, strict=True)],
+    }  # fmt: skip
+    write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=1, ensure_ascii=False))
+    log(f"sampled {len(sample):,} of {len(cands):,} requests ({opts.strategy}); manifest {out / MANIFEST}")
+    return manifest

@@ -1,0 +1,211 @@
+"""Submit Batch files to an OpenAI-compatible Batch API and collect their outputs, journaled so that
+re-running either step is safe.
+
+A file is identified by its path under the submitted directory and the SHA-256 of its content: the same
+content is never submitted twice (a changed file is a new submission). Each batch carries that identity
+in its metadata, so a batch created just before a crash (not yet journaled) is found on the server
+instead of being created again. Outputs land next to each request file as ``part-N.output.jsonl`` and
+``part-N.errors.jsonl``, and every ``custom_id`` of the request file is accounted for (answered, failed
+or missing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from router_core.labeling.batch_files import (
+    BatchFileError,
+    collected_results,
+    errors_path,
+    find_request_files,
+    output_path,
+    read_requests,
+    write_text_atomic,
+)
+from router_core.labeling.journal import Journal
+
+JOURNAL_NAME = "_batch_journal.jsonl"
+FINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
+ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses")
+
+
+def journal_for(root: Path) -> Journal:
+    return Journal(root / JOURNAL_NAME if root.is_dir() else root.with_name(JOURNAL_NAME))
+
+
+def file_key(root: Path, path: Path) -> tuple[str, str]:
+    rel = path.relative_to(root).as_posix() if root.is_dir() else path.name
+    return rel, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _latest(events: list[dict[str, Any]], kind: str) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(e["file"], e["sha256"]): e for e in events if e.get("event") == kind}
+
+
+def check_request_file(path: Path) -> str:
+    """The endpoint of a request file (all its lines must use one), or a BatchFileError."""
+    lines = read_requests(path)
+    urls = {str(ln["url"]) for ln in lines}
+    if len(urls) != 1:
+        raise BatchFileError(f"{path}: a Batch file needs one endpoint, found {sorted(urls)}")
+    url = urls.pop()
+    if url not in ENDPOINTS:
+        raise BatchFileError(f"{path}: endpoint {url} is not a Batch API endpoint ({', '.join(ENDPOINTS)})")
+    return url
+
+
+def _existing_batches(client: Any, limit: int = 1000) -> dict[tuple[str, str], str]:
+    # The most recent ``limit`` batches: a crash between creating a batch and journaling it is found
+    # by the next run, which comes soon after.
+    found: dict[tuple[str, str], str] = {}
+    for i, b in enumerate(client.batches.list(limit=100)):
+        meta = b.metadata or {}
+        if "batch_router_sha256" in meta:
+            found.setdefault((meta.get("batch_router_file"), meta["batch_router_sha256"]), b.id)
+        if i + 1 >= limit:
+            break
+    return found
+
+
+def submit(
+    root: Path, client: Any, completion_window: str = "24h", log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Upload and create a batch for every request file under ``root`` not submitted yet."""
+    journal = journal_for(root)
+    files = find_request_files(root)
+    if not files:
+        raise BatchFileError(f"no Batch request files (lines of custom_id, method, url, body) in {root}")
+    endpoints = {p: check_request_file(p) for p in files}  # every file checked before anything is sent
+    events = journal.read()
+    created, uploaded = _latest(events, "created"), _latest(events, "uploaded")
+    remote: dict[tuple[str, str], str] | None = None
+    summary: dict[str, Any] = {"submitted": [], "already_submitted": [], "recovered": []}
+    for path in files:
+        key = file_key(root, path)
+        if key in created:
+            summary["already_submitted"].append({"file": key[0], "batch_id": created[key]["batch_id"]})
+            log(f"{key[0]}: already submitted as {created[key]['batch_id']}")
+            continue
+        if remote is None:
+            remote = _existing_batches(client)
+        if key in remote:  # created by a run that stopped before journaling it
+            journal.append({"event": "created", "file": key[0], "sha256": key[1], "batch_id": remote[key]})
+            summary["recovered"].append({"file": key[0], "batch_id": remote[key]})
+            log(f"{key[0]}: found on the server as {remote[key]} (not created again)")
+            continue
+        _set_aside_stale_outputs(path, key[1], log)
+        file_id = uploaded[key]["file_id"] if key in uploaded else None
+        if file_id is None:
+            file_id = client.files.create(file=(path.name, path.read_bytes()), purpose="batch").id
+            journal.append({"event": "uploaded", "file": key[0], "sha256": key[1], "file_id": file_id})
+        batch = client.batches.create(
+            input_file_id=file_id,
+            endpoint=endpoints[path],
+            completion_window=completion_window,
+            metadata={"batch_router_file": key[0], "batch_router_sha256": key[1]},
+        )
+        journal.append({"event": "created", "file": key[0], "sha256": key[1], "batch_id": batch.id})
+        summary["submitted"].append({"file": key[0], "batch_id": batch.id})
+        log(f"{key[0]}: submitted as {batch.id} ({endpoints[path]}, file {file_id})")
+    return summary
+
+
+def _set_aside_stale_outputs(path: Path, sha: str, log: Callable[[str], None]) -> None:
+    """Outputs of an earlier content of this file answer requests it no longer holds: renamed aside
+    (``*.superseded-<sha>``), so that nothing joins them to the new requests."""
+    for old in (output_path(path), errors_path(path)):
+        if old.exists():
+            dest = old.with_name(f"{old.name}.superseded-{sha[:12]}")
+            old.replace(dest)
+            log(f"{old.name}: outputs of the file's earlier content moved to {dest.name}")
+
+
+def _download(client: Any, file_id: str | None, dest: Path) -> None:
+    if file_id:
+        write_text_atomic(dest, client.files.content(file_id).text)
+
+
+def _account(path: Path) -> dict[str, Any]:
+    """How each custom_id of a request file ended: answered, failed (error text), or missing."""
+    ids = [str(ln["custom_id"]) for ln in read_requests(path)]
+    results = collected_results(path)
+    missing = [c for c in ids if c not in results]
+    failed = [c for c in ids if c in results and not results[c].ok]
+    return {
+        "requests": len(ids),
+        "answered": len(ids) - len(missing) - len(failed),
+        "failed": len(failed),
+        "missing": len(missing),
+        "missing_ids": missing[:20],
+        "failed_ids": failed[:20],
+    }
+
+
+def _collect_one(client: Any, root: Path, key: tuple[str, str], batch_id: str, journal: Journal) -> dict:
+    path = root / key[0] if root.is_dir() else root
+    b = client.batches.retrieve(batch_id)
+    counts = b.request_counts.model_dump() if b.request_counts is not None else None
+    entry: dict[str, Any] = {"file": key[0], "batch_id": batch_id, "status": b.status}
+    entry["request_counts"] = counts
+    if b.status not in FINAL_STATUSES:
+        return entry
+    if b.errors is not None and b.errors.data:  # a batch the server refused as a whole (e.g. bad file)
+        entry["batch_errors"] = [f"{e.code}: {e.message}" for e in b.errors.data][:20]
+    # An expired or cancelled batch still has the outputs of the requests it finished: keep them.
+    _download(client, b.output_file_id, output_path(path))
+    _download(client, b.error_file_id, errors_path(path))
+    entry.update(_account(path))
+    journal.append({"event": "collected", "file": key[0], "sha256": key[1], "batch_id": batch_id,
+                    "status": b.status})  # fmt: skip
+    return entry
+
+
+def collect(
+    root: Path,
+    client: Any,
+    wait: bool = False,
+    poll_s: float = 30.0,
+    timeout_s: float | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Poll every submitted batch of ``root``; download the outputs and error files of finished ones.
+    With ``wait``, poll until all are finished (or ``timeout_s``)."""
+    journal = journal_for(root)
+    created = _latest(journal.read(), "created")
+    if not created:
+        raise BatchFileError(f"nothing submitted from {root} yet (no {JOURNAL_NAME}): run `batch submit`")
+    t0, reported = time.time(), set()
+    while True:
+        collected = _latest(journal.read(), "collected")
+        files, superseded = [], []
+        for key, ev in sorted(created.items()):
+            path = root / key[0] if root.is_dir() else root
+            if not path.exists() or file_key(root, path) != key:
+                superseded.append({"file": key[0], "batch_id": ev["batch_id"]})
+                continue
+            if key in collected and (output_path(path).exists() or errors_path(path).exists()):
+                files.append({"file": key[0], "batch_id": ev["batch_id"], "status": collected[key]["status"],
+                              **_account(path)})  # fmt: skip
+                continue
+            files.append(_collect_one(client, root, key, ev["batch_id"], journal))
+        pending = [f for f in files if f["status"] not in FINAL_STATUSES]
+        for f in files:
+            if f["file"] in reported:
+                continue
+            if f["status"] in FINAL_STATUSES:
+                reported.add(f["file"])
+                log(f"{f['file']}: {f['status']} ({f['batch_id']}): {f['answered']} answered, {f['failed']} "
+                    f"failed, {f['missing']} missing of {f['requests']}")  # fmt: skip
+                for err in f.get("batch_errors", []):
+                    log(f"{f['file']}: the server refused the batch: {err}")
+            else:
+                log(f"{f['file']}: {f['status']} ({f['batch_id']}), counts {f['request_counts']}")
+        done = not pending or not wait or (timeout_s is not None and time.time() - t0 >= timeout_s)
+        if done:
+            return {"files": files, "pending": len(pending), "superseded": superseded}
+        log(f"{len(pending)} batches not finished; polling again in {poll_s:g}s")
+        time.sleep(poll_s)

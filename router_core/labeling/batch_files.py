@@ -1,0 +1,194 @@
+"""OpenAI Batch API files: request lines (``custom_id, method, url, body``), output and error lines
+(``custom_id, response: {status_code, body}, error``), written in parts and joined back by ``custom_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CHAT_URL = "/v1/chat/completions"
+MAX_LINES_PER_FILE = 50_000  # the Batch API's per-file request limit
+OUTPUT_SUFFIX = ".output.jsonl"
+ERRORS_SUFFIX = ".errors.jsonl"
+
+
+class BatchFileError(ValueError):
+    """A Batch file that cannot be read as one (bad JSON, missing custom_id, duplicate ids)."""
+
+
+def request_line(custom_id: str, body: Mapping[str, Any], url: str = CHAT_URL) -> dict[str, Any]:
+    return {"custom_id": custom_id, "method": "POST", "url": url, "body": dict(body)}
+
+
+def safe_name(name: str) -> str:
+    """A file/directory name for a model name (``org/model:tag`` -> ``org_model_tag``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
+
+
+def write_parts(
+    lines: Iterable[Mapping[str, Any]], directory: Path, per_file: int = MAX_LINES_PER_FILE
+) -> list[Path]:
+    """``part-00000.jsonl``, ... under ``directory``, at most ``per_file`` lines each (atomic per file)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    buf: list[str] = []
+
+    def flush() -> None:
+        path = directory / f"part-{len(paths):05d}.jsonl"
+        write_text_atomic(path, "".join(buf))
+        paths.append(path)
+        buf.clear()
+
+    for line in lines:
+        buf.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+        if len(buf) >= per_file:
+            flush()
+    if buf:
+        flush()
+    return paths
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; a bad line is a one-line BatchFileError."""
+    with open(path, encoding="utf-8") as f:
+        for no, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise BatchFileError(f"{path}:{no}: not JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise BatchFileError(f"{path}:{no}: a line must be a JSON object")
+            yield no, obj
+
+
+def read_requests(path: Path) -> list[dict[str, Any]]:
+    """Request lines of a Batch input file, checked: custom_id, method, url, body; unique ids."""
+    out, seen = [], set()
+    for no, obj in iter_jsonl(path):
+        missing = [k for k in ("custom_id", "method", "url", "body") if k not in obj]
+        if missing:
+            raise BatchFileError(f"{path}:{no}: not a Batch request line (missing {', '.join(missing)})")
+        cid = str(obj["custom_id"])
+        if cid in seen:
+            raise BatchFileError(f"{path}:{no}: duplicate custom_id '{cid}'")
+        seen.add(cid)
+        out.append(obj)
+    return out
+
+
+def is_request_file(path: Path) -> bool:
+    """A ``.jsonl`` file whose first line is a Batch request line (outputs, errors and journals are not)."""
+    name = path.name
+    if not name.endswith(".jsonl") or name.startswith((".", "_")):
+        return False
+    if name.endswith((OUTPUT_SUFFIX, ERRORS_SUFFIX)):
+        return False
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = json.loads(f.readline() or "null")
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(first, dict) and {"custom_id", "method", "url", "body"} <= set(first)
+
+
+def find_request_files(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root] if is_request_file(root) else []
+    return sorted(p for p in root.rglob("*.jsonl") if is_request_file(p))
+
+
+def output_path(request_file: Path) -> Path:
+    return request_file.with_name(request_file.name[: -len(".jsonl")] + OUTPUT_SUFFIX)
+
+
+def errors_path(request_file: Path) -> Path:
+    return request_file.with_name(request_file.name[: -len(".jsonl")] + ERRORS_SUFFIX)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One answered (or failed) request, from a Batch output/error line or a direct call."""
+
+    custom_id: str
+    status_code: int | None
+    body: dict[str, Any] | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code == 200 and self.body is not None and self.error is None
+
+    @property
+    def content(self) -> str | None:
+        """The first choice's message content (None when absent)."""
+        try:
+            return self.body["choices"][0]["message"]["content"]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            return None
+
+    def usage(self) -> tuple[int, int]:
+        u = (self.body or {}).get("usage") or {}
+        return int(u.get("prompt_tokens") or 0), int(u.get("completion_tokens") or 0)
+
+
+def result_from_line(obj: Mapping[str, Any]) -> Result:
+    """A Batch output or error line as a Result (error text kept; never raises on odd shapes)."""
+    cid = str(obj.get("custom_id"))
+    resp = obj.get("response") or {}
+    err = obj.get("error")
+    status = resp.get("status_code") if isinstance(resp, dict) else None
+    body = resp.get("body") if isinstance(resp, dict) else None
+    if not isinstance(body, dict):
+        body = None
+    if err is None and status not in (None, 200):
+        err = (body or {}).get("error") or f"HTTP {status}"
+    if err is None and body is None:
+        err = "no response body"
+    error = (
+        None
+        if err is None
+        else (err.get("message") if isinstance(err, dict) and "message" in err else str(err))
+    )
+    return Result(cid, status, body, error)
+
+
+def result_line(r: Result) -> dict[str, Any]:
+    """A Result as a Batch output line (the same shape the Batch API writes)."""
+    return {
+        "custom_id": r.custom_id,
+        "response": None if r.status_code is None else {"status_code": r.status_code, "body": r.body},
+        "error": None if r.error is None else {"message": r.error},
+    }
+
+
+def read_results(paths: Iterable[Path]) -> dict[str, Result]:
+    """Results by custom_id over output and error files; a success wins over an error for the same id."""
+    out: dict[str, Result] = {}
+    for path in paths:
+        for _, obj in iter_jsonl(path):
+            r = result_from_line(obj)
+            if r.custom_id not in out or (r.ok and not out[r.custom_id].ok):
+                out[r.custom_id] = r
+    return out
+
+
+def collected_results(request_file: Path) -> dict[str, Result]:
+    """The outputs `batch collect` downloaded next to a request file (empty when none yet)."""
+    return read_results(p for p in (output_path(request_file), errors_path(request_file)) if p.exists())

@@ -1,0 +1,504 @@
+"""The labelling loop against a real OpenAI-compatible server on 127.0.0.1 (tests/openai_server.py):
+sample -> Batch files -> server answers -> judge -> ingest -> train -> route, with fault injection,
+kill-and-resume of the judge step, and safe re-runs of `batch submit` / `batch collect`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+import jobs.cli  # noqa: F401  (registers every command)
+from jobs.app import EXIT_BAD_INPUT, app
+from router_core.labeling.batch_api import JOURNAL_NAME
+from tests.openai_server import FakeOpenAI, body_key
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "sk-test-7f3a9c"  # must never appear in any file or output
+STRONG, WEAK = "strong-model", "weak-model"
+TOPICS = ["algebra", "poetry", "chemistry", "cooking", "history", "football"]
+
+
+def cli(*args: str, env: dict[str, str] | None = None):
+    res = CliRunner().invoke(app, list(args), env={"OPENAI_API_KEY": KEY, **(env or {})})
+    assert KEY not in res.output
+    return res
+
+
+def write_logs(path: Path, n: int = 48) -> list[str]:
+    """Chat-style prompt logs over two days and two segments; every third prompt is HARD (only the strong
+    model answers it well), one request repeats another prompt, one has no prompt."""
+    ids, prompts = [], []
+    for i in range(n):
+        hard = "HARD proof: " if i % 3 == 0 else ""
+        ids.append(f"req-{i:03d}")
+        prompts.append(f"{hard}Question {i} about {TOPICS[i % len(TOPICS)]}: explain item {i}.")
+    ids += ["req-dup", "req-null"]
+    prompts += [prompts[1], None]
+    m = len(ids)
+    table = pa.table(
+        {
+            "request_id": ids,
+            "prompt": pa.array(prompts, pa.string()),
+            "ts": pa.array(
+                [pd.Timestamp("2026-11-01", tz="UTC") + pd.Timedelta(hours=11 * i) for i in range(m)]
+            ),
+            "segment": ["web" if i % 2 else "api" for i in range(m)],
+            "model": [STRONG] * m,
+        }
+    )
+    pq.write_table(table, path)
+    return ids
+
+
+@pytest.fixture()
+def server():
+    fake = FakeOpenAI(strong=STRONG)
+    url = fake.start()
+    yield fake, url
+    fake.stop()
+
+
+def answered_sample(
+    tmp: Path,
+    url: str,
+    n: int,
+    strategy: str = "random",
+    router: str | None = None,
+    prompts: list | None = None,
+) -> Path:
+    """Logs -> `label sample` -> `batch submit` -> `batch collect --wait`: a sample with both answers."""
+    logs = tmp / "logs.parquet"
+    if prompts is None:
+        write_logs(logs)
+    else:
+        pd.DataFrame({"request_id": [f"p{i}" for i in range(len(prompts))], "prompt": prompts}).to_parquet(
+            logs
+        )
+    sample = tmp / f"sample-{strategy}"
+    args = [
+        "label",
+        "sample",
+        "--logs",
+        str(logs),
+        "--n",
+        str(n),
+        "--out",
+        str(sample),
+        "--strategy",
+        strategy,
+    ]
+    args += ["--router", router] if router else ["--models", f"{STRONG},{WEAK}"]
+    res = cli(*args)
+    assert res.exit_code == 0, res.output
+    res = cli("batch", "submit", str(sample), "--base-url", url)
+    assert res.exit_code == 0, res.output
+    res = cli("batch", "collect", str(sample), "--base-url", url, "--wait", "--poll-s", "0")
+    assert res.exit_code == 0, res.output
+    return sample
+
+
+def test_sample_writes_batch_files_and_manifest(server, tmp_path):
+    fake, url = server
+    sample = answered_sample(tmp_path, url, 10, "stratified")
+    man = json.loads((sample / "manifest.json").read_text())
+    assert man["strategy"] == "stratified" and man["n"] == 10 and man["n_requested"] == 10
+    assert man["valid_requests"] == 49 and man["skipped_requests"] == {"null_prompt": 1}
+    assert len(man["prompts"]) == 10 and all(
+        p["reason"].startswith("stratified: stratum 2026-") for p in man["prompts"]
+    )
+    for model, files in man["files"].items():
+        lines = [json.loads(x) for f in files for x in (sample / f).read_text().splitlines()]
+        assert [ln["custom_id"] for ln in lines] == [p["custom_id"] for p in man["prompts"]]
+        assert {ln["body"]["model"] for ln in lines} == {model} and lines[0]["url"] == "/v1/chat/completions"
+        assert lines[0]["body"]["messages"][0]["role"] == "user"
+        out = [
+            json.loads(x)
+            for f in files
+            for x in (sample / f).with_suffix(".output.jsonl").read_text().splitlines()
+        ]
+        assert sorted(o["custom_id"] for o in out) == sorted(ln["custom_id"] for ln in lines)
+    summary = json.loads((sample / "_batch_summary.json").read_text())
+    assert [(f["answered"], f["failed"], f["missing"]) for f in summary["files"]] == [(10, 0, 0), (10, 0, 0)]
+    assert fake.api_keys == {f"Bearer {KEY}"}
+    assert not any(KEY in p.read_text() for p in sample.rglob("*") if p.is_file() and p.suffix != ".parquet")
+
+
+def judge_cmd(sample: Path, out: Path, url: str, *extra: str) -> list[str]:
+    return ["label", "judge", "--sample", str(sample), "--out", str(out), "--endpoint", url,
+            "--judge-model", "judge-model", "--backoff-s", "0.01", "--timeout-s", "0.5", *extra]  # fmt: skip
+
+
+def judge_bodies(out: Path) -> dict[str, str]:
+    """custom_id -> server body key of every judge request prepared in ``out``."""
+    lines = [
+        json.loads(x)
+        for f in sorted((out / "batch/judge").glob("part-?????.jsonl"))
+        for x in f.read_text().splitlines()
+    ]
+    return {ln["custom_id"]: body_key(ln["body"]) for ln in lines}
+
+
+def test_judge_endpoint_with_faults_answers_every_request_once(server, tmp_path):
+    fake, url = server
+    sample = answered_sample(tmp_path, url, 12)
+    fake.fault_every = 2  # about half the judge requests fail their first attempt, every kind of fault
+    fake.timeout_delay_s = 1.0
+    out = tmp_path / "judge"
+    res = cli(*judge_cmd(sample, out, url, "--concurrency", "4"))
+    assert res.exit_code == 0, res.output
+    assert set(fake.faults_sent) == {"429", "500", "timeout", "truncated", "slow"}, fake.faults_sent
+    bodies = judge_bodies(out)
+    assert len(bodies) == 24  # 12 prompts x one pair x both orders
+    assert [fake.answered[b] for b in bodies.values()] == [1] * 24  # each paid call exactly once
+    outputs = [json.loads(x) for x in (out / "batch/judge/part-00000.output.jsonl").read_text().splitlines()]
+    assert sorted(o["custom_id"] for o in outputs) == sorted(bodies)
+    run = json.loads((out / "judge_run.json").read_text())
+    assert run["cost"]["judge_calls"] == 24 and run["cost"]["prompt_tokens"] > 0  # costs recorded
+    assert run["stats"]["retries"] >= 10 and "judge cost: 24 calls" in res.output
+    # A re-run finds everything journaled and calls nothing.
+    before = sum(fake.attempts.values())
+    res = cli(*judge_cmd(sample, out, url))
+    assert res.exit_code == 0 and "24 of 24 requests already answered" in res.output
+    assert sum(fake.attempts.values()) == before
+
+
+def _run_until_journaled(args: list[str], journal: Path, done: int, sig: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENAI_API_KEY": KEY, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if journal.exists() and journal.read_text().count('"event":"done"') >= done:
+            break
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(args, proc.returncode, output)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_judge_killed_midway_resumes_without_duplicates_or_losses(server, tmp_path, sig):
+    fake, url = server
+    sample = answered_sample(tmp_path, url, 20)
+    fake.call_delay_s = 0.05
+    out = tmp_path / "judge"
+    args = judge_cmd(sample, out, url, "--concurrency", "3")
+    first = _run_until_journaled(args, out / "journal.jsonl", 8, sig)
+    assert KEY not in first.stdout
+    bodies = judge_bodies(out)
+    assert len(bodies) == 40
+    answered_before = sum(1 for b in bodies.values() if fake.answered[b])
+    assert 8 <= answered_before < 40, "the run was stopped midway"
+    if sig == signal.SIGINT:
+        assert first.returncode == 130 and "re-run the same command to resume" in first.stdout, first.stdout
+    from router_core.labeling.direct_calls import journal_state
+    from router_core.labeling.journal import Journal
+
+    _, in_flight = journal_state(Journal(out / "journal.jsonl").read())
+    res = cli(*args)
+    assert res.exit_code == 0, res.output
+    counts = [fake.answered[b] for b in bodies.values()]
+    assert min(counts) == 1  # none lost
+    outputs = [json.loads(x) for x in (out / "batch/judge/part-00000.output.jsonl").read_text().splitlines()]
+    assert sorted(o["custom_id"] for o in outputs) == sorted(bodies)
+    if sig == signal.SIGINT:
+        assert max(counts) == 1  # Ctrl-C waits for the calls in flight: nothing is paid twice
+        assert not in_flight
+    else:  # a hard kill can only repeat the calls it left in flight (at most --concurrency), and says so
+        assert sum(c - 1 for c in counts) <= len(in_flight) <= 3
+    resent = json.loads((out / "judge_run.json").read_text())["stats"]["resent_after_crash"]
+    assert resent == len(in_flight)
+
+
+def train(data: Path, out: Path) -> None:
+    res = cli("train", "--data", str(data), "--strong", STRONG, "--weak", WEAK, "--scorers", "sw,mf",
+              "--out", str(out), "--threads", "2")  # fmt: skip
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.slow
+def test_loop_end_to_end_sample_answer_judge_ingest_train_route(spark, server, tmp_path):
+    from jobs.route_cmd import app_main
+
+    fake, url = server
+    seed_battles = pd.DataFrame(
+        {
+            "prompt": [
+                f"{'HARD proof: ' if i % 2 else ''}Seed task {i} on {TOPICS[i % 6]}" for i in range(24)
+            ],
+            "model_a": [STRONG] * 24,
+            "model_b": [WEAK] * 24,
+            "winner": ["model_a" if i % 2 else "tie" for i in range(24)],
+        }
+    )
+    seed_battles.to_parquet(tmp_path / "seed.parquet")
+    train(tmp_path / "seed.parquet", tmp_path / "router0")
+    sample = answered_sample(tmp_path, url, 24, "informative", str(tmp_path / "router0"))
+    man = json.loads((sample / "manifest.json").read_text())
+    assert man["n"] == 24 and man["strategy"] == "informative" and "threshold" in man
+    assert all(p["reason"].startswith("informative: router unsure") for p in man["prompts"])
+    assert all(p["nearest_train_similarity"] is not None for p in man["prompts"])
+    assert len({p["custom_id"] for p in man["prompts"]}) == 24
+
+    # Judge as Batch files through the Batch API ...
+    res = cli(
+        "label",
+        "judge",
+        "--sample",
+        str(sample),
+        "--out",
+        str(tmp_path / "judge"),
+        "--judge-model",
+        "judge-model",
+    )
+    assert res.exit_code == 0, res.output
+    for step in (["submit"], ["collect", "--wait", "--poll-s", "0"]):
+        res = cli("batch", step[0], str(tmp_path / "judge"), "--base-url", url, *step[1:])
+        assert res.exit_code == 0, res.output
+    res = cli(
+        "label", "ingest", "--judgements", str(tmp_path / "judge"), "--out", str(tmp_path / "battles.parquet")
+    )
+    assert res.exit_code == 0, res.output
+    battles = pd.read_parquet(tmp_path / "battles.parquet")
+    assert len(battles) == 24 and set(battles["sample_strategy"]) == {"informative"}
+    hard = battles["prompt"].str.startswith("HARD")
+    assert (battles.loc[hard, "winner"] == "model_a").all() and (battles.loc[~hard, "winner"] == "tie").all()
+    assert battles["both_order_agreement"].all() and (battles["judge_model"] == "judge-model").all()
+
+    # ... and directly, with faults: the same battles.
+    fake.fault_every = 3
+    res = cli(*judge_cmd(sample, tmp_path / "judge-direct", url))
+    assert res.exit_code == 0, res.output
+    res = cli(
+        "label",
+        "ingest",
+        "--judgements",
+        str(tmp_path / "judge-direct"),
+        "--out",
+        str(tmp_path / "b2.parquet"),
+    )
+    assert res.exit_code == 0, res.output
+    direct = pd.read_parquet(tmp_path / "b2.parquet")
+    key = ["custom_id", "model_a", "model_b", "winner"]
+    pd.testing.assert_frame_equal(direct[key].sort_values("custom_id").reset_index(drop=True),
+                                  battles[key].sort_values("custom_id").reset_index(drop=True))  # fmt: skip
+
+    # The battles train a router that routes the user's traffic.
+    train(tmp_path / "battles.parquet", tmp_path / "router1")
+    prices = tmp_path / "prices.json"
+    prices.write_text(
+        json.dumps(
+            {STRONG: {"input_price": 10, "output_price": 30}, WEAK: {"input_price": 1, "output_price": 2}}
+        )
+    )
+    args = ["--router", tmp_path / "router1", "--logs", tmp_path / "logs.parquet", "--out", tmp_path / "o"]
+    rc = app_main([*map(str, args), "--strong-share", "0.5", "--prices", str(prices)])
+    assert rc == 0
+    import pyarrow.dataset as pads
+
+    labels = pads.dataset(str(tmp_path / "o" / "labels"), partitioning="hive").to_table().to_pandas()
+    assert len(labels) == 49  # every valid request routed
+    logs = pd.read_parquet(tmp_path / "logs.parquet").set_index("request_id")
+    is_hard = labels["request_id"].map(logs["prompt"]).str.startswith("HARD")
+    p_hard, p_easy = (
+        labels.loc[is_hard, "strong_win_prob"].mean(),
+        labels.loc[~is_hard, "strong_win_prob"].mean(),
+    )
+    assert p_hard > p_easy + 0.1, (p_hard, p_easy)
+
+    # The route job's dispatch files go through the same submit/collect, and its labels can drive the
+    # next informative sample without scoring again.
+    dispatch = tmp_path / "o" / "dispatch"
+    for step in (["submit"], ["collect", "--wait", "--poll-s", "0"]):
+        res = cli("batch", step[0], str(dispatch), "--base-url", url, *step[1:])
+        assert res.exit_code == 0, res.output
+    summary = json.loads((dispatch / "_batch_summary.json").read_text())
+    assert sum(f["answered"] for f in summary["files"]) == 49 and not summary["pending"]
+    args = ["--logs", str(tmp_path / "logs.parquet"), "--router", str(tmp_path / "router1"), "--n", "8"]
+    args += ["--labels", str(tmp_path / "o" / "labels"), "--embed-cache", str(tmp_path / "cache")]
+    res = cli("label", "sample", *args, "--out", str(tmp_path / "s2"))
+    assert res.exit_code == 0, res.output
+    res = cli("label", "sample", *args, "--out", str(tmp_path / "s3"))
+    assert res.exit_code == 0 and "48 cached, 0 to embed" in res.output, res.output
+    man2 = json.loads((tmp_path / "s2" / "manifest.json").read_text())
+    assert man2["n"] == 8 and "scored" not in res.output  # scores came from the labels
+    assert json.loads((tmp_path / "s3" / "manifest.json").read_text())["prompts"] == man2["prompts"]
+
+
+def test_position_bias_unparseable_verdicts_and_failed_answers_are_accounted_for(server, tmp_path):
+    fake, url = server
+    prompts = [
+        "HARD proof of a lemma",
+        "Name a colour",
+        "BIASED question",
+        "GARBLED question",
+        "FAILBATCH question",
+    ]
+    sample = answered_sample(tmp_path, url, 5, prompts=prompts)
+    summary = json.loads((sample / "_batch_summary.json").read_text())
+    assert [(f["answered"], f["failed"], f["failed_ids"]) for f in summary["files"]] == [(4, 1, ["p4"])] * 2
+    out = tmp_path / "judge"
+    res = cli(*judge_cmd(sample, out, url))
+    assert res.exit_code == 0, res.output
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["judge_requests"] == 8 and sorted(u["model"] for u in man["unanswered"]) == [STRONG, WEAK]
+    assert {u["custom_id"] for u in man["unanswered"]} == {"p4"} and "server error" in man["unanswered"][0][
+        "reason"
+    ]
+    battles_path = tmp_path / "b.parquet"
+    res = cli("label", "ingest", "--judgements", str(out), "--out", str(battles_path))
+    assert res.exit_code == 0, res.output
+    b = pd.read_parquet(battles_path).set_index("request_id")
+    assert (
+        b.loc["p0", "winner"] == "model_a"
+        and b.loc["p1", "winner"] == "tie"
+        and b.loc["p1", "both_order_agreement"]
+    )
+    # The biased judge said "A" in both orders: the two orders disagree, so the battle is a recorded tie.
+    assert (b.loc["p2", "winner"], b.loc["p2", "both_order_agreement"]) == ("tie", False)
+    assert (b.loc["p2", "verdict_ab"], b.loc["p2", "verdict_ba"]) == ("A", "A")
+    q = pd.read_parquet(tmp_path / "b.quarantine.parquet")
+    assert sorted(q["order"]) == ["ab", "ba"] and set(q["reason"]) == {"unparseable_verdict"}
+    assert set(q["request_id"]) == {"p3"} and q["raw_verdict"].str.contains("cannot decide").all()
+    assert set(b["sample_strategy"]) == {"random"}
+    battles = pd.read_parquet(battles_path)
+    assert list(battles.columns[:4]) == ["prompt", "model_a", "model_b", "winner"]
+
+
+def test_batch_submit_and_collect_are_safe_to_rerun(server, tmp_path):
+    fake, url = server
+    sample = answered_sample(tmp_path, url, 6)
+    files = sorted(sample.glob("batch/*/part-00000.jsonl"))
+    assert [fake.batches_created_for(f.read_bytes()) for f in files] == [1, 1]
+    res = cli("batch", "submit", str(sample), "--base-url", url)
+    assert res.exit_code == 0 and res.output.count("already submitted as") == 2
+    # A run that created its batches but died before journaling them: found again by their metadata.
+    journal = sample / JOURNAL_NAME
+    journal.write_text("".join(x + "\n" for x in journal.read_text().splitlines() if '"created"' not in x))
+    res = cli("batch", "submit", str(sample), "--base-url", url)
+    assert res.exit_code == 0 and res.output.count("(not created again)") == 2, res.output
+    assert [fake.batches_created_for(f.read_bytes()) for f in files] == [1, 1]
+    polls = sum(fake.polls.values())
+    res = cli("batch", "collect", str(sample), "--base-url", url)
+    assert res.exit_code == 0 and "6 answered, 0 failed, 0 missing" in res.output
+    assert sum(fake.polls.values()) == polls  # collected batches are not fetched again
+    # A changed file is a new submission; a still-running batch makes collect exit 3 and say so.
+    fake.polls_to_complete = 3
+    files[0].write_text(files[0].read_text().replace("Question", "Question (edited)"))
+    assert cli("batch", "submit", str(sample), "--base-url", url).exit_code == 0
+    assert fake.batches_created_for(files[0].read_bytes()) == 1
+    assert not (files[0].with_suffix(".output.jsonl")).exists()  # the old answers are set aside
+    assert len(list(files[0].parent.glob("part-00000.output.jsonl.superseded-*"))) == 1
+    res = cli("batch", "collect", str(sample), "--base-url", url)
+    assert res.exit_code == 3 and "still running" in res.output
+
+
+def test_one_line_errors(server, tmp_path):
+    fake, url = server
+    logs = tmp_path / "logs.parquet"
+    write_logs(logs)
+    res = cli("label", "sample", "--logs", str(logs), "--n", "3", "--out", str(tmp_path / "s"))
+    assert res.exit_code == EXIT_BAD_INPUT and "--router is needed" in res.output
+    res = cli("label", "sample", "--logs", str(tmp_path / "nope"), "--n", "3", "--out", str(tmp_path / "s"),
+              "--strategy", "random", "--models", "a,b")  # fmt: skip
+    assert res.exit_code == EXIT_BAD_INPUT and "logs path not found" in res.output
+    args = ["label", "sample", "--logs", str(logs), "--n", "3", "--strategy", "random", "--models", "a,b"]
+    assert cli(*args, "--out", str(tmp_path / "s")).exit_code == 0
+    res = cli(*args, "--out", str(tmp_path / "s"))
+    assert res.exit_code == EXIT_BAD_INPUT and "already holds a sample" in res.output
+    res = cli("label", "judge", "--sample", str(tmp_path / "s"), "--out", str(tmp_path / "j"))
+    assert res.exit_code == EXIT_BAD_INPUT and "has answers from every model" in res.output
+    res = cli("label", "ingest", "--judgements", str(tmp_path / "s"), "--out", str(tmp_path / "b.parquet"))
+    assert res.exit_code == EXIT_BAD_INPUT and "not a judge directory" in res.output
+    res = cli("batch", "collect", str(tmp_path / "s"), "--base-url", url)
+    assert res.exit_code == EXIT_BAD_INPUT and "run `batch submit`" in res.output
+    res = cli("batch", "submit", str(tmp_path / "s"), "--base-url", url, env={"OPENAI_API_KEY": ""})
+    assert res.exit_code == EXIT_BAD_INPUT and "set the environment variable OPENAI_API_KEY" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_logged_responses_and_reference_answers(server, tmp_path):
+    """A log with the served model's answer asks only the other model; a reference column switches the
+    judge to reference-based grading."""
+    fake, url = server
+    logs = tmp_path / "logs.parquet"
+    pd.DataFrame(
+        {
+            "request_id": ["a", "b", "c"],
+            "prompt": ["HARD proof one", "Easy two", "Easy three"],
+            "model": [STRONG, STRONG, "other-model"],
+            "response": [f"{STRONG} answers [quality 9]", None, "ignored [quality 1]"],
+            "gold": ["QED", "2", "3"],
+        }
+    ).to_parquet(logs)
+    sample = tmp_path / "s"
+    args = ["--logs", str(logs), "--n", "3", "--out", str(sample), "--strategy", "random"]
+    args += ["--models", f"{STRONG},{WEAK}", "--response-column", "response", "--reference-column", "gold"]
+    res = cli("label", "sample", *args)
+    assert res.exit_code == 0, res.output
+    strong_ids = [json.loads(x)["custom_id"] for x in (sample / f"batch/{STRONG}/part-00000.jsonl").open()]
+    assert strong_ids == ["b", "c"]  # "a" has the served model's logged answer
+    for step in (["submit"], ["collect", "--wait", "--poll-s", "0"]):
+        assert cli("batch", step[0], str(sample), "--base-url", url, *step[1:]).exit_code == 0
+    out = tmp_path / "j"
+    res = cli("label", "judge", "--sample", str(sample), "--out", str(out), "--judge-model", "judge-model")
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(x) for x in (out / "batch/judge/part-00000.jsonl").open()]
+    assert len(lines) == 6
+    first = next(ln for ln in lines if ln["custom_id"] == "a:0-1:ab")
+    user = first["body"]["messages"][1]["content"]
+    assert f"{STRONG} answers [quality 9]" in user and "[The Start of Reference Answer]\nQED" in user
+    assert "reference answer" in first["body"]["messages"][0]["content"]
+    for step in (["submit"], ["collect", "--wait", "--poll-s", "0"]):
+        assert cli("batch", step[0], str(out), "--base-url", url, *step[1:]).exit_code == 0
+    res = cli("label", "ingest", "--judgements", str(out), "--out", str(tmp_path / "b.parquet"))
+    assert res.exit_code == 0, res.output
+    b = pd.read_parquet(tmp_path / "b.parquet").set_index("request_id")
+    assert b.loc["a", "winner"] == "model_a" and b.loc["a", "judge_prompt"] == "mt-bench-pair-math-v1"
+    # Re-judging the same answers into a submitted directory is a no-op; other answers are refused there.
+    judge = ["label", "judge", "--sample", str(sample), "--out", str(out), "--judge-model", "judge-model"]
+    assert cli(*judge).exit_code == 0
+    res = cli(*judge[:-1], "another-judge")
+    assert res.exit_code == EXIT_BAD_INPUT and "into another --out" in res.output
+
+
+def test_a_wrong_key_stops_the_judge_and_journals_nothing_as_answered(server, tmp_path):
+    fake, url = server
+    sample = answered_sample(tmp_path, url, 4)
+    fake.required_key = "sk-right"
+    out = tmp_path / "judge"
+    res = cli(*judge_cmd(sample, out, url))
+    assert res.exit_code == EXIT_BAD_INPUT and "refused the calls (401" in res.output, res.output
+    assert '"event":"done"' not in (out / "journal.jsonl").read_text()
+    res = cli(*judge_cmd(sample, out, url), env={"OPENAI_API_KEY": "sk-right"})
+    assert res.exit_code == 0 and "judge cost: 8 calls" in res.output, res.output
+
+
+def test_chat_logs_keep_their_messages_in_the_batch_bodies(tmp_path):
+    from tests.log_fixtures import write_messages_log
+
+    logs = tmp_path / "chat.parquet"
+    write_messages_log(logs)  # m-ok (system + two user turns), m-nouser, m-null
+    sample = tmp_path / "s"
+    args = ["--logs", str(logs), "--n", "5", "--out", str(sample), "--strategy", "random"]
+    res = cli("label", "sample", *args, "--models", f"{STRONG},{WEAK}")
+    assert res.exit_code == 0, res.output
+    man = json.loads((sample / "manifest.json").read_text())
+    assert man["n"] == 1 and man["skipped_requests"] == {"no_user_turn": 1, "null_prompt": 1}
+    (line,) = [json.loads(x) for x in (sample / f"batch/{WEAK}/part-00000.jsonl").open()]
+    assert line["custom_id"] == "m-ok" and [m["role"] for m in line["body"]["messages"]] == [
+        "system", "user", "assistant", "user"]  # fmt: skip
+    row = pd.read_parquet(sample / "sample.parquet").iloc[0]
+    assert row["prompt"] == "first\nSecond question?"  # the routed text (all user turns), as train reads it
+    assert row["question"].startswith("system: be brief\nuser: first")  # the judge sees the whole chat
