@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     say(f"router in {router}; {N_LOG_ROWS} demo log rows in {logs}")
 
     from jobs.config import load_config
-    from jobs.route_logs import RouteOptions, RoutePolicy, run_route
+    from jobs.route_logs import RouteOptions, run_route
+    from router_core.route_decision import RoutePolicy
 
     cfg = load_config(None, {"spark.master": args.master})
     route_out = out / "route"

@@ -143,7 +143,7 @@ def judge_cost(results: dict[str, Result], judge_model: str, prices: str | None)
     cost: dict[str, Any] = {"judge_calls": len(results), "prompt_tokens": pt, "completion_tokens": ct}
     try:
         price = PriceTable.load(prices).price(judge_model)
-        cost["cost_usd"] = round((pt * price.input_per_mtok + ct * price.output_per_mtok) / 1e6, 6)
+        cost["cost_usd"] = round(price.cost(pt, ct), 6)
         cost["price_source"] = price.source
     except (UnknownModelPriceError, PriceFileError):
         cost["cost_usd"] = None

@@ -24,20 +24,15 @@ from jobs import atomic_write
 from jobs import route_outputs as W
 from jobs.config import JobConfig
 from jobs.validate_logs import ROW_ORDER
+from router_core.policies import PolicyError
+from router_core.route_decision import RoutePolicy, decide, resolve_policy, route_models
+from router_core.tokens import completion_matrix
 
-PAIR_POLICIES = ("strong_share", "budget_usd", "threshold")
-MULTI_POLICIES = ("cost_weight", "budget_usd", "quality_target")
 FAIL_ENV = "BATCH_ROUTER_FAIL_BEFORE_COMMIT"  # test hook: raise after staging, before any rename
 
 
 class RouteError(ValueError):
     """Bad input detected before or during routing; the CLI prints it on one line and exits 2."""
-
-
-@dataclass(frozen=True)
-class RoutePolicy:
-    kind: str  # one of PAIR_POLICIES / MULTI_POLICIES
-    value: float
 
 
 @dataclass(frozen=True)
@@ -55,34 +50,6 @@ class RouteOptions:
 
 def log(msg: str) -> None:
     print(f"[route] {msg}", flush=True)
-
-
-def route_models(router: Any) -> list[str]:
-    """The models requests can be routed to: a pair router's strong and weak model (even when it was
-    trained on more), else every model of an N-model router, in ``router.models`` order."""
-    if router.strong is not None:
-        return [router.strong, router.weak]
-    return list(router.models)
-
-
-def resolve_policy(router: Any, policy: RoutePolicy | None) -> RoutePolicy:
-    pair = router.strong is not None
-    if policy is None:
-        if pair:
-            return RoutePolicy("strong_share", 0.5)
-        raise RouteError(
-            f"router has {len(router.models)} models: give --cost-weight, --budget-usd or --quality-target"
-        )
-    allowed = PAIR_POLICIES if pair else MULTI_POLICIES
-    if policy.kind not in allowed:
-        kind = "pair" if pair else f"{len(router.models)}-model"
-        flags = ", ".join("--" + k.replace("_", "-") for k in allowed)
-        raise RouteError(f"--{policy.kind.replace('_', '-')} does not apply to a {kind} router (use {flags})")
-    if policy.kind in ("strong_share", "threshold") and not 0.0 <= policy.value <= 1.0:
-        raise RouteError(f"--{policy.kind.replace('_', '-')} must be in [0, 1], got {policy.value}")
-    if policy.kind in ("budget_usd", "cost_weight") and policy.value < 0:
-        raise RouteError(f"--{policy.kind.replace('_', '-')} must be >= 0, got {policy.value}")
-    return policy
 
 
 def load_router_and_prices(opts: RouteOptions):
@@ -157,53 +124,6 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
             raise RouteError(f"cannot load the int8 embedder: {exc}") from None
 
 
-# ---------------------------------------------------------------- calibration (driver, numpy)
-
-
-def completion_matrix(ct_log: np.ndarray, models: list[str], prices: Any) -> np.ndarray:
-    """Completion tokens [n, M]: the log's value when present, else each model's estimate."""
-    from router_core.tokens import completion_tokens_default
-
-    est = np.array([completion_tokens_default(m, prices) for m in models], dtype=np.float64)
-    has = ~np.isnan(ct_log)
-    return np.where(has[:, None], ct_log[:, None], est[None, :])
-
-
-def cost_matrix(pt: np.ndarray, ct: np.ndarray, models: list[str], prices: Any) -> np.ndarray:
-    inp = np.array([prices.price(m).input_per_mtok for m in models])
-    out = np.array([prices.price(m).output_per_mtok for m in models])
-    return (pt[:, None] * inp[None, :] + ct * out[None, :]) / 1e6
-
-
-def decide(router: Any, policy: RoutePolicy, table: pa.Table, cost: np.ndarray) -> np.ndarray:
-    """Model index (into route_models(router)) per row of ``table``."""
-    from router_core import policies as P
-
-    models = route_models(router)
-    try:
-        if router.strong is not None:
-            s, w = models.index(router.strong), models.index(router.weak)
-            score = table.column("strong_win_prob").to_numpy(zero_copy_only=False).astype(np.float64)
-            tb = table.column("_br_tb").to_numpy()
-            if policy.kind == "strong_share":
-                strong = P.route_strong_share(score, policy.value, tb)
-            elif policy.kind == "threshold":
-                strong = P.route_threshold(score, policy.value)
-            else:
-                strong = P.route_budget(score, cost[:, s], cost[:, w], policy.value, tb)
-            return np.where(strong, s, w)
-        pq = np.asarray(table.column("predicted_quality").to_pylist(), dtype=np.float64).reshape(
-            -1, len(models)
-        )
-        if policy.kind == "cost_weight":
-            return P.route_cost_weight(pq, cost, policy.value, models)
-        if policy.kind == "quality_target":
-            return P.route_quality_target(pq, cost, policy.value, models)
-        return P.route_budget_multi(pq, cost, policy.value, models, table.column("_br_tb").to_numpy())[0]
-    except P.PolicyError as exc:
-        raise RouteError(str(exc)) from None
-
-
 @dataclass
 class Calibrated:
     """Per-request numbers on the driver, rows sorted by (dt, request_id)."""
@@ -229,7 +149,10 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
     check_logs_schema(opts.logs, cfg)  # SchemaError before Spark starts
     router, prices = load_router_and_prices(opts)
     apply_router_defaults(cfg, router)
-    policy = resolve_policy(router, opts.policy)
+    try:
+        policy = resolve_policy(router, opts.policy)
+    except PolicyError as exc:
+        raise RouteError(str(exc)) from None
     log(
         f"router {opts.router}: models {route_models(router)}, scorers {list(router.scorer_names)}, "
         f"policy {policy.kind}={policy.value}"
@@ -368,6 +291,17 @@ class RouteRun:
             append_cache(scored.where(~F.col("from_cache")), self.cache_dir, self.router.embedder_id)
         return scored
 
+    def decide(self, table: pa.Table, cost: np.ndarray) -> np.ndarray:
+        """Model index per row of the calibration table (see router_core.route_decision.decide)."""
+        if self.router.strong is not None:
+            scores = table.column("strong_win_prob").to_numpy(zero_copy_only=False).astype(np.float64)
+        else:
+            scores = np.asarray(table.column("predicted_quality").to_pylist(), dtype=np.float64)
+        try:
+            return decide(self.router, self.policy, scores, table.column("_br_tb").to_numpy(), cost)
+        except PolicyError as exc:
+            raise RouteError(str(exc)) from None
+
     # 3. calibrate the policy on the whole batch (driver: a few numbers per request)
     def calibrate(self, keyed, scored, resolved) -> Calibrated:
         from pyspark.sql import functions as F
@@ -397,8 +331,8 @@ class RouteRun:
             self.models,
             self.prices,
         )
-        cost = cost_matrix(pt, ct, self.models, self.prices)
-        idx = decide(self.router, self.policy, table, cost) if table.num_rows else np.zeros(0, dtype=np.int64)
+        cost = self.prices.cost_matrix(pt, ct, self.models)
+        idx = self.decide(table, cost) if table.num_rows else np.zeros(0, dtype=np.int64)
         known = getattr(self.router, "known", None)  # plugged-in routers may have none
         known_rows = np.zeros(table.num_rows, dtype=bool)
         if known is not None and self.opts.ignore_known_prompts:

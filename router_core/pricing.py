@@ -41,6 +41,10 @@ class ModelPrice:
     source: str  # "genai-prices <version>" or the override file path
     matched: str = ""  # what the name resolved to, e.g. "openai/gpt-4-turbo" (empty for overrides)
 
+    def cost(self, prompt_tokens: Any, completion_tokens: Any) -> Any:
+        """USD of the given tokens (scalars or arrays): tokens x price per 1M tokens / 1e6."""
+        return (prompt_tokens * self.input_per_mtok + completion_tokens * self.output_per_mtok) / 1e6
+
 
 class UnknownModelPriceError(ValueError):
     """Some models have no price; the message lists all of them and how to add one."""
@@ -209,10 +213,17 @@ class PriceTable:
 
     def cost(self, model: str, prompt_tokens: np.ndarray, completion_tokens: np.ndarray) -> np.ndarray:
         """USD for each request: tokens x price / 1e6 (float64)."""
-        p = self.price(model)
         pt = np.asarray(prompt_tokens, dtype=np.float64)
-        ct = np.asarray(completion_tokens, dtype=np.float64)
-        return (pt * p.input_per_mtok + ct * p.output_per_mtok) / 1e6
+        return self.price(model).cost(pt, np.asarray(completion_tokens, dtype=np.float64))
+
+    def cost_matrix(
+        self, prompt_tokens: np.ndarray, completion_tokens: np.ndarray, models: list[str]
+    ) -> np.ndarray:
+        """USD [n, M] of each request sent to each of ``models``; ``completion_tokens`` is [n, M]."""
+        inp = np.array([self.price(m).input_per_mtok for m in models])
+        out = np.array([self.price(m).output_per_mtok for m in models])
+        pt = np.asarray(prompt_tokens, dtype=np.float64)
+        return (pt[:, None] * inp[None, :] + completion_tokens * out[None, :]) / 1e6
 
     def cost_per_row(
         self, models: np.ndarray, prompt_tokens: np.ndarray, completion_tokens: np.ndarray

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from router_core.pricing import PriceTable
-from router_core.tokens import completion_tokens_default
+from router_core.tokens import completion_or_default
 
 
 class SavingsInputError(ValueError):
@@ -145,11 +145,7 @@ def build_frame(
 
     def completion(models: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Completion tokens of the selected rows if answered by ``models`` (one per selected row)."""
-        if not missing_ct[rows].any():
-            return ct_log[rows]
-        inv, uniq = pd.factorize(models)
-        est = np.array([completion_tokens_default(m, served_prices) for m in uniq], dtype=float)[inv]
-        return np.where(missing_ct[rows], est, ct_log[rows])
+        return completion_or_default(ct_log[rows], models, served_prices)
 
     everything = np.ones(len(merged), dtype=bool)
     served_models = merged["model"].to_numpy(dtype=object)

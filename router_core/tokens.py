@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+import pandas as pd
 
 from router_core.pricing import DEFAULT_COMPLETION_TOKENS, PriceTable
 
@@ -64,3 +65,22 @@ def completion_tokens_default(model: str, prices: PriceTable | None = None) -> i
 def estimate_completion_tokens(model: str, n: int, prices: PriceTable | None = None) -> np.ndarray:
     """``n`` copies of the assumed completion length of ``model`` (int64)."""
     return np.full(int(n), completion_tokens_default(model, prices), dtype=np.int64)
+
+
+def completion_or_default(ct_log: np.ndarray, models: np.ndarray, prices: PriceTable | None) -> np.ndarray:
+    """Completion tokens per request: the log's value (NaN when absent), else the assumed length of the
+    model that row is sent to (``models``: one name per row)."""
+    has = ~np.isnan(ct_log)
+    if has.all():
+        return ct_log
+    inv, uniq = pd.factorize(np.asarray(models, dtype=object))
+    est = np.array([completion_tokens_default(m, prices) for m in uniq], dtype=np.float64)[inv]
+    return np.where(has, ct_log, est)
+
+
+def completion_matrix(ct_log: np.ndarray, models: list[str], prices: PriceTable | None) -> np.ndarray:
+    """Completion tokens [n, M] of each request if answered by each of ``models``."""
+    n = len(ct_log)
+    return np.column_stack(
+        [completion_or_default(ct_log, np.full(n, m, dtype=object), prices) for m in models]
+    )

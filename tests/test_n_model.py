@@ -8,13 +8,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
 from jobs.cli import app
-from jobs.route_logs import RoutePolicy, decide
 from router_core import policies as P
+from router_core.route_decision import RoutePolicy, decide
 
 BIG, MID, SMALL = "inhouse-llm-large", "inhouse-llm-medium", "inhouse-llm-small"  # no public price
 
@@ -63,12 +62,13 @@ def _pair_router() -> SimpleNamespace:
     return SimpleNamespace(strong="strong-model", weak="weak-model", models=["weak-model", "strong-model"])
 
 
-def _table(p: np.ndarray, tb: np.ndarray, models: list[str]) -> pa.Table:
-    """What the route job's calibrate step hands to ``decide``: strong_win_prob for a pair router,
-    predicted_quality for an N-model router (weak gains nothing, strong gains its win probability)."""
+def _scores(router: SimpleNamespace, p: np.ndarray, models: list[str]) -> np.ndarray:
+    """What the route job hands to ``decide``: strong_win_prob for a pair router, predicted quality for an
+    N-model router (weak gains nothing, strong gains its win probability)."""
+    if router.strong is not None:
+        return p
     quality = {"weak-model": np.zeros_like(p), "strong-model": p}
-    rows = [[float(quality[mo][i]) for mo in models] for i in range(len(p))]
-    return pa.table({"strong_win_prob": p, "_br_tb": tb, "predicted_quality": rows})
+    return np.column_stack([quality[mo] for mo in models])
 
 
 @pytest.mark.parametrize("models", [["weak-model", "strong-model"], ["strong-model", "weak-model"]])
@@ -86,8 +86,8 @@ def test_two_model_router_routes_like_the_pair_router(models, frac):
 
     pair = _pair_router()
     multi = SimpleNamespace(strong=None, weak=None, models=models)
-    pair_idx = decide(pair, RoutePolicy("budget_usd", budget), _table(p, tb, models), pair_cost)
-    multi_idx = decide(multi, RoutePolicy("budget_usd", budget), _table(p, tb, models), multi_cost)
+    pair_idx = decide(pair, RoutePolicy("budget_usd", budget), _scores(pair, p, models), tb, pair_cost)
+    multi_idx = decide(multi, RoutePolicy("budget_usd", budget), _scores(multi, p, models), tb, multi_cost)
     pair_routes = np.array([pair.strong, pair.weak])[pair_idx]
     multi_routes = np.asarray(models)[multi_idx]
     assert (pair_routes == multi_routes).all()
@@ -97,8 +97,8 @@ def test_two_model_router_routes_like_the_pair_router(models, frac):
     flat = {mo: 100.0 * price[mo] for mo in models}  # 100 tokens per prompt: one cost difference
     w = 0.4 / (flat["strong-model"] - flat["weak-model"])
     cw_cost = np.tile([flat[mo] for mo in models], (n, 1))
-    cw_idx = decide(multi, RoutePolicy("cost_weight", w), _table(p, tb, models), cw_cost)
-    th_idx = decide(pair, RoutePolicy("threshold", 0.4), _table(p, tb, models), pair_cost)
+    cw_idx = decide(multi, RoutePolicy("cost_weight", w), _scores(multi, p, models), tb, cw_cost)
+    th_idx = decide(pair, RoutePolicy("threshold", 0.4), _scores(pair, p, models), tb, pair_cost)
     assert (np.asarray(models)[cw_idx] == np.array([pair.strong, pair.weak])[th_idx]).all()
 
 

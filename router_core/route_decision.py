@@ -1,0 +1,78 @@
+"""Which model each request goes to: the routed models of a router, the policy a run asks for, and the
+decision over a whole scored batch (pure numpy; the route job calls it on the driver)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from router_core import policies as P
+
+PAIR_POLICIES = ("strong_share", "budget_usd", "threshold")
+MULTI_POLICIES = ("cost_weight", "budget_usd", "quality_target")
+
+
+@dataclass(frozen=True)
+class RoutePolicy:
+    kind: str  # one of PAIR_POLICIES / MULTI_POLICIES
+    value: float
+
+
+def route_models(router: Any) -> list[str]:
+    """The models requests can be routed to: a pair router's strong and weak model (even when it was
+    trained on more), else every model of an N-model router, in ``router.models`` order."""
+    if router.strong is not None:
+        return [router.strong, router.weak]
+    return list(router.models)
+
+
+def _flag(kind: str) -> str:
+    return "--" + kind.replace("_", "-")
+
+
+def resolve_policy(router: Any, policy: RoutePolicy | None) -> RoutePolicy:
+    """The policy to route with (strong share 0.5 for a pair router when none is given); PolicyError
+    when it does not apply to this router or its value is out of range."""
+    pair = router.strong is not None
+    if policy is None:
+        if pair:
+            return RoutePolicy("strong_share", 0.5)
+        raise P.PolicyError(
+            f"router has {len(router.models)} models: give --cost-weight, --budget-usd or --quality-target"
+        )
+    allowed = PAIR_POLICIES if pair else MULTI_POLICIES
+    if policy.kind not in allowed:
+        kind = "pair" if pair else f"{len(router.models)}-model"
+        flags = ", ".join(_flag(k) for k in allowed)
+        raise P.PolicyError(f"{_flag(policy.kind)} does not apply to a {kind} router (use {flags})")
+    if policy.kind in ("strong_share", "threshold") and not 0.0 <= policy.value <= 1.0:
+        raise P.PolicyError(f"{_flag(policy.kind)} must be in [0, 1], got {policy.value}")
+    if policy.kind in ("budget_usd", "cost_weight") and policy.value < 0:
+        raise P.PolicyError(f"{_flag(policy.kind)} must be >= 0, got {policy.value}")
+    return policy
+
+
+def decide(
+    router: Any, policy: RoutePolicy, scores: np.ndarray, tiebreak: np.ndarray, cost: np.ndarray
+) -> np.ndarray:
+    """Model index (into route_models(router)) per request. ``scores``: strong_win_prob [n] for a pair
+    router, predicted quality [n, M] (route_models order) for an N-model router; ``cost`` [n, M] USD."""
+    models = route_models(router)
+    if router.strong is not None:
+        s, w = models.index(router.strong), models.index(router.weak)
+        score = np.asarray(scores, dtype=np.float64)
+        if policy.kind == "strong_share":
+            strong = P.route_strong_share(score, policy.value, tiebreak)
+        elif policy.kind == "threshold":
+            strong = P.route_threshold(score, policy.value)
+        else:
+            strong = P.route_budget(score, cost[:, s], cost[:, w], policy.value, tiebreak)
+        return np.where(strong, s, w)
+    pq = np.asarray(scores, dtype=np.float64).reshape(-1, len(models))
+    if policy.kind == "cost_weight":
+        return P.route_cost_weight(pq, cost, policy.value, models)
+    if policy.kind == "quality_target":
+        return P.route_quality_target(pq, cost, policy.value, models)
+    return P.route_budget_multi(pq, cost, policy.value, models, tiebreak)[0]
