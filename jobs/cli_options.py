@@ -34,6 +34,22 @@ def messages_policy_error(policy: str) -> str | None:
     return f"--messages-policy must be one of {', '.join(MESSAGES_POLICIES)}, got '{policy}'"
 
 
+def date_error(date: str | None) -> str | None:
+    """The one-line error for a --date that is not a calendar day written YYYY-MM-DD; None when it is."""
+    import datetime as _dt
+    import re
+
+    if date is None:
+        return None
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            _dt.date.fromisoformat(date)
+            return None
+    except ValueError:
+        pass
+    return f"--date must be YYYY-MM-DD, got '{date}'"
+
+
 def name_list(names: list[str], limit: int = 12) -> str:
     """Names for a progress line: the first ``limit``, then how many more."""
     more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from jobs.app import app
-from jobs.cli_options import ColumnOpt, ConfigOpt, MasterOpt, build_config, fail
+from jobs.cli_options import ColumnOpt, ConfigOpt, MasterOpt, build_config, date_error, fail
 from jobs.validate_cmd import FormatOpt
 
 
@@ -108,13 +108,8 @@ def route(
     if len(given) > 1:
         fail(f"give at most one policy, got {', '.join('--' + k.replace('_', '-') for k in given)}")
     policy = RoutePolicy(*next(iter(given.items()))) if given else None
-    if date is not None:
-        import datetime as _dt
-
-        try:
-            _dt.date.fromisoformat(date)
-        except ValueError:
-            fail(f"--date must be YYYY-MM-DD, got '{date}'")
+    if (problem := date_error(date)) is not None:
+        fail(problem)
     overrides = {"spark.master": master, "logs.messages_policy": messages_policy, "logs.format": log_format}
     cfg = build_config(config, overrides, column)
     opts = RouteOptions(router, logs, out, policy, date, cache, prices, batch_discount, ignore_known_prompts)

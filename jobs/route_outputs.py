@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from jobs import atomic_write
+from router_core.artifact import sha256_file
 from router_core.batch_files import MAX_BYTES, MAX_REQUESTS, check_batch_file, chunk_numbers
 
 DISPATCH_MAX_LINES = MAX_REQUESTS  # OpenAI Batch API: at most 50,000 requests and 200 MB per input file
@@ -188,14 +189,6 @@ def commit_dispatch(staged: Path, final: Path, out: Path, dates: set[str], dirs:
     return lines
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def output_checksums(out: Path) -> dict[str, str]:
     sums = {}
     for name in ("labels", "projections", "projections_daily", "quarantine", "dispatch"):
@@ -204,7 +197,7 @@ def output_checksums(out: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")):
                 rel = p.relative_to(out)
                 if p.is_file() and not any(part.startswith((".", "_")) for part in rel.parts):
-                    sums[str(rel)] = _sha256(p)
+                    sums[str(rel)] = sha256_file(p)
     return sums
 
 

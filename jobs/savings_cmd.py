@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import typer
 from pydantic import ValidationError
 
 from jobs.app import EXIT_BAD_INPUT, app
+from jobs.cli_options import date_error
 from router_core.pricing import PriceFileError, UnknownModelPriceError
-
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _check(date: str | None, prices: str | None, audit: list[str]) -> None:
     from jobs.savings import SavingsInputError
 
-    if date is not None and not _DATE.match(date):
-        raise SavingsInputError(f"--date must be YYYY-MM-DD, got '{date}'")
+    if (problem := date_error(date)) is not None:
+        raise SavingsInputError(problem)
     if prices is not None and not Path(prices).is_file():
         raise SavingsInputError(f"price file not found: {prices}")
     for path in audit:

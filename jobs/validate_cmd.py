@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from jobs.app import app
-from jobs.cli_options import ColumnOpt, ConfigOpt, MasterOpt, build_config, fail
+from jobs.cli_options import ColumnOpt, ConfigOpt, MasterOpt, build_config, date_error, fail
 from schemas.logs import SchemaError
 
 FormatOpt = typer.Option(
@@ -45,6 +45,8 @@ def validate(
     """Check prompt logs against the log contract; every input row ends in valid/ or quarantine/."""
     from jobs.validate_logs import check_logs_schema, run_validate
 
+    if (problem := date_error(date)) is not None:
+        fail(problem)
     cfg = build_config(
         config,
         {

@@ -11,12 +11,12 @@ or missing).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from router_core.artifact import sha256_file
 from router_core.labeling.batch_files import (
     BatchFileError,
     collected_results,
@@ -39,7 +39,7 @@ def journal_for(root: Path) -> Journal:
 
 def file_key(root: Path, path: Path) -> tuple[str, str]:
     rel = path.relative_to(root).as_posix() if root.is_dir() else path.name
-    return rel, hashlib.sha256(path.read_bytes()).hexdigest()
+    return rel, sha256_file(path)
 
 
 def _latest(events: list[dict[str, Any]], kind: str) -> dict[tuple[str, str], dict[str, Any]]:
