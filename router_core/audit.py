@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from router_core.evaluation import pair_targets
+from router_core.intervals import percentile_ci
 from router_core.savings_stats import POISSON1_LUT
 from router_core.training_data import TrainingSet
 
@@ -182,11 +183,8 @@ def _pair_from_sums(s: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _ci(x: np.ndarray) -> list[float] | None:
-    x = x[np.isfinite(x)]
-    if len(x) < 2:
-        return None
-    lo, hi = np.percentile(x, [2.5, 97.5])
-    return [float(lo), float(hi)]
+    ci = percentile_ci(x, min_n=2)
+    return list(ci) if ci else None
 
 
 def _num(x: float) -> float | None:

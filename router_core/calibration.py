@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from router_core.intervals import percentile_ci
+
 ISOTONIC_MIN_N = 200  # below this a monotone step function overfits: Platt's two parameters instead
 _EPS = 1e-6
 
@@ -101,10 +103,9 @@ def calibration_report(
     for _ in range(n_boot):
         i = rng.integers(0, len(p_audit), len(p_audit))
         boot.append(expected_pgr(fit_calibrator(p_audit[i], t_audit[i])[1](p_rest), strong_rest))
-    b = np.asarray(boot)
-    b = b[np.isfinite(b)]
-    if len(b) >= 2:
-        out["pgr_unaudited_ci"] = [float(x) for x in np.percentile(b, [2.5, 97.5])]
+    ci = percentile_ci(np.asarray(boot), min_n=2)
+    if ci:
+        out["pgr_unaudited_ci"] = list(ci)
     for k in ("pgr_unaudited", "uncalibrated_pgr_unaudited"):
         if out[k] is not None and not np.isfinite(out[k]):
             out[k] = None

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from router_core.intervals import percentile_ci
+
 CPT_LEVELS = (0.2, 0.5, 0.8)
 _BOOT_CHUNK = 128  # bootstrap replicates per vectorised block (bounds memory at ~chunk * n floats)
 
@@ -148,10 +150,8 @@ def _cpt(share: np.ndarray, pgr: np.ndarray, level: float) -> np.ndarray:
 
 
 def _ci(values: np.ndarray) -> list[float | None]:
-    v = values[~np.isnan(values)]
-    if len(v) == 0:
-        return [None, None]
-    return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
+    ci = percentile_ci(values)
+    return list(ci) if ci else [None, None]
 
 
 def _metric(value: float, boot: np.ndarray | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from router_core.intervals import percentile_ci
 from router_core.savings_frame import Frame
 
 ALL = "*"
@@ -86,13 +87,7 @@ def _ratio(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray | float:
 
 
 def _ci(x: np.ndarray | None) -> tuple[float, float]:
-    if x is None or len(x) == 0:
-        return np.nan, np.nan
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return np.nan, np.nan
-    lo, hi = np.percentile(x, [2.5, 97.5])
-    return float(lo), float(hi)
+    return percentile_ci(x) or (np.nan, np.nan)
 
 
 _SUMS = (
