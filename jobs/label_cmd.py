@@ -23,7 +23,13 @@ ApiKeyEnvOpt = typer.Option(
 
 @label_app.command("sample")
 def sample(
-    logs: str = typer.Option(..., "--logs", help="Parquet logs: file, directory or Hive (dt=...) directory."),
+    logs: str = typer.Option(
+        ...,
+        "--logs",
+        help="Prompt logs as the route job reads them (Parquet, JSON Lines, OpenAI Batch input, CSV): file, "
+        "directory or Hive (dt=...) directory. A logged request body (Batch input, body/request column) is "
+        "sent unchanged but for its model.",
+    ),
     router: str | None = typer.Option(
         None,
         "--router",
