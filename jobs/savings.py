@@ -34,6 +34,7 @@ from jobs.config import LogsConfig
 from jobs.log_table import LogTable, open_logs
 from router_core.audit import AuditLabels
 from router_core.audit_report import NO_AUDIT_WARNING, measure
+from router_core.log_formats import LOG_FORMATS
 from router_core.log_rows import load_body, routed_value, row_days, text_of
 from router_core.pricing import PriceTable
 from router_core.savings_frame import Frame, SavingsInputError, build_frame
@@ -113,6 +114,9 @@ def read_logs(
     prompt_tokens, completion_tokens (nullable ints). Lines that are not JSON objects or not Batch requests
     are left out (counted as unreadable_rows). Prompt tokens missing in the log are counted with the
     bundled tokenizer. With ``text_policy`` (auditing), also ``text``: the normalised routed text."""
+    if log_format not in LOG_FORMATS:
+        expected = ", ".join(LOG_FORMATS)
+        raise SavingsInputError(f"unknown log format '{log_format}' (expected one of {expected})")
     try:
         logs = open_logs(path, LogsConfig(format=log_format, columns=columns, text_source=text_source))
         problems = logs.problems

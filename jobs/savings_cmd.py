@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from jobs.app import EXIT_BAD_INPUT, app
+from jobs.validate_cmd import FormatOpt
 from router_core.pricing import PriceFileError, UnknownModelPriceError
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -56,6 +57,7 @@ def savings(
     served_model: str | None = typer.Option(
         None, "--served-model", help="Model that served rows whose log has no 'model' value."
     ),
+    log_format: str | None = FormatOpt,
     config: str | None = typer.Option(
         None,
         "--config",
@@ -102,7 +104,7 @@ def savings(
             audit=audit,
             audit_sampling=audit_sampling,
             messages_policy=policy,
-            log_format=cfg.logs.format,
+            log_format=log_format or cfg.logs.format,
         )
     except (
         SavingsInputError,

@@ -185,3 +185,32 @@ def test_unreadable_logs_are_one_line_errors(command, fx, tmp_path):
         res = _label_sample(bad, tmp_path / "s")
     assert res.exit_code == EXIT_BAD_INPUT, res.output
     assert "no JSON object in the first 1000 lines" in res.output and "Traceback" not in res.output
+
+
+def test_format_flag_of_savings_and_label_sample(fx, tmp_path):
+    logs = tmp_path / "export.txt"  # no known extension: --format says what it is
+    with open(logs, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, COLUMNS)
+        w.writeheader()
+        w.writerows(_rows())
+    base = [
+        "--logs",
+        str(logs),
+        "--labels",
+        str(fx["labels"]),
+        "--prices",
+        str(fx["prices"]),
+        "--bootstrap",
+        "0",
+    ]
+    res = CliRunner().invoke(app, ["savings", *base, "--out", str(tmp_path / "r"), "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["counts"]["format"] == "csv" and summary["total"]["cost_served"] == pytest.approx(0.120)
+    res = CliRunner().invoke(app, ["savings", *base, "--out", str(tmp_path / "r2"), "--format", "xml"])
+    assert res.exit_code == EXIT_BAD_INPUT and "unknown log format 'xml'" in res.output
+    args = ["label", "sample", "--logs", str(logs), "--n", "3", "--out", str(tmp_path / "s")]
+    args += ["--format", "csv", "--strategy", "random", "--models", "big,small"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["n"] == 3
