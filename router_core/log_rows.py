@@ -6,6 +6,7 @@ object, the value a row routes on and the chat a request sends. They mirror the 
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
@@ -18,7 +19,6 @@ from router_core.text import MessagesPolicy, prompt_text, text_from_turns
 BATCH_URL = "/v1/chat/completions"
 INVALID_REQUEST = "invalid_request"  # schemas.logs.REASON_BAD_REQUEST
 NO_DAY = "(unknown)"
-ISO_DAY = r"^\d{4}-\d{2}-\d{2}"
 
 Problem = tuple[str, str]  # (quarantine reason code, detail)
 
@@ -38,24 +38,42 @@ def json_kind(value: Any) -> str:
     return "string" if isinstance(value, str) else "null"
 
 
+def iso_day(text: str | None) -> str | None:
+    """The UTC date of ISO-8601 text (``Z`` and offsets included, as the route job's Spark session reads
+    it), None for text that is no timestamp."""
+    if text is None:
+        return None
+    try:
+        t = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if t.tzinfo is not None:
+        t = t.astimezone(datetime.UTC)
+    return t.date().isoformat()
+
+
 def row_days(table: pa.Table, ts: str | None, dt: str | None) -> list[str]:
-    """YYYY-MM-DD per row: the ``dt`` column, else the date of ``ts`` (a timestamp, a date or ISO-8601
-    text; text that does not start with a date has none), else NO_DAY."""
-    day: pa.ChunkedArray | pa.Array = pa.nulls(table.num_rows, pa.string())
+    """YYYY-MM-DD per row: the ``dt`` column, else the UTC date of ``ts`` (a timestamp, a date or
+    ISO-8601 text), else NO_DAY."""
+    n = table.num_rows
+    day: list[str | None] = [None] * n
     if ts is not None:
         col = table.column(ts)
         if pa.types.is_dictionary(col.type):
             col = pc.cast(col, col.type.value_type)
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            head = pc.cast(pc.utf8_slice_codeunits(col, 0, 10), pa.string())
-            day = pc.if_else(pc.match_substring_regex(head, ISO_DAY), head, pa.scalar(None, pa.string()))
+            days = {v: iso_day(v) for v in pc.unique(col).to_pylist()}  # logs repeat timestamps
+            day = [days[v] for v in col.to_pylist()]
         else:
             if pa.types.is_date(col.type):
                 col = pc.cast(col, pa.timestamp("s"))
-            day = pc.strftime(col, format="%Y-%m-%d")
+            elif col.type.tz is not None:  # the UTC date, not the zone's local one
+                col = pc.cast(col, pa.timestamp(col.type.unit))
+            day = pc.strftime(col, format="%Y-%m-%d").to_pylist()
     if dt is not None:
-        day = pc.coalesce(pc.cast(table.column(dt), pa.string()), day)
-    return pc.fill_null(day, NO_DAY).to_pylist()
+        dts = pc.cast(table.column(dt), pa.string()).to_pylist()
+        day = [d if d is not None else x for d, x in zip(dts, day, strict=True)]
+    return [d or NO_DAY for d in day]
 
 
 def batch_line_problem(line: dict) -> Problem | None:

@@ -112,14 +112,19 @@ def test_savings_on_a_batch_input_file_prices_the_body_model(fx, tmp_path):
     assert tot["cost_routed"] == pytest.approx(sum(cost(ROWS[r][5], r) for r in labeled), rel=1e-12)
 
 
-def test_row_days_from_dt_ts_text_or_none():
+def test_row_days_are_utc_dates_from_dt_ts_text_or_none():
+    import datetime as dt
+
     import pyarrow as pa
 
-    t = pa.table({"ts": ["2026-11-01T10:00:00Z", "not a date", None, "2026-11-03 09:00"],
-                  "dt": [None, None, None, "2026-12-01"]})  # fmt: skip
-    assert row_days(t, "ts", None) == ["2026-11-01", "(unknown)", "(unknown)", "2026-11-03"]
-    assert row_days(t, "ts", "dt") == ["2026-11-01", "(unknown)", "(unknown)", "2026-12-01"]
-    assert row_days(t, None, None) == ["(unknown)"] * 4
+    text = ["2026-11-01T10:00:00Z", "not a date", None, "2026-11-03 09:00", "2026-11-01T23:30:00-05:00"]
+    t = pa.table({"ts": text, "dt": [None, None, None, "2026-12-01", None]})
+    assert row_days(t, "ts", None) == ["2026-11-01", "(unknown)", "(unknown)", "2026-11-03", "2026-11-02"]
+    assert row_days(t, "ts", "dt") == ["2026-11-01", "(unknown)", "(unknown)", "2026-12-01", "2026-11-02"]
+    assert row_days(t, None, None) == ["(unknown)"] * 5
+    late = dt.datetime(2026, 11, 1, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    zoned = pa.table({"ts": pa.array([late, None], pa.timestamp("ms", tz="America/New_York"))})
+    assert row_days(zoned, "ts", None) == ["2026-11-02", "(unknown)"]  # UTC, as the route job dates it
 
 
 def _label_sample(logs: Path, out: Path):
