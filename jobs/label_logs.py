@@ -72,7 +72,9 @@ def read_candidates(
         if check.text is None:
             skipped[check.reason or "invalid"] += 1
             continue
-        msgs = body["messages"] if body is not None else messages_sent(value, kind)
+        # the chat the judge reads: the body's (sent as logged), else the one dispatch builds
+        sent, sent_kind = (body.get("messages"), "messages") if body is not None else (value, kind)
+        msgs = messages_sent(sent, sent_kind)
         question = check.text if kind == "prompt" else _transcript(msgs)
         rows.append({
             "request_id": rid, "text": check.text, "question": question,

@@ -87,6 +87,10 @@ def _served_models(logs: LogTable, table: pa.Table, scan) -> np.ndarray | None:
     return np.asarray([m if isinstance(m, str) else None for m in models], dtype=object)
 
 
+def _decoded(value: Any) -> Any:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes | bytearray) else value
+
+
 def _count_missing_tokens(df: pd.DataFrame, logs: LogTable, scan, info: dict[str, Any]) -> None:
     missing = df["prompt_tokens"].isna().to_numpy()
     if not missing.any():
@@ -97,7 +101,9 @@ def _count_missing_tokens(df: pd.DataFrame, logs: LogTable, scan, info: dict[str
     # Second scan for the (large) text columns only when needed; scans keep the row order.
     cells = _routed_cells(logs.resolved, scan(logs.routed_columns).take(pa.array(idx)))
     counts = df["prompt_tokens"].to_numpy(dtype="float64", na_value=np.nan)
-    counts[idx] = count_tokens([text_of(v, kind, "full") for v, kind in cells])  # billed: the whole chat
+    # billed: the whole chat; undecodable bytes are still billed
+    texts = [text_of(_decoded(v), kind, "full") for v, kind in cells]
+    counts[idx] = count_tokens(texts)
     df["prompt_tokens"] = counts.astype(np.int64)
     info["prompt_tokens_counted"] = int(missing.sum())
     _log(f"counted in {time.time() - t0:.1f}s")
