@@ -70,6 +70,15 @@ class LogTable:
         self._text_table()
         return self._parsed[1]
 
+    @property
+    def requests(self) -> list[bool] | None:
+        """Per row: whether it is a request at all (not a line that is no JSON object, nor a Batch line the
+        Batch API refuses); a row quarantined for its content is one. None for Parquet (every row is)."""
+        problems = self.problems
+        if problems is None:
+            return None
+        return [p is None or p[0] == UNSUPPORTED_CONTENT for p in problems]
+
     def _text_table(self) -> pa.Table:
         if self._parsed is None:
             try:

@@ -125,8 +125,8 @@ def read_logs(
         raise SavingsInputError(f"unknown log format '{log_format}' (expected one of {expected})")
     try:
         logs = open_logs(path, LogsConfig(format=log_format, columns=columns, text_source=text_source))
-        problems = logs.problems
-        keep = None if problems is None else pa.array([p is None for p in problems])
+        requests = logs.requests
+        keep = None if requests is None else pa.array(requests)
 
         def scan(cols: list[str]) -> pa.Table:
             t = logs.read(cols)
@@ -145,7 +145,7 @@ def read_logs(
             }
         )
         df["segment"] = df["segment"].where(df["segment"].notna(), NO_SEGMENT)
-        unreadable = 0 if problems is None else len(problems) - n
+        unreadable = 0 if requests is None else len(requests) - n
         info: dict[str, Any] = {"rows": n, "unreadable_rows": unreadable, "format": logs.info.fmt,
                                 "prompt_tokens_counted": 0, "completion_tokens_estimated": 0}  # fmt: skip
         if unreadable:

@@ -49,16 +49,19 @@ def fx(tmp_path: Path) -> dict[str, Path]:
 def test_savings_on_json_lines_matches_the_parquet_figures(fx, tmp_path):
     logs = tmp_path / "logs.jsonl"
     lines = [json.dumps(r) for r in _rows()] + ['{"request_id": "cut', "[1, 2]", ""]
+    # a prompt that is a list: quarantined by the route job, but served: unlabeled, (100*10 + 0)e-6
+    lines.append(json.dumps({**_rows()[0], "request_id": "r7", "prompt": ["a", "b"], "prompt_tokens": 100,
+                             "completion_tokens": 0}))  # fmt: skip
     logs.write_text("\n".join(lines) + "\n")
     summary = run_savings(str(logs), str(fx["labels"]), str(tmp_path / "rep"), prices=str(fx["prices"]),
                           bootstrap=0)  # fmt: skip
     tot = _total(tmp_path / "rep")
-    assert tot["requests"] == 4 and tot["unlabeled"] == 1
+    assert tot["requests"] == 4 and tot["unlabeled"] == 2
     assert tot["cost_served"] == pytest.approx(0.120, abs=1e-15)  # the hand-computed test_savings figures
     assert tot["cost_routed"] == pytest.approx(0.0315, abs=1e-15)
-    assert tot["cost_unlabeled_served"] == pytest.approx(0.004, abs=1e-15)
+    assert tot["cost_unlabeled_served"] == pytest.approx(0.004 + 0.001, abs=1e-15)
     counts = summary["counts"]
-    assert counts["format"] == "jsonl" and counts["rows"] == 5 and counts["unreadable_rows"] == 2
+    assert counts["format"] == "jsonl" and counts["rows"] == 6 and counts["unreadable_rows"] == 2
     assert counts["prompt_tokens_counted"] == 0
 
 
