@@ -9,6 +9,7 @@ import typer
 
 from jobs.app import app
 from jobs.cli_options import ColumnOpt, ConfigOpt, build_config, fail, parse_pairs
+from jobs.validate_cmd import FormatOpt
 
 label_app = typer.Typer(
     help="Label your own traffic: sample prompts, judge both models' answers, ingest battles for `train`.",
@@ -23,7 +24,13 @@ ApiKeyEnvOpt = typer.Option(
 
 @label_app.command("sample")
 def sample(
-    logs: str = typer.Option(..., "--logs", help="Parquet logs: file, directory or Hive (dt=...) directory."),
+    logs: str = typer.Option(
+        ...,
+        "--logs",
+        help="Prompt logs as the route job reads them (Parquet, JSON Lines, OpenAI Batch input, CSV): file, "
+        "directory or Hive (dt=...) directory. A logged request body (Batch input, body/request column) is "
+        "sent unchanged but for its model.",
+    ),
     router: str | None = typer.Option(
         None,
         "--router",
@@ -68,6 +75,7 @@ def sample(
     reference_column: str | None = typer.Option(
         None, "--reference-column", help="Log column with a reference answer: the judge grades against it."
     ),
+    log_format: str | None = FormatOpt,
     config: str | None = ConfigOpt,
     column: list[str] | None = ColumnOpt,
 ) -> None:
@@ -75,7 +83,7 @@ def sample(
     from jobs.label_sample import LabelInputError, SampleOptions, run_sample
     from schemas.logs import SchemaError
 
-    cfg = build_config(config, {}, column)
+    cfg = build_config(config, {"logs.format": log_format}, column)
     model_list = [m.strip() for m in models.split(",") if m.strip()] if models else None
     opts = SampleOptions(logs, router, n, out, strategy, model_list, labels, strong_share, threshold, seed,
                          response_column, reference_column, embed_cache=embed_cache)  # fmt: skip

@@ -6,75 +6,52 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 
 from jobs.config import JobConfig
-from schemas.logs import REASON_DUPLICATE_ID, REASON_NULL_ID, SchemaError, resolve_columns
+from jobs.log_table import LogTable, open_logs
+from router_core.log_rows import Problem, load_body, messages_sent, routed_value, row_days
+from schemas.logs import REASON_DUPLICATE_ID, REASON_NULL_ID, SchemaError
 from schemas.validation import check_text
 
 NO_SEGMENT = "(none)"
-NO_DAY = "(unknown)"
 
 
-def _dataset(path: str) -> pads.Dataset:
-    if not Path(path).exists():
-        raise SchemaError(f"logs path not found: {path}")
-    try:
-        return pads.dataset(path, format="parquet", partitioning="hive")
-    except Exception as exc:  # not Parquet, empty directory
-        raise SchemaError(f"cannot read Parquet logs at {path}: {str(exc).splitlines()[0]}") from None
+def _column(t: pa.Table, name: str | None) -> list[Any]:
+    return t.column(name).to_pylist() if name is not None else [None] * t.num_rows
 
 
-def _days(table: pa.Table, opt: dict[str, str]) -> list[str]:
-    n = table.num_rows
-    day: list[Any] = [None] * n
-    if "ts" in opt:
-        ts = table.column(opt["ts"])
-        if pa.types.is_string(ts.type) or pa.types.is_large_string(ts.type):
-            day = pc.utf8_slice_codeunits(ts, 0, 10).to_pylist()
-        else:
-            day = pc.strftime(ts, format="%Y-%m-%d").to_pylist()
-    if "dt" in opt:
-        dt = pc.cast(table.column(opt["dt"]), pa.string()).to_pylist()
-        day = [d if d is not None else x for d, x in zip(dt, day, strict=True)]
-    return [d or NO_DAY for d in day]
-
-
-def _messages(value: Any, source: str) -> list[dict[str, Any]]:
-    """The chat a Batch request sends, as dispatch builds it: the log's messages, else one user turn."""
-    if source == "messages":
-        return [{"role": m.get("role"), "content": m.get("content")} for m in value if m is not None]
-    text = value.decode("utf-8") if isinstance(value, bytes) else value
-    return [{"role": "user", "content": text}]
+def _extra_columns(logs: LogTable, response: str | None, reference: str | None) -> dict[str, str]:
+    extra = {}
+    for name, col in (("response", response), ("reference", reference)):
+        if col is not None:
+            if col not in logs.names:
+                raise SchemaError(f"--{name}-column '{col}' is not a column of the logs")
+            extra[name] = col
+    return extra
 
 
 def read_candidates(
     path: str, cfg: JobConfig, response_column: str | None = None, reference_column: str | None = None
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """(candidates, skipped rows by reason). Columns: request_id, text (routed text), question (what a
-    judge reads: the whole chat for chat logs), messages (JSON), day, segment, model, response, reference."""
-    ds = _dataset(path)
-    lc = cfg.logs
-    resolved = resolve_columns(ds.schema, lc.columns, lc.text_source)
-    opt = resolved.optional
-    extra = {}
-    for name, col in (("response", response_column), ("reference", reference_column)):
-        if col is not None:
-            if col not in ds.schema.names:
-                raise SchemaError(f"--{name}-column '{col}' is not a column of the logs")
-            extra[name] = col
-    cols = [resolved.request_id, resolved.text_column, *opt.values(), *extra.values()]
-    table = ds.to_table(columns=list(dict.fromkeys(cols)))
-    ids = pc.cast(table.column(resolved.request_id), pa.string()).to_pylist()
-    values = table.column(resolved.text_column).to_pylist()
-    days = _days(table, opt)
+    judge reads: the whole chat for chat logs), messages (JSON: the chat the request sends), body (JSON:
+    the logged request body, sent unchanged but for its model; null without one), day, segment, model,
+    response, reference. Rows are skipped for the reasons, and in the order, the route job quarantines."""
+    logs = open_logs(path, cfg.logs)
+    r, lc = logs.resolved, cfg.logs
+    opt = r.optional
+    extra = _extra_columns(logs, response_column, reference_column)
+    table = logs.read([r.request_id, *logs.routed_columns, *opt.values(), *extra.values()])
+    ids = pc.cast(table.column(r.request_id), pa.string()).to_pylist()
+    values, fallback, raw_bodies = (_column(table, c) for c in (r.text_column, r.messages_fallback, r.body))
+    problems = logs.problems or [None] * len(ids)
+    days = row_days(table, opt.get("ts"), opt.get("dt"))
     seg = pc.cast(table.column(opt["segment"]), pa.string()).to_pylist() if "segment" in opt else None
     model = table.column(opt["model"]).to_pylist() if "model" in opt else None
     got = {k: table.column(c).to_pylist() for k, c in extra.items()}
@@ -82,23 +59,27 @@ def read_candidates(
     seen: set[str] = set()
     rows = []
     for i, rid in enumerate(ids):
-        if rid is None:
-            skipped[REASON_NULL_ID] += 1
+        repeated = rid in seen  # any earlier row with this id, valid or not, as the route job ranks them
+        seen.add(rid)
+        body, body_problem = load_body(raw_bodies[i]) if r.body else (None, None)
+        reason = _skip_reason(problems[i], rid, repeated, body_problem)
+        if reason is not None:
+            skipped[reason] += 1
             continue
-        if rid in seen:
-            skipped[REASON_DUPLICATE_ID] += 1
-            continue
-        check = check_text(values[i], source=resolved.text_source, max_chars=lc.max_chars,
-                           on_too_long=lc.on_too_long, messages_policy=lc.messages_policy)  # fmt: skip
+        value, kind = routed_value(r.text_source, values[i], fallback[i], body)
+        check = check_text(value, source=kind, max_chars=lc.max_chars, on_too_long=lc.on_too_long,
+                           messages_policy=lc.messages_policy)  # fmt: skip
         if check.text is None:
             skipped[check.reason or "invalid"] += 1
             continue
-        seen.add(rid)
-        msgs = _messages(values[i], resolved.text_source)
-        question = check.text if resolved.text_source == "prompt" else _transcript(msgs)
+        # the chat the judge reads: the body's (sent as logged), else the one dispatch builds
+        sent, sent_kind = (body.get("messages"), "messages") if body is not None else (value, kind)
+        msgs = messages_sent(sent, sent_kind)
+        question = check.text if kind == "prompt" else _transcript(msgs)
         rows.append({
             "request_id": rid, "text": check.text, "question": question,
-            "messages": json.dumps(msgs, ensure_ascii=False), "day": days[i],
+            "messages": json.dumps(msgs, ensure_ascii=False),
+            "body": None if body is None else json.dumps(body, ensure_ascii=False), "day": days[i],
             "segment": (seg[i] if seg and seg[i] is not None else NO_SEGMENT),
             "model": model[i] if model else None,
             "response": got["response"][i] if "response" in got else None,
@@ -107,8 +88,19 @@ def read_candidates(
     return pd.DataFrame(rows, columns=CANDIDATE_COLUMNS), dict(skipped)
 
 
-CANDIDATE_COLUMNS = ["request_id", "text", "question", "messages", "day", "segment", "model", "response"]
-CANDIDATE_COLUMNS.append("reference")
+def _skip_reason(problem: Problem | None, rid: str | None, repeated: bool, body_problem: Problem | None):
+    """The route job's order: line problem > null id > duplicate id > body problem (> text check)."""
+    if problem is not None:
+        return problem[0]
+    if rid is None:
+        return REASON_NULL_ID
+    if repeated:
+        return REASON_DUPLICATE_ID
+    return body_problem[0] if body_problem is not None else None
+
+
+CANDIDATE_COLUMNS = ["request_id", "text", "question", "messages", "body", "day", "segment", "model"]
+CANDIDATE_COLUMNS += ["response", "reference"]
 
 
 def _transcript(msgs: list[dict[str, Any]]) -> str:

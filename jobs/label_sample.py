@@ -1,6 +1,7 @@
-"""``batch-router label sample``: choose the prompts worth labelling and write one Batch request file per
-model (the bodies dispatch would send), ``sample.parquet`` (what the judge step reads) and
-``manifest.json`` (strategy, n, and why each prompt was chosen)."""
+"""``batch-router label sample``: choose the prompts worth labelling from logs in any format the route
+job reads, and write one Batch request file per model (the bodies dispatch would send),
+``sample.parquet`` (what the judge step reads) and ``manifest.json`` (strategy, n, and why each prompt
+was chosen)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from jobs.config import JobConfig
 from jobs.label_logs import distinct_first, read_candidates
 from router_core.labeling import sampling as S
 from router_core.labeling.batch_files import request_line, safe_name, write_parts, write_text_atomic
+from router_core.log_rows import request_body
 
 SAMPLE_FILE = "sample.parquet"
 MANIFEST = "manifest.json"
@@ -129,10 +131,12 @@ def choose(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple[list[
 
 
 def _request_files(out: Path, sample: pd.DataFrame, models: list[str]) -> dict[str, list[str]]:
+    """One Batch request file set per model, as dispatch writes them: a logged request body is sent
+    unchanged but for ``model``; a request without one is a chat completion of its messages."""
     files: dict[str, list[str]] = {}
     for m in models:
         lines = [
-            request_line(row.custom_id, {"model": m, "messages": json.loads(row.messages)})
+            request_line(row.custom_id, request_body(_body(row.body), json.loads(row.messages), m))
             for row in sample.itertuples()
             if not (row.logged_model == m and isinstance(row.logged_response, str))
         ]
@@ -140,6 +144,10 @@ def _request_files(out: Path, sample: pd.DataFrame, models: list[str]) -> dict[s
         files[m] = [p.relative_to(out).as_posix() for p in parts]
         log(f"{m}: {len(lines):,} Batch requests in {len(parts)} file(s) in {out / 'batch' / safe_name(m)}")
     return files
+
+
+def _body(value: str | None) -> dict[str, Any] | None:
+    return json.loads(value) if isinstance(value, str) else None
 
 
 def run_sample(opts: SampleOptions, cfg: JobConfig) -> dict[str, Any]:

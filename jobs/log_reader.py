@@ -23,6 +23,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from router_core.log_formats import LogFormatError, csv_header, detect_format, json_keys, partition_keys
+from router_core.log_rows import BATCH_URL
 from schemas.logs import (
     REASON_BAD_REQUEST,
     REASON_MALFORMED_JSON,
@@ -34,7 +35,6 @@ from schemas.logs import (
 RAW_COL = "_br_raw"
 ERROR_COL = "_br_error"
 BATCH_COLUMNS = ("custom_id", "method", "url", "body")
-BATCH_URL = "/v1/chat/completions"
 INTEGER_COLUMNS = ("prompt_tokens", "completion_tokens")
 
 

@@ -30,24 +30,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from jobs.config import LogsConfig
+from jobs.log_table import LogTable, open_logs
 from router_core.audit import AuditLabels
 from router_core.audit_report import NO_AUDIT_WARNING, measure
+from router_core.log_formats import LOG_FORMATS
+from router_core.log_rows import load_body, routed_value, row_days, text_of
 from router_core.pricing import PriceTable
 from router_core.savings_frame import Frame, SavingsInputError, build_frame
 from router_core.savings_stats import aggregate, cost_quality_curve
-from router_core.text import (
-    DEFAULT_MESSAGES_POLICY,
-    MESSAGES_POLICIES,
-    MessagesPolicy,
-    normalize_prompt,
-    prompt_text,
-    text_from_messages,
-)
+from router_core.text import DEFAULT_MESSAGES_POLICY, MESSAGES_POLICIES, MessagesPolicy, normalize_prompt
 from router_core.tokens import TOKENIZER_ID, count_tokens
-from schemas.logs import LogColumns, SchemaError, resolve_columns
+from schemas.logs import LogColumns, ResolvedColumns, SchemaError
 
 NO_SEGMENT = "(none)"
-NO_DAY = "(unknown)"
 
 
 def _log(msg: str) -> None:
@@ -70,89 +66,102 @@ def _as_str(arr: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.cast(arr, pa.string()).to_pylist(), dtype=object)
 
 
-def _day_of(table: pa.Table, opt: dict[str, str]) -> np.ndarray:
-    """YYYY-MM-DD per row: the dt column, else the date of ts, else NO_DAY."""
-    n = table.num_rows
-    day = np.full(n, None, dtype=object)
-    if "ts" in opt:
-        ts = table.column(opt["ts"])
-        if pa.types.is_string(ts.type) or pa.types.is_large_string(ts.type):
-            ts = pc.cast(pc.utf8_slice_codeunits(ts, 0, 10), pa.string())
-            day = np.asarray(ts.to_pylist(), dtype=object)
-        else:
-            day = np.asarray(pc.strftime(ts, format="%Y-%m-%d").to_pylist(), dtype=object)
-    if "dt" in opt:
-        dt = _as_str(table.column(opt["dt"]))
-        day = np.where(pd.isna(dt), day, dt)
-    return np.where(pd.isna(day), NO_DAY, day).astype(object)
+def _routed_cells(r: ResolvedColumns, t: pa.Table) -> list[tuple[Any, str]]:
+    """(cell, kind) each row routes on: the prompt, the messages, or the request body's messages."""
+    n = t.num_rows
+    values = t.column(r.text_column).to_pylist()
+    fallback = t.column(r.messages_fallback).to_pylist() if r.messages_fallback else [None] * n
+    bodies = [load_body(b)[0] for b in t.column(r.body).to_pylist()] if r.body else [None] * n
+    return [routed_value(r.text_source, *cell) for cell in zip(values, fallback, bodies, strict=True)]
 
 
-def _prompt_texts(table: pa.Table, text_col: str, source: str) -> list[str | None]:
-    """The text billed as input: the prompt, or the whole chat transcript for messages."""
-    values = table.column(text_col).to_pylist()
-    if source == "prompt":
-        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values]
-    return [text_from_messages(v, "full") if isinstance(v, list) else None for v in values]
+def _served_models(logs: LogTable, table: pa.Table, scan) -> np.ndarray | None:
+    """The model column, else the ``model`` of each request body (Batch input), else None."""
+    r = logs.resolved
+    if "model" in r.optional:
+        return _as_str(table.column(r.optional["model"]))
+    if r.body is None:
+        return None
+    bodies = [load_body(b)[0] for b in scan([r.body]).column(r.body).to_pylist()]
+    models = [b.get("model") if b is not None else None for b in bodies]
+    return np.asarray([m if isinstance(m, str) else None for m in models], dtype=object)
 
 
-def _audit_texts(ds: pads.Dataset, text_col: str, policy: MessagesPolicy) -> list[str | None]:
-    """The routed text of each row, normalised as training prompts are: the audit's join key."""
-    values = ds.to_table(columns=[text_col]).column(text_col).to_pylist()
-    out: list[str | None] = []
-    for v in values:
-        try:
-            text = prompt_text(v, policy)
-        except (ValueError, UnicodeDecodeError):
-            text = None  # quarantined by the route job: never routed, so never audited
-        out.append(normalize_prompt(text) if text else None)
-    return out
+def _decoded(value: Any) -> Any:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes | bytearray) else value
+
+
+def _count_missing_tokens(df: pd.DataFrame, logs: LogTable, scan, info: dict[str, Any]) -> None:
+    missing = df["prompt_tokens"].isna().to_numpy()
+    if not missing.any():
+        return
+    t0 = time.time()
+    _log(f"counting prompt tokens for {int(missing.sum())} rows without prompt_tokens ({TOKENIZER_ID})")
+    idx = np.flatnonzero(missing)
+    # Second scan for the (large) text columns only when needed; scans keep the row order.
+    cells = _routed_cells(logs.resolved, scan(logs.routed_columns).take(pa.array(idx)))
+    counts = df["prompt_tokens"].to_numpy(dtype="float64", na_value=np.nan)
+    # billed: the whole chat; undecodable bytes are still billed
+    texts = [text_of(_decoded(v), kind, "full") for v, kind in cells]
+    counts[idx] = count_tokens(texts)
+    df["prompt_tokens"] = counts.astype(np.int64)
+    info["prompt_tokens_counted"] = int(missing.sum())
+    _log(f"counted in {time.time() - t0:.1f}s")
 
 
 def read_logs(
-    path: str, columns: LogColumns, text_source: str = "auto", text_policy: MessagesPolicy | None = None
+    path: str,
+    columns: LogColumns,
+    text_source: str = "auto",
+    text_policy: MessagesPolicy | None = None,
+    log_format: str = "auto",
 ) -> tuple[pd.DataFrame, dict]:
-    """Logs as one row per request: request_id, day, segment, model, prompt_tokens, completion_tokens
-    (nullable ints). Prompt tokens missing in the log are counted with the bundled tokenizer. With
-    ``text_policy`` (auditing), also ``text``: the normalised routed text under that messages policy."""
-    ds = _dataset(path, "logs")
+    """Logs (any format the route job reads) as one row per request: request_id, day, segment, model,
+    prompt_tokens, completion_tokens (nullable ints). Lines that are not JSON objects or not Batch requests
+    are left out (counted as unreadable_rows). Prompt tokens missing in the log are counted with the
+    bundled tokenizer. With ``text_policy`` (auditing), also ``text``: the normalised routed text."""
+    if log_format not in LOG_FORMATS:
+        expected = ", ".join(LOG_FORMATS)
+        raise SavingsInputError(f"unknown log format '{log_format}' (expected one of {expected})")
     try:
-        resolved = resolve_columns(ds.schema, columns, text_source)
+        logs = open_logs(path, LogsConfig(format=log_format, columns=columns, text_source=text_source))
+        requests = logs.requests
+        keep = None if requests is None else pa.array(requests)
+
+        def scan(cols: list[str]) -> pa.Table:
+            t = logs.read(cols)
+            return t if keep is None else t.filter(keep)
+
+        r = logs.resolved
+        opt = r.optional
+        table = scan([r.request_id, *opt.values()])
+        n = table.num_rows
+        df = pd.DataFrame(
+            {
+                "request_id": _as_str(table.column(r.request_id)),
+                "day": row_days(table, opt.get("ts"), opt.get("dt")),
+                "segment": _as_str(table.column(opt["segment"])) if "segment" in opt else NO_SEGMENT,
+                "model": _served_models(logs, table, scan),
+            }
+        )
+        df["segment"] = df["segment"].where(df["segment"].notna(), NO_SEGMENT)
+        unreadable = 0 if requests is None else len(requests) - n
+        info: dict[str, Any] = {"rows": n, "unreadable_rows": unreadable, "format": logs.info.fmt,
+                                "prompt_tokens_counted": 0, "completion_tokens_estimated": 0}  # fmt: skip
+        if unreadable:
+            _log(f"left out {unreadable} lines that are not JSON objects or not Batch requests")
+        for key in ("prompt_tokens", "completion_tokens"):
+            if key in opt:
+                df[key] = table.column(opt[key]).to_pandas().astype("Int64").to_numpy()
+            else:
+                df[key] = pd.array([pd.NA] * n, dtype="Int64")
+        _count_missing_tokens(df, logs, scan, info)
+        if text_policy is not None:
+            cells = _routed_cells(r, scan(logs.routed_columns))
+            texts = [text_of(v, kind, text_policy) for v, kind in cells]
+            df["text"] = [normalize_prompt(t) if t else None for t in texts]
     except SchemaError as exc:
         raise SavingsInputError(str(exc)) from None
-    opt = resolved.optional
-    wanted = [resolved.request_id] + [opt[k] for k in opt]
-    table = ds.to_table(columns=list(dict.fromkeys(wanted)))
-    n = table.num_rows
-    df = pd.DataFrame(
-        {
-            "request_id": _as_str(table.column(resolved.request_id)),
-            "day": _day_of(table, opt),
-            "segment": _as_str(table.column(opt["segment"])) if "segment" in opt else NO_SEGMENT,
-            "model": _as_str(table.column(opt["model"])) if "model" in opt else None,
-        }
-    )
-    df["segment"] = df["segment"].where(df["segment"].notna(), NO_SEGMENT)
-    info: dict[str, Any] = {"rows": n, "prompt_tokens_counted": 0, "completion_tokens_estimated": 0}
-    for key in ("prompt_tokens", "completion_tokens"):
-        if key in opt:
-            df[key] = table.column(opt[key]).to_pandas().astype("Int64").to_numpy()
-        else:
-            df[key] = pd.array([pd.NA] * n, dtype="Int64")
-    missing = df["prompt_tokens"].isna().to_numpy()
-    if missing.any():
-        t0 = time.time()
-        _log(f"counting prompt tokens for {int(missing.sum())} rows without prompt_tokens ({TOKENIZER_ID})")
-        idx = np.flatnonzero(missing)
-        # Second scan for the (large) text column only when needed; scans keep the row order.
-        text_table = ds.to_table(columns=[resolved.text_column]).take(pa.array(idx))
-        texts = _prompt_texts(text_table, resolved.text_column, resolved.text_source)
-        counts = df["prompt_tokens"].to_numpy(dtype="float64", na_value=np.nan)
-        counts[idx] = count_tokens(texts)
-        df["prompt_tokens"] = counts.astype(np.int64)
-        info["prompt_tokens_counted"] = int(missing.sum())
-        _log(f"counted in {time.time() - t0:.1f}s")
-    if text_policy is not None:
-        df["text"] = _audit_texts(ds, resolved.text_column, text_policy)
     return df, info
 
 
@@ -277,11 +286,12 @@ def run_savings(
     audit: list[str] | None = None,
     audit_sampling: str = "unknown",
     messages_policy: MessagesPolicy | None = None,
+    log_format: str = "auto",
 ) -> dict[str, Any]:
     """Compute savings, write REPORT_DIR/{report.html, savings.csv, savings.parquet, summary.json};
     return the summary (the total row plus counts and the prices used). ``audit``: label files whose
     measured quality is reported on the requests they cover (``audit_sampling``: how they were chosen,
-    for files without a sample_strategy column)."""
+    for files without a sample_strategy column). ``log_format``: auto, parquet, jsonl, openai_batch, csv."""
     from jobs.audit_labels import read_audit
 
     t0 = time.time()
@@ -297,7 +307,7 @@ def run_savings(
         _log(f"reading audit labels {', '.join(audit)}")
         audit_labels = read_audit(audit, audit_sampling, policy)
     _log(f"reading logs {logs}")
-    log_df, log_info = read_logs(logs, columns or LogColumns(), text_source, policy)
+    log_df, log_info = read_logs(logs, columns or LogColumns(), text_source, policy, log_format)
     _log(f"{log_info['rows']} log rows; reading labels {labels}")
     lab, router, lab_path = read_labels(labels)
     _log(f"{len(lab)} labels")

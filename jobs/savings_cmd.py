@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from jobs.app import EXIT_BAD_INPUT, app
 from jobs.cli_options import date_error
+from jobs.validate_cmd import FormatOpt
 from router_core.pricing import PriceFileError, UnknownModelPriceError
 
 
@@ -26,7 +27,10 @@ def _check(date: str | None, prices: str | None, audit: list[str]) -> None:
 
 def savings(
     logs: str = typer.Option(
-        ..., "--logs", help="Prompt logs (Parquet file, directory or Hive dt=YYYY-MM-DD partitioned dir)."
+        ...,
+        "--logs",
+        help="Prompt logs, as the route job reads them: Parquet, JSON Lines, OpenAI Batch input or CSV "
+        "(a file, a directory or a Hive dt=YYYY-MM-DD partitioned dir; format by extension, then content).",
     ),
     labels: str = typer.Option(
         ..., "--labels", help="The route job's --out directory (or its labels/ subdirectory)."
@@ -51,10 +55,12 @@ def savings(
     served_model: str | None = typer.Option(
         None, "--served-model", help="Model that served rows whose log has no 'model' value."
     ),
+    log_format: str | None = FormatOpt,
     config: str | None = typer.Option(
         None,
         "--config",
-        help="Job config (YAML/TOML); only logs.columns, logs.text_source and logs.messages_policy are used.",
+        help="Job config (YAML/TOML); only logs.format, logs.columns, logs.text_source and "
+        "logs.messages_policy are used.",
     ),
     audit: list[str] = typer.Option(
         [],
@@ -96,6 +102,7 @@ def savings(
             audit=audit,
             audit_sampling=audit_sampling,
             messages_policy=policy,
+            log_format=log_format or cfg.logs.format,
         )
     except (
         SavingsInputError,

@@ -1,0 +1,171 @@
+"""Prompt logs of any supported format as one pyarrow table, without Spark: what ``batch-router savings``
+and ``batch-router label sample`` read.
+
+The format, the columns and the one-line errors are the route job's (jobs.log_reader.inspect_logs,
+schemas.logs.resolve_columns); the table has the columns the route job's frame has:
+
+- Parquet: as is (any timestamp unit);
+- JSON Lines: the contract's columns of each JSON object, as text (nested values as their JSON);
+- OpenAI Batch input: custom_id, method, url and body (JSON text) of each line;
+- CSV: every column text, empty fields null; token counts as integers in both text formats.
+
+``LogTable.problems`` holds, per row, the quarantine (reason, detail) of a line that is not a JSON
+object or not a Batch request (None for good rows and for Parquet).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+
+from jobs.config import JobConfig, LogsConfig
+from jobs.log_reader import INTEGER_COLUMNS, LogInput
+from jobs.validate_logs import resolve_input
+from router_core.log_formats import csv_header, open_text
+from router_core.log_rows import Problem, batch_line_problem, json_kind
+from router_core.messages import MALFORMED_JSON, UNSUPPORTED_CONTENT
+from schemas.logs import ResolvedColumns, SchemaError
+
+
+@dataclass
+class LogTable:
+    info: LogInput
+    resolved: ResolvedColumns
+    _parsed: tuple[pa.Table, list[Problem | None]] | None = field(default=None, repr=False)
+
+    @property
+    def names(self) -> list[str]:
+        return self.info.schema.names
+
+    @property
+    def routed_columns(self) -> list[str]:
+        """The columns a row routes on: its text column, the messages fallback, the request body."""
+        r = self.resolved
+        return [c for c in dict.fromkeys((r.text_column, r.messages_fallback, r.body)) if c is not None]
+
+    def read(self, columns: list[str]) -> pa.Table:
+        """Those columns of every row, in file order (each scan of a Parquet log reads only them)."""
+        columns = list(dict.fromkeys(columns))
+        if self.info.fmt == "parquet":
+            try:
+                ds = pads.dataset(self.info.path, format="parquet", partitioning="hive")
+                return ds.to_table(columns=columns)
+            except Exception as exc:  # ArrowInvalid and friends: a file that changed or broke mid-read
+                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise SchemaError(f"cannot read Parquet logs at {self.info.path}: {msg}") from None
+        return self._text_table().select(columns)
+
+    @property
+    def problems(self) -> list[Problem | None] | None:
+        """Per row of ``read``: the line's quarantine (reason, detail) or None; None for Parquet logs."""
+        if self.info.fmt == "parquet":
+            return None
+        self._text_table()
+        return self._parsed[1]
+
+    @property
+    def requests(self) -> list[bool] | None:
+        """Per row: whether it is a request at all (not a line that is no JSON object, nor a Batch line the
+        Batch API refuses); a row quarantined for its content is one. None for Parquet (every row is)."""
+        problems = self.problems
+        if problems is None:
+            return None
+        return [p is None or p[0] == UNSUPPORTED_CONTENT for p in problems]
+
+    def _text_table(self) -> pa.Table:
+        if self._parsed is None:
+            try:
+                self._parsed = _parse_text_logs(self.info)
+            except OSError as exc:
+                raise SchemaError(f"cannot read logs at {self.info.path}: {exc}") from None
+        return self._parsed[0]
+
+
+def open_logs(path: str, logs: LogsConfig) -> LogTable:
+    """Format, columns and text source of the logs at ``path``; SchemaError (one line) when unreadable."""
+    info, resolved = resolve_input(path, JobConfig(logs=logs))
+    return LogTable(info, resolved)
+
+
+def _as_long(value: Any) -> int | None:
+    """Token counts as Spark casts them (text -> double -> long): "12" and 12.0 are 12, "n/a" null."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(f) if math.isfinite(f) else None
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _partitions(info: LogInput, f: Path) -> dict[str, str]:
+    base = Path(info.path)
+    if base.is_file():
+        return {}
+    parts = [p.split("=", 1) for p in f.relative_to(base).parent.parts if "=" in p]
+    return {k: v for k, v in parts}
+
+
+def _parse_text_logs(info: LogInput) -> tuple[pa.Table, list[Problem | None]]:
+    names = info.schema.names
+    ints = {getattr(info.columns, c) for c in INTEGER_COLUMNS}
+    cols: dict[str, list[Any]] = {n: [] for n in names}
+    problems: list[Problem | None] = []
+    for f in info.files:
+        parts = _partitions(info, f)
+        rows = _csv_rows(f) if info.fmt == "csv" else _json_rows(f, info)
+        for row, problem in rows:
+            row.update(parts)
+            for n in names:
+                v = row.get(n)
+                cols[n].append(_as_long(v) if n in ints else _as_text(v))
+            problems.append(problem)
+    return pa.table(cols, schema=info.schema), problems
+
+
+def _json_rows(f: Path, info: LogInput):
+    """(row, problem) per non-blank line, the problems the route job quarantines the line for."""
+    prompt = None if info.fmt == "openai_batch" else info.columns.prompt
+    with open_text(f) as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except (ValueError, RecursionError):
+                yield {}, (MALFORMED_JSON, "line is not valid JSON")
+                continue
+            if not isinstance(obj, dict):
+                yield {}, (MALFORMED_JSON, f"line is JSON {json_kind(obj)}, not an object")
+                continue
+            problem = None
+            if info.fmt == "openai_batch":
+                problem = batch_line_problem(obj)
+            elif prompt in obj and not isinstance(obj[prompt], str | None):
+                problem = (UNSUPPORTED_CONTENT, f"prompt is JSON {json_kind(obj[prompt])}")
+            yield obj, problem
+
+
+def _csv_rows(f: Path):
+    """Rows of a CSV file by its own header; empty fields are null (Spark's CSV reader agrees)."""
+    header = csv_header(f)
+    with open_text(f) as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        for values in reader:
+            if not values:
+                continue
+            yield {h: (v if v != "" else None) for h, v in zip(header, values, strict=False)}, None

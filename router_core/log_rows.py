@@ -1,0 +1,156 @@
+"""Row rules of prompt logs shared by the readers that run without Spark (``savings``, ``label sample``):
+the day of a row, whether a Batch input line is a request the Batch API takes, a request body as an
+object, the value a row routes on and the chat a request sends. They mirror the route job's Spark rules
+(jobs/validate_logs.py, jobs/log_reader.py, jobs/route_logs.py dispatch_line).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from router_core.messages import MALFORMED_JSON, MessagesError, load_messages, parse_chat
+from router_core.text import MessagesPolicy, prompt_text, text_from_turns
+
+BATCH_URL = "/v1/chat/completions"
+INVALID_REQUEST = "invalid_request"  # schemas.logs.REASON_BAD_REQUEST
+NO_DAY = "(unknown)"
+
+Problem = tuple[str, str]  # (quarantine reason code, detail)
+
+
+def json_kind(value: Any) -> str:
+    """The JSON type name of a parsed value, as the quarantine details name it."""
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "bigint"
+    if isinstance(value, float):
+        return "double"
+    return "string" if isinstance(value, str) else "null"
+
+
+def iso_day(text: str | None) -> str | None:
+    """The UTC date of ISO-8601 text (``Z`` and offsets included, as the route job's Spark session reads
+    it), None for text that is no timestamp."""
+    if text is None:
+        return None
+    try:
+        t = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if t.tzinfo is not None:
+        t = t.astimezone(datetime.UTC)
+    return t.date().isoformat()
+
+
+def row_days(table: pa.Table, ts: str | None, dt: str | None) -> list[str]:
+    """YYYY-MM-DD per row: the ``dt`` column, else the UTC date of ``ts`` (a timestamp, a date or
+    ISO-8601 text), else NO_DAY."""
+    n = table.num_rows
+    day: list[str | None] = [None] * n
+    if ts is not None:
+        col = table.column(ts)
+        if pa.types.is_dictionary(col.type):
+            col = pc.cast(col, col.type.value_type)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            days = {v: iso_day(v) for v in pc.unique(col).to_pylist()}  # logs repeat timestamps
+            day = [days[v] for v in col.to_pylist()]
+        else:
+            if pa.types.is_date(col.type):
+                col = pc.cast(col, pa.timestamp("s"))
+            elif col.type.tz is not None:  # the UTC date, not the zone's local one
+                col = pc.cast(col, pa.timestamp(col.type.unit))
+            day = pc.strftime(col, format="%Y-%m-%d").to_pylist()
+    if dt is not None:
+        dts = pc.cast(table.column(dt), pa.string()).to_pylist()
+        day = [d if d is not None else x for d, x in zip(dts, day, strict=True)]
+    return [d or NO_DAY for d in day]
+
+
+def batch_line_problem(line: dict) -> Problem | None:
+    """Why the Batch API would refuse this input line (method, url, body), None when it would not."""
+    method, url = line.get("method"), line.get("url")
+    if method != "POST":
+        return INVALID_REQUEST, f"method is {method if method is not None else 'missing'}"
+    if url != BATCH_URL:
+        return INVALID_REQUEST, f"url is {url if url is not None else 'missing'}, not {BATCH_URL}"
+    if not isinstance(line.get("body"), dict):
+        return INVALID_REQUEST, "body is missing or not a JSON object"
+    return None
+
+
+def drop_nulls(value: Any) -> Any:
+    """A struct cell as JSON writes it: null fields left out (Spark's to_json does the same)."""
+    if isinstance(value, dict):
+        return {k: drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [drop_nulls(v) for v in value]
+    return value
+
+
+def load_body(value: Any) -> tuple[dict | None, Problem | None]:
+    """(body, problem) of a request body cell: JSON text or a struct's dict; a null body is (None, None)."""
+    if value is None:
+        return None, None
+    if isinstance(value, str | bytes | bytearray):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            return None, (MALFORMED_JSON, "body is not valid JSON")
+    else:
+        value = drop_nulls(value)
+    if not isinstance(value, dict):
+        return None, (INVALID_REQUEST, f"body is JSON {json_kind(value)}, not an object")
+    return value, None
+
+
+def routed_value(source: str, value: Any, fallback: Any, body: dict | None) -> tuple[Any, str]:
+    """(cell, "prompt" or "messages") a row routes on: the body's messages for text source "body", the
+    messages column, or the prompt (its row's messages when the prompt is null and there is a fallback)."""
+    if source == "body":
+        return (body or {}).get("messages"), "messages"
+    if source == "messages":
+        return value, "messages"
+    if value is None and fallback is not None:
+        return fallback, "messages"
+    return value, "prompt"
+
+
+def text_of(value: Any, kind: str, policy: MessagesPolicy) -> str | None:
+    """The text of a routed cell under ``policy`` ("full": every turn, the text billed as input); None
+    for a cell the route job quarantines."""
+    try:
+        if kind == "messages":
+            return None if value is None else text_from_turns(parse_chat(value).turns, policy)
+        return prompt_text(value, policy)
+    except (ValueError, UnicodeDecodeError):  # MessagesError is a ValueError
+        return None
+
+
+def messages_sent(value: Any, kind: str) -> list[dict[str, Any]]:
+    """The chat a request without a body sends, as dispatch builds it: the log's messages (null
+    messages and null fields left out), else one user turn with the original prompt."""
+    if kind == "messages":
+        try:
+            return [drop_nulls(m) for m in load_messages(value) if m is not None]
+        except MessagesError:
+            return []
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes | bytearray) else value
+    return [{"role": "user", "content": None if text is None else str(text)}]
+
+
+def request_body(body: dict | None, messages: list[dict[str, Any]], model: str) -> dict[str, Any]:
+    """The body of a Batch request to ``model``: the logged body with only ``model`` replaced, else a
+    chat completion of ``messages``."""
+    if body is not None:
+        return {**body, "model": model}
+    return {"model": model, "messages": messages}

@@ -1,0 +1,224 @@
+"""`savings` and `label sample` read every format the route job reads (jobs/log_table.py): JSON Lines,
+OpenAI Batch input and CSV logs written with json.dumps / the csv module give the Parquet log's figures,
+rows the route job quarantines are skipped for the same reasons (never a crash), and a logged request
+body is sent unchanged but for its model."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from log_formats_data import WRITERS
+from test_savings import ROWS, _total, write_fixture
+from typer.testing import CliRunner
+
+from jobs.app import EXIT_BAD_INPUT, app
+from jobs.label_cmd import sample  # noqa: F401  (registers the command on the app)
+from jobs.savings import run_savings
+from jobs.savings_cmd import app_main  # noqa: F401  (registers the command on the app)
+from router_core.log_rows import row_days
+from router_core.tokens import count_tokens
+
+COLUMNS = ["request_id", "prompt", "ts", "model", "segment", "prompt_tokens", "completion_tokens"]
+
+
+def _rows() -> list[dict]:
+    """ROWS of test_savings as log records: the prompts of write_fixture, ISO-8601 timestamps."""
+    return [
+        {
+            "request_id": rid,
+            "prompt": f"prompt number {i} about topic {rid}",
+            "ts": f"{day}T10:00:00Z",
+            "model": model,
+            "segment": seg,
+            "prompt_tokens": pt,
+            "completion_tokens": ct,
+        }
+        for i, (rid, (day, seg, model, pt, ct, _, _)) in enumerate(ROWS.items())
+    ]
+
+
+@pytest.fixture
+def fx(tmp_path: Path) -> dict[str, Path]:
+    return write_fixture(tmp_path / "in")
+
+
+def test_savings_on_json_lines_matches_the_parquet_figures(fx, tmp_path):
+    logs = tmp_path / "logs.jsonl"
+    lines = [json.dumps(r) for r in _rows()] + ['{"request_id": "cut', "[1, 2]", ""]
+    # a prompt that is a list: quarantined by the route job, but served: unlabeled, (100*10 + 0)e-6
+    lines.append(json.dumps({**_rows()[0], "request_id": "r7", "prompt": ["a", "b"], "prompt_tokens": 100,
+                             "completion_tokens": 0}))  # fmt: skip
+    logs.write_text("\n".join(lines) + "\n")
+    summary = run_savings(str(logs), str(fx["labels"]), str(tmp_path / "rep"), prices=str(fx["prices"]),
+                          bootstrap=0)  # fmt: skip
+    tot = _total(tmp_path / "rep")
+    assert tot["requests"] == 4 and tot["unlabeled"] == 2
+    assert tot["cost_served"] == pytest.approx(0.120, abs=1e-15)  # the hand-computed test_savings figures
+    assert tot["cost_routed"] == pytest.approx(0.0315, abs=1e-15)
+    assert tot["cost_unlabeled_served"] == pytest.approx(0.004 + 0.001, abs=1e-15)
+    counts = summary["counts"]
+    assert counts["format"] == "jsonl" and counts["rows"] == 6 and counts["unreadable_rows"] == 2
+    assert counts["prompt_tokens_counted"] == 0
+
+
+def test_savings_on_csv_counts_quarantined_rows_as_unlabeled(fx, tmp_path):
+    logs = tmp_path / "logs.csv"
+    rows = _rows()
+    rows[1]["prompt"] = 'a prompt with "quotes",\na comma and a newline'
+    with open(logs, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+        # an empty prompt: the route job quarantines it, savings counts it unlabeled (10*10 + 10*30)e-6
+        w.writerow({"request_id": "r6", "prompt": "", "ts": "2024-05-02T11:00:00Z", "model": "big",
+                    "segment": "A", "prompt_tokens": "10", "completion_tokens": "10"})  # fmt: skip
+    summary = run_savings(str(logs), str(fx["labels"]), str(tmp_path / "rep"), prices=str(fx["prices"]),
+                          bootstrap=0)  # fmt: skip
+    tot = _total(tmp_path / "rep")
+    assert tot["requests"] == 4 and tot["unlabeled"] == 2
+    assert tot["cost_served"] == pytest.approx(0.120, abs=1e-15)
+    assert tot["cost_routed"] == pytest.approx(0.0315, abs=1e-15)
+    assert tot["cost_unlabeled_served"] == pytest.approx(0.0044, abs=1e-15)
+    assert summary["counts"]["format"] == "csv" and summary["counts"]["rows"] == 6
+
+
+def test_savings_on_a_batch_input_file_prices_the_body_model(fx, tmp_path):
+    logs = tmp_path / "batch.jsonl"
+    lines = []
+    for r in _rows():
+        body = {"model": r["model"], "temperature": 0, "messages": [{"role": "user", "content": r["prompt"]}]}
+        lines.append({"custom_id": r["request_id"], "method": "POST", "url": "/v1/chat/completions",
+                      "body": body})  # fmt: skip
+    lines.append({**lines[0], "custom_id": "r-get", "method": "GET"})  # refused by the Batch API
+    logs.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+    summary = run_savings(str(logs), str(fx["labels"]), str(tmp_path / "rep"), prices=str(fx["prices"]),
+                          bootstrap=0)  # fmt: skip
+    counts = summary["counts"]
+    assert counts["format"] == "openai_batch" and counts["rows"] == 5 and counts["unreadable_rows"] == 2
+    assert counts["prompt_tokens_counted"] == 5 and counts["completion_tokens_estimated"] == 5
+    # prompt tokens: the whole chat as billed ("user: <prompt>"); completions: the default 350 tokens
+    pt = dict(zip(ROWS, count_tokens([f"user: {r['prompt']}" for r in _rows()]), strict=True))
+    prices = {"big": (10, 30), "mid": (4, 8), "small": (1, 2)}
+
+    def cost(model: str, rid: str) -> float:
+        i, o = prices[model]
+        return (pt[rid] * i + 350 * o) / 1e6
+
+    labeled = ["r1", "r2", "r3", "r4"]
+    tot = _total(tmp_path / "rep")
+    assert tot["requests"] == 4 and tot["unlabeled"] == 1
+    assert tot["cost_served"] == pytest.approx(sum(cost(ROWS[r][2], r) for r in labeled), rel=1e-12)
+    assert tot["cost_routed"] == pytest.approx(sum(cost(ROWS[r][5], r) for r in labeled), rel=1e-12)
+
+
+def test_row_days_are_utc_dates_from_dt_ts_text_or_none():
+    import datetime as dt
+
+    import pyarrow as pa
+
+    text = ["2026-11-01T10:00:00Z", "not a date", None, "2026-11-03 09:00", "2026-11-01T23:30:00-05:00"]
+    t = pa.table({"ts": text, "dt": [None, None, None, "2026-12-01", None]})
+    assert row_days(t, "ts", None) == ["2026-11-01", "(unknown)", "(unknown)", "2026-11-03", "2026-11-02"]
+    assert row_days(t, "ts", "dt") == ["2026-11-01", "(unknown)", "(unknown)", "2026-12-01", "2026-11-02"]
+    assert row_days(t, None, None) == ["(unknown)"] * 5
+    late = dt.datetime(2026, 11, 1, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    zoned = pa.table({"ts": pa.array([late, None], pa.timestamp("ms", tz="America/New_York"))})
+    assert row_days(zoned, "ts", None) == ["2026-11-02", "(unknown)"]  # UTC, as the route job dates it
+
+
+def _label_sample(logs: Path, out: Path):
+    args = ["label", "sample", "--logs", str(logs), "--n", "50", "--out", str(out), "--strategy", "random",
+            "--models", "gpt-4o,gpt-4o-mini"]  # fmt: skip
+    return CliRunner().invoke(app, args)
+
+
+def _requests(out: Path, model: str) -> dict[str, dict]:
+    files = sorted((out / "batch").glob("*/*.jsonl"))
+    lines = [json.loads(x) for f in files for x in f.read_text().splitlines()]
+    return {x["custom_id"]: x for x in lines if x["body"]["model"] == model}
+
+
+@pytest.mark.parametrize("name", ["rows.jsonl", "batch.jsonl", "log.csv", "pandas.parquet"])
+def test_label_sample_reads_every_format_and_keeps_logged_bodies(name, tmp_path):
+    writer, fmt = WRITERS[name]
+    case = writer(tmp_path / name)
+    out = tmp_path / "sample"
+    res = _label_sample(case.path, out)
+    assert res.exit_code == 0, res.output
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["n"] == len(case.valid_text)  # every valid request, none of the quarantined ones
+    # the route job's reasons; lines without a request_id (not JSON objects, null ids) on top
+    extra = Counter(man["skipped_requests"])
+    extra.subtract(Counter(case.quarantined.values()))
+    assert min(extra.values()) >= 0 and sum(extra.values()) == case.no_id_quarantined, extra
+    import pandas as pd
+
+    got = pd.read_parquet(out / "sample.parquet").set_index("custom_id")
+    assert got["prompt"].to_dict() == case.valid_text  # the route job's routed texts
+    for model in ("gpt-4o", "gpt-4o-mini"):
+        sent = _requests(out, model)
+        assert set(sent) == set(case.valid_text)
+        for cid, line in sent.items():
+            assert line["method"] == "POST" and line["url"] == "/v1/chat/completions"
+            if cid in case.batch_lines:  # a logged body: unchanged but for model, every field kept
+                assert line["body"] == {**case.batch_lines[cid]["body"], "model": model}
+            else:
+                assert set(line["body"]) == {"model", "messages"}
+                assert json.loads(got.loc[cid, "messages"]) == line["body"]["messages"]
+
+
+def test_label_sample_batch_request_keeps_tools_and_settings(tmp_path):
+    case = WRITERS["batch.jsonl"][0](tmp_path / "batch.jsonl")
+    out = tmp_path / "sample"
+    assert _label_sample(case.path, out).exit_code == 0
+    line = _requests(out, "gpt-4o-mini")["c-str"]
+    original = case.batch_lines["c-str"]["body"]
+    assert original["model"] == "gpt-4o" and "tools" in original and "temperature" in original
+    assert line["body"] == {**original, "model": "gpt-4o-mini"}
+    assert list(line["body"]) == list(original)  # the model replaced in place, key order kept
+
+
+@pytest.mark.parametrize("command", ["savings", "label"])
+def test_unreadable_logs_are_one_line_errors(command, fx, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("garbage\nmore garbage\n")
+    if command == "savings":
+        args = ["savings", "--logs", str(bad), "--labels", str(fx["labels"]), "--out", str(tmp_path / "r")]
+        res = CliRunner().invoke(app, args)
+    else:
+        res = _label_sample(bad, tmp_path / "s")
+    assert res.exit_code == EXIT_BAD_INPUT, res.output
+    assert "no JSON object in the first 1000 lines" in res.output and "Traceback" not in res.output
+
+
+def test_format_flag_of_savings_and_label_sample(fx, tmp_path):
+    logs = tmp_path / "export.txt"  # no known extension: --format says what it is
+    with open(logs, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, COLUMNS)
+        w.writeheader()
+        w.writerows(_rows())
+    base = [
+        "--logs",
+        str(logs),
+        "--labels",
+        str(fx["labels"]),
+        "--prices",
+        str(fx["prices"]),
+        "--bootstrap",
+        "0",
+    ]
+    res = CliRunner().invoke(app, ["savings", *base, "--out", str(tmp_path / "r"), "--format", "csv"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["counts"]["format"] == "csv" and summary["total"]["cost_served"] == pytest.approx(0.120)
+    res = CliRunner().invoke(app, ["savings", *base, "--out", str(tmp_path / "r2"), "--format", "xml"])
+    assert res.exit_code == EXIT_BAD_INPUT and "unknown log format 'xml'" in res.output
+    args = ["label", "sample", "--logs", str(logs), "--n", "3", "--out", str(tmp_path / "s")]
+    args += ["--format", "csv", "--strategy", "random", "--models", "big,small"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "s" / "manifest.json").read_text())["n"] == 3
