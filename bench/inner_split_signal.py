@@ -46,10 +46,11 @@ def main() -> None:
     from jobs.local_embedding import cached_encode
     from router_core.baseline import TfidfPairBaseline
     from router_core.embedder import load_embedder
-    from router_core.evaluation import pair_metrics, pair_targets
-    from router_core.scorers.ensemble import logit
+    from router_core.evaluation import pair_metrics
     from router_core.scorers.knn import KNNScorer
     from router_core.scorers.shape import ShapeScorer
+    from router_core.stacks import logit
+    from router_core.targets import pair_targets
 
     ts, ti, vi = inner_split(args.data, args.holdout, args.inner)
     emb_model = load_embedder("minilm")

@@ -27,8 +27,9 @@ DATA = REPO.parent / "shared" / "data"
 def pair_mmlu(cs: list[float]) -> None:
     from inner_split_signal import inner_split
 
-    from router_core.evaluation import pair_metrics, pair_targets
+    from router_core.evaluation import pair_metrics
     from router_core.scorers.lex import LexScorer
+    from router_core.targets import pair_targets
 
     strong, weak = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
     ts, ti, vi = inner_split(str(DATA / "mmlu_dev.parquet"))
@@ -45,9 +46,9 @@ def pair_mmlu(cs: list[float]) -> None:
 
 def n_model_llmrouter(cs: list[float]) -> None:
     from router_core.evaluation import multi_metrics
-    from router_core.router import score_range
-    from router_core.scorers.ensemble import QualityStack, quality_features
     from router_core.scorers.lex import LexScorer
+    from router_core.stacks import QualityStack, quality_features
+    from router_core.training import score_range
     from router_core.training_data import load_training_data
 
     tr = load_training_data([str(DATA / "llmrouter_train.parquet")])
@@ -64,7 +65,7 @@ def n_model_llmrouter(cs: list[float]) -> None:
         for f in range(5):
             ti, vi = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
             oof[vi] = LexScorer(c=c).fit(tr.subset(ti)).score(None, [tr.prompts[i] for i in vi])
-        feat, cal = quality_features("lex", oof), np.zeros((n, m))
+        feat, cal = quality_features("rating", oof), np.zeros((n, m))
         for g in range(5):  # the router's own per-model calibration (QualityStack), cross-fitted
             fit, out = fold2 != g, fold2 == g
             stack = QualityStack().fit({"lex": feat[fit]}, y[fit], *score_range(y[fit]))

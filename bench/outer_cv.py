@@ -24,7 +24,7 @@ def outer_predictions(
     """Out-of-fold default scores of each setting: for each outer fold, `train_router` (scorers sw, mf, knn,
     lex; no known prompts, so an outer-test prompt is never looked up) on the other folds with the
     setting's keyword arguments plus ``common``, scoring the held-out fold."""
-    from router_core.router import train_router
+    from router_core.training import train_router
 
     pair = common.get("strong") is not None
     width = (len(ts.prompts),) if pair else (len(ts.prompts), len(ts.models))

@@ -30,8 +30,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
-    from router_core.evaluation import pair_metrics, pair_targets
+    from router_core.evaluation import pair_metrics
     from router_core.scorers.bert import BertScorer
+    from router_core.targets import pair_targets
     from router_core.training_data import load_training_data
 
     epochs = [int(e) for e in args.epochs.split(",")]

@@ -71,8 +71,10 @@ def main() -> None:
     from jobs.local_embedding import cached_encode
     from router_core.baseline import TfidfPairBaseline
     from router_core.embedder import load_embedder
-    from router_core.evaluation import pair_metrics, pair_targets
-    from router_core.router import DEFAULT_SCORERS, train_router
+    from router_core.evaluation import pair_metrics
+    from router_core.scorers.registry import DEFAULT_SCORERS
+    from router_core.targets import pair_targets
+    from router_core.training import train_router
     from router_core.training_data import load_training_data
 
     ts = load_training_data([args.data])

@@ -40,7 +40,8 @@ def main() -> None:
     from bench.outer_cv import outer_predictions
     from jobs.local_embedding import cached_encode
     from router_core.embedder import load_embedder
-    from router_core.evaluation import pair_metrics, pair_targets, strong_win_target
+    from router_core.evaluation import pair_metrics
+    from router_core.targets import pair_targets, strong_win_target
     from router_core.training_data import fold_prompts, load_training_data
 
     torch.set_num_threads(args.threads)

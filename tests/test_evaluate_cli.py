@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from jobs.cli import app
-from router_core.router import train_router
+from router_core.training import train_router
 from router_core.training_data import load_training_data
 
 runner = CliRunner()
@@ -189,11 +189,11 @@ def test_prompts_seen_in_training_are_counted_and_can_be_left_out(files, tmp_pat
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--bootstrap", "-1"], "--bootstrap must be >= 0"),
+        (["--bootstrap", "-1"], "--bootstrap: Input should be greater than or equal to 0 (got -1)"),
         (["--strong", "big"], "give both --strong and --weak"),
         (["--strong", "big", "--weak", "nope"], "not in the evaluation data"),
-        (["--holdout", "1.5"], "--holdout must be in (0, 1)"),
-        (["--messages-policy", "first"], "--messages-policy must be one of"),
+        (["--holdout", "1.5"], "--holdout: Input should be less than 1 (got 1.5)"),
+        (["--messages-policy", "first"], "--messages-policy: Input should be 'last_user'"),
     ],
 )
 def test_bad_input_exits_2(files, tmp_path, extra, message):

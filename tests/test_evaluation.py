@@ -9,13 +9,12 @@ from router_core.baseline import TfidfMultiBaseline, TfidfPairBaseline
 from router_core.evaluation import (
     aiq,
     multi_metrics,
-    multi_targets,
     pair_metrics,
     pair_reference,
     pair_table,
-    pair_targets,
     upper_hull,
 )
+from router_core.targets import multi_targets, pair_targets
 from router_core.training_data import TrainingSet
 
 

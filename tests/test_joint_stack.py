@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from router_core.scorers.ensemble import QualityStack
-from router_core.scorers.joint_stack import JointStack
+from router_core.stacks import JointStack, QualityStack
 
 
 def _cross_model_data(n: int = 1500, seed: int = 0):
@@ -73,7 +72,7 @@ def test_joint_stack_is_reproducible_and_trains_on_tiny_data():
 def test_n_model_router_does_not_depend_on_the_order_of_model_columns(tmp_path):
     import pandas as pd
 
-    from router_core.router import train_router
+    from router_core.training import train_router
     from router_core.training_data import load_training_data
 
     rng = np.random.default_rng(4)
