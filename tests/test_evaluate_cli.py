@@ -80,7 +80,11 @@ def test_pair_router(files, tmp_path):
     assert m["baseline"]["trained"] and m["baseline"]["train_prompts"] == 240
     assert m["baseline"]["files"] == [files["train"]]
     assert (out / m["plot"]).stat().st_size > 0
-    assert "APGR" in res.output and "ensemble" in res.output
+    rows = {ln.split()[0]: ln.split() for ln in res.output.splitlines() if ln.strip()}
+    assert rows["router"][:2] == ["router", "APGR"]
+    for name in ("ensemble", "sw", "knn", "tfidf_baseline", "oracle", "random"):  # the printed table
+        assert name in rows
+    assert float(rows["ensemble"][1]) == pytest.approx(m["routers"]["ensemble"]["apgr"]["value"], abs=5e-4)
 
 
 def test_chat_prompts_with_prompt_column(files, tmp_path):
