@@ -80,7 +80,6 @@ def main() -> None:
         max_length=a.max_length,
         epochs=a.epochs,
         lr=a.lr,
-        torch_threads=a.threads,
         device=a.device,
     )
     t0 = time.perf_counter()

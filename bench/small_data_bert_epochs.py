@@ -30,11 +30,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
 
+    import torch
+
     from router_core.evaluation import pair_metrics
     from router_core.scorers.bert import BertScorer
     from router_core.targets import pair_targets
     from router_core.training_data import load_training_data
 
+    torch.set_num_threads(args.threads)
     epochs = [int(e) for e in args.epochs.split(",")]
     ts = load_training_data([args.data])
     problems = ts.subset(np.flatnonzero([is_word_problem(q) for q in ts.prompts]))
@@ -46,9 +49,7 @@ def main() -> None:
         row = []
         for e in epochs:
             t0 = time.perf_counter()
-            bert = BertScorer(
-                epochs=e, min_steps=0, random_state=seed, torch_threads=args.threads, verbose=False
-            )
+            bert = BertScorer(epochs=e, min_steps=0, random_state=seed, verbose=False)
             p = bert.fit(train).win_prob(None, texts, strong, weak)
             m = pair_metrics(tg.q_strong, tg.q_weak, np.asarray(p, np.float64), n_boot=0)
             apgr[e].append(m["apgr"]["value"])

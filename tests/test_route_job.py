@@ -48,7 +48,7 @@ def train_tiny_routers(out: Path, embedder) -> tuple[Path, Path]:
     emb = embedder.encode(data.prompts)
     kw = {
         "scorers": ("sw", "mf"),
-        "scorer_params": {"mf": {"max_epochs": 5, "threads": 1}},
+        "scorer_params": {"mf": {"max_epochs": 5}},
         "log": lambda s: None,
     }
     train_router(data, emb, embedder.id, strong=STRONG, weak=WEAK, **kw).save(str(out / "pair"))

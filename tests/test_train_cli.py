@@ -161,6 +161,24 @@ def test_bad_input_is_one_line_exit_2(data_dir, tmp_path, args, message):
     assert len([ln for ln in res.output.splitlines() if ln.startswith("error:")]) == 1
 
 
+def test_options_are_checked_once_and_name_the_flag_or_config_key(data_dir, tmp_path):
+    """A bad value is one error line that says where it came from: the config file's key, or the flag that
+    overrides it (the flag wins over the file)."""
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text("train:\n  valid_frac: 1.5\n")
+    res = run(["--config", str(cfg), "--data", str(data_dir / "wide.parquet"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == EXIT_BAD_INPUT
+    assert "error: invalid configuration: valid_frac: Input should be less than 1 (got 1.5)" in res.output
+    cfg.write_text("train:\n  max_train: 10\n  strong: big-model\n")
+    common = ["--config", str(cfg), "--data", str(data_dir / "wide.parquet"), "--out", str(tmp_path / "r")]
+    res = run([*common, "--max-train", "0"])
+    assert res.exit_code == EXIT_BAD_INPUT
+    assert "error: --max-train: Input should be greater than 0 (got 0)" in res.output
+    res = run(common)
+    assert res.exit_code == EXIT_BAD_INPUT and "give both --strong and --weak" in res.output
+    assert len([ln for ln in res.output.splitlines() if ln.startswith("error:")]) == 1
+
+
 def test_refuses_to_overwrite_foreign_directory(data_dir, tmp_path):
     (tmp_path / "keep.txt").write_text("precious")
     res = run(["--data", str(data_dir / "wide.parquet"), "--scorers", "sw", "--out", str(tmp_path)])
