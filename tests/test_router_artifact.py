@@ -91,7 +91,7 @@ def test_n_model_router_predicts_quality_on_score_scale(tmp_path):
         Router.load(str(tmp_path / "n"))
     # A model the stack never saw scores for keeps the linear stack's estimate.
     r.stack.calibrated_[weak] = False
-    feats = r._base_outputs(emb, None)
+    feats = r.scorer_outputs(emb, None)
     np.testing.assert_array_equal(r.default_quality(feats, emb)[:, weak], r.stack.predict(feats)[:, weak])
 
 
@@ -106,7 +106,7 @@ def test_n_model_router_without_joint_stack_uses_the_linear_stack(kw, tmp_path):
             ts, emb, "e", scorers=FAST, scorer_params=PARAMS, log=lambda s: None, joint_stack=True, **kw
         )
         assert forced.joint is not None
-    feats = r._base_outputs(emb, None)
+    feats = r.scorer_outputs(emb, None)
     np.testing.assert_allclose(r.score(emb)["predicted_quality"], r.stack.predict(feats), atol=1e-6)
     r.save(str(tmp_path / "n"))
     assert Router.load(str(tmp_path / "n")).joint is None

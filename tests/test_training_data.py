@@ -255,8 +255,9 @@ def test_model_column_order_of_a_file_does_not_reach_training(tmp_path):
         "mid": (rng.random(n) < 0.3).astype(float),
     }
     sets = []
-    for order in (["prompt", "zeta", "alpha", "mid"], ["prompt", "mid", "alpha", "zeta"]):
-        path = tmp_path / f"{'_'.join(order)}.parquet"
+    for k, order in enumerate((["prompt", "zeta", "alpha", "mid"], ["prompt", "mid", "alpha", "zeta"])):
+        (tmp_path / str(k)).mkdir()
+        path = tmp_path / str(k) / "wide.parquet"  # the same source name: only the column order differs
         pd.DataFrame(cols)[order].to_parquet(path)
         sets.append(load_training_data([str(path)]))
     a, b = sets
