@@ -207,3 +207,4 @@ def test_cli_validate_end_to_end(tmp_path):
     q = pq.read_table(out / "quarantine").to_pylist()
     assert all(row["reason"] and row["original_row"] for row in q)
     assert Path(out / "valid").exists()
+
