@@ -6,25 +6,13 @@ import numpy as np
 
 from router_core.scorers.mf import MFScorer
 from router_core.training_data import TrainingSet
-from tests.battle_sets import make_battles
+from tests.battle_sets import battle_set, make_battles
 
 
 def _x_vs_y(x_wins: np.ndarray, models: list[str]) -> TrainingSet:
     """One battle per prompt, "x" (model 0) against "y" (model 1), won by "x" where ``x_wins``."""
     n = len(x_wins)
-    return TrainingSet(
-        prompts=[f"q{i}" for i in range(n)],
-        models=models,
-        scores=np.full((n, len(models)), np.nan, dtype=np.float32),
-        battle_prompt=np.arange(n, dtype=np.int64),
-        battle_a=np.zeros(n, dtype=np.int64),
-        battle_b=np.ones(n, dtype=np.int64),
-        battle_outcome=np.asarray(x_wins, dtype=np.float32),
-        battle_weight=np.ones(n, dtype=np.float32),
-        battle_source=np.zeros(n, dtype=np.int64),
-        prompt_source=np.zeros(n, dtype=np.int64),
-        sources=["s"],
-    )
+    return battle_set([f"q{i}" for i in range(n)], models, range(n), [0] * n, [1] * n, x_wins)
 
 
 def _clustered(n: int = 300, seed: int = 0) -> tuple[TrainingSet, np.ndarray]:
