@@ -63,8 +63,9 @@ def main() -> None:
     import torch
 
     from router_core.embedder import MiniLMEmbedder
-    from router_core.evaluation import pair_metrics, pair_targets
+    from router_core.evaluation import pair_metrics
     from router_core.scorers.bert import BertScorer
+    from router_core.targets import pair_targets
     from router_core.training_data import load_training_data, split_prompts
 
     torch.set_num_threads(a.threads)
@@ -79,7 +80,6 @@ def main() -> None:
         max_length=a.max_length,
         epochs=a.epochs,
         lr=a.lr,
-        torch_threads=a.threads,
         device=a.device,
     )
     t0 = time.perf_counter()

@@ -93,7 +93,7 @@ def train_router(
     out: Path, scorers: tuple[str, ...], n_train: int = 1500, embedder_kind: str = "minilm"
 ) -> Path:
     from router_core.embedder import load_embedder
-    from router_core.router import train_router as fit
+    from router_core.training import train_router as fit
     from router_core.training_data import load_training_data
 
     if (out / "manifest.json").exists():

@@ -35,7 +35,7 @@ def split_sample() -> tuple[pa.Table, pa.Table]:
 
 def train(train_table: pa.Table, out: Path) -> Path:
     from router_core.embedder import MiniLMEmbedder
-    from router_core.router import train_router
+    from router_core.training import train_router
     from router_core.training_data import load_training_data
 
     path = out / "demo_train.parquet"

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 import typer
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from jobs.app import app
 from jobs.cli_options import messages_policy_error, name_list
-from router_core.text import DEFAULT_MESSAGES_POLICY
+from jobs.errors import exit_on_bad_input, fail, flag_names, options_error
+from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy
 
 COST_NOTE = (
     "cost per prompt = input price + output price (USD per 1M tokens) of the chosen model: token counts "
@@ -24,12 +26,35 @@ COST_NOTE = (
 )
 
 
-class EvaluateInputError(ValueError):
-    """Bad input for evaluate; the CLI prints the message on one line and exits 2."""
+class EvaluateOptions(BaseModel):
+    """Everything ``evaluate`` runs with (the command's flags)."""
 
+    model_config = ConfigDict(extra="forbid")
 
-def fail(message: str) -> None:
-    raise EvaluateInputError(message)
+    router: str
+    data: list[str]
+    out: str
+    strong: str | None = None
+    weak: str | None = None
+    baseline_train: list[str] | None = None
+    no_baseline: bool = False
+    holdout: float | None = Field(None, gt=0.0, lt=1.0)
+    holdout_salt: str = "holdout"
+    bootstrap: int = Field(1000, ge=0)
+    seed: int = 0
+    prices: str | None = None
+    torch_threads: int | None = None
+    chunk: int = Field(1024, gt=0)
+    embed_cache: str | None = None
+    prompt_column: str | None = None
+    messages_policy: MessagesPolicy | None = None
+    unseen_only: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> EvaluateOptions:
+        if (self.strong is None) != (self.weak is None):
+            raise ValueError("give both --strong and --weak, or neither")
+        return self
 
 
 def _log(msg: str) -> None:
@@ -102,15 +127,24 @@ def _write(out: str, name: str, obj: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------- pair
 
 
-def _evaluate_pair(router, data, s_data: str, w_data: str, base_data, args: dict[str, Any]) -> dict[str, Any]:
-    from router_core.baseline import TfidfPairBaseline
-    from router_core.evaluation import pair_metrics, pair_reference, pair_table, pair_targets, plot_pair
+def _evaluate_pair(
+    router,
+    data,
+    s_data: str,
+    w_data: str,
+    base_data,
+    opts: EvaluateOptions,
+    mask: np.ndarray,
+    files: list[str],
+) -> dict[str, Any]:
+    from router_core.evaluation import pair_metrics, pair_reference, pair_table, plot_pair
+    from router_core.targets import pair_targets
 
     try:
         tg = pair_targets(data, s_data, w_data)
     except ValueError as exc:
         fail(str(exc))
-    keep = args["mask"][tg.prompt_idx]
+    keep = mask[tg.prompt_idx]
     idx, q_s, q_w = tg.prompt_idx[keep], tg.q_strong[keep], tg.q_weak[keep]
     if len(idx) < 2:
         fail(f"only {len(idx)} evaluation prompt(s) with a target for '{s_data}' vs '{w_data}'")
@@ -118,51 +152,32 @@ def _evaluate_pair(router, data, s_data: str, w_data: str, base_data, args: dict
     _log(
         f"pair evaluation: {s_data} (strong) vs {w_data} (weak) on {len(idx):,} prompts (targets: {tg.kind})"
     )
-    emb = _embed(texts, router.embedder_id, args["torch_threads"], args["chunk"], args["embed_cache"])
+    emb = _embed(texts, router.embedder_id, opts.torch_threads, opts.chunk, opts.embed_cache)
 
     if router.is_pair:
-        parts = _chunked(lambda sl: router.score(emb[sl], texts[sl]), len(texts), args["chunk"], "scored")
+        parts = _chunked(lambda sl: router.score(emb[sl], texts[sl]), len(texts), opts.chunk, "scored")
         outs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         scores = {k.removeprefix("score_"): v for k, v in outs.items() if k.startswith("score_")}
         scores["ensemble"] = outs["strong_win_prob"]
     else:  # an N-model router asked about one pair: rank by predicted quality gap
-        preds = _multi_predictions(router, emb, texts, args["chunk"])
-        i_s, i_w = router.models.index(args["strong"]), router.models.index(args["weak"])
+        preds = _multi_predictions(router, emb, texts, opts.chunk)
+        i_s, i_w = router.models.index(s_data), router.models.index(w_data)
         scores = {k: v[:, i_s] - v[:, i_w] for k, v in preds.items()}
 
     baseline_info: dict[str, Any] = {"trained": False}
     if base_data is not None:
-        try:
-            bt = pair_targets(base_data, s_data, w_data)
-            seen = set(texts)
-            fresh = np.array([base_data.prompts[i] not in seen for i in bt.prompt_idx], dtype=bool)
-            bidx = bt.prompt_idx[fresh]
-            bl = TfidfPairBaseline(seed=args["seed"]).fit(
-                [base_data.prompts[i] for i in bidx], bt.q_strong[fresh], bt.q_weak[fresh]
-            )
-            scores["tfidf_baseline"] = bl.score(texts)
-            baseline_info = {
-                "trained": True,
-                "files": args["baseline_files"],
-                "train_prompts": int(len(bidx)),
-                "excluded_overlap": int((~fresh).sum()),
-            }
-            n_drop = int((~fresh).sum())
-            _log(f"TF-IDF baseline trained on {len(bidx):,} prompts ({n_drop} overlapping dropped)")
-        except ValueError as exc:
-            baseline_info = {"trained": False, "reason": str(exc)}
-            _log(f"TF-IDF baseline skipped: {exc}")
+        baseline_info = _pair_baseline(base_data, s_data, w_data, texts, opts.seed, files, scores)
 
     results = {}
     for name, sc in scores.items():
-        results[name] = pair_metrics(q_s, q_w, sc, n_boot=args["bootstrap"], seed=args["seed"])
-    ref = pair_reference(q_s, q_w, n_boot=args["bootstrap"], seed=args["seed"])
-    plot = os.path.join(args["out"], "pair_quality_vs_strong_share.png")
+        results[name] = pair_metrics(q_s, q_w, sc, n_boot=opts.bootstrap, seed=opts.seed)
+    ref = pair_reference(q_s, q_w, n_boot=opts.bootstrap, seed=opts.seed)
+    plot = os.path.join(opts.out, "pair_quality_vs_strong_share.png")
     plot_pair(plot, results, ref, f"{s_data} vs {w_data} ({len(idx):,} prompts)")
     typer.echo(pair_table({**results, "oracle": ref["oracle"], "random": ref["random"]}))
     typer.echo(
         f"quality: strong only {ref['quality_strong']:.4f}, weak only {ref['quality_weak']:.4f} "
-        f"(n={len(idx):,}, bootstrap={args['bootstrap']})"
+        f"(n={len(idx):,}, bootstrap={opts.bootstrap})"
     )
     return {
         "mode": "pair",
@@ -177,25 +192,47 @@ def _evaluate_pair(router, data, s_data: str, w_data: str, base_data, args: dict
     }
 
 
+def _pair_baseline(
+    base_data, s_data: str, w_data: str, texts: list[str], seed: int, files: list[str], scores: dict
+) -> dict[str, Any]:
+    """Train the TF-IDF baseline on the baseline data's prompts not in the evaluation set; its scores go
+    into ``scores``. Returns what the metrics record about it."""
+    from router_core.baseline import TfidfPairBaseline
+    from router_core.targets import pair_targets
+
+    try:
+        bt = pair_targets(base_data, s_data, w_data)
+        seen = set(texts)
+        fresh = np.array([base_data.prompts[i] not in seen for i in bt.prompt_idx], dtype=bool)
+        bidx = bt.prompt_idx[fresh]
+        bl = TfidfPairBaseline(seed=seed).fit(
+            [base_data.prompts[i] for i in bidx], bt.q_strong[fresh], bt.q_weak[fresh]
+        )
+        scores["tfidf_baseline"] = bl.score(texts)
+    except ValueError as exc:
+        _log(f"TF-IDF baseline skipped: {exc}")
+        return {"trained": False, "reason": str(exc)}
+    n_drop = int((~fresh).sum())
+    _log(f"TF-IDF baseline trained on {len(bidx):,} prompts ({n_drop} overlapping dropped)")
+    return {"trained": True, "files": files, "train_prompts": int(len(bidx)), "excluded_overlap": n_drop}
+
+
 # ----------------------------------------------------------------------------------------- N models
 
 
 def _multi_predictions(router, emb: np.ndarray, texts: list[str], chunk: int) -> dict[str, np.ndarray]:
-    """Per-model predicted quality [n, M] of the default ensemble and of each calibrated base scorer."""
-    from router_core.scorers.ensemble import QualityStack, quality_features
+    """Per-model predicted quality [n, M] of the default ensemble and of each calibrated base scorer (and
+    of the linear stack, when the joint stack is the default)."""
+    from router_core.stacks import QualityStack
 
     if not isinstance(router.stack, QualityStack):
         fail("this N-model router has no quality stack to predict per-model quality")
-
-    def one(sl: slice) -> dict[str, np.ndarray]:
-        feats = {n: quality_features(n, sc.score(emb[sl], texts[sl])) for n, sc in router.scorers.items()}
-        res = {n: router.stack.predict_one(n, f) for n, f in feats.items()}
-        res["ensemble"] = router.with_known(router.default_quality(feats, emb[sl]), texts[sl])
-        if router.joint is not None:  # the per-model linear stack it replaces, for comparison
-            res["linear_stack"] = router.with_known(router.stack.predict(feats), texts[sl])
-        return res
-
-    parts = _chunked(one, len(texts), chunk, "scored")
+    parts = _chunked(
+        lambda sl: router.per_model_quality(emb[sl], texts[sl], linear_stack=True),
+        len(texts),
+        chunk,
+        "scored",
+    )
     return {k: np.concatenate([p[k] for p in parts]).astype(np.float64) for k in parts[0]}
 
 
@@ -214,24 +251,27 @@ def _costs(models: list[str], prices_file: str | None) -> np.ndarray:
     return np.array([prices[m].input_per_mtok + prices[m].output_per_mtok for m in models], dtype=np.float64)
 
 
-def _evaluate_multi(router, data, base_data, args: dict[str, Any]) -> dict[str, Any]:
+def _evaluate_multi(
+    router, data, base_data, opts: EvaluateOptions, mask: np.ndarray, files: list[str]
+) -> dict[str, Any]:
     from router_core.baseline import TfidfMultiBaseline
-    from router_core.evaluation import multi_metrics, multi_table, multi_targets, plot_multi
+    from router_core.evaluation import multi_metrics, multi_table, plot_multi
+    from router_core.targets import multi_targets
 
     models = list(router.models)
-    cost_per_model = _costs(models, args["prices"])
+    cost_per_model = _costs(models, opts.prices)
     try:
         idx, true_q = multi_targets(data, models)
     except ValueError as exc:
         fail(str(exc))
-    keep = args["mask"][idx]
+    keep = mask[idx]
     idx, true_q = idx[keep], true_q[keep]
     if len(idx) < 2:
         fail(f"only {len(idx)} evaluation prompt(s) scored on every router model")
     texts = [data.prompts[i] for i in idx]
     _log(f"N-model evaluation: {len(models)} models on {len(idx):,} prompts; {COST_NOTE}")
-    emb = _embed(texts, router.embedder_id, args["torch_threads"], args["chunk"], args["embed_cache"])
-    preds = _multi_predictions(router, emb, texts, args["chunk"])
+    emb = _embed(texts, router.embedder_id, opts.torch_threads, opts.chunk, opts.embed_cache)
+    preds = _multi_predictions(router, emb, texts, opts.chunk)
 
     baseline_info: dict[str, Any] = {"trained": False}
     if base_data is not None:
@@ -246,21 +286,21 @@ def _evaluate_multi(router, data, base_data, args: dict[str, Any]) -> dict[str, 
             if use.sum() < 2:
                 baseline_info["reason"] = "baseline training data has no per-model scores"
             else:
-                bl = TfidfMultiBaseline(seed=args["seed"]).fit(
+                bl = TfidfMultiBaseline(seed=opts.seed).fit(
                     [base_data.prompts[i] for i in np.flatnonzero(use)], q[use]
                 )
                 preds["tfidf_baseline"] = bl.score(texts)
                 baseline_info = {
                     "trained": True,
-                    "files": args["baseline_files"],
+                    "files": files,
                     "train_prompts": int(use.sum()),
                 }
         if not baseline_info["trained"]:
             _log(f"TF-IDF baseline skipped: {baseline_info['reason']}")
 
     cost = np.tile(cost_per_model, (len(idx), 1))
-    mm = multi_metrics(true_q, cost, preds, models, n_boot=args["bootstrap"], seed=args["seed"])
-    plot = os.path.join(args["out"], "quality_vs_cost.png")
+    mm = multi_metrics(true_q, cost, preds, models, n_boot=opts.bootstrap, seed=opts.seed)
+    plot = os.path.join(opts.out, "quality_vs_cost.png")
     plot_multi(plot, mm, f"{len(models)} models, {len(idx):,} prompts")
     typer.echo(multi_table(mm))
     typer.echo(f"note: {COST_NOTE}")
@@ -269,7 +309,7 @@ def _evaluate_multi(router, data, base_data, args: dict[str, Any]) -> dict[str, 
         "mode": "multi",
         "n_prompts": int(len(idx)),
         "cost_note": COST_NOTE,
-        "prices_file": args["prices"],
+        "prices_file": opts.prices,
         **mm,
         "baseline": baseline_info,
         "plot": os.path.basename(plot),
@@ -280,6 +320,7 @@ def _evaluate_multi(router, data, base_data, args: dict[str, Any]) -> dict[str, 
 
 
 @app.command()
+@exit_on_bad_input
 def evaluate(
     router: str = typer.Option(..., "--router", help="Router directory written by `batch-router train`."),
     data: list[str] = typer.Option(
@@ -355,75 +396,89 @@ def evaluate(
     """Evaluate a trained router on held-out data against its base scorers, a TF-IDF baseline, random
     routing and the oracle. Pair routers: quality vs share of strong calls, APGR, CPT(20/50/80%).
     N-model routers: quality vs cost, AIQ, dominance over every single model."""
-    from jobs.cli_options import fail as cli_fail
-
+    given = dict(locals())  # the flags, by name: EvaluateOptions' fields
     try:
-        run_evaluate(
-            router, data, out, strong, weak, baseline_train, no_baseline, holdout, holdout_salt,
-            bootstrap, seed, prices, torch_threads, chunk, embed_cache, prompt_column, messages_policy,
-            unseen_only,
-        )  # fmt: skip
-    except EvaluateInputError as exc:
-        cli_fail(str(exc))
+        opts = EvaluateOptions.model_validate(given)
+    except ValidationError as exc:
+        raise options_error(exc, flag_names(EvaluateOptions.model_fields)) from None
+    run_evaluate(opts)
 
 
-def run_evaluate(
-    router: str,
-    data: list[str],
-    out: str,
-    strong: str | None = None,
-    weak: str | None = None,
-    baseline_train: list[str] | None = None,
-    no_baseline: bool = False,
-    holdout: float | None = None,
-    holdout_salt: str = "holdout",
-    bootstrap: int = 1000,
-    seed: int = 0,
-    prices: str | None = None,
-    torch_threads: int | None = None,
-    chunk: int = 1024,
-    embed_cache: str | None = None,
-    prompt_column: str | None = None,
-    messages_policy: str | None = None,
-    unseen_only: bool = False,
-) -> dict[str, Any]:
-    """The evaluate command without the CLI layer (raises EvaluateInputError on bad input)."""
+def run_evaluate(opts: EvaluateOptions) -> dict[str, Any]:
+    """The evaluate command without the CLI layer (raises BadInputError on bad input)."""
+    r = _load_router(opts.router)
+    policy = _messages_policy(r, opts.messages_policy)
+    ev = _load(opts.data, "evaluation data", opts.prompt_column, policy)
+    _log(f"evaluation data: {len(ev.prompts):,} prompts; models: {name_list(ev.models)}")
+    mask, n_known = _evaluation_mask(r, ev.prompts, opts)
+    files = [] if opts.no_baseline else _baseline_files(r.manifest, opts.baseline_train)
+    base = None
+    if files:
+        base = _load(files, "baseline training data", r.manifest.get("prompt_column"), policy)
+        if opts.holdout is not None:  # the baseline learns only from the non-held-out side
+            base = base.subset(np.flatnonzero(~_holdout_mask(base.prompts, opts.holdout, opts.holdout_salt)))
+    elif not opts.no_baseline:
+        _log("TF-IDF baseline skipped: no --baseline-train and no data files recorded in the router")
+    os.makedirs(opts.out, exist_ok=True)
+    if r.is_pair:
+        res = _evaluate_pair(r, ev, opts.strong or r.strong, opts.weak or r.weak, base, opts, mask, files)
+    else:
+        res = _evaluate_multi(r, ev, base, opts, mask, files)
+        if opts.strong is not None:
+            for m in (opts.strong, opts.weak):
+                if m not in r.models:
+                    fail(f"--strong/--weak: model '{m}' is not one of the router's models {r.models}")
+            res["pair"] = _evaluate_pair(r, ev, opts.strong, opts.weak, base, opts, mask, files)
+    res.update(
+        {
+            "router": opts.router,
+            "data": list(opts.data),
+            "holdout": opts.holdout,
+            "holdout_salt": opts.holdout_salt,
+        }
+    )
+    res["known_prompts"] = {"in_evaluation_data": n_known, "left_out": opts.unseen_only}
+    path = _write(opts.out, "metrics.json", res)
+    typer.echo(f"wrote {path}")
+    return res
+
+
+def _load_router(path: str):
     from router_core.artifact import RouterLoadError
     from router_core.router import Router
 
-    if bootstrap < 0:
-        fail(f"--bootstrap must be >= 0, got {bootstrap}")
-    if chunk <= 0:
-        fail(f"--chunk must be > 0, got {chunk}")
-    if holdout is not None and not 0.0 < holdout < 1.0:
-        fail(f"--holdout must be in (0, 1), got {holdout}")
-    if (strong is None) != (weak is None):
-        fail("give both --strong and --weak, or neither")
     try:
-        r = Router.load(router)
+        return Router.load(path)
     except RouterLoadError as exc:
         fail(str(exc))
-    recorded = r.manifest.get("messages_policy", DEFAULT_MESSAGES_POLICY)
-    policy = messages_policy or recorded
-    if policy_error := messages_policy_error(policy):
-        fail(policy_error)
+
+
+def _messages_policy(router, given: str | None) -> str:
+    """The policy to reduce list prompts with: the one given, else the one recorded in the router."""
+    recorded = router.manifest.get("messages_policy", DEFAULT_MESSAGES_POLICY)
+    if given is None and (policy_error := messages_policy_error(recorded)):
+        fail(f"the router's recorded {policy_error}")
+    policy = given or recorded
     if policy != recorded:
         _log(
             f"messages policy '{policy}' (the router was trained with '{recorded}'; its known prompts match "
             "only texts reduced the same way)"
         )
-    ev = _load(data, "evaluation data", prompt_column, policy)
-    _log(f"evaluation data: {len(ev.prompts):,} prompts; models: {name_list(ev.models)}")
-    mask = _holdout_mask(ev.prompts, holdout, holdout_salt)
-    known = r.known.lookup(ev.prompts) >= 0 if r.known is not None else np.zeros(len(ev.prompts), bool)
-    n_known = r.known_count([p for p, m in zip(ev.prompts, mask, strict=True) if m])
-    if unseen_only:
-        if r.known is None:
+    return policy
+
+
+def _evaluation_mask(router, prompts: Sequence[str], opts: EvaluateOptions) -> tuple[np.ndarray, int]:
+    """(which evaluation prompts are evaluated: --holdout, --unseen-only; how many of the held-out ones
+    are in the router's training data)."""
+    mask = _holdout_mask(prompts, opts.holdout, opts.holdout_salt)
+    n_known = router.known_count([p for p, m in zip(prompts, mask, strict=True) if m])
+    if opts.unseen_only:
+        if router.known is None:
             fail(
                 "--unseen-only: this router keeps no table of its training prompts (trained before known "
                 "prompts, or with --no-known-prompts); use --holdout with the same split as train instead"
             )
-        mask &= ~known
+        mask &= ~(router.known.lookup(prompts) >= 0)
         _log(f"--unseen-only: left out {n_known:,} prompts that are in the router's training data")
         if not mask.any():
             fail("--unseen-only: every evaluation prompt is in the router's training data")
@@ -432,39 +487,4 @@ def run_evaluate(
             f"{n_known:,} of {int(mask.sum()):,} evaluation prompts are in the router's training data: "
             "the default score uses their observed outcomes (--unseen-only leaves them out)"
         )
-    files = [] if no_baseline else _baseline_files(r.manifest, baseline_train)
-    base = None
-    if files:
-        base = _load(files, "baseline training data", r.manifest.get("prompt_column"), policy)
-        if holdout is not None:  # the baseline learns only from the non-held-out side
-            base = base.subset(np.flatnonzero(~_holdout_mask(base.prompts, holdout, holdout_salt)))
-    elif not no_baseline:
-        _log("TF-IDF baseline skipped: no --baseline-train and no data files recorded in the router")
-    os.makedirs(out, exist_ok=True)
-    args = {
-        "mask": mask,
-        "bootstrap": bootstrap,
-        "seed": seed,
-        "out": out,
-        "chunk": chunk,
-        "torch_threads": torch_threads,
-        "embed_cache": embed_cache,
-        "prices": prices,
-        "baseline_files": files,
-        "strong": strong,
-        "weak": weak,
-    }
-    if r.is_pair:
-        res = _evaluate_pair(r, ev, strong or r.strong, weak or r.weak, base, args)
-    else:
-        res = _evaluate_multi(r, ev, base, args)
-        if strong is not None:
-            for m in (strong, weak):
-                if m not in r.models:
-                    fail(f"--strong/--weak: model '{m}' is not one of the router's models {r.models}")
-            res["pair"] = _evaluate_pair(r, ev, strong, weak, base, args)
-    res.update({"router": router, "data": list(data), "holdout": holdout, "holdout_salt": holdout_salt})
-    res["known_prompts"] = {"in_evaluation_data": n_known, "left_out": unseen_only}
-    path = _write(out, "metrics.json", res)
-    typer.echo(f"wrote {path}")
-    return res
+    return mask, n_known

@@ -55,12 +55,8 @@ def log(msg: str) -> None:
 def load_router_and_prices(opts: RouteOptions):
     """Driver-side checks before Spark starts: router artefact, prices of all its models."""
     from router_core.pricing import PriceTable
-    from udfs.score_udf import router_class
+    from router_core.router import Router
 
-    try:
-        Router = router_class()
-    except ImportError as exc:  # the router module ships separately in some installs
-        raise RouteError(f"router support is not installed: {exc}") from None
     if not Path(opts.router).is_dir():
         raise RouteError(f"router directory not found: {opts.router}")
     try:
@@ -84,7 +80,7 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
     from router_core.embedder import embedder_kind_for_id, embedder_settings_for_id
     from router_core.text import MESSAGES_POLICIES
 
-    trained_policy = getattr(router, "manifest", {}).get("messages_policy")  # plugged-in routers may lack one
+    trained_policy = router.manifest.get("messages_policy")  # routers trained before it was recorded lack one
     if "messages_policy" not in cfg.logs.model_fields_set and trained_policy in MESSAGES_POLICIES:
         cfg.logs.messages_policy = trained_policy
     try:
@@ -333,7 +329,7 @@ class RouteRun:
         )
         cost = self.prices.cost_matrix(pt, ct, self.models)
         idx = self.decide(table, cost) if table.num_rows else np.zeros(0, dtype=np.int64)
-        known = getattr(self.router, "known", None)  # plugged-in routers may have none
+        known = self.router.known
         known_rows = np.zeros(table.num_rows, dtype=bool)
         if known is not None and self.opts.ignore_known_prompts:
             self.counts["known_prompts"] = None  # not looked up

@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 import typer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from jobs.app import app
-from jobs.cli_options import fail, messages_policy_error, name_list, parse_pairs
-from router_core.router import DEFAULT_SCORERS, OPTIONAL_SCORERS
+from jobs.cli_options import name_list, parse_pairs
+from jobs.errors import BadInputError, exit_on_bad_input, fail, flag_names, options_error
+from router_core.embedder import EmbedderKind
+from router_core.scorers.registry import DEFAULT_SCORERS, OPTIONAL_SCORERS, SCORERS
 from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy
 
 
@@ -45,24 +47,75 @@ class TrainConfig(BaseModel):
     threads: int | None = Field(None, gt=0)
     scorer_params: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
+    @field_validator("scorers")
+    @classmethod
+    def _known_scorers(cls, scorers: list[str]) -> list[str]:
+        unknown = [s for s in scorers if s not in SCORERS]
+        if unknown or not scorers:
+            raise ValueError(f"unknown scorer(s) {unknown}; choose from {', '.join(SCORERS)}")
+        return scorers
 
-def _load_configs(path: str | None):
+
+class TrainOptions(TrainConfig):
+    """Everything ``train`` runs with: the config file's ``train:`` section overridden by the flags given."""
+
+    out: str | None = None
+    embed_cache: str | None = None
+    embedder: EmbedderKind | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainOptions:
+        if not self.data:
+            raise ValueError("no training data: pass --data FILE (repeatable)")
+        if not self.out:
+            raise ValueError("no output directory: pass --out DIR")
+        if (self.strong is None) != (self.weak is None):
+            raise ValueError("give both --strong and --weak (pair router) or neither (N-model router)")
+        if self.strong and self.strong == self.weak:
+            raise ValueError("--strong and --weak must differ")
+        if self.strong and self.models:
+            raise ValueError("--models is for N-model routers; a pair router takes --strong and --weak")
+        if self.format and len(self.format) not in (1, len(self.data)):
+            raise ValueError(
+                f"--format given {len(self.format)} times for {len(self.data)} --data files "
+                "(give it once or per file)"
+            )
+        return self
+
+    @property
+    def formats(self) -> list[str] | None:
+        """One format per --data file (None: detect)."""
+        return (self.format * len(self.data) if len(self.format) == 1 else list(self.format)) or None
+
+
+def _options(config: str | None, given: dict[str, Any]):
+    """(TrainOptions, JobConfig): defaults < the config file < the flags given (None: not given)."""
     from jobs.config import JobConfig, _read
 
     raw: dict[str, Any] = {}
-    if path:
+    if config:
         try:
-            raw = dict(_read(path))
+            raw = dict(_read(config))
         except FileNotFoundError as exc:
             fail(str(exc))
         except Exception as exc:  # YAML / TOML syntax errors
-            fail(f"cannot read config {path}: {' '.join(str(exc).split())}")
+            fail(f"cannot read config {config}: {' '.join(str(exc).split())}")
+    section = raw.pop("train", None) or {}
     try:
-        train_cfg = TrainConfig.model_validate(raw.pop("train", None) or {})
+        file_cfg = TrainConfig.model_validate(section)
         job_cfg = JobConfig.model_validate(raw)
-    except Exception as exc:  # pydantic ValidationError: one line
-        fail(f"invalid configuration: {' '.join(str(exc).split())}")
-    return train_cfg, job_cfg
+    except ValidationError as exc:
+        fail(f"invalid configuration: {options_error(exc)}")
+    given = {k: v for k, v in given.items() if v is not None}
+    if "alias" in given:
+        given["alias"] = {**file_cfg.alias, **given["alias"]}
+    try:
+        opts = TrainOptions.model_validate({**file_cfg.model_dump(exclude_unset=True), **given})
+    except ValidationError as exc:
+        raise options_error(exc, flag_names(TrainOptions.model_fields)) from None
+    if opts.embedder is not None:
+        job_cfg.embedder.kind = opts.embedder
+    return opts, job_cfg
 
 
 def _split_csv(value: str | None) -> list[str]:
@@ -134,6 +187,7 @@ def _summary(router, n_prompts: int) -> None:
 
 
 @app.command()
+@exit_on_bad_input
 def train(
     data: list[str] | None = typer.Option(
         None, "--data", help="Training file (parquet/csv/json/jsonl); repeat to combine several sources."
@@ -147,8 +201,9 @@ def train(
     scorers: str | None = typer.Option(
         None,
         "--scorers",
-        help="Comma-separated base scorers: sw, mf, knn, lex, bert (the default), and shape (optional: "
-        "prompt length/digits). bert fine-tunes MiniLM: minutes per thousand prompts on CPU.",
+        help=f"Comma-separated base scorers: {', '.join(DEFAULT_SCORERS)} (the default), and "
+        f"{', '.join(OPTIONAL_SCORERS)} (optional, on request). bert fine-tunes MiniLM: minutes per thousand "
+        "prompts on CPU.",
     ),
     fmt: list[str] | None = typer.Option(
         None,
@@ -239,130 +294,126 @@ def train(
     Embeds the training prompts with the configured embedder (bundled MiniLM by default), fits the
     base scorers and the stacked default score, prints a summary and writes the artefact to --out.
     """
-    from router_core.router import train_router
-    from router_core.training_data import TrainingDataError, load_training_data
+    given = {
+        "data": data or None,
+        "out": out or None,
+        "strong": strong or None,
+        "weak": weak or None,
+        "models": _split_csv(models) or None,
+        "scorers": _split_csv(scorers) or None,
+        "format": fmt or None,
+        "alias": parse_pairs(alias, "--alias") if alias else None,
+        "prompt_column": prompt_column or None,
+        "messages_policy": messages_policy or None,
+        "seed": seed,
+        "max_train": max_train,
+        "valid_frac": valid_frac,
+        "stack_folds": stack_folds,
+        "holdout": holdout,
+        "holdout_salt": holdout_salt,
+        "weight_sources": False if no_source_weights else None,
+        "known_prompts": False if no_known_prompts else None,
+        "joint_stack": False if no_joint_stack else None,
+        "drop_empty": True if drop_empty else None,
+        "threads": threads or None,
+        "embed_cache": embed_cache,
+        "embedder": embedder,
+    }
+    opts, job_cfg = _options(config, given)
+    run_train(opts, job_cfg)
 
-    cfg, job_cfg = _load_configs(config)
-    if embedder is not None:
-        from router_core.embedder import EMBEDDER_KINDS
 
-        if embedder not in EMBEDDER_KINDS:
-            fail(f"--embedder must be one of {', '.join(EMBEDDER_KINDS)}, got '{embedder}'")
-        job_cfg.embedder.kind = embedder
-    paths = list(data or cfg.data)
-    out = out or None
-    if not paths:
-        fail("no training data: pass --data FILE (repeatable)")
-    if not out:
-        fail("no output directory: pass --out DIR")
-    strong = strong or cfg.strong
-    weak = weak or cfg.weak
-    model_list = _split_csv(models) or cfg.models
-    scorer_list = _split_csv(scorers) or cfg.scorers
-    if (strong is None) != (weak is None):
-        fail("give both --strong and --weak (pair router) or neither (N-model router)")
-    if strong and strong == weak:
-        fail("--strong and --weak must differ")
-    if strong and model_list:
-        fail("--models is for N-model routers; a pair router takes --strong and --weak")
-    known = DEFAULT_SCORERS + OPTIONAL_SCORERS
-    unknown = [s for s in scorer_list if s not in known]
-    if unknown or not scorer_list:
-        fail(f"unknown scorer(s) {unknown}; choose from {', '.join(known)}")
-    formats = list(fmt or cfg.format) or None
-    if formats and len(formats) == 1:
-        formats = formats * len(paths)
-    if formats and len(formats) != len(paths):
-        fail(f"--format given {len(formats)} times for {len(paths)} --data files (give it once or per file)")
-    aliases = {**cfg.alias, **parse_pairs(alias, "--alias")}
-    seed = cfg.seed if seed is None else seed
-    max_train = max_train or cfg.max_train
-    if max_train is not None and max_train <= 0:
-        fail("--max-train must be positive")
-    valid_frac = cfg.valid_frac if valid_frac is None else valid_frac
-    if not 0.0 < valid_frac < 1.0:
-        fail("--valid-frac must be between 0 and 1")
-    stack_folds = cfg.stack_folds if stack_folds is None else stack_folds
-    if stack_folds < 1:
-        fail("--stack-folds must be at least 1")
+def run_train(opts: TrainOptions, job_cfg) -> None:
+    """The train command without the CLI layer (raises BadInputError on bad input)."""
+    out = str(opts.out)
     if os.path.exists(out) and os.listdir(out) and not os.path.exists(os.path.join(out, "manifest.json")):
         fail(f"--out {out} exists, is not empty and is not a router artefact; refusing to overwrite it")
-    holdout = cfg.holdout if holdout is None else holdout
-    if holdout is not None and not 0.0 < holdout < 1.0:
-        fail("--holdout must be between 0 and 1")
-    holdout_salt = cfg.holdout_salt if holdout_salt is None else holdout_salt
-    threads = threads or cfg.threads
-    policy = messages_policy or cfg.messages_policy
-    if policy_error := messages_policy_error(policy):
-        fail(policy_error)
-    if threads:
+    if opts.threads:
         import torch
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(opts.threads)  # the process's setting, as the user asked
+    ts = _training_set(opts)
+    emb, embedder_id = _embed(ts.prompts, job_cfg, opts.threads, opts.embed_cache)
+    router = _fit(opts, ts, emb, embedder_id)
+    _write_router(router, out)
+    _summary(router, len(ts.prompts))
+    typer.echo(f"router written to {out}")
+
+
+def _training_set(opts: TrainOptions):
+    """The training data as the options select it: files, models, --holdout, --max-train."""
+    from router_core.training_data import TrainingDataError, load_training_data, split_prompts
 
     try:
         ts = load_training_data(
-            paths,
-            formats=formats,
-            aliases=aliases,
-            prompt_column=prompt_column or cfg.prompt_column,
-            messages_policy=policy,
-            models=model_list or None,
-            drop_empty=drop_empty or cfg.drop_empty,
+            opts.data,
+            formats=opts.formats,
+            aliases=opts.alias,
+            prompt_column=opts.prompt_column,
+            messages_policy=opts.messages_policy,
+            models=opts.models or None,
+            drop_empty=opts.drop_empty,
         )
-        if strong:
-            ts.pair(strong, weak)  # both names exist and differ
+        if opts.strong:
+            ts.pair(opts.strong, opts.weak)  # both names exist and differ
     except TrainingDataError as exc:
         fail(str(exc))
     typer.echo(
         f"loaded {len(ts.prompts):,} prompts, {ts.n_battles:,} battles, {len(ts.models)} models "
         f"from {len(ts.sources)} source(s); models: {name_list(ts.models)}"
     )
-    if holdout is not None:
-        from router_core.training_data import split_prompts
-
-        held = split_prompts(ts.prompts, holdout, salt=holdout_salt)
+    if opts.holdout is not None:
+        held = split_prompts(ts.prompts, opts.holdout, salt=opts.holdout_salt)
         if held.all():
-            fail(f"--holdout {holdout} leaves no training prompt")
+            fail(f"--holdout {opts.holdout} leaves no training prompt")
         ts = ts.subset(np.flatnonzero(~held))
         typer.echo(
-            f"held out {int(held.sum()):,} prompts (--holdout {holdout}, salt '{holdout_salt}'): "
+            f"held out {int(held.sum()):,} prompts (--holdout {opts.holdout}, salt '{opts.holdout_salt}'): "
             f"training on {len(ts.prompts):,} prompts ({ts.n_battles:,} battles)"
         )
-    if max_train and len(ts.prompts) > max_train:
-        keep = np.sort(np.random.default_rng(seed).choice(len(ts.prompts), max_train, replace=False))
+    if opts.max_train and len(ts.prompts) > opts.max_train:
+        rng = np.random.default_rng(opts.seed)
+        keep = np.sort(rng.choice(len(ts.prompts), opts.max_train, replace=False))
         ts = ts.subset(keep)
         typer.echo(f"subsampled to {len(ts.prompts):,} prompts ({ts.n_battles:,} battles)")
+    return ts
 
-    emb, embedder_id = _embed(ts.prompts, job_cfg, threads, embed_cache)
+
+def _fit(opts: TrainOptions, ts, emb: np.ndarray, embedder_id: str):
+    from router_core.training import train_router
+    from router_core.training_data import TrainingDataError
+
     try:
         router = train_router(
             ts,
             emb,
             embedder_id,
-            strong=strong,
-            weak=weak,
-            scorers=scorer_list,
-            scorer_params=cfg.scorer_params,
-            valid_frac=valid_frac,
-            stack_folds=stack_folds,
-            seed=seed,
-            weight_sources=cfg.weight_sources and not no_source_weights,
-            known_prior=1.0 if cfg.known_prompts and not no_known_prompts else None,
-            joint_stack=None if cfg.joint_stack and not no_joint_stack else False,
+            strong=opts.strong,
+            weak=opts.weak,
+            scorers=opts.scorers,
+            scorer_params=opts.scorer_params,
+            valid_frac=opts.valid_frac,
+            stack_folds=opts.stack_folds,
+            seed=opts.seed,
+            weight_sources=opts.weight_sources,
+            known_prior=1.0 if opts.known_prompts else None,
+            joint_stack=None if opts.joint_stack else False,
             log=lambda m: typer.echo(m),
         )
     except (TrainingDataError, ValueError, TypeError) as exc:
-        fail(f"training failed: {exc}")
+        raise BadInputError(f"training failed: {exc}") from None
     router.manifest["train_command"] = " ".join(["batch-router", *sys.argv[1:]])
-    router.manifest["data_files"] = paths  # evaluate trains its TF-IDF baseline on these by default
+    router.manifest["data_files"] = opts.data  # evaluate trains its TF-IDF baseline on these by default
     # evaluate reads the baseline's files and the evaluation data the same way
-    router.manifest["prompt_column"] = prompt_column or cfg.prompt_column
-    router.manifest["messages_policy"] = policy
-    if holdout is not None:
-        router.manifest["holdout"] = {"frac": holdout, "salt": holdout_salt}
+    router.manifest["prompt_column"] = opts.prompt_column
+    router.manifest["messages_policy"] = opts.messages_policy
+    if opts.holdout is not None:
+        router.manifest["holdout"] = {"frac": opts.holdout, "salt": opts.holdout_salt}
+    return router
 
-    # Write next to the target, then swap, so a failed save never leaves a half-written artefact.
+
+def _write_router(router, out: str) -> None:
+    """Write next to the target, then swap, so a failed save never leaves a half-written artefact."""
     parent = os.path.dirname(os.path.abspath(out))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".train-", dir=parent)
@@ -374,5 +425,3 @@ def train(
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
-    _summary(router, len(ts.prompts))
-    typer.echo(f"router written to {out}")

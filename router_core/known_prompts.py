@@ -45,7 +45,7 @@ class KnownPrompts:
             rows = np.flatnonzero(~np.isnan(obs).all(axis=1) & (weights > 0))
             obs = obs[rows]
         else:
-            from router_core.evaluation import pair_targets, strong_win_target
+            from router_core.targets import pair_targets, strong_win_target
 
             try:
                 tg = pair_targets(data, strong, weak)

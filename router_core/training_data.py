@@ -376,40 +376,65 @@ def load_training_data(
         if fmt is not None and fmt not in FORMATS:
             raise TrainingDataError(f"unknown format '{fmt}' (expected one of {', '.join(FORMATS)})")
         sources.append(_source_name(path, set(sources)))
-        df = _read_table(path)
-        pcol = _prompt_column(df, prompt_column, path)
-        where = f"{path}: column '{pcol}'"
-        norm = df[pcol].map(lambda x, where=where: _normalized_prompt(x, messages_policy, where))
-        empty = (norm == "").to_numpy()
-        if empty.any():
-            if not drop_empty:
-                raise TrainingDataError(
-                    f"{path}: {int(empty.sum())} row(s) with an empty or missing prompt "
-                    "(pass --drop-empty to drop them)"
-                )
-            warnings.warn(f"{path}: dropped {int(empty.sum())} row(s) with an empty prompt", stacklevel=2)
-        df = df.loc[~empty].copy()
-        lists = df[pcol].map(lambda x: isinstance(x, list | tuple | np.ndarray))
-        if lists.any():
-            n_raw = df[pcol][lists].map(lambda x: repr(list(x))).nunique()
-            n_text = norm[~empty][lists].nunique()
-            if n_text < n_raw:  # e.g. last_user on MT-bench: every "Now make it shorter." is one prompt
-                warnings.warn(
-                    f"{path}: {n_raw:,} distinct conversations reduce to {n_text:,} distinct prompts under "
-                    f"messages policy '{messages_policy}'; rows with the same text are merged",
-                    stacklevel=2,
-                )
-        df[pcol] = norm[~empty]
-        fmt = fmt or detect_format(df, pcol)
-        frame = _battles(df, pcol, path) if fmt == "battles" else _scores_long(df, fmt, pcol, path)
-        if frame.empty:
-            raise TrainingDataError(f"{path}: no usable rows (format '{fmt}')")
+        fmt, frame = _read_source(path, fmt, prompt_column, drop_empty, messages_policy)
         for col in ("model", "model_a", "model_b"):
             if col in frame:
                 frame[col] = frame[col].map(lambda m: aliases.get(m, m))
         frame["source"] = si
         (battle_frames if fmt == "battles" else score_frames).append(frame)
+    all_models = _model_list(score_frames, battle_frames, models)
+    ts = _merge_sources(score_frames, battle_frames, all_models, sources)
+    if models:
+        # Prompts that only involved dropped models carry no evidence.
+        used = np.zeros(len(ts.prompts), dtype=bool)
+        used[ts.battle_prompt] = True
+        used |= ~np.isnan(ts.scores).all(axis=1)
+        if not used.all():
+            ts = ts.subset(np.flatnonzero(used))
+    if ts.n_battles == 0 and np.isnan(ts.scores).all():
+        raise TrainingDataError("no battles or scores left between the selected models")
+    return ts
 
+
+def _read_source(
+    path: str, fmt: str | None, prompt_column: str | None, drop_empty: bool, messages_policy: MessagesPolicy
+) -> tuple[str, pd.DataFrame]:
+    """(format, long frame of scores or battles) of one training file, prompts normalised."""
+    df = _read_table(path)
+    pcol = _prompt_column(df, prompt_column, path)
+    where = f"{path}: column '{pcol}'"
+    norm = df[pcol].map(lambda x, where=where: _normalized_prompt(x, messages_policy, where))
+    empty = (norm == "").to_numpy()
+    if empty.any():
+        if not drop_empty:
+            raise TrainingDataError(
+                f"{path}: {int(empty.sum())} row(s) with an empty or missing prompt "
+                "(pass --drop-empty to drop them)"
+            )
+        warnings.warn(f"{path}: dropped {int(empty.sum())} row(s) with an empty prompt", stacklevel=3)
+    df = df.loc[~empty].copy()
+    lists = df[pcol].map(lambda x: isinstance(x, list | tuple | np.ndarray))
+    if lists.any():
+        n_raw = df[pcol][lists].map(lambda x: repr(list(x))).nunique()
+        n_text = norm[~empty][lists].nunique()
+        if n_text < n_raw:  # e.g. last_user on MT-bench: every "Now make it shorter." is one prompt
+            warnings.warn(
+                f"{path}: {n_raw:,} distinct conversations reduce to {n_text:,} distinct prompts under "
+                f"messages policy '{messages_policy}'; rows with the same text are merged",
+                stacklevel=3,
+            )
+    df[pcol] = norm[~empty]
+    fmt = fmt or detect_format(df, pcol)
+    frame = _battles(df, pcol, path) if fmt == "battles" else _scores_long(df, fmt, pcol, path)
+    if frame.empty:
+        raise TrainingDataError(f"{path}: no usable rows (format '{fmt}')")
+    return fmt, frame
+
+
+def _model_list(
+    score_frames: list[pd.DataFrame], battle_frames: list[pd.DataFrame], models: Sequence[str] | None
+) -> list[str]:
+    """The models of the training set (sorted): all in the data, or the ``models`` asked for."""
     all_models = sorted(
         set().union(*[set(f["model"]) for f in score_frames])
         | set().union(*[set(f["model_a"]) | set(f["model_b"]) for f in battle_frames])
@@ -423,9 +448,18 @@ def load_training_data(
         all_models = sorted(set(models))
     if len(all_models) < 2:
         raise TrainingDataError(f"need at least two models in the training data, found {all_models}")
-    midx = {m: i for i, m in enumerate(all_models)}
+    return all_models
 
-    # Distinct prompts in first-seen order; the first source that has a prompt owns it.
+
+def _merge_sources(
+    score_frames: list[pd.DataFrame],
+    battle_frames: list[pd.DataFrame],
+    all_models: list[str],
+    sources: list[str],
+) -> TrainingSet:
+    """One TrainingSet from every source's frame: distinct prompts in first-seen order (the first source
+    that has a prompt owns it), scores, and battles (given, and derived from scores)."""
+    midx = {m: i for i, m in enumerate(all_models)}
     prompts: dict[str, int] = {}
     prompt_source: list[int] = []
     for f in sorted(score_frames + battle_frames, key=lambda f: int(f["source"].iloc[0])):
@@ -433,9 +467,7 @@ def load_training_data(
             if p not in prompts:
                 prompts[p] = len(prompts)
                 prompt_source.append(int(f["source"].iloc[0]))
-    n_p, n_m = len(prompts), len(all_models)
-
-    scores = np.full((n_p, n_m), np.nan, dtype=np.float32)
+    scores = np.full((len(prompts), len(all_models)), np.nan, dtype=np.float32)
     parts: list[tuple[np.ndarray, ...]] = []
     for f in score_frames:
         f = f[f["model"].isin(midx)]
@@ -457,10 +489,9 @@ def load_training_data(
         src = np.full(len(f), int(f["source"].iloc[0]) if len(f) else 0, dtype=np.int64)
         parts.append((pi, a, b, f["outcome"].to_numpy(np.float32), src))
     if n_self:
-        warnings.warn(f"ignored {n_self} battle(s) of a model against itself (no information)", stacklevel=2)
-
+        warnings.warn(f"ignored {n_self} battle(s) of a model against itself (no information)", stacklevel=3)
     cat = [np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in range(5)]
-    ts = TrainingSet(
+    return TrainingSet(
         prompts=list(prompts),
         models=all_models,
         scores=scores,
@@ -473,16 +504,6 @@ def load_training_data(
         prompt_source=np.asarray(prompt_source, dtype=np.int64),
         sources=sources,
     )
-    if models:
-        # Prompts that only involved dropped models carry no evidence.
-        used = np.zeros(n_p, dtype=bool)
-        used[ts.battle_prompt] = True
-        used |= ~np.isnan(scores).all(axis=1)
-        if not used.all():
-            ts = ts.subset(np.flatnonzero(used))
-    if ts.n_battles == 0 and np.isnan(ts.scores).all():
-        raise TrainingDataError("no battles or scores left between the selected models")
-    return ts
 
 
 def _score_battles(

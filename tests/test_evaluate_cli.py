@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from jobs.cli import app
-from router_core.router import train_router
+from router_core.training import train_router
 from router_core.training_data import load_training_data
 
 runner = CliRunner()
@@ -80,7 +80,11 @@ def test_pair_router(files, tmp_path):
     assert m["baseline"]["trained"] and m["baseline"]["train_prompts"] == 240
     assert m["baseline"]["files"] == [files["train"]]
     assert (out / m["plot"]).stat().st_size > 0
-    assert "APGR" in res.output and "ensemble" in res.output
+    rows = {ln.split()[0]: ln.split() for ln in res.output.splitlines() if ln.strip()}
+    assert rows["router"][:2] == ["router", "APGR"]
+    for name in ("ensemble", "sw", "knn", "tfidf_baseline", "oracle", "random"):  # the printed table
+        assert name in rows
+    assert float(rows["ensemble"][1]) == pytest.approx(m["routers"]["ensemble"]["apgr"]["value"], abs=5e-4)
 
 
 def test_chat_prompts_with_prompt_column(files, tmp_path):
@@ -189,11 +193,11 @@ def test_prompts_seen_in_training_are_counted_and_can_be_left_out(files, tmp_pat
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--bootstrap", "-1"], "--bootstrap must be >= 0"),
+        (["--bootstrap", "-1"], "--bootstrap: Input should be greater than or equal to 0 (got -1)"),
         (["--strong", "big"], "give both --strong and --weak"),
         (["--strong", "big", "--weak", "nope"], "not in the evaluation data"),
-        (["--holdout", "1.5"], "--holdout must be in (0, 1)"),
-        (["--messages-policy", "first"], "--messages-policy must be one of"),
+        (["--holdout", "1.5"], "--holdout: Input should be less than 1 (got 1.5)"),
+        (["--messages-policy", "first"], "--messages-policy: Input should be 'last_user'"),
     ],
 )
 def test_bad_input_exits_2(files, tmp_path, extra, message):

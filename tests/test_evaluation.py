@@ -9,13 +9,12 @@ from router_core.baseline import TfidfMultiBaseline, TfidfPairBaseline
 from router_core.evaluation import (
     aiq,
     multi_metrics,
-    multi_targets,
     pair_metrics,
     pair_reference,
     pair_table,
-    pair_targets,
     upper_hull,
 )
+from router_core.targets import multi_targets, pair_targets
 from router_core.training_data import TrainingSet
 
 
@@ -88,8 +87,11 @@ def test_oracle_reference_and_table():
     # The oracle gives strong exactly where it helps: PGR reaches 1 at share P(strong only).
     assert ref["oracle"]["cpt"]["80"]["value"] <= np.mean(qs > qw) + 1e-12
     assert ref["oracle"]["apgr"]["value"] > 1.0
-    table = pair_table({"oracle": ref["oracle"]})
-    assert "oracle" in table and "APGR" in table
+    table = pair_table({"oracle": ref["oracle"]}).splitlines()
+    assert table[0].split()[:2] == ["router", "APGR"] and len(table) == 2
+    row = table[1].split()
+    assert row[0] == "oracle" and float(row[1]) == pytest.approx(ref["oracle"]["apgr"]["value"], abs=5e-4)
+    assert row[2] == f"{ref['oracle']['cpt']['20']['value'] * 100:.1f}%"
 
 
 def test_equal_models_raise():

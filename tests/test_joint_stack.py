@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from router_core.scorers.ensemble import QualityStack
-from router_core.scorers.joint_stack import JointStack
+from router_core.stacks import JointStack, QualityStack
 
 
 def _cross_model_data(n: int = 1500, seed: int = 0):
@@ -68,30 +67,3 @@ def test_joint_stack_is_reproducible_and_trains_on_tiny_data():
         .predict(tiny, emb[:5])
     )
     assert np.isfinite(q).all() and ((q >= 0) & (q <= 1)).all()
-
-
-def test_n_model_router_does_not_depend_on_the_order_of_model_columns(tmp_path):
-    import pandas as pd
-
-    from router_core.router import train_router
-    from router_core.training_data import load_training_data
-
-    rng = np.random.default_rng(4)
-    n = 150
-    emb = rng.normal(size=(n, 8)).astype(np.float32)
-    cols = {
-        "prompt": [f"question {i}" for i in range(n)],
-        "zeta": (emb[:, 0] > 0).astype(float),
-        "alpha": (rng.random(n) < 0.5).astype(float),
-        "mid": (emb[:, 1] > 0).astype(float),
-    }
-    out = []
-    for order in (["prompt", "zeta", "alpha", "mid"], ["prompt", "mid", "alpha", "zeta"]):
-        path = tmp_path / f"{'_'.join(order)}.parquet"
-        pd.DataFrame(cols)[order].to_parquet(path)
-        ts = load_training_data([str(path)])
-        r = train_router(ts, emb, "e", scorers=("sw", "knn"), log=lambda s: None)
-        assert r.joint is not None
-        out.append((r.models, r.score(emb)["predicted_quality"]))
-    assert out[0][0] == out[1][0] == ["alpha", "mid", "zeta"]
-    np.testing.assert_array_equal(out[0][1], out[1][1])

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from router_core.known_prompts import KnownPrompts
-from router_core.router import Router, train_router
+from router_core.router import Router
+from router_core.training import train_router
 from router_core.training_data import TrainingSet
-from tests.battle_sets import swap_sides
-from tests.test_router_artifact import FAST, PARAMS, clustered_scores
+from tests.battle_sets import FAST, PARAMS, clustered_scores, swap_sides
 
 
 def _quiet(_: str) -> None:

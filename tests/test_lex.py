@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router_core.scorers.ensemble import PairStack, logit
 from router_core.scorers.lex import LexScorer
+from router_core.stacks import PairStack, logit
 from router_core.training_data import TrainingSet
 from tests.battle_sets import battle_set, swap_sides, without_battles
 

@@ -118,7 +118,7 @@ def test_policies_name_a_model_without_a_price():
 @pytest.fixture(scope="module")
 def unpriced(tmp_path_factory, embedder):
     """A tiny 3-model router (SW only: seconds), its data, logs, and a price file that lacks MID."""
-    from router_core.router import train_router
+    from router_core.training import train_router
     from router_core.training_data import load_training_data
 
     d = tmp_path_factory.mktemp("unpriced")

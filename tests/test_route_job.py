@@ -22,7 +22,7 @@ STRONG, WEAK, NANO = "gpt-4o", "gpt-4o-mini", "gpt-4.1-nano"
 
 def train_tiny_routers(out: Path, embedder) -> tuple[Path, Path]:
     """A pair router (STRONG vs WEAK) and a 3-model router, trained in seconds on generated correctness."""
-    from router_core.router import train_router
+    from router_core.training import train_router
     from router_core.training_data import load_training_data
 
     rng = np.random.default_rng(0)
@@ -48,7 +48,7 @@ def train_tiny_routers(out: Path, embedder) -> tuple[Path, Path]:
     emb = embedder.encode(data.prompts)
     kw = {
         "scorers": ("sw", "mf"),
-        "scorer_params": {"mf": {"max_epochs": 5, "threads": 1}},
+        "scorer_params": {"mf": {"max_epochs": 5}},
         "log": lambda s: None,
     }
     train_router(data, emb, embedder.id, strong=STRONG, weak=WEAK, **kw).save(str(out / "pair"))

@@ -9,51 +9,10 @@ import pytest
 from scipy.special import expit
 
 from router_core.artifact import RouterLoadError
-from router_core.router import Router, train_router
+from router_core.router import Router
+from router_core.training import train_router
 from router_core.training_data import TrainingSet
-from tests.battle_sets import swap_sides
-
-FAST = ("sw", "mf", "knn")
-PARAMS = {"mf": {"dim": 8, "max_epochs": 15, "lr": 1e-2}}
-
-
-def clustered_scores(
-    n: int = 400,
-    seed: int = 0,
-    p_strong: tuple[float, float] = (0.9, 0.95),
-    p_weak: tuple[float, float] = (0.1, 0.9),
-) -> tuple[TrainingSet, np.ndarray]:
-    """P(right) per cluster (A, B); by default cluster A: only 'strong' is right, cluster B: both are
-    right; 'mid' is right half the time."""
-    rng = np.random.default_rng(seed)
-    dim = 16
-    centers = rng.normal(size=(2, dim))
-    cl = rng.integers(0, 2, n)
-    emb = (centers[cl] + rng.normal(scale=0.3, size=(n, dim))).astype(np.float32)
-    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    strong = (rng.random(n) < np.where(cl == 0, *p_strong)).astype(np.float32)
-    weak = (rng.random(n) < np.where(cl == 0, *p_weak)).astype(np.float32)
-    mid = (rng.random(n) < 0.5).astype(np.float32)
-    scores = np.column_stack([mid, strong, weak])  # models sorted: mid, strong, weak
-    from router_core.training_data import _score_battles
-
-    pi = np.repeat(np.arange(n), 3)
-    mi = np.tile(np.arange(3), n)
-    p, a, b, o, src = _score_battles(pi, mi, scores.ravel().astype(np.float64), 0)
-    ts = TrainingSet(
-        prompts=[f"prompt number {i}" for i in range(n)],
-        models=["mid", "strong", "weak"],
-        scores=scores,
-        battle_prompt=p,
-        battle_a=a,
-        battle_b=b,
-        battle_outcome=o,
-        battle_weight=np.ones(len(p), dtype=np.float32),
-        battle_source=src,
-        prompt_source=np.zeros(n, dtype=np.int64),
-        sources=["synthetic"],
-    )
-    return ts, emb, cl
+from tests.battle_sets import FAST, PARAMS, clustered_scores, swap_sides
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +91,7 @@ def test_n_model_router_predicts_quality_on_score_scale(tmp_path):
         Router.load(str(tmp_path / "n"))
     # A model the stack never saw scores for keeps the linear stack's estimate.
     r.stack.calibrated_[weak] = False
-    feats = r._base_outputs(emb, None)
+    feats = r.scorer_outputs(emb, None)
     np.testing.assert_array_equal(r.default_quality(feats, emb)[:, weak], r.stack.predict(feats)[:, weak])
 
 
@@ -147,7 +106,7 @@ def test_n_model_router_without_joint_stack_uses_the_linear_stack(kw, tmp_path):
             ts, emb, "e", scorers=FAST, scorer_params=PARAMS, log=lambda s: None, joint_stack=True, **kw
         )
         assert forced.joint is not None
-    feats = r._base_outputs(emb, None)
+    feats = r.scorer_outputs(emb, None)
     np.testing.assert_allclose(r.score(emb)["predicted_quality"], r.stack.predict(feats), atol=1e-6)
     r.save(str(tmp_path / "n"))
     assert Router.load(str(tmp_path / "n")).joint is None
@@ -201,7 +160,7 @@ def _probe_outputs(n: int, noise_weight: float, seed: int = 0) -> tuple[np.ndarr
 
 
 def test_source_weights_drop_a_source_that_hurts_ranking():
-    from router_core.scorers.ensemble import fit_source_weights
+    from router_core.training.source_weights import fit_source_weights
 
     def evaluate(w: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         # The noise source's own battles are unpredictable whatever the weights (AUC ~0.5 everywhere).
@@ -215,7 +174,7 @@ def test_source_weights_drop_a_source_that_hurts_ranking():
 
 
 def test_source_weights_keep_pooling_when_the_gain_is_noise():
-    from router_core.scorers.ensemble import fit_source_weights
+    from router_core.training.source_weights import fit_source_weights
 
     def evaluate(w: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         # 12 validation battles: a different weighting reshuffles predictions by chance only.
@@ -238,7 +197,7 @@ def test_bad_pair_is_rejected():
 
 
 def test_source_weights_without_decisive_battles_keep_pooling():
-    from router_core.scorers.ensemble import fit_source_weights
+    from router_core.training.source_weights import fit_source_weights
 
     def evaluate(w: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         # One source only ever won by one side, the other only ties: no AUC anywhere.
@@ -292,9 +251,9 @@ def test_stack_is_cross_fitted_on_every_prompt(pair):
 
 
 def test_stack_inputs_are_each_folds_scores_from_the_other_folds(monkeypatch):
-    import router_core.router as router_mod
-    from router_core.scorers.ensemble import QualityStack, quality_features
     from router_core.scorers.knn import KNNScorer
+    from router_core.stacks import QualityStack, quality_features
+    from router_core.training import VALID_SALT
     from router_core.training_data import fold_prompts
 
     seen = {}
@@ -308,11 +267,12 @@ def test_stack_inputs_are_each_folds_scores_from_the_other_folds(monkeypatch):
     monkeypatch.setattr(QualityStack, "fit", capture)
     ts, emb, _ = clustered_scores(n=200, seed=6)
     train_router(ts, emb, "e", scorers=("knn",), log=lambda s: None)
-    fold = fold_prompts(ts.prompts, 5, salt=router_mod.VALID_SALT)
+    fold = fold_prompts(ts.prompts, 5, salt=VALID_SALT)
     expect, order = [], []
     for f in range(5):
         fit, out = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        expect.append(quality_features("knn", KNNScorer().fit(ts.subset(fit), emb[fit]).score(emb[out])))
+        knn = KNNScorer().fit(ts.subset(fit), emb[fit])
+        expect.append(quality_features(KNNScorer.output, knn.score(emb[out])))
         order.append(out)
     np.testing.assert_allclose(seen["feats"]["knn"], np.concatenate(expect), atol=1e-6)
     np.testing.assert_array_equal(seen["scores"], ts.scores[np.concatenate(order)])
@@ -333,14 +293,13 @@ def test_tiny_data_trains_with_five_stack_folds(pair, n):
 
 @pytest.mark.parametrize("pair", [False, True])
 def test_a_scorer_too_costly_to_refit_keeps_one_held_out_fold(monkeypatch, pair):
-    import router_core.router as router_mod
+    from router_core.scorers import registry
     from router_core.scorers.knn import KNNScorer
 
     class OnceKNN(KNNScorer):  # stands in for BERT: trained once, never per fold
         refit_on_all = False
 
-    real = router_mod.scorer_class
-    monkeypatch.setattr(router_mod, "scorer_class", lambda n: OnceKNN if n == "knn" else real(n))
+    monkeypatch.setitem(registry.SCORERS, "knn", OnceKNN)
     ts, emb, _ = clustered_scores(n=300, seed=5)
     logs: list[str] = []
     names = ("strong", "weak") if pair else (None, None)

@@ -9,36 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from router_core.scorers.base import sigmoid
 from router_core.scorers.sw import SWScorer
 from router_core.training_data import TrainingSet
-
-
-def make_battles(n_prompts: int = 60, n_models: int = 4, n_battles: int = 400, dim: int = 16, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    emb = rng.normal(size=(n_prompts, dim)).astype(np.float32)
-    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
-    skill = rng.normal(size=(dim, n_models))
-    p = rng.integers(0, n_prompts, n_battles)
-    a = rng.integers(0, n_models, n_battles)
-    b = (a + rng.integers(1, n_models, n_battles)) % n_models
-    diff = (emb[p] @ skill)[np.arange(n_battles), a] - (emb[p] @ skill)[np.arange(n_battles), b]
-    u = rng.random(n_battles)
-    pa = 1 / (1 + np.exp(-diff))
-    outcome = np.where(u < 0.1, 0.5, np.where(rng.random(n_battles) < pa, 1.0, 0.0)).astype(np.float32)
-    ts = TrainingSet(
-        prompts=[f"prompt {i}" for i in range(n_prompts)],
-        models=[f"m{i}" for i in range(n_models)],
-        scores=np.full((n_prompts, n_models), np.nan, dtype=np.float32),
-        battle_prompt=p.astype(np.int64),
-        battle_a=a.astype(np.int64),
-        battle_b=b.astype(np.int64),
-        battle_outcome=outcome,
-        battle_weight=rng.uniform(0.5, 1.5, n_battles).astype(np.float32),
-        battle_source=np.zeros(n_battles, dtype=np.int64),
-        prompt_source=np.zeros(n_prompts, dtype=np.int64),
-        sources=["synthetic"],
-    )
-    queries = rng.normal(size=(12, dim)).astype(np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    return ts, emb, queries
+from tests.battle_sets import make_battles
 
 
 def reference_ratings(

@@ -145,10 +145,10 @@ def test_holdout_leaves_out_exactly_the_prompts_evaluate_tests_on(data_dir, tmp_
         (["--data", "{d}/empty.parquet", "--out", "x"], "1 row(s) with an empty or missing prompt"),
         (["--data", "{d}/wide.parquet", "--format", "battles", "--out", "x"], "needs column(s)"),
         (["--data", "{d}/wide.parquet"], "no output directory"),
-        (["--data", "{d}/wide.parquet", "--holdout", "1.5", "--out", "x"], "--holdout must be between"),
-        (["--data", "{d}/wide.parquet", "--messages-policy", "first", "--out", "x"], "policy must be"),
-        (["--data", "{d}/wide.parquet", "--embedder", "glove", "--out", "x"], "--embedder must be one of"),
-        (["--data", "{d}/wide.parquet", "--stack-folds", "0", "--out", "x"], "--stack-folds must be"),
+        (["--data", "{d}/wide.parquet", "--holdout", "1.5", "--out", "x"], "--holdout: Input should be less"),
+        (["--data", "{d}/wide.parquet", "--messages-policy", "last", "--out", "x"], "--messages-policy:"),
+        (["--data", "{d}/wide.parquet", "--embedder", "glove", "--out", "x"], "--embedder: Input should be"),
+        (["--data", "{d}/wide.parquet", "--stack-folds", "0", "--out", "x"], "--stack-folds: Input should"),
         (["--data", "{d}/nested.parquet", "--out", "x"], "a list prompt must hold strings or"),
     ],
 )  # fmt: skip
@@ -158,6 +158,24 @@ def test_bad_input_is_one_line_exit_2(data_dir, tmp_path, args, message):
     assert res.exit_code == EXIT_BAD_INPUT, res.output
     assert message in res.output
     assert "Traceback" not in res.output
+    assert len([ln for ln in res.output.splitlines() if ln.startswith("error:")]) == 1
+
+
+def test_options_are_checked_once_and_name_the_flag_or_config_key(data_dir, tmp_path):
+    """A bad value is one error line that says where it came from: the config file's key, or the flag that
+    overrides it (the flag wins over the file)."""
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text("train:\n  valid_frac: 1.5\n")
+    res = run(["--config", str(cfg), "--data", str(data_dir / "wide.parquet"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == EXIT_BAD_INPUT
+    assert "error: invalid configuration: valid_frac: Input should be less than 1 (got 1.5)" in res.output
+    cfg.write_text("train:\n  max_train: 10\n  strong: big-model\n")
+    common = ["--config", str(cfg), "--data", str(data_dir / "wide.parquet"), "--out", str(tmp_path / "r")]
+    res = run([*common, "--max-train", "0"])
+    assert res.exit_code == EXIT_BAD_INPUT
+    assert "error: --max-train: Input should be greater than 0 (got 0)" in res.output
+    res = run(common)
+    assert res.exit_code == EXIT_BAD_INPUT and "give both --strong and --weak" in res.output
     assert len([ln for ln in res.output.splitlines() if ln.startswith("error:")]) == 1
 
 

@@ -241,3 +241,30 @@ def test_real_sources_load():
     assert "gpt-4-1106-preview" in ts.models and "gemma-2-9b-it" in ts.models
     assert len(ts.models) == 11
     assert ts.sources == ["mmlu_dev", "llmrouter_train"]
+
+
+def test_model_column_order_of_a_file_does_not_reach_training(tmp_path):
+    """The same wide data with its model columns in another order loads as the same TrainingSet (models
+    sorted, each column holding its own model's scores), so routers trained from either are the same."""
+    rng = np.random.default_rng(4)
+    n = 50
+    cols = {
+        "prompt": [f"question {i}" for i in range(n)],
+        "zeta": (rng.random(n) < 0.7).astype(float),
+        "alpha": (rng.random(n) < 0.5).astype(float),
+        "mid": (rng.random(n) < 0.3).astype(float),
+    }
+    sets = []
+    for k, order in enumerate((["prompt", "zeta", "alpha", "mid"], ["prompt", "mid", "alpha", "zeta"])):
+        (tmp_path / str(k)).mkdir()
+        path = tmp_path / str(k) / "wide.parquet"  # the same source name: only the column order differs
+        pd.DataFrame(cols)[order].to_parquet(path)
+        sets.append(load_training_data([str(path)]))
+    a, b = sets
+    assert a.models == b.models == ["alpha", "mid", "zeta"]
+    for j, m in enumerate(a.models):
+        np.testing.assert_array_equal(a.scores[:, j], cols[m])
+        np.testing.assert_array_equal(b.scores[:, j], cols[m])
+    for field in ("battle_prompt", "battle_a", "battle_b", "battle_outcome"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert a.content_hash() == b.content_hash()

@@ -12,26 +12,18 @@ module-level cache, so with ``spark.python.worker.reuse`` they outlive tasks.
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-_ROUTERS: dict[tuple[str, str], Any] = {}
-# "module:Class" of the router implementation; any class with Router's load/score API can be plugged in.
-ROUTER_CLASS_ENV = "BATCH_ROUTER_ROUTER_CLASS"
+if TYPE_CHECKING:
+    from router_core.router import Router
 
-
-def router_class() -> Any:
-    import importlib
-
-    spec = os.environ.get(ROUTER_CLASS_ENV, "router_core.router:Router")
-    module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
+_ROUTERS: dict[tuple[str, str], Router] = {}
 
 
 def router_path(name: str) -> str:
@@ -61,11 +53,13 @@ def limit_native_threads() -> None:
         pass
 
 
-def get_router(name: str, embedder_id: str):
+def get_router(name: str, embedder_id: str) -> Router:
+    from router_core.router import Router
+
     key = (name, embedder_id)
     if key not in _ROUTERS:
         limit_native_threads()
-        _ROUTERS[key] = router_class().load(router_path(name), embedder_id=embedder_id)
+        _ROUTERS[key] = Router.load(router_path(name), embedder_id=embedder_id)
     return _ROUTERS[key]
 
 
@@ -103,20 +97,6 @@ def _list_array(values: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
     return pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1), type=value_type))
 
 
-def shared_bert(router: Any, embedder: Any) -> Any | None:
-    """The router's BERT scorer when its bottom layers + frozen top are exactly the embedder's network:
-    the bundled fp32 MiniLM, on CPU for both (CUDA runs them in different fp16 modes), with an embedder
-    token limit at least BERT's. None otherwise (two separate passes, as before)."""
-    from router_core.embedder import MiniLMEmbedder
-
-    bert = getattr(router, "scorers", {}).get("bert")
-    if bert is None or not isinstance(embedder, MiniLMEmbedder) or not hasattr(bert, "embed_and_score"):
-        return None
-    same_weights = embedder.id.startswith(f"{getattr(bert, 'base_id_', None)}/d")
-    on_cpu = embedder.device == "cpu" and getattr(bert, "device_", "") == "cpu"
-    return bert if same_weights and on_cpu and embedder.max_length >= bert.max_length else None
-
-
 def _embed_with_bert(
     texts: list[str], todo: np.ndarray, bert: Any, encode: Callable[[list[str]], np.ndarray], vecs: np.ndarray
 ) -> np.ndarray:
@@ -136,12 +116,14 @@ def _embed_with_bert(
 
 def score_batch(
     batch: pa.RecordBatch,
-    router: Any,
+    router: Router,
     encode: Callable[[list[str]], np.ndarray],
     dim: int,
     bert: Any | None = None,
+    use_known: bool = True,
 ) -> pa.RecordBatch:
-    """Embed what the cache lacks, score every row. ``bert``: ``shared_bert(router, embedder)``."""
+    """Embed what the cache lacks, score every row. ``bert``: ``router.bert_sharing_network(embedder)``.
+    ``use_known=False``: the router's known prompts are not applied."""
     from router_core.tokens import count_tokens
 
     texts = batch.column("text").to_pylist()
@@ -153,11 +135,7 @@ def score_batch(
     elif len(todo):
         vecs[todo] = encode([texts[i] for i in todo])
     given_texts = texts if router.needs_text else None
-    scores = (
-        router.score(vecs, given_texts)  # the plain API: a plugged-in router class need not take more
-        if precomputed is None
-        else router.score(vecs, given_texts, precomputed)
-    )
+    scores = router.score(vecs, given_texts, precomputed, use_known=use_known)
     cols: dict[str, pa.Array] = {
         "prompt_hash": batch.column("prompt_hash"),
         "embedding": _list_array(vecs, pa.float32()),
@@ -187,13 +165,10 @@ def make_score_fn(
 
         embedder = get_embedder(embedder_conf)
         router = get_router(router_name, embedder.id)
-        if not use_known and getattr(router, "known", None) is not None:
-            router = copy.copy(router)  # the cached router stays as loaded for other jobs in this worker
-            router.known = None
-        bert = shared_bert(router, embedder)
+        bert = router.bert_sharing_network(embedder)
         for batch in batches:
             if batch.num_rows:
-                yield score_batch(batch, router, embedder.encode, embedder.dim, bert)
+                yield score_batch(batch, router, embedder.encode, embedder.dim, bert, use_known)
 
     return score
 

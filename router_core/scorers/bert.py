@@ -4,7 +4,7 @@ Cheap by design: the token embeddings and the bottom layers stay frozen (they ar
 same network the embedder runs), only the top ``trainable_layers`` layers and a linear head are trained.
 So CPU training of ~10k prompts takes minutes, the saved artefact holds only the top layers + head, and a
 caller that also needs the MiniLM embedding can run the frozen bottom once for both
-(``embed_and_score``; the route job does, see ``udfs/score_udf.shared_bert``).
+(``embed_and_score``; the route job does, see ``Router.bert_sharing_network``).
 
 One head, one logit per model (column order = ``models_``), trained with
 - per-model binary cross-entropy on known scores (correctness 0/1, other scales min-max scaled to [0, 1]),
@@ -15,18 +15,20 @@ Both losses are symmetric in (a, b), so nothing depends on which model of a pair
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from router_core.embedder import bundled_minilm_dir, default_device
-from router_core.scorers.base import ScorerBase, sigmoid
+from router_core.scorers.base import ScoreKind, ScorerBase, sigmoid
 
 WEIGHTS_FILE = "bert_scorer.safetensors"
 
@@ -87,6 +89,22 @@ def _build_net(trainable_layers: int, n_out: int):
     return Net()
 
 
+@dataclass
+class _TrainRows:
+    """What BERT trains on: scaled scores [n, M] (NaN = unknown), the prompts with something to learn,
+    per-prompt source weights, and the battles not covered by scores grouped by prompt (CSR)."""
+
+    y: np.ndarray
+    train_idx: np.ndarray
+    prompt_weight: np.ndarray
+    b_rows: np.ndarray
+    b_ptr: np.ndarray
+    b_a: np.ndarray
+    b_b: np.ndarray
+    b_o: np.ndarray
+    b_w: np.ndarray
+
+
 def _trainable_state(net) -> dict[str, Any]:
     return {k: v for k, v in net.state_dict().items() if k.startswith(("top.", "head."))}
 
@@ -99,12 +117,14 @@ class BertScorer(ScorerBase):
     (``"head_tail"``); ``epochs`` passes of AdamW with ``lr`` (top layers) and
     ``head_lr`` (head), more passes when that is fewer than ``min_steps`` optimiser steps (a few hundred
     prompts are a handful of batches: 2 epochs left the head near its initialisation, see
-    ``bench/small_data_bert_epochs.py``); ``device`` None = CUDA when present; ``torch_threads`` None =
-    leave torch's setting alone; ``random_state`` seeds init, dropout and batch order.
+    ``bench/small_data_bert_epochs.py``); ``device`` None = CUDA when present; ``random_state`` seeds
+    init, dropout and batch order (torch's global RNG is left as it was: see ``_seeded``).
     """
 
     name: ClassVar[str] = "bert"
+    output: ClassVar[ScoreKind] = "logit"
     needs_text: ClassVar[bool] = True
+    seed_param: ClassVar[str | None] = "random_state"  # train_router's seed goes here
     refit_on_all: ClassVar[bool] = False  # halves `train` time on CPU; see ScorerBase
 
     def __init__(
@@ -120,7 +140,6 @@ class BertScorer(ScorerBase):
         weight_decay: float = 0.01,
         infer_batch_size: int = 128,
         device: str | None = None,
-        torch_threads: int | None = None,
         random_state: int = 0,
         verbose: bool = True,
     ) -> None:
@@ -135,23 +154,31 @@ class BertScorer(ScorerBase):
         self.weight_decay = weight_decay
         self.infer_batch_size = infer_batch_size
         self.device = device
-        self.torch_threads = torch_threads
         self.random_state = random_state
         self.verbose = verbose
 
     # ------------------------------------------------------------------ setup
 
-    def _setup(self, n_out: int) -> None:
+    @contextlib.contextmanager
+    def _seeded(self) -> Iterator[None]:
+        """Torch's RNG seeded with ``random_state`` inside, restored to its outside state after. Dropout
+        (and the HF model's own initialisation) draw from the global RNG and take no ``torch.Generator``;
+        forking it gives the draws of ``torch.manual_seed(random_state)`` without changing the caller's."""
         import torch
+
+        cuda = (self.device or default_device()).startswith("cuda")
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
+            torch.manual_seed(self.random_state)
+            yield
+
+    def _setup(self, n_out: int) -> None:
+        """Device, tokenizer and network; inside ``_seeded`` when the head's initialisation matters."""
         from transformers import AutoTokenizer
 
         if self.truncation not in ("head", "head_tail"):
             raise ValueError(
                 f"BERT scorer: truncation must be 'head' or 'head_tail', got '{self.truncation}'"
             )
-        if self.torch_threads:
-            torch.set_num_threads(self.torch_threads)
-        torch.manual_seed(self.random_state)
         self.device_ = self.device or default_device()
         self.tokenizer_ = AutoTokenizer.from_pretrained(bundled_minilm_dir(), local_files_only=True)
         self.net_ = _build_net(self.trainable_layers, n_out).to(self.device_)
@@ -196,12 +223,7 @@ class BertScorer(ScorerBase):
         covered = known[bp, data.battle_a] & known[bp, data.battle_b] if len(bp) else np.zeros(0, bool)
         return y.astype(np.float32), np.flatnonzero(~covered), lo, hi
 
-    def fit(self, data: Any, embeddings: np.ndarray | None = None) -> BertScorer:
-        """Train on ``data.prompts`` (embeddings are not used: this scorer reads the text)."""
-        import torch
-        import torch.nn.functional as F
-
-        self.models_ = list(data.models)
+    def _training_rows(self, data: Any) -> _TrainRows:
         y, battle_rows, self.score_lo_, self.score_hi_ = self._targets(data)
         b_w = np.asarray(data.battle_weight, np.float32)
         p_w = data.prompt_weights()
@@ -214,33 +236,81 @@ class BertScorer(ScorerBase):
             raise ValueError("BERT scorer: no prompt has scores or battles to learn from")
         self.uses_scores_ = bool(has_score.any())
         self.uses_battles_ = bool(len(battle_rows) > 0)
-
         # Battles grouped by prompt (CSR) so a batch of prompts finds its battles fast.
         order = np.argsort(bp, kind="stable")
-        b_rows = battle_rows[order]
-        b_ptr = np.r_[0, np.cumsum(np.bincount(bp, minlength=len(data.prompts)))]
-        b_a = np.asarray(data.battle_a, np.int64)
-        b_b = np.asarray(data.battle_b, np.int64)
-        b_o = np.asarray(data.battle_outcome, np.float32)
+        return _TrainRows(
+            y=y,
+            train_idx=train_idx,
+            prompt_weight=p_w,
+            b_rows=battle_rows[order],
+            b_ptr=np.r_[0, np.cumsum(np.bincount(bp, minlength=len(data.prompts)))],
+            b_a=np.asarray(data.battle_a, np.int64),
+            b_b=np.asarray(data.battle_b, np.int64),
+            b_o=np.asarray(data.battle_outcome, np.float32),
+            b_w=b_w,
+        )
 
-        self._setup(len(self.models_))
-        net = self.net_
-        texts = [data.prompts[i] for i in train_idx]
+    def _batch_loss(self, logits: Any, idx: np.ndarray, rows: _TrainRows) -> Any:
+        """BCE on the batch's known scores plus the weighted BT loss of its battles."""
+        import torch
+        import torch.nn.functional as F
+
+        loss = logits.new_zeros(())
+        yt = torch.from_numpy(rows.y[idx]).to(self.device_)
+        known = ~torch.isnan(yt)
+        if known.any():
+            loss = loss + F.binary_cross_entropy_with_logits(logits[known], yt[known])
+        ranges = [np.arange(rows.b_ptr[p], rows.b_ptr[p + 1]) for p in idx]
+        pos = np.concatenate([np.full(len(r), j) for j, r in enumerate(ranges)]) if ranges else []
+        if len(pos):
+            sel = rows.b_rows[np.concatenate(ranges)]
+            r = torch.from_numpy(pos.astype(np.int64)).to(self.device_)
+            la = logits[r, torch.from_numpy(rows.b_a[sel]).to(self.device_)]
+            lb = logits[r, torch.from_numpy(rows.b_b[sel]).to(self.device_)]
+            w = torch.from_numpy(rows.b_w[sel]).to(self.device_)
+            o = torch.from_numpy(rows.b_o[sel]).to(self.device_)
+            bt = F.binary_cross_entropy_with_logits(la - lb, o, reduction="none")
+            loss = loss + (bt * w).sum() / w.sum().clamp(min=1e-9)
+        return loss
+
+    def _batch_plan(self, data: Any, rows: _TrainRows) -> tuple[Callable[[], list[np.ndarray]], int, int]:
+        """(a function giving one epoch's batches, planned batches per epoch, epochs). Length-bucketed
+        batches (little padding). Source weights act by sampling: each epoch a prompt takes part with
+        probability = its weight (scaling its loss instead would be undone by Adam: length-sorted batches
+        are often one source)."""
+        texts = [data.prompts[i] for i in rows.train_idx]
         lengths = np.array([len(ids) for ids in self._token_ids(texts)])
-        # Length-bucketed batches (little padding), shuffled batch order each epoch.
-        by_len = train_idx[np.argsort(lengths, kind="stable")]
-        rng = np.random.default_rng(self.random_state)
-        # Source weights act by sampling: each epoch a prompt takes part with probability = its weight.
-        # (Scaling its loss instead would be undone by Adam: length-sorted batches are often one source.)
+        by_len = rows.train_idx[np.argsort(lengths, kind="stable")]
         sample_rng = np.random.default_rng([self.random_state, 1])
-        p_take = np.minimum(p_w[by_len], 1.0)
+        p_take = np.minimum(rows.prompt_weight[by_len], 1.0)
 
         def epoch_batches() -> list[np.ndarray]:
             take = by_len if (p_take >= 1.0).all() else by_len[sample_rng.random(len(by_len)) < p_take]
             return [take[s : s + self.batch_size] for s in range(0, len(take), self.batch_size)]
 
-        batches = epoch_batches()
+        per_epoch = max(1, int(np.ceil(p_take.sum() / self.batch_size)))  # planned; sampling varies it
+        epochs = max(self.epochs, -(-self.min_steps // per_epoch))
+        return epoch_batches, per_epoch, epochs
 
+    def fit(self, data: Any, embeddings: np.ndarray | None = None) -> BertScorer:
+        """Train on ``data.prompts`` (embeddings are not used: this scorer reads the text)."""
+        self.models_ = list(data.models)
+        rows = self._training_rows(data)
+        with self._seeded():
+            self._setup(len(self.models_))
+            self._train(data, rows)
+        self.n_train_ = int(len(rows.train_idx))
+        self.base_id_ = base_model_id()
+        self._log(f"trained in {self.train_seconds_:.1f}s")
+        return self
+
+    def _train(self, data: Any, rows: _TrainRows) -> None:
+        import torch
+
+        net = self.net_
+        epoch_batches, per_epoch, epochs = self._batch_plan(data, rows)
+        rng = np.random.default_rng(self.random_state)  # batch order, shuffled each epoch
+        batches = epoch_batches()
         opt = torch.optim.AdamW(
             [
                 {"params": net.top.parameters(), "lr": self.lr},
@@ -248,12 +318,10 @@ class BertScorer(ScorerBase):
             ],
             weight_decay=self.weight_decay,
         )
-        per_epoch = max(1, int(np.ceil(p_take.sum() / self.batch_size)))  # planned; sampling varies it
-        epochs = max(self.epochs, -(-self.min_steps // per_epoch))
         total_steps = epochs * per_epoch
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.0, 1.0 - s / max(total_steps, 1)))
         self._log(
-            f"training on {len(train_idx)} prompts, {len(self.models_)} models, {epochs} epoch(s) of "
+            f"training on {len(rows.train_idx)} prompts, {len(self.models_)} models, {epochs} epoch(s) of "
             f"{per_epoch} batch(es), "
             f"top {self.trainable_layers} layer(s) trainable, device {self.device_}"
         )
@@ -271,44 +339,22 @@ class BertScorer(ScorerBase):
                 enc = self._encode([data.prompts[i] for i in idx])
                 with torch.no_grad():
                     h, add = net.bottom_forward(enc)
-                logits = net.head_forward(h, add, enc["attention_mask"])
-                loss = logits.new_zeros(())
-                yt = torch.from_numpy(y[idx]).to(self.device_)
-                known = ~torch.isnan(yt)
-                if known.any():
-                    loss = loss + F.binary_cross_entropy_with_logits(logits[known], yt[known])
-                rows = [np.arange(b_ptr[p], b_ptr[p + 1]) for p in idx]
-                pos = np.concatenate([np.full(len(r), j) for j, r in enumerate(rows)]) if rows else []
-                if len(pos):
-                    sel = b_rows[np.concatenate(rows)]
-                    r = torch.from_numpy(pos.astype(np.int64)).to(self.device_)
-                    la = logits[r, torch.from_numpy(b_a[sel]).to(self.device_)]
-                    lb = logits[r, torch.from_numpy(b_b[sel]).to(self.device_)]
-                    w = torch.from_numpy(b_w[sel]).to(self.device_)
-                    o = torch.from_numpy(b_o[sel]).to(self.device_)
-                    bt = F.binary_cross_entropy_with_logits(la - lb, o, reduction="none")
-                    loss = loss + (bt * w).sum() / w.sum().clamp(min=1e-9)
+                loss = self._batch_loss(net.head_forward(h, add, enc["attention_mask"]), idx, rows)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
                 opt.step()
                 sched.step()
-                step += 1
-                seen += len(idx)
-                running += float(loss.detach())
+                step, seen, running = step + 1, seen + len(idx), running + float(loss.detach())
                 if step % report_every == 0 or step == total_steps:
-                    rate = seen / (time.perf_counter() - t0)
                     self._log(
                         f"epoch {epoch + 1}/{epochs} step {step}/{total_steps} "
-                        f"loss {running / max(1, step - epoch_start):.4f} ({rate:.0f} prompts/s)"
+                        f"loss {running / max(1, step - epoch_start):.4f} "
+                        f"({seen / (time.perf_counter() - t0):.0f} prompts/s)"
                     )
         net.eval()
         self.train_seconds_ = time.perf_counter() - t0
         self.epochs_ = epochs
-        self.n_train_ = int(len(train_idx))
-        self.base_id_ = base_model_id()
-        self._log(f"trained in {self.train_seconds_:.1f}s")
-        return self
 
     # ------------------------------------------------------------------ inference
 
@@ -320,8 +366,6 @@ class BertScorer(ScorerBase):
         emb = np.zeros((n, self.net_.head.in_features), dtype=np.float32) if embed else None
         if n == 0:
             return logits, emb
-        if self.torch_threads:
-            torch.set_num_threads(self.torch_threads)
         order = np.argsort([len(t) for t in texts], kind="stable")
         with torch.inference_mode():
             for s in range(0, n, self.infer_batch_size):
@@ -360,6 +404,20 @@ class BertScorer(ScorerBase):
         ids = self.tokenizer_(list(texts), truncation=True, max_length=self.max_length + 1)["input_ids"]
         return np.array([len(x) <= self.max_length for x in ids], dtype=bool)
 
+    def shares_network_with(self, embedder: Any) -> bool:
+        """Whether this scorer's bottom layers + frozen top are exactly ``embedder``'s network (so
+        ``embed_and_score`` gives its vectors): the bundled fp32 MiniLM, on CPU for both (CUDA runs them
+        in different fp16 modes), with an embedder token limit at least this scorer's."""
+        from router_core.embedder import MiniLMEmbedder
+
+        return (
+            isinstance(embedder, MiniLMEmbedder)
+            and embedder.base_model == self.base_id_
+            and embedder.device == "cpu"
+            and self.device_ == "cpu"
+            and embedder.max_length >= self.max_length
+        )
+
     def win_prob_from_scores(self, q: np.ndarray, strong: str, weak: str) -> np.ndarray:
         ls, lw = q[:, self._index(strong)], q[:, self._index(weak)]
         if self.uses_scores_:
@@ -396,8 +454,7 @@ class BertScorer(ScorerBase):
             raise FileNotFoundError(f"BERT scorer weights not found: {path}")
         with safe_open(path, framework="pt") as f:
             meta = json.loads(f.metadata()["bert_scorer"])
-        given = dict(meta["params"], **(params or {}))
-        self = cls(**{k: v for k, v in given.items() if k in meta["params"]})
+        self = cls.from_params(dict(meta["params"], **(params or {})))
         if meta["base_model"] != base_model_id():
             raise ValueError(
                 f"BERT scorer in {directory} was fine-tuned from {meta['base_model']}, "
@@ -409,7 +466,8 @@ class BertScorer(ScorerBase):
         self.score_lo_, self.score_hi_ = meta["score_range"]
         self.n_train_ = int(meta["n_train"])
         self.base_id_ = meta["base_model"]
-        self._setup(len(self.models_))
+        with self._seeded():  # the head's initialisation draws, then is overwritten: keep the caller's RNG
+            self._setup(len(self.models_))
         missing, unexpected = self.net_.load_state_dict(
             {k: v.to(self.device_) for k, v in load_file(path).items()}, strict=False
         )

@@ -10,7 +10,6 @@ Cheap, and a strong feature for the ensemble: it is the "kNN correctness" estima
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -18,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from router_core.scorers.base import ScorerBase
+from router_core.scorers.base import ScoreKind, ScorerBase
 from router_core.scorers.sw import win_tensor
 
 
@@ -27,6 +26,7 @@ class KNNScorer(ScorerBase):
     ``shrink`` pseudo-count towards the global mean."""
 
     name: ClassVar[str] = "knn"
+    output: ClassVar[ScoreKind] = "probability"
     needs_text: ClassVar[bool] = False
 
     def __init__(self, k: int = 100, tau: float = 1.0, shrink: float = 1.0) -> None:
@@ -113,27 +113,18 @@ class KNNScorer(ScorerBase):
     def win_prob_from_scores(self, q: np.ndarray, strong: str, weak: str) -> np.ndarray:
         raise NotImplementedError("knn's pair probability comes from neighbour win counts, not from score()")
 
-    def save(self, directory: str) -> dict[str, Any]:
+    def _save_state(self, directory: str) -> None:
         import faiss
 
-        os.makedirs(directory, exist_ok=True)
         faiss.write_index(self.index_, os.path.join(directory, "knn.faiss"))
         np.savez(os.path.join(directory, "knn.npz"), scores=self.scores_, **self.battles_)
-        with open(os.path.join(directory, "knn.json"), "w") as f:
-            json.dump({"models": self.models_}, f)
-        return self.get_params()
 
-    @classmethod
-    def load(cls, directory: str, params: dict[str, Any]) -> KNNScorer:
+    def _load_state(self, directory: str, meta: dict[str, Any], params: dict[str, Any]) -> None:
         import faiss
 
-        self = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
-        with open(os.path.join(directory, "knn.json")) as f:
-            self.models_ = list(json.load(f)["models"])
         index = faiss.read_index(os.path.join(directory, "knn.faiss"))
         emb = index.reconstruct_n(0, index.ntotal)
         with np.load(os.path.join(directory, "knn.npz"), allow_pickle=False) as z:
             scores = z["scores"]
             battles = {k: z[k] for k in ("prompt", "a", "b", "outcome", "weight")}
         self._set_state(emb, scores, battles)
-        return self

@@ -11,14 +11,13 @@ to the ensemble (docs/routers.md). Symmetric in a/b by construction.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from router_core.scorers.base import ScorerBase
+from router_core.scorers.base import ScoreKind, ScorerBase
 from router_core.scorers.linear_bt import fit_linear_bt
 
 
@@ -40,6 +39,7 @@ class LexScorer(ScorerBase):
     ``max_features`` vocabulary size, ``max_iter`` L-BFGS iterations."""
 
     name: ClassVar[str] = "lex"
+    output: ClassVar[ScoreKind] = "rating"
     needs_text: ClassVar[bool] = True
 
     def __init__(
@@ -77,28 +77,23 @@ class LexScorer(ScorerBase):
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, directory: str) -> dict[str, Any]:
-        os.makedirs(directory, exist_ok=True)
-        vocab = {t: int(i) for t, i in self.vec_.vocabulary_.items()}
-        with open(os.path.join(directory, "lex.json"), "w") as f:
-            json.dump({"models": self.models_, "vocabulary": vocab}, f)
+    def _json_state(self) -> dict[str, Any]:
+        return {"vocabulary": {t: int(i) for t, i in self.vec_.vocabulary_.items()}}
+
+    def _manifest_facts(self) -> dict[str, Any]:
+        return {"vocabulary_size": len(self.vec_.vocabulary_), "n_iter": self.n_iter_}
+
+    def _save_state(self, directory: str) -> None:
         np.savez(
             os.path.join(directory, "lex.npz"),
             idf=self.vec_.idf_.astype(np.float64),
             coef=self.coef_,
             intercept=self.intercept_,
         )
-        return {**self.get_params(), "vocabulary_size": len(vocab), "n_iter": self.n_iter_}
 
-    @classmethod
-    def load(cls, directory: str, params: dict[str, Any]) -> LexScorer:
-        self = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
-        with open(os.path.join(directory, "lex.json")) as f:
-            meta = json.load(f)
-        self.models_ = list(meta["models"])
+    def _load_state(self, directory: str, meta: dict[str, Any], params: dict[str, Any]) -> None:
         with np.load(os.path.join(directory, "lex.npz"), allow_pickle=False) as z:
             idf, self.coef_, self.intercept_ = z["idf"], z["coef"], z["intercept"]
         self.vec_ = _vectorizer(self.ngram_max, None, vocabulary=meta["vocabulary"])
         self.vec_.idf_ = idf  # sklearn rebuilds its transformer from idf_: no refit, no pickle
         self.n_iter_ = int(params.get("n_iter", 0))
-        return self

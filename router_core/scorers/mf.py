@@ -11,41 +11,54 @@ below 0.5 on some splits, docs/routers.md).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from router_core.scorers.base import ScorerBase
+from router_core.scorers.base import ScoreKind, ScorerBase
 from router_core.training_data import split_prompts
 
 
-def _module(n_models: int, in_dim: int, dim: int):
+def _module(n_models: int, in_dim: int, dim: int, generator=None):
+    """The MF network. ``generator``: initialise from it (the draws, in order, of the default
+    ``nn.Linear`` / ``nn.Embedding`` initialisation) instead of torch's global RNG; None: no random
+    initialisation (the weights are about to be loaded)."""
+    import math
+
     import torch
     from torch import nn
 
     class MF(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.proj = nn.Linear(in_dim, dim, bias=False)
-            self.model_vec = nn.Embedding(n_models, dim)
-            self.head = nn.Linear(dim, 1, bias=False)
-            self.model_bias = nn.Embedding(n_models, 1)
-            nn.init.zeros_(self.model_bias.weight)
+            self.proj = nn.utils.skip_init(nn.Linear, in_dim, dim, bias=False)
+            self.model_vec = nn.utils.skip_init(nn.Embedding, n_models, dim)
+            self.head = nn.utils.skip_init(nn.Linear, dim, 1, bias=False)
+            self.model_bias = nn.utils.skip_init(nn.Embedding, n_models, 1)
 
         def forward(self, e: torch.Tensor) -> torch.Tensor:  # [n, in_dim] -> [n, M]
             h = self.proj(e)  # [n, d]
             inter = h[:, None, :] * self.model_vec.weight[None, :, :]  # [n, M, d]
             return self.head(inter)[..., 0] + self.model_bias.weight[:, 0][None, :]
 
-    return MF()
+    net = MF()
+    if generator is not None:
+        with torch.no_grad():
+            nn.init.kaiming_uniform_(net.proj.weight, a=math.sqrt(5), generator=generator)
+            nn.init.normal_(net.model_vec.weight, generator=generator)
+            nn.init.kaiming_uniform_(net.head.weight, a=math.sqrt(5), generator=generator)
+            nn.init.normal_(net.model_bias.weight, generator=generator)  # drawn, then zeroed, as nn does
+            nn.init.zeros_(net.model_bias.weight)
+    return net
 
 
 class MFScorer(ScorerBase):
     name: ClassVar[str] = "mf"
+    output: ClassVar[ScoreKind] = "rating"
     needs_text: ClassVar[bool] = False
+    seed_param: ClassVar[str | None] = "seed"  # train_router's seed goes here
 
     def __init__(
         self,
@@ -58,7 +71,6 @@ class MFScorer(ScorerBase):
         valid_frac: float = 0.1,
         min_steps_per_epoch: int = 16,
         seed: int = 0,
-        threads: int = 2,
         verbose: bool = False,
     ) -> None:
         self.dim = dim
@@ -70,7 +82,6 @@ class MFScorer(ScorerBase):
         self.valid_frac = valid_frac
         self.min_steps_per_epoch = min_steps_per_epoch
         self.seed = seed
-        self.threads = threads
         self.verbose = verbose
 
     def fit(self, data: Any, embeddings: np.ndarray) -> MFScorer:
@@ -78,11 +89,9 @@ class MFScorer(ScorerBase):
 
         if data.n_battles == 0:
             raise ValueError("mf: no battles to train on")
-        torch.manual_seed(self.seed)
-        torch.set_num_threads(self.threads)
         self.models_ = list(data.models)
         emb = torch.from_numpy(np.ascontiguousarray(embeddings, dtype=np.float32))
-        net = _module(len(self.models_), emb.shape[1], self.dim)
+        net = _module(len(self.models_), emb.shape[1], self.dim, torch.Generator().manual_seed(self.seed))
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
         valid_prompt = split_prompts(data.prompts, self.valid_frac, salt="mf-early-stop")
@@ -151,29 +160,24 @@ class MFScorer(ScorerBase):
             return np.zeros((0, len(self.models_)), dtype=np.float32)
         return np.concatenate(out).astype(np.float32)
 
-    def save(self, directory: str) -> dict[str, Any]:
+    def _json_state(self) -> dict[str, Any]:
+        return {"in_dim": int(self.net_.proj.weight.shape[1])}
+
+    def _manifest_facts(self) -> dict[str, Any]:
+        return {"valid_loss": self.valid_loss_}
+
+    def _save_state(self, directory: str) -> None:
         from safetensors.torch import save_file
 
-        os.makedirs(directory, exist_ok=True)
         save_file(
             {k: v.contiguous() for k, v in self.net_.state_dict().items()},
             os.path.join(directory, "mf.safetensors"),
         )
-        in_dim = int(self.net_.proj.weight.shape[1])
-        with open(os.path.join(directory, "mf.json"), "w") as f:
-            json.dump({"models": self.models_, "in_dim": in_dim}, f)
-        return {**self.get_params(), "valid_loss": self.valid_loss_}
 
-    @classmethod
-    def load(cls, directory: str, params: dict[str, Any]) -> MFScorer:
+    def _load_state(self, directory: str, meta: dict[str, Any], params: dict[str, Any]) -> None:
         from safetensors.torch import load_file
 
-        self = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
-        with open(os.path.join(directory, "mf.json")) as f:
-            meta = json.load(f)
-        self.models_ = list(meta["models"])
         net = _module(len(self.models_), meta["in_dim"], self.dim)
         net.load_state_dict(load_file(os.path.join(directory, "mf.safetensors")))
         self.net_ = net.eval()
         self.valid_loss_ = params.get("valid_loss")
-        return self

@@ -15,14 +15,13 @@ no gain for the ensemble, docs/routers.md), so it is an option (``--scorers ...,
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
-from router_core.scorers.base import ScorerBase
+from router_core.scorers.base import ScoreKind, ScorerBase
 from router_core.scorers.linear_bt import fit_linear_bt
 
 
@@ -45,7 +44,9 @@ class ShapeScorer(ScorerBase):
     """Parameters: ``c`` inverse L2 strength, ``n_bins`` length bins, ``max_iter`` L-BFGS iterations."""
 
     name: ClassVar[str] = "shape"
+    output: ClassVar[ScoreKind] = "rating"
     needs_text: ClassVar[bool] = True
+    in_default: ClassVar[bool] = False  # no held-out gain measured (see the module docstring)
 
     def __init__(self, c: float = 1.0, n_bins: int = 8, max_iter: int = 500) -> None:
         self.c = c
@@ -81,10 +82,10 @@ class ShapeScorer(ScorerBase):
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, directory: str) -> dict[str, Any]:
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, "shape.json"), "w") as f:
-            json.dump({"models": self.models_}, f)
+    def _manifest_facts(self) -> dict[str, Any]:
+        return {"n_iter": self.n_iter_}
+
+    def _save_state(self, directory: str) -> None:
         np.savez(
             os.path.join(directory, "shape.npz"),
             mu=self.mu_,
@@ -93,15 +94,9 @@ class ShapeScorer(ScorerBase):
             coef=self.coef_,
             intercept=self.intercept_,
         )
-        return {**self.get_params(), "n_iter": self.n_iter_}
 
-    @classmethod
-    def load(cls, directory: str, params: dict[str, Any]) -> ShapeScorer:
-        self = cls(**{k: v for k, v in params.items() if k in cls().get_params()})
-        with open(os.path.join(directory, "shape.json")) as f:
-            self.models_ = list(json.load(f)["models"])
+    def _load_state(self, directory: str, meta: dict[str, Any], params: dict[str, Any]) -> None:
         with np.load(os.path.join(directory, "shape.npz"), allow_pickle=False) as z:
             self.mu_, self.sd_, self.edges_ = z["mu"], z["sd"], z["edges"]
             self.coef_, self.intercept_ = z["coef"], z["intercept"]
         self.n_iter_ = int(params.get("n_iter", 0))
-        return self

@@ -10,7 +10,6 @@ at once with batched Newton steps.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -18,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from router_core.scorers.base import ScorerBase
+from router_core.scorers.base import ScoreKind, ScorerBase
 
 MAX_BATCH_CELLS = 1 << 25  # 32M float32 similarities (128 MiB) per exact-mode batch
 
@@ -85,6 +84,7 @@ class SWScorer(ScorerBase):
     """
 
     name: ClassVar[str] = "sw"
+    output: ClassVar[ScoreKind] = "rating"
     needs_text: ClassVar[bool] = False
 
     def __init__(
@@ -205,25 +205,21 @@ class SWScorer(ScorerBase):
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, directory: str) -> dict[str, Any]:
+    def _json_state(self) -> dict[str, Any]:
+        return {"n_prompts": self.n_prompts_}
+
+    def _manifest_facts(self) -> dict[str, Any]:
+        return {"n_battles": int(self.battles_["prompt"].shape[0])}
+
+    def _save_state(self, directory: str) -> None:
         import faiss
 
-        os.makedirs(directory, exist_ok=True)
         faiss.write_index(self.index_, os.path.join(directory, "sw.faiss"))
         np.savez(os.path.join(directory, "sw_battles.npz"), **self.battles_)
-        with open(os.path.join(directory, "sw.json"), "w") as f:
-            json.dump({"models": self.models_, "n_prompts": self.n_prompts_}, f)
-        return {**self.get_params(), "n_battles": int(self.battles_["prompt"].shape[0])}
 
-    @classmethod
-    def load(cls, directory: str, params: dict[str, Any]) -> SWScorer:
+    def _load_state(self, directory: str, meta: dict[str, Any], params: dict[str, Any]) -> None:
         import faiss
 
-        ctor = {k: v for k, v in params.items() if k in cls().get_params()}
-        self = cls(**ctor)
-        with open(os.path.join(directory, "sw.json")) as f:
-            meta = json.load(f)
-        self.models_ = list(meta["models"])
         with np.load(os.path.join(directory, "sw_battles.npz"), allow_pickle=False) as z:
             bt = {k: z[k] for k in ("prompt", "a", "b", "outcome", "weight")}
         self._set_battles(meta["n_prompts"], bt["prompt"], bt["a"], bt["b"], bt["outcome"], bt["weight"])
@@ -231,4 +227,3 @@ class SWScorer(ScorerBase):
         if self.index == "ivf":
             self.index_.nprobe = self.nprobe
         self.embeddings_ = self.index_.reconstruct_n(0, self.index_.ntotal) if self.index == "flat" else None
-        return self

@@ -6,7 +6,7 @@ different models on a prompt is strongly correlated (a hard prompt is hard for a
 err in ways the prompt itself can reveal (e.g. kNN is trusted more on templated tasks); a shared hidden
 layer over all models' features plus the embedding learns both. It is fitted like ``QualityStack`` on
 out-of-fold base outputs and replaces the linear stack as the router's default score when the stack is
-cross-fitted (see ``train_router``).
+cross-fitted (see ``router_core.training``).
 
 Soft targets (fractional scores) enter BCE as they are; unknown scores (NaN) are masked out of the loss.
 Several seeds are averaged, each early-stopped on its own 10% of the rows. All state is plain arrays.

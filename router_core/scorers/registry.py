@@ -1,0 +1,41 @@
+"""The scorer registry: scorer name -> class. The CLI (``train --scorers``), the router manifest and
+the stacks all read it; what a scorer's output means, whether it reads texts and whether it is trained
+by default are declared on its class (``router_core.scorers.base.Scorer``).
+
+Adding a scorer: one module with a ``ScorerBase`` subclass, and its line in ``SCORER_PATHS``
+(docs/routers.md, "Adding a scorer").
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from router_core.scorers.base import Scorer
+
+# name -> "module:Class", in the order the scorers are fitted and stacked.
+SCORER_PATHS: dict[str, str] = {
+    "sw": "router_core.scorers.sw:SWScorer",
+    "mf": "router_core.scorers.mf:MFScorer",
+    "knn": "router_core.scorers.knn:KNNScorer",
+    "lex": "router_core.scorers.lex:LexScorer",
+    "bert": "router_core.scorers.bert:BertScorer",
+    "shape": "router_core.scorers.shape:ShapeScorer",
+}
+
+
+def _import(path: str) -> type[Scorer]:
+    module, _, cls = path.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+SCORERS: dict[str, type[Scorer]] = {name: _import(path) for name, path in SCORER_PATHS.items()}
+DEFAULT_SCORERS: tuple[str, ...] = tuple(n for n, c in SCORERS.items() if c.in_default)
+# Trainable on request (--scorers) but not in the default: measured without a held-out gain (docs/routers.md).
+OPTIONAL_SCORERS: tuple[str, ...] = tuple(n for n, c in SCORERS.items() if not c.in_default)
+
+
+def scorer_class(name: str) -> type[Scorer]:
+    try:
+        return SCORERS[name]
+    except KeyError:
+        raise ValueError(f"unknown scorer '{name}' (known: {', '.join(SCORERS)})") from None

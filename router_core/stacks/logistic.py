@@ -1,0 +1,37 @@
+"""Logistic pieces the stacks share: a clipped logit and logistic regression with soft targets.
+
+All fitted state is plain arrays (stored in npz), never pickled estimators.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-4
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), EPS, 1.0 - EPS)
+    return np.log(p / (1.0 - p))
+
+
+def fit_soft_logistic(
+    x: np.ndarray, y: np.ndarray, c: float = 1.0, sample_weight=None
+) -> tuple[np.ndarray, float]:
+    """Logistic regression with targets in [0, 1]: each row enters as a positive with weight y and a
+    negative with weight 1 - y (the same likelihood as BCE with soft labels). Returns (coef, intercept)."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    xx = np.vstack([x, x])
+    yy = np.r_[np.ones(len(y)), np.zeros(len(y))]
+    ww = np.r_[sw * y, sw * (1.0 - y)]
+    keep = ww > 0
+    if len(np.unique(yy[keep])) < 2:  # one class only: constant predictor
+        p = float(np.clip(yy[keep].mean() if keep.any() else 0.5, EPS, 1 - EPS))
+        return np.zeros(x.shape[1]), float(np.log(p / (1 - p)))
+    lr = LogisticRegression(C=c, max_iter=2000, tol=1e-8)
+    lr.fit(xx[keep], yy[keep], sample_weight=ww[keep])
+    return lr.coef_[0].copy(), float(lr.intercept_[0])

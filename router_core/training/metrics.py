@@ -1,0 +1,59 @@
+"""Out-of-fold metrics recorded in the manifest at training time, and the stack's own cross-fit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from router_core.targets import strong_win_target
+from router_core.training.source_weights import battle_log_loss
+
+
+def auc(score: np.ndarray, target: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    keep = target != 0.5
+    y = target[keep] > 0.5
+    if keep.sum() < 2 or y.all() or not y.any():
+        return None
+    return float(roc_auc_score(y, score[keep]))
+
+
+def pair_fit_metrics(p: np.ndarray, q_s: np.ndarray, q_w: np.ndarray) -> dict[str, Any]:
+    """Log loss and AUC of P(strong beats weak) against the pair target, and APGR / CPT(50%)."""
+    from router_core.evaluation import pair_metrics
+
+    target = strong_win_target(q_s, q_w)
+    out: dict[str, Any] = {"log_loss": battle_log_loss(p, target), "auc": auc(p, target)}
+    try:
+        m = pair_metrics(q_s, q_w, p, n_boot=0)
+        out["apgr"] = m["apgr"]["value"] if isinstance(m["apgr"], dict) else m["apgr"]
+        out["cpt50"] = m["cpt"]["50"]["value"] if isinstance(m["cpt"]["50"], dict) else m["cpt"]["50"]
+    except ValueError:
+        pass
+    return out
+
+
+def quality_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """Mean true score of the argmax model (quality at unlimited budget) and Brier/MSE of the estimate."""
+    choice = np.argmax(pred, axis=1)
+    return {
+        "argmax_quality": float(true[np.arange(len(true)), choice].mean()),
+        "mse": float(np.mean((pred - true) ** 2)),
+    }
+
+
+def cross_fit(n: int, k: int, fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """Out-of-fold predictions of a stack (so its reported metric is not in-sample)."""
+    fold = np.arange(n) % k
+    np.random.default_rng(0).shuffle(fold)
+    out = None
+    for f in range(k):
+        pred = fit_predict(fold != f, fold == f)
+        if out is None:
+            out = np.zeros((n, *pred.shape[1:]), dtype=np.float64)
+        out[fold == f] = pred
+    assert out is not None
+    return out

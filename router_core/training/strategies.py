@@ -1,0 +1,228 @@
+"""The two kinds of router as target strategies of one training pipeline (``router_core.training``).
+
+``PairStrategy``: a strong and a weak model; the base outputs are P(strong beats weak) on the prompts with
+a pair target, stacked by ``PairStack``. ``ModelsStrategy``: N models; the base outputs are per-model
+features of every prompt, stacked by ``QualityStack`` (and ``JointStack`` when cross-fitted).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from router_core.scorers.base import Scorer
+from router_core.stacks import JointStack, PairStack, QualityStack, logit, quality_features
+from router_core.targets import pair_targets, strong_win_target
+from router_core.training.metrics import cross_fit, pair_fit_metrics, quality_metrics
+
+MIN_STACK_ROWS = 20  # fewer out-of-fold targets than this: the ensemble is a plain average
+
+
+@dataclass
+class StackInput:
+    """The out-of-fold phase's result, what a stack is fitted on."""
+
+    outputs: dict[str, np.ndarray]  # scorer -> out-of-fold base outputs, rows in ``rows`` order
+    rows: np.ndarray  # prompt indices of the out-of-fold rows (every fold's, in fold order)
+    targets: list[Any]  # per fold: the strategy's targets of that fold's rows (see ``fold_rows``)
+    folds: int
+    weighted: Any  # the TrainingSet with source weights
+    train_idx: np.ndarray  # prompts of the training fold (the stack's data when ``folds == 1``)
+    embeddings: np.ndarray
+    use_joint: bool
+    seed: int
+    stack_mode: str
+    log: Callable[[str], None]
+
+
+@dataclass
+class StackFit:
+    stack: PairStack | QualityStack | None
+    joint: JointStack | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+class TargetStrategy(Protocol):
+    strong: str | None
+    weak: str | None
+
+    def model_columns(self, data: Any) -> list[int]:
+        """Columns of the models the router routes between (the source-weight probe is scored on them)."""
+
+    def probe_features(
+        self, probe: Scorer, emb: np.ndarray, texts: Sequence[str], cols: list[int], n_models: int
+    ) -> np.ndarray:
+        """[n, n_models] per-model values whose differences give the probe's battle probabilities."""
+
+    def fold_rows(self, part: Any) -> tuple[np.ndarray | None, Any]:
+        """(rows of ``part`` the stack learns from, None = all; their targets)."""
+
+    def base_output(self, scorer: Scorer, emb: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """What the stack reads from one scorer for these prompts."""
+
+    def stacking_note(self, joint_stack: bool | None) -> str:
+        """Appended to the log line when the stack cannot be cross-fitted."""
+
+    def fit_stack(self, inp: StackInput) -> StackFit: ...
+
+
+@dataclass
+class PairStrategy:
+    strong: str
+    weak: str
+
+    def model_columns(self, data: Any) -> list[int]:
+        return [data.models.index(self.strong), data.models.index(self.weak)]
+
+    def probe_features(
+        self, probe: Scorer, emb: np.ndarray, texts: Sequence[str], cols: list[int], n_models: int
+    ) -> np.ndarray:
+        # The pair's own probability, as a 2-column "rating".
+        p_pair = np.asarray(probe.win_prob(emb, texts, self.strong, self.weak), np.float64)
+        f = np.zeros((len(texts), n_models))
+        f[:, cols[0]] = logit(p_pair)
+        return f
+
+    def fold_rows(self, part: Any) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        try:
+            tg = pair_targets(part, self.strong, self.weak)
+        except ValueError:
+            return np.zeros(0, dtype=np.int64), (np.zeros(0), np.zeros(0))
+        return tg.prompt_idx, (tg.q_strong, tg.q_weak)
+
+    def base_output(self, scorer: Scorer, emb: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(scorer.win_prob(emb, texts, self.strong, self.weak), np.float64)
+
+    def stacking_note(self, joint_stack: bool | None) -> str:
+        return ""
+
+    def fit_stack(self, inp: StackInput) -> StackFit:
+        q_s = np.concatenate([q for q, _ in inp.targets]) if inp.targets else np.zeros(0)
+        q_w = np.concatenate([q for _, q in inp.targets]) if inp.targets else np.zeros(0)
+        probs, target = inp.outputs, strong_win_target(q_s, q_w)
+        fit = StackFit(stack=None)
+        if len(target) >= MIN_STACK_ROWS:
+            fit.stack, oof = _fit_pair_stack(probs, target, inp.stack_mode)
+            fit.metrics["scorers"] = {n: pair_fit_metrics(p, q_s, q_w) for n, p in probs.items()}
+            fit.metrics["scorers"]["ensemble"] = pair_fit_metrics(oof, q_s, q_w)
+            coef = fit.stack.coef_.round(4).tolist()
+            fit.metrics["ensemble_coef"] = dict(zip(fit.stack.scorers_, coef, strict=True))
+            fit.metrics["ensemble_mode"] = inp.stack_mode
+        else:
+            inp.log(f"only {len(target)} out-of-fold prompts with a target: the ensemble is a plain average")
+        fit.metrics["valid_targets"] = fit.metrics["stack_prompts"] = int(len(target))
+        return fit
+
+
+def _fit_pair_stack(
+    probs: dict[str, np.ndarray], target: np.ndarray, mode: str
+) -> tuple[PairStack, np.ndarray]:
+    """The default score fitted on the base scorers' out-of-fold outputs, and its own out-of-fold
+    prediction (so the reported ensemble metric is not in-sample)."""
+    stack = PairStack(mode=mode).fit(probs, target)
+    oof = cross_fit(
+        len(target),
+        5,
+        lambda tr, te: (
+            PairStack(mode=mode)
+            .fit({k: v[tr] for k, v in probs.items()}, target[tr])
+            .predict({k: v[te] for k, v in probs.items()})
+        ),
+    )
+    return stack, oof
+
+
+def score_range(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-model (min, max) of the training scores, the range predicted quality lives in. Scores that all
+    lie in [0, 1] (correctness, win rates) keep exactly [0, 1]; no or constant scores fall back to [0, 1]."""
+    m = scores.shape[1]
+    known = scores[~np.isnan(scores)]
+    if known.size == 0 or (known.min() >= 0.0 and known.max() <= 1.0):
+        return np.zeros(m), np.ones(m)
+    with np.errstate(all="ignore"):
+        lo = np.nanmin(np.where(np.isnan(scores), np.inf, scores), axis=0)
+        hi = np.nanmax(np.where(np.isnan(scores), -np.inf, scores), axis=0)
+    bad = ~np.isfinite(lo) | ~np.isfinite(hi) | (hi <= lo)
+    return np.where(bad, 0.0, lo), np.where(bad, 1.0, hi)
+
+
+@dataclass
+class ModelsStrategy:
+    strong: None = None
+    weak: None = None
+
+    def model_columns(self, data: Any) -> list[int]:
+        return list(range(len(data.models)))
+
+    def probe_features(
+        self, probe: Scorer, emb: np.ndarray, texts: Sequence[str], cols: list[int], n_models: int
+    ) -> np.ndarray:
+        return quality_features(probe.output, probe.score(emb, texts))
+
+    def fold_rows(self, part: Any) -> tuple[None, None]:
+        return None, None
+
+    def base_output(self, scorer: Scorer, emb: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        return quality_features(scorer.output, scorer.score(emb, texts))
+
+    def stacking_note(self, joint_stack: bool | None) -> str:
+        return "; so the linear stack, not the joint one" if not joint_stack else ""
+
+    def fit_stack(self, inp: StackInput) -> StackFit:
+        feats, rows, w = inp.outputs, inp.rows, inp.weighted
+        lo, hi = score_range(w.subset(inp.train_idx).scores if inp.folds == 1 else w.scores)
+        scores = w.scores[rows].astype(np.float64)
+        fit = StackFit(QualityStack().fit(feats, scores, lo, hi), metrics={"stack_prompts": int(len(rows))})
+        full = ~np.isnan(scores).any(axis=1)
+        fit.metrics["valid_targets"] = int(full.sum())
+        if full.sum() >= MIN_STACK_ROWS:
+            fit.metrics.update(_models_metrics(inp, fit.stack, scores, full, lo, hi))
+        if inp.use_joint and fit.metrics["valid_targets"] >= MIN_STACK_ROWS:
+            t0 = time.perf_counter()
+            fit.joint = JointStack(seed=inp.seed).fit(feats, inp.embeddings[rows], scores, lo, hi)
+            inp.log(f"joint stack fitted on {len(rows):,} prompts in {time.perf_counter() - t0:.1f}s")
+        fit.metrics["default_score"] = "joint_stack" if fit.joint is not None else "linear_stack"
+        return fit
+
+
+def _models_metrics(
+    inp: StackInput, stack: QualityStack, scores: np.ndarray, full: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> dict[str, Any]:
+    """Out-of-fold quality metrics of each scorer and of the stack (its own 5-fold cross-fit), on the
+    fully scored rows."""
+    feats, y = inp.outputs, scores[full]
+    per_scorer = {n: quality_metrics(stack.predict_one(n, feats[n])[full], y) for n in feats}
+    f_full = {k: v[full] for k, v in feats.items()}
+    oof = cross_fit(
+        int(full.sum()),
+        5,
+        lambda tr, te: (
+            QualityStack()
+            .fit({k: v[tr] for k, v in f_full.items()}, y[tr], lo, hi)
+            .predict({k: v[te] for k, v in f_full.items()})
+        ),
+    )
+    if inp.use_joint:  # checked on fully scored rows; the joint stack itself also fits partly scored ones
+        per_scorer["linear_stack"] = quality_metrics(oof, y)
+        e_full = inp.embeddings[inp.rows][full]
+        t0 = time.perf_counter()
+        oof = cross_fit(
+            int(full.sum()),
+            5,
+            lambda tr, te: (
+                JointStack(seed=inp.seed)
+                .fit({k: v[tr] for k, v in f_full.items()}, e_full[tr], y[tr], lo, hi)
+                .predict({k: v[te] for k, v in f_full.items()}, e_full[te])
+            ),
+        )
+        inp.log(f"joint stack: out-of-fold check in {time.perf_counter() - t0:.1f}s")
+    per_scorer["ensemble"] = quality_metrics(oof, y)
+    models = list(inp.weighted.models)
+    return {
+        "scorers": per_scorer,
+        "single_model_quality": dict(zip(models, y.mean(axis=0).round(4).tolist(), strict=True)),
+    }
