@@ -116,7 +116,7 @@ def reference_prompts(held_out: list[str], n: int) -> list[str]:
 def train_routers(train: pa.Table, routers_dir: Path, bert_layers: int) -> str:
     """Train and save every router of ROUTERS on ``train``; returns the embedder id."""
     from router_core.embedder import MiniLMEmbedder
-    from router_core.router import train_router
+    from router_core.training import train_router
     from router_core.training_data import load_training_data
 
     with tempfile.TemporaryDirectory() as tmp:

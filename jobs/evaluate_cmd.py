@@ -390,7 +390,7 @@ def evaluate(
         None,
         "--messages-policy",
         help="How list cells (MT-bench turns, chat messages) become text: all_user (the user turns joined), "
-        "last_user or full. Default: the policy recorded in the router (all_user for routers trained now).",
+        "last_user or full. Default: the policy recorded in the router (all_user by default).",
     ),
 ) -> None:
     """Evaluate a trained router on held-out data against its base scorers, a TF-IDF baseline, random

@@ -85,7 +85,7 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
         cfg.logs.messages_policy = trained_policy
     try:
         settings = embedder_settings_for_id(router.embedder_id)
-    except ValueError:  # a plugged-in router's own embedder id: only its kind can be checked
+    except ValueError:  # an embedder id without recorded settings: only its kind can be checked
         settings = {"kind": embedder_kind_for_id(router.embedder_id)}
     settings.pop("dim", None)  # not a config setting: the endpoint reports it
     for name, value in settings.items():

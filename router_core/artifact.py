@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 # 2: an N-model router whose default score is the joint stack (j_* arrays). Written only then, so that
-# older readers (which accept exactly 1) refuse it instead of routing with the linear stack it replaces.
+# older readers (which accept exactly 1) refuse it instead of routing with the linear stack alone.
 FORMAT_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
 MANIFEST = "manifest.json"

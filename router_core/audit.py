@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from router_core.evaluation import pair_targets
 from router_core.intervals import percentile_ci
 from router_core.savings_stats import POISSON1_LUT
+from router_core.targets import pair_targets
 from router_core.training_data import TrainingSet
 
 SAMPLING_STRATEGIES = ("random", "stratified", "informative", "unknown")

@@ -9,8 +9,8 @@ import numpy as np
 
 from router_core.audit import AuditLabels, AuditSample, audit_details, audit_summary, match_audit
 from router_core.calibration import calibration_report
-from router_core.evaluation import strong_win_target
 from router_core.savings_frame import Frame, SavingsInputError
+from router_core.targets import strong_win_target
 
 LABEL_SAMPLE_COMMAND = "batch-router label sample --strategy random ..."
 EXISTING_FILE_COMMAND = "batch-router savings ... --audit correctness.parquet"

@@ -16,8 +16,8 @@ from test_report_html import CHROMIUM, _Metrics, _png_pixels, chromium_base
 
 from jobs.savings import run_savings
 from router_core.policies import route_strong_share
-from router_core.router import train_router
 from router_core.text import normalize_prompt
+from router_core.training import train_router
 from router_core.training_data import load_training_data
 
 pytestmark = pytest.mark.slow  # trains a real router and embeds 500 questions (about a minute on 2 cores)

@@ -101,7 +101,7 @@ def test_n_model_router_without_joint_stack_uses_the_linear_stack(kw, tmp_path):
     ts, emb, cl = clustered_scores(seed=1)
     r = train_router(ts, emb, "e", scorers=FAST, scorer_params=PARAMS, log=lambda s: None, **kw)
     assert r.joint is None and r.manifest["metrics"]["default_score"] == "linear_stack"
-    if "stack_folds" in kw:  # still available on request (bench/joint_stack.py measures it)
+    if "stack_folds" in kw:  # still available on request (docs/routers-n-model.md, joint stack evidence)
         forced = train_router(
             ts, emb, "e", scorers=FAST, scorer_params=PARAMS, log=lambda s: None, joint_stack=True, **kw
         )

@@ -117,7 +117,7 @@ class BertScorer(ScorerBase):
     (``"head_tail"``); ``epochs`` passes of AdamW with ``lr`` (top layers) and
     ``head_lr`` (head), more passes when that is fewer than ``min_steps`` optimiser steps (a few hundred
     prompts are a handful of batches: 2 epochs left the head near its initialisation, see
-    ``bench/small_data_bert_epochs.py``); ``device`` None = CUDA when present; ``random_state`` seeds
+    docs/routers.md, "Decisions and the evidence behind them"); ``device`` None = CUDA when present; ``random_state`` seeds
     init, dropout and batch order (torch's global RNG is left as it was: see ``_seeded``).
     """
 

@@ -167,7 +167,7 @@ class SWScorer(ScorerBase):
         # RouteLLM normalises by the query's best similarity; guard the all-nonpositive case.
         mx = sims.max(axis=1, keepdims=True)
         mx = np.where(mx > 1e-6, mx, 1.0)
-        # exp of a scaled copy, in place: np.power on float64 was the bottleneck of a whole batch.
+        # exp of a scaled copy, in place: np.power on float64 would dominate the batch.
         w = sims * (np.float32(np.log(self.base)) / mx)
         np.exp(w, out=w)
         w *= self.scale
