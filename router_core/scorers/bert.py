@@ -118,7 +118,8 @@ class BertScorer(ScorerBase):
     ``head_lr`` (head), more passes when that is fewer than ``min_steps`` optimiser steps (a few hundred
     prompts are a handful of batches: 2 epochs left the head near its initialisation, see
     docs/routers.md, "Decisions and the evidence behind them"); ``device`` None = CUDA when present;
-    ``random_state`` seeds init, dropout and batch order (torch's global RNG is left as it was: see ``_seeded``).
+    ``random_state`` seeds init, dropout and batch order (torch's global RNG is left as it was: see
+    ``_seeded``).
     """
 
     name: ClassVar[str] = "bert"

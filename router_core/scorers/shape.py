@@ -10,7 +10,8 @@ truncated MiniLM embedding nor TF-IDF term weights measure it. On an inner split
 questions these four numbers alone ranked GPT-4-vs-Mixtral prompts nearly as well as kNN (APGR 0.672 vs
 0.685), correlated only ~0.4 with kNN and TF-IDF, and lifted their mean from 0.718 to 0.728
 (docs/routers.md, "Decisions and the evidence behind them"). That did not carry over to held-out
-prompts (MMLU, AlpacaEval, LLMRouter: no gain for the ensemble), so it is an option (``--scorers ...,shape``), not a default.
+prompts (MMLU, AlpacaEval, LLMRouter: no gain for the ensemble), so it is an option
+(``--scorers ...,shape``), not a default.
 """
 
 from __future__ import annotations
