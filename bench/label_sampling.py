@@ -134,34 +134,26 @@ def llmrouter_domains(
     return out
 
 
-def embed_all(domains: list[Domain], cache: str, threads: int) -> tuple[str, dict[int, np.ndarray]]:
-    """The prompts the domains use, once, through the npz cache ``label sample`` reads as well (rows no
-    domain uses stay zero and are never read)."""
+def embed_domain(d: Domain, domains: list[Domain], cache: str, embedder) -> np.ndarray:
+    """The prompts of ``d``'s dataset that any domain uses, through the npz cache ``label sample`` reads
+    as well (rows no domain uses stay zero and are never read)."""
     from jobs.local_embedding import cached_encode, encode_in_chunks
-    from router_core.embedder import load_embedder
 
-    embedder = load_embedder("minilm", threads=threads)
-    used: dict[int, set[int]] = {}
-    for d in domains:
-        used.setdefault(id(d.data), set()).update(np.r_[d.source, d.pool, d.test].tolist())
-    out: dict[int, np.ndarray] = {}
-    for d in domains:
-        if id(d.data) not in out:
-            rows = np.array(sorted(used[id(d.data)]))
-            enc = lambda b: encode_in_chunks(embedder.encode, b, embedder.dim, log, 1024)  # noqa: E731
-            emb = np.zeros((len(d.data.prompts), embedder.dim), np.float32)
-            emb[rows] = cached_encode(enc, embedder.id, [d.data.prompts[i] for i in rows], cache, log)
-            out[id(d.data)] = emb
-    return embedder.id, out
+    rows = np.unique(np.concatenate([np.r_[o.source, o.pool, o.test] for o in domains if o.data is d.data]))
+    enc = lambda b: encode_in_chunks(embedder.encode, b, embedder.dim, log, 1024)  # noqa: E731
+    emb = np.zeros((len(d.data.prompts), embedder.dim), np.float32)
+    emb[rows] = cached_encode(enc, embedder.id, [d.data.prompts[i] for i in rows], cache, log)
+    return emb
 
 
-def fit(d: Domain, rows: np.ndarray, emb: np.ndarray, embedder_id: str, scorers: list[str]):
+def fit(d: Domain, rows: np.ndarray, emb: np.ndarray, embedder_id: str, a: argparse.Namespace):
+    # train_router lives in router_core.router here (a refactor may move it to router_core.training)
     from router_core.router import train_router
 
     rows = np.sort(rows)
     return train_router(
-        d.data.subset(rows), emb[rows], embedder_id, d.strong, d.weak, scorers=scorers, seed=0,
-        log=lambda m: None,
+        d.data.subset(rows), emb[rows], embedder_id, d.strong, d.weak, scorers=a.scorers, seed=0,
+        stack_folds=a.stack_folds, weight_sources=a.weight_sources, log=lambda m: None,
     )  # fmt: skip
 
 
@@ -199,7 +191,7 @@ def run_domain(d: Domain, emb: np.ndarray, embedder_id: str, a: argparse.Namespa
     n_test = len(pair_targets(d.data.subset(d.test), d.strong, d.weak).prompt_idx)
     weights = _bootstrap_weights(n_test, a.n_boot, np.random.default_rng(a.seed))
     t0 = time.time()
-    start = fit(d, d.source, emb, embedder_id, a.scorers)
+    start = fit(d, d.source, emb, embedder_id, a)
     res = {"domain": d.name, "strong": d.strong, "weak": d.weak, "source_prompts": len(d.source),
            "pool_prompts": len(d.pool), "test_prompts": n_test,
            "start_apgr": float(test_apgr(d, start, emb, weights)[0]), "budgets": {}}  # fmt: skip
@@ -210,7 +202,7 @@ def run_domain(d: Domain, emb: np.ndarray, embedder_id: str, a: argparse.Namespa
         for s in STRATEGIES:
             for j, seed in enumerate(a.seeds):
                 picked = choose_labels(d, start, s, budget, seed, a.embed_cache)
-                router = fit(d, np.r_[d.source, picked], emb, embedder_id, a.scorers)
+                router = fit(d, np.r_[d.source, picked], emb, embedder_id, a)
                 runs[s][j] = test_apgr(d, router, emb, weights)
         res["budgets"][budget] = runs
         inf, rnd = runs["informative"][:, 0].mean(), runs["random"][:, 0].mean()
@@ -252,6 +244,8 @@ def summarise(results: list[dict], seed: int) -> dict:
         boot = np.mean([c["delta_boot"] for c in cs], axis=0)
         budgets[budget] = {"domains": len(cs), "delta": round(float(np.mean([c["delta"] for c in cs])), 4),
                            "delta_ci95": _ci(boot)}  # fmt: skip
+    if not cells:
+        raise SystemExit("error: no budget fits any pool (--budgets larger than every target pool)")
     overall_boot = np.mean([c["delta_boot"] for c in cells], axis=0)
     overall = {"cells": len(cells), "delta": round(float(np.mean([c["delta"] for c in cells])), 4),
                "delta_ci95": _ci(overall_boot)}  # fmt: skip
@@ -297,15 +291,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--budgets", default=",".join(map(str, BUDGETS)), help="label budgets (skipped when above the pool)"
     )
-    p.add_argument("--seeds", default="0,1,2", help="seeds of each strategy (random sample / k-means)")
+    p.add_argument("--seeds", default="0,1", help="seeds of each strategy (random sample / k-means)")
     p.add_argument("--scorers", default="sw,mf", help="scorers of the router (cheap ones: no bert)")
+    p.add_argument(
+        "--stack-folds", type=int, default=1, help="train_router stack_folds (1: one held-out fold)"
+    )
+    p.add_argument("--weight-sources", action="store_true", help="fit source weights (off: equal weights)")
     p.add_argument(
         "--test-frac", type=float, default=0.5, help="share of each target domain held out for APGR"
     )
     p.add_argument(
         "--source-max",
         type=int,
-        default=3000,
+        default=1500,
         help="at most this many source-domain prompts behind the starting router (0: all)",
     )
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of each test part")
@@ -335,23 +333,38 @@ def main(argv: list[str] | None = None) -> int:
     if not domains:
         print(f"no known domain in --domains {','.join(a.domains)}", file=sys.stderr)
         return 2
-    t0 = time.time()
-    embedder_id, embs = embed_all(domains, a.embed_cache, a.threads)
-    results = [run_domain(d, embs[id(d.data)], embedder_id, a) for d in domains]
-    summary = summarise(results, a.seed)
+    from router_core.embedder import load_embedder
+
+    t0, embedder = time.time(), load_embedder("minilm", threads=a.threads)
+    embs: dict[int, np.ndarray] = {}
+    results = []
+    for d in domains:  # results are written after each domain: a long run stopped early keeps them
+        if id(d.data) not in embs:
+            embs[id(d.data)] = embed_domain(d, domains, a.embed_cache, embedder)
+        results.append(run_domain(d, embs[id(d.data)], embedder.id, a))
+        summary = write_results(a, results)
     print(table(results, summary))
     print(
         f"informative never worse than random per budget: {summary['informative_never_worse']}; better on "
         f"average (95% CI above 0): {summary['informative_better_on_average']} ({time.time() - t0:.0f}s)"
     )
-    meta = {k: v for k, v in vars(a).items()}
-    for r in results:
-        r["budgets"] = {
-            b: {s: runs[s][:, 0].tolist() for s in STRATEGIES} for b, runs in r["budgets"].items()
-        }
-    Path(a.out).write_text(json.dumps({"args": meta, "domains": results, "summary": summary}, indent=1))
-    log(f"wrote {a.out}")
     return 0
+
+
+def write_results(a: argparse.Namespace, results: list[dict]) -> dict:
+    summary = summarise(results, a.seed)
+    domains = [
+        {
+            **r,
+            "budgets": {
+                b: {s: runs[s][:, 0].tolist() for s in STRATEGIES} for b, runs in r["budgets"].items()
+            },
+        }
+        for r in results
+    ]
+    Path(a.out).write_text(json.dumps({"args": vars(a), "domains": domains, "summary": summary}, indent=1))
+    log(f"wrote {a.out} ({len(results)} domains)")
+    return summary
 
 
 if __name__ == "__main__":
