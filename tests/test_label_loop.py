@@ -428,6 +428,18 @@ def test_one_line_errors(server, tmp_path):
     assert "Traceback" not in res.output
 
 
+def test_default_strategy_is_random_and_needs_no_router(tmp_path):
+    """bench/label_sampling.py found informative no better than random (docs/routers.md)."""
+    logs = tmp_path / "logs.parquet"
+    write_logs(logs)
+    args = ["--logs", str(logs), "--n", "3", "--models", "a,b", "--out", str(tmp_path / "s")]
+    res = cli("label", "sample", *args)
+    assert res.exit_code == 0, res.output
+    man = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert man["strategy"] == "random" and man["n"] == 3
+    assert all(p["reason"].startswith("random:") for p in man["prompts"])
+
+
 def test_logged_responses_and_reference_answers(server, tmp_path):
     """A log with the served model's answer asks only the other model; a reference column switches the
     judge to reference-based grading."""
