@@ -9,7 +9,7 @@ strategy runs with the same seeds (for ``random`` the sample, for ``informative`
 run is scored on the same bootstrap resamples of the test part, so the difference informative - random
 gets a 95% CI that holds both the test sample's and the seeds' variation.
 
-    .venv/bin/python bench/label_sampling.py --out /tmp/label_sampling.json
+    .venv/bin/python bench/label_sampling.py --out /tmp/label_sampling.json  # figures: docs/routers.md
 
 Embeddings (bundled MiniLM) are computed once into an npz cache (``--embed-cache``), which the sampling
 code reads too.
@@ -286,12 +286,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="target domains: MMLU subject groups (mmlu-math, mmlu-law-ethics), alpaca-eval, "
                         "llmrouter (its clusters given by --llmrouter-clusters)")  # fmt: skip
     p.add_argument(
-        "--llmrouter-clusters", default="0", help="LLMRouter cluster_ids held out, comma-separated"
+        "--llmrouter-clusters", default="0,1", help="LLMRouter cluster_ids held out, comma-separated"
     )
     p.add_argument(
         "--budgets", default=",".join(map(str, BUDGETS)), help="label budgets (skipped when above the pool)"
     )
-    p.add_argument("--seeds", default="0,1", help="seeds of each strategy (random sample / k-means)")
+    p.add_argument("--seeds", default="0,1,2", help="seeds of each strategy (random sample / k-means)")
     p.add_argument("--scorers", default="sw,mf", help="scorers of the router (cheap ones: no bert)")
     p.add_argument(
         "--stack-folds", type=int, default=1, help="train_router stack_folds (1: one held-out fold)"

@@ -327,6 +327,7 @@ def test_loop_end_to_end_sample_answer_judge_ingest_train_route(spark, server, t
     assert sum(f["answered"] for f in summary["files"]) == 49 and not summary["pending"]
     args = ["--logs", str(tmp_path / "logs.parquet"), "--router", str(tmp_path / "router1"), "--n", "8"]
     args += ["--labels", str(tmp_path / "o" / "labels"), "--embed-cache", str(tmp_path / "cache")]
+    args += ["--strategy", "informative"]
     res = cli("label", "sample", *args, "--out", str(tmp_path / "s2"))
     assert res.exit_code == 0, res.output
     res = cli("label", "sample", *args, "--out", str(tmp_path / "s3"))
