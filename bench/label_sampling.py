@@ -279,8 +279,12 @@ def table(results: list[dict], summary: dict) -> str:
     return "\n".join(lines)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module docstring as written, and each option's default."""
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--out", default="/tmp/label_sampling.json", help="JSON results file")
     p.add_argument("--domains", default="mmlu-math,mmlu-law-ethics,alpaca-eval,llmrouter",
                    help="target domains: MMLU subject groups (mmlu-math, mmlu-law-ethics), alpaca-eval, "
