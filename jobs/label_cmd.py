@@ -41,11 +41,12 @@ def sample(
         ..., "--out", help="New directory: batch/<model>/part-*.jsonl, sample.parquet, manifest.json."
     ),
     strategy: str = typer.Option(
-        "informative",
+        "random",
         "--strategy",
-        help="informative: where the router is least sure (score near the routing threshold), far from its "
-        "training prompts, no near-duplicates, every traffic cluster covered; random: uniform over requests "
-        "(an unbiased audit sample); stratified: proportional over day x segment.",
+        help="random (default): uniform over requests (an unbiased sample, also for an audit); informative: "
+        "where the router is least sure (score near the routing threshold), far from its training prompts, "
+        "no near-duplicates, every traffic cluster covered (no better than random for training in the "
+        "bench of docs/routers.md); stratified: proportional over day x segment.",
     ),
     models: str | None = typer.Option(
         None, "--models", help="Comma-separated models to answer (default: the router's)."

@@ -39,7 +39,7 @@ class SampleOptions:
     router: str | None
     n: int
     out: str
-    strategy: str = "informative"
+    strategy: str = "random"
     models: list[str] | None = None
     labels: str | None = None
     strong_share: float = 0.5

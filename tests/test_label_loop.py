@@ -327,6 +327,7 @@ def test_loop_end_to_end_sample_answer_judge_ingest_train_route(spark, server, t
     assert sum(f["answered"] for f in summary["files"]) == 49 and not summary["pending"]
     args = ["--logs", str(tmp_path / "logs.parquet"), "--router", str(tmp_path / "router1"), "--n", "8"]
     args += ["--labels", str(tmp_path / "o" / "labels"), "--embed-cache", str(tmp_path / "cache")]
+    args += ["--strategy", "informative"]
     res = cli("label", "sample", *args, "--out", str(tmp_path / "s2"))
     assert res.exit_code == 0, res.output
     res = cli("label", "sample", *args, "--out", str(tmp_path / "s3"))
@@ -426,6 +427,18 @@ def test_one_line_errors(server, tmp_path):
     res = cli("batch", "submit", str(tmp_path / "s"), "--base-url", url, env={"OPENAI_API_KEY": ""})
     assert res.exit_code == EXIT_BAD_INPUT and "set the environment variable OPENAI_API_KEY" in res.output
     assert "Traceback" not in res.output
+
+
+def test_default_strategy_is_random_and_needs_no_router(tmp_path):
+    """bench/label_sampling.py found informative no better than random (docs/routers.md)."""
+    logs = tmp_path / "logs.parquet"
+    write_logs(logs)
+    args = ["--logs", str(logs), "--n", "3", "--models", "a,b", "--out", str(tmp_path / "s")]
+    res = cli("label", "sample", *args)
+    assert res.exit_code == 0, res.output
+    man = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert man["strategy"] == "random" and man["n"] == 3
+    assert all(p["reason"].startswith("random:") for p in man["prompts"])
 
 
 def test_logged_responses_and_reference_answers(server, tmp_path):
