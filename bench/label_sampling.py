@@ -148,7 +148,7 @@ def embed_domain(d: Domain, domains: list[Domain], cache: str, embedder) -> np.n
 
 def fit(d: Domain, rows: np.ndarray, emb: np.ndarray, embedder_id: str, a: argparse.Namespace):
     # train_router lives in router_core.router here (a refactor may move it to router_core.training)
-    from router_core.router import train_router
+    from router_core.training import train_router
 
     rows = np.sort(rows)
     return train_router(
@@ -173,7 +173,8 @@ def choose_labels(d: Domain, router, strategy: str, budget: int, seed: int, cach
 
 def test_apgr(d: Domain, router, emb: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """APGR on the test part: [0] the point estimate, [1:] one per bootstrap resample (rows of weights)."""
-    from router_core.evaluation import _apgr, _pair_curves, pair_targets
+    from router_core.evaluation import _apgr, _pair_curves
+    from router_core.targets import pair_targets
 
     t = pair_targets(d.data.subset(d.test), d.strong, d.weak)
     rows = d.test[t.prompt_idx]
@@ -186,7 +187,8 @@ def test_apgr(d: Domain, router, emb: np.ndarray, weights: np.ndarray) -> np.nda
 
 
 def run_domain(d: Domain, emb: np.ndarray, embedder_id: str, a: argparse.Namespace) -> dict:
-    from router_core.evaluation import _bootstrap_weights, pair_targets
+    from router_core.evaluation import _bootstrap_weights
+    from router_core.targets import pair_targets
 
     n_test = len(pair_targets(d.data.subset(d.test), d.strong, d.weak).prompt_idx)
     weights = _bootstrap_weights(n_test, a.n_boot, np.random.default_rng(a.seed))
