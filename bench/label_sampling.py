@@ -147,7 +147,6 @@ def embed_domain(d: Domain, domains: list[Domain], cache: str, embedder) -> np.n
 
 
 def fit(d: Domain, rows: np.ndarray, emb: np.ndarray, embedder_id: str, a: argparse.Namespace):
-    # train_router lives in router_core.router here (a refactor may move it to router_core.training)
     from router_core.training import train_router
 
     rows = np.sort(rows)
