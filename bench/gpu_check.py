@@ -126,7 +126,6 @@ def train_routers(train: pa.Table, routers_dir: Path, bert_layers: int) -> str:
     embedder = MiniLMEmbedder(**{k: v for k, v in ROUTE_EMBEDDER.items() if k != "kind"})
     emb = embedder.encode(data.prompts)
     params = {
-        "mf": {"threads": max(1, min(2, os.cpu_count() or 1))},
         "bert": {"trainable_layers": bert_layers, "epochs": 1, "min_steps": 0, "verbose": False},
     }
     for name, scorers in ROUTERS.items():

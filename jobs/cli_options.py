@@ -8,6 +8,7 @@ import typer
 
 from jobs.app import EXIT_BAD_INPUT
 from jobs.config import JobConfig, load_config
+from jobs.errors import exit_bad_input
 
 ConfigOpt = typer.Option(None, "--config", help="YAML or TOML config file; CLI flags override it.")
 MasterOpt = typer.Option(None, "--master", help="Spark master URL (default local[*]: no cluster needed).")
@@ -20,7 +21,9 @@ ColumnOpt = typer.Option(
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
-    """One line on stderr, no traceback, the documented exit code."""
+    """One line on stderr, no traceback, the documented exit code (2: bad input, as jobs.errors)."""
+    if code == EXIT_BAD_INPUT:
+        exit_bad_input(message)
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 

@@ -89,13 +89,18 @@ def write_logs(log_table: pa.Table, out: Path) -> tuple[Path, dict[str, dict[str
     return path, correct
 
 
-def write_audit(correct: dict[str, dict[str, bool]], out: Path, n: int = 100) -> Path:
+def write_audit(logs: Path, correct: dict[str, dict[str, bool]], out: Path, n: int = 100) -> Path:
     """A random sample of the demo requests with both models' measured correctness: the audit labels that
     let the savings report measure quality retained instead of trusting the router's own scores."""
-    ids = sorted(correct)
-    pick = sorted(np.random.default_rng(1).choice(len(ids), size=min(n, len(ids)), replace=False))
-    rids = [ids[i] for i in pick]
-    table = pa.table({"request_id": rids} | {m: [correct[r][m] for r in rids] for m in (STRONG, WEAK)})
+    log_table = pq.read_table(logs, columns=["request_id", "prompt"])
+    pick = np.sort(
+        np.random.default_rng(1).choice(log_table.num_rows, size=min(n, log_table.num_rows), replace=False)
+    )
+    sample = log_table.take(pa.array(pick))
+    rids = sample.column("request_id").to_pylist()
+    table = sample.append_column(STRONG, pa.array([correct[r][STRONG] for r in rids])).append_column(
+        WEAK, pa.array([correct[r][WEAK] for r in rids])
+    )
     path = out / "demo_audit.parquet"
     pq.write_table(table, path)
     return path
@@ -156,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from jobs.savings import run_savings
 
-    audit = write_audit(correct, out)
+    audit = write_audit(logs, correct, out)
     report = run_savings(
         str(logs),
         str(route_out / "labels"),

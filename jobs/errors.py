@@ -27,6 +27,12 @@ def fail(message: str) -> NoReturn:
     raise BadInputError(message)
 
 
+def exit_bad_input(message: str) -> NoReturn:
+    """Print ``error: <message>`` on one line of stderr (no traceback) and exit with code 2."""
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
 def exit_on_bad_input(command: F) -> F:
     """The command, with ``BadInputError`` printed as ``error: <message>`` and exit code 2."""
 
@@ -35,8 +41,7 @@ def exit_on_bad_input(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except BadInputError as exc:
-            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
-            raise typer.Exit(EXIT_BAD_INPUT) from None
+            exit_bad_input(str(exc))
 
     return run  # type: ignore[return-value]
 
