@@ -66,18 +66,14 @@ def _embed(
 ) -> np.ndarray:
     """Embeddings from the embedder that the router's embedder id names (bundled MiniLM fp32/int8, or its
     OpenAI-compatible endpoint with the key in OPENAI_API_KEY), with progress (cached with --embed-cache)."""
-    from jobs.local_embedding import cached_encode, encode_in_chunks
+    from jobs.local_embedding import embed_prompts
     from router_core.embedder import embedder_for_id
 
     try:
         emb = embedder_for_id(embedder_id, torch_threads)
     except (ValueError, RuntimeError) as exc:
         fail(f"cannot embed like the router: {exc}")
-
-    def encode(batch: list[str]) -> np.ndarray:
-        return encode_in_chunks(emb.encode, batch, emb.dim, _log, chunk)
-
-    return cached_encode(encode, embedder_id, list(texts), cache, _log)
+    return embed_prompts(emb, texts, cache, _log, chunk)
 
 
 def _chunked(fn, n: int, chunk: int, what: str) -> list[Any]:

@@ -52,17 +52,14 @@ class SampleOptions:
 
 
 def _embed(router: Any, texts: list[str], chunk: int, cache: str | None) -> np.ndarray:
-    from jobs.local_embedding import cached_encode, encode_in_chunks
+    from jobs.local_embedding import embed_prompts
     from router_core.embedder import embedder_for_id
 
     try:
         emb = embedder_for_id(router.embedder_id, None)
     except (ValueError, RuntimeError) as exc:
         raise LabelInputError(f"cannot embed like the router: {exc}") from None
-    def encode(batch: list[str]) -> np.ndarray:
-        return encode_in_chunks(emb.encode, batch, emb.dim, log, chunk)
-
-    return cached_encode(encode, router.embedder_id, texts, cache, log)
+    return embed_prompts(emb, texts, cache, log, chunk)
 
 
 def _label_scores(labels: str, ids: list[str], router: Any) -> np.ndarray:

@@ -8,6 +8,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,21 @@ def encode_in_chunks(
         rate = done / max(time.perf_counter() - t0, 1e-9)
         log(f"embedded {done:,}/{len(texts):,} prompts ({rate:,.0f} prompts/s)")
     return np.concatenate(parts) if parts else np.zeros((0, dim), np.float32)
+
+
+def embed_prompts(
+    embedder: Any,
+    texts: Sequence[str],
+    cache_dir: str | None,
+    log: Callable[[str], None],
+    chunk: int = 2048,
+) -> np.ndarray:
+    """``embedder.encode`` over ``texts`` in chunks with progress, through the npz cache when given."""
+
+    def encode(batch: list[str]) -> np.ndarray:
+        return encode_in_chunks(embedder.encode, batch, getattr(embedder, "dim", 0), log, chunk)
+
+    return cached_encode(encode, embedder.id, list(texts), cache_dir, log)
 
 
 def cached_encode(

@@ -125,18 +125,14 @@ def _split_csv(value: str | None) -> list[str]:
 def _embed(
     texts: list[str], job_cfg, threads: int | None, cache_dir: str | None = None
 ) -> tuple[np.ndarray, str]:
-    from jobs.local_embedding import cached_encode, encode_in_chunks
+    from jobs.local_embedding import embed_prompts
     from router_core.embedder import load_embedder
 
     try:
         embedder = load_embedder(job_cfg.embedder.kind, threads=threads, **job_cfg.embedder.kwargs())
     except (RuntimeError, OSError, ValueError) as exc:  # missing API key, unwritable model cache, ...
         fail(f"cannot load the {job_cfg.embedder.kind} embedder: {exc}")
-
-    def encode(batch: list[str]) -> np.ndarray:
-        return encode_in_chunks(embedder.encode, batch, getattr(embedder, "dim", 0), typer.echo)
-
-    return cached_encode(encode, embedder.id, texts, cache_dir, typer.echo), embedder.id
+    return embed_prompts(embedder, texts, cache_dir, typer.echo), embedder.id
 
 
 def _fmt(v: Any) -> str:
