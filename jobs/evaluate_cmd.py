@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from jobs.app import app
 from jobs.cli_options import messages_policy_error, name_list
 from jobs.errors import exit_on_bad_input, fail, flag_names, options_error
+from router_core.targets import pair_names_error
 from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy
 
 COST_NOTE = (
@@ -52,8 +53,8 @@ class EvaluateOptions(BaseModel):
 
     @model_validator(mode="after")
     def _pair(self) -> EvaluateOptions:
-        if (self.strong is None) != (self.weak is None):
-            raise ValueError("give both --strong and --weak, or neither")
+        if (problem := pair_names_error(self.strong, self.weak)) is not None:
+            raise ValueError(problem)
         return self
 
 

@@ -17,6 +17,7 @@ from jobs.cli_options import name_list, parse_pairs
 from jobs.errors import BadInputError, exit_on_bad_input, fail, flag_names, options_error
 from router_core.embedder import EmbedderKind
 from router_core.scorers.registry import DEFAULT_SCORERS, OPTIONAL_SCORERS, SCORERS
+from router_core.targets import pair_names_error
 from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy
 
 
@@ -69,10 +70,8 @@ class TrainOptions(TrainConfig):
             raise ValueError("no training data: pass --data FILE (repeatable)")
         if not self.out:
             raise ValueError("no output directory: pass --out DIR")
-        if (self.strong is None) != (self.weak is None):
-            raise ValueError("give both --strong and --weak (pair router) or neither (N-model router)")
-        if self.strong and self.strong == self.weak:
-            raise ValueError("--strong and --weak must differ")
+        if (problem := pair_names_error(self.strong, self.weak)) is not None:
+            raise ValueError(problem)
         if self.strong and self.models:
             raise ValueError("--models is for N-model routers; a pair router takes --strong and --weak")
         if self.format and len(self.format) not in (1, len(self.data)):

@@ -18,6 +18,19 @@ class PairTargets:
     kind: str  # "scores", "battles" or "mixed"
 
 
+def pair_names_error(
+    strong: str | None, weak: str | None, names: tuple[str, str] = ("--strong", "--weak")
+) -> str | None:
+    """Why a strong/weak pair cannot name a router's models (both given for a pair router, neither for an
+    N-model router, never the same model twice); None when it can. ``names``: how the caller calls them."""
+    s, w = names
+    if (strong is None) != (weak is None):
+        return f"give both {s} and {w} (a pair router) or neither (an N-model router)"
+    if strong is not None and strong == weak:
+        return f"{s} and {w} must differ"
+    return None
+
+
 def strong_win_target(q_strong: np.ndarray, q_weak: np.ndarray) -> np.ndarray:
     """P(strong beats weak) a prompt's qualities stand for: ties 0.5, correctness 0/0.5/1, win rates as
     they are. Clipped, so scores on a wider scale (judge grades 1-10) read as "higher score wins"."""

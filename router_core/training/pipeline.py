@@ -25,6 +25,7 @@ from router_core.router import Router
 from router_core.scorers import registry
 from router_core.scorers.base import Scorer, sigmoid
 from router_core.scorers.registry import DEFAULT_SCORERS
+from router_core.targets import pair_names_error
 from router_core.training.source_weights import fit_source_weights
 from router_core.training.strategies import (
     ModelsStrategy,
@@ -236,8 +237,8 @@ def training_manifest(
 
 
 def target_strategy(data: TrainingSet, strong: str | None, weak: str | None) -> TargetStrategy:
-    if (strong is None) != (weak is None):
-        raise ValueError("give both strong and weak (a pair router) or neither (an N-model router)")
+    if (problem := pair_names_error(strong, weak, names=("strong", "weak"))) is not None:
+        raise ValueError(problem)
     if strong is None:
         return ModelsStrategy()
     data.pair(strong, weak)  # validates both names
