@@ -252,9 +252,12 @@ def _audit(frame: Frame, audit_labels: AuditLabels | None, bootstrap: int, seed:
         return {"audit": None, "audit_details": {"warning": NO_AUDIT_WARNING}}
     audit, details = measure(frame, audit_labels, bootstrap, seed)
     m = details["matched"]
+    pgr, ci = audit["pgr"], audit["pgr_ci"]
+    shown = "n/a" if pgr is None else f"{pgr:.3f}"
+    shown_ci = "n/a" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
     _log(
         f"audit: {audit['n']} audited requests (by request_id {m['by_request_id']}, by prompt text "
-        f"{m['by_prompt_text']}); measured PGR {audit['pgr']} (95% CI {audit['pgr_ci']}); sampling "
+        f"{m['by_prompt_text']}); measured PGR {shown} (95% CI {shown_ci}); sampling "
         f"{details['sampling']['strategy']}"
     )
     return {"audit": audit, "audit_details": details}
