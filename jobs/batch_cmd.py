@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from jobs.app import app
-from jobs.cli_options import ConfigOpt, build_config, fail
+from jobs.cli_options import ApiKeyEnvOpt, ConfigOpt, build_config, fail
 
 batch_app = typer.Typer(
     help="Submit Batch API request files and collect their outputs (OpenAI-compatible files + batches API).",
@@ -20,9 +20,6 @@ app.add_typer(batch_app, name="batch")
 
 BaseUrlOpt = typer.Option(
     None, "--base-url", help="API base URL (default: config label.base_url, else OpenAI)."
-)
-ApiKeyEnvOpt = typer.Option(
-    None, "--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY)."
 )
 
 

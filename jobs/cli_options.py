@@ -9,6 +9,7 @@ import typer
 from jobs.app import EXIT_BAD_INPUT
 from jobs.config import JobConfig, load_config
 from jobs.errors import exit_bad_input
+from schemas.logs import LogColumns
 
 ConfigOpt = typer.Option(None, "--config", help="YAML or TOML config file; CLI flags override it.")
 MasterOpt = typer.Option(None, "--master", help="Spark master URL (default local[*]: no cluster needed).")
@@ -16,7 +17,10 @@ ColumnOpt = typer.Option(
     None,
     "--column",
     help="Rename a log column, LOGICAL=PHYSICAL (repeatable), e.g. --column prompt=question. Logical "
-    "names: request_id, prompt, messages, ts, model, prompt_tokens, completion_tokens, segment, dt.",
+    f"names: {', '.join(LogColumns.model_fields)}.",
+)
+ApiKeyEnvOpt = typer.Option(
+    None, "--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY)."
 )
 
 

@@ -8,7 +8,7 @@ import signal
 import typer
 
 from jobs.app import app
-from jobs.cli_options import ColumnOpt, ConfigOpt, build_config, fail, parse_pairs
+from jobs.cli_options import ApiKeyEnvOpt, ColumnOpt, ConfigOpt, build_config, fail, parse_pairs
 from jobs.validate_cmd import FormatOpt
 
 label_app = typer.Typer(
@@ -16,10 +16,6 @@ label_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(label_app, name="label")
-
-ApiKeyEnvOpt = typer.Option(
-    None, "--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY)."
-)
 
 
 @label_app.command("sample")
