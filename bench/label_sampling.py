@@ -21,31 +21,21 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from domains import (  # noqa: E402
+    MMLU_NARROW,
+    SHARED,
+    Domain,
+    embed_domains,
+    llmrouter_domains,
+    pair_domains,
+)
 
-STRONG, WEAK = "gpt-4-1106-preview", "mistralai/Mixtral-8x7B-Instruct-v0.1"
-ALPACA_ALIASES = {"gpt4_1106_preview": STRONG, "Mixtral-8x7B-Instruct-v0.1_concise": WEAK}
-# MMLU subject groups held out as target domains (subjects of mmlu_dev.parquet)
-SUBJECT_GROUPS = {
-    "mmlu-math": (
-        "abstract_algebra", "college_mathematics", "elementary_mathematics", "high_school_mathematics",
-        "high_school_statistics", "college_physics", "high_school_physics", "conceptual_physics",
-        "college_chemistry", "high_school_chemistry", "college_computer_science",
-        "high_school_computer_science", "machine_learning", "formal_logic", "econometrics",
-    ),
-    "mmlu-law-ethics": (
-        "professional_law", "international_law", "jurisprudence", "moral_disputes", "moral_scenarios",
-        "philosophy", "business_ethics", "world_religions",
-    ),
-}  # fmt: skip
 BUDGETS = (25, 50, 100, 200, 400)
 STRATEGIES = ("informative", "random")
 TEST_SALT = "label-sampling-bench"
@@ -53,97 +43,6 @@ TEST_SALT = "label-sampling-bench"
 
 def log(msg: str) -> None:
     print(f"[bench] {msg}", file=sys.stderr, flush=True)
-
-
-@dataclass
-class Domain:
-    name: str
-    data: object  # TrainingSet restricted to (strong, weak)
-    strong: str
-    weak: str
-    source: np.ndarray  # prompt rows the starting router trains on
-    pool: np.ndarray  # target rows labels are drawn from
-    test: np.ndarray  # target rows APGR is measured on
-
-
-def _split(data, target: np.ndarray, test_frac: float) -> tuple[np.ndarray, np.ndarray]:
-    from router_core.training_data import split_prompts
-
-    is_test = split_prompts([data.prompts[i] for i in target], test_frac, salt=TEST_SALT)
-    return target[~is_test], target[is_test]
-
-
-def _cap(rows: np.ndarray, n: int | None, seed: int) -> np.ndarray:
-    if n is None or len(rows) <= n:
-        return rows
-    return np.sort(np.random.default_rng(seed).choice(rows, n, replace=False))
-
-
-def pair_domains(test_frac: float, source_max: int | None, seed: int) -> list[Domain]:
-    """MMLU subject groups and AlpacaEval, GPT-4 vs Mixtral (AlpacaEval's names aliased)."""
-    from router_core.text import normalize_prompt
-    from router_core.training_data import load_training_data
-
-    mmlu, alpaca = SHARED / "mmlu_dev.parquet", SHARED / "alpaca_eval2_battles.parquet"
-    data = load_training_data([str(mmlu), str(alpaca)], aliases=ALPACA_ALIASES).pair(STRONG, WEAK)
-    subject = dict(
-        zip(
-            pd.read_parquet(mmlu)["prompt"].map(normalize_prompt),
-            pd.read_parquet(mmlu)["subject"],
-            strict=True,
-        )
-    )
-    subj = np.array([subject.get(p, "") for p in data.prompts], dtype=object)
-    alp = data.sources.index(next(s for s in data.sources if "alpaca" in s))
-    is_alpaca = np.asarray(data.prompt_source) == alp
-    has_pair = np.zeros(len(data.prompts), bool)
-    has_pair[data.battle_prompt] = True
-    has_pair |= ~np.isnan(data.scores).any(axis=1)
-    rows = np.arange(len(data.prompts))
-    out = []
-    targets = {g: np.isin(subj, s) & ~is_alpaca for g, s in SUBJECT_GROUPS.items()}
-    targets["alpaca-eval"] = is_alpaca
-    for name, is_target in targets.items():
-        pool, test = _split(data, rows[is_target & has_pair], test_frac)
-        source = _cap(rows[~is_target & has_pair], source_max, seed)
-        out.append(Domain(name, data, STRONG, WEAK, source, pool, test))
-    return out
-
-
-def llmrouter_domains(
-    test_frac: float, source_max: int | None, seed: int, clusters: list[int]
-) -> list[Domain]:
-    """LLMRouter clusters (task families) held out; the pair is the data's best and worst model."""
-    from router_core.text import normalize_prompt
-    from router_core.training_data import load_training_data
-
-    path = SHARED / "llmrouter_train.parquet"
-    full = load_training_data([str(path)])
-    mean = np.nanmean(full.scores, axis=0)
-    strong, weak = full.models[int(np.argmax(mean))], full.models[int(np.argmin(mean))]
-    data = full.pair(strong, weak)
-    df = pd.read_parquet(path, columns=["question", "cluster_id"])
-    cluster = dict(zip(df["question"].map(normalize_prompt), df["cluster_id"], strict=False))
-    cl = np.array([cluster.get(p, -1) for p in data.prompts])
-    rows = np.arange(len(data.prompts))
-    out = []
-    for c in clusters:
-        pool, test = _split(data, rows[cl == c], test_frac)
-        source = _cap(rows[cl != c], source_max, seed)
-        out.append(Domain(f"llmrouter-cluster-{c}", data, strong, weak, source, pool, test))
-    return out
-
-
-def embed_domain(d: Domain, domains: list[Domain], cache: str, embedder) -> np.ndarray:
-    """The prompts of ``d``'s dataset that any domain uses, through the npz cache ``label sample`` reads
-    as well (rows no domain uses stay zero and are never read)."""
-    from jobs.local_embedding import cached_encode, encode_in_chunks
-
-    rows = np.unique(np.concatenate([np.r_[o.source, o.pool, o.test] for o in domains if o.data is d.data]))
-    enc = lambda b: encode_in_chunks(embedder.encode, b, embedder.dim, log, 1024)  # noqa: E731
-    emb = np.zeros((len(d.data.prompts), embedder.dim), np.float32)
-    emb[rows] = cached_encode(enc, embedder.id, [d.data.prompts[i] for i in rows], cache, log)
-    return emb
 
 
 def fit(d: Domain, rows: np.ndarray, emb: np.ndarray, embedder_id: str, a: argparse.Namespace):
@@ -332,20 +231,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the shared data is not at {SHARED} (mmlu_dev.parquet missing)", file=sys.stderr)
         return 2
     cap = a.source_max or None
-    domains = [d for d in pair_domains(a.test_frac, cap, a.seed) if d.name in a.domains]
+    pairs = pair_domains(MMLU_NARROW, a.test_frac, cap, a.seed, TEST_SALT)
+    domains = [d for d in pairs if d.name in a.domains]
     if "llmrouter" in a.domains:
-        domains += llmrouter_domains(a.test_frac, cap, a.seed, a.llmrouter_clusters)
+        clusters = [str(c) for c in a.llmrouter_clusters]
+        domains += llmrouter_domains(clusters, a.test_frac, cap, a.seed, TEST_SALT, by="cluster", pair=None)
     if not domains:
         print(f"no known domain in --domains {','.join(a.domains)}", file=sys.stderr)
         return 2
     from router_core.embedder import load_embedder
 
     t0, embedder = time.time(), load_embedder("minilm", threads=a.threads)
-    embs: dict[int, np.ndarray] = {}
+    embs = embed_domains(domains, a.embed_cache, embedder, log)
     results = []
     for d in domains:  # results are written after each domain: a long run stopped early keeps them
-        if id(d.data) not in embs:
-            embs[id(d.data)] = embed_domain(d, domains, a.embed_cache, embedder)
         results.append(run_domain(d, embs[id(d.data)], embedder.id, a))
         summary = write_results(a, results)
     print(table(results, summary))

@@ -20,7 +20,12 @@ SCORER_PATHS: dict[str, str] = {
     "lex": "router_core.scorers.lex:LexScorer",
     "bert": "router_core.scorers.bert:BertScorer",
     "shape": "router_core.scorers.shape:ShapeScorer",
+    "target_knn": "router_core.scorers.target:TargetKNNScorer",
+    "target_linear": "router_core.scorers.target:TargetLinearScorer",
+    "target_shape": "router_core.scorers.target:TargetShapeScorer",
 }
+# Fitted on the target sources only; the pipeline adds them when ``train --target-data`` gives some.
+TARGET_SCORERS: tuple[str, ...] = ("target_knn", "target_linear", "target_shape")
 
 
 def _import(path: str) -> type[Scorer]:
@@ -31,7 +36,9 @@ def _import(path: str) -> type[Scorer]:
 SCORERS: dict[str, type[Scorer]] = {name: _import(path) for name, path in SCORER_PATHS.items()}
 DEFAULT_SCORERS: tuple[str, ...] = tuple(n for n, c in SCORERS.items() if c.in_default)
 # Trainable on request (--scorers) but not in the default: measured without a held-out gain (docs/routers.md).
-OPTIONAL_SCORERS: tuple[str, ...] = tuple(n for n, c in SCORERS.items() if not c.in_default)
+OPTIONAL_SCORERS: tuple[str, ...] = tuple(
+    n for n, c in SCORERS.items() if not c.in_default and n not in TARGET_SCORERS
+)
 
 
 def scorer_class(name: str) -> type[Scorer]:

@@ -34,9 +34,16 @@ class QualityStack:
         self.c = c
 
     def fit(
-        self, feats: Mapping[str, np.ndarray], scores: np.ndarray, lo: np.ndarray, hi: np.ndarray
+        self,
+        feats: Mapping[str, np.ndarray],
+        scores: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        weight: np.ndarray | None = None,
     ) -> QualityStack:
-        """feats: scorer -> [n, M] features; scores: [n, M] measured scores (NaN = unknown)."""
+        """feats: scorer -> [n, M] features; scores: [n, M] measured scores (NaN = unknown); weight: per
+        row (None: 1 each)."""
+        w_all = np.ones(len(scores)) if weight is None else np.asarray(weight, np.float64)
         self.scorers_ = list(feats)
         n_s, m = len(self.scorers_), scores.shape[1]
         self.lo_, self.hi_ = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
@@ -51,9 +58,10 @@ class QualityStack:
             span = max(self.hi_[j] - self.lo_[j], 1e-12)
             y = (scores[known, j] - self.lo_[j]) / span
             x = np.column_stack([feats[s][known, j] for s in self.scorers_])
-            self.coef_[j], self.intercept_[j] = fit_soft_logistic(x, y, self.c)
+            w = w_all[known] * (known.sum() / max(w_all[known].sum(), 1e-12))  # same L2 scale as unweighted
+            self.coef_[j], self.intercept_[j] = fit_soft_logistic(x, y, self.c, w)
             for si in range(n_s):
-                cf, b = fit_soft_logistic(x[:, [si]], y, self.c)
+                cf, b = fit_soft_logistic(x[:, [si]], y, self.c, w)
                 self.cal_[si, j] = (cf[0], b)
             self.calibrated_[j] = True
         return self

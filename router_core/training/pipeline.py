@@ -48,6 +48,7 @@ class TrainPlan:
     scorers: list[str]
     params: dict[str, dict[str, Any]]
     log: Callable[[str], None]
+    target_sources: tuple[str, ...] = ()  # the user's own traffic: what validation is chosen for
 
     def make(self, name: str) -> Scorer:
         return registry.scorer_class(name)(**self.params.get(name, {}))
@@ -82,8 +83,9 @@ def weigh_sources(
         f"({probe_name} on the training fold; 0.5 = no signal, lower is better)"
     )
     weights, report = fit_source_weights(
-        _probe_evaluator(plan, tr_idx, va_idx, probe_name), data.sources, log=plan.log
-    )
+        _probe_evaluator(plan, tr_idx, va_idx, probe_name), data.sources, log=plan.log,
+        fixed=plan.target_sources,
+    )  # fmt: skip
     plan.log(f"source weights: {weights}")
     return weights, report
 
@@ -108,6 +110,8 @@ def _probe_evaluator(
         f = plan.target.probe_features(probe, e_q, t_q, cols, len(data.models))
         res = {}
         for si, s in enumerate(data.sources):
+            if plan.target_sources and s not in plan.target_sources:
+                continue  # with target data, weights are chosen for its prompts alone
             sel = in_target & (valid_part.battle_source == si)
             if sel.sum() == 0:
                 continue
@@ -155,7 +159,7 @@ def out_of_fold_outputs(
     """(scorer -> out-of-fold outputs, their prompt rows, per-fold targets, the last fold's fits)."""
     fitted: dict[str, Scorer] = {}
     outputs: dict[str, list[np.ndarray]] = {n: [] for n in plan.scorers}
-    stack_rows: list[np.ndarray] = []  # prompt indices scored out of fold, in fold order
+    stack_rows: list[np.ndarray] = []  # prompt indices of the stack's rows, in fold order
     targets: list[Any] = []
     for f, (fit_idx, out_idx) in enumerate(splits):
         if folds > 1 and (len(out_idx) == 0 or len(fit_idx) == 0):
@@ -168,7 +172,7 @@ def out_of_fold_outputs(
                 continue  # nothing in this fold for the pair's stack: skip the fits
             emb_out, texts_out = emb_out[rows], [texts_out[i] for i in rows]
             targets.append(tg)
-        stack_rows.append(out_idx)
+        stack_rows.append(out_idx if rows is None else out_idx[rows])
         timings = []
         for name in plan.scorers:
             t0 = time.perf_counter()
@@ -233,6 +237,40 @@ def training_manifest(
     }
 
 
+# ------------------------------------------------------------------------------- target data
+
+MIN_TARGET_PROMPTS = 20  # fewer: too few to fit the target scorers per fold; trained as generic data
+TARGET_PRIOR = 50.0  # the generic prompts' stack rows weigh as much as this many target prompts
+
+
+def target_prompts(
+    data: TrainingSet, target_sources: Sequence[str], log: Callable[[str], None]
+) -> np.ndarray | None:
+    """Mask of the prompts from ``target_sources``; None without (enough) target prompts."""
+    if not target_sources:
+        return None
+    unknown = [s for s in target_sources if s not in data.sources]
+    if unknown:
+        raise ValueError(f"target sources {unknown} are not in the training data ({data.sources})")
+    mask = np.isin(data.prompt_source, [data.sources.index(s) for s in target_sources])
+    if mask.sum() < MIN_TARGET_PROMPTS:
+        log(f"only {int(mask.sum())} target prompts (< {MIN_TARGET_PROMPTS}): trained as generic data")
+        return None
+    log(f"target data: {int(mask.sum()):,} prompts of {', '.join(target_sources)}; validation and the "
+        f"stack are chosen for them")  # fmt: skip
+    return mask
+
+
+def with_target_scorers(
+    scorers: list[str], params: dict[str, dict[str, Any]], target_sources: Sequence[str]
+) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The base scorers plus the target scorers (``registry.TARGET_SCORERS``), told the target sources."""
+    out = {k: dict(v) for k, v in params.items()}
+    for name in registry.TARGET_SCORERS:
+        out.setdefault(name, {})["sources"] = list(target_sources)
+    return [*scorers, *(t for t in registry.TARGET_SCORERS if t not in scorers)], out
+
+
 # ------------------------------------------------------------------------------------ pipeline
 
 
@@ -261,6 +299,8 @@ def train_router(
     known_prior: float | None = 1.0,
     stack_folds: int = 5,
     joint_stack: bool | None = None,
+    target_sources: Sequence[str] = (),
+    target_prior: float = TARGET_PRIOR,
     log: Callable[[str], None] = print,
 ) -> Router:
     """Fit base scorers, source weights and the stacked default score; returns an unsaved Router.
@@ -271,14 +311,21 @@ def train_router(
     ``joint_stack``: N models: True makes the default score a ``JointStack`` (one network over all
     models' scorer features and the embedding) instead of the per-model linear ``QualityStack``; None
     (default): only when the stack is cross-fitted (on one held-out fold, a fifth of the prompts, it did
-    worse than the linear stack: docs/routers-n-model.md)."""
+    worse than the linear stack: docs/routers-n-model.md).
+    ``target_sources``: sources that are the user's own traffic (``train --target-data``). The target
+    scorers (fitted on them alone) join the base scorers, source weights are chosen on their validation
+    battles, and the stack is fitted on their prompts' out-of-fold outputs, with the other prompts'
+    rows as a prior worth ``target_prior`` target prompts (``with_target_rows``)."""
     target = target_strategy(data, strong, weak)
     if not scorers:
         raise ValueError("no scorers selected")
     if stack_folds < 1:
         raise ValueError(f"stack_folds must be at least 1, got {stack_folds}")
-    params = seeded_params(scorers, scorer_params, seed)
-    plan = TrainPlan(data, embeddings, target, list(scorers), params, log)
+    is_target = target_prompts(data, target_sources, log)
+    scorers, params = list(scorers), seeded_params(scorers, scorer_params, seed)
+    if is_target is not None:
+        scorers, params = with_target_scorers(scorers, params, target_sources)
+    plan = TrainPlan(data, embeddings, target, scorers, params, log, tuple(target_sources))
     valid = split_prompts(data.prompts, valid_frac, salt=VALID_SALT)
     tr_idx, va_idx = np.flatnonzero(~valid), np.flatnonzero(valid)
 
@@ -298,8 +345,9 @@ def train_router(
         metrics.update(valid_prompts=int(len(va_idx)), train_prompts=int(len(tr_idx)))
     use_joint = folds > 1 if joint_stack is None else joint_stack
     inputs = StackInput(
-        outputs, rows, targets, folds, weighted, tr_idx, embeddings, use_joint, seed, stack_mode, log
-    )
+        outputs, rows, targets, folds, weighted, tr_idx, embeddings, use_joint, seed, stack_mode, log,
+        is_target, target_prior,
+    )  # fmt: skip
     stack_fit = target.fit_stack(inputs)
     metrics.update(stack_fit.metrics)
 
@@ -315,7 +363,10 @@ def train_router(
         embedder_id=embedder_id,
         scorers=final,
         stack=stack_fit.stack,
-        manifest=training_manifest(data, source_weights, source_report, valid_frac, folds, seed, metrics),
+        manifest={
+            **training_manifest(data, source_weights, source_report, valid_frac, folds, seed, metrics),
+            "target_sources": list(target_sources) if is_target is not None else [],
+        },
         known=known,
         joint=stack_fit.joint,
     )

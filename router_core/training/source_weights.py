@@ -36,6 +36,7 @@ def fit_source_weights(
     min_gain_se: float = 2.0,
     seed: int = 0,
     log: Callable[[str], None] = lambda s: None,
+    fixed: Sequence[str] = (),
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Choose a weight per source minimising the mean over sources of ``decisive_auc_loss``.
 
@@ -50,6 +51,7 @@ def fit_source_weights(
     validation fold is noisy (AlpacaEval's gives ~100 pair battles, ~11 of them lost by GPT-4), and on the
     held-out data of docs/routers.md, down-weighting a source on such noise cost its own questions 0.11-0.15
     APGR and gained the other source nothing. The report also gives each source alone.
+    Sources in ``fixed`` (the target data) keep weight 1: the others are weighted for them.
     """
     rng = np.random.default_rng(seed)
     cache: dict[tuple[float, ...], tuple[dict[str, float], np.ndarray]] = {}
@@ -80,11 +82,12 @@ def fit_source_weights(
 
     pooled = {s: 1.0 for s in sources}
     report: dict[str, Any] = {"loss": "1 - AUC on decisive battles", "pooled": run(pooled)[0], "alone": {}}
-    for s in sources:
-        report["alone"][s] = run({t: (1.0 if t == s else 0.0) for t in sources})[0]
+    movable = [s for s in sources if s not in set(fixed)]
+    for s in movable:
+        report["alone"][s] = run({t: (1.0 if t == s or t in fixed else 0.0) for t in sources})[0]
     best = dict(pooled)
     rejected: list[dict[str, Any]] = []
-    for s in sources:
+    for s in movable:
         for g in grid:
             cand = {**best, s: float(g)}
             if max(cand.values()) <= 0 or cand == best:

@@ -18,6 +18,7 @@ from router_core.scorers.base import Scorer
 from router_core.stacks import JointStack, PairStack, QualityStack, logit, quality_features
 from router_core.targets import pair_targets, strong_win_target
 from router_core.training.metrics import cross_fit, pair_fit_metrics, quality_metrics
+from router_core.training.target_curve import learning_curve
 
 MIN_STACK_ROWS = 20  # fewer out-of-fold targets than this: the ensemble is a plain average
 
@@ -37,6 +38,15 @@ class StackInput:
     seed: int
     stack_mode: str
     log: Callable[[str], None]
+    is_target: np.ndarray | None = None  # prompt mask of the target data (None: no target data)
+    target_prior: float = 0.0  # total weight of the non-target stack rows, in target-prompt units
+
+    def row_weights(self) -> np.ndarray | None:
+        """Stack-row weights: 1 per target prompt, ``target_prior`` shared by all the others."""
+        if self.is_target is None:
+            return None
+        t = self.is_target[self.rows]
+        return np.where(t, 1.0, self.target_prior / max(1, int((~t).sum())))
 
 
 @dataclass
@@ -103,12 +113,16 @@ class PairStrategy:
     def fit_stack(self, inp: StackInput) -> StackFit:
         q_s = np.concatenate([q for q, _ in inp.targets]) if inp.targets else np.zeros(0)
         q_w = np.concatenate([q for _, q in inp.targets]) if inp.targets else np.zeros(0)
-        probs, target = inp.outputs, strong_win_target(q_s, q_w)
+        probs, target, weight = inp.outputs, strong_win_target(q_s, q_w), inp.row_weights()
         fit = StackFit(stack=None)
         if len(target) >= MIN_STACK_ROWS:
-            fit.stack, oof = _fit_pair_stack(probs, target, inp.stack_mode)
-            fit.metrics["scorers"] = {n: pair_fit_metrics(p, q_s, q_w) for n, p in probs.items()}
-            fit.metrics["scorers"]["ensemble"] = pair_fit_metrics(oof, q_s, q_w)
+            fit.stack, oof = _fit_pair_stack(probs, target, inp.stack_mode, weight)
+            # with target data, the metrics are the target prompts' (what the router is for)
+            on = np.ones(len(target), bool) if inp.is_target is None else inp.is_target[inp.rows]
+            fit.metrics["scorers"] = {n: pair_fit_metrics(p[on], q_s[on], q_w[on]) for n, p in probs.items()}
+            fit.metrics["scorers"]["ensemble"] = pair_fit_metrics(oof[on], q_s[on], q_w[on])
+            if inp.is_target is not None:
+                fit.metrics["target_curve"] = _target_curve(inp, probs, q_s, q_w, target, weight, oof)
             coef = fit.stack.coef_.round(4).tolist()
             fit.metrics["ensemble_coef"] = dict(zip(fit.stack.scorers_, coef, strict=True))
             fit.metrics["ensemble_mode"] = inp.stack_mode
@@ -119,21 +133,36 @@ class PairStrategy:
 
 
 def _fit_pair_stack(
-    probs: dict[str, np.ndarray], target: np.ndarray, mode: str
+    probs: dict[str, np.ndarray], target: np.ndarray, mode: str, weight: np.ndarray | None = None
 ) -> tuple[PairStack, np.ndarray]:
-    """The default score fitted on the base scorers' out-of-fold outputs, and its own out-of-fold
-    prediction (so the reported ensemble metric is not in-sample)."""
-    stack = PairStack(mode=mode).fit(probs, target)
+    """The default score fitted on the base scorers' out-of-fold outputs (rows weighted by ``weight``),
+    and its own out-of-fold prediction (so the reported ensemble metric is not in-sample)."""
+    w = np.ones(len(target)) if weight is None else weight
+    stack = PairStack(mode=mode).fit(probs, target, w)
     oof = cross_fit(
         len(target),
         5,
         lambda tr, te: (
             PairStack(mode=mode)
-            .fit({k: v[tr] for k, v in probs.items()}, target[tr])
+            .fit({k: v[tr] for k, v in probs.items()}, target[tr], w[tr])
             .predict({k: v[te] for k, v in probs.items()})
         ),
     )
     return stack, oof
+
+
+def _target_curve(
+    inp: StackInput, probs: dict[str, np.ndarray], q_s: np.ndarray, q_w: np.ndarray, target: np.ndarray,
+    weight: np.ndarray | None, oof: np.ndarray,
+) -> dict[str, Any]:  # fmt: skip
+    w = np.ones(len(target)) if weight is None else weight
+
+    def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+        stack = PairStack(mode=inp.stack_mode).fit({k: v[tr] for k, v in probs.items()}, target[tr], w[tr])
+        return stack.predict({k: v[te] for k, v in probs.items()})
+
+    assert inp.is_target is not None
+    return learning_curve(probs, q_s, q_w, inp.is_target[inp.rows], oof, fit_predict, inp.seed)
 
 
 def score_range(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -176,12 +205,15 @@ class ModelsStrategy:
         feats, rows, w = inp.outputs, inp.rows, inp.weighted
         lo, hi = score_range(w.subset(inp.train_idx).scores if inp.folds == 1 else w.scores)
         scores = w.scores[rows].astype(np.float64)
-        fit = StackFit(QualityStack().fit(feats, scores, lo, hi), metrics={"stack_prompts": int(len(rows))})
+        stack = QualityStack().fit(feats, scores, lo, hi, inp.row_weights())
+        fit = StackFit(stack, metrics={"stack_prompts": int(len(rows))})
         full = ~np.isnan(scores).any(axis=1)
         fit.metrics["valid_targets"] = int(full.sum())
         if full.sum() >= MIN_STACK_ROWS:
             fit.metrics.update(_models_metrics(inp, fit.stack, scores, full, lo, hi))
-        if inp.use_joint and fit.metrics["valid_targets"] >= MIN_STACK_ROWS:
+        if inp.use_joint and inp.is_target is not None:
+            inp.log("target data: the default score is the linear stack weighted for the target prompts")
+        elif inp.use_joint and fit.metrics["valid_targets"] >= MIN_STACK_ROWS:
             t0 = time.perf_counter()
             fit.joint = JointStack(seed=inp.seed).fit(feats, inp.embeddings[rows], scores, lo, hi)
             inp.log(f"joint stack fitted on {len(rows):,} prompts in {time.perf_counter() - t0:.1f}s")
@@ -206,7 +238,8 @@ def _models_metrics(
             .predict({k: v[te] for k, v in f_full.items()})
         ),
     )
-    if inp.use_joint:  # checked on fully scored rows; the joint stack itself also fits partly scored ones
+    # checked on fully scored rows; the joint stack itself also fits partly scored ones
+    if inp.use_joint and inp.is_target is None:
         per_scorer["linear_stack"] = quality_metrics(oof, y)
         e_full = inp.embeddings[inp.rows][full]
         t0 = time.perf_counter()

@@ -1,0 +1,133 @@
+"""Training with target data (``train_router(target_sources=...)``): the target scorers, the stack fitted
+for the target prompts, the learning-curve estimate, and persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from router_core.evaluation import pair_metrics
+from router_core.router import Router
+from router_core.scorers.target import TargetKNNScorer, TargetShapeScorer, target_rows
+from router_core.training import train_router
+from router_core.training_data import TrainingSet
+
+MODELS = ["strong", "weak"]
+
+
+def _domain(n: int, centre: np.ndarray, rule: np.ndarray, rng: np.random.Generator, tag: str):
+    """Prompts around ``centre``; strong beats weak where emb . rule > 0, else they tie (both right)."""
+    emb = centre + 0.6 * rng.normal(size=(n, len(centre)))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    strong_needed = (emb - centre) @ rule > 0
+    scores = np.c_[np.ones(n), np.where(strong_needed, 0.0, 1.0)]  # columns: strong, weak
+    texts = [f"{tag} prompt {i} " + "word " * int(rng.integers(1, 30)) for i in range(n)]
+    return emb.astype(np.float32), scores.astype(np.float32), texts
+
+
+def _training_set(parts: list[tuple[np.ndarray, np.ndarray, list[str]]], sources: list[str]) -> tuple:
+    """One TrainingSet of per-model scores (battles derived from them), one source per part."""
+    emb = np.concatenate([p[0] for p in parts])
+    scores = np.concatenate([p[1] for p in parts])
+    texts = [t for p in parts for t in p[2]]
+    src = np.concatenate([np.full(len(p[2]), i) for i, p in enumerate(parts)])
+    qa = np.arange(len(texts))
+    outcome = np.where(scores[:, 0] > scores[:, 1], 1.0, np.where(scores[:, 0] < scores[:, 1], 0.0, 0.5))
+    ts = TrainingSet(
+        prompts=texts, models=MODELS, scores=scores, battle_prompt=qa.astype(np.int64),
+        battle_a=np.zeros(len(qa), np.int64), battle_b=np.ones(len(qa), np.int64),
+        battle_outcome=outcome.astype(np.float32), battle_weight=np.ones(len(qa), np.float32),
+        battle_source=src.astype(np.int64), prompt_source=src.astype(np.int64), sources=sources,
+    )  # fmt: skip
+    return ts, emb
+
+
+@pytest.fixture(scope="module")
+def domains():
+    rng = np.random.default_rng(0)
+    dim = 16
+    g_centre, t_centre = np.eye(dim)[0], np.eye(dim)[1]
+    rule = np.eye(dim)[2]
+    generic = _domain(1500, g_centre, rule, rng, "generic")
+    target = _domain(200, t_centre, -rule, rng, "target")  # the opposite rule: generic data misleads
+    test = _domain(400, t_centre, -rule, rng, "target-test")
+    return generic, target, test
+
+
+def _test_apgr(router: Router, test) -> float:
+    emb, scores, texts = test
+    p = router.score(emb, texts)["strong_win_prob"]
+    return pair_metrics(scores[:, 0], scores[:, 1], np.asarray(p), n_boot=0)["apgr"]["value"]
+
+
+KW = {"scorers": ("sw", "knn"), "log": lambda s: None}
+
+
+def test_target_data_routes_the_target_domain_better_than_pooling(domains):
+    generic, target, test = domains
+    ts, emb = _training_set([generic, target], ["generic", "mine"])
+    pooled = train_router(ts, emb, "e", "strong", "weak", **KW)
+    adapted = train_router(ts, emb, "e", "strong", "weak", target_sources=["mine"], **KW)
+    assert {"target_knn", "target_shape"} <= set(adapted.scorers)
+    assert "target_knn" not in pooled.scorers
+    a_pooled, a_adapted = _test_apgr(pooled, test), _test_apgr(adapted, test)
+    assert a_adapted > 0.6, a_adapted
+    assert a_adapted > a_pooled + 0.05, (a_adapted, a_pooled)
+    assert adapted.manifest["target_sources"] == ["mine"]
+
+
+def test_learning_curve_estimate_is_recorded(domains):
+    generic, target, _ = domains
+    ts, emb = _training_set([generic, target], ["generic", "mine"])
+    r = train_router(ts, emb, "e", "strong", "weak", target_sources=["mine"], **KW)
+    curve = r.manifest["metrics"]["target_curve"]
+    assert curve["target_prompts"] == 200
+    lo, hi = curve["apgr_ci95"]
+    assert lo <= curve["apgr"] <= hi
+    assert [p["labels"] for p in curve["curve"]] == [50, 100, 200]
+    assert curve["projected_gain_2x_labels"] >= 0
+    # the metrics the manifest reports are the target prompts' own
+    assert r.manifest["metrics"]["scorers"]["ensemble"]["apgr"] == pytest.approx(curve["apgr"], abs=1e-3)
+
+
+def test_target_router_saves_and_loads(domains, tmp_path):
+    generic, target, test = domains
+    ts, emb = _training_set([generic, target], ["generic", "mine"])
+    r = train_router(ts, emb, "e", "strong", "weak", target_sources=["mine"], **KW)
+    r.save(str(tmp_path / "r"))
+    back = Router.load(str(tmp_path / "r"))
+    a = r.score(test[0], test[2])["strong_win_prob"]
+    b = back.score(test[0], test[2])["strong_win_prob"]
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert back.scorers["target_knn"].sources == ["mine"]
+
+
+def test_too_few_target_prompts_train_as_generic_data(domains):
+    generic, target, _ = domains
+    few = (target[0][:5], target[1][:5], target[2][:5])
+    ts, emb = _training_set([generic, few], ["generic", "mine"])
+    logs: list[str] = []
+    r = train_router(
+        ts, emb, "e", "strong", "weak", target_sources=["mine"], scorers=("sw",), log=logs.append
+    )
+    assert "target_knn" not in r.scorers
+    assert any("trained as generic data" in m for m in logs)
+
+
+def test_unknown_target_source_is_an_error(domains):
+    generic, target, _ = domains
+    ts, emb = _training_set([generic, target], ["generic", "mine"])
+    with pytest.raises(ValueError, match="not in the training data"):
+        train_router(ts, emb, "e", "strong", "weak", target_sources=["theirs"], **KW)
+
+
+def test_target_scorers_see_only_target_prompts(domains):
+    generic, target, _ = domains
+    ts, emb = _training_set([generic, target], ["generic", "mine"])
+    assert len(target_rows(ts, ["mine"])) == 200
+    knn = TargetKNNScorer(sources=["mine"]).fit(ts, emb)
+    assert knn.index_.ntotal == 200
+    shape = TargetShapeScorer(sources=["mine"]).fit(ts, emb)
+    assert shape.score(None, ["a b c"]).shape == (1, 2)
+    with pytest.raises(ValueError, match="no prompts of the target sources"):
+        TargetKNNScorer(sources=["nobody"]).fit(ts, emb)
