@@ -15,7 +15,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from router_core.scorers.base import Scorer
+from router_core.scorers.registry import TARGET_SCORERS
 from router_core.stacks import JointStack, PairStack, QualityStack, logit, quality_features
+from router_core.stacks.target_blend import fit_target_blend
 from router_core.targets import pair_targets, strong_win_target
 from router_core.training.metrics import cross_fit, pair_fit_metrics, quality_metrics
 from router_core.training.target_curve import learning_curve
@@ -113,16 +115,16 @@ class PairStrategy:
     def fit_stack(self, inp: StackInput) -> StackFit:
         q_s = np.concatenate([q for q, _ in inp.targets]) if inp.targets else np.zeros(0)
         q_w = np.concatenate([q for _, q in inp.targets]) if inp.targets else np.zeros(0)
-        probs, target, weight = inp.outputs, strong_win_target(q_s, q_w), inp.row_weights()
+        probs, target = inp.outputs, strong_win_target(q_s, q_w)
         fit = StackFit(stack=None)
         if len(target) >= MIN_STACK_ROWS:
-            fit.stack, oof = _fit_pair_stack(probs, target, inp.stack_mode, weight)
+            fit.stack, oof = _fit_pair_stack(probs, target, inp)
             # with target data, the metrics are the target prompts' (what the router is for)
             on = np.ones(len(target), bool) if inp.is_target is None else inp.is_target[inp.rows]
             fit.metrics["scorers"] = {n: pair_fit_metrics(p[on], q_s[on], q_w[on]) for n, p in probs.items()}
             fit.metrics["scorers"]["ensemble"] = pair_fit_metrics(oof[on], q_s[on], q_w[on])
             if inp.is_target is not None:
-                fit.metrics["target_curve"] = _target_curve(inp, probs, q_s, q_w, target, weight, oof)
+                fit.metrics["target_curve"] = _target_curve(inp, probs, q_s, q_w, target, oof)
             coef = fit.stack.coef_.round(4).tolist()
             fit.metrics["ensemble_coef"] = dict(zip(fit.stack.scorers_, coef, strict=True))
             fit.metrics["ensemble_mode"] = inp.stack_mode
@@ -133,33 +135,38 @@ class PairStrategy:
 
 
 def _fit_pair_stack(
-    probs: dict[str, np.ndarray], target: np.ndarray, mode: str, weight: np.ndarray | None = None
+    probs: dict[str, np.ndarray], target: np.ndarray, inp: StackInput
 ) -> tuple[PairStack, np.ndarray]:
-    """The default score fitted on the base scorers' out-of-fold outputs (rows weighted by ``weight``),
-    and its own out-of-fold prediction (so the reported ensemble metric is not in-sample)."""
-    w = np.ones(len(target)) if weight is None else weight
-    stack = PairStack(mode=mode).fit(probs, target, w)
+    """The default score fitted on the base scorers' out-of-fold outputs, and its own out-of-fold
+    prediction (so the reported ensemble metric is not in-sample)."""
+    fit = _pair_stack_fitter(probs, target, inp)
+    stack = fit(np.arange(len(target)))
     oof = cross_fit(
-        len(target),
-        5,
-        lambda tr, te: (
-            PairStack(mode=mode)
-            .fit({k: v[tr] for k, v in probs.items()}, target[tr], w[tr])
-            .predict({k: v[te] for k, v in probs.items()})
-        ),
+        len(target), 5, lambda tr, te: fit(np.flatnonzero(tr)).predict({k: v[te] for k, v in probs.items()})
     )
     return stack, oof
 
 
+def _pair_stack_fitter(
+    probs: dict[str, np.ndarray], target: np.ndarray, inp: StackInput
+) -> Callable[[np.ndarray], PairStack]:
+    """rows -> the stack fitted on those stack rows: with target data the target blend, else PairStack."""
+    if inp.is_target is None:
+        return lambda r: PairStack(mode=inp.stack_mode).fit({k: v[r] for k, v in probs.items()}, target[r])
+    on = inp.is_target[inp.rows]
+    return lambda r: fit_target_blend(
+        {k: v[r] for k, v in probs.items()}, target[r], on[r], TARGET_SCORERS, inp.target_prior
+    )
+
+
 def _target_curve(
     inp: StackInput, probs: dict[str, np.ndarray], q_s: np.ndarray, q_w: np.ndarray, target: np.ndarray,
-    weight: np.ndarray | None, oof: np.ndarray,
+    oof: np.ndarray,
 ) -> dict[str, Any]:  # fmt: skip
-    w = np.ones(len(target)) if weight is None else weight
+    fit = _pair_stack_fitter(probs, target, inp)
 
     def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
-        stack = PairStack(mode=inp.stack_mode).fit({k: v[tr] for k, v in probs.items()}, target[tr], w[tr])
-        return stack.predict({k: v[te] for k, v in probs.items()})
+        return fit(tr).predict({k: v[te] for k, v in probs.items()})
 
     assert inp.is_target is not None
     return learning_curve(probs, q_s, q_w, inp.is_target[inp.rows], oof, fit_predict, inp.seed)
