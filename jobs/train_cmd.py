@@ -77,7 +77,9 @@ def scorer_params_error(name: str, kwargs: dict[str, Any]) -> str | None:
         return f"scorer {name} has no parameter(s) {', '.join(unknown)} (its parameters: {', '.join(known)})"
     try:
         SCORERS[name](**kwargs)
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:  # the scorer's own check names it
+        return str(exc)
+    except TypeError as exc:
         return f"scorer {name}: {exc}"
     return None
 
@@ -118,6 +120,12 @@ class TrainOptions(TrainConfig):
             raise ValueError(problem)
         if self.strong and self.models:
             raise ValueError("--models is for N-model routers; a pair router takes --strong and --weak")
+        pair_only = [s for s in self.scorers if SCORERS[s].pair_only]
+        if pair_only and not self.strong:
+            raise ValueError(
+                f"scorer(s) {', '.join(pair_only)} give a pair probability only: train a pair router "
+                "(--strong/--weak) or leave them out of --scorers"
+            )
         if self.format and len(self.format) not in (1, len(self.data)):
             raise ValueError(
                 f"--format given {len(self.format)} times for {len(self.data)} --data files "
