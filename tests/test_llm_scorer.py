@@ -106,7 +106,8 @@ def test_few_shot_examples_are_balanced_and_survive_save_load(server, key, tmp_p
     np.testing.assert_array_equal(loaded.win_prob(None, ["HARD a", "easy b"], STRONG, WEAK), before)
     first, again = fake.chat_bodies[0], fake.chat_bodies[2]
     assert first["messages"] == again["messages"] and len(first["messages"]) == 2 + 2 * 4
-    assert [m["content"] for m in first["messages"][2:9:2]] == ["Yes" if e.weak_as_good else "No" for e in examples]
+    answers = [m["content"] for m in first["messages"][2:9:2]]
+    assert answers == ["Yes" if e.weak_as_good else "No" for e in examples]
     assert KEY not in files_text(tmp_path)
 
 

@@ -72,7 +72,10 @@ def test_train_with_scorer_params_records_the_scoring_cost(server, tmp_path):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["--scorer-param", "llm.colour=red"], "scorer llm has no parameter(s) colour (its parameters: endpoint"),
+        (
+            ["--scorer-param", "llm.colour=red"],
+            "scorer llm has no parameter(s) colour (its parameters: endpoint,",
+        ),
         (["--scorer-param", "llm=3"], "--scorer-param must look like SCORER.PARAM=VALUE"),
         (["--scorer-param", "llm.verdicts=often"], "llm: verdicts must be one of auto, logprobs, samples"),
         (["--scorer-param", "knn.k=5"], "--scorer-param for knn, which is not among the scorers: sw, llm"),
