@@ -295,7 +295,12 @@ class RouteRun:
             make_score_fn(router_name, conf, use_known=not self.opts.ignore_known_prompts),
             score_schema(list(self.router.scorer_names), n_models),
         ).persist(StorageLevel.MEMORY_AND_DISK)  # computed once, read by the cache write and the join
-        stats = {r["from_cache"]: r["count"] for r in scored.groupBy("from_cache").count().collect()}
+        try:
+            stats = {r["from_cache"]: r["count"] for r in scored.groupBy("from_cache").count().collect()}
+        except Exception as exc:  # noqa: BLE001 - a scorer's endpoint failing is one line, anything else re-raised
+            if (line := scorer_failure(exc)) is None:
+                raise
+            raise RouteError(line) from None
         n_new, n_cached = stats.get(False, 0), stats.get(True, 0)
         self.counts.update(distinct_prompts=n_new + n_cached, embedded=n_new, from_cache=n_cached)
         s = time.time() - t
@@ -465,6 +470,14 @@ class RouteRun:
         if projected:
             out["scoring_cost"] = projected
         return out
+
+
+def scorer_failure(exc: BaseException) -> str | None:
+    """The message of a scorer's endpoint error (``LLMScorerError``: key, endpoint, model, retries
+    exhausted) raised in a Spark task, without the task's traceback; None for any other failure."""
+    marker = "LLMScorerError: "
+    lines = [ln.split(marker, 1)[1].strip() for ln in str(exc).splitlines() if marker in ln]
+    return lines[-1] if lines else None
 
 
 def ship_router(spark, router_dir: Path) -> str:

@@ -117,6 +117,11 @@ def test_route_projects_the_llm_scorer_calls_and_cost(spark, server, tmp_path, c
     # the test session's Spark workers started before the key was set: hand it to them as a worker
     # environment variable (a `route` process that starts Spark after the export needs nothing)
     monkeypatch.setitem(spark.sparkContext.environment, KEY_ENV, KEY)
+    fake.required_key = "another-key"  # a wrong key: one line, exit 2, no Spark trace
+    assert app_main(args) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "llm scorer: chat call to" in err and "401" in err and "Traceback" not in err and KEY not in err
+    fake.required_key = None
     n_before = len(fake.chat_bodies)
     assert app_main(args) == 0
     out = capsys.readouterr().out
