@@ -41,19 +41,20 @@ def cli(*args: str):
     return res
 
 
-def train_args(data: Path, out: Path, url: str) -> list[str]:
+def train_args(data: Path, out: Path, url: str, *extra: str) -> list[str]:
     return [
         "train", "--data", str(data), "--strong", STRONG, "--weak", WEAK, "--scorers", "sw,llm",
         "--scorer-param", f"llm.endpoint={url}", "--scorer-param", "llm.model=router-judge",
         "--scorer-param", f"llm.api_key_env={KEY_ENV}", "--scorer-param", "llm.k_shot=2",
         "--scorer-param", "llm.input_price=0.15", "--scorer-param", "llm.output_price=0.6",
-        "--out", str(out), "--threads", "2",
+        "--out", str(out), "--threads", "2", *extra,
     ]  # fmt: skip
 
 
 def test_train_with_scorer_params_records_the_scoring_cost(server, tmp_path):
     fake, url = server
-    res = cli(*train_args(battles_file(tmp_path / "b.parquet"), tmp_path / "router", url))
+    data = battles_file(tmp_path / "b.parquet")
+    res = cli(*train_args(data, tmp_path / "router", url, "--embed-cache", str(tmp_path / "cache")))
     assert res.exit_code == 0, res.output
     assert "llm: 40 chat requests for 40 prompts" in res.output
     man = json.loads((tmp_path / "router" / "manifest.json").read_text())
@@ -67,6 +68,16 @@ def test_train_with_scorer_params_records_the_scoring_cost(server, tmp_path):
     )
     text = "".join(p.read_bytes().decode("latin-1") for p in (tmp_path / "router").rglob("*") if p.is_file())
     assert KEY not in text
+
+    # evaluate scores the prompts through the endpoint too; a wrong key there is one line, exit 2
+    ev = ["evaluate", "--router", str(tmp_path / "router"), "--data", str(tmp_path / "b.parquet")]
+    ev += ["--no-baseline", "--bootstrap", "0", "--embed-cache", str(tmp_path / "cache")]
+    res = cli(*ev, "--out", str(tmp_path / "eval"))
+    assert res.exit_code == 0, res.output
+    assert len(fake.chat_bodies) == 80 and "llm" in res.output
+    fake.required_key = "another-key"
+    res = cli(*ev, "--out", str(tmp_path / "eval2"))
+    assert res.exit_code == EXIT_BAD_INPUT and "llm scorer: chat call to" in res.output, res.output
 
 
 @pytest.mark.parametrize(
