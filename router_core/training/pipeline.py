@@ -201,10 +201,13 @@ def _add_usage(plan: TrainPlan, name: str, scorer: Scorer) -> None:
 
 def scoring_costs(plan: TrainPlan, final: Mapping[str, Scorer]) -> dict[str, Any]:
     """Per scorer that calls an endpoint: its out-of-fold calls, tokens and cost (``scoring_cost``)."""
-    return {
-        name: usage_record(usage, *getattr(final[name], "scoring_prices", lambda: (None, None))())
-        for name, usage in plan.usage.items()
-    }
+    out = {}
+    for name, usage in plan.usage.items():
+        rec = out[name] = usage_record(usage, *getattr(final[name], "scoring_prices", lambda: (None, None))())
+        cost = "no price given" if rec["cost_usd"] is None else f"${rec['cost_usd']:.4f}"
+        plan.log(f"{name}: {rec['requests']:,} chat requests for {rec['prompts']:,} prompts, "
+                 f"{rec['prompt_tokens']:,} + {rec['completion_tokens']:,} tokens, {cost}")  # fmt: skip
+    return out
 
 
 # ----------------------------------------------------------------------------------- 4. refit
@@ -263,6 +266,17 @@ def target_strategy(data: TrainingSet, strong: str | None, weak: str | None) -> 
     return PairStrategy(strong, weak)
 
 
+def check_scorers(scorers: Sequence[str], strong: str | None) -> None:
+    if not scorers:
+        raise ValueError("no scorers selected")
+    pair_only = [s for s in scorers if getattr(registry.scorer_class(s), "pair_only", False)]
+    if strong is None and pair_only:
+        raise ValueError(
+            f"scorer(s) {', '.join(pair_only)} give a pair probability only: train a pair router "
+            "(--strong/--weak) or leave them out of --scorers"
+        )
+
+
 def train_router(
     data: TrainingSet,
     embeddings: np.ndarray,
@@ -291,14 +305,7 @@ def train_router(
     (default): only when the stack is cross-fitted (on one held-out fold, a fifth of the prompts, it did
     worse than the linear stack: docs/routers-n-model.md)."""
     target = target_strategy(data, strong, weak)
-    if not scorers:
-        raise ValueError("no scorers selected")
-    pair_only = [s for s in scorers if getattr(registry.scorer_class(s), "pair_only", False)]
-    if strong is None and pair_only:
-        raise ValueError(
-            f"scorer(s) {', '.join(pair_only)} give a pair probability only: train a pair router "
-            "(--strong/--weak) or leave them out of --scorers"
-        )
+    check_scorers(scorers, strong)
     if stack_folds < 1:
         raise ValueError(f"stack_folds must be at least 1, got {stack_folds}")
     params = seeded_params(scorers, scorer_params, seed)
@@ -335,10 +342,6 @@ def train_router(
     manifest = training_manifest(data, source_weights, source_report, valid_frac, folds, seed, metrics)
     if plan.usage:
         manifest[MANIFEST_KEY] = scoring_costs(plan, final)
-        for name, rec in manifest[MANIFEST_KEY].items():
-            cost = "no price given" if rec["cost_usd"] is None else f"${rec['cost_usd']:.4f}"
-            log(f"{name}: {rec['requests']:,} chat requests for {rec['prompts']:,} prompts, "
-                f"{rec['prompt_tokens']:,} + {rec['completion_tokens']:,} tokens, {cost}")  # fmt: skip
     return Router(
         models=list(data.models),
         strong=strong,
