@@ -152,7 +152,12 @@ def _evaluate_pair(
     emb = _embed(texts, router.embedder_id, opts.torch_threads, opts.chunk, opts.embed_cache)
 
     if router.is_pair:
-        parts = _chunked(lambda sl: router.score(emb[sl], texts[sl]), len(texts), opts.chunk, "scored")
+        from router_core.scorers.llm_client import LLMScorerError
+
+        try:
+            parts = _chunked(lambda sl: router.score(emb[sl], texts[sl]), len(texts), opts.chunk, "scored")
+        except LLMScorerError as exc:  # the llm scorer's endpoint: key, model, retries exhausted
+            fail(str(exc))
         outs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         scores = {k.removeprefix("score_"): v for k, v in outs.items() if k.startswith("score_")}
         scores["ensemble"] = outs["strong_win_prob"]

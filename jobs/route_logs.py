@@ -24,6 +24,7 @@ from jobs import atomic_write
 from jobs import route_outputs as W
 from jobs.config import JobConfig
 from jobs.validate_logs import ROW_ORDER
+from router_core import scoring_cost
 from router_core.policies import PolicyError
 from router_core.route_decision import RoutePolicy, decide, resolve_policy, route_models
 from router_core.tokens import completion_matrix
@@ -120,6 +121,23 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
             raise RouteError(f"cannot load the int8 embedder: {exc}") from None
 
 
+def check_scorer_keys(cfg: JobConfig, router: Any) -> None:
+    """A scorer that calls an endpoint (llm) reads its key from the environment variable it names: on a
+    local master the workers inherit this process's environment, so a missing key is one error here."""
+    for name, sc in router.scorers.items():
+        env = getattr(sc, "api_key_env", None)
+        if (
+            env
+            and cfg.spark.master.startswith("local")
+            and not os.environ.get(env)
+            and f"spark.executorEnv.{env}" not in cfg.spark.extra_conf
+        ):
+            raise RouteError(
+                f"the router's {name} scorer calls an endpoint with the key in {env}, which is not set: "
+                f"export {env}"
+            )
+
+
 @dataclass
 class Calibrated:
     """Per-request numbers on the driver, rows sorted by (dt, request_id)."""
@@ -145,6 +163,7 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
     check_logs_schema(opts.logs, cfg)  # SchemaError before Spark starts
     router, prices = load_router_and_prices(opts)
     apply_router_defaults(cfg, router)
+    check_scorer_keys(cfg, router)
     try:
         policy = resolve_policy(router, opts.policy)
     except PolicyError as exc:
@@ -192,6 +211,8 @@ class RouteRun:
             raise RuntimeError(f"{FAIL_ENV} is set: failing after staging, before commit (test hook)")
         self.commit(staging, cal)
         summary = self.summary(cal)
+        for line in scoring_cost.describe(summary.get("scoring_cost", {})):
+            log(line)
         W.write_manifest(self.out, self.opts, self.cfg, self.router, self.policy, self.prices, summary)
         W.print_summary(summary, self.router)
         return summary
@@ -274,7 +295,12 @@ class RouteRun:
             make_score_fn(router_name, conf, use_known=not self.opts.ignore_known_prompts),
             score_schema(list(self.router.scorer_names), n_models),
         ).persist(StorageLevel.MEMORY_AND_DISK)  # computed once, read by the cache write and the join
-        stats = {r["from_cache"]: r["count"] for r in scored.groupBy("from_cache").count().collect()}
+        try:
+            stats = {r["from_cache"]: r["count"] for r in scored.groupBy("from_cache").count().collect()}
+        except Exception as exc:  # noqa: BLE001 - a scorer's endpoint failing is one line, anything else re-raised
+            if (line := scorer_failure(exc)) is None:
+                raise
+            raise RouteError(line) from None
         n_new, n_cached = stats.get(False, 0), stats.get(True, 0)
         self.counts.update(distinct_prompts=n_new + n_cached, embedded=n_new, from_cache=n_cached)
         s = time.time() - t
@@ -431,13 +457,27 @@ class RouteRun:
         atomic_write.finish(self.out)
 
     def summary(self, cal: Calibrated) -> dict[str, Any]:
-        return {
+        out = {
             **self.counts,
             "routed": {m: int((cal.idx == i).sum()) for i, m in enumerate(self.models)},
             "cost_routed_usd": float(cal.cost[cal.rows, cal.idx].sum()),
             "cost_by_model_usd": {m: float(cal.cost[:, i].sum()) for i, m in enumerate(self.models)},
             "dates": sorted(self.dates),
         }
+        # every distinct prompt goes through each scorer once: what the paid ones cost, at training's rate
+        n_prompts, n_routed = self.counts.get("distinct_prompts", 0), int(len(cal.idx))
+        projected = scoring_cost.project(self.router.manifest, n_prompts, n_routed)
+        if projected:
+            out["scoring_cost"] = projected
+        return out
+
+
+def scorer_failure(exc: BaseException) -> str | None:
+    """The message of a scorer's endpoint error (``LLMScorerError``: key, endpoint, model, retries
+    exhausted) raised in a Spark task, without the task's traceback; None for any other failure."""
+    marker = "LLMScorerError: "
+    lines = [ln.split(marker, 1)[1].strip() for ln in str(exc).splitlines() if marker in ln]
+    return lines[-1] if lines else None
 
 
 def ship_router(spark, router_dir: Path) -> str:

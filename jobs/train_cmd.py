@@ -56,6 +56,52 @@ class TrainConfig(BaseModel):
             raise ValueError(f"unknown scorer(s) {unknown}; choose from {', '.join(SCORERS)}")
         return scorers
 
+    @field_validator("scorer_params")
+    @classmethod
+    def _known_params(cls, params: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, kwargs in params.items():
+            if (problem := scorer_params_error(name, kwargs)) is not None:
+                raise ValueError(problem)
+        return params
+
+
+def scorer_params_error(name: str, kwargs: dict[str, Any]) -> str | None:
+    """Why these constructor parameters do not make a scorer ``name``; None when they do."""
+    import inspect
+
+    if name not in SCORERS:
+        return f"unknown scorer '{name}' in scorer parameters; choose from {', '.join(SCORERS)}"
+    known = [p for p in inspect.signature(SCORERS[name].__init__).parameters if p != "self"]
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        return f"scorer {name} has no parameter(s) {', '.join(unknown)} (its parameters: {', '.join(known)})"
+    try:
+        SCORERS[name](**kwargs)
+    except ValueError as exc:  # the scorer's own check names it
+        return str(exc)
+    except TypeError as exc:
+        return f"scorer {name}: {exc}"
+    return None
+
+
+def parse_scorer_params(values: list[str]) -> dict[str, dict[str, Any]]:
+    """``SCORER.PARAM=VALUE`` flags -> {scorer: {param: value}}; a value is read as JSON when it parses
+    (4, 0.5, true, null), else kept as the string given."""
+    import json
+
+    out: dict[str, dict[str, Any]] = {}
+    for v in values:
+        key, sep, raw = v.partition("=")
+        name, dot, param = key.strip().partition(".")
+        if not (sep and dot and name and param):
+            fail(f"--scorer-param must look like SCORER.PARAM=VALUE (e.g. llm.model=gpt-4o-mini), got '{v}'")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw.strip()
+        out.setdefault(name, {})[param.strip()] = value
+    return out
+
 
 class TrainOptions(TrainConfig):
     """Everything ``train`` runs with: the config file's ``train:`` section overridden by the flags given."""
@@ -74,6 +120,12 @@ class TrainOptions(TrainConfig):
             raise ValueError(problem)
         if self.strong and self.models:
             raise ValueError("--models is for N-model routers; a pair router takes --strong and --weak")
+        pair_only = [s for s in self.scorers if SCORERS[s].pair_only]
+        if pair_only and not self.strong:
+            raise ValueError(
+                f"scorer(s) {', '.join(pair_only)} give a pair probability only: train a pair router "
+                "(--strong/--weak) or leave them out of --scorers"
+            )
         if self.format and len(self.format) not in (1, len(self.data)):
             raise ValueError(
                 f"--format given {len(self.format)} times for {len(self.data)} --data files "
@@ -108,6 +160,8 @@ def _options(config: str | None, given: dict[str, Any]):
     given = {k: v for k, v in given.items() if v is not None}
     if "alias" in given:
         given["alias"] = {**file_cfg.alias, **given["alias"]}
+    if "scorer_params" in given:
+        given["scorer_params"] = _merged_scorer_params(file_cfg, given)
     try:
         opts = TrainOptions.model_validate({**file_cfg.model_dump(exclude_unset=True), **given})
     except ValidationError as exc:
@@ -115,6 +169,19 @@ def _options(config: str | None, given: dict[str, Any]):
     if opts.embedder is not None:
         job_cfg.embedder.kind = opts.embedder
     return opts, job_cfg
+
+
+def _merged_scorer_params(file_cfg: TrainConfig, given: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The config file's scorer parameters with the --scorer-param flags over them; a flag for a scorer
+    that is not trained is an error (it would silently do nothing)."""
+    chosen = given.get("scorers", file_cfg.scorers)
+    unused = sorted(set(given["scorer_params"]) - set(chosen))
+    if unused:
+        fail(f"--scorer-param for {', '.join(unused)}, which is not among the scorers: {', '.join(chosen)}")
+    merged = {k: dict(v) for k, v in file_cfg.scorer_params.items()}
+    for name, kwargs in given["scorer_params"].items():
+        merged.setdefault(name, {}).update(kwargs)
+    return merged
 
 
 def _split_csv(value: str | None) -> list[str]:
@@ -199,6 +266,14 @@ def train(
         help=f"Comma-separated base scorers: {', '.join(DEFAULT_SCORERS)} (the default), and "
         f"{', '.join(OPTIONAL_SCORERS)} (optional, on request). bert fine-tunes MiniLM: minutes per thousand "
         "prompts on CPU.",
+    ),
+    scorer_param: list[str] | None = typer.Option(
+        None,
+        "--scorer-param",
+        help="SCORER.PARAM=VALUE: a constructor parameter of one scorer (repeatable; over the config's "
+        "train.scorer_params). Values are JSON when they parse (4, 0.5, true), else strings. E.g. the llm "
+        "scorer: llm.endpoint=http://host:8000/v1 llm.model=NAME llm.api_key_env=VAR llm.k_shot=4 "
+        "llm.input_price=0.15 llm.output_price=0.6 (USD per 1M tokens); docs/routers.md lists them.",
     ),
     fmt: list[str] | None = typer.Option(
         None,
@@ -296,6 +371,7 @@ def train(
         "weak": weak or None,
         "models": _split_csv(models) or None,
         "scorers": _split_csv(scorers) or None,
+        "scorer_params": parse_scorer_params(scorer_param) if scorer_param else None,
         "format": fmt or None,
         "alias": parse_pairs(alias, "--alias") if alias else None,
         "prompt_column": prompt_column or None,

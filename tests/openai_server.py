@@ -5,12 +5,19 @@ timeouts, truncated JSON, slow responses) keyed on each request body, so a run i
 Answers carry a ``[quality N]`` tag; the judge compares the tags of the two answers it is shown.
 Prompts containing ``HARD`` are answered well by the strong model only; prompts containing ``BIASED`` get a
 position-biased judge (always Assistant A); ``GARBLED`` gets a judge answer without a verdict.
+
+The ``llm`` scorer's routing question (router_core.scorers.llm_prompt) is answered Yes (the weak model is
+as good) with probability ``routing_p_yes``: 0.1 for HARD prompts, else 0.8. With ``logprobs=True`` (the
+default) a request asking for logprobs gets them for its one answer token; with ``logprobs=False`` the
+server ignores that and answers ``n`` verdicts, the first round(p x n) Yes; GARBLED prompts get "Maybe".
+``scripted_faults``: every body's attempts 1, 2, ... fail with these faults in turn, then it succeeds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -36,6 +43,8 @@ class FakeOpenAI:
         slow_delay_s: float = 0.1,
         polls_to_complete: int = 2,
         call_delay_s: float = 0.0,
+        logprobs: bool = True,
+        scripted_faults: tuple[str, ...] = (),
     ) -> None:
         self.strong = strong
         self.fault_every = fault_every  # 0: no faults; k: about 1 body in k fails its first attempt
@@ -43,6 +52,9 @@ class FakeOpenAI:
         self.slow_delay_s = slow_delay_s
         self.polls_to_complete = polls_to_complete
         self.call_delay_s = call_delay_s
+        self.logprobs = logprobs
+        self.scripted_faults = scripted_faults
+        self.chat_bodies: list[dict[str, Any]] = []  # every chat request received, in arrival order
         self.lock = threading.RLock()
         self.attempts: Counter[str] = Counter()  # chat requests received, by body
         self.answered: Counter[str] = Counter()  # complete 200 answers delivered, by body
@@ -77,6 +89,8 @@ class FakeOpenAI:
     def fault_for(self, key: str, attempt: int) -> str | None:
         """The k-th distinct body to arrive fails its first attempt when k % fault_every == 0, cycling
         through every kind of fault (so each kind occurs whatever order concurrent calls arrive in)."""
+        if attempt <= len(self.scripted_faults):
+            return self.scripted_faults[attempt - 1]
         if not self.fault_every or attempt != 1:
             return None
         k = len(self.attempts) - 1
@@ -87,10 +101,41 @@ class FakeOpenAI:
             return 9 if model == self.strong else 2
         return 5
 
+    @staticmethod
+    def routing_p_yes(question: str) -> float:
+        m = re.search(r"<<<\n(.*)\n>>>", question, flags=re.S)
+        return 0.1 if "HARD" in (m.group(1) if m else question) else 0.8
+
+    def routing_choices(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The routing question's answers: one token with logprobs, or ``n`` sampled verdicts."""
+        question = str(body["messages"][-1].get("content", ""))
+        p = self.routing_p_yes(question)
+        if body.get("logprobs") and self.logprobs:
+            top = [("Yes", 0.9 * p), (" yes", 0.1 * p), ("No", 1 - p), ("Maybe", 1e-4)]
+            top_lp = [{"token": t, "logprob": math.log(q), "bytes": None} for t, q in top]
+            word = "Yes" if p >= 0.5 else "No"
+            lp = {"content": [{"token": word, "logprob": math.log(max(p, 1 - p)), "bytes": None,
+                               "top_logprobs": top_lp[: int(body.get("top_logprobs") or 1)]}]}  # fmt: skip
+            msg = {"role": "assistant", "content": word}
+            return [{"index": 0, "message": msg, "finish_reason": "length", "logprobs": lp}]
+        n = int(body.get("n") or 1)
+        n_yes = round(p * n)
+        words = ["Maybe" if "GARBLED" in question else "Yes" if i < n_yes else "No" for i in range(n)]
+        return [
+            {"index": i, "message": {"role": "assistant", "content": w}, "finish_reason": "stop"}
+            for i, w in enumerate(words)
+        ]
+
     def completion(self, body: dict[str, Any]) -> dict[str, Any]:
         messages = body.get("messages") or []
         text = " ".join(str(m.get("content", "")) for m in messages)
         model = str(body.get("model"))
+        if messages and "help route user prompts" in str(messages[0].get("content", "")):
+            choices = self.routing_choices(body)
+            return {"id": "chatcmpl-" + body_key(body), "object": "chat.completion",
+                    "created": 1_700_000_000, "model": model, "choices": choices,
+                    "usage": {"prompt_tokens": len(text.split()), "completion_tokens": len(choices),
+                              "total_tokens": len(text.split()) + len(choices)}}  # fmt: skip
         if messages and "impartial judge" in str(messages[0].get("content", "")):
             content = self.verdict(str(messages[-1].get("content", "")))
         else:
@@ -242,6 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(401, {"error": {"message": "Incorrect API key provided"}})
         key = body_key(body)
         with s.lock:
+            s.chat_bodies.append(body)
             s.attempts[key] += 1
             fault = s.fault_for(key, s.attempts[key])
             if fault:

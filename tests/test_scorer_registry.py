@@ -35,7 +35,7 @@ def length_scorer(monkeypatch):
 def test_registry_names_match_the_classes_and_defaults():
     assert all(cls.name == name for name, cls in registry.SCORERS.items())
     assert registry.DEFAULT_SCORERS == ("sw", "mf", "knn", "lex", "bert")
-    assert registry.OPTIONAL_SCORERS == ("shape",)
+    assert registry.OPTIONAL_SCORERS == ("shape", "llm")
     with pytest.raises(ValueError, match="unknown scorer 'xgb'"):
         registry.scorer_class("xgb")
 

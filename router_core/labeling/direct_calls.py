@@ -48,7 +48,7 @@ class RunStats:
 FATAL_STATUS = (401, 403, 404)
 
 
-def _classify(exc: BaseException) -> tuple[str, bool, float | None]:
+def classify_error(exc: BaseException) -> tuple[str, bool, float | None]:
     """(error kind, retryable, server's Retry-After in seconds) for an exception of one call."""
     import openai
 
@@ -71,6 +71,13 @@ def _classify(exc: BaseException) -> tuple[str, bool, float | None]:
     if isinstance(exc, ValueError):  # truncated / non-JSON body (JSONDecodeError, validation)
         return "bad_response", True, None
     return type(exc).__name__, False, None
+
+
+def backoff_delay(attempt: int, backoff_s: float, max_backoff_s: float, retry_after: float | None) -> float:
+    """Seconds before retry ``attempt`` (1 = the first retry): jitter around backoff_s x 2^(attempt-1),
+    at least the server's Retry-After, at most max_backoff_s."""
+    wanted = backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())
+    return min(max_backoff_s, max(wanted, retry_after or 0.0))
 
 
 def body_sha(line: dict[str, Any]) -> str:
@@ -123,8 +130,7 @@ class DirectRunner:
                 setattr(self.stats, k, getattr(self.stats, k) + v)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
-        wanted = self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random())  # full jitter around 2^n
-        return min(self.max_backoff_s, max(wanted, retry_after or 0.0))
+        return backoff_delay(attempt, self.backoff_s, self.max_backoff_s, retry_after)
 
     def _finish(self, cid: str, sha: str, attempts: int, result: Result) -> None:
         event = {"event": "done", "custom_id": cid, "body_sha": sha, "attempts": attempts}
@@ -142,7 +148,7 @@ class DirectRunner:
                 self._count(answered=1, prompt_tokens=pt, completion_tokens=ct)
                 return
             except Exception as exc:  # noqa: BLE001 - every failure is classified and journaled
-                kind, retryable, retry_after = _classify(exc)
+                kind, retryable, retry_after = classify_error(exc)
                 with self._lock:
                     self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
                 message = f"{kind}: " + " ".join(str(exc).split())[:300]

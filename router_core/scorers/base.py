@@ -40,6 +40,7 @@ class Scorer(Protocol):
     in_default: ClassVar[bool]  # trained by default (else only on request, --scorers)
     refit_on_all: ClassVar[bool]  # False: too costly to train per fold and again on everything
     seed_param: ClassVar[str | None]  # the constructor parameter that takes the training seed, if any
+    pair_only: ClassVar[bool]  # True: gives only a pair probability (win_prob), no N-model score()
     models_: list[str]
 
     def fit(self, data: Any, embeddings: np.ndarray) -> Scorer: ...
@@ -75,6 +76,7 @@ class ScorerBase:
     # also the fit the ensemble was calibrated on, instead of refitting on all prompts.
     refit_on_all: ClassVar[bool] = True
     seed_param: ClassVar[str | None] = None
+    pair_only: ClassVar[bool] = False
 
     def get_params(self) -> dict[str, Any]:
         sig = inspect.signature(type(self).__init__)
@@ -101,6 +103,15 @@ class ScorerBase:
     def win_prob_from_scores(self, q: np.ndarray, strong: str, weak: str) -> np.ndarray:
         """P(strong beats weak) from this scorer's ``score`` output (BT ratings: a sigmoid of the gap)."""
         return sigmoid(q[:, self._index(strong)] - q[:, self._index(weak)])
+
+    def scoring_usage(self) -> Any | None:
+        """A ``router_core.scoring_cost.CallUsage`` of the paid calls ``win_prob`` / ``score`` made since
+        the fit; None for scorers that call nothing."""
+        return None
+
+    def scoring_prices(self) -> tuple[float | None, float | None]:
+        """USD per 1M input and output tokens of those calls (None: not given)."""
+        return None, None
 
     # ------------------------------------------------------------------ persistence
 

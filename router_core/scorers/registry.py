@@ -20,6 +20,7 @@ SCORER_PATHS: dict[str, str] = {
     "lex": "router_core.scorers.lex:LexScorer",
     "bert": "router_core.scorers.bert:BertScorer",
     "shape": "router_core.scorers.shape:ShapeScorer",
+    "llm": "router_core.scorers.llm:LLMScorer",
     "target_knn": "router_core.scorers.target:TargetKNNScorer",
     "target_linear": "router_core.scorers.target:TargetLinearScorer",
     "target_shape": "router_core.scorers.target:TargetShapeScorer",
@@ -35,7 +36,8 @@ def _import(path: str) -> type[Scorer]:
 
 SCORERS: dict[str, type[Scorer]] = {name: _import(path) for name, path in SCORER_PATHS.items()}
 DEFAULT_SCORERS: tuple[str, ...] = tuple(n for n, c in SCORERS.items() if c.in_default)
-# Trainable on request (--scorers) but not in the default: measured without a held-out gain (docs/routers.md).
+# Trainable on request (--scorers) but not in the default: measured without a held-out gain, or (llm) paid
+# per scored prompt (docs/routers.md).
 OPTIONAL_SCORERS: tuple[str, ...] = tuple(
     n for n, c in SCORERS.items() if not c.in_default and n not in TARGET_SCORERS
 )

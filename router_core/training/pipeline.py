@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from router_core.router import Router
 from router_core.scorers import registry
 from router_core.scorers.base import Scorer, sigmoid
 from router_core.scorers.registry import DEFAULT_SCORERS
+from router_core.scoring_cost import MANIFEST_KEY, CallUsage, usage_record
 from router_core.targets import pair_names_error
 from router_core.training.source_weights import fit_source_weights
 from router_core.training.strategies import (
@@ -49,6 +50,8 @@ class TrainPlan:
     params: dict[str, dict[str, Any]]
     log: Callable[[str], None]
     target_sources: tuple[str, ...] = ()  # the user's own traffic: what validation is chosen for
+    # scorer -> paid calls made while scoring out of fold (scorers that call an endpoint only)
+    usage: dict[str, CallUsage] = field(default_factory=dict)
 
     def make(self, name: str) -> Scorer:
         return registry.scorer_class(name)(**self.params.get(name, {}))
@@ -183,6 +186,7 @@ def out_of_fold_outputs(
                 )
             sc = fitted[name] = plan.make(name).fit(fit_part, plan.embeddings[fit_idx])
             outputs[name].append(plan.target.base_output(sc, emb_out, texts_out))
+            _add_usage(plan, name, sc)
             timings.append(f"{name} {time.perf_counter() - t0:.1f}s")
             if folds == 1:
                 plan.log(f"  {name} fitted in {time.perf_counter() - t0:.1f}s")
@@ -191,6 +195,23 @@ def out_of_fold_outputs(
     out = {n: np.concatenate(v) if v else np.zeros(0) for n, v in outputs.items()}
     rows_all = np.concatenate(stack_rows) if stack_rows else np.zeros(0, dtype=np.int64)
     return out, rows_all, targets, fitted
+
+
+def _add_usage(plan: TrainPlan, name: str, scorer: Scorer) -> None:
+    usage = getattr(scorer, "scoring_usage", lambda: None)()
+    if usage is not None:
+        plan.usage.setdefault(name, CallUsage()).merge(usage)
+
+
+def scoring_costs(plan: TrainPlan, final: Mapping[str, Scorer]) -> dict[str, Any]:
+    """Per scorer that calls an endpoint: its out-of-fold calls, tokens and cost (``scoring_cost``)."""
+    out = {}
+    for name, usage in plan.usage.items():
+        rec = out[name] = usage_record(usage, *getattr(final[name], "scoring_prices", lambda: (None, None))())
+        cost = "no price given" if rec["cost_usd"] is None else f"${rec['cost_usd']:.4f}"
+        plan.log(f"{name}: {rec['requests']:,} chat requests for {rec['prompts']:,} prompts, "
+                 f"{rec['prompt_tokens']:,} + {rec['completion_tokens']:,} tokens, {cost}")  # fmt: skip
+    return out
 
 
 # ----------------------------------------------------------------------------------- 4. refit
@@ -283,6 +304,17 @@ def target_strategy(data: TrainingSet, strong: str | None, weak: str | None) -> 
     return PairStrategy(strong, weak)
 
 
+def check_scorers(scorers: Sequence[str], strong: str | None) -> None:
+    if not scorers:
+        raise ValueError("no scorers selected")
+    pair_only = [s for s in scorers if getattr(registry.scorer_class(s), "pair_only", False)]
+    if strong is None and pair_only:
+        raise ValueError(
+            f"scorer(s) {', '.join(pair_only)} give a pair probability only: train a pair router "
+            "(--strong/--weak) or leave them out of --scorers"
+        )
+
+
 def train_router(
     data: TrainingSet,
     embeddings: np.ndarray,
@@ -317,8 +349,7 @@ def train_router(
     battles, and the stack is fitted on their prompts' out-of-fold outputs, with the other prompts'
     rows as a prior worth ``target_prior`` target prompts (``with_target_rows``)."""
     target = target_strategy(data, strong, weak)
-    if not scorers:
-        raise ValueError("no scorers selected")
+    check_scorers(scorers, strong)
     if stack_folds < 1:
         raise ValueError(f"stack_folds must be at least 1, got {stack_folds}")
     is_target = target_prompts(data, target_sources, log)
@@ -356,6 +387,10 @@ def train_router(
     if known_prior is not None:
         known = KnownPrompts(known_prior).fit(weighted, strong, weak)
         log(f"known prompts: observed outcomes of {len(known):,} training prompts (prior {known_prior:g})")
+    manifest = training_manifest(data, source_weights, source_report, valid_frac, folds, seed, metrics)
+    manifest["target_sources"] = list(target_sources) if is_target is not None else []
+    if plan.usage:
+        manifest[MANIFEST_KEY] = scoring_costs(plan, final)
     return Router(
         models=list(data.models),
         strong=strong,
@@ -363,10 +398,7 @@ def train_router(
         embedder_id=embedder_id,
         scorers=final,
         stack=stack_fit.stack,
-        manifest={
-            **training_manifest(data, source_weights, source_report, valid_frac, folds, seed, metrics),
-            "target_sources": list(target_sources) if is_target is not None else [],
-        },
+        manifest=manifest,
         known=known,
         joint=stack_fit.joint,
     )
