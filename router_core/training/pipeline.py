@@ -217,11 +217,13 @@ def training_manifest(
     folds: int,
     seed: int,
     metrics: dict[str, Any],
+    target_sources: Sequence[str] = (),
 ) -> dict[str, Any]:
     counts = {s: int((data.battle_source == i).sum()) for i, s in enumerate(data.sources)}
     return {
         "training_data_hash": data.content_hash(),
         "sources": data.sources,
+        "target_sources": list(target_sources),
         "battles_per_source": counts,
         "prompts": len(data.prompts),
         "source_weights": source_weights,
@@ -261,6 +263,7 @@ def train_router(
     known_prior: float | None = 1.0,
     stack_folds: int = 5,
     joint_stack: bool | None = None,
+    target_sources: Sequence[str] = (),
     log: Callable[[str], None] = print,
 ) -> Router:
     """Fit base scorers, source weights and the stacked default score; returns an unsaved Router.
@@ -315,7 +318,9 @@ def train_router(
         embedder_id=embedder_id,
         scorers=final,
         stack=stack_fit.stack,
-        manifest=training_manifest(data, source_weights, source_report, valid_frac, folds, seed, metrics),
+        manifest=training_manifest(
+            data, source_weights, source_report, valid_frac, folds, seed, metrics, target_sources
+        ),
         known=known,
         joint=stack_fit.joint,
     )
