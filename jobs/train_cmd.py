@@ -183,6 +183,7 @@ def _summary(router, n_prompts: int) -> None:
             f"(weights kept where they are: the best other weighting {top['weights']} gained "
             f"{top['gain']:.3f} +- {top['se']:.3f} in validation 1-AUC, under the 2-SE bar)"
         )
+    _coverage_line(man.get("label_similarity") or {})
     metrics = man["metrics"].get("scorers")
     folds = man["metrics"].get("stack_folds", 1)
     where = f"cross-fitted over {folds} folds" if folds > 1 else "one held-out fold"
@@ -203,6 +204,18 @@ def _summary(router, n_prompts: int) -> None:
             "ensemble = the joint stack (one network over every model's scorer outputs and the embedding); "
             "linear_stack = the per-model stack (--no-joint-stack)"
         )
+
+
+def _coverage_line(entry: dict[str, Any]) -> None:
+    ref = entry.get("training_nearest_other") or {}
+    if not ref.get("count"):
+        return
+    q = ref["quantiles"]
+    typer.echo(
+        f"label similarity of the training prompts (cosine to the nearest other one, {ref['count']:,} "
+        f"sampled): median {ref['median']:.2f}, 10% below {q['p10']:.2f}; `route` writes each request's "
+        "label_similarity to compare"
+    )
 
 
 @app.command()
@@ -468,6 +481,7 @@ def _fit(opts: TrainOptions, ts, emb: np.ndarray, embedder_id: str, target_sourc
         )
     except (TrainingDataError, ValueError, TypeError) as exc:
         raise BadInputError(f"training failed: {exc}") from None
+    router.record_label_coverage(emb, seed=opts.seed)
     router.manifest["train_command"] = " ".join(["batch-router", *sys.argv[1:]])
     # evaluate trains its TF-IDF baseline on these by default: all the router learnt from
     router.manifest["data_files"] = opts.files
