@@ -303,6 +303,10 @@ def test_target_data_is_recorded_and_kept_by_max_train(data_dir, target_dir, tmp
     # --max-train 30 keeps all 20 target prompts (20 battles) and fills the rest from --data
     assert man["prompts"] == 30 and man["battles_per_source"]["mine"] == 20
     assert "(target data)" in next(ln for ln in res.output.splitlines() if ln.startswith("mine "))
+    # the reference for route's label_similarity: training prompts against their nearest other one
+    coverage = man["label_similarity"]
+    assert coverage["index"] == "knn" and coverage["training_nearest_other"]["count"] == 30
+    assert "label similarity of the training prompts" in res.output
 
 
 @pytest.mark.parametrize(
