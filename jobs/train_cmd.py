@@ -404,12 +404,13 @@ def _training_set(opts: TrainOptions):
             ts.pair(opts.strong, opts.weak)  # both names exist and differ
     except TrainingDataError as exc:
         fail(str(exc))
-    typer.echo(
-        f"loaded {len(ts.prompts):,} prompts, {ts.n_battles:,} battles, {len(ts.models)} models "
-        f"from {len(ts.sources)} source(s); models: {name_list(ts.models)}"
-    )
     # load_training_data names the sources in file order: the --target-data files come last.
     targets = dict(zip(ts.sources[len(opts.data) :], opts.target_data, strict=True))
+    n_target = f", {len(targets)} of them target data" if targets else ""
+    typer.echo(
+        f"loaded {len(ts.prompts):,} prompts, {ts.n_battles:,} battles, {len(ts.models)} models "
+        f"from {len(ts.sources)} source(s){n_target}; models: {name_list(ts.models)}"
+    )
     _check_targets(ts, targets, opts, "")
     if opts.holdout is not None:
         held = split_prompts(ts.prompts, opts.holdout, salt=opts.holdout_salt)
