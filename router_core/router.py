@@ -2,7 +2,9 @@
 
 ``Router.score`` is what the Spark route job calls on each batch of embeddings (and texts, when a scorer
 reads them); ``Router.per_model_quality`` gives an N-model router's full per-model estimates (each
-scorer's and the default one), as ``evaluate`` reports them. Training lives in ``router_core.training``.
+scorer's and the default one), as ``evaluate`` reports them; ``Router.label_similarity`` how close each
+prompt is to the training prompts (``router_core.label_coverage``). Training lives in
+``router_core.training``.
 """
 
 from __future__ import annotations
