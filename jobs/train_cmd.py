@@ -231,7 +231,7 @@ def train(
         "prompts of the kind the router will route, labelled for its models, typically a few hundred "
         "(`batch-router label` makes them). What training chooses on validation data (source weights, "
         "the stack, calibration) is chosen for these prompts, with the --data sources as prior "
-        "knowledge; --max-train never drops them. A file is either --data or --target-data, not both.",
+        "knowledge; --max-train keeps them first. A file is either --data or --target-data, not both.",
     ),
     out: str | None = typer.Option(None, "--out", help="Output directory of the router artefact."),
     strong: str | None = typer.Option(None, "--strong", help="Strong model of a pair router (with --weak)."),
