@@ -48,6 +48,7 @@ def train(train_table: pa.Table, out: Path) -> Path:
     router = train_router(
         data, emb, embedder.id, strong=STRONG, weak=WEAK, scorers=("sw", "mf"), log=lambda m: say(f"  {m}")
     )
+    router.record_label_coverage(emb)  # the reference route's label_similarity summary is compared with
     router.save(str(out / "router"))
     return out / "router"
 

@@ -369,12 +369,34 @@ class RouteRun:
                 f"prompts ({int(known_rows.sum())} requests, label column known_prompt) are in the router's "
                 "training data and lean on their observed outcomes"
             )
+        self.label_coverage(table)
         log(
             f"calibrate: {self.policy.kind}={self.policy.value} on {table.num_rows} requests in "
             f"{time.time() - t:.1f}s; "
             + ", ".join(f"{m}: {int((idx == i).sum())}" for i, m in enumerate(self.models))
         )
         return Calibrated(table, pt, ct, cost, idx, known_rows)
+
+    def label_coverage(self, table: pa.Table) -> None:
+        """Summary of the requests' label_similarity (cosine to the nearest training prompt), beside the
+        training prompts' own (the router's manifest), in the log and the run's counts."""
+        from router_core.label_coverage import LOW_SIMILARITY, similarity_summary
+
+        sims = table.column("label_similarity").to_numpy(zero_copy_only=False).astype(np.float64)
+        stats = self.counts["label_similarity"] = similarity_summary(sims)
+        if not stats["count"]:
+            if table.num_rows:
+                log("label similarity: unknown (the router holds no index of its training prompts)")
+            return
+        ref = (self.router.manifest.get("label_similarity") or {}).get("training_nearest_other") or {}
+        versus = ""
+        if ref.get("count"):
+            versus = f" (training prompts to their nearest other one: median {ref['median']:.2f})"
+        log(
+            f"label similarity (cosine to the nearest training prompt, label column label_similarity): "
+            f"median {stats['median']:.2f}{versus}; {100 * stats[f'share_below_{LOW_SIMILARITY}']:.1f}% of "
+            f"requests below {LOW_SIMILARITY}, where the router is guessing from generic knowledge"
+        )
 
     # 4. every output written under the staging directory
     def write_staged(self, staging: Path, keyed, v, cal: Calibrated) -> None:
@@ -391,6 +413,7 @@ class RouteRun:
             "strong_win_prob": table.column("strong_win_prob"),
             "routed_model": routed,
             "known_prompt": pa.array(cal.known, pa.bool_()),
+            "label_similarity": table.column("label_similarity"),
         }
         if not pair:
             label_cols["_pq"] = table.column("predicted_quality")

@@ -27,6 +27,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     data: list[str] = Field(default_factory=list)
+    target_data: list[str] = Field(default_factory=list)
     format: list[str] = Field(default_factory=list)
     alias: dict[str, str] = Field(default_factory=dict)
     strong: str | None = None
@@ -126,17 +127,37 @@ class TrainOptions(TrainConfig):
                 f"scorer(s) {', '.join(pair_only)} give a pair probability only: train a pair router "
                 "(--strong/--weak) or leave them out of --scorers"
             )
-        if self.format and len(self.format) not in (1, len(self.data)):
+        n_files = len(self.files)
+        if self.format and len(self.format) not in (1, n_files):
+            what = f"{len(self.data)} --data"
+            if self.target_data:
+                what += f" + {len(self.target_data)} --target-data"
             raise ValueError(
-                f"--format given {len(self.format)} times for {len(self.data)} --data files "
-                "(give it once or per file)"
+                f"--format given {len(self.format)} times for {what} files "
+                "(give it once, or once per file in the order --data files, then --target-data files)"
+            )
+        if (both := _same_files(self.data, self.target_data)) is not None:
+            raise ValueError(
+                f"{both} is given both as --data and as --target-data: give each file once (--target-data "
+                "is your own labelled traffic, --data the generic sources)"
             )
         return self
 
     @property
+    def files(self) -> list[str]:
+        """Every training file: the --data files, then the --target-data files."""
+        return [*self.data, *self.target_data]
+
+    @property
     def formats(self) -> list[str] | None:
-        """One format per --data file (None: detect)."""
-        return (self.format * len(self.data) if len(self.format) == 1 else list(self.format)) or None
+        """One format per file of ``files`` (None: detect)."""
+        return (self.format * len(self.files) if len(self.format) == 1 else list(self.format)) or None
+
+
+def _same_files(data: list[str], target: list[str]) -> str | None:
+    """The first --target-data file that is also a --data file (same path once resolved), if any."""
+    given = {os.path.realpath(p) for p in data}
+    return next((p for p in target if os.path.realpath(p) in given), None)
 
 
 def _options(config: str | None, given: dict[str, Any]):
@@ -217,8 +238,11 @@ def _summary(router, n_prompts: int) -> None:
         typer.echo(f"pair router: strong={router.strong} weak={router.weak}")
     typer.echo(f"prompts: {n_prompts:,}; training-data hash {man['training_data_hash'][:16]}")
     typer.echo(f"{'source':<36}{'battles':>10}{'weight':>9}")
+    targets = set(man.get("target_sources") or [])
     for s in man["sources"]:
-        typer.echo(f"{s:<36}{man['battles_per_source'][s]:>10,}{man['source_weights'].get(s, 1.0):>9.3g}")
+        weight = man["source_weights"].get(s, 1.0)
+        mark = "  (target data)" if s in targets else ""
+        typer.echo(f"{s:<36}{man['battles_per_source'][s]:>10,}{weight:>9.3g}{mark}")
     rejected = man.get("source_weighting", {}).get("not_significant") or []
     if rejected:
         top = max(rejected, key=lambda r: r["gain"])
@@ -226,6 +250,7 @@ def _summary(router, n_prompts: int) -> None:
             f"(weights kept where they are: the best other weighting {top['weights']} gained "
             f"{top['gain']:.3f} +- {top['se']:.3f} in validation 1-AUC, under the 2-SE bar)"
         )
+    _coverage_line(man.get("label_similarity") or {})
     metrics = man["metrics"].get("scorers")
     folds = man["metrics"].get("stack_folds", 1)
     where = f"cross-fitted over {folds} folds" if folds > 1 else "one held-out fold"
@@ -248,11 +273,32 @@ def _summary(router, n_prompts: int) -> None:
         )
 
 
+def _coverage_line(entry: dict[str, Any]) -> None:
+    ref = entry.get("training_nearest_other") or {}
+    if not ref.get("count"):
+        return
+    q = ref["quantiles"]
+    typer.echo(
+        f"label similarity of the training prompts (cosine to the nearest other one, {ref['count']:,} "
+        f"sampled): median {ref['median']:.2f}, 10% below {q['p10']:.2f}; `route` writes each request's "
+        "label_similarity to compare"
+    )
+
+
 @app.command()
 @exit_on_bad_input
 def train(
     data: list[str] | None = typer.Option(
         None, "--data", help="Training file (parquet/csv/json/jsonl); repeat to combine several sources."
+    ),
+    target_data: list[str] | None = typer.Option(
+        None,
+        "--target-data",
+        help="Your own labelled traffic (repeatable; the formats, --alias and --prompt-column of --data): "
+        "prompts of the kind the router will route, labelled for its models, typically a few hundred "
+        "(`batch-router label` makes them). What training chooses on validation data (source weights, "
+        "the stack, calibration) is chosen for these prompts, with the --data sources as prior "
+        "knowledge; --max-train keeps them first. A file is either --data or --target-data, not both.",
     ),
     out: str | None = typer.Option(None, "--out", help="Output directory of the router artefact."),
     strong: str | None = typer.Option(None, "--strong", help="Strong model of a pair router (with --weak)."),
@@ -297,7 +343,10 @@ def train(
     ),
     seed: int | None = typer.Option(None, "--seed", help="Seed of MF/BERT training and subsampling (0)."),
     max_train: int | None = typer.Option(
-        None, "--max-train", help="Train on a random subsample of at most N prompts."
+        None,
+        "--max-train",
+        help="Train on a random subsample of at most N prompts (--target-data prompts first: all of them "
+        "when they fit, the other prompts filling the rest).",
     ),
     valid_frac: float | None = typer.Option(
         None,
@@ -366,6 +415,7 @@ def train(
     """
     given = {
         "data": data or None,
+        "target_data": target_data or None,
         "out": out or None,
         "strong": strong or None,
         "weak": weak or None,
@@ -403,21 +453,22 @@ def run_train(opts: TrainOptions, job_cfg) -> None:
         import torch
 
         torch.set_num_threads(opts.threads)  # the process's setting, as the user asked
-    ts = _training_set(opts)
+    ts, target_sources = _training_set(opts)
     emb, embedder_id = _embed(ts.prompts, job_cfg, opts.threads, opts.embed_cache)
-    router = _fit(opts, ts, emb, embedder_id)
+    router = _fit(opts, ts, emb, embedder_id, target_sources)
     _write_router(router, out)
     _summary(router, len(ts.prompts))
     typer.echo(f"router written to {out}")
 
 
 def _training_set(opts: TrainOptions):
-    """The training data as the options select it: files, models, --holdout, --max-train."""
+    """(the training data as the options select it: files, models, --holdout, --max-train; the names of
+    the sources that came from --target-data)."""
     from router_core.training_data import TrainingDataError, load_training_data, split_prompts
 
     try:
         ts = load_training_data(
-            opts.data,
+            opts.files,
             formats=opts.formats,
             aliases=opts.alias,
             prompt_column=opts.prompt_column,
@@ -429,10 +480,14 @@ def _training_set(opts: TrainOptions):
             ts.pair(opts.strong, opts.weak)  # both names exist and differ
     except TrainingDataError as exc:
         fail(str(exc))
+    # load_training_data names the sources in file order: the --target-data files come last.
+    targets = dict(zip(ts.sources[len(opts.data) :], opts.target_data, strict=True))
+    n_target = f", {len(targets)} of them target data" if targets else ""
     typer.echo(
         f"loaded {len(ts.prompts):,} prompts, {ts.n_battles:,} battles, {len(ts.models)} models "
-        f"from {len(ts.sources)} source(s); models: {name_list(ts.models)}"
+        f"from {len(ts.sources)} source(s){n_target}; models: {name_list(ts.models)}"
     )
+    _check_targets(ts, targets, opts, "")
     if opts.holdout is not None:
         held = split_prompts(ts.prompts, opts.holdout, salt=opts.holdout_salt)
         if held.all():
@@ -443,14 +498,43 @@ def _training_set(opts: TrainOptions):
             f"training on {len(ts.prompts):,} prompts ({ts.n_battles:,} battles)"
         )
     if opts.max_train and len(ts.prompts) > opts.max_train:
-        rng = np.random.default_rng(opts.seed)
-        keep = np.sort(rng.choice(len(ts.prompts), opts.max_train, replace=False))
-        ts = ts.subset(keep)
+        ts = _subsample(ts, opts.max_train, list(targets), opts.seed)
         typer.echo(f"subsampled to {len(ts.prompts):,} prompts ({ts.n_battles:,} battles)")
-    return ts
+    if opts.holdout is not None:
+        _check_targets(ts, targets, opts, f" after --holdout {opts.holdout}")
+    return ts, list(targets)
 
 
-def _fit(opts: TrainOptions, ts, emb: np.ndarray, embedder_id: str):
+def _subsample(ts, max_train: int, target_sources: list[str], seed: int):
+    """At most ``max_train`` prompts at random, target prompts first: all of them when they fit, the
+    other prompts filling the rest."""
+    rng = np.random.default_rng(seed)
+    is_target = ts.prompts_of_sources(target_sources)
+    targets, others = np.flatnonzero(is_target), np.flatnonzero(~is_target)
+    if len(targets) >= max_train:
+        return ts.subset(np.sort(rng.choice(targets, max_train, replace=False)))
+    keep = np.concatenate([targets, rng.choice(others, max_train - len(targets), replace=False)])
+    return ts.subset(np.sort(keep))
+
+
+def _check_targets(ts, targets: dict[str, str], opts: TrainOptions, when: str) -> None:
+    """Each --target-data source (name -> file) must keep prompts and labels for the router's models."""
+    for source, path in targets.items():
+        if not ts.prompts_of_sources([source]).any():
+            fail(
+                f"--target-data {path}: no prompt left{when} (every row was dropped, or all its prompts "
+                "have no labels for the selected models)"
+            )
+        if ts.source_label_count(source, opts.strong, opts.weak) == 0:
+            wanted = f"{opts.strong} vs {opts.weak}" if opts.strong else f"the models {name_list(ts.models)}"
+            has = name_list(ts.source_models(source)) or "no model pair"
+            fail(
+                f"--target-data {path}: no labels for {wanted}{when}; its labels are for {has} "
+                "(--alias maps its model names onto the router's)"
+            )
+
+
+def _fit(opts: TrainOptions, ts, emb: np.ndarray, embedder_id: str, target_sources: list[str]):
     from router_core.training import train_router
     from router_core.training_data import TrainingDataError
 
@@ -469,12 +553,16 @@ def _fit(opts: TrainOptions, ts, emb: np.ndarray, embedder_id: str):
             weight_sources=opts.weight_sources,
             known_prior=1.0 if opts.known_prompts else None,
             joint_stack=None if opts.joint_stack else False,
+            target_sources=target_sources,
             log=lambda m: typer.echo(m),
         )
     except (TrainingDataError, ValueError, TypeError) as exc:
         raise BadInputError(f"training failed: {exc}") from None
+    router.record_label_coverage(emb, seed=opts.seed)
     router.manifest["train_command"] = " ".join(["batch-router", *sys.argv[1:]])
-    router.manifest["data_files"] = opts.data  # evaluate trains its TF-IDF baseline on these by default
+    # evaluate trains its TF-IDF baseline on these by default: all the router learnt from
+    router.manifest["data_files"] = opts.files
+    router.manifest["target_data_files"] = opts.target_data
     # evaluate reads the baseline's files and the evaluation data the same way
     router.manifest["prompt_column"] = opts.prompt_column
     router.manifest["messages_policy"] = opts.messages_policy

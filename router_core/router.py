@@ -2,7 +2,9 @@
 
 ``Router.score`` is what the Spark route job calls on each batch of embeddings (and texts, when a scorer
 reads them); ``Router.per_model_quality`` gives an N-model router's full per-model estimates (each
-scorer's and the default one), as ``evaluate`` reports them. Training lives in ``router_core.training``.
+scorer's and the default one), as ``evaluate`` reports them; ``Router.label_similarity`` how close each
+prompt is to the training prompts (``router_core.label_coverage``). Training lives in
+``router_core.training``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,12 @@ import numpy as np
 
 from router_core.artifact import RouterLoadError, read_manifest, write_manifest
 from router_core.known_prompts import KnownPrompts
+from router_core.label_coverage import (
+    LabelIndex,
+    nearest_other_similarity,
+    nearest_similarity,
+    similarity_summary,
+)
 from router_core.scorers.base import Scorer
 from router_core.scorers.registry import scorer_class
 from router_core.stacks import JointStack, PairStack, QualityStack, quality_features
@@ -35,6 +43,7 @@ class Router:
     manifest: dict = field(default_factory=dict)
     known: KnownPrompts | None = None  # observed outcomes of the training prompts, by text
     joint: JointStack | None = None  # N models: the default score when fitted (else the linear stack)
+    label_index: LabelIndex | None = None  # training prompts, when no knn / sw index holds them
 
     @property
     def scorer_names(self) -> list[str]:
@@ -165,6 +174,44 @@ class Router:
         """How many of these prompts the router has observed outcomes for (0 without known prompts)."""
         return 0 if self.known is None else int((self.known.lookup(texts) >= 0).sum())
 
+    # ------------------------------------------------------------------ label coverage
+
+    def label_similarity(self, embeddings: np.ndarray) -> np.ndarray:
+        """Each prompt's cosine similarity to its nearest training prompt (float64 [n]; NaN when the
+        router holds no index of its training prompts). Low: the router is guessing from what its
+        scorers generalise, not from labels on prompts like this one."""
+        index = self._training_prompt_index()
+        if index is None:
+            return np.full(len(embeddings), np.nan)
+        return nearest_similarity(index, embeddings)
+
+    def record_label_coverage(self, train_embeddings: np.ndarray, seed: int = 0) -> dict[str, Any]:
+        """At training: keep an index of the training prompts when no scorer has one, and record in the
+        manifest how similar each training prompt is to its nearest other one (the reference for
+        ``label_similarity`` at routing). Returns that manifest entry."""
+        if self._training_prompt_index() is None:
+            self.label_index = LabelIndex(train_embeddings)
+        reference = nearest_other_similarity(train_embeddings, seed=seed)
+        entry = {
+            "index": "label_index" if self.label_index is not None else self._scorer_with_index(),
+            "training_nearest_other": similarity_summary(reference),
+        }
+        self.manifest["label_similarity"] = entry
+        return entry
+
+    def _scorer_with_index(self) -> str | None:
+        """The scorer whose FAISS index of the training prompts ``label_similarity`` searches."""
+        for name in ("knn", "sw"):
+            if getattr(self.scorers.get(name), "index_", None) is not None:
+                return name
+        return None
+
+    def _training_prompt_index(self) -> Any | None:
+        if self.label_index is not None:
+            return self.label_index.index
+        name = self._scorer_with_index()
+        return None if name is None else self.scorers[name].index_
+
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str) -> None:
@@ -178,10 +225,15 @@ class Router:
             arrays.update(self.joint.to_arrays())
         np.savez(os.path.join(path, ENSEMBLE_FILE), **arrays)
         written_here = ("format_version", "files", "scorers", "models", "strong", "weak", "embedder_id")
-        manifest = {k: v for k, v in self.manifest.items() if k not in (*written_here, "known_prompts")}
+        manifest = {
+            k: v for k, v in self.manifest.items() if k not in (*written_here, "known_prompts", "label_index")
+        }
         if self.known is not None:
             np.savez(os.path.join(path, KNOWN_PROMPTS_FILE), **self.known.to_arrays())
             manifest["known_prompts"] = {"prior": self.known.prior, "count": len(self.known)}
+        if self.label_index is not None:
+            self.label_index.save(path)
+            manifest["label_index"] = {"count": int(self.label_index.index.ntotal)}
         self.manifest = write_manifest(
             path,
             {
@@ -210,6 +262,7 @@ class Router:
             if "known_prompts" in manifest:  # routers written before known prompts have none
                 with np.load(os.path.join(path, KNOWN_PROMPTS_FILE), allow_pickle=False) as z:
                     known = KnownPrompts.from_arrays(manifest["known_prompts"]["prior"], z)
+            label_index = LabelIndex.load(path) if "label_index" in manifest else None
         except (KeyError, ValueError, OSError) as exc:
             raise RouterLoadError(f"cannot load router from {path}: {exc}") from exc
         names = list(scorers)
@@ -230,4 +283,5 @@ class Router:
             manifest=manifest,
             known=known,
             joint=joint,
+            label_index=label_index,
         )

@@ -134,6 +134,33 @@ class TrainingSet:
             per_source[has] = top[has]
         return per_source[np.asarray(self.prompt_source, np.int64)]
 
+    def prompts_of_sources(self, sources: Sequence[str]) -> np.ndarray:
+        """Boolean mask of the prompts these sources have evidence on: the prompts they own
+        (``prompt_source``, the first source that had the text) and those of their battles."""
+        ids = [self.sources.index(s) for s in sources]
+        mask = np.isin(self.prompt_source, ids)
+        mask[self.battle_prompt[np.isin(self.battle_source, ids)]] = True
+        return mask
+
+    def source_label_count(self, source: str, strong: str | None = None, weak: str | None = None) -> int:
+        """Labels one source gives a router of this set's models: its battles between ``strong`` and
+        ``weak`` (score pairs included) for a pair; for N models, its battles plus the known per-model
+        scores of the prompts it owns."""
+        si = self.sources.index(source)
+        own = self.battle_source == si
+        if strong is not None and weak is not None:
+            s, w = self.models.index(strong), self.models.index(weak)
+            a, b = self.battle_a[own], self.battle_b[own]
+            return int((((a == s) & (b == w)) | ((a == w) & (b == s))).sum())
+        scored = int((~np.isnan(self.scores[self.prompt_source == si])).sum())
+        return int(own.sum()) + scored
+
+    def source_models(self, source: str) -> list[str]:
+        """The models that appear in one source's battles (score pairs included)."""
+        own = self.battle_source == self.sources.index(source)
+        idx = np.unique(np.concatenate([self.battle_a[own], self.battle_b[own]]))
+        return [self.models[i] for i in idx]
+
     def content_hash(self) -> str:
         h = hashlib.sha256()
         for p in self.prompts:
@@ -470,13 +497,14 @@ def _merge_sources(
     scores = np.full((len(prompts), len(all_models)), np.nan, dtype=np.float32)
     parts: list[tuple[np.ndarray, ...]] = []
     for f in score_frames:
+        source = int(f["source"].iloc[0])  # before the filter, which may leave no row (--models)
         f = f[f["model"].isin(midx)]
         # Duplicate (prompt, model) rows within a source are averaged.
         g = f.groupby(["prompt", "model"], sort=False)["score"].mean().reset_index()
         pi = g["prompt"].map(prompts).to_numpy(np.int64)
         mi = g["model"].map(midx).to_numpy(np.int64)
         scores[pi, mi] = g["score"].to_numpy(np.float32)  # a later source overrides an earlier one
-        parts.append(_score_battles(pi, mi, g["score"].to_numpy(np.float64), int(f["source"].iloc[0])))
+        parts.append(_score_battles(pi, mi, g["score"].to_numpy(np.float64), source))
     n_self = 0
     for f in battle_frames:
         f = f[f["model_a"].isin(midx) & f["model_b"].isin(midx)]

@@ -51,7 +51,9 @@ def train_tiny_routers(out: Path, embedder) -> tuple[Path, Path]:
         "scorer_params": {"mf": {"max_epochs": 5}},
         "log": lambda s: None,
     }
-    train_router(data, emb, embedder.id, strong=STRONG, weak=WEAK, **kw).save(str(out / "pair"))
+    pair = train_router(data, emb, embedder.id, strong=STRONG, weak=WEAK, **kw)
+    pair.record_label_coverage(emb)  # as `train` does: the training prompts' reference in the manifest
+    pair.save(str(out / "pair"))
     train_router(data, emb, embedder.id, **kw).save(str(out / "multi"))
     return out / "pair", out / "multi"
 
@@ -145,11 +147,21 @@ def test_contract_labels_one_row_per_valid_input(routed_pair, logs):
         "strong_win_prob",
         "routed_model",
         "known_prompt",
+        "label_similarity",
         "dt",
     ):
         assert col in t.column_names, col
     p = t.column("strong_win_prob").to_numpy()
     assert ((p >= 0) & (p <= 1)).all()
+    # cosine to the nearest training prompt: ~1 for the prompts the router was trained on
+    sim = t.column("label_similarity").to_numpy()
+    assert t.schema.field("label_similarity").type == pa.float64() and ((sim > -1) & (sim <= 1 + 1e-6)).all()
+    known = t.column("known_prompt").to_numpy(zero_copy_only=False)
+    assert known.any() and (sim[known] > 0.999).all() and (sim[~known] < 0.999).all()
+    summary = manifest(routed_pair)["counts"]["label_similarity"]
+    assert summary["count"] == t.num_rows
+    assert summary["median"] == pytest.approx(float(np.median(sim)))
+    assert summary["share_below_0.5"] == pytest.approx(float((sim < 0.5).mean()))
     assert set(t.column("dt").to_pylist()) == {"2026-11-01", "2026-11-02"}
     q = pads.dataset(str(routed_pair / "quarantine"), format="parquet", partitioning="hive").to_table()
     assert (
@@ -336,7 +348,7 @@ def test_budget_threshold_and_date_rerun(spark, routers, logs, routed_pair, tmp_
 
 
 @pytest.mark.slow
-def test_n_model_router_policies(spark, routers, logs, routed_pair, tmp_path):
+def test_n_model_router_policies(spark, routers, logs, routed_pair, tmp_path, capsys):
     cache = routed_pair / "_embedding_cache"
     out = tmp_path / "cw"
     assert (
@@ -344,6 +356,10 @@ def test_n_model_router_policies(spark, routers, logs, routed_pair, tmp_path):
         == 0
     )
     t = labels(out)
+    # N-model labels carry label_similarity too (the sw scorer's index); the log summarises it
+    assert t.column("label_similarity").null_count == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "label similarity" in ln)
+    assert "% of requests below 0.5" in line and "median" in line
     pqual = t.column("predicted_quality").to_pylist()
     best = [max(dict(m), key=dict(m).get) for m in pqual]
     assert t.column("routed_model").to_pylist() == best  # weight 0: the best predicted model

@@ -309,3 +309,45 @@ def test_a_scorer_too_costly_to_refit_keeps_one_held_out_fold(monkeypatch, pair)
     assert m["stack_folds_requested"] == 5 and "knn" in m["stack_fallback"]
     assert any("not cross-fitted: knn is too costly" in s for s in logs)
     assert any("keeping knn fitted on the training fold" in s for s in logs)
+
+
+def _far_from(emb: np.ndarray) -> np.ndarray:
+    """A unit vector pointing away from every training embedding: minus their mean direction."""
+    v = -emb.mean(axis=0, keepdims=True)
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def test_label_similarity_is_the_nearest_training_prompt(pair_router, tmp_path):
+    router, emb, _ = pair_router
+    near = router.label_similarity(emb[:5] * 3.0)  # any length: the similarity is a cosine
+    np.testing.assert_allclose(near, 1.0, atol=1e-5)
+    far = router.label_similarity(_far_from(emb))
+    assert far.shape == (1,) and far[0] < 0.5
+    exact = (emb @ _far_from(emb)[0]).max()  # brute force over the training prompts
+    np.testing.assert_allclose(far[0], exact, atol=1e-5)
+    entry = router.record_label_coverage(emb)
+    assert entry["index"] == "knn" and router.label_index is None  # the kNN scorer's index is used
+    ref = entry["training_nearest_other"]
+    assert ref["count"] == len(emb) and 0.5 < ref["median"] < 1.0  # clustered prompts: close neighbours
+    assert ref["quantiles"]["p10"] <= ref["median"] <= ref["quantiles"]["p90"]
+    router.save(str(tmp_path / "r"))
+    back = Router.load(str(tmp_path / "r"))
+    assert back.manifest["label_similarity"] == entry
+    probe = np.vstack([emb[:3], _far_from(emb)])
+    np.testing.assert_allclose(back.label_similarity(probe), router.label_similarity(probe), atol=1e-6)
+
+
+def test_router_without_a_neighbour_scorer_keeps_its_own_label_index(tmp_path):
+    ts, emb, _ = clustered_scores(n=120)
+    router = train_router(ts, emb, "test-emb/v1", "strong", "weak", ("mf",), PARAMS, log=lambda s: None)
+    assert np.isnan(router.label_similarity(emb[:2])).all()  # nothing to search yet
+    assert router.record_label_coverage(emb)["index"] == "label_index"
+    np.testing.assert_allclose(router.label_similarity(emb[:4]), 1.0, atol=1e-5)
+    router.save(str(tmp_path / "r"))
+    man = json.loads((tmp_path / "r" / "manifest.json").read_text())
+    assert man["label_index"] == {"count": 120} and "label_index.npz" in man["files"]
+    back = Router.load(str(tmp_path / "r"))
+    probe = np.vstack([emb[:3], _far_from(emb)])
+    # stored as float16: the same similarities to about 1e-3
+    np.testing.assert_allclose(back.label_similarity(probe), router.label_similarity(probe), atol=2e-3)
+    assert back.label_similarity(probe)[-1] < 0.5

@@ -191,8 +191,10 @@ def test_help_explains_every_option():
     assert res.exit_code == 0
     for opt in ("--data", "--strong", "--weak", "--models", "--scorers", "--format", "--alias",
                 "--prompt-column", "--seed", "--max-train", "--config", "--out", "--holdout",
-                "--holdout-salt", "--stack-folds", "--valid-frac", "--no-joint-stack"):  # fmt: skip
+                "--holdout-salt", "--stack-folds", "--valid-frac", "--no-joint-stack",
+                "--target-data"):  # fmt: skip
         assert opt in res.output
+    assert "Your own labelled traffic" in res.output
 
 
 def test_config_file_train_section(data_dir, tmp_path):
@@ -263,3 +265,70 @@ def test_embedder_that_cannot_load_is_one_line_error(data_dir, tmp_path, monkeyp
                "--out", str(tmp_path / "r")])  # fmt: skip
     assert res.exit_code == EXIT_BAD_INPUT and "set BATCH_ROUTER_CACHE to a writable directory" in res.output
     assert "Traceback" not in res.output
+
+
+@pytest.fixture(scope="module")
+def target_dir(tmp_path_factory) -> Path:
+    """The user's own traffic, as `label ingest` writes it (battles, JSON Lines) and as a pandas export."""
+    d = tmp_path_factory.mktemp("target_data")
+    rng = np.random.default_rng(1)
+    mine = pd.DataFrame(
+        {
+            "prompt": [f"Word problem {i}: Tom has {i} apples and buys {i + 3} more." for i in range(20)],
+            "model_a": ["big-model", "small-model"] * 10,
+            "model_b": ["small-model", "big-model"] * 10,
+            "winner": rng.choice(["model_a", "model_b", "tie"], 20).tolist(),
+        }
+    )
+    mine.to_json(d / "mine.jsonl", orient="records", lines=True)
+    other_pair = mine.assign(model_b="other-model", model_a="big-model")
+    other_pair.to_json(d / "other_pair.jsonl", orient="records", lines=True)
+    pd.DataFrame({"prompt": ["Tom has 3 apples", "Ann has 2 pears"], "x-model": [1.0, 0.0],
+                  "y-model": [0.0, 1.0]}).to_csv(d / "other_models.csv", index=False)  # fmt: skip
+    return d
+
+
+def test_target_data_is_recorded_and_kept_by_max_train(data_dir, target_dir, tmp_path):
+    out = tmp_path / "r"
+    res = run(
+        ["--data", str(data_dir / "wide.parquet"), "--target-data", str(target_dir / "mine.jsonl"),
+         "--strong", "big-model", "--weak", "small-model", "--scorers", "knn", "--max-train", "30",
+         "--out", str(out), "--threads", "1"]
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["sources"] == ["wide", "mine"] and man["target_sources"] == ["mine"]
+    assert man["target_data_files"] == [str(target_dir / "mine.jsonl")]
+    assert man["data_files"] == [str(data_dir / "wide.parquet"), str(target_dir / "mine.jsonl")]
+    # --max-train 30 keeps all 20 target prompts (20 battles) and fills the rest from --data
+    assert man["prompts"] == 30 and man["battles_per_source"]["mine"] == 20
+    assert "(target data)" in next(ln for ln in res.output.splitlines() if ln.startswith("mine "))
+    # the reference for route's label_similarity: training prompts against their nearest other one
+    coverage = man["label_similarity"]
+    assert coverage["index"] == "knn" and coverage["training_nearest_other"]["count"] == 30
+    assert "label similarity of the training prompts" in res.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--data", "{d}/wide.parquet", "--target-data", "{d}/wide.parquet"],
+         "wide.parquet is given both as --data and as --target-data"),
+        (["--data", "{d}/wide.parquet", "--target-data", "{t}/other_models.csv", "--models",
+          "big-model,small-model"], "other_models.csv: no prompt left"),
+        (["--data", "{d}/wide.parquet", "--target-data", "{t}/other_pair.jsonl", "--strong", "big-model",
+          "--weak", "small-model"],
+         "other_pair.jsonl: no labels for big-model vs small-model; its labels are for big-model, "
+         "other-model"),
+        (["--data", "{d}/wide.parquet", "--target-data", "{t}/mine.jsonl", "--format", "wide", "--format",
+          "battles", "--format", "wide"], "--format given 3 times for 1 --data + 1 --target-data files"),
+        (["--data", "{d}/wide.parquet", "--target-data", "{t}/absent.jsonl"], "training data file not found"),
+    ],
+)  # fmt: skip
+def test_target_data_errors_are_one_line_exit_2(data_dir, target_dir, tmp_path, args, message):
+    args = [a.replace("{d}", str(data_dir)).replace("{t}", str(target_dir)) for a in args]
+    res = run([*args, "--scorers", "knn", "--out", str(tmp_path / "o")])
+    assert res.exit_code == EXIT_BAD_INPUT, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output
+    assert len([ln for ln in res.output.splitlines() if ln.startswith("error:")]) == 1

@@ -2,7 +2,8 @@
 
 Input rows: ``prompt_hash``, ``text`` (normalised prompt), ``embedding`` (from the cache, null when the
 prompt was never embedded). Per batch: embed only the rows without a cached vector (the embedder sorts
-them by length), run every scorer of the router on the whole batch at once, count prompt tokens.
+them by length), run every scorer of the router on the whole batch at once, count prompt tokens, and
+search each prompt's nearest training prompt (``label_similarity``).
 A router's BERT scorer is the embedder's MiniLM with a fine-tuned top: when both run on CPU, prompts to
 embed that fit BERT's token limit go through one shared pass (``BertScorer.embed_and_score``, the
 embedder's vectors) instead of two transformer passes.
@@ -73,6 +74,7 @@ def score_schema(scorer_names: list[str], n_models: int | None) -> str:
     ]
     cols += [f"score_{s} double" for s in scorer_names]
     cols.append("strong_win_prob double")
+    cols.append("label_similarity double")
     if n_models is not None:
         cols.append("predicted_quality array<double>")
     return ", ".join(cols)
@@ -147,9 +149,12 @@ def score_batch(
     if router.strong is not None:
         cols["strong_win_prob"] = pa.array(np.asarray(scores["strong_win_prob"], dtype=np.float64))
     else:
-        pq = np.asarray(scores["predicted_quality"], dtype=np.float64)
         # N-model routers have no strong/weak pair: the column stays null.
         cols["strong_win_prob"] = pa.nulls(len(texts), pa.float64())
+    sims = router.label_similarity(vecs)
+    cols["label_similarity"] = pa.array(sims, pa.float64(), mask=np.isnan(sims))  # null: no index
+    if router.strong is None:
+        pq = np.asarray(scores["predicted_quality"], dtype=np.float64)
         cols["predicted_quality"] = _list_array(pq, pa.float64())
     return pa.RecordBatch.from_pydict(cols)
 

@@ -31,9 +31,8 @@ from router_core.scorers.shape import ShapeScorer
 
 
 def target_rows(data: Any, sources: Sequence[str]) -> np.ndarray:
-    """Prompts of ``data`` that came from one of ``sources`` (by name)."""
-    idx = [i for i, s in enumerate(data.sources) if s in set(sources)]
-    return np.flatnonzero(np.isin(np.asarray(data.prompt_source), idx))
+    """Prompts of ``data`` that one of ``sources`` (by name) has labels on."""
+    return np.flatnonzero(data.prompts_of_sources([s for s in sources if s in data.sources]))
 
 
 def _target_part(name: str, data: Any, sources: Sequence[str]) -> np.ndarray:

@@ -242,11 +242,13 @@ def training_manifest(
     folds: int,
     seed: int,
     metrics: dict[str, Any],
+    target_sources: Sequence[str] = (),
 ) -> dict[str, Any]:
     counts = {s: int((data.battle_source == i).sum()) for i, s in enumerate(data.sources)}
     return {
         "training_data_hash": data.content_hash(),
         "sources": data.sources,
+        "target_sources": list(target_sources),
         "battles_per_source": counts,
         "prompts": len(data.prompts),
         "source_weights": source_weights,
@@ -273,7 +275,7 @@ def target_prompts(
     unknown = [s for s in target_sources if s not in data.sources]
     if unknown:
         raise ValueError(f"target sources {unknown} are not in the training data ({data.sources})")
-    mask = np.isin(data.prompt_source, [data.sources.index(s) for s in target_sources])
+    mask = data.prompts_of_sources(target_sources)
     if mask.sum() < MIN_TARGET_PROMPTS:
         log(f"only {int(mask.sum())} target prompts (< {MIN_TARGET_PROMPTS}): trained as generic data")
         return None
@@ -387,8 +389,10 @@ def train_router(
     if known_prior is not None:
         known = KnownPrompts(known_prior).fit(weighted, strong, weak)
         log(f"known prompts: observed outcomes of {len(known):,} training prompts (prior {known_prior:g})")
-    manifest = training_manifest(data, source_weights, source_report, valid_frac, folds, seed, metrics)
-    manifest["target_sources"] = list(target_sources) if is_target is not None else []
+    used_targets = list(target_sources) if is_target is not None else []
+    manifest = training_manifest(
+        data, source_weights, source_report, valid_frac, folds, seed, metrics, used_targets
+    )
     if plan.usage:
         manifest[MANIFEST_KEY] = scoring_costs(plan, final)
     return Router(
