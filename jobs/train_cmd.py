@@ -271,6 +271,28 @@ def _summary(router, n_prompts: int) -> None:
             "ensemble = the joint stack (one network over every model's scorer outputs and the embedding); "
             "linear_stack = the per-model stack (--no-joint-stack)"
         )
+    _target_curve_lines(man["metrics"].get("target_curve"))
+
+
+def _target_curve_lines(curve: dict[str, Any] | None) -> None:
+    """What the router knows about the target domain (router_core.training.target_curve)."""
+    if not curve:
+        return
+    ci = curve.get("apgr_ci95")
+    span = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+    typer.echo(
+        f"target domain: {curve['target_prompts']:,} labelled prompts; estimated APGR on them "
+        f"{curve['apgr']:.3f}{span} (out of fold, 95% CI; the metrics above are theirs)"
+    )
+    if ci and ci[1] - ci[0] > 0.4:
+        typer.echo("  the interval is wide: too few target labels for a firm estimate")
+    points = curve.get("curve")
+    if points:
+        steps = ", ".join(f"{p['labels']:,} -> {p['apgr']:.3f}" for p in points)
+        typer.echo(
+            f"  learning curve (labels -> APGR): {steps}; twice the labels would likely add "
+            f"{curve['projected_gain_2x_labels']:+.3f} (fit of a - b/sqrt(n))"
+        )
 
 
 def _coverage_line(entry: dict[str, Any]) -> None:

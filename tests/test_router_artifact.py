@@ -259,7 +259,7 @@ def test_stack_inputs_are_each_folds_scores_from_the_other_folds(monkeypatch):
     seen = {}
     real_fit = QualityStack.fit
 
-    def capture(self, feats, scores, lo, hi):
+    def capture(self, feats, scores, lo, hi, weight=None):
         if not seen:  # the stack itself; later calls are the cross-fit of its reported metric
             seen.update(feats=dict(feats), scores=scores.copy())
         return real_fit(self, feats, scores, lo, hi)

@@ -34,8 +34,8 @@ def length_scorer(monkeypatch):
 
 def test_registry_names_match_the_classes_and_defaults():
     assert all(cls.name == name for name, cls in registry.SCORERS.items())
-    assert registry.DEFAULT_SCORERS == ("sw", "mf", "knn", "lex", "bert")
-    assert registry.OPTIONAL_SCORERS == ("shape", "llm")
+    assert registry.DEFAULT_SCORERS == ("sw", "mf", "knn", "lex")
+    assert registry.OPTIONAL_SCORERS == ("bert", "shape", "llm")
     with pytest.raises(ValueError, match="unknown scorer 'xgb'"):
         registry.scorer_class("xgb")
 

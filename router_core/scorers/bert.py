@@ -127,6 +127,10 @@ class BertScorer(ScorerBase):
     needs_text: ClassVar[bool] = True
     seed_param: ClassVar[str | None] = "random_state"  # train_router's seed goes here
     refit_on_all: ClassVar[bool] = False  # halves `train` time on CPU; see ScorerBase
+    # Optional: with BERT the stack cannot be cross-fitted (one held-out fold instead), it moved the
+    # ensemble by less than its CI (-0.005 AlpacaEval, +0.011 MMLU), ranked held-out chat below random,
+    # and costs minutes per thousand prompts on CPU (docs/routers.md, "Decisions").
+    in_default: ClassVar[bool] = False
 
     def __init__(
         self,

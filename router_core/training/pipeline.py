@@ -263,7 +263,7 @@ def training_manifest(
 # ------------------------------------------------------------------------------- target data
 
 MIN_TARGET_PROMPTS = 20  # fewer: too few to fit the target scorers per fold; trained as generic data
-TARGET_PRIOR = 50.0  # the generic prompts' stack rows weigh as much as this many target prompts
+TARGET_PRIOR = 40.0  # what the generic data knows weighs as much as this many target prompts
 
 
 def target_prompts(
@@ -347,9 +347,11 @@ def train_router(
     (default): only when the stack is cross-fitted (on one held-out fold, a fifth of the prompts, it did
     worse than the linear stack: docs/routers-n-model.md).
     ``target_sources``: sources that are the user's own traffic (``train --target-data``). The target
-    scorers (fitted on them alone) join the base scorers, source weights are chosen on their validation
-    battles, and the stack is fitted on their prompts' out-of-fold outputs, with the other prompts'
-    rows as a prior worth ``target_prior`` target prompts (``with_target_rows``)."""
+    scorers (fitted on them alone) join the base scorers and source weights are chosen on their
+    validation battles. Pair routers: the default score is the target blend of the generic stack and the
+    target scorers (``router_core.stacks.target_blend``; ``target_prior``: the generic stack's weight in
+    target-prompt units). N models: the linear stack, its non-target rows weighing as much as
+    ``target_prior`` target prompts."""
     target = target_strategy(data, strong, weak)
     check_scorers(scorers, strong)
     if stack_folds < 1:
