@@ -49,3 +49,15 @@ def int8_embedder():
     from router_core.onnx_embedder import OnnxMiniLMEmbedder
 
     return OnnxMiniLMEmbedder()
+
+
+@pytest.fixture()
+def server():
+    """(FakeOpenAI, its base URL): the OpenAI-compatible test server on 127.0.0.1 (tests/openai_server.py),
+    whose strong model is ``strong-model``."""
+    from tests.openai_server import FakeOpenAI
+
+    fake = FakeOpenAI(strong="strong-model")
+    url = fake.start()
+    yield fake, url
+    fake.stop()

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 import jobs.cli  # noqa: F401  (registers every command)
 from jobs.app import EXIT_BAD_INPUT, app
 from router_core.labeling.batch_api import JOURNAL_NAME
-from tests.openai_server import FakeOpenAI, body_key
+from tests.openai_server import body_key
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-test-7f3a9c"  # must never appear in any file or output
@@ -59,14 +59,6 @@ def write_logs(path: Path, n: int = 48) -> list[str]:
     )
     pq.write_table(table, path)
     return ids
-
-
-@pytest.fixture()
-def server():
-    fake = FakeOpenAI(strong=STRONG)
-    url = fake.start()
-    yield fake, url
-    fake.stop()
 
 
 def answered_sample(

@@ -17,7 +17,6 @@ from router_core.scorers.llm import LLMScorer
 from router_core.scorers.llm_client import LLMScorerError
 from router_core.training import train_router
 from tests.battle_sets import battle_set
-from tests.openai_server import FakeOpenAI
 
 KEY = "sk-llm-scorer-5be1d0"  # must never appear in any file or message
 KEY_ENV = "ROUTER_LLM_TEST_KEY"
@@ -28,14 +27,6 @@ STRONG, WEAK = "strong-model", "weak-model"
 def key(monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
     return KEY
-
-
-@pytest.fixture()
-def server():
-    fake = FakeOpenAI(strong=STRONG)
-    url = fake.start()
-    yield fake, url
-    fake.stop()
 
 
 def pair_battles(n: int = 24):

@@ -13,19 +13,10 @@ from typer.testing import CliRunner
 
 import jobs.cli  # noqa: F401  (registers every command)
 from jobs.app import EXIT_BAD_INPUT, app
-from tests.openai_server import FakeOpenAI
 
 KEY = "sk-llm-cli-93ad1e"
 KEY_ENV = "ROUTER_LLM_CLI_KEY"
 STRONG, WEAK = "strong-model", "weak-model"
-
-
-@pytest.fixture()
-def server():
-    fake = FakeOpenAI(strong=STRONG)
-    url = fake.start()
-    yield fake, url
-    fake.stop()
 
 
 def battles_file(path: Path, n: int = 40) -> Path:

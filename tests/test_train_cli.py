@@ -307,6 +307,9 @@ def test_target_data_is_recorded_and_kept_by_max_train(data_dir, target_dir, tmp
     coverage = man["label_similarity"]
     assert coverage["index"] == "knn" and coverage["training_nearest_other"]["count"] == 30
     assert "label similarity of the training prompts" in res.output
+    # what the router knows about the target domain: its out-of-fold estimate on the 20 target prompts
+    assert man["metrics"]["target_curve"]["target_prompts"] == 20
+    assert "target domain: 20 labelled prompts; estimated APGR on them" in res.output
 
 
 @pytest.mark.parametrize(
