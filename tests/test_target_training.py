@@ -131,3 +131,25 @@ def test_target_scorers_see_only_target_prompts(domains):
     assert shape.score(None, ["a b c"]).shape == (1, 2)
     with pytest.raises(ValueError, match="no prompts of the target sources"):
         TargetKNNScorer(sources=["nobody"]).fit(ts, emb)
+
+
+def test_n_model_router_with_target_data_uses_the_weighted_linear_stack():
+    import dataclasses
+
+    from tests.battle_sets import clustered_scores
+
+    ts, emb, _ = clustered_scores(n=300, seed=4)
+    mine = np.arange(len(ts.prompts)) % 5 == 0  # every fifth prompt is the user's own
+    ts = dataclasses.replace(
+        ts,
+        sources=["synthetic", "mine"],
+        prompt_source=mine.astype(np.int64),
+        battle_source=mine[ts.battle_prompt].astype(np.int64),
+    )
+    logs: list[str] = []
+    r = train_router(ts, emb, "e", scorers=("knn",), target_sources=["mine"], log=logs.append)
+    assert {"target_knn", "target_linear", "target_shape"} <= set(r.scorers)
+    assert r.joint is None and r.manifest["metrics"]["default_score"] == "linear_stack"
+    assert any("weighted for the target prompts" in m for m in logs)
+    q = r.score(emb[:5], ts.prompts[:5])
+    assert np.asarray(q["predicted_quality"]).shape == (5, len(ts.models))
