@@ -285,13 +285,19 @@ def target_prompts(
 
 
 def with_target_scorers(
-    scorers: list[str], params: dict[str, dict[str, Any]], target_sources: Sequence[str]
+    scorers: list[str],
+    params: dict[str, dict[str, Any]],
+    target_sources: Sequence[str],
+    target_scorers: Sequence[str],
 ) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """The base scorers plus the target scorers (``registry.TARGET_SCORERS``), told the target sources."""
+    """The base scorers plus the target scorers, told the target sources."""
+    unknown = [t for t in target_scorers if t not in registry.TARGET_SCORERS]
+    if unknown:
+        raise ValueError(f"not target scorers: {unknown} (known: {', '.join(registry.TARGET_SCORERS)})")
     out = {k: dict(v) for k, v in params.items()}
-    for name in registry.TARGET_SCORERS:
+    for name in target_scorers:
         out.setdefault(name, {})["sources"] = list(target_sources)
-    return [*scorers, *(t for t in registry.TARGET_SCORERS if t not in scorers)], out
+    return [*scorers, *(t for t in target_scorers if t not in scorers)], out
 
 
 # ------------------------------------------------------------------------------------ pipeline
@@ -335,6 +341,7 @@ def train_router(
     joint_stack: bool | None = None,
     target_sources: Sequence[str] = (),
     target_prior: float = TARGET_PRIOR,
+    target_scorers: Sequence[str] = registry.TARGET_SCORERS,
     log: Callable[[str], None] = print,
 ) -> Router:
     """Fit base scorers, source weights and the stacked default score; returns an unsaved Router.
@@ -359,7 +366,7 @@ def train_router(
     is_target = target_prompts(data, target_sources, log)
     scorers, params = list(scorers), seeded_params(scorers, scorer_params, seed)
     if is_target is not None:
-        scorers, params = with_target_scorers(scorers, params, target_sources)
+        scorers, params = with_target_scorers(scorers, params, target_sources, target_scorers)
     plan = TrainPlan(data, embeddings, target, scorers, params, log, tuple(target_sources))
     valid = split_prompts(data.prompts, valid_frac, salt=VALID_SALT)
     tr_idx, va_idx = np.flatnonzero(~valid), np.flatnonzero(valid)
