@@ -201,19 +201,17 @@ class RouteRun:
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
 
+        from jobs.text_columns import normalized_prompt, prompt_hash_of
         from jobs.validate_logs import validate_logs
-        from udfs.score_udf import normalize_udf
 
         t = time.time()
         v = validate_logs(self.spark, self.opts.logs, self.cfg, self.opts.date)
         rid = F.col(v.resolved.request_id).cast("string")
         keyed = (
-            v.valid.withColumn("_k", normalize_udf()(F.col("route_text")))
-            .withColumn("norm_text", F.col("_k.norm_text"))
-            .withColumn("prompt_hash", F.col("_k.prompt_hash"))
+            v.valid.withColumn("norm_text", normalized_prompt(F.col("route_text")))
+            .withColumn("prompt_hash", prompt_hash_of(F.col("norm_text")))
             .withColumn("request_id", rid)
             .withColumn("_br_tb", F.xxhash64(rid))  # deterministic tie-break, independent of input order
-            .drop("_k")
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
         media = keyed.agg(

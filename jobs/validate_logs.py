@@ -25,6 +25,7 @@ from schemas.logs import (
 
 ROW_ORDER = "_br_row_order"
 CHECK = "_br_check"
+CHAT = "_br_chat"
 
 
 def check_logs_schema(path: str, cfg: JobConfig) -> ResolvedColumns:
@@ -71,16 +72,36 @@ def _date_expr(df, opt: dict[str, str], date: str | None):
     return dt_expr
 
 
-def _text_input(resolved: ResolvedColumns):
-    """The columns the text check reads: the prompt (and the messages for rows without one), the
-    messages, or the messages of the request body."""
+def _messages_input(resolved: ResolvedColumns):
+    """The chat cell the text check reads: the messages column, or the messages of the request body."""
     from pyspark.sql import functions as F
 
     if resolved.text_source == "body":
-        return [F.try_variant_get(body_variant(resolved), "$.messages", "string")]
-    if resolved.messages_fallback:
-        return [column(resolved.text_column), column(resolved.messages_fallback)]
-    return [column(resolved.text_column)]
+        return F.try_variant_get(body_variant(resolved), "$.messages", "string")
+    return column(resolved.messages_fallback or resolved.text_column)
+
+
+def with_text_check(df, resolved: ResolvedColumns, lc):
+    """``df`` with CHECK, the struct of jobs.text_columns.checked_text: the prompt's checks, a chat's
+    (reduced to text once, in CHAT), or, with a messages fallback, the chat's for rows without a prompt."""
+    from pyspark.sql import functions as F
+
+    from jobs.text_columns import chat_column, chat_stage, checked_text, prompt_stage
+
+    if resolved.text_source == "prompt" and not resolved.messages_fallback:
+        stage = prompt_stage(column(resolved.text_column))
+        return df.withColumn(CHECK, checked_text(stage, lc.max_chars, lc.on_too_long))
+    messages = _messages_input(resolved)
+    if resolved.text_source != "prompt":
+        df = df.withColumn(CHAT, chat_column(messages, lc.messages_policy))
+        stage = chat_stage(messages, F.col(CHAT))
+    else:  # rows with a prompt route on it, rows without one on their messages
+        prompt = column(resolved.text_column)
+        use_chat = prompt.isNull() & messages.isNotNull()
+        df = df.withColumn(CHAT, chat_column(F.when(use_chat, messages), lc.messages_policy))
+        both = zip(chat_stage(messages, F.col(CHAT)), prompt_stage(prompt), strict=True)
+        stage = tuple(F.when(use_chat, c).otherwise(p) for c, p in both)
+    return df.withColumn(CHECK, checked_text(stage, lc.max_chars, lc.on_too_long)).drop(CHAT)
 
 
 def body_variant(resolved: ResolvedColumns):
@@ -142,10 +163,7 @@ def _reason_columns(df, resolved: ResolvedColumns, line_error: bool):
 def validate_logs(spark, path: str, cfg: JobConfig, date: str | None = None) -> ValidatedLogs:
     from pyspark.sql import functions as F
 
-    from udfs.validate_udf import check_text_udf
-
     info, resolved = resolve_input(path, cfg)
-    lc = cfg.logs
     df = read_log_frame(spark, info)
     dt_expr = _date_expr(df, resolved.optional, date)
     if date:
@@ -155,10 +173,7 @@ def validate_logs(spark, path: str, cfg: JobConfig, date: str | None = None) -> 
     has_raw = RAW_COL in df.columns
     original_cols = [c for c in df.columns if c not in (RAW_COL, ERROR_COL)]
     df = df.withColumn(ROW_ORDER, F.monotonically_increasing_id())
-    source_kind = "prompt" if resolved.text_source == "prompt" else "messages"
-    fallback = resolved.messages_fallback is not None
-    check = check_text_udf(source_kind, lc.max_chars, lc.on_too_long, lc.messages_policy, fallback)
-    df = _reason_columns(df.withColumn(CHECK, check(*_text_input(resolved))), resolved, has_raw)
+    df = _reason_columns(with_text_check(df, resolved, cfg.logs), resolved, has_raw)
     df = df.withColumn("dt", dt_expr)
     valid = (
         df.where(F.col("_br_reason").isNull())
