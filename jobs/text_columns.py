@@ -14,11 +14,10 @@ from schemas.logs import REASON_EMPTY_PROMPT, REASON_INVALID_UTF8, REASON_NULL_P
 
 # NFC in the JVM: ICU4J ships with Spark; ``compose(text, false)`` is canonical composition (NFC).
 _ICU_NORMALIZER = "com.ibm.icu.text.Normalizer"
-_ASCII_ONLY = r"^[\x00-\x7F]*+\z"  # \z, not $: Java's $ also matches before a final line break
 
 
 def _whitespace_only() -> str:
-    return f"^{P.whitespace_class()}*+\\z"
+    return f"^{P.whitespace_class()}*+\\z"  # \z, not $: Java's $ also matches before a final line break
 
 
 def utf8_error_detail(data):
@@ -100,10 +99,11 @@ def normalized_prompt(text):
     runs collapsed to one space, trimmed."""
     from pyspark.sql import functions as F
 
-    nfc = F.when(text.rlike(_ASCII_ONLY), text).otherwise(
+    ascii_only = F.octet_length(text) == F.length(text)
+    nfc = F.when(ascii_only, text).otherwise(
         F.reflect(F.lit(_ICU_NORMALIZER), F.lit("compose"), text, F.lit(False))
     )
-    return F.trim(F.regexp_replace(nfc, P.whitespace_class() + "++", " "))
+    return F.trim(F.regexp_replace(nfc, P.whitespace_to_collapse(), " "))
 
 
 def prompt_hash_of(normalized):

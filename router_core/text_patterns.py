@@ -13,12 +13,34 @@ import sys
 from functools import cache
 
 
+def _whitespace(include_space: bool = True) -> list[int]:
+    return [c for c in range(sys.maxunicode + 1) if chr(c).isspace() and (include_space or c != 0x20)]
+
+
+def _char_class(codes: list[int]) -> str:
+    """A class of ranges: Java tests each range once, not each character."""
+    runs: list[list[int]] = []
+    for c in codes:
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return "[" + "".join(f"\\u{a:04X}" + (f"-\\u{b:04X}" if b > a else "") for a, b in runs) + "]"
+
+
 @cache
 def whitespace_class() -> str:
     """A character class of every character Python strips and collapses as whitespace (the ASCII
     separators \\x1c-\\x1f and U+0085 among them, which Java's ``\\s`` does not match)."""
-    chars = [c for c in range(sys.maxunicode + 1) if chr(c).isspace()]
-    return "[" + "".join(f"\\u{c:04X}" for c in chars) + "]"
+    return _char_class(_whitespace())
+
+
+@cache
+def whitespace_to_collapse() -> str:
+    """The whitespace runs that normalize_prompt changes: two or more whitespace characters, or one
+    that is not a space. Replacing only these by a space (most text has none) gives Python's collapse
+    of every run, and costs far less in Java than replacing every single space by itself."""
+    return f"{whitespace_class()}{{2,}}+|{_char_class(_whitespace(include_space=False))}"
 
 
 # One well-formed UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF),

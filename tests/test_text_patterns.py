@@ -9,15 +9,21 @@ import numpy as np
 import pytest
 
 from router_core.text import normalize_prompt
-from router_core.text_patterns import utf8_error, whitespace_class
+from router_core.text_patterns import utf8_error, whitespace_class, whitespace_to_collapse
 
 
 def test_whitespace_class_is_pythons_whitespace():
     cls = re.compile(whitespace_class())
     for c in range(sys.maxunicode + 1):
         assert bool(cls.fullmatch(chr(c))) == chr(c).isspace() == bool(re.fullmatch(r"\s", chr(c))), hex(c)
-    text = "\x1c a\u3000\u2028b \x85\t c\u00a0"
-    assert re.sub(whitespace_class() + "+", " ", text).strip() == normalize_prompt(text)
+
+
+def test_collapsing_only_changed_runs_is_normalize_prompt():
+    rng = np.random.default_rng(0)
+    chars = list(" \t\n\x1c\x85\u00a0\u2028\u3000ab.")
+    for _ in range(5_000):
+        text = "".join(rng.choice(chars, int(rng.integers(0, 12))))
+        assert re.sub(whitespace_to_collapse(), " ", text).strip(" ") == normalize_prompt(text), repr(text)
 
 
 def _python_error(data: bytes) -> tuple[int, str] | None:
