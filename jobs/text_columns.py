@@ -96,7 +96,9 @@ def checked_text(stage, max_chars: int, on_too_long: str):
 
 def normalized_prompt(text):
     """router_core.text.normalize_prompt in the JVM: NFC (ICU; ASCII text is NFC already), whitespace
-    runs collapsed to one space, trimmed."""
+    runs collapsed to one space, trimmed. Spark's ICU4J knows a newer Unicode than Python 3.11's
+    unicodedata (14.0); Unicode's normalisation stability makes NFC agree on every character both know,
+    so only text with composing characters assigned after 14.0 could normalise differently."""
     from pyspark.sql import functions as F
 
     ascii_only = F.octet_length(text) == F.length(text)
