@@ -1,11 +1,15 @@
-"""A 1,000,000-row synthetic prompt log through the route job at local[2]: wall time and peak memory.
+"""A 1,000,000-row synthetic prompt log through the route job at local[2]: wall time and peak memory;
+with ``--validate-only``, through ``batch-router validate`` alone: validation rows/s.
 
 The log repeats a few thousand distinct prompts (real ones from ../shared/data when present), so the
 dedupe keeps embedding short and the run measures the row-scale parts (validation, joins, calibration,
 writes). Peak memory is the largest sum of RSS over the job's whole process tree (driver Python, JVM,
-Python workers), sampled from /proc every 0.5 s.
+Python workers), sampled from /proc every 0.5 s. Validation rows/s is rows in / the ``seconds`` of
+validate_summary.json: reading, every row check, writing valid/ and quarantine/ and counting them, Spark
+start-up excluded (the wall time, start-up included, is printed too).
 
     .venv/bin/python bench/million_rows.py --rows 1000000 --distinct 5000 --work /tmp/million
+    .venv/bin/python bench/million_rows.py --rows 1000000 --validate-only --work /tmp/million
 """
 
 from __future__ import annotations
@@ -77,6 +81,28 @@ def write_log(path: Path, rows: int, distinct: int, seed: int = 0) -> None:
         writer.close()
 
 
+def validate_only(logs: Path, work: Path, master: str) -> dict:
+    """`batch-router validate` on ``logs`` in a fresh process: its own seconds (start-up excluded)."""
+    out = work / "validate_out"
+    subprocess.run(["rm", "-rf", str(out)], check=True)
+    exe = str(Path(sys.executable).parent / "batch-router")
+    cmd = [exe, "validate", "--logs", str(logs), "--out", str(out), "--master", master]
+    print(" ".join(cmd), flush=True)
+    t = time.time()
+    subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    wall = time.time() - t
+    s = json.loads((out / "validate_summary.json").read_text())
+    return {
+        "rows": s["rows_in"],
+        "valid": s["valid"],
+        "quarantined": s["quarantined"],
+        "master": master,
+        "validate_seconds": s["seconds"],
+        "validate_rows_per_s": round(s["rows_in"] / s["seconds"]),
+        "wall_s": round(wall, 1),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="log rows (default 1000000)")
@@ -84,6 +110,7 @@ def main() -> None:
     ap.add_argument("--work", default="/tmp/million", help="scratch directory")
     ap.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
     ap.add_argument("--json", default=None, help="write the results here too")
+    ap.add_argument("--validate-only", action="store_true", help="run `batch-router validate` only")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -92,6 +119,12 @@ def main() -> None:
         t = time.time()
         write_log(logs, args.rows, args.distinct)
         print(f"wrote {logs} in {time.time() - t:.0f}s", flush=True)
+    if args.validate_only:
+        res = validate_only(logs, work, args.master)
+        print(json.dumps(res, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+        return
     router = train_router(work / "router_sw_mf", ("sw", "mf"))
     out = work / "out"
     subprocess.run(["rm", "-rf", str(out)], check=True)

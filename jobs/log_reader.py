@@ -47,6 +47,10 @@ class LogInput:
     columns: LogColumns  # the contract's names in this frame
     nanos: list[str] = field(default_factory=list)  # Parquet columns of nanosecond timestamps
 
+    @property
+    def size_bytes(self) -> int:
+        return sum(f.stat().st_size for f in self.files)
+
 
 def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
     """Format, files and frame schema of the logs at ``path``; SchemaError when they cannot be read."""

@@ -61,7 +61,7 @@ def load_router_and_prices(opts: RouteOptions):
     if not Path(opts.router).is_dir():
         raise RouteError(f"router directory not found: {opts.router}")
     try:
-        router = Router.load(opts.router)
+        router = Router.load(opts.router, scorers=False)  # the executors score; the driver decides
     except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RouterLoadError is a RuntimeError
         raise RouteError(f"cannot load router {opts.router}: {exc}") from None
     prices = PriceTable.load(opts.prices, batch_discount=opts.batch_discount)
@@ -157,10 +157,10 @@ class Calibrated:
 def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
     """The whole job; raises RouteError / SchemaError / UnknownModelPriceError before Spark on bad input."""
     from jobs.spark_session import get_spark
-    from jobs.validate_logs import check_logs_schema
+    from jobs.validate_logs import resolve_input
 
     t_start = time.time()
-    check_logs_schema(opts.logs, cfg)  # SchemaError before Spark starts
+    info, _ = resolve_input(opts.logs, cfg)  # SchemaError before Spark starts
     router, prices = load_router_and_prices(opts)
     apply_router_defaults(cfg, router)
     check_scorer_keys(cfg, router)
@@ -172,7 +172,7 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
         f"router {opts.router}: models {route_models(router)}, scorers {list(router.scorer_names)}, "
         f"policy {policy.kind}={policy.value}"
     )
-    spark = get_spark(cfg.spark)
+    spark = get_spark(cfg.spark, input_bytes=info.size_bytes)
     log(f"spark up ({cfg.spark.master}) in {time.time() - t_start:.1f}s")
     summary = RouteRun(spark, opts, cfg, router, prices, policy).run()
     summary["seconds_total"] = round(time.time() - t_start, 2)
@@ -206,7 +206,7 @@ class RouteRun:
                 scored.unpersist()
             self.write_staged(staging, keyed, v, cal)
         finally:
-            keyed.unpersist()
+            v.checked.unpersist()
         if os.environ.get(FAIL_ENV):
             raise RuntimeError(f"{FAIL_ENV} is set: failing after staging, before commit (test hook)")
         self.commit(staging, cal)
@@ -223,19 +223,14 @@ class RouteRun:
         from pyspark.sql import functions as F
 
         from jobs.validate_logs import validate_logs
-        from udfs.score_udf import normalize_udf
 
         t = time.time()
-        v = validate_logs(self.spark, self.opts.logs, self.cfg, self.opts.date)
+        v = validate_logs(self.spark, self.opts.logs, self.cfg, self.opts.date, prompt_key=True)
+        # Every row is read and checked once: valid rows (keyed) and quarantine rows are read from here.
+        v.checked.persist(StorageLevel.MEMORY_AND_DISK)
         rid = F.col(v.resolved.request_id).cast("string")
-        keyed = (
-            v.valid.withColumn("_k", normalize_udf()(F.col("route_text")))
-            .withColumn("norm_text", F.col("_k.norm_text"))
-            .withColumn("prompt_hash", F.col("_k.prompt_hash"))
-            .withColumn("request_id", rid)
-            .withColumn("_br_tb", F.xxhash64(rid))  # deterministic tie-break, independent of input order
-            .drop("_k")
-            .persist(StorageLevel.MEMORY_AND_DISK)
+        keyed = v.valid.withColumn("request_id", rid).withColumn(
+            "_br_tb", F.xxhash64(rid)  # deterministic tie-break, independent of input order
         )
         media = keyed.agg(
             F.count(F.lit(1)).alias("n"),

@@ -25,6 +25,7 @@ from schemas.logs import (
 
 ROW_ORDER = "_br_row_order"
 CHECK = "_br_check"
+CHAT = "_br_chat"
 
 
 def check_logs_schema(path: str, cfg: JobConfig) -> ResolvedColumns:
@@ -45,6 +46,7 @@ class ValidatedLogs:
     quarantine: object  # DataFrame: request_id, reason, detail, original_row, dt
     resolved: ResolvedColumns
     fmt: str = "parquet"
+    checked: object = None  # DataFrame both derive from (every row, its reason): persist it to check once
 
 
 def column(name: str):
@@ -71,16 +73,36 @@ def _date_expr(df, opt: dict[str, str], date: str | None):
     return dt_expr
 
 
-def _text_input(resolved: ResolvedColumns):
-    """The columns the text check reads: the prompt (and the messages for rows without one), the
-    messages, or the messages of the request body."""
+def _messages_input(resolved: ResolvedColumns):
+    """The chat cell the text check reads: the messages column, or the messages of the request body."""
     from pyspark.sql import functions as F
 
     if resolved.text_source == "body":
-        return [F.try_variant_get(body_variant(resolved), "$.messages", "string")]
-    if resolved.messages_fallback:
-        return [column(resolved.text_column), column(resolved.messages_fallback)]
-    return [column(resolved.text_column)]
+        return F.try_variant_get(body_variant(resolved), "$.messages", "string")
+    return column(resolved.messages_fallback or resolved.text_column)
+
+
+def with_text_check(df, resolved: ResolvedColumns, lc):
+    """``df`` with CHECK, the struct of jobs.text_columns.checked_text: the prompt's checks, a chat's
+    (reduced to text once, in CHAT), or, with a messages fallback, the chat's for rows without a prompt."""
+    from pyspark.sql import functions as F
+
+    from jobs.text_columns import chat_column, chat_stage, checked_text, prompt_stage
+
+    if resolved.text_source == "prompt" and not resolved.messages_fallback:
+        stage = prompt_stage(column(resolved.text_column))
+        return df.withColumn(CHECK, checked_text(stage, lc.max_chars, lc.on_too_long))
+    messages = _messages_input(resolved)
+    if resolved.text_source != "prompt":
+        df = df.withColumn(CHAT, chat_column(messages, lc.messages_policy))
+        stage = chat_stage(messages, F.col(CHAT))
+    else:  # rows with a prompt route on it, rows without one on their messages
+        prompt = column(resolved.text_column)
+        use_chat = prompt.isNull() & messages.isNotNull()
+        df = df.withColumn(CHAT, chat_column(F.when(use_chat, messages), lc.messages_policy))
+        both = zip(chat_stage(messages, F.col(CHAT)), prompt_stage(prompt), strict=True)
+        stage = tuple(F.when(use_chat, c).otherwise(p) for c, p in both)
+    return df.withColumn(CHECK, checked_text(stage, lc.max_chars, lc.on_too_long)).drop(CHAT)
 
 
 def body_variant(resolved: ResolvedColumns):
@@ -139,13 +161,15 @@ def _reason_columns(df, resolved: ResolvedColumns, line_error: bool):
     )
 
 
-def validate_logs(spark, path: str, cfg: JobConfig, date: str | None = None) -> ValidatedLogs:
+def validate_logs(
+    spark, path: str, cfg: JobConfig, date: str | None = None, prompt_key: bool = False
+) -> ValidatedLogs:
+    """``prompt_key``: valid rows also carry norm_text and prompt_hash (the dedupe and cache key)."""
     from pyspark.sql import functions as F
 
-    from udfs.validate_udf import check_text_udf
+    from jobs.text_columns import normalized_prompt, prompt_hash_of
 
     info, resolved = resolve_input(path, cfg)
-    lc = cfg.logs
     df = read_log_frame(spark, info)
     dt_expr = _date_expr(df, resolved.optional, date)
     if date:
@@ -155,11 +179,14 @@ def validate_logs(spark, path: str, cfg: JobConfig, date: str | None = None) -> 
     has_raw = RAW_COL in df.columns
     original_cols = [c for c in df.columns if c not in (RAW_COL, ERROR_COL)]
     df = df.withColumn(ROW_ORDER, F.monotonically_increasing_id())
-    source_kind = "prompt" if resolved.text_source == "prompt" else "messages"
-    fallback = resolved.messages_fallback is not None
-    check = check_text_udf(source_kind, lc.max_chars, lc.on_too_long, lc.messages_policy, fallback)
-    df = _reason_columns(df.withColumn(CHECK, check(*_text_input(resolved))), resolved, has_raw)
+    df = _reason_columns(with_text_check(df, resolved, cfg.logs), resolved, has_raw)
     df = df.withColumn("dt", dt_expr)
+    key_cols = []
+    if prompt_key:
+        ok = F.col("_br_reason").isNull()
+        df = df.withColumn("norm_text", F.when(ok, normalized_prompt(F.col(f"{CHECK}.text"))))
+        df = df.withColumn("prompt_hash", F.when(ok, prompt_hash_of(F.col("norm_text"))))
+        key_cols = ["norm_text", "prompt_hash"]
     valid = (
         df.where(F.col("_br_reason").isNull())
         .withColumn("route_text", F.col(f"{CHECK}.text"))
@@ -174,6 +201,7 @@ def validate_logs(spark, path: str, cfg: JobConfig, date: str | None = None) -> 
             "audio_parts",
             "dt",
             ROW_ORDER,
+            *key_cols,
         )
     )
     # A JSON row's original is its line; other rows become JSON here (binary values base64-encoded).
@@ -189,7 +217,23 @@ def validate_logs(spark, path: str, cfg: JobConfig, date: str | None = None) -> 
         original.alias("original_row"),
         F.col("dt"),
     )
-    return ValidatedLogs(source, valid, quarantine, resolved, info.fmt)
+    return ValidatedLogs(source, valid, quarantine, resolved, info.fmt, df)
+
+
+def written_counts(out: Path) -> tuple[int, dict[str, int]]:
+    """(rows in valid/, {reason: rows} in quarantine/) of a validate output directory."""
+    import pyarrow.dataset as pads
+
+    def dataset(name: str):
+        files = [str(p) for p in sorted((out / name).glob("*.parquet"))]
+        return pads.dataset(files, format="parquet") if files else None
+
+    valid, quarantine = dataset("valid"), dataset("quarantine")
+    valid_n = valid.count_rows() if valid is not None else 0
+    if quarantine is None:
+        return valid_n, {}
+    g = quarantine.to_table(columns=["reason"]).group_by("reason").aggregate([("reason", "count")])
+    return valid_n, {r["reason"]: r["reason_count"] for r in g.to_pylist()}
 
 
 def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -> dict:
@@ -197,17 +241,16 @@ def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -
 
     info, resolved = resolve_input(logs, cfg)  # fail fast, before Spark starts
     t0 = time.time()
-    spark = get_spark(cfg.spark)
+    spark = get_spark(cfg.spark, input_bytes=info.size_bytes)
     print(f"[validate] spark up ({cfg.spark.master}) in {time.time() - t0:.1f}s", flush=True)
     t1 = time.time()
     v = validate_logs(spark, logs, cfg, date)
-    rows_in = v.source.count()
     v.valid.drop(ROW_ORDER).write.mode("overwrite").parquet(str(Path(out) / "valid"))
     v.quarantine.write.mode("overwrite").parquet(str(Path(out) / "quarantine"))
-    valid_n = spark.read.parquet(str(Path(out) / "valid")).count()
-    q = spark.read.parquet(str(Path(out) / "quarantine"))
-    by_reason = {r["reason"]: r["count"] for r in q.groupBy("reason").count().collect()}
+    # Counted from the files' metadata and one column, not by more Spark jobs: every row is in one of them.
+    valid_n, by_reason = written_counts(Path(out))
     q_n = sum(by_reason.values())
+    rows_in = valid_n + q_n
     dt = time.time() - t1
     summary = {
         "rows_in": rows_in,

@@ -44,10 +44,12 @@ class Router:
     known: KnownPrompts | None = None  # observed outcomes of the training prompts, by text
     joint: JointStack | None = None  # N models: the default score when fitted (else the linear stack)
     label_index: LabelIndex | None = None  # training prompts, when no knn / sw index holds them
+    # load(scorers=False): the scorers' names, their weights left on disk
+    unloaded_scorers: list[str] = field(default_factory=list)
 
     @property
     def scorer_names(self) -> list[str]:
-        return list(self.scorers)
+        return list(self.scorers) or list(self.unloaded_scorers)
 
     @property
     def needs_text(self) -> bool:
@@ -81,6 +83,8 @@ class Router:
         """Each base scorer's output, what the stack reads: pair: P(strong beats weak) [n]; N models:
         per-model features [n, M] (``quality_features`` of the scorer's ``score``). ``precomputed``:
         scorer name -> that scorer's ``score(embeddings, texts)`` output when the caller already has it."""
+        if self.unloaded_scorers:
+            raise RuntimeError("this router was loaded without its scorers (Router.load(scorers=False))")
         if self._scorers_read_text and texts is None:
             raise ValueError(f"router scorers {self.scorer_names} need the prompt texts")
         if texts is not None and len(texts) != len(embeddings):
@@ -249,13 +253,16 @@ class Router:
         )
 
     @classmethod
-    def load(cls, path: str, embedder_id: str | None = None) -> Router:
+    def load(cls, path: str, embedder_id: str | None = None, scorers: bool = True) -> Router:
+        """The router at ``path`` (every file's checksum verified). ``scorers=False`` leaves the scorers'
+        weights (FAISS index, MF, BERT: seconds of imports and reads) on disk, for a caller that decides
+        and reports but never scores, as the route job's driver; ``score`` then raises."""
         manifest = read_manifest(path, embedder_id)
-        scorers = {}
+        loaded = {}
         try:
-            for entry in manifest["scorers"]:
+            for entry in manifest["scorers"] if scorers else []:
                 klass = scorer_class(entry["name"])
-                scorers[entry["name"]] = klass.load(os.path.join(path, entry["dir"]), entry["params"])
+                loaded[entry["name"]] = klass.load(os.path.join(path, entry["dir"]), entry["params"])
             with np.load(os.path.join(path, ENSEMBLE_FILE), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             known = None
@@ -265,7 +272,7 @@ class Router:
             label_index = LabelIndex.load(path) if "label_index" in manifest else None
         except (KeyError, ValueError, OSError) as exc:
             raise RouterLoadError(f"cannot load router from {path}: {exc}") from exc
-        names = list(scorers)
+        names = [entry["name"] for entry in manifest["scorers"]]
         strong, weak = manifest.get("strong"), manifest.get("weak")
         stack: PairStack | QualityStack | None = None
         if strong is not None and "pair_coef" in arrays:
@@ -278,10 +285,11 @@ class Router:
             strong=strong,
             weak=weak,
             embedder_id=manifest["embedder_id"],
-            scorers=scorers,
+            scorers=loaded,
             stack=stack,
             manifest=manifest,
             known=known,
             joint=joint,
             label_index=label_index,
+            unloaded_scorers=[] if scorers else names,
         )

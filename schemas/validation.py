@@ -56,18 +56,16 @@ def check_text(
     on_too_long: TooLongPolicy,
     messages_policy: MessagesPolicy = DEFAULT_MESSAGES_POLICY,
 ) -> TextCheck:
+    """The reference of the row rules; the Spark job applies the same rules as column expressions
+    (jobs/text_columns.py) around one Python pass, ``chat_text``, for chats."""
     if value is None:
         return TextCheck(None, REASON_NULL_PROMPT, f"{source} is null")
     images = audio = 0
     if source == "messages":
-        try:
-            chat = parse_chat(value)
-        except MessagesError as exc:
-            return TextCheck(None, exc.reason, exc.detail)
-        images, audio = chat.image_parts, chat.audio_parts
-        raw = text_from_turns(chat.turns, messages_policy)
-        if raw is None:
-            return _no_text(chat.turns, images, audio)
+        chat = chat_text(value, messages_policy)
+        if chat.text is None:
+            return chat
+        raw, images, audio = chat.text, chat.image_parts, chat.audio_parts
     else:
         raw = value
     text, err = _decode(raw)
@@ -80,6 +78,22 @@ def check_text(
             return TextCheck(None, REASON_TOO_LONG, f"{len(text)} chars > limit {max_chars}")
         return TextCheck(text[:max_chars], None, f"truncated from {len(text)} chars", True, images, audio)
     return TextCheck(text, None, "", False, images, audio)
+
+
+def chat_text(value: Any, messages_policy: MessagesPolicy = DEFAULT_MESSAGES_POLICY) -> TextCheck:
+    """A chat cell (list or JSON text, not None) reduced to its routed text, valid UTF-8 but not yet
+    checked for emptiness or length; or the reason it has none."""
+    try:
+        chat = parse_chat(value)
+    except MessagesError as exc:
+        return TextCheck(None, exc.reason, exc.detail)
+    raw = text_from_turns(chat.turns, messages_policy)
+    if raw is None:
+        return _no_text(chat.turns, chat.image_parts, chat.audio_parts)
+    text, err = _decode(raw)
+    if text is None:
+        return TextCheck(None, REASON_INVALID_UTF8, err or "")
+    return TextCheck(text, None, "", False, chat.image_parts, chat.audio_parts)
 
 
 def _no_text(turns: list, images: int, audio: int) -> TextCheck:

@@ -51,6 +51,22 @@ def test_save_load_roundtrip_and_manifest(pair_router, tmp_path):
         np.testing.assert_allclose(a[k], b[k], atol=1e-5)
 
 
+def test_load_without_scorers_keeps_what_the_driver_reads(pair_router, tmp_path):
+    router, emb, _ = pair_router
+    router.save(str(tmp_path / "r"))
+    full, light = Router.load(str(tmp_path / "r")), Router.load(str(tmp_path / "r"), scorers=False)
+    assert light.scorers == {} and light.scorer_names == full.scorer_names == router.scorer_names
+    assert (light.models, light.strong, light.weak, light.embedder_id) == (
+        full.models, full.strong, full.weak, full.embedder_id
+    )  # fmt: skip
+    assert light.manifest == full.manifest and (light.known is None) == (full.known is None)
+    with pytest.raises(RuntimeError, match="without its scorers"):
+        light.score(emb[:3])
+    (tmp_path / "r" / light.manifest["scorers"][0]["dir"]).rename(tmp_path / "moved")
+    with pytest.raises(RouterLoadError, match="incomplete"):  # checksums are verified all the same
+        Router.load(str(tmp_path / "r"), scorers=False)
+
+
 def test_load_checks_embedder_and_checksums(pair_router, tmp_path):
     router, _, _ = pair_router
     path = tmp_path / "r"

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 if TYPE_CHECKING:
@@ -176,17 +175,3 @@ def make_score_fn(
                 yield score_batch(batch, router, embedder.encode, embedder.dim, bert, use_known)
 
     return score
-
-
-def normalize_udf():
-    """pandas UDF: routed text -> struct(norm_text, prompt_hash), the dedupe and cache key."""
-    from pyspark.sql.functions import pandas_udf
-
-    from router_core.text import normalize_prompt, prompt_hash
-
-    @pandas_udf("norm_text string, prompt_hash string")
-    def normalize(texts: pd.Series) -> pd.DataFrame:
-        norm = [normalize_prompt(t) for t in texts]
-        return pd.DataFrame({"norm_text": norm, "prompt_hash": [prompt_hash(t) for t in norm]})
-
-    return normalize
