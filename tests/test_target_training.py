@@ -68,8 +68,8 @@ def test_target_data_routes_the_target_domain_better_than_pooling(domains):
     ts, emb = _training_set([generic, target], ["generic", "mine"])
     pooled = train_router(ts, emb, "e", "strong", "weak", **KW)
     adapted = train_router(ts, emb, "e", "strong", "weak", target_sources=["mine"], **KW)
-    assert {"target_knn", "target_shape"} <= set(adapted.scorers)
-    assert "target_knn" not in pooled.scorers
+    assert "target_linear" in adapted.scorers and "target_knn" not in adapted.scorers
+    assert "target_linear" not in pooled.scorers
     a_pooled, a_adapted = _test_apgr(pooled, test), _test_apgr(adapted, test)
     assert a_adapted > 0.6, a_adapted
     assert a_adapted > a_pooled + 0.05, (a_adapted, a_pooled)
@@ -99,7 +99,7 @@ def test_target_router_saves_and_loads(domains, tmp_path):
     a = r.score(test[0], test[2])["strong_win_prob"]
     b = back.score(test[0], test[2])["strong_win_prob"]
     np.testing.assert_allclose(a, b, atol=1e-6)
-    assert back.scorers["target_knn"].sources == ["mine"]
+    assert back.scorers["target_linear"].sources == ["mine"]
 
 
 def test_too_few_target_prompts_train_as_generic_data(domains):
@@ -110,7 +110,7 @@ def test_too_few_target_prompts_train_as_generic_data(domains):
     r = train_router(
         ts, emb, "e", "strong", "weak", target_sources=["mine"], scorers=("sw",), log=logs.append
     )
-    assert "target_knn" not in r.scorers
+    assert "target_linear" not in r.scorers
     assert any("trained as generic data" in m for m in logs)
 
 
@@ -147,8 +147,11 @@ def test_n_model_router_with_target_data_uses_the_weighted_linear_stack():
         battle_source=mine[ts.battle_prompt].astype(np.int64),
     )
     logs: list[str] = []
-    r = train_router(ts, emb, "e", scorers=("knn",), target_sources=["mine"], log=logs.append)
-    assert {"target_knn", "target_linear", "target_shape"} <= set(r.scorers)
+    every = ("target_knn", "target_linear", "target_shape")
+    r = train_router(
+        ts, emb, "e", scorers=("knn",), target_sources=["mine"], target_scorers=every, log=logs.append
+    )
+    assert set(every) <= set(r.scorers)
     assert r.joint is None and r.manifest["metrics"]["default_score"] == "linear_stack"
     assert any("weighted for the target prompts" in m for m in logs)
     q = r.score(emb[:5], ts.prompts[:5])

@@ -13,7 +13,9 @@ prompts' out-of-fold outputs) a signal the generic data cannot drown:
   how numeric a prompt is predicts whether the weak model keeps up differently in each task (long word
   problems vs long reading passages), so its direction is learnt from the target labels.
 
-The training pipeline adds both when target sources are given; neither is trained otherwise.
+The training pipeline adds ``target_linear`` when target sources are given (``train_router``'s
+``target_scorers``: the other two measured worse in the blend, docs/routers.md); none is trained
+otherwise.
 """
 
 from __future__ import annotations

@@ -341,7 +341,7 @@ def train_router(
     joint_stack: bool | None = None,
     target_sources: Sequence[str] = (),
     target_prior: float = TARGET_PRIOR,
-    target_scorers: Sequence[str] = registry.TARGET_SCORERS,
+    target_scorers: Sequence[str] = registry.DEFAULT_TARGET_SCORERS,
     log: Callable[[str], None] = print,
 ) -> Router:
     """Fit base scorers, source weights and the stacked default score; returns an unsaved Router.
@@ -353,8 +353,8 @@ def train_router(
     models' scorer features and the embedding) instead of the per-model linear ``QualityStack``; None
     (default): only when the stack is cross-fitted (on one held-out fold, a fifth of the prompts, it did
     worse than the linear stack: docs/routers-n-model.md).
-    ``target_sources``: sources that are the user's own traffic (``train --target-data``). The target
-    scorers (fitted on them alone) join the base scorers and source weights are chosen on their
+    ``target_sources``: sources that are the user's own traffic (``train --target-data``). The
+    ``target_scorers`` (fitted on them alone) join the base scorers and source weights are chosen on their
     validation battles. Pair routers: the default score is the target blend of the generic stack and the
     target scorers (``router_core.stacks.target_blend``; ``target_prior``: the generic stack's weight in
     target-prompt units). N models: the linear stack, its non-target rows weighing as much as
