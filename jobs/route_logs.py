@@ -124,8 +124,9 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
 def check_scorer_keys(cfg: JobConfig, router: Any) -> None:
     """A scorer that calls an endpoint (llm) reads its key from the environment variable it names: on a
     local master the workers inherit this process's environment, so a missing key is one error here."""
-    for name, sc in router.scorers.items():
-        env = getattr(sc, "api_key_env", None)
+    # the manifest's parameters: the driver loads the router without its scorers (Router.load(scorers=False))
+    for entry in router.manifest.get("scorers", []):
+        name, env = entry["name"], (entry.get("params") or {}).get("api_key_env")
         if (
             env
             and cfg.spark.master.startswith("local")
