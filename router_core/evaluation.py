@@ -30,6 +30,19 @@ _BOOT_CHUNK = 128  # bootstrap replicates per vectorised block (bounds memory at
 # ----------------------------------------------------------------------------------------- pair
 
 
+def decisive_auc(score: np.ndarray, outcome: np.ndarray) -> float | None:
+    """AUC of ``score`` on the decisive rows (outcome != 0.5, ties left out); None when they hold one
+    class only."""
+    from sklearn.metrics import roc_auc_score
+
+    o = np.asarray(outcome, np.float64)
+    dec = np.abs(o - 0.5) > 1e-6
+    y = o[dec] > 0.5
+    if y.all() or not y.any():
+        return None
+    return float(roc_auc_score(y, np.asarray(score, np.float64)[dec]))
+
+
 def _bootstrap_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Resampling prompts with replacement = multinomial counts per prompt."""
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)

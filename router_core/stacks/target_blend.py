@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from router_core.evaluation import decisive_auc
 from router_core.stacks.logistic import fit_soft_logistic, logit
 from router_core.stacks.pair import PairStack
 
@@ -33,16 +34,6 @@ def _z(x: np.ndarray, on: np.ndarray) -> tuple[float, float]:
 
 
 ALPHAS = np.linspace(0.0, 1.0, 5)
-
-
-def _rank_auc(score: np.ndarray, target: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    keep = np.abs(target - 0.5) > 1e-6
-    y = target[keep] > 0.5
-    if y.all() or not y.any():
-        return None
-    return float(roc_auc_score(y, score[keep]))
 
 
 def fit_target_blend(
@@ -69,7 +60,6 @@ def fit_target_blend(
     a = max(float(a), 1e-3)  # a few labels must not reverse the blend's order
     stack = PairStack(mode="mean")
     stack.scorers_, stack.coef_, stack.intercept_ = names, a * coef, float(a * intercept + b)
-    stack.blend_alpha_ = alpha
     return stack
 
 
@@ -109,7 +99,7 @@ def _blend_weight(
     aucs = []
     for a in ALPHAS:
         coef = a * parts["generic"][0] + (1 - a) * parts["target"][0]
-        aucs.append(_rank_auc(x[is_target] @ coef, target[is_target]))
+        aucs.append(decisive_auc(x[is_target] @ coef, target[is_target]))
     if any(v is None for v in aucs):
         return alpha0
     best = float(ALPHAS[int(np.argmax(aucs))])

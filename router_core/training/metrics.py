@@ -7,18 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from router_core.evaluation import decisive_auc
 from router_core.targets import strong_win_target
 from router_core.training.source_weights import battle_log_loss
-
-
-def auc(score: np.ndarray, target: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    keep = target != 0.5
-    y = target[keep] > 0.5
-    if keep.sum() < 2 or y.all() or not y.any():
-        return None
-    return float(roc_auc_score(y, score[keep]))
 
 
 def pair_fit_metrics(p: np.ndarray, q_s: np.ndarray, q_w: np.ndarray) -> dict[str, Any]:
@@ -26,7 +17,7 @@ def pair_fit_metrics(p: np.ndarray, q_s: np.ndarray, q_w: np.ndarray) -> dict[st
     from router_core.evaluation import pair_metrics
 
     target = strong_win_target(q_s, q_w)
-    out: dict[str, Any] = {"log_loss": battle_log_loss(p, target), "auc": auc(p, target)}
+    out: dict[str, Any] = {"log_loss": battle_log_loss(p, target), "auc": decisive_auc(p, target)}
     try:
         m = pair_metrics(q_s, q_w, p, n_boot=0)
         out["apgr"] = m["apgr"]["value"] if isinstance(m["apgr"], dict) else m["apgr"]

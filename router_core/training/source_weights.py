@@ -18,14 +18,10 @@ def battle_log_loss(p: np.ndarray, outcome: np.ndarray, weight: np.ndarray | Non
 
 def decisive_auc_loss(p: np.ndarray, outcome: np.ndarray) -> float:
     """1 - AUC of p on the decisive battles (outcome != 0.5): 0.5 = no signal, 0 = perfect ranking."""
-    from sklearn.metrics import roc_auc_score
+    from router_core.evaluation import decisive_auc
 
-    o = np.asarray(outcome, np.float64)
-    dec = np.abs(o - 0.5) > 1e-6
-    y = o[dec] > 0.5
-    if y.all() or not y.any():
-        return float("nan")
-    return float(1.0 - roc_auc_score(y, np.asarray(p, np.float64)[dec]))
+    value = decisive_auc(p, outcome)
+    return float("nan") if value is None else 1.0 - value
 
 
 def fit_source_weights(
