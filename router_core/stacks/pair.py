@@ -23,8 +23,7 @@ class PairStack:
     standard errors (it ranks the wrong way) is left out. Dropping every scorer whose slope was merely
     not positive threw away good scorers on small folds (a few dozen prompts), where the sign of a slope
     is noise (docs/routers.md).
-    ``mode="lr"``: logistic regression with non-negative per-scorer weights on the standardised logits
-    (the stack of routers trained with target data: docs/routers.md).
+    ``mode="lr"``: logistic regression with non-negative per-scorer weights on the standardised logits.
     Both store the same arrays (a linear map of the logits), so ``predict`` / persistence are shared.
     """
 
@@ -32,61 +31,52 @@ class PairStack:
         self.c = c
         self.mode = mode
 
-    def fit(
-        self, probs: Mapping[str, np.ndarray], target: np.ndarray, weight: np.ndarray | None = None
-    ) -> PairStack:
-        """``weight``: per-row weights (None: 1 each), normalised to sum to the number of rows, so the
-        L2 strength means the same whatever the weights' scale."""
+    def fit(self, probs: Mapping[str, np.ndarray], target: np.ndarray) -> PairStack:
         if self.mode not in ("mean", "lr"):
             raise ValueError(f"PairStack mode must be 'mean' or 'lr', got '{self.mode}'")
         self.scorers_ = list(probs)
         x = np.column_stack([logit(probs[s]) for s in self.scorers_])
-        w = np.ones(len(target)) if weight is None else np.asarray(weight, np.float64)
-        w = w * (len(w) / w.sum()) if w.sum() > 0 else np.ones(len(target))
         if self.mode == "mean":
-            self._fit_mean(x, target, w)
+            self._fit_mean(x, target)
         else:
-            self._fit_lr(x, target, w)
+            self._fit_lr(x, target)
         return self
 
-    def _fit_mean(self, x: np.ndarray, target: np.ndarray, w: np.ndarray) -> None:
-        mu = np.average(x, axis=0, weights=w)
-        sd = np.sqrt(np.average((x - mu) ** 2, axis=0, weights=w))
+    def _fit_mean(self, x: np.ndarray, target: np.ndarray) -> None:
+        mu, sd = x.mean(axis=0), x.std(axis=0)
         z = (x - mu) / np.where(sd > 1e-12, sd, 1.0)
         useful = sd > 1e-12
         for j in np.flatnonzero(useful):
-            (slope,), b = fit_soft_logistic(z[:, [j]], target, self.c, w)
+            (slope,), b = fit_soft_logistic(z[:, [j]], target, self.c)
             p = sigmoid(slope * z[:, j] + b)
-            se = 1.0 / np.sqrt(np.sum(w * p * (1.0 - p) * z[:, j] ** 2) + 1.0 / self.c)  # Fisher + L2
+            se = 1.0 / np.sqrt(np.sum(p * (1.0 - p) * z[:, j] ** 2) + 1.0 / self.c)  # Fisher information + L2
             useful[j] = slope + 2.0 * se > 0
         if not useful.any():  # nothing ranks: fall back to every non-constant scorer
             useful = sd > 1e-12
         if not useful.any():
-            self.coef_ = np.zeros(x.shape[1])
-            self.intercept_ = fit_soft_logistic(x[:, :1], target, self.c, w)[1]
+            self.coef_, self.intercept_ = np.zeros(x.shape[1]), fit_soft_logistic(x[:, :1], target, self.c)[1]
             return
         zbar = z[:, useful].mean(axis=1, keepdims=True)
-        (a,), b = fit_soft_logistic(zbar, target, self.c, w)
+        (a,), b = fit_soft_logistic(zbar, target, self.c)
         if a <= 0:
             # The kept scorers all rank "higher = strong better"; a fold too small to show it must not
             # reverse their order. The slope-constrained fit is a = 0 (the base rate); a tiny positive
             # slope keeps the mean's order for share-based routing.
-            a, b = 1e-3, float(logit(np.average(target, weights=w)))
+            a, b = 1e-3, float(logit(np.mean(target)))
         k = int(useful.sum())
         self.coef_ = np.where(useful, a / (k * np.where(sd > 1e-12, sd, 1.0)), 0.0)
         self.intercept_ = float(b - np.sum(self.coef_ * mu))
 
-    def _fit_lr(self, x: np.ndarray, target: np.ndarray, w: np.ndarray) -> None:
+    def _fit_lr(self, x: np.ndarray, target: np.ndarray) -> None:
         # Fitted on standardised logits (so the L2 prior treats a low-variance scorer like the others),
         # then mapped back. Every base score is oriented "higher = strong better": a negative weight only
         # fits noise of correlated scorers, so the most negative one is dropped and the rest refitted.
-        mu = np.average(x, axis=0, weights=w)
-        sd = np.sqrt(np.average((x - mu) ** 2, axis=0, weights=w))
+        mu, sd = x.mean(axis=0), x.std(axis=0)
         sd = np.where(sd > 1e-12, sd, 1.0)
         z = (x - mu) / sd
         active = np.ones(x.shape[1], dtype=bool)
         while True:
-            coef, b = fit_soft_logistic(z[:, active], target, self.c, w)
+            coef, b = fit_soft_logistic(z[:, active], target, self.c)
             if (coef >= 0).all() or active.sum() == 1:
                 break
             active[np.flatnonzero(active)[int(np.argmin(coef))]] = False

@@ -43,11 +43,16 @@ class StackInput:
     is_target: np.ndarray | None = None  # prompt mask of the target data (None: no target data)
     target_prior: float = 0.0  # total weight of the non-target stack rows, in target-prompt units
 
+    @property
+    def on_target(self) -> np.ndarray | None:
+        """Per stack row: is it a target prompt (None without target data)."""
+        return None if self.is_target is None else self.is_target[self.rows]
+
     def row_weights(self) -> np.ndarray | None:
         """Stack-row weights: 1 per target prompt, ``target_prior`` shared by all the others."""
-        if self.is_target is None:
+        t = self.on_target
+        if t is None:
             return None
-        t = self.is_target[self.rows]
         return np.where(t, 1.0, self.target_prior / max(1, int((~t).sum())))
 
 
@@ -120,7 +125,7 @@ class PairStrategy:
         if len(target) >= MIN_STACK_ROWS:
             fit.stack, oof = _fit_pair_stack(probs, target, inp)
             # with target data, the metrics are the target prompts' (what the router is for)
-            on = np.ones(len(target), bool) if inp.is_target is None else inp.is_target[inp.rows]
+            on = np.ones(len(target), bool) if inp.on_target is None else inp.on_target
             fit.metrics["scorers"] = {n: pair_fit_metrics(p[on], q_s[on], q_w[on]) for n, p in probs.items()}
             fit.metrics["scorers"]["ensemble"] = pair_fit_metrics(oof[on], q_s[on], q_w[on])
             if inp.is_target is not None:
@@ -151,9 +156,9 @@ def _pair_stack_fitter(
     probs: dict[str, np.ndarray], target: np.ndarray, inp: StackInput
 ) -> Callable[[np.ndarray], PairStack]:
     """rows -> the stack fitted on those stack rows: with target data the target blend, else PairStack."""
-    if inp.is_target is None:
+    on = inp.on_target
+    if on is None:
         return lambda r: PairStack(mode=inp.stack_mode).fit({k: v[r] for k, v in probs.items()}, target[r])
-    on = inp.is_target[inp.rows]
     return lambda r: fit_target_blend(
         {k: v[r] for k, v in probs.items()}, target[r], on[r], TARGET_SCORERS, inp.target_prior
     )
@@ -168,8 +173,8 @@ def _target_curve(
     def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
         return fit(tr).predict({k: v[te] for k, v in probs.items()})
 
-    assert inp.is_target is not None
-    return learning_curve(probs, q_s, q_w, inp.is_target[inp.rows], oof, fit_predict, inp.seed)
+    assert inp.on_target is not None
+    return learning_curve(q_s, q_w, inp.on_target, oof, fit_predict, inp.seed)
 
 
 def score_range(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ curve is an upper estimate of what so few labels give.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,6 @@ def _cross_fit_on(
 
 
 def learning_curve(
-    probs: Mapping[str, np.ndarray],
     q_s: np.ndarray,
     q_w: np.ndarray,
     is_target: np.ndarray,
@@ -58,7 +57,7 @@ def learning_curve(
     fit_predict: Callable[[np.ndarray, np.ndarray], np.ndarray],
     seed: int = 0,
 ) -> dict[str, Any]:
-    """``probs``/``q_s``/``q_w``/``is_target``/``oof``: per stack row (``oof``: the stack's own out-of-fold
+    """``q_s``/``q_w``/``is_target``/``oof``: per stack row (``oof``: the stack's own out-of-fold
     prediction); ``fit_predict(train_rows, test_rows)`` fits the stack on ``train_rows`` and predicts
     ``test_rows``."""
     t = np.flatnonzero(is_target)
