@@ -44,7 +44,19 @@ def _target_part(name: str, data: Any, sources: Sequence[str]) -> np.ndarray:
     return rows
 
 
-class TargetKNNScorer(KNNScorer):
+class _OnTargetSources:
+    """Fits the scorer it is mixed into on the prompts of ``self.sources`` only."""
+
+    name: ClassVar[str]
+    sources: list[str]
+
+    def fit(self, data: Any, embeddings: np.ndarray | None = None) -> Any:
+        rows = _target_part(self.name, data, self.sources)
+        emb = None if embeddings is None else np.asarray(embeddings)[rows]
+        return super().fit(data.subset(rows), emb)  # type: ignore[misc]
+
+
+class TargetKNNScorer(_OnTargetSources, KNNScorer):
     """``knn`` fitted on the prompts of ``sources`` only. Parameters as ``knn``, plus ``sources``."""
 
     name: ClassVar[str] = "target_knn"
@@ -56,13 +68,8 @@ class TargetKNNScorer(KNNScorer):
         super().__init__(k=k, tau=tau, shrink=shrink)
         self.sources = list(sources)
 
-    def fit(self, data: Any, embeddings: np.ndarray) -> TargetKNNScorer:
-        rows = _target_part(self.name, data, self.sources)
-        super().fit(data.subset(rows), np.asarray(embeddings)[rows])
-        return self
 
-
-class TargetShapeScorer(ShapeScorer):
+class TargetShapeScorer(_OnTargetSources, ShapeScorer):
     """``shape`` fitted on the prompts of ``sources`` only. Parameters as ``shape``, plus ``sources``."""
 
     name: ClassVar[str] = "target_shape"
@@ -73,11 +80,6 @@ class TargetShapeScorer(ShapeScorer):
     ) -> None:
         super().__init__(c=c, n_bins=n_bins, max_iter=max_iter)
         self.sources = list(sources)
-
-    def fit(self, data: Any, embeddings: np.ndarray | None = None) -> TargetShapeScorer:
-        rows = _target_part(self.name, data, self.sources)
-        super().fit(data.subset(rows))
-        return self
 
 
 class TargetLinearScorer(ScorerBase):
