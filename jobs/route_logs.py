@@ -100,12 +100,7 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
             )
     kind = cfg.embedder.kind
     key_env = cfg.embedder.api_key_env
-    if (
-        kind == "openai"
-        and cfg.spark.master.startswith("local")
-        and not os.environ.get(key_env)
-        and f"spark.executorEnv.{key_env}" not in cfg.spark.extra_conf
-    ):
+    if kind == "openai" and _key_missing(cfg, key_env):
         raise RouteError(
             f"the router embeds prompts with an endpoint ('{router.embedder_id}') and {key_env} is not set: "
             f"export {key_env} (or set embedder.api_key_env to the variable that holds the key)"
@@ -121,18 +116,23 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
             raise RouteError(f"cannot load the int8 embedder: {exc}") from None
 
 
+def _key_missing(cfg: JobConfig, env: str) -> bool:
+    """On a local master the workers inherit this process's environment: a key neither exported here
+    nor given as a Spark executor variable is missing for them too."""
+    return (
+        cfg.spark.master.startswith("local")
+        and not os.environ.get(env)
+        and f"spark.executorEnv.{env}" not in cfg.spark.extra_conf
+    )
+
+
 def check_scorer_keys(cfg: JobConfig, router: Any) -> None:
     """A scorer that calls an endpoint (llm) reads its key from the environment variable it names: on a
     local master the workers inherit this process's environment, so a missing key is one error here."""
     # the manifest's parameters: the driver loads the router without its scorers (Router.load(scorers=False))
     for entry in router.manifest.get("scorers", []):
         name, env = entry["name"], (entry.get("params") or {}).get("api_key_env")
-        if (
-            env
-            and cfg.spark.master.startswith("local")
-            and not os.environ.get(env)
-            and f"spark.executorEnv.{env}" not in cfg.spark.extra_conf
-        ):
+        if env and _key_missing(cfg, env):
             raise RouteError(
                 f"the router's {name} scorer calls an endpoint with the key in {env}, which is not set: "
                 f"export {env}"
