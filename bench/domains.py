@@ -14,6 +14,7 @@ router knows before the user's labels), ``pool`` (the target rows labels are dra
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from dataclasses import dataclass
@@ -144,7 +145,12 @@ def mmlu_other_group() -> tuple[str, ...]:
 
 
 def llmrouter_domains(
-    names: list[str], test_frac: float, source_max: int | None, seed: int, salt: str, by: str = "family",
+    names: list[str],
+    test_frac: float,
+    source_max: int | None,
+    seed: int,
+    salt: str,
+    by: str = "family",
     pair: tuple[str, str] | None = LLMROUTER_PAIR,
 ) -> list[Domain]:
     """LLMRouter task families (``by="family"``) or cluster ids (``by="cluster"``) held out. ``pair``
@@ -188,3 +194,25 @@ def embed_domains(domains: list[Domain], cache: str, embedder, log) -> dict[int,
         emb[rows] = cached_encode(enc, embedder.id, [d.data.prompts[i] for i in rows], cache, log)
         out[id(d.data)] = emb
     return out
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module docstring as written, and each option's default."""
+
+
+def add_split_options(p: argparse.ArgumentParser, source_max: int, n_boot: int) -> None:
+    """The options every domain bench shares: the test split, the source cap, the bootstrap, the seed
+    and the embedding cache."""
+    p.add_argument(
+        "--test-frac", type=float, default=0.5, help="share of each target domain held out for APGR"
+    )
+    p.add_argument(
+        "--source-max", type=int, default=source_max,
+        help="at most this many prompts of the other domains behind each router (0: all)",
+    )  # fmt: skip
+    p.add_argument("--n-boot", type=int, default=n_boot, help="bootstrap resamples of each test part")
+    p.add_argument("--seed", type=int, default=0, help="seed of the source cap and the bootstrap")
+    p.add_argument(
+        "--embed-cache", default="/tmp/label_sampling_embcache", help="npz embedding cache directory"
+    )
+    p.add_argument("--threads", type=int, default=2, help="torch threads for embedding")

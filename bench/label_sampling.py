@@ -31,6 +31,8 @@ from domains import (  # noqa: E402
     MMLU_NARROW,
     SHARED,
     Domain,
+    HelpFormatter,
+    add_split_options,
     embed_domains,
     llmrouter_domains,
     pair_domains,
@@ -179,10 +181,6 @@ def table(results: list[dict], summary: dict) -> str:
     return "\n".join(lines)
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The module docstring as written, and each option's default."""
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--out", default="/tmp/label_sampling.json", help="JSON results file")
@@ -201,21 +199,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--stack-folds", type=int, default=1, help="train_router stack_folds (1: one held-out fold)"
     )
     p.add_argument("--weight-sources", action="store_true", help="fit source weights (off: equal weights)")
-    p.add_argument(
-        "--test-frac", type=float, default=0.5, help="share of each target domain held out for APGR"
-    )
-    p.add_argument(
-        "--source-max",
-        type=int,
-        default=1500,
-        help="at most this many source-domain prompts behind the starting router (0: all)",
-    )
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of each test part")
-    p.add_argument("--seed", type=int, default=0, help="seed of the source cap and the bootstrap")
-    p.add_argument(
-        "--embed-cache", default="/tmp/label_sampling_embcache", help="npz embedding cache directory"
-    )
-    p.add_argument("--threads", type=int, default=2, help="torch threads for embedding")
+    add_split_options(p, source_max=1500, n_boot=1000)
     a = p.parse_args(argv)
     a.budgets = sorted(int(x) for x in a.budgets.split(","))
     a.seeds = [int(x) for x in a.seeds.split(",")]

@@ -35,6 +35,8 @@ from domains import (  # noqa: E402
     MMLU_CATEGORIES,
     SHARED,
     Domain,
+    HelpFormatter,
+    add_split_options,
     embed_domains,
     llmrouter_domains,
     mmlu_other_group,
@@ -246,10 +248,6 @@ def table(summary: dict, methods: list[str]) -> str:
     return "\n".join(lines)
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """The module docstring as written, and each option's default."""
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--out", default="/tmp/transfer_protocol.json", help="JSON results file")
@@ -264,14 +262,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--train-kwargs", default="{}", help="JSON of extra train_router arguments (design sweeps)"
     )
-    p.add_argument("--test-frac", type=float, default=0.5, help="share of each domain held out for APGR")
-    p.add_argument("--source-max", type=int, default=4000, help="at most this many source prompts (0: all)")
-    p.add_argument("--n-boot", type=int, default=500, help="bootstrap resamples of each test part")
-    p.add_argument("--seed", type=int, default=0, help="seed of the source cap and the bootstrap")
-    p.add_argument(
-        "--embed-cache", default="/tmp/label_sampling_embcache", help="npz embedding cache directory"
-    )
-    p.add_argument("--threads", type=int, default=2, help="torch threads for embedding")
+    add_split_options(p, source_max=4000, n_boot=500)
     a = p.parse_args(argv)
     a.train_kwargs = json.loads(a.train_kwargs)
     a.ns = sorted(int(x) for x in a.ns.split(","))
