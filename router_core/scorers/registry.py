@@ -24,12 +24,16 @@ SCORER_PATHS: dict[str, str] = {
     "target_knn": "router_core.scorers.target:TargetKNNScorer",
     "target_linear": "router_core.scorers.target:TargetLinearScorer",
     "target_shape": "router_core.scorers.target:TargetShapeScorer",
+    "length_prior": "router_core.scorers.length_prior:LengthPriorScorer",
 }
 # Fitted on the target sources only; the pipeline adds them when ``train --target-data`` gives some.
 TARGET_SCORERS: tuple[str, ...] = ("target_knn", "target_linear", "target_shape")
 # The ones it adds by default: target_linear alone ranked held-out domains better than the mean of all
 # three (docs/routers.md, "Routing your own traffic").
 DEFAULT_TARGET_SCORERS: tuple[str, ...] = ("target_linear",)
+# Stack inputs with a fixed weight, not learnt scorers; the pipeline adds them to pair routers
+# (router_core.scorers.length_prior).
+PRIOR_SCORERS: tuple[str, ...] = ("length_prior",)
 
 
 def _import(path: str) -> type[Scorer]:
@@ -42,7 +46,7 @@ DEFAULT_SCORERS: tuple[str, ...] = tuple(n for n, c in SCORERS.items() if c.in_d
 # Trainable on request (--scorers) but not in the default: measured without a held-out gain, or (llm) paid
 # per scored prompt (docs/routers.md).
 OPTIONAL_SCORERS: tuple[str, ...] = tuple(
-    n for n, c in SCORERS.items() if not c.in_default and n not in TARGET_SCORERS
+    n for n, c in SCORERS.items() if not c.in_default and n not in (*TARGET_SCORERS, *PRIOR_SCORERS)
 )
 
 

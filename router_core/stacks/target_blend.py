@@ -1,20 +1,20 @@
 """The default score of a pair router trained with target data: a blend of what the generic data knows
-and what the target labels say, weighted by how many target labels there are.
+and what the target labels say, weighted by how many target labels there are, plus the length prior.
 
-    s = alpha * z(generic stack) + (1 - alpha) * mean_t z(target scorer t)
+    s = z(alpha * z(generic stack) + (1 - alpha) * mean_t z(target scorer t)) + sum_p w_p * z(prior p)
 
 ``generic stack``: the usual ``PairStack`` (mean mode) over the generic scorers, fitted on the generic
 prompts' out-of-fold outputs; ``target scorer``: the scorers fitted on the target prompts alone
-(``router_core.scorers.target``); z: standardised on the target prompts. alpha is the grid value whose
-blend ranks the target prompts' out-of-fold outputs best, shrunk towards prior / (prior + n) (n target
-prompts): with few labels the prior weight, with many what the labels show. A final slope and intercept
-calibrate s into P(strong beats weak).
+(``router_core.scorers.target``); ``prior``: fixed-weight inputs (``router_core.scorers.length_prior``);
+z: standardised on the target prompts. alpha = prior / (prior + n) with n target prompts and ``prior``
+pseudo-prompts: with few labels the generic data counts, with many the labels decide. A final slope and
+intercept calibrate s into P(strong beats weak).
 
-Why one blend weight and not per-scorer weights fitted on the target prompts: with 50-200 labels, those
-fitted on out-of-fold outputs followed the noise of a few dozen decisive prompts (a generic scorer that
-ranks a held-out domain worse than random could get the largest weight), and the routers lost to the
-target scorers alone; the leave-one-domain-out protocol chose this form and ``prior``
-(docs/routers.md, "Routing your own traffic").
+Why fixed weights and nothing fitted on the target prompts' out-of-fold outputs: with 50-200 labels, per-
+scorer weights fitted on them followed the noise of a few dozen decisive prompts (a generic scorer that
+ranks a held-out domain worse than random could get the largest weight), and choosing alpha by the AUC of
+those outputs did no better than the fixed alpha; the leave-one-domain-out protocol chose this form,
+``prior`` and the prior weights (docs/routers.md, "Routing your own traffic").
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from router_core.evaluation import decisive_auc
 from router_core.stacks.logistic import fit_soft_logistic, logit
 from router_core.stacks.pair import PairStack
 
@@ -33,27 +32,37 @@ def _z(x: np.ndarray, on: np.ndarray) -> tuple[float, float]:
     return mu, sd if sd > 1e-12 else 1.0
 
 
-ALPHAS = np.linspace(0.0, 1.0, 5)
-
-
 def fit_target_blend(
     probs: Mapping[str, np.ndarray],
     target: np.ndarray,
     is_target: np.ndarray,
     target_scorers: Sequence[str],
     prior: float,
+    priors: Mapping[str, float] | None = None,
 ) -> PairStack:
-    """A ``PairStack`` (its linear map of the base logits) holding the blend; ``is_target``: per row.
-    The calibration is fitted on the target rows with the generic rows as a prior of ``prior`` rows, so a
-    few labels give a usable probability scale (threshold policies read it), not only an order."""
+    """A ``PairStack`` (its linear map of the base logits) holding the blend; ``is_target``: per row;
+    ``priors``: fixed weights of prior inputs among ``probs``. The calibration is fitted on the target
+    rows with the generic rows as a prior of ``prior`` rows, so a few labels give a usable probability
+    scale (threshold policies read it), not only an order."""
     names = list(probs)
-    generic = [s for s in names if s not in target_scorers]
+    fixed = {s: w for s, w in (priors or {}).items() if s in probs}
+    generic = [s for s in names if s not in target_scorers and s not in fixed]
     tgt = [s for s in names if s in target_scorers]
     x = np.column_stack([logit(probs[s]) for s in names])
     parts = _standardised_parts(probs, target, is_target, names, generic, tgt)
-    alpha = _blend_weight(x, parts, target, is_target, prior) if generic and tgt else float(bool(generic))
+    n = int(is_target.sum())
+    alpha = prior / (prior + n) if generic and tgt else float(bool(generic))
     coef = alpha * parts["generic"][0] + (1 - alpha) * parts["target"][0]
     intercept = alpha * parts["generic"][1] + (1 - alpha) * parts["target"][1]
+    mu, sd = _z(x @ coef + intercept, is_target)  # the priors' weights are in sds of this blend
+    coef, intercept = coef / sd, (intercept - mu) / sd
+    if fixed:
+        scale = {s: _z(logit(probs[s]), is_target) for s in fixed}
+        z_p = {s: (logit(probs[s]) - mu) / sd for s, (mu, sd) in scale.items()}
+        for s, w in _prior_weights(x @ coef + intercept, z_p, fixed, target, is_target).items():
+            mu, sd = scale[s]
+            coef[names.index(s)] += w / sd
+            intercept -= w * mu / sd
     blend = x @ coef + intercept
     w = np.where(is_target, 1.0, prior / max(1, int((~is_target).sum())))
     (a,), b = fit_soft_logistic(blend[:, None], target, sample_weight=w * (len(w) / w.sum()))
@@ -61,6 +70,28 @@ def fit_target_blend(
     stack = PairStack(mode="mean")
     stack.scorers_, stack.coef_, stack.intercept_ = names, a * coef, float(a * intercept + b)
     return stack
+
+
+PRIOR_ROWS = 200.0  # a prior input's weight counts as much as this many target prompts' evidence
+
+
+def _prior_weights(
+    blend: np.ndarray, z_p: dict[str, np.ndarray], prior: Mapping[str, float], target: np.ndarray,
+    is_target: np.ndarray,
+) -> dict[str, float]:  # fmt: skip
+    """Each prior input's weight, its prior weight w0 moved towards what the target rows show:
+    (n * w_hat + PRIOR_ROWS * w0) / (n + PRIOR_ROWS), w_hat its logistic coefficient next to the blend's
+    (both standardised) relative to the blend's, kept within [-w0, 2 w0]. Target traffic where the prior
+    does not hold (length tells the tasks of a mixture apart) turns it down with a few hundred labels."""
+    on = is_target
+    n = int(on.sum())
+    feats = np.column_stack([blend[on], *(v[on] for v in z_p.values())])
+    coef, _ = fit_soft_logistic(feats, target[on])
+    out = {}
+    for j, (s, w0) in enumerate(prior.items(), start=1):
+        w_hat = float(np.clip(coef[j] / max(float(coef[0]), 0.1), -w0, 2.0 * w0))
+        out[s] = (n * w_hat + PRIOR_ROWS * w0) / (n + PRIOR_ROWS)
+    return out
 
 
 def _standardised_parts(
@@ -86,21 +117,3 @@ def _standardised_parts(
             icpt -= mu / (len(tgt) * sd)
         out["target"] = (coef, icpt)
     return out
-
-
-def _blend_weight(
-    x: np.ndarray, parts: dict[str, tuple[np.ndarray, float]], target: np.ndarray, is_target: np.ndarray,
-    prior: float,
-) -> float:  # fmt: skip
-    """alpha: the grid value whose blend ranks the target rows best (AUC of their out-of-fold outputs),
-    shrunk towards the prior weight prior / (prior + n) with ``prior`` pseudo-prompts."""
-    n = int(is_target.sum())
-    alpha0 = prior / (prior + n)
-    aucs = []
-    for a in ALPHAS:
-        coef = a * parts["generic"][0] + (1 - a) * parts["target"][0]
-        aucs.append(decisive_auc(x[is_target] @ coef, target[is_target]))
-    if any(v is None for v in aucs):
-        return alpha0
-    best = float(ALPHAS[int(np.argmax(aucs))])
-    return (n * best + prior * alpha0) / (n + prior)

@@ -264,6 +264,9 @@ def training_manifest(
 
 MIN_TARGET_PROMPTS = 20  # fewer: too few to fit the target scorers per fold; trained as generic data
 TARGET_PRIOR = 40.0  # what the generic data knows weighs as much as this many target prompts
+# Prior weight of the length prior (router_core.scorers.length_prior) in the target blend, in sds of the
+# blended score, before the target labels update it (chosen by the leave-one-domain-out protocol).
+LENGTH_PRIOR = 1.0
 
 
 def target_prompts(
@@ -298,6 +301,13 @@ def with_target_scorers(
     for name in target_scorers:
         out.setdefault(name, {})["sources"] = list(target_sources)
     return [*scorers, *(t for t in target_scorers if t not in scorers)], out
+
+
+def stack_priors(strong: str | None, with_target: bool, weight: float) -> dict[str, float]:
+    """Prior inputs of the stack -> their prior weight: the length prior, for pair routers trained with
+    target data (without, the stack's rows are the generic data, where length mostly tells the tasks of a
+    mixture apart: docs/routers.md)."""
+    return {"length_prior": float(weight)} if strong is not None and with_target and weight > 0 else {}
 
 
 # ------------------------------------------------------------------------------------ pipeline
@@ -342,6 +352,7 @@ def train_router(
     target_sources: Sequence[str] = (),
     target_prior: float = TARGET_PRIOR,
     target_scorers: Sequence[str] = registry.DEFAULT_TARGET_SCORERS,
+    length_prior: float = LENGTH_PRIOR,
     log: Callable[[str], None] = print,
 ) -> Router:
     """Fit base scorers, source weights and the stacked default score; returns an unsaved Router.
@@ -358,7 +369,9 @@ def train_router(
     validation battles. Pair routers: the default score is the target blend of the generic stack and the
     target scorers (``router_core.stacks.target_blend``; ``target_prior``: the generic stack's weight in
     target-prompt units). N models: the linear stack, its non-target rows weighing as much as
-    ``target_prior`` target prompts."""
+    ``target_prior`` target prompts.
+    ``length_prior``: pair routers with target data: the prior weight of the length prior in the target
+    blend (0: none)."""
     target = target_strategy(data, strong, weak)
     check_scorers(scorers, strong)
     if stack_folds < 1:
@@ -367,6 +380,8 @@ def train_router(
     scorers, params = list(scorers), seeded_params(scorers, scorer_params, seed)
     if is_target is not None:
         scorers, params = with_target_scorers(scorers, params, target_sources, target_scorers)
+    priors = stack_priors(strong, is_target is not None, length_prior)
+    scorers += [p for p in priors if p not in scorers]
     plan = TrainPlan(data, embeddings, target, scorers, params, log, tuple(target_sources))
     valid = split_prompts(data.prompts, valid_frac, salt=VALID_SALT)
     tr_idx, va_idx = np.flatnonzero(~valid), np.flatnonzero(valid)
@@ -388,7 +403,7 @@ def train_router(
     use_joint = folds > 1 if joint_stack is None else joint_stack
     inputs = StackInput(
         outputs, rows, targets, folds, weighted, tr_idx, embeddings, use_joint, seed, stack_mode, log,
-        is_target, target_prior,
+        is_target, target_prior, priors,
     )  # fmt: skip
     stack_fit = target.fit_stack(inputs)
     metrics.update(stack_fit.metrics)

@@ -42,6 +42,7 @@ class StackInput:
     log: Callable[[str], None]
     is_target: np.ndarray | None = None  # prompt mask of the target data (None: no target data)
     target_prior: float = 0.0  # total weight of the non-target stack rows, in target-prompt units
+    priors: dict[str, float] = field(default_factory=dict)  # target blend: prior inputs -> their weight
 
     @property
     def on_target(self) -> np.ndarray | None:
@@ -160,7 +161,7 @@ def _pair_stack_fitter(
     if on is None:
         return lambda r: PairStack(mode=inp.stack_mode).fit({k: v[r] for k, v in probs.items()}, target[r])
     return lambda r: fit_target_blend(
-        {k: v[r] for k, v in probs.items()}, target[r], on[r], TARGET_SCORERS, inp.target_prior
+        {k: v[r] for k, v in probs.items()}, target[r], on[r], TARGET_SCORERS, inp.target_prior, inp.priors
     )
 
 
