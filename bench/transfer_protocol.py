@@ -190,7 +190,7 @@ def _ci(x: np.ndarray) -> list[float]:
 def summarise(results: dict[str, dict]) -> dict:
     """Per (domain, n) and per n over domains: each method's seed-mean APGR with its CI, the best
     reference, and the acceptance checks of the default router."""
-    cells, by_n = [], {}
+    cells = []
     for dom, res in results.items():
         for n in sorted({n for v in res.values() for n in v}):
             cell = {"domain": dom, "n": n}
@@ -207,7 +207,14 @@ def summarise(results: dict[str, dict]) -> dict:
                     round(cell["router"] - refs[best], 4),
                 )
             cells.append(cell)
-            by_n.setdefault(n, []).append(cell)
+    return summary_of_cells(cells)
+
+
+def summary_of_cells(cells: list[dict]) -> dict:
+    """The means over domains and the acceptance checks of ``cells`` (of one run or of several)."""
+    by_n: dict[int, list[dict]] = {}
+    for c in cells:
+        by_n.setdefault(int(c["n"]), []).append(c)
     means = {}
     for n, cs in sorted(by_n.items()):
         methods = [m for m in METHODS if all(m in c for c in cs)]
@@ -251,6 +258,10 @@ def table(summary: dict, methods: list[str]) -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--out", default="/tmp/transfer_protocol.json", help="JSON results file")
+    p.add_argument(
+        "--summarise", default=None, metavar="A.json,B.json",
+        help="print the table and checks of earlier runs' results files together, and run nothing",
+    )  # fmt: skip
     every = [*MMLU_CATEGORIES, "mmlu-other", "alpaca-eval", *(f"llmrouter-{f}" for f in LLMROUTER_FAMILIES)]
     p.add_argument("--domains", default=",".join(every), help="held-out domains, comma-separated")
     p.add_argument(
@@ -288,8 +299,19 @@ def load_domains(a: argparse.Namespace) -> list[Domain]:
     return [d for d in doms if d.name in a.domains]
 
 
+def summarise_files(paths: list[str]) -> int:
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    summary = summary_of_cells([c for r in runs for c in r["summary"]["cells"]])
+    methods = [m for m in METHODS if any(m in r["args"]["methods"] for r in runs)]
+    print(table(summary, methods))
+    print(json.dumps(summary["checks"]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    if a.summarise:
+        return summarise_files([p for p in a.summarise.split(",") if p])
     if not (SHARED / "mmlu_dev.parquet").exists():
         print(f"error: the shared data is not at {SHARED} (mmlu_dev.parquet missing)", file=sys.stderr)
         return 2

@@ -156,3 +156,52 @@ def test_n_model_router_with_target_data_uses_the_weighted_linear_stack():
     assert any("weighted for the target prompts" in m for m in logs)
     q = r.score(emb[:5], ts.prompts[:5])
     assert np.asarray(q["predicted_quality"]).shape == (5, len(ts.models))
+
+
+def _length_domain(n: int, rng: np.random.Generator, tag: str, longer_needs_strong: bool):
+    """Prompts whose embeddings say nothing; the strong model is needed on the longer half (or the
+    shorter half when ``longer_needs_strong`` is False)."""
+    emb = rng.normal(size=(n, 16)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    words = rng.integers(1, 200, size=n)
+    needed = (words > 100) == longer_needs_strong
+    scores = np.c_[np.ones(n), np.where(needed, 0.0, 1.0)].astype(np.float32)
+    texts = [f"{tag} {i} " + "word " * int(w) for i, w in enumerate(words)]
+    return emb, scores, texts
+
+
+def test_length_prior_joins_pair_routers_with_target_data_only(domains):
+    generic, target, _ = domains
+    ts, emb = _training_set([generic, target], ["generic", "mine"])
+    adapted = train_router(ts, emb, "e", "strong", "weak", target_sources=["mine"], **KW)
+    assert "length_prior" in adapted.scorers
+    assert "length_prior" not in train_router(ts, emb, "e", "strong", "weak", **KW).scorers
+    off = train_router(ts, emb, "e", "strong", "weak", target_sources=["mine"], length_prior=0, **KW)
+    assert "length_prior" not in off.scorers
+
+
+@pytest.mark.parametrize("longer_needs_strong", [True, False])
+def test_target_labels_update_the_length_prior(longer_needs_strong):
+    """Where the target labels follow length, the router ranks by it; where they show the opposite, 400
+    labels turn the prior's weight negative (at most -1 x its prior weight with endless labels)."""
+    rng = np.random.default_rng(3)
+    generic = _length_domain(600, rng, "generic", True)
+    target = _length_domain(400, rng, "target", longer_needs_strong)
+    test = _length_domain(300, rng, "target-test", longer_needs_strong)
+    ts, emb = _training_set([generic, target], ["generic", "mine"])
+    r = train_router(ts, emb, "e", "strong", "weak", target_sources=["mine"], **KW)
+    j = r.stack.scorers_.index("length_prior")
+    assert (r.stack.coef_[j] > 0) == longer_needs_strong
+    assert _test_apgr(r, test) > (0.65 if longer_needs_strong else 0.52)
+
+
+def test_prior_weight_moves_with_the_labels_by_its_pseudo_count():
+    from router_core.stacks.target_blend import PRIOR_ROWS, _prior_weights
+
+    rng = np.random.default_rng(0)
+    for n in (50, 400):
+        blend, z_len = rng.normal(size=n), rng.normal(size=n)
+        target = (z_len < 0).astype(float)  # length points the other way
+        w = _prior_weights(blend, {"length_prior": z_len}, {"length_prior": 1.0}, target, np.ones(n, bool))
+        # w_hat is clipped at -w0: the weight is (n * -1 + PRIOR_ROWS * 1) / (n + PRIOR_ROWS)
+        assert w["length_prior"] == pytest.approx((PRIOR_ROWS - n) / (n + PRIOR_ROWS))

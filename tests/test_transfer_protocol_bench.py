@@ -70,3 +70,22 @@ def test_unknown_domain_is_a_usage_error(capsys):
         return
     assert tp.main(["--domains", "nowhere", "--methods", "length"]) == 2
     assert "no known domain" in capsys.readouterr().err
+
+
+def test_summarise_merges_the_results_files_of_several_runs(tmp_path, capsys):
+    import json
+
+    tp = _bench()
+    paths = []
+    for dom, router in (("dom-a", 0.70), ("dom-b", 0.50)):
+        results = {dom: {"router": {50: _runs(router)}, "length": {50: _runs(0.60)}}}
+        out = {"args": {"methods": ["router", "length"]}, "summary": tp.summarise(results)}
+        paths.append(tmp_path / f"{dom}.json")
+        paths[-1].write_text(json.dumps(out))
+    assert tp.main(["--summarise", ",".join(map(str, paths))]) == 0
+    text = capsys.readouterr().out
+    assert "| dom-a | 50 |" in text and "| dom-b | 50 |" in text
+    mean_line = next(line for line in text.splitlines() if line.startswith("| mean over domains | 50 |"))
+    router_mean, length_mean = (float(v) for v in mean_line.split("|")[3:5])
+    assert abs(router_mean - 0.60) < 0.02 and abs(length_mean - 0.60) < 0.02
+    assert '"router_at_least_best_reference_n50": false' in text

@@ -1,16 +1,17 @@
-"""The length prior of pair routers: a longer prompt makes the strong model's win more likely.
+"""The length prior of pair routers trained with target data: a longer prompt makes the strong model's
+win more likely.
 
-Not learnt from battles: its direction is fixed, and only its centre and scale (of log1p(characters)) are
-fitted, on the training prompts. The pair stack adds it with a fixed weight to the standardised stack of
-the learnt scorers (``PairStack(priors=...)``, ``router_core.stacks.target_blend``), outside the choice
-of which scorers rank the right way.
+Not learnt from battles: its direction is given, and only its centre (the mean log1p(characters) of the
+training prompts) is fitted, so its logit, log length minus that centre, stays far from the sigmoid's
+flat ends. The target blend (``router_core.stacks.target_blend``) adds it, standardised on the target
+prompts, with a prior weight that the target labels update.
 
-Why a fixed direction: within one task a longer prompt is harder and the weak model falls behind (prompt
-length ranked 7 of the 8 held-out domains of the transfer protocol above random), but across a mixture
-of tasks length mostly says which task a prompt is from, so fitted on a mixed training set it pointed
-the wrong way (out-of-fold APGR 0.38-0.45 on MMLU + AlpacaEval) and could not carry over. Adding it lifted
-the default router's mean held-out APGR from 0.508 to 0.560 with no target labels and from 0.554 / 0.568
-to 0.576 / 0.595 with 50 / 200 (docs/routers.md, "Routing your own traffic").
+Why a given direction: within one task a longer prompt is harder and the weak model falls behind (prompt
+length ranks 7 of the 8 held-out domains of the transfer protocol above random), but across a mixture of
+tasks length mostly tells the tasks apart: on the generic training sets of the protocol it ranks their
+own out-of-fold prompts below random (APGR 0.38-0.45 on MMLU + AlpacaEval), so no scorer fitted on them
+learns it. For the same reason it is not added without target data: its effect is measured per task
+(docs/routers.md, "Routing your own traffic").
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def log_length(texts: Sequence[str]) -> np.ndarray:
 
 
 class LengthPriorScorer(ScorerBase):
-    """P(strong beats weak) = sigmoid of the prompt's standardised log length. No parameters."""
+    """P(strong beats weak) = sigmoid(log1p(characters) - centre). No parameters."""
 
     name: ClassVar[str] = "length_prior"
     output: ClassVar[ScoreKind] = "probability"
@@ -42,8 +43,7 @@ class LengthPriorScorer(ScorerBase):
     def fit(self, data: Any, embeddings: np.ndarray | None = None) -> LengthPriorScorer:
         x = log_length(data.prompts)
         self.models_ = list(data.models)
-        self.mu_ = float(x.mean()) if len(x) else 0.0
-        self.sd_ = float(x.std()) if len(x) and x.std() > 1e-9 else 1.0
+        self.centre_ = float(x.mean()) if len(x) else 0.0
         return self
 
     def score(self, embeddings: np.ndarray | None, texts: Sequence[str] | None = None) -> np.ndarray:
@@ -54,13 +54,13 @@ class LengthPriorScorer(ScorerBase):
     ) -> np.ndarray:
         if texts is None:
             raise ValueError("the length prior needs the prompt texts")
-        return sigmoid((log_length(texts) - self.mu_) / self.sd_)
+        return sigmoid(log_length(texts) - self.centre_)
 
     def _json_state(self) -> dict[str, Any]:
-        return {"mu": self.mu_, "sd": self.sd_}
+        return {"centre": self.centre_}
 
     def _save_state(self, directory: str) -> None:
-        pass  # the centre and scale travel in <name>.json (_json_state)
+        pass  # the centre travels in <name>.json (_json_state)
 
     def _load_state(self, directory: str, meta: dict[str, Any], params: dict[str, Any]) -> None:
-        self.mu_, self.sd_ = float(meta["mu"]), float(meta["sd"])
+        self.centre_ = float(meta["centre"])
