@@ -31,8 +31,8 @@ TARGET_SCORERS: tuple[str, ...] = ("target_knn", "target_linear", "target_shape"
 # The ones it adds by default: target_linear alone ranked held-out domains better than the mean of all
 # three (docs/routers.md, "Routing your own traffic").
 DEFAULT_TARGET_SCORERS: tuple[str, ...] = ("target_linear",)
-# Stack inputs with a fixed weight, not learnt scorers; the pipeline adds them to pair routers
-# (router_core.scorers.length_prior).
+# Stack inputs with a prior weight, not learnt from battles; the pipeline adds them to pair routers trained
+# with target data (router_core.scorers.length_prior).
 PRIOR_SCORERS: tuple[str, ...] = ("length_prior",)
 
 

@@ -5,7 +5,8 @@ and what the target labels say, weighted by how many target labels there are, pl
 
 ``generic stack``: the usual ``PairStack`` (mean mode) over the generic scorers, fitted on the generic
 prompts' out-of-fold outputs; ``target scorer``: the scorers fitted on the target prompts alone
-(``router_core.scorers.target``); ``prior``: fixed-weight inputs (``router_core.scorers.length_prior``);
+(``router_core.scorers.target``); ``prior p``: an input with a prior weight that the target labels
+update (``router_core.scorers.length_prior``, ``_prior_weights``);
 z: standardised on the target prompts. alpha = prior / (prior + n) with n target prompts and ``prior``
 pseudo-prompts: with few labels the generic data counts, with many the labels decide. A final slope and
 intercept calibrate s into P(strong beats weak).
@@ -41,12 +42,12 @@ def fit_target_blend(
     priors: Mapping[str, float] | None = None,
 ) -> PairStack:
     """A ``PairStack`` (its linear map of the base logits) holding the blend; ``is_target``: per row;
-    ``priors``: fixed weights of prior inputs among ``probs``. The calibration is fitted on the target
+    ``priors``: the prior weights of prior inputs among ``probs``. The calibration is fitted on the target
     rows with the generic rows as a prior of ``prior`` rows, so a few labels give a usable probability
     scale (threshold policies read it), not only an order."""
     names = list(probs)
-    fixed = {s: w for s, w in (priors or {}).items() if s in probs}
-    generic = [s for s in names if s not in target_scorers and s not in fixed]
+    prior_w0 = {s: w for s, w in (priors or {}).items() if s in probs}
+    generic = [s for s in names if s not in target_scorers and s not in prior_w0]
     tgt = [s for s in names if s in target_scorers]
     x = np.column_stack([logit(probs[s]) for s in names])
     parts = _standardised_parts(probs, target, is_target, names, generic, tgt)
@@ -56,13 +57,13 @@ def fit_target_blend(
     intercept = alpha * parts["generic"][1] + (1 - alpha) * parts["target"][1]
     mu, sd = _z(x @ coef + intercept, is_target)  # the priors' weights are in sds of this blend
     coef, intercept = coef / sd, (intercept - mu) / sd
-    if fixed:
-        scale = {s: _z(logit(probs[s]), is_target) for s in fixed}
-        z_p = {s: (logit(probs[s]) - mu) / sd for s, (mu, sd) in scale.items()}
-        for s, w in _prior_weights(x @ coef + intercept, z_p, fixed, target, is_target).items():
-            mu, sd = scale[s]
-            coef[names.index(s)] += w / sd
-            intercept -= w * mu / sd
+    if prior_w0:
+        scale = {s: _z(x[:, names.index(s)], is_target) for s in prior_w0}
+        z_p = {s: (x[:, names.index(s)] - m) / d for s, (m, d) in scale.items()}
+        for s, w in _prior_weights(x @ coef + intercept, z_p, prior_w0, target, is_target).items():
+            m, d = scale[s]
+            coef[names.index(s)] += w / d
+            intercept -= w * m / d
     blend = x @ coef + intercept
     w = np.where(is_target, 1.0, prior / max(1, int((~is_target).sum())))
     (a,), b = fit_soft_logistic(blend[:, None], target, sample_weight=w * (len(w) / w.sum()))
