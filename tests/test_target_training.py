@@ -195,13 +195,35 @@ def test_target_labels_update_the_length_prior(longer_needs_strong):
     assert _test_apgr(r, test) > (0.65 if longer_needs_strong else 0.52)
 
 
-def test_prior_weight_moves_with_the_labels_by_its_pseudo_count():
-    from router_core.stacks.target_blend import PRIOR_ROWS, _prior_weights
+def test_prior_weights_move_with_the_evidence_of_the_labels():
+    """The blend's weights start at the prior and move towards what the labels show, the more the more
+    labels there are; an endless prior never moves."""
+    from router_core.stacks.logistic import fit_logistic_towards
+    from router_core.stacks.target_blend import INFO_PER_ROW, PRIOR_ROWS
 
     rng = np.random.default_rng(0)
+    strength, moved = INFO_PER_ROW * PRIOR_ROWS, {}
     for n in (50, 400):
-        blend, z_len = rng.normal(size=n), rng.normal(size=n)
-        target = (z_len < 0).astype(float)  # length points the other way
-        w = _prior_weights(blend, {"length_prior": z_len}, {"length_prior": 1.0}, target, np.ones(n, bool))
-        # w_hat is clipped at -w0: the weight is (n * -1 + PRIOR_ROWS * 1) / (n + PRIOR_ROWS)
-        assert w["length_prior"] == pytest.approx((PRIOR_ROWS - n) / (n + PRIOR_ROWS))
+        z_len = rng.normal(size=(n, 1))
+        target = (z_len[:, 0] < 0).astype(float)  # length points the other way
+        moved[n] = fit_logistic_towards(z_len, target, np.array([0.2]), strength)[0][0]
+        assert fit_logistic_towards(z_len, target, np.array([0.2]), 1e9)[0][0] == pytest.approx(0.2)
+    assert moved[400] < moved[50] < 0.2
+    assert moved[400] < 0
+
+
+def test_labels_that_confirm_the_generic_stack_keep_its_weight():
+    """With 400 target labels alpha gives the generic stack 40 / 440 of the prior; where the labels follow
+    it and not the target scorer, the fitted blend leans on the generic stack."""
+    from router_core.stacks.target_blend import fit_target_blend
+
+    rng = np.random.default_rng(1)
+    n_gen, n_tgt = 1000, 400
+    is_target = np.r_[np.zeros(n_gen, bool), np.ones(n_tgt, bool)]
+    signal = rng.normal(size=n_gen + n_tgt)
+    target = (rng.random(n_gen + n_tgt) < 1 / (1 + np.exp(-2 * signal))).astype(float)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    probs = {"sw": sig(signal), "target_linear": sig(rng.normal(size=n_gen + n_tgt))}
+    stack = fit_target_blend(probs, target, is_target, ["target_linear"], prior=40.0)
+    coef = dict(zip(stack.scorers_, stack.coef_, strict=True))
+    assert coef["sw"] > 5 * abs(coef["target_linear"])

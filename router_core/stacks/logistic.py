@@ -35,3 +35,26 @@ def fit_soft_logistic(
     lr = LogisticRegression(C=c, max_iter=2000, tol=1e-8)
     lr.fit(xx[keep], yy[keep], sample_weight=ww[keep])
     return lr.coef_[0].copy(), float(lr.intercept_[0])
+
+
+def fit_logistic_towards(
+    x: np.ndarray, y: np.ndarray, mean: np.ndarray, strength: float
+) -> tuple[np.ndarray, float]:
+    """Logistic regression with targets in [0, 1] and a Gaussian prior on the coefficients centred on
+    ``mean``: minimises the soft log-loss plus strength / 2 x |coef - mean|^2 (the intercept is free).
+    With few rows the prior decides, with many the rows do. Returns (coef, intercept)."""
+    from scipy.optimize import minimize
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
+    mean = np.asarray(mean, dtype=np.float64)
+
+    def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:-1], theta[-1]
+        z = x @ w + b
+        g = 1.0 / (1.0 + np.exp(-z)) - y
+        loss = float(np.sum(np.logaddexp(0.0, z) - y * z)) + 0.5 * strength * float((w - mean) @ (w - mean))
+        return loss, np.r_[x.T @ g + strength * (w - mean), g.sum()]
+
+    res = minimize(loss_grad, np.r_[mean, 0.0], jac=True, method="L-BFGS-B")
+    return res.x[:-1].copy(), float(res.x[-1])

@@ -1,21 +1,30 @@
-"""The default score of a pair router trained with target data: a blend of what the generic data knows
-and what the target labels say, weighted by how many target labels there are, plus the length prior.
+"""The default score of a pair router trained with target data: what the generic data knows, what the
+target labels say and the length prior, weighted by a prior that the target labels update.
 
-    s = z(alpha * z(generic stack) + (1 - alpha) * mean_t z(target scorer t)) + sum_p w_p * z(prior p)
+    s = w_g * z(generic stack) + w_t * mean_t z(target scorer t) + sum_p w_p * z(prior input p)
 
 ``generic stack``: the usual ``PairStack`` (mean mode) over the generic scorers, fitted on the generic
 prompts' out-of-fold outputs; ``target scorer``: the scorers fitted on the target prompts alone
-(``router_core.scorers.target``); ``prior p``: an input with a prior weight that the target labels
-update (``router_core.scorers.length_prior``, ``_prior_weights``);
-z: standardised on the target prompts. alpha = prior / (prior + n) with n target prompts and ``prior``
-pseudo-prompts: with few labels the generic data counts, with many the labels decide. A final slope and
-intercept calibrate s into P(strong beats weak).
+(``router_core.scorers.target``); ``prior input``: ``router_core.scorers.length_prior``; z: standardised on
+the target prompts. The weights are a logistic regression on the target prompts' out-of-fold inputs with
+a Gaussian prior centred on
 
-Why fixed weights and nothing fitted on the target prompts' out-of-fold outputs: with 50-200 labels, per-
-scorer weights fitted on them followed the noise of a few dozen decisive prompts (a generic scorer that
-ranks a held-out domain worse than random could get the largest weight), and choosing alpha by the AUC of
-those outputs did no better than the fixed alpha; the leave-one-domain-out protocol chose this form,
-``prior`` and the prior weights (docs/routers.md, "Routing your own traffic").
+    PRIOR_SLOPE * (alpha * z(generic stack) + (1 - alpha) * z(target)) / sd + sum_p w0_p * z(prior p)
+
+(sd: that of the alpha mix on the target prompts), alpha = prior / (prior + n) with n target prompts and
+``prior`` pseudo-prompts: with few labels the generic data counts, with many the target scorers. The
+prior counts as much as PRIOR_ROWS target prompts, so a few hundred labels move each weight, including
+the generic stack's and the length prior's, towards what the labels show. A final slope and intercept
+calibrate s into P(strong beats weak).
+
+Why a prior this strong, and no per-scorer weights: with 50-200 labels, weights fitted on the target
+prompts' out-of-fold outputs alone followed the noise of a few dozen decisive prompts (a generic scorer
+that ranks a held-out domain worse than random could get the largest weight), and choosing alpha by the
+AUC of those outputs did no better than a fixed alpha. Updating the fixed-alpha blend's three weights
+with PRIOR_ROWS = 200 kept the generic stack where the labels confirm it (a task the generic data
+covers) and ranked single-task domains and mixtures of tasks better than the fixed blend; the
+leave-one-domain-out protocol chose this form and its constants (docs/routers.md, "Routing your own
+traffic").
 """
 
 from __future__ import annotations
@@ -24,8 +33,16 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from router_core.stacks.logistic import fit_soft_logistic, logit
+from router_core.stacks.logistic import fit_logistic_towards, fit_soft_logistic, logit
 from router_core.stacks.pair import PairStack
+
+# The prior's logit slope per sd of the fixed-alpha blend: about the calibration slope of that blend on
+# the protocol's target prompts (0.1-0.3).
+PRIOR_SLOPE = 0.2
+# The prior counts as much as this many target prompts' evidence; one prompt carries about
+# INFO_PER_ROW of Fisher information on a standardised input (p (1 - p) near p = 0.5).
+PRIOR_ROWS = 200.0
+INFO_PER_ROW = 0.25
 
 
 def _z(x: np.ndarray, on: np.ndarray) -> tuple[float, float]:
@@ -50,49 +67,31 @@ def fit_target_blend(
     generic = [s for s in names if s not in target_scorers and s not in prior_w0]
     tgt = [s for s in names if s in target_scorers]
     x = np.column_stack([logit(probs[s]) for s in names])
-    parts = _standardised_parts(probs, target, is_target, names, generic, tgt)
+    inputs = _standardised_parts(probs, target, is_target, names, generic, tgt)
+    for s in prior_w0:
+        mu, sd = _z(x[:, names.index(s)], is_target)
+        coef = np.zeros(len(names))
+        coef[names.index(s)] = 1.0 / sd
+        inputs[s] = (coef, -mu / sd)
+    z = {k: x @ c + i for k, (c, i) in inputs.items()}
     n = int(is_target.sum())
     alpha = prior / (prior + n) if generic and tgt else float(bool(generic))
-    coef = alpha * parts["generic"][0] + (1 - alpha) * parts["target"][0]
-    intercept = alpha * parts["generic"][1] + (1 - alpha) * parts["target"][1]
-    mu, sd = _z(x @ coef + intercept, is_target)  # the priors' weights are in sds of this blend
-    coef, intercept = coef / sd, (intercept - mu) / sd
-    if prior_w0:
-        scale = {s: _z(x[:, names.index(s)], is_target) for s in prior_w0}
-        z_p = {s: (x[:, names.index(s)] - m) / d for s, (m, d) in scale.items()}
-        for s, w in _prior_weights(x @ coef + intercept, z_p, prior_w0, target, is_target).items():
-            m, d = scale[s]
-            coef[names.index(s)] += w / d
-            intercept -= w * m / d
+    sd = float((alpha * z["generic"] + (1 - alpha) * z["target"])[is_target].std()) or 1.0
+    mean = {"generic": PRIOR_SLOPE * alpha / sd, "target": PRIOR_SLOPE * (1 - alpha) / sd}
+    mean.update({s: PRIOR_SLOPE * w0 for s, w0 in prior_w0.items()})
+    keys = list(inputs)
+    feats = np.column_stack([z[k][is_target] for k in keys])
+    w, _ = fit_logistic_towards(feats, target[is_target], np.array([mean[k] for k in keys]),
+                                INFO_PER_ROW * PRIOR_ROWS)  # fmt: skip
+    coef = sum(wk * inputs[k][0] for wk, k in zip(w, keys, strict=True))
+    intercept = float(sum(wk * inputs[k][1] for wk, k in zip(w, keys, strict=True)))
     blend = x @ coef + intercept
-    w = np.where(is_target, 1.0, prior / max(1, int((~is_target).sum())))
-    (a,), b = fit_soft_logistic(blend[:, None], target, sample_weight=w * (len(w) / w.sum()))
+    row_w = np.where(is_target, 1.0, prior / max(1, int((~is_target).sum())))
+    (a,), b = fit_soft_logistic(blend[:, None], target, sample_weight=row_w * (len(row_w) / row_w.sum()))
     a = max(float(a), 1e-3)  # a few labels must not reverse the blend's order
     stack = PairStack(mode="mean")
     stack.scorers_, stack.coef_, stack.intercept_ = names, a * coef, float(a * intercept + b)
     return stack
-
-
-PRIOR_ROWS = 200.0  # a prior input's weight counts as much as this many target prompts' evidence
-
-
-def _prior_weights(
-    blend: np.ndarray, z_p: dict[str, np.ndarray], prior: Mapping[str, float], target: np.ndarray,
-    is_target: np.ndarray,
-) -> dict[str, float]:  # fmt: skip
-    """Each prior input's weight, its prior weight w0 moved towards what the target rows show:
-    (n * w_hat + PRIOR_ROWS * w0) / (n + PRIOR_ROWS), w_hat its logistic coefficient next to the blend's
-    (both standardised) relative to the blend's, kept within [-w0, 2 w0]. Target traffic where the prior
-    does not hold (length tells the tasks of a mixture apart) turns it down with a few hundred labels."""
-    on = is_target
-    n = int(on.sum())
-    feats = np.column_stack([blend[on], *(v[on] for v in z_p.values())])
-    coef, _ = fit_soft_logistic(feats, target[on])
-    out = {}
-    for j, (s, w0) in enumerate(prior.items(), start=1):
-        w_hat = float(np.clip(coef[j] / max(float(coef[0]), 0.1), -w0, 2.0 * w0))
-        out[s] = (n * w_hat + PRIOR_ROWS * w0) / (n + PRIOR_ROWS)
-    return out
 
 
 def _standardised_parts(
