@@ -152,9 +152,11 @@ def llmrouter_domains(
     salt: str,
     by: str = "family",
     pair: tuple[str, str] | None = LLMROUTER_PAIR,
+    all_models: bool = False,
 ) -> list[Domain]:
     """LLMRouter task families (``by="family"``) or cluster ids (``by="cluster"``) held out. ``pair``
-    None: the data's best and worst model."""
+    None: the data's best and worst model. ``all_models``: the data keeps every model (N-model routers;
+    the domain's strong / weak are still ``pair``)."""
     from router_core.text import normalize_prompt
     from router_core.training_data import load_training_data
 
@@ -164,7 +166,7 @@ def llmrouter_domains(
         mean = np.nanmean(full.scores, axis=0)
         pair = full.models[int(np.argmax(mean))], full.models[int(np.argmin(mean))]
     strong, weak = pair
-    data = full.pair(strong, weak)
+    data = full if all_models else full.pair(strong, weak)
     df = pd.read_parquet(path, columns=["question", "cluster_id"])
     label = df["question"].map(llmrouter_family) if by == "family" else df["cluster_id"].astype(str)
     of = dict(zip(df["question"].map(normalize_prompt), label, strict=False))

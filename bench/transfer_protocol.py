@@ -69,6 +69,24 @@ def mark_target(data, target_rows: np.ndarray):
     )
 
 
+def train_on_rows(d: Domain, emb: np.ndarray, rows: np.ndarray, target: np.ndarray | None,
+                  a: argparse.Namespace, pair: tuple[str, str] | tuple[None, None]):  # fmt: skip
+    """The default router (``a.scorers``, ``a.train_kwargs``) trained on ``rows``, ``target`` among them
+    marked as the user's own traffic; ``pair`` (None, None): an N-model router."""
+    from router_core.training import train_router
+
+    order = np.sort(rows)
+    data = d.data.subset(order)
+    target_sources: list[str] = []
+    if target is not None and len(target):
+        data = mark_target(data, np.flatnonzero(np.isin(order, target)))
+        target_sources = [TARGET_SOURCE]
+    return train_router(
+        data, emb[order], "bench", *pair, scorers=a.scorers, seed=0, target_sources=target_sources,
+        log=lambda m: None, **a.train_kwargs,
+    )  # fmt: skip
+
+
 class Cell:
     """One (domain, n, seed): its training rows and what every method scores on the test part."""
 
@@ -82,18 +100,7 @@ class Cell:
         self.test_texts = [d.data.prompts[i] for i in self.test_rows]
 
     def router(self, rows: np.ndarray, target: np.ndarray | None) -> np.ndarray:
-        from router_core.training import train_router
-
-        order = np.sort(rows)
-        data = self.d.data.subset(order)
-        target_sources: list[str] = []
-        if target is not None and len(target):
-            data = mark_target(data, np.flatnonzero(np.isin(order, target)))
-            target_sources = [TARGET_SOURCE]
-        r = train_router(
-            data, self.emb[order], "bench", self.d.strong, self.d.weak, scorers=self.a.scorers, seed=0,
-            target_sources=target_sources, log=lambda m: None, **self.a.train_kwargs,
-        )  # fmt: skip
+        r = train_on_rows(self.d, self.emb, rows, target, self.a, (self.d.strong, self.d.weak))
         return np.asarray(r.score(self.emb[self.test_rows], self.test_texts)["strong_win_prob"], np.float64)
 
     def target_targets(self):
@@ -187,9 +194,8 @@ def _ci(x: np.ndarray) -> list[float]:
     return [round(float(np.percentile(x, 2.5)), 4), round(float(np.percentile(x, 97.5)), 4)]
 
 
-def summarise(results: dict[str, dict]) -> dict:
-    """Per (domain, n) and per n over domains: each method's seed-mean APGR with its CI, the best
-    reference, and the acceptance checks of the default router."""
+def cells_of(results: dict[str, dict], references: tuple[str, ...]) -> list[dict]:
+    """Per (domain, n): each method's seed-mean figure with its CI, and the best of ``references``."""
     cells = []
     for dom, res in results.items():
         for n in sorted({n for v in res.values() for n in v}):
@@ -199,7 +205,7 @@ def summarise(results: dict[str, dict]) -> dict:
                     runs = np.asarray(v[n])
                     cell[m] = round(float(runs[:, 0].mean()), 4)
                     cell[f"{m}_ci95"] = _ci(runs[:, 1:].mean(axis=0))
-            refs = {m: cell[m] for m in REFERENCES if m in cell}
+            refs = {m: cell[m] for m in references if m in cell}
             if refs and "router" in cell:
                 best = max(refs, key=refs.get)
                 cell["best_reference"], cell["router_minus_best"] = (
@@ -207,19 +213,22 @@ def summarise(results: dict[str, dict]) -> dict:
                     round(cell["router"] - refs[best], 4),
                 )
             cells.append(cell)
-    return summary_of_cells(cells)
+    return cells
 
 
-def summary_of_cells(cells: list[dict]) -> dict:
-    """The means over domains and the acceptance checks of ``cells`` (of one run or of several)."""
+def means_over_domains(cells: list[dict], methods: tuple[str, ...]) -> dict[int, dict[str, float]]:
     by_n: dict[int, list[dict]] = {}
     for c in cells:
         by_n.setdefault(int(c["n"]), []).append(c)
-    means = {}
-    for n, cs in sorted(by_n.items()):
-        methods = [m for m in METHODS if all(m in c for c in cs)]
-        means[n] = {m: round(float(np.mean([c[m] for c in cs])), 4) for m in methods}
-    checks = {
+    return {
+        n: {m: round(float(np.mean([c[m] for c in cs])), 4) for m in methods if all(m in c for c in cs)}
+        for n, cs in sorted(by_n.items())
+    }
+
+
+def router_checks(cells: list[dict], means: dict, references: tuple[str, ...]) -> dict[str, bool]:
+    """The router at least the best reference in every cell with n >= 50, and above each on average."""
+    return {
         "router_at_least_best_reference_n50": all(
             c.get("router_minus_best", 0) >= 0 for c in cells if c["n"] >= 50
         ),
@@ -227,15 +236,27 @@ def summary_of_cells(cells: list[dict]) -> dict:
             v["router"] > v[m]
             for n, v in means.items()
             if n >= 50 and "router" in v
-            for m in REFERENCES
+            for m in references
             if m in v
         ),
-        "n0_not_below_length_where_length_above_055": all(
-            c["router"] >= c["length"]
-            for c in cells
-            if c["n"] == 0 and c.get("length", 0) > 0.55 and "router" in c
-        ),
     }
+
+
+def summarise(results: dict[str, dict]) -> dict:
+    """Per (domain, n) and per n over domains: each method's seed-mean APGR with its CI, the best
+    reference, and the acceptance checks of the default router."""
+    return summary_of_cells(cells_of(results, REFERENCES))
+
+
+def summary_of_cells(cells: list[dict]) -> dict:
+    """The means over domains and the acceptance checks of ``cells`` (of one run or of several)."""
+    means = means_over_domains(cells, METHODS)
+    checks = router_checks(cells, means, REFERENCES)
+    checks["n0_not_below_length_where_length_above_055"] = all(
+        c["router"] >= c["length"]
+        for c in cells
+        if c["n"] == 0 and c.get("length", 0) > 0.55 and "router" in c
+    )
     return {"cells": cells, "mean_over_domains": means, "checks": checks}
 
 
@@ -255,26 +276,21 @@ def table(summary: dict, methods: list[str]) -> str:
     return "\n".join(lines)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
-    p.add_argument("--out", default="/tmp/transfer_protocol.json", help="JSON results file")
+def add_protocol_options(p: argparse.ArgumentParser, ns: tuple[int, ...], methods: tuple[str, ...]) -> None:
+    """The options both protocols share: labels per cell, seeds, methods, the router's scorers and
+    training arguments."""
     p.add_argument(
-        "--summarise", default=None, metavar="A.json,B.json",
-        help="print the table and checks of earlier runs' results files together, and run nothing",
-    )  # fmt: skip
-    every = [*MMLU_CATEGORIES, "mmlu-other", "alpaca-eval", *(f"llmrouter-{f}" for f in LLMROUTER_FAMILIES)]
-    p.add_argument("--domains", default=",".join(every), help="held-out domains, comma-separated")
-    p.add_argument(
-        "--ns", default=",".join(map(str, NS)), help="target labels per cell (skipped above the pool)"
+        "--ns", default=",".join(map(str, ns)), help="target labels per cell (skipped above the pool)"
     )
     p.add_argument("--seeds", default="0,1", help="draws of the n target prompts")
-    p.add_argument("--methods", default=",".join(METHODS), help="router and references to score")
+    p.add_argument("--methods", default=",".join(methods), help="router and references to score")
     p.add_argument("--scorers", default=None, help="scorers of the router (default: train's default)")
     p.add_argument(
         "--train-kwargs", default="{}", help="JSON of extra train_router arguments (design sweeps)"
     )
-    add_split_options(p, source_max=4000, n_boot=500)
-    a = p.parse_args(argv)
+
+
+def finish_protocol_args(a: argparse.Namespace) -> argparse.Namespace:
     a.train_kwargs = json.loads(a.train_kwargs)
     a.ns = sorted(int(x) for x in a.ns.split(","))
     a.seeds = [int(x) for x in a.seeds.split(",")]
@@ -287,6 +303,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     else:
         a.scorers = [s for s in a.scorers.split(",") if s]
     return a
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--out", default="/tmp/transfer_protocol.json", help="JSON results file")
+    p.add_argument(
+        "--summarise", default=None, metavar="A.json,B.json",
+        help="print the table and checks of earlier runs' results files together, and run nothing",
+    )  # fmt: skip
+    every = [*MMLU_CATEGORIES, "mmlu-other", "alpaca-eval", *(f"llmrouter-{f}" for f in LLMROUTER_FAMILIES)]
+    p.add_argument("--domains", default=",".join(every), help="held-out domains, comma-separated")
+    add_protocol_options(p, NS, METHODS)
+    add_split_options(p, source_max=4000, n_boot=500)
+    return finish_protocol_args(p.parse_args(argv))
 
 
 def load_domains(a: argparse.Namespace) -> list[Domain]:
@@ -319,21 +349,30 @@ def main(argv: list[str] | None = None) -> int:
     if not domains:
         print(f"error: no known domain in --domains {','.join(a.domains)}", file=sys.stderr)
         return 2
+    run_protocol(
+        domains, a, run_domain, summarise, lambda s: table(s, [m for m in METHODS if m in a.methods])
+    )
+    return 0
+
+
+def run_protocol(domains: list[Domain], a: argparse.Namespace, run_domain, summarise, table) -> dict:
+    """Embeds the domains, runs each and writes the results after each domain (a long run stopped early
+    keeps what it measured); prints the table and the checks."""
     from router_core.embedder import load_embedder
 
     t0, embedder = time.time(), load_embedder("minilm", threads=a.threads)
     embs = embed_domains(domains, a.embed_cache, embedder, log)
     results: dict[str, dict] = {}
-    for d in domains:  # written after each domain: a long run stopped early keeps what it measured
+    for d in domains:
         log(f"{d.name}: {len(d.source):,} source, {len(d.pool):,} pool, {len(d.test):,} test prompts")
         results[d.name] = run_domain(d, embs[id(d.data)], a)
         summary = summarise(results)
         raw = {dom: {m: {n: np.asarray(v)[:, 0].tolist() for n, v in r.items()} for m, r in res.items()}
                for dom, res in results.items()}  # fmt: skip
-        Path(a.out).write_text(json.dumps({"args": vars(a), "apgr": raw, "summary": summary}, indent=1))
-    print(table(summary, [m for m in METHODS if m in a.methods]))
+        Path(a.out).write_text(json.dumps({"args": vars(a), "results": raw, "summary": summary}, indent=1))
+    print(table(summary))
     print(json.dumps(summary["checks"]), f"({time.time() - t0:.0f}s)")
-    return 0
+    return summary
 
 
 if __name__ == "__main__":
