@@ -133,7 +133,7 @@ def test_target_scorers_see_only_target_prompts(domains):
         TargetKNNScorer(sources=["nobody"]).fit(ts, emb)
 
 
-def test_n_model_router_with_target_data_uses_the_weighted_linear_stack():
+def test_n_model_router_with_target_data_stacks_the_target_scorers_in_the_joint_stack():
     import dataclasses
 
     from tests.battle_sets import clustered_scores
@@ -152,8 +152,8 @@ def test_n_model_router_with_target_data_uses_the_weighted_linear_stack():
         ts, emb, "e", scorers=("knn",), target_sources=["mine"], target_scorers=every, log=logs.append
     )
     assert set(every) <= set(r.scorers)
-    assert r.joint is None and r.manifest["metrics"]["default_score"] == "linear_stack"
-    assert any("weighted for the target prompts" in m for m in logs)
+    assert r.joint is not None and r.manifest["metrics"]["default_score"] == "joint_stack"
+    assert set(every) <= set(r.stack.scorers_)
     q = r.score(emb[:5], ts.prompts[:5])
     assert np.asarray(q["predicted_quality"]).shape == (5, len(ts.models))
 

@@ -368,8 +368,8 @@ def train_router(
     ``target_scorers`` (fitted on them alone) join the base scorers and source weights are chosen on their
     validation battles. Pair routers: the default score is the target blend of the generic stack and the
     target scorers (``router_core.stacks.target_blend``; ``target_prior``: the generic stack's weight in
-    target-prompt units). N models: the linear stack, its non-target rows weighing as much as
-    ``target_prior`` target prompts.
+    target-prompt units). N models: the target scorers' features join the stack, fitted as without
+    target data (every row weighing 1, the joint stack by default).
     ``length_prior``: pair routers with target data: the prior weight of the length prior in the target
     blend (0: none)."""
     target = target_strategy(data, strong, weak)

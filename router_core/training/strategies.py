@@ -41,20 +41,13 @@ class StackInput:
     stack_mode: str
     log: Callable[[str], None]
     is_target: np.ndarray | None = None  # prompt mask of the target data (None: no target data)
-    target_prior: float = 0.0  # total weight of the non-target stack rows, in target-prompt units
+    target_prior: float = 0.0  # pair target blend: the generic stack's weight, in target-prompt units
     priors: dict[str, float] = field(default_factory=dict)  # target blend: prior inputs -> their weight
 
     @property
     def on_target(self) -> np.ndarray | None:
         """Per stack row: is it a target prompt (None without target data)."""
         return None if self.is_target is None else self.is_target[self.rows]
-
-    def row_weights(self) -> np.ndarray | None:
-        """Stack-row weights: 1 per target prompt, ``target_prior`` shared by all the others."""
-        t = self.on_target
-        if t is None:
-            return None
-        return np.where(t, 1.0, self.target_prior / max(1, int((~t).sum())))
 
 
 @dataclass
@@ -218,15 +211,16 @@ class ModelsStrategy:
         feats, rows, w = inp.outputs, inp.rows, inp.weighted
         lo, hi = score_range(w.subset(inp.train_idx).scores if inp.folds == 1 else w.scores)
         scores = w.scores[rows].astype(np.float64)
-        stack = QualityStack().fit(feats, scores, lo, hi, inp.row_weights())
+        # With target data too: every row weighs 1 and the joint stack is the default. Weighting the
+        # target rows up (a linear stack whose generic rows weighed 40 or 400 target prompts) ranked held-out
+        # LLMRouter families worse (docs/routers-n-model.md, "Routing your own traffic").
+        stack = QualityStack().fit(feats, scores, lo, hi)
         fit = StackFit(stack, metrics={"stack_prompts": int(len(rows))})
         full = ~np.isnan(scores).any(axis=1)
         fit.metrics["valid_targets"] = int(full.sum())
         if full.sum() >= MIN_STACK_ROWS:
             fit.metrics.update(_models_metrics(inp, fit.stack, scores, full, lo, hi))
-        if inp.use_joint and inp.is_target is not None:
-            inp.log("target data: the default score is the linear stack weighted for the target prompts")
-        elif inp.use_joint and fit.metrics["valid_targets"] >= MIN_STACK_ROWS:
+        if inp.use_joint and fit.metrics["valid_targets"] >= MIN_STACK_ROWS:
             t0 = time.perf_counter()
             fit.joint = JointStack(seed=inp.seed).fit(feats, inp.embeddings[rows], scores, lo, hi)
             inp.log(f"joint stack fitted on {len(rows):,} prompts in {time.perf_counter() - t0:.1f}s")
@@ -252,7 +246,7 @@ def _models_metrics(
         ),
     )
     # checked on fully scored rows; the joint stack itself also fits partly scored ones
-    if inp.use_joint and inp.is_target is None:
+    if inp.use_joint:
         per_scorer["linear_stack"] = quality_metrics(oof, y)
         e_full = inp.embeddings[inp.rows][full]
         t0 = time.perf_counter()
