@@ -9,7 +9,7 @@ prompts' out-of-fold outputs; ``target scorer``: the scorers fitted on the targe
 the target prompts. The weights are a logistic regression on the target prompts' out-of-fold inputs with
 a Gaussian prior centred on
 
-    PRIOR_SLOPE * (alpha * z(generic stack) + (1 - alpha) * z(target)) / sd + sum_p w0_p * z(prior p)
+    PRIOR_SLOPE * ((alpha * z(generic stack) + (1 - alpha) * z(target)) / sd + sum_p w0_p * z(prior p))
 
 (sd: that of the alpha mix on the target prompts), alpha = prior / (prior + n) with n target prompts and
 ``prior`` pseudo-prompts: with few labels the generic data counts, with many the target scorers. The
