@@ -158,28 +158,41 @@ def run_domain(d: Domain, emb: np.ndarray, a: argparse.Namespace) -> dict:
     """{method: {n: [seeds x (1 + n_boot)] APGR}} for one domain."""
     from router_core.evaluation import _bootstrap_weights
 
-    t0 = time.time()
     base = Cell(d, emb, np.zeros(0, np.int64), a)
     weights = _bootstrap_weights(len(base.test_rows), a.n_boot, np.random.default_rng(a.seed))
     trains = {"router", "generic", "pooled"} & set(a.methods)
     generic = apgr(base, base.router(d.source, None), weights) if trains else None
     fixed = {"generic": generic, "length": apgr(base, base.length(), weights)}
+
+    def runs_of(picked: np.ndarray) -> dict:
+        c = Cell(d, emb, picked, a)
+        return {
+            "router": lambda: apgr(c, c.router(np.r_[d.source, c.picked], c.picked), weights),
+            "pooled": lambda: apgr(c, c.router(np.r_[d.source, c.picked], None), weights),
+            "target-knn": lambda: apgr(c, c.target_knn(), weights),
+            "target-lr": lambda: apgr(c, c.target_lr(), weights),
+            "tfidf": lambda: apgr(c, c.tfidf(), weights),
+        }
+
+    return learning_curve(d, a, fixed, generic, {"router", "pooled"}, runs_of)
+
+
+def learning_curve(
+    d: Domain, a: argparse.Namespace, fixed: dict, generic: np.ndarray | None, routers: set[str], runs_of
+) -> dict:
+    """{method: {n: [one result per seed]}} for one domain: ``fixed`` methods are the same at every n;
+    ``runs_of(picked)`` gives each other method's run on the cell of those target prompts. At n = 0 there
+    are no target labels: the ``routers`` are the generic one, the target-only methods have nothing."""
+    t0 = time.time()
     out: dict[str, dict[int, list]] = {m: {} for m in a.methods}
     for n in [n for n in a.ns if n <= len(d.pool)]:
         for seed in a.seeds if n else a.seeds[:1]:
-            c = Cell(d, emb, draw(d, n, seed), a)
-            runs = {
-                "router": lambda c=c: apgr(c, c.router(np.r_[d.source, c.picked], c.picked), weights),
-                "pooled": lambda c=c: apgr(c, c.router(np.r_[d.source, c.picked], None), weights),
-                "target-knn": lambda c=c: apgr(c, c.target_knn(), weights),
-                "target-lr": lambda c=c: apgr(c, c.target_lr(), weights),
-                "tfidf": lambda c=c: apgr(c, c.tfidf(), weights),
-            }
+            runs = runs_of(draw(d, n, seed))
             for m in a.methods:
                 if m in fixed:
                     res = fixed[m]
-                elif n == 0:  # no target labels: the routers are the generic one, target-only has nothing
-                    res = generic if m in trains else (runs[m]() if m == "tfidf" else None)
+                elif n == 0:
+                    res = generic if m in routers else (runs[m]() if m == "tfidf" else None)
                 else:
                     res = runs[m]()
                 if res is not None:

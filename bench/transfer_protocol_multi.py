@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -47,9 +46,8 @@ from transfer_protocol import (  # noqa: E402
     TEST_SALT,
     add_protocol_options,
     cells_of,
-    draw,
     finish_protocol_args,
-    log,
+    learning_curve,
     means_over_domains,
     router_checks,
     run_protocol,
@@ -70,28 +68,21 @@ def model_costs(models: list[str]) -> np.ndarray:
 
 def aiq_resampled(true_q: np.ndarray, cost: np.ndarray, pred: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """[0] AIQ on the test part, [1:] one per bootstrap resample (rows of ``weights``)."""
-    from router_core.evaluation import _summarise, _sweep_points, lambda_grid, policy_choices
+    from router_core.evaluation import _sweep_points, lambda_grid, policy_choices, resampled_summaries
 
     pred = np.asarray(pred, np.float64)
-    choice = policy_choices(pred, cost, lambda_grid(pred, cost))
     w = np.vstack([np.ones((1, len(true_q))), weights])
-    pc, pq = _sweep_points(choice, true_q, cost, w)
-    out = np.empty(len(w))
-    for i in range(len(w)):
-        sc = (w[i] @ cost) / w[i].sum()
-        out[i] = _summarise(pc[i], pq[i], float(sc.min()), float(sc.max())).aiq
-    return out
+    pc, pq = _sweep_points(policy_choices(pred, cost, lambda_grid(pred, cost)), true_q, cost, w)
+    return np.array([s.aiq for s in resampled_summaries(pc, pq, cost, w)])
 
 
 def zero_router_resampled(true_q: np.ndarray, cost: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    from router_core.evaluation import _summarise
+    """The same for the hull of the single models (each resample's mean cost and quality per model)."""
+    from router_core.evaluation import resampled_summaries
 
     w = np.vstack([np.ones((1, len(true_q))), weights])
-    out = np.empty(len(w))
-    for i in range(len(w)):
-        sc, sq = (w[i] @ cost) / w[i].sum(), (w[i] @ true_q) / w[i].sum()
-        out[i] = _summarise(sc, sq, float(sc.min()), float(sc.max())).aiq
-    return out
+    total = w.sum(axis=1, keepdims=True)
+    return np.array([s.aiq for s in resampled_summaries((w @ cost) / total, (w @ true_q) / total, cost, w)])
 
 
 class Cell:
@@ -151,36 +142,23 @@ def run_domain(d: Domain, emb: np.ndarray, a: argparse.Namespace) -> dict:
     """{method: {n: [seeds x (1 + n_boot)] AIQ}} for one family."""
     from router_core.evaluation import _bootstrap_weights
 
-    t0 = time.time()
     base = Cell(d, emb, np.zeros(0, np.int64), a)
     cost = np.tile(model_costs(base.models), (len(base.test_rows), 1))
     weights = _bootstrap_weights(len(base.test_rows), a.n_boot, np.random.default_rng(a.seed))
     score = lambda pred: aiq_resampled(base.true_q, cost, pred, weights)  # noqa: E731
     generic = score(base.router(d.source, None)) if {"router", "generic"} & set(a.methods) else None
     fixed = {"generic": generic, "zero-router": zero_router_resampled(base.true_q, cost, weights)}
-    out: dict[str, dict[int, list]] = {m: {} for m in a.methods}
-    for n in [n for n in a.ns if n <= len(d.pool)]:
-        for seed in a.seeds if n else a.seeds[:1]:
-            c = Cell(d, emb, draw(d, n, seed), a)
-            runs = {
-                "router": lambda c=c: score(c.router(np.r_[d.source, c.picked], c.picked)),
-                "target-knn": lambda c=c: score(c.target_knn()),
-                "target-lr": lambda c=c: score(c.target_lr()),
-                "tfidf": lambda c=c: score(c.tfidf()),
-            }
-            for m in a.methods:
-                if m in fixed:
-                    res = fixed[m]
-                elif n == 0:  # no target labels: the router is the generic one, target-only has nothing
-                    res = generic if m == "router" else (runs[m]() if m == "tfidf" else None)
-                else:
-                    res = runs[m]()
-                if res is not None:
-                    out[m].setdefault(n, []).append(res)
-        got = {m: float(np.mean([r[0] for r in v[n]])) for m, v in out.items() if n in v}
-        log(f"{d.name} n={n}: " + ", ".join(f"{m} {v:.3f}" for m, v in got.items())
-            + f" ({time.time() - t0:.0f}s)")  # fmt: skip
-    return out
+
+    def runs_of(picked: np.ndarray) -> dict:
+        c = Cell(d, emb, picked, a)
+        return {
+            "router": lambda: score(c.router(np.r_[d.source, c.picked], c.picked)),
+            "target-knn": lambda: score(c.target_knn()),
+            "target-lr": lambda: score(c.target_lr()),
+            "tfidf": lambda: score(c.tfidf()),
+        }
+
+    return learning_curve(d, a, fixed, generic, {"router"}, runs_of)
 
 
 def summarise(results: dict[str, dict]) -> dict:

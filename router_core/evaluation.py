@@ -246,6 +246,18 @@ def _summarise(pc: np.ndarray, pq: np.ndarray, c_lo: float, c_hi: float) -> Curv
     return CurveSummary(aiq(hc, hq, c_lo, c_hi), float(pq.max()), hc, hq, pc, pq)
 
 
+def resampled_summaries(
+    pc: np.ndarray, pq: np.ndarray, cost: np.ndarray, weights: np.ndarray
+) -> list[CurveSummary]:
+    """One curve summary per row of ``weights`` [B, n]: points (cost ``pc``, quality ``pq``) [B, L] of that
+    resample, AIQ over the cost range of its single models."""
+    out = []
+    for i in range(len(weights)):
+        sc = (weights[i] @ cost) / weights[i].sum()  # single-model costs of this resample
+        out.append(_summarise(pc[i], pq[i], float(sc.min()), float(sc.max())))
+    return out
+
+
 @dataclass
 class _MultiSetting:
     """What every N-model curve of one evaluation shares."""
@@ -345,15 +357,10 @@ def _router_metrics(
         "cost_fraction_to_best_single_quality": frac,
     }
     if rng_weights is not None:
-        n = len(st.true_q)
         bc, bq = _sweep_points(choice, st.true_q, st.cost, rng_weights)
-        b_aiq, b_best = np.empty(len(bc)), np.empty(len(bc))
-        for i in range(len(bc)):
-            sc = (rng_weights[i] @ st.cost) / n  # single-model costs of this resample
-            summ = _summarise(bc[i], bq[i], float(sc.min()), float(sc.max()))
-            b_aiq[i], b_best[i] = summ.aiq, summ.best_quality
-        r["aiq"]["ci95"] = _ci(b_aiq)
-        r["best_quality"]["ci95"] = _ci(b_best)
+        boot = resampled_summaries(bc, bq, st.cost, rng_weights)
+        r["aiq"]["ci95"] = _ci(np.array([b.aiq for b in boot]))
+        r["best_quality"]["ci95"] = _ci(np.array([b.best_quality for b in boot]))
     return r, s
 
 
