@@ -44,6 +44,7 @@ def fit_logistic_towards(
     ``mean``: minimises the soft log-loss plus strength / 2 x |coef - mean|^2 (the intercept is free).
     With few rows the prior decides, with many the rows do. Returns (coef, intercept)."""
     from scipy.optimize import minimize
+    from scipy.special import expit  # no overflow warning at large |z|
 
     x = np.asarray(x, dtype=np.float64)
     y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
@@ -52,7 +53,7 @@ def fit_logistic_towards(
     def loss_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = theta[:-1], theta[-1]
         z = x @ w + b
-        g = 1.0 / (1.0 + np.exp(-z)) - y
+        g = expit(z) - y
         loss = float(np.sum(np.logaddexp(0.0, z) - y * z)) + 0.5 * strength * float((w - mean) @ (w - mean))
         return loss, np.r_[x.T @ g + strength * (w - mean), g.sum()]
 

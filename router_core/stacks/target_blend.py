@@ -67,12 +67,7 @@ def fit_target_blend(
     generic = [s for s in names if s not in target_scorers and s not in prior_w0]
     tgt = [s for s in names if s in target_scorers]
     x = np.column_stack([logit(probs[s]) for s in names])
-    inputs = _standardised_parts(probs, target, is_target, names, generic, tgt)
-    for s in prior_w0:
-        mu, sd = _z(x[:, names.index(s)], is_target)
-        coef = np.zeros(len(names))
-        coef[names.index(s)] = 1.0 / sd
-        inputs[s] = (coef, -mu / sd)
+    inputs = _standardised_inputs(probs, x, target, is_target, names, generic, tgt, list(prior_w0))
     z = {k: x @ c + i for k, (c, i) in inputs.items()}
     n = int(is_target.sum())
     alpha = prior / (prior + n) if generic and tgt else float(bool(generic))
@@ -94,26 +89,29 @@ def fit_target_blend(
     return stack
 
 
-def _standardised_parts(
-    probs: Mapping[str, np.ndarray], target: np.ndarray, is_target: np.ndarray, names: list[str],
-    generic: list[str], tgt: list[str],
+def _standardised(coef: np.ndarray, x: np.ndarray, on: np.ndarray) -> tuple[np.ndarray, float]:
+    """The linear map ``x @ coef`` rescaled to mean 0 and sd 1 on the rows ``on``: (coef, intercept)."""
+    mu, sd = _z(x @ coef, on)
+    return coef / sd, -mu / sd
+
+
+def _standardised_inputs(
+    probs: Mapping[str, np.ndarray], x: np.ndarray, target: np.ndarray, is_target: np.ndarray,
+    names: list[str], generic: list[str], tgt: list[str], prior_inputs: list[str],
 ) -> dict[str, tuple[np.ndarray, float]]:  # fmt: skip
-    """(coef over ``names``, intercept) of z(generic stack) and of the mean z of the target scorers,
-    both standardised on the target rows."""
+    """(coef over ``names``, intercept) of each input of the blend, standardised on the target rows:
+    z(generic stack), the mean z of the target scorers, and z of each prior input; ``x``: the logits of
+    ``probs`` in ``names`` order."""
+    unit = {s: np.eye(len(names))[names.index(s)] for s in [*tgt, *prior_inputs]}
     out = {"generic": (np.zeros(len(names)), 0.0), "target": (np.zeros(len(names)), 0.0)}
     if generic:
         rows = ~is_target if (~is_target).sum() >= 2 else np.ones(len(target), bool)
         g = PairStack(mode="mean").fit({s: probs[s][rows] for s in generic}, target[rows])
-        lin = np.column_stack([logit(probs[s]) for s in generic]) @ g.coef_
-        mu, sd = _z(lin, is_target)
         coef = np.zeros(len(names))
-        coef[[names.index(s) for s in generic]] = g.coef_ / sd
-        out["generic"] = (coef, -mu / sd)
+        coef[[names.index(s) for s in generic]] = g.coef_
+        out["generic"] = _standardised(coef, x, is_target)
     if tgt:
-        coef, icpt = np.zeros(len(names)), 0.0
-        for s in tgt:
-            mu, sd = _z(logit(probs[s]), is_target)
-            coef[names.index(s)] = 1.0 / (len(tgt) * sd)
-            icpt -= mu / (len(tgt) * sd)
-        out["target"] = (coef, icpt)
+        parts = [_standardised(unit[s], x, is_target) for s in tgt]
+        out["target"] = (sum(c for c, _ in parts) / len(tgt), sum(i for _, i in parts) / len(tgt))
+    out.update({s: _standardised(unit[s], x, is_target) for s in prior_inputs})
     return out
