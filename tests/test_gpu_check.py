@@ -3,7 +3,6 @@ and its usage errors, so the check works when a GPU machine is lent."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,15 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.bench_modules import load_bench
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "bench" / "gpu_check.py"
 
 
 def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench(name)
 
 
 def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -3,21 +3,13 @@ and its usage errors. The bench itself is run by hand; its figures are in docs/r
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.bench_modules import load_bench
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("label_sampling", REPO / "bench" / "label_sampling.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["label_sampling"] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench("label_sampling")
 
 
 def _runs(inf: float, rnd: float, n_seed: int = 3, n_boot: int = 200, noise: float = 0.01) -> dict:

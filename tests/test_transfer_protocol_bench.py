@@ -4,23 +4,13 @@ figures are in docs/routers.md."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.bench_modules import load_bench
 
 
 def _bench():
-    sys.path.insert(0, str(REPO / "bench"))
-    spec = importlib.util.spec_from_file_location(
-        "transfer_protocol", REPO / "bench" / "transfer_protocol.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench("transfer_protocol")
 
 
 def _runs(value: float, n_seed: int = 2, n_boot: int = 100) -> list[np.ndarray]:

@@ -4,23 +4,13 @@ docs/routers-n-model.md."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.bench_modules import load_bench
 
 
 def _bench():
-    sys.path.insert(0, str(REPO / "bench"))
-    spec = importlib.util.spec_from_file_location(
-        "transfer_protocol_multi", REPO / "bench" / "transfer_protocol_multi.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench("transfer_protocol_multi")
 
 
 def _setting(n: int = 300, m: int = 4):
