@@ -212,8 +212,8 @@ class ModelsStrategy:
         lo, hi = score_range(w.subset(inp.train_idx).scores if inp.folds == 1 else w.scores)
         scores = w.scores[rows].astype(np.float64)
         # With target data too: every row weighs 1 and the joint stack is the default. Weighting the
-        # target rows up (a linear stack whose generic rows weighed 40 or 400 target prompts) ranked held-out
-        # LLMRouter families worse (docs/routers-n-model.md, "Routing your own traffic").
+        # target rows up (a linear stack whose generic rows weigh as much as 40 or 400 target prompts)
+        # ranks held-out LLMRouter families worse (docs/routers-n-model.md, "Routing your own traffic").
         stack = QualityStack().fit(feats, scores, lo, hi)
         fit = StackFit(stack, metrics={"stack_prompts": int(len(rows))})
         full = ~np.isnan(scores).any(axis=1)
