@@ -231,7 +231,8 @@ class RouteRun:
         v.checked.persist(StorageLevel.MEMORY_AND_DISK)
         rid = F.col(v.resolved.request_id).cast("string")
         keyed = v.valid.withColumn("request_id", rid).withColumn(
-            "_br_tb", F.xxhash64(rid)  # deterministic tie-break, independent of input order
+            "_br_tb",
+            F.xxhash64(rid),  # deterministic tie-break, independent of input order
         )
         media = keyed.agg(
             F.count(F.lit(1)).alias("n"),

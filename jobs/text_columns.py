@@ -21,7 +21,7 @@ def _whitespace_only() -> str:
 
 
 def utf8_error_detail(data):
-    """"byte N: reason" of Python's decoder for a binary column that is not valid UTF-8."""
+    """ "byte N: reason" of Python's decoder for a binary column that is not valid UTF-8."""
     from pyspark.sql import functions as F
 
     latin1 = F.decode(data, "ISO-8859-1")  # one character per byte
@@ -40,10 +40,10 @@ def prompt_stage(value):
     invalid UTF-8 rows get their reason; the text is unchecked otherwise."""
     from pyspark.sql import functions as F
 
-    data = value.cast("binary")
-    valid = F.is_valid_utf8(data)
+    valid = F.is_valid_utf8(value.cast("string"))  # checks the string's bytes in place, no binary copy
     reason = F.when(value.isNull(), F.lit(REASON_NULL_PROMPT)).when(~valid, F.lit(REASON_INVALID_UTF8))
-    detail = F.when(value.isNull(), F.lit("prompt is null")).when(~valid, utf8_error_detail(data))
+    bad_bytes = utf8_error_detail(value.cast("binary"))
+    detail = F.when(value.isNull(), F.lit("prompt is null")).when(~valid, bad_bytes)
     return value.cast("string"), reason, detail, F.lit(0), F.lit(0)
 
 
@@ -71,7 +71,9 @@ def checked_text(stage, max_chars: int, on_too_long: str):
 
     text, first_reason, first_detail, images, audio = stage
     n = F.length(text)
-    long_ = n > max_chars
+    # A text of at most max_chars bytes has at most max_chars characters: counting them (a pass over the
+    # text) is left to the rare longer ones.
+    long_ = F.when(F.octet_length(text) > max_chars, n > max_chars).otherwise(F.lit(False))
     steps = [
         (first_reason.isNotNull(), first_reason, first_detail),
         (text.rlike(_whitespace_only()), F.lit(REASON_EMPTY_PROMPT), F.lit("empty or whitespace-only")),

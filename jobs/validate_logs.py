@@ -132,21 +132,35 @@ def _reason(reason: str, detail):
     return F.struct(F.lit(reason).alias("reason"), detail.alias("detail"))
 
 
-def _reason_columns(df, resolved: ResolvedColumns, line_error: bool):
-    """_br_reason / _br_detail: line error > null id > duplicate id > body error > text check."""
+def _repeat_ranks(df, rid):
+    """(ROW_ORDER, _br_rank) of the second and later rows of each request_id that occurs more than once.
+
+    Only ids and row numbers are shuffled and the result is broadcast: ranking every row with a window
+    over request_id would shuffle and sort whole rows, prompts included, for the few that repeat."""
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
 
+    ids = df.select(rid.alias("_br_rid"), ROW_ORDER).where(F.col("_br_rid").isNotNull())
+    repeated = ids.groupBy("_br_rid").count().where(F.col("count") > 1).select("_br_rid")
+    w = Window.partitionBy("_br_rid").orderBy(ROW_ORDER)
+    ranked = ids.join(F.broadcast(repeated), "_br_rid").withColumn("_br_rank", F.row_number().over(w))
+    return ranked.where(F.col("_br_rank") > 1).select(ROW_ORDER, "_br_rank")
+
+
+def _reason_columns(df, resolved: ResolvedColumns, line_error: bool):
+    """_br_reason / _br_detail: line error > null id > duplicate id > body error > text check."""
+    from pyspark.sql import functions as F
+
     rid = column(resolved.request_id).cast("string")
-    w = Window.partitionBy(rid).orderBy(ROW_ORDER)
-    df = df.withColumn("_br_rank", F.row_number().over(w)).withColumn("_br_body_error", _body_error(resolved))
+    df = df.join(F.broadcast(_repeat_ranks(df, rid)), ROW_ORDER, "left")
+    df = df.withColumn("_br_body_error", _body_error(resolved))
     steps = [
         (F.col(ERROR_COL).isNotNull(), F.col(f"{ERROR_COL}.reason"), F.col(f"{ERROR_COL}.detail"))
         if line_error
         else None,
         (rid.isNull(), F.lit(REASON_NULL_ID), F.lit("request_id is null")),
         (
-            F.col("_br_rank") > 1,
+            F.col("_br_rank").isNotNull(),
             F.lit(REASON_DUPLICATE_ID),
             F.concat(F.lit("occurrence #"), F.col("_br_rank").cast("string")),
         ),
@@ -162,9 +176,17 @@ def _reason_columns(df, resolved: ResolvedColumns, line_error: bool):
 
 
 def validate_logs(
-    spark, path: str, cfg: JobConfig, date: str | None = None, prompt_key: bool = False
+    spark,
+    path: str,
+    cfg: JobConfig,
+    date: str | None = None,
+    prompt_key: bool = False,
+    observation=None,
 ) -> ValidatedLogs:
-    """``prompt_key``: valid rows also carry norm_text and prompt_hash (the dedupe and cache key)."""
+    """``prompt_key``: valid rows also carry norm_text and prompt_hash (the dedupe and cache key).
+    ``observation`` (a pyspark Observation): the first action on ``valid`` also counts every row
+    checked (``rows``) and those quarantined (``quarantined``), so a caller learns whether the
+    quarantine is empty without checking the rows again."""
     from pyspark.sql import functions as F
 
     from jobs.text_columns import normalized_prompt, prompt_hash_of
@@ -187,8 +209,13 @@ def validate_logs(
         df = df.withColumn("norm_text", F.when(ok, normalized_prompt(F.col(f"{CHECK}.text"))))
         df = df.withColumn("prompt_hash", F.when(ok, prompt_hash_of(F.col("norm_text"))))
         key_cols = ["norm_text", "prompt_hash"]
+    counted = df
+    if observation is not None:
+        counted = df.observe(
+            observation, F.count(F.lit(1)).alias("rows"), F.count("_br_reason").alias("quarantined")
+        )
     valid = (
-        df.where(F.col("_br_reason").isNull())
+        counted.where(F.col("_br_reason").isNull())
         .withColumn("route_text", F.col(f"{CHECK}.text"))
         .withColumn("truncated", F.col(f"{CHECK}.truncated"))
         .withColumn("image_parts", F.col(f"{CHECK}.image_parts"))
@@ -237,6 +264,8 @@ def written_counts(out: Path) -> tuple[int, dict[str, int]]:
 
 
 def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -> dict:
+    from pyspark.sql import Observation
+
     from jobs.spark_session import get_spark
 
     info, resolved = resolve_input(logs, cfg)  # fail fast, before Spark starts
@@ -244,9 +273,12 @@ def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -
     spark = get_spark(cfg.spark, input_bytes=info.size_bytes)
     print(f"[validate] spark up ({cfg.spark.master}) in {time.time() - t0:.1f}s", flush=True)
     t1 = time.time()
-    v = validate_logs(spark, logs, cfg, date)
+    checked = Observation("checked")
+    v = validate_logs(spark, logs, cfg, date, observation=checked)
     v.valid.drop(ROW_ORDER).write.mode("overwrite").parquet(str(Path(out) / "valid"))
-    v.quarantine.write.mode("overwrite").parquet(str(Path(out) / "quarantine"))
+    # A clean log skips a second pass over every row: its quarantine is written empty, schema kept.
+    quarantine = v.quarantine if checked.get["quarantined"] else v.quarantine.limit(0)
+    quarantine.write.mode("overwrite").parquet(str(Path(out) / "quarantine"))
     # Counted from the files' metadata and one column, not by more Spark jobs: every row is in one of them.
     valid_n, by_reason = written_counts(Path(out))
     q_n = sum(by_reason.values())
