@@ -275,22 +275,30 @@ def _summary(router, n_prompts: int) -> None:
 
 
 def _target_curve_lines(curve: dict[str, Any] | None) -> None:
-    """What the router knows about the target domain (router_core.training.target_curve)."""
+    """What the router knows about the target domain (router_core.training.target_curve): APGR for a
+    pair router, the quality of the model predicted best for N models."""
     if not curve:
         return
-    ci = curve.get("apgr_ci95")
+    name = curve.get("metric", "apgr")
+    what = {"apgr": "APGR", "quality": "quality of the model predicted best"}.get(name, name)
+    ci = curve.get(f"{name}_ci95")
     span = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""
+    single = curve.get("best_single_model_quality")
+    # a pair router's metrics above are the target prompts' own; an N-model router's are every prompt's
+    versus = "; the metrics above are theirs"
+    if single is not None:
+        versus = f"; the best single model {single:.3f}"
     typer.echo(
-        f"target domain: {curve['target_prompts']:,} labelled prompts; estimated APGR on them "
-        f"{curve['apgr']:.3f}{span} (out of fold, 95% CI; the metrics above are theirs)"
+        f"target domain: {curve['target_prompts']:,} labelled prompts; estimated {what} on them "
+        f"{curve[name]:.3f}{span} (out of fold, 95% CI{versus})"
     )
     if ci and ci[1] - ci[0] > 0.4:
         typer.echo("  the interval is wide: too few target labels for a firm estimate")
     points = curve.get("curve")
     if points:
-        steps = ", ".join(f"{p['labels']:,} -> {p['apgr']:.3f}" for p in points)
+        steps = ", ".join(f"{p['labels']:,} -> {p[name]:.3f}" for p in points)
         typer.echo(
-            f"  learning curve (labels -> APGR): {steps}; twice the labels would likely add "
+            f"  learning curve (labels -> {what}): {steps}; twice the labels would likely add "
             f"{curve['projected_gain_2x_labels']:+.3f} (fit of a - b/sqrt(n))"
         )
 

@@ -138,7 +138,8 @@ def test_n_model_router_with_target_data_stacks_the_target_scorers_in_the_joint_
 
     from tests.battle_sets import clustered_scores
 
-    ts, emb, _ = clustered_scores(n=300, seed=4)
+    # cluster A needs 'strong', cluster B is 'weak''s: routing can beat every single model
+    ts, emb, _ = clustered_scores(n=300, seed=4, p_strong=(0.9, 0.3), p_weak=(0.1, 0.9))
     mine = np.arange(len(ts.prompts)) % 5 == 0  # every fifth prompt is the user's own
     ts = dataclasses.replace(
         ts,
@@ -156,6 +157,15 @@ def test_n_model_router_with_target_data_stacks_the_target_scorers_in_the_joint_
     assert set(every) <= set(r.stack.scorers_)
     q = r.score(emb[:5], ts.prompts[:5])
     assert np.asarray(q["predicted_quality"]).shape == (5, len(ts.models))
+    # what the router knows about the target prompts: quality of the model it predicts best, out of fold
+    curve = r.manifest["metrics"]["target_curve"]
+    assert curve["metric"] == "quality" and curve["target_prompts"] == int(mine.sum())
+    lo, hi = curve["quality_ci95"]
+    assert lo <= curve["quality"] <= hi
+    assert [p["labels"] for p in curve["curve"]] == [15, 30, 60]
+    assert curve["projected_gain_2x_labels"] >= 0
+    assert curve["quality"] > curve["best_single_model_quality"], curve
+    assert any("target learning curve" in line for line in logs)
 
 
 def _length_domain(n: int, rng: np.random.Generator, tag: str, longer_needs_strong: bool):

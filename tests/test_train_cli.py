@@ -335,3 +335,20 @@ def test_target_data_errors_are_one_line_exit_2(data_dir, target_dir, tmp_path, 
     assert message in res.output
     assert "Traceback" not in res.output
     assert len([ln for ln in res.output.splitlines() if ln.startswith("error:")]) == 1
+
+
+def test_the_target_curve_of_an_n_model_router_is_printed_as_quality(capsys):
+    from jobs.train_cmd import _target_curve_lines
+
+    _target_curve_lines(
+        {"target_prompts": 200, "metric": "quality", "quality": 0.634, "quality_ci95": [0.58, 0.69],
+         "curve": [{"labels": 50, "quality": 0.61}, {"labels": 100, "quality": 0.622},
+                   {"labels": 200, "quality": 0.634}],
+         "projected_gain_2x_labels": 0.011, "best_single_model_quality": 0.6}
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert (
+        "target domain: 200 labelled prompts; estimated quality of the model predicted best on them 0.634 "
+        "[0.58, 0.69] (out of fold, 95% CI; the best single model 0.600)"
+    ) in out
+    assert "50 -> 0.610, 100 -> 0.622, 200 -> 0.634; twice the labels would likely add +0.011" in out

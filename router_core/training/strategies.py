@@ -20,7 +20,12 @@ from router_core.stacks import JointStack, PairStack, QualityStack, logit, quali
 from router_core.stacks.target_blend import fit_target_blend
 from router_core.targets import pair_targets, strong_win_target
 from router_core.training.metrics import cross_fit, pair_fit_metrics, quality_metrics
-from router_core.training.target_curve import learning_curve
+from router_core.training.target_curve import (
+    argmax_quality,
+    best_single_model,
+    learning_curve,
+    pair_metric,
+)
 
 MIN_STACK_ROWS = 20  # fewer out-of-fold targets than this: the ensemble is a plain average
 
@@ -168,7 +173,7 @@ def _target_curve(
         return fit(tr).predict({k: v[te] for k, v in probs.items()})
 
     assert inp.on_target is not None
-    return learning_curve(q_s, q_w, inp.on_target, oof, fit_predict, inp.seed)
+    return learning_curve(pair_metric(q_s, q_w, inp.seed), "apgr", inp.on_target, oof, fit_predict, inp.seed)
 
 
 def score_range(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -225,7 +230,41 @@ class ModelsStrategy:
             fit.joint = JointStack(seed=inp.seed).fit(feats, inp.embeddings[rows], scores, lo, hi)
             inp.log(f"joint stack fitted on {len(rows):,} prompts in {time.perf_counter() - t0:.1f}s")
         fit.metrics["default_score"] = "joint_stack" if fit.joint is not None else "linear_stack"
+        on = inp.on_target
+        if on is not None and (~np.isnan(scores[on]).any(axis=1)).sum() >= MIN_STACK_ROWS:
+            fit.metrics["target_curve"] = _models_target_curve(inp, scores, lo, hi, fit.joint is not None)
         return fit
+
+
+# The joint stack (a network: 1-3 s per fit on 2 cores) gets a cheaper curve than the linear one:
+# 3 folds and one draw per point, 9 fits in all.
+JOINT_CURVE_FOLDS, JOINT_CURVE_REPEATS = 3, 1
+
+
+def _models_target_curve(
+    inp: StackInput, scores: np.ndarray, lo: np.ndarray, hi: np.ndarray, joint: bool
+) -> dict[str, Any]:
+    """The target learning curve of the router's default score (``target_curve``): the quality of the
+    model predicted best on the target prompts, each fold's stack fitted on the generic rows plus the
+    other folds' target rows; with the best single model's (also out of fold) to compare."""
+    feats, emb = inp.outputs, inp.embeddings[inp.rows]
+
+    def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
+        part = {k: v[tr] for k, v in feats.items()}
+        test = {k: v[te] for k, v in feats.items()}
+        if joint:
+            return JointStack(seed=inp.seed).fit(part, emb[tr], scores[tr], lo, hi).predict(test, emb[te])
+        return QualityStack().fit(part, scores[tr], lo, hi).predict(test)
+
+    t0 = time.perf_counter()
+    folds, repeats = (JOINT_CURVE_FOLDS, JOINT_CURVE_REPEATS) if joint else (5, 3)
+    on = inp.on_target
+    assert on is not None
+    out = learning_curve(argmax_quality(scores, inp.seed), "quality", on, None, fit_predict, inp.seed,
+                         folds=folds, repeats=repeats)  # fmt: skip
+    out["best_single_model_quality"] = round(best_single_model(scores, on, inp.seed), 4)
+    inp.log(f"target learning curve in {time.perf_counter() - t0:.1f}s")
+    return out
 
 
 def _models_metrics(
