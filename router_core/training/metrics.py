@@ -27,11 +27,15 @@ def pair_fit_metrics(p: np.ndarray, q_s: np.ndarray, q_w: np.ndarray) -> dict[st
     return out
 
 
+def chosen_scores(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Per row, the true score of the model ``pred`` ranks first (routing at an unlimited budget)."""
+    return true[np.arange(len(true)), np.argmax(pred, axis=1)]
+
+
 def quality_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """Mean true score of the argmax model (quality at unlimited budget) and Brier/MSE of the estimate."""
-    choice = np.argmax(pred, axis=1)
     return {
-        "argmax_quality": float(true[np.arange(len(true)), choice].mean()),
+        "argmax_quality": float(chosen_scores(pred, true).mean()),
         "mse": float(np.mean((pred - true) ** 2)),
     }
 

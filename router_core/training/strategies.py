@@ -232,7 +232,7 @@ class ModelsStrategy:
         fit.metrics["default_score"] = "joint_stack" if fit.joint is not None else "linear_stack"
         on = inp.on_target
         if on is not None and (~np.isnan(scores[on]).any(axis=1)).sum() >= MIN_STACK_ROWS:
-            fit.metrics["target_curve"] = _models_target_curve(inp, scores, lo, hi, fit.joint is not None)
+            fit.metrics["target_curve"] = _models_target_curve(inp, on, scores, lo, hi, fit.joint is not None)
         return fit
 
 
@@ -242,11 +242,12 @@ JOINT_CURVE_FOLDS, JOINT_CURVE_REPEATS = 3, 1
 
 
 def _models_target_curve(
-    inp: StackInput, scores: np.ndarray, lo: np.ndarray, hi: np.ndarray, joint: bool
+    inp: StackInput, on: np.ndarray, scores: np.ndarray, lo: np.ndarray, hi: np.ndarray, joint: bool
 ) -> dict[str, Any]:
-    """The target learning curve of the router's default score (``target_curve``): the quality of the
-    model predicted best on the target prompts, each fold's stack fitted on the generic rows plus the
-    other folds' target rows; with the best single model's (also out of fold) to compare."""
+    """The target learning curve of the router's default score (``target_curve``; ``on``: per stack row,
+    is it a target prompt): the quality of the model predicted best on the target prompts, each fold's
+    stack fitted on the generic rows plus the other folds' target rows; with the best single model's
+    (also out of fold) to compare."""
     feats, emb = inp.outputs, inp.embeddings[inp.rows]
 
     def fit_predict(tr: np.ndarray, te: np.ndarray) -> np.ndarray:
@@ -258,8 +259,6 @@ def _models_target_curve(
 
     t0 = time.perf_counter()
     folds, repeats = (JOINT_CURVE_FOLDS, JOINT_CURVE_REPEATS) if joint else (5, 3)
-    on = inp.on_target
-    assert on is not None
     out = learning_curve(argmax_quality(scores, inp.seed), "quality", on, None, fit_predict, inp.seed,
                          folds=folds, repeats=repeats)  # fmt: skip
     out["best_single_model_quality"] = round(best_single_model(scores, on, inp.seed), 4)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from router_core.intervals import percentile_ci
+from router_core.training.metrics import chosen_scores
 
 FRACTIONS = (0.25, 0.5, 1.0)
 REPEATS = 3
@@ -69,8 +70,7 @@ def argmax_quality(scores: np.ndarray, seed: int = 0) -> Metric:
 
     def value(rows: np.ndarray, pred: np.ndarray, n_boot: int) -> tuple[float, np.ndarray | None]:
         full = ~np.isnan(scores[rows]).any(axis=1)
-        y = scores[rows][full]
-        got = y[np.arange(len(y)), np.argmax(np.asarray(pred)[full], axis=1)]
+        got = chosen_scores(np.asarray(pred)[full], scores[rows][full])
         if not len(got):
             return float("nan"), None
         if not n_boot:
