@@ -7,7 +7,9 @@ import re
 import shutil
 import subprocess
 import sys
+from functools import cache
 
+from jobs import jvm_class_archive
 from jobs.config import SparkConfig
 
 JAVA_HELP = (
@@ -20,14 +22,24 @@ class JavaMissingError(RuntimeError):
     pass
 
 
-def java_major_version() -> int | None:
+def java_binary() -> str | None:
     java = os.path.join(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else None
-    java = java if java and os.path.exists(java) else shutil.which("java")
-    if not java:
-        return None
+    return java if java and os.path.exists(java) else shutil.which("java")
+
+
+@cache
+def java_version_text(java: str) -> str | None:
+    """What ``java -version`` prints (its stderr), or None when it does not run."""
     try:
-        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+        return subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
     except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def java_major_version() -> int | None:
+    java = java_binary()
+    out = java_version_text(java) if java else None
+    if out is None:
         return None
     m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
     if not m:
@@ -53,7 +65,8 @@ def default_partitions(master: str) -> int:
 
 
 # A local driver JVM for a small input compiles with C1 only: on a job of seconds, C2's compile threads
-# take CPU from the work (JVM warm-up halved on 2 cores) and its faster code never pays back.
+# take CPU from the work (JVM warm-up halved on 2 cores) and its faster code never pays back. It also
+# maps the classes of the first such job from an archive (jobs.jvm_class_archive).
 SHORT_JOB_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 SHORT_JOB_INPUT_BYTES = 32 * 2**20
 
@@ -69,6 +82,7 @@ def get_spark(cfg: SparkConfig | None = None, input_bytes: int | None = None, **
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     if cfg.master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no DNS lookups of the hostname
+    from pyspark import SparkContext
     from pyspark.sql import SparkSession
 
     parts = cfg.partitions or default_partitions(cfg.master)
@@ -90,13 +104,34 @@ def get_spark(cfg: SparkConfig | None = None, input_bytes: int | None = None, **
     )
     extra = {**cfg.extra_conf, **conf}
     small = input_bytes is not None and input_bytes <= SHORT_JOB_INPUT_BYTES
-    if small and cfg.master.startswith("local") and "spark.driver.extraJavaOptions" not in extra:
-        builder = builder.config("spark.driver.extraJavaOptions", SHORT_JOB_JAVA_OPTIONS)
+    archive = None
+    # Java options reach only a JVM this process launches (not spark-submit's, not one already running).
+    fresh = SparkContext._gateway is None and not os.environ.get("PYSPARK_GATEWAY_PORT")
+    if small and fresh and cfg.master.startswith("local") and "spark.driver.extraJavaOptions" not in extra:
+        archive = short_job_archive_plan()
+        builder = builder.config("spark.driver.extraJavaOptions", archive.options)
     for k, v in extra.items():
         builder = builder.config(k, v)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception:
+        if archive is None or archive.used is None:
+            raise
+        archive.used.unlink(missing_ok=True)  # a damaged archive makes Java crash at start: drop it
+        spark = builder.config("spark.driver.extraJavaOptions", SHORT_JOB_JAVA_OPTIONS).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
+    if archive is not None and archive.dump is not None:
+        jvm_class_archive.promote_at_exit(spark, archive.dump, java_binary() or "java")
     return spark
+
+
+def short_job_archive_plan() -> jvm_class_archive.ArchivePlan:
+    """SHORT_JOB_JAVA_OPTIONS with the class archive's flags (jobs.jvm_class_archive)."""
+    java = java_binary()
+    version = java_version_text(java) if java else None
+    if version is None:
+        return jvm_class_archive.ArchivePlan(SHORT_JOB_JAVA_OPTIONS)
+    return jvm_class_archive.plan(SHORT_JOB_JAVA_OPTIONS, version)
 
 
 def submitted_master() -> str | None:

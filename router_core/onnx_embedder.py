@@ -27,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from router_core.cache_dirs import cache_root
 from router_core.embedder import _l2_normalize, bundled_minilm_dir
 
 # Bump when the export/quantisation recipe changes: the cache key and the embedder id both carry it.
@@ -34,10 +35,7 @@ RECIPE = "int8-dyn-perchannel-v1"
 
 
 def default_cache_dir() -> str:
-    base = os.environ.get("BATCH_ROUTER_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "batch-router"
-    )
-    return os.path.join(base, "onnx")
+    return os.path.join(cache_root(), "onnx")
 
 
 def _model_key(model_dir: str, max_length: int) -> str:

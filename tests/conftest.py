@@ -12,6 +12,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# Small jobs' Spark JVMs start from the class archive `make setup` made (jobs.jvm_class_archive); keyed by
+# Java build, jars and options, it needs no isolation.
+from jobs.jvm_class_archive import ARCHIVE_ENV, archive_dir  # noqa: E402
+
+os.environ.setdefault(ARCHIVE_ENV, str(archive_dir()))
 # The int8 ONNX embedder builds its model file on first use: into a scratch directory, not ~/.cache, and
 # set before Spark starts so its Python workers find the same file.
 os.environ.setdefault("BATCH_ROUTER_CACHE", tempfile.mkdtemp(prefix="batch-router-test-cache-"))
