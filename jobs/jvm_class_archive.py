@@ -2,9 +2,10 @@
 JVM of later short jobs maps them from one file instead of finding, parsing and verifying thousands of
 classes again, which is most of JVM start-up and of the first read and query plan on a small log.
 
-The first short job dumps the archive when its JVM exits (``-XX:ArchiveClassesAtExit``, once, about
-15 s on 2 cores). The dump gets its final name only after a JVM has started with it, because Java
-crashes on a truncated archive rather than ignoring it. One archive per Java build, Spark jars and JVM
+``make setup`` makes it (``build``: a tiny job, about 45 s on 2 cores); without one, the next short job
+dumps it when its JVM exits (``-XX:ArchiveClassesAtExit``: that job runs 25-40 s longer). The dump
+gets its final name only after a JVM has started with it, because Java crashes on a truncated archive
+rather than ignoring it. One archive per Java build, Spark jars and JVM
 options (its name is a hash of them), in ``$BATCH_ROUTER_CACHE/jvm`` (default ``~/.cache/batch-router``)
 or the directory ``BATCH_ROUTER_JVM_ARCHIVE`` names; ``BATCH_ROUTER_JVM_ARCHIVE=0`` turns it off.
 """
