@@ -5,8 +5,8 @@ classes again, which is most of JVM start-up and of the first read and query pla
 ``make setup`` makes it (``build``: a tiny job, about 45 s on 2 cores); without one, the next short job
 dumps it when its JVM exits (``-XX:ArchiveClassesAtExit``: that job runs 25-40 s longer). The dump
 gets its final name only after a JVM has started with it, because Java crashes on a truncated archive
-rather than ignoring it. One archive per Java build, Spark jars and JVM
-options (its name is a hash of them), in ``$BATCH_ROUTER_CACHE/jvm`` (default ``~/.cache/batch-router``)
+rather than ignoring it. One archive per Java build, Spark jars and JVM options (its name is a hash of
+them), in ``$BATCH_ROUTER_CACHE/jvm`` (default ``~/.cache/batch-router``)
 or the directory ``BATCH_ROUTER_JVM_ARCHIVE`` names; ``BATCH_ROUTER_JVM_ARCHIVE=0`` turns it off.
 """
 
@@ -56,8 +56,8 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, another user's
+        pass
     return True
 
 

@@ -91,6 +91,7 @@ def _validate(log: Path, out: Path, env: dict[str, str]) -> dict:
         capture_output=True,
         text=True,
         env=env,
+        cwd=out.parent,  # the JVM that crashes on the truncated archive writes its hs_err file here
         timeout=600,
     )
     assert run.returncode == 0, run.stderr[-3000:]
