@@ -56,18 +56,45 @@ def column(name: str):
     return F.col("`" + name.replace("`", "``") + "`")
 
 
+def _epoch_timestamp(num):
+    """The timestamp of a ts number (a double column): router_core.log_rows.epoch_seconds in Spark."""
+    from pyspark.sql import functions as F
+
+    from router_core.log_rows import EPOCH_MIN, EPOCH_UNITS
+
+    secs = None
+    for limit, per_second in EPOCH_UNITS:
+        cond, value = num < limit, num / per_second
+        secs = F.when(cond, value) if secs is None else secs.when(cond, value)
+    return F.timestamp_seconds(F.when(num >= EPOCH_MIN, secs))
+
+
+def _ts_expr(df, name: str):
+    """The timestamp of the ts column: a timestamp or date as is, a number as Unix epoch time, text as
+    a number (epoch time) or ISO-8601; anything else null (router_core.log_rows.row_days in Spark)."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import NumericType, StringType
+
+    from router_core.log_rows import EPOCH_TEXT
+
+    ts, kind = column(name), df.schema[name].dataType
+    if isinstance(kind, NumericType):
+        return _epoch_timestamp(ts.cast("double"))
+    if isinstance(kind, StringType):
+        # the whole text a number (Java's $ would also match before a final newline)
+        number = F.when(F.regexp_extract(ts, f"^{EPOCH_TEXT}", 0) == ts, ts.cast("double"))
+        return F.coalesce(_epoch_timestamp(number), F.try_to_timestamp(ts))
+    return ts
+
+
 def _date_expr(df, opt: dict[str, str], date: str | None):
     """The date partition: the dt partition column, else the date of ts, else --date / today (UTC)."""
     from pyspark.sql import functions as F
-    from pyspark.sql.types import StringType
 
     fallback = F.lit(date) if date else F.date_format(F.current_date(), "yyyy-MM-dd")
     dt_expr = fallback
     if "ts" in opt:
-        ts = column(opt["ts"])
-        if isinstance(df.schema[opt["ts"]].dataType, StringType):  # ISO-8601 text; garbage -> null
-            ts = F.try_to_timestamp(ts)
-        dt_expr = F.coalesce(F.date_format(ts, "yyyy-MM-dd"), fallback)
+        dt_expr = F.coalesce(F.date_format(_ts_expr(df, opt["ts"]), "yyyy-MM-dd"), fallback)
     if "dt" in opt:
         dt_expr = F.coalesce(column(opt["dt"]).cast("string"), dt_expr)
     return dt_expr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from typing import Any
 
 import pyarrow as pa
@@ -21,6 +22,15 @@ INVALID_REQUEST = "invalid_request"  # schemas.logs.REASON_BAD_REQUEST
 NO_DAY = "(unknown)"
 
 Problem = tuple[str, str]  # (quarantine reason code, detail)
+
+# A ts that is a number (a JSON or CSV number, a Parquet integer or float column) is Unix epoch time, its
+# unit read from its size, as pandas' to_json (milliseconds) and time.time() (seconds) write it: seconds
+# from 1e9 (2001-09-09), milliseconds from 1e11, microseconds from 1e14, nanoseconds from 1e17 to 1e19.
+# Smaller, larger or negative numbers are no time (the row takes the fallback date).
+EPOCH_UNITS: tuple[tuple[float, float], ...] = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (1e19, 1e9))
+EPOCH_MIN = 1e9
+# A number as text, nothing around it; Java's regexes read it alike (the route job's rule).
+EPOCH_TEXT = r"[0-9]+(\.[0-9]+)?"
 
 
 def json_kind(value: Any) -> str:
@@ -52,9 +62,31 @@ def iso_day(text: str | None) -> str | None:
     return t.date().isoformat()
 
 
+def epoch_seconds(value: float) -> float | None:
+    """Seconds since the Unix epoch of a ts number (EPOCH_UNITS), None for a number that is no time."""
+    if not value >= EPOCH_MIN:  # NaN too
+        return None
+    return next((value / per_second for limit, per_second in EPOCH_UNITS if value < limit), None)
+
+
+def epoch_day(value: float | None) -> str | None:
+    """The UTC date of a ts number, None for a number that is no time."""
+    secs = None if value is None else epoch_seconds(float(value))
+    if secs is None:
+        return None
+    return datetime.datetime.fromtimestamp(secs, datetime.UTC).date().isoformat()
+
+
+def text_day(text: str | None) -> str | None:
+    """The UTC date of a ts text: a number as Unix epoch time, else ISO-8601."""
+    if text is not None and re.fullmatch(EPOCH_TEXT, text) and (day := epoch_day(float(text))) is not None:
+        return day
+    return iso_day(text)
+
+
 def row_days(table: pa.Table, ts: str | None, dt: str | None) -> list[str]:
-    """YYYY-MM-DD per row: the ``dt`` column, else the UTC date of ``ts`` (a timestamp, a date or
-    ISO-8601 text), else NO_DAY."""
+    """YYYY-MM-DD per row: the ``dt`` column, else the UTC date of ``ts`` (a timestamp, a date, ISO-8601
+    text or a Unix epoch number, as text or not), else NO_DAY."""
     n = table.num_rows
     day: list[str | None] = [None] * n
     if ts is not None:
@@ -62,8 +94,10 @@ def row_days(table: pa.Table, ts: str | None, dt: str | None) -> list[str]:
         if pa.types.is_dictionary(col.type):
             col = pc.cast(col, col.type.value_type)
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            days = {v: iso_day(v) for v in pc.unique(col).to_pylist()}  # logs repeat timestamps
+            days = {v: text_day(v) for v in pc.unique(col).to_pylist()}  # logs repeat timestamps
             day = [days[v] for v in col.to_pylist()]
+        elif pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+            day = [epoch_day(v) for v in col.to_pylist()]
         else:
             if pa.types.is_date(col.type):
                 col = pc.cast(col, pa.timestamp("s"))

@@ -85,6 +85,10 @@ def _is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
+def _is_number(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t)
+
+
 def _is_binary(t: pa.DataType) -> bool:
     return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t)
 
@@ -100,7 +104,10 @@ def _is_messages(t: pa.DataType) -> bool:
 
 
 _OPTIONAL_TYPES: dict[str, tuple[str, callable]] = {
-    "ts": ("timestamp or date", lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t) or _is_text(t)),
+    "ts": (
+        "timestamp, date, text or Unix epoch number",
+        lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t) or _is_text(t) or _is_number(t),
+    ),
     "model": ("string", _is_text),
     "prompt_tokens": ("integer", pa.types.is_integer),
     "completion_tokens": ("integer", pa.types.is_integer),

@@ -130,6 +130,21 @@ def test_row_days_are_utc_dates_from_dt_ts_text_or_none():
     assert row_days(zoned, "ts", None) == ["2026-11-02", "(unknown)"]  # UTC, as the route job dates it
 
 
+def test_row_days_read_epoch_numbers_by_their_size():
+    import pyarrow as pa
+
+    # 2026-11-01 23:30 UTC in seconds, as a float, in ms (pandas' to_json), us and ns; then numbers that
+    # are no time (too small, too large) and an ISO date (basic form) that is no epoch number.
+    secs = 1793575800
+    text = [str(secs), f"{secs}.25", str(secs * 10**3), str(secs * 10**6), str(secs * 10**9), "123", "9" * 20]
+    want = ["2026-11-01"] * 5 + ["(unknown)", "(unknown)"]
+    assert row_days(pa.table({"ts": text}), "ts", None) == want
+    numbers = pa.array([secs, secs, secs * 10**3, secs * 10**6, secs * 10**9, 123, None], pa.int64())
+    assert row_days(pa.table({"ts": numbers}), "ts", None) == [*want[:6], "(unknown)"]
+    floats = pa.array([secs + 0.25, float(secs * 10**3), float("nan")], pa.float64())
+    assert row_days(pa.table({"ts": floats}), "ts", None) == ["2026-11-01", "2026-11-01", "(unknown)"]
+
+
 def _label_sample(logs: Path, out: Path):
     args = ["label", "sample", "--logs", str(logs), "--n", "50", "--out", str(out), "--strategy", "random",
             "--models", "gpt-4o,gpt-4o-mini"]  # fmt: skip

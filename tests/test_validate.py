@@ -238,7 +238,13 @@ def test_timestamps_of_every_unit_and_iso_text(spark, tmp_path):
         '{"request_id": "a", "prompt": "x", "ts": "2026-11-02T00:30:00+01:00"}\n'
         '{"request_id": "b", "prompt": "y", "ts": "2026-11-03T00:00:01Z"}\n'
     )
-    for name in [*files, "pandas.parquet", "iso.jsonl"]:
+    frame = pd.DataFrame({"request_id": ["a", "b"], "prompt": ["x", "y"], "ts": pd.to_datetime(stamps)})
+    frame.to_json(tmp_path / "pandas.jsonl", orient="records", lines=True)  # ts as epoch milliseconds
+    frame.assign(ts=frame["ts"].astype("int64") / 1e9).to_csv(tmp_path / "seconds.csv", index=False)
+    epoch_ms = pa.array(frame["ts"].astype("int64") // 10**6)
+    ms_table = pa.table({"request_id": ["a", "b"], "prompt": ["x", "y"], "ts": epoch_ms})
+    pq.write_table(ms_table, tmp_path / "ms.parquet")
+    for name in [*files, "pandas.parquet", "iso.jsonl", "pandas.jsonl", "seconds.csv", "ms.parquet"]:
         assert _dates(spark, tmp_path / name) == want, name
 
 
