@@ -6,11 +6,13 @@ are one line before any work. ``read_log_frame`` then reads with Spark:
 
 - Parquet: as is; nanosecond timestamps (pandas' default) are read as longs and converted.
 - JSON Lines: one row per non-blank line; the contract's columns extracted from each JSON object.
+- JSON arrays: one row per element of each file's array, as a JSON Lines line.
 - OpenAI Batch input: custom_id, method, url and body (JSON text) of each line.
 - CSV: every column a string (token counts cast to integers).
 
-JSON rows keep their line as ``RAW_COL``; lines that are not JSON objects, and Batch lines that are not
-Batch requests, carry a quarantine (reason, detail) in ``ERROR_COL``.
+JSON rows keep their line (an array element: its JSON) as ``RAW_COL``; lines and elements that are not
+JSON objects, Batch lines that are not Batch requests and array files that are not JSON arrays carry a
+quarantine (reason, detail) in ``ERROR_COL``.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ INTEGER_COLUMNS = ("prompt_tokens", "completion_tokens")
 @dataclass(frozen=True)
 class LogInput:
     path: str
-    fmt: str  # parquet, jsonl, openai_batch, csv
+    fmt: str  # parquet, jsonl, json, openai_batch, csv
     files: list[Path]
     schema: pa.Schema  # the columns of the frame read_log_frame returns (before RAW_COL / ERROR_COL)
     columns: LogColumns  # the contract's names in this frame
@@ -63,7 +65,7 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
             names = [n for n in BATCH_COLUMNS if n not in {p.name for p in parts}]
             schema = pa.schema([pa.field(n, pa.string()) for n in names] + parts)
             return LogInput(path, fmt, files, schema, LogColumns(request_id="custom_id"))
-        keys = json_keys(files) if fmt == "jsonl" else csv_header(files[0])
+        keys = json_keys(files, fmt) if fmt in ("jsonl", "json") else csv_header(files[0])
     except LogFormatError as exc:
         raise SchemaError(str(exc)) from None
     except OSError as exc:
@@ -153,23 +155,55 @@ def _json_path(key: str) -> str:
     return f"$.{key}" if key.isidentifier() else "$['" + key.replace("'", "") + "']"
 
 
-def _read_json_lines(spark, info: LogInput):
+def _json_lines(spark, info: LogInput):
+    """(frame of ``value``, a line's text, and the partition columns; the variant of each line)."""
     from pyspark.sql import functions as F
 
     df = spark.read.option("basePath", _base_path(info.path)).text(info.path)
-    parts = [c for c in df.columns if c != "value"]
-    df = df.where(F.trim("value") != "")  # blank lines are no requests
-    v = F.try_parse_json("value")
+    return df.where(F.trim("value") != ""), F.try_parse_json("value")  # blank lines are no requests
+
+
+def _json_array_elements(spark, info: LogInput):
+    """(frame of ``value``, each array element's JSON, ``ARRAY_BAD`` and the partition columns; the
+    variant of each element): one row per element; a file that is no JSON array gives one row, bad."""
+    from pyspark.sql import functions as F
+
+    whole = spark.read.option("basePath", _base_path(info.path)).text(info.path, wholetext=True)
+    parts = [c for c in whole.columns if c != "value"]
+    text = F.regexp_replace("value", "^\ufeff", "")  # a byte-order mark before the array
+    array = F.try_variant_get(F.try_parse_json(text), "$", "array<variant>")
+    rows = whole.select(array.isNull().alias(ARRAY_BAD), F.explode_outer(array).alias("_br_el"), *parts)
+    rows = rows.where(F.col(ARRAY_BAD) | F.col("_br_el").isNotNull())  # an empty array is no row
+    return rows.withColumn("value", F.to_json("_br_el")), F.col("_br_el")
+
+
+ARRAY_BAD = "_br_array_bad"
+NOT_AN_ARRAY = "file is not a JSON array (not valid JSON, or cut short)"
+
+
+def _read_json_lines(spark, info: LogInput):
+    from pyspark.sql import functions as F
+
+    array = info.fmt == "json"
+    df, v = _json_array_elements(spark, info) if array else _json_lines(spark, info)
+    parts = [c for c in df.columns if c not in ("value", ARRAY_BAD, "_br_el")]
     is_object = F.coalesce(F.schema_of_variant(v).startswith("OBJECT"), F.lit(False))
     cols = [c for c in info.schema.names if c not in parts]
     extracted = {c: F.try_variant_get(v, _json_path(c), "string") for c in cols}
     ints = {getattr(info.columns, c) for c in INTEGER_COLUMNS}
     for c in ints & extracted.keys():
         extracted[c] = _as_long(extracted[c])
-    not_object = F.when(v.isNull(), F.lit("line is not valid JSON")).otherwise(
-        F.concat(F.lit("line is JSON "), F.lower(F.schema_of_variant(v)), F.lit(", not an object"))
+    row = "element" if array else "line"
+    kind = F.schema_of_variant(v)
+    kind = F.when(kind == "VOID", F.lit("null")).otherwise(F.lower(kind))  # JSON's name, as json_kind's
+    not_object = F.when(v.isNull(), F.lit(f"{row} is not valid JSON")).otherwise(
+        F.concat(F.lit(f"{row} is JSON "), kind, F.lit(", not an object"))
     )
-    error = F.when(~is_object, _error(REASON_MALFORMED_JSON, not_object))
+    bad = _error(REASON_MALFORMED_JSON, not_object)
+    error = F.when(~is_object, bad)
+    if array:
+        not_array = _error(REASON_MALFORMED_JSON, F.lit(NOT_AN_ARRAY))
+        error = F.when(F.col(ARRAY_BAD), not_array).when(~is_object, bad)
     if info.fmt == "openai_batch":
         error = error.otherwise(_batch_line_error(v))
     elif info.columns.prompt in extracted:

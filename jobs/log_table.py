@@ -5,7 +5,8 @@ The format, the columns and the one-line errors are the route job's (jobs.log_re
 schemas.logs.resolve_columns); the table has the columns the route job's frame has:
 
 - Parquet: as is (any timestamp unit);
-- JSON Lines: the contract's columns of each JSON object, as text (nested values as their JSON);
+- JSON Lines and JSON arrays: the contract's columns of each JSON object, as text (nested values as
+  their JSON);
 - OpenAI Batch input: custom_id, method, url and body (JSON text) of each line;
 - CSV: every column text, empty fields null; token counts as integers in both text formats.
 
@@ -26,7 +27,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from jobs.config import JobConfig, LogsConfig
-from jobs.log_reader import INTEGER_COLUMNS, LogInput
+from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput
 from jobs.validate_logs import resolve_input
 from router_core.log_formats import csv_header, open_text
 from router_core.log_rows import Problem, batch_line_problem, json_kind
@@ -136,27 +137,44 @@ def _parse_text_logs(info: LogInput) -> tuple[pa.Table, list[Problem | None]]:
     return pa.table(cols, schema=info.schema), problems
 
 
-def _json_rows(f: Path, info: LogInput):
-    """(row, problem) per non-blank line, the problems the route job quarantines the line for."""
-    prompt = None if info.fmt == "openai_batch" else info.columns.prompt
+def _json_values(f: Path, fmt: str):
+    """(value, problem) per non-blank line, or per element of a ``json`` file's array."""
     with open_text(f) as fh:
+        if fmt == "json":
+            try:
+                values = json.loads(fh.read().lstrip("\ufeff"))
+            except (ValueError, RecursionError):
+                values = None
+            if not isinstance(values, list):
+                yield None, (MALFORMED_JSON, NOT_AN_ARRAY)
+                return
+            yield from ((v, None) for v in values)
+            return
         for line in fh:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                yield json.loads(line), None
             except (ValueError, RecursionError):
-                yield {}, (MALFORMED_JSON, "line is not valid JSON")
-                continue
-            if not isinstance(obj, dict):
-                yield {}, (MALFORMED_JSON, f"line is JSON {json_kind(obj)}, not an object")
-                continue
-            problem = None
-            if info.fmt == "openai_batch":
-                problem = batch_line_problem(obj)
-            elif prompt in obj and not isinstance(obj[prompt], str | None):
-                problem = (UNSUPPORTED_CONTENT, f"prompt is JSON {json_kind(obj[prompt])}")
-            yield obj, problem
+                yield None, (MALFORMED_JSON, "line is not valid JSON")
+
+
+def _json_rows(f: Path, info: LogInput):
+    """(row, problem) per JSON row, the problems the route job quarantines it for."""
+    prompt = None if info.fmt == "openai_batch" else info.columns.prompt
+    row = "element" if info.fmt == "json" else "line"
+    for obj, problem in _json_values(f, info.fmt):
+        if problem is not None:
+            yield {}, problem
+            continue
+        if not isinstance(obj, dict):
+            yield {}, (MALFORMED_JSON, f"{row} is JSON {json_kind(obj)}, not an object")
+            continue
+        if info.fmt == "openai_batch":
+            problem = batch_line_problem(obj)
+        elif prompt in obj and not isinstance(obj[prompt], str | None):
+            problem = (UNSUPPORTED_CONTENT, f"prompt is JSON {json_kind(obj[prompt])}")
+        yield obj, problem
 
 
 def _csv_rows(f: Path):

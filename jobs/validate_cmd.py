@@ -11,9 +11,10 @@ from schemas.logs import SchemaError
 FormatOpt = typer.Option(
     None,
     "--format",
-    help="Log format: parquet, jsonl, openai_batch or csv. Default: by file extension (.parquet, .jsonl/"
-    ".ndjson/.json, .csv), else by content; JSON Lines whose objects carry custom_id and body are read as "
-    "OpenAI Batch input.",
+    help="Log format: parquet, jsonl, json (one JSON array of row objects per file), openai_batch or csv. "
+    "Default: by file extension (.parquet, .jsonl/.ndjson/.json, .csv), else by content; a JSON file that "
+    "starts with [ is a JSON array; JSON Lines whose objects carry custom_id and body are read as OpenAI "
+    "Batch input.",
 )
 
 

@@ -1,7 +1,9 @@
 """Which format a prompt log is in, and what its columns are, from the files themselves (no Spark).
 
 Formats: Parquet; JSON Lines (generic rows, or OpenAI Batch input files: lines with ``custom_id`` and
-``body``); CSV with a header line. A path is a file, a directory or a Hive-partitioned (k=v) directory.
+``body``); JSON arrays of row objects (one array per file, as pandas' ``to_json(orient="records")`` and
+tools' "export as JSON" write them); CSV with a header line. A path is a file, a directory or a
+Hive-partitioned (k=v) directory.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-LOG_FORMATS = ("auto", "parquet", "jsonl", "openai_batch", "csv")
+LOG_FORMATS = ("auto", "parquet", "jsonl", "json", "openai_batch", "csv")
 EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -25,7 +27,10 @@ EXTENSIONS = {
     ".csv": "csv",
 }
 COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open}  # the codecs Spark's text readers decompress
-SAMPLE_LINES = 1000  # JSON lines read to find the keys of a generic JSON Lines log
+SAMPLE_LINES = 1000  # JSON lines (array elements) read to find the keys of a generic JSON log
+# A JSON array is parsed whole, one file per task: larger logs are JSON Lines' job (measured: 140 MB).
+MAX_JSON_ARRAY_BYTES = 256 * 2**20
+_ARRAY_HEAD_CHARS = 16 * 2**20  # what is read of an array file to find its keys
 BATCH_KEYS = frozenset({"custom_id", "body"})
 
 
@@ -63,19 +68,46 @@ def open_text(f: Path) -> IO[str]:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
 
 
+def _text_start(f: Path) -> str:
+    with open_text(f) as fh:
+        return fh.read(4096).lstrip("\ufeff").lstrip()
+
+
 def sniff(f: Path) -> str:
     """Format of a file without a known extension, from its first bytes."""
     with open(f, "rb") as fh:
         head = fh.read(4)
     if head == b"PAR1":
         return "parquet"
-    with open_text(f) as fh:
-        start = fh.read(4096).lstrip()
-    return "jsonl" if start.startswith("{") else "csv"
+    start = _text_start(f)
+    return "jsonl" if start.startswith("{") else "json" if start.startswith("[") else "csv"
 
 
 def file_format(f: Path) -> str:
-    return EXTENSIONS.get(_suffix(f)) or sniff(f)
+    """By extension, else by content; a .json/.jsonl file that starts with ``[`` is a JSON array."""
+    fmt = EXTENSIONS.get(_suffix(f)) or sniff(f)
+    if fmt == "jsonl" and _text_start(f).startswith("["):
+        return "json"
+    return fmt
+
+
+def json_array_objects(files: list[Path], limit: int = SAMPLE_LINES) -> Iterator[dict]:
+    """The first ``limit`` elements that are JSON objects, from the head of each JSON array file."""
+    decoder, seen = json.JSONDecoder(), 0
+    for f in files:
+        with open_text(f) as fh:
+            text = fh.read(_ARRAY_HEAD_CHARS)
+        pos = len(text) - len(text.lstrip("\ufeff").lstrip()) + 1  # past "["
+        while seen < limit:
+            while pos < len(text) and text[pos] in " \t\r\n,":
+                pos += 1
+            try:
+                obj, pos = decoder.raw_decode(text, pos)
+            except ValueError:  # "]", or an element cut off at the head's end
+                break
+            seen += 1
+            if isinstance(obj, dict):
+                yield obj
 
 
 def json_objects(files: list[Path], limit: int = SAMPLE_LINES) -> Iterator[dict]:
@@ -97,14 +129,28 @@ def json_objects(files: list[Path], limit: int = SAMPLE_LINES) -> Iterator[dict]
                     yield obj
 
 
-def json_keys(files: list[Path]) -> list[str]:
-    """Keys of the sampled JSON objects, in order of first appearance."""
+def json_keys(files: list[Path], fmt: str = "jsonl") -> list[str]:
+    """Keys of the sampled JSON objects (lines, or elements of a ``json`` array), in order of first
+    appearance."""
     keys: dict[str, None] = {}
-    for obj in json_objects(files):
+    for obj in json_array_objects(files) if fmt == "json" else json_objects(files):
         keys.update(dict.fromkeys(obj))
     if not keys:
-        raise LogFormatError(f"no JSON object in the first {SAMPLE_LINES} lines of {files[0]}")
+        where = "elements of the JSON array" if fmt == "json" else "lines"
+        raise LogFormatError(f"no JSON object in the first {SAMPLE_LINES} {where} of {files[0]}")
     return list(keys)
+
+
+def check_json_array_sizes(files: list[Path]) -> None:
+    """A JSON array is read whole: one larger than MAX_JSON_ARRAY_BYTES is an error naming the fix."""
+    for f in files:
+        if f.stat().st_size > MAX_JSON_ARRAY_BYTES:
+            raise LogFormatError(
+                f"{f} is a JSON array of {f.stat().st_size / 2**20:.0f} MiB; a JSON array is read whole, "
+                f"up to {MAX_JSON_ARRAY_BYTES // 2**20} MiB per file: write larger logs as JSON Lines, one "
+                f"object per line (`jq -c '.[]' {f.name} > logs.jsonl`, or pandas "
+                "`to_json(..., orient='records', lines=True)`)"
+            )
 
 
 def csv_header(f: Path) -> list[str]:
@@ -147,6 +193,8 @@ def detect_format(path: str | Path, forced: str = "auto") -> tuple[str, list[Pat
         found = ", ".join(f"{k} ({f})" for k, f in kinds.items())
         raise LogFormatError(f"{path} mixes log formats: {found}; route each format separately")
     fmt = next(iter(kinds))
+    if fmt == "json":
+        check_json_array_sizes(files)
     if fmt == "jsonl":
         first = next(json_objects(files), None)
         if first is not None and BATCH_KEYS <= first.keys():

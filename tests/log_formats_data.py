@@ -247,10 +247,28 @@ def write_csv(path: Path) -> Case:
     return Case(path, len(rows) + 3, valid, bad, no_id_quarantined=1)
 
 
+def write_json_array(path: Path) -> Case:
+    """pandas' ``to_json(orient="records")``: one JSON array, chats nested, ts as epoch milliseconds
+    (pandas' default); then elements that are no row objects and a prompt that is no text."""
+    rows, valid, bad = _chat_rows()
+    frame = pd.DataFrame(
+        {
+            "request_id": [r for r, _ in rows],
+            "messages": [m for _, m in rows],
+            "ts": pd.to_datetime([f"2026-11-0{1 + i % 2} 10:00" for i in range(len(rows))]),
+        }
+    )
+    text = frame.to_json(orient="records")
+    path.write_text(text[:-1] + ', 5, null, {"request_id": "b-prompt-list", "prompt": ["a", "b"]}]')
+    bad = {**bad, "b-prompt-list": "unsupported_content"}
+    return Case(path, len(rows) + 3, valid, bad, no_id_quarantined=2)
+
+
 WRITERS = {  # file name -> (writer, the format the job detects)
     "pandas.parquet": (write_pandas_parquet, "parquet"),
     "pyarrow.parquet": (write_pyarrow_parquet, "parquet"),
     "rows.jsonl": (write_jsonl, "jsonl"),
+    "records.json": (write_json_array, "json"),
     "batch.jsonl": (write_openai_batch, "openai_batch"),
     "log.csv": (write_csv, "csv"),
 }

@@ -17,7 +17,7 @@ from test_route_job import STRONG, WEAK, route, train_tiny_routers
 
 from jobs.route_outputs import check_dispatch
 from router_core.batch_files import BatchFileChecker, check_batch_file, chunk_numbers
-from router_core.log_formats import LogFormatError, detect_format
+from router_core.log_formats import LogFormatError, detect_format, json_keys
 from router_core.messages import parse_chat
 from router_core.text import normalize_prompt, prompt_hash
 from schemas.validation import check_text
@@ -74,8 +74,24 @@ def test_format_detection(tmp_path):
     with gzip.open(tmp_path / "z.jsonl.gz", "wt") as fh:  # Spark's text readers decompress .gz
         fh.write(json.dumps(batch_line("1", [])) + "\n")
     assert detect_format(tmp_path / "z.jsonl.gz")[0] == "openai_batch"
+    # a byte-order mark and indentation, as editors and tools' exports write them
+    (tmp_path / "arr.json").write_text('\ufeff [\n  {"request_id": "x",\n   "prompt": "p"}\n]\n')
+    (tmp_path / "arr_noext").write_text('[{"request_id": "x"}, 5, {"prompt": "q"}]')
+    assert detect_format(tmp_path / "arr.json")[0] == "json"
+    assert detect_format(tmp_path / "arr_noext")[0] == "json"
+    assert json_keys([tmp_path / "arr.json"], "json") == ["request_id", "prompt"]
+    assert json_keys([tmp_path / "arr_noext"], "json") == ["request_id", "prompt"]
     with pytest.raises(LogFormatError, match="mixes log formats"):
         detect_format(tmp_path)
+
+
+def test_a_json_array_too_large_to_read_whole_names_json_lines(tmp_path, monkeypatch):
+    import router_core.log_formats as lf
+
+    (tmp_path / "big.json").write_text('[{"request_id": "x", "prompt": "p"}]')
+    monkeypatch.setattr(lf, "MAX_JSON_ARRAY_BYTES", 10)
+    with pytest.raises(LogFormatError, match=r"read whole, up to 0 MiB per file: write larger logs as JSON"):
+        detect_format(tmp_path / "big.json")
 
 
 def test_batch_file_checker_and_split(tmp_path):
@@ -103,6 +119,7 @@ def test_batch_file_checker_and_split(tmp_path):
         ("broken.parquet", b"PAR1 not really", "cannot read Parquet file {path}"),
         ("empty.csv", b"", "{path} has no header line"),
         ("noise.jsonl", b"\x00\x01 no json here\n", "no JSON object in the first 1000 lines of {path}"),
+        ("numbers.json", b"[1, 2]", "no JSON object in the first 1000 elements of the JSON array of {path}"),
     ],
 )
 def test_unreadable_file_is_one_line_naming_it(tmp_path, name, content, message):
@@ -151,6 +168,7 @@ def _dispatch_lines(out) -> dict[str, tuple[str, dict]]:
         pytest.param("pandas.parquet", marks=pytest.mark.slow),
         pytest.param("pyarrow.parquet", marks=pytest.mark.slow),
         pytest.param("rows.jsonl", marks=pytest.mark.slow),
+        pytest.param("records.json", marks=pytest.mark.slow),
         pytest.param("log.csv", marks=pytest.mark.slow),
     ],
 )

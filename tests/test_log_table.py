@@ -157,7 +157,7 @@ def _requests(out: Path, model: str) -> dict[str, dict]:
     return {x["custom_id"]: x for x in lines if x["body"]["model"] == model}
 
 
-@pytest.mark.parametrize("name", ["rows.jsonl", "batch.jsonl", "log.csv", "pandas.parquet"])
+@pytest.mark.parametrize("name", ["rows.jsonl", "records.json", "batch.jsonl", "log.csv", "pandas.parquet"])
 def test_label_sample_reads_every_format_and_keeps_logged_bodies(name, tmp_path):
     writer, fmt = WRITERS[name]
     case = writer(tmp_path / name)

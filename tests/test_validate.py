@@ -271,3 +271,24 @@ def test_pandas_all_none_and_categorical_columns_pass_the_schema_check(tmp_path)
     pd.DataFrame(frame).to_parquet(p)
     r = check_logs_schema(str(p), JobConfig())
     assert r.optional == {"segment": "segment"}  # the all-None model column is as good as absent
+
+
+def test_a_directory_of_json_arrays_one_row_per_element(spark, tmp_path):
+    from jobs.log_reader import NOT_AN_ARRAY
+    from jobs.log_table import open_logs
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    good = '[{"request_id": "a1", "prompt": "x"},\n {"request_id": "a2", "prompt": "y"}]'
+    (logs / "a.json").write_text(good)
+    (logs / "b.json").write_text("[]")  # an empty export: no rows
+    (logs / "c.json").write_text('[{"request_id": "c1", "prompt": "z"}, {"request_id": "c2", "p')  # cut short
+    v = validate_logs(spark, str(logs), JobConfig())
+    assert v.fmt == "json"
+    assert sorted(r["request_id"] for r in v.valid.select("request_id").collect()) == ["a1", "a2"]
+    quarantined = [(r["request_id"], r["reason"], r["detail"]) for r in v.quarantine.collect()]
+    assert quarantined == [(None, "malformed_json", NOT_AN_ARRAY)]
+    # the readers without Spark (savings, label sample) see the same rows and the same problem
+    table = open_logs(str(logs), JobConfig().logs)
+    assert table.read(["request_id"]).column("request_id").to_pylist() == ["a1", "a2", None]
+    assert table.problems == [None, None, ("malformed_json", NOT_AN_ARRAY)]
