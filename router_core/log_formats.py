@@ -141,12 +141,25 @@ def json_keys(files: list[Path], fmt: str = "jsonl") -> list[str]:
     return list(keys)
 
 
+def _size_over(f: Path, limit: int) -> int | None:
+    """The file's size (a compressed file's once decompressed, read up to the limit) if over ``limit``."""
+    opener = COMPRESSED.get(f.suffix.lower())
+    if opener is None:
+        size = f.stat().st_size
+        return size if size > limit else None
+    size = 0
+    with opener(f, "rb") as fh:
+        while size <= limit and (chunk := fh.read(2**22)):
+            size += len(chunk)
+    return size if size > limit else None
+
+
 def check_json_array_sizes(files: list[Path]) -> None:
     """A JSON array is read whole: one larger than MAX_JSON_ARRAY_BYTES is an error naming the fix."""
     for f in files:
-        if f.stat().st_size > MAX_JSON_ARRAY_BYTES:
+        if (size := _size_over(f, MAX_JSON_ARRAY_BYTES)) is not None:
             raise LogFormatError(
-                f"{f} is a JSON array of {f.stat().st_size / 2**20:.0f} MiB; a JSON array is read whole, "
+                f"{f} is a JSON array of more than {size / 2**20:.0f} MiB; a JSON array is read whole, "
                 f"up to {MAX_JSON_ARRAY_BYTES // 2**20} MiB per file: write larger logs as JSON Lines, one "
                 f"object per line (`jq -c '.[]' {f.name} > logs.jsonl`, or pandas "
                 "`to_json(..., orient='records', lines=True)`)"

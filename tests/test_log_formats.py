@@ -89,9 +89,13 @@ def test_a_json_array_too_large_to_read_whole_names_json_lines(tmp_path, monkeyp
     import router_core.log_formats as lf
 
     (tmp_path / "big.json").write_text('[{"request_id": "x", "prompt": "p"}]')
-    monkeypatch.setattr(lf, "MAX_JSON_ARRAY_BYTES", 10)
+    with gzip.open(tmp_path / "big.json.gz", "wt") as fh:  # the size that counts is the decompressed one
+        fh.write("[" + ", ".join(['{"request_id": "x", "prompt": "p"}'] * 100) + "]")
+    monkeypatch.setattr(lf, "MAX_JSON_ARRAY_BYTES", 1000)
+    assert detect_format(tmp_path / "big.json")[0] == "json"
+    assert (tmp_path / "big.json.gz").stat().st_size < 1000
     with pytest.raises(LogFormatError, match=r"read whole, up to 0 MiB per file: write larger logs as JSON"):
-        detect_format(tmp_path / "big.json")
+        detect_format(tmp_path / "big.json.gz")
 
 
 def test_batch_file_checker_and_split(tmp_path):
