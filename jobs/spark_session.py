@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from functools import cache
+from pathlib import Path
 
 from jobs import jvm_class_archive
 from jobs.config import SparkConfig
@@ -69,6 +70,14 @@ def default_partitions(master: str) -> int:
 # maps the classes of the first such job from an archive (jobs.jvm_class_archive).
 SHORT_JOB_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 SHORT_JOB_INPUT_BYTES = 32 * 2**20
+# The driver JVM's log configuration: Spark's warnings without its start-up notices (jobs/log4j2.properties).
+LOG_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
+def logging_java_options() -> str:
+    """The Java option that points log4j at LOG_CONFIG ("" where the path would need quoting)."""
+    path = str(LOG_CONFIG)
+    return "" if any(c.isspace() for c in path) else f"-Dlog4j2.configurationFile={LOG_CONFIG.as_uri()}"
 
 
 def get_spark(cfg: SparkConfig | None = None, input_bytes: int | None = None, **conf: str):
@@ -107,9 +116,11 @@ def get_spark(cfg: SparkConfig | None = None, input_bytes: int | None = None, **
     archive = None
     # Java options reach only a JVM this process launches (not spark-submit's, not one already running).
     fresh = SparkContext._gateway is None and not os.environ.get("PYSPARK_GATEWAY_PORT")
-    if small and fresh and cfg.master.startswith("local") and "spark.driver.extraJavaOptions" not in extra:
-        archive = short_job_archive_plan()
-        builder = builder.config("spark.driver.extraJavaOptions", archive.options)
+    if fresh and "spark.driver.extraJavaOptions" not in extra:
+        if small and cfg.master.startswith("local"):
+            archive = short_job_archive_plan()
+        options = f"{archive.options if archive else ''} {logging_java_options()}".strip()
+        builder = builder.config("spark.driver.extraJavaOptions", options)
     for k, v in extra.items():
         builder = builder.config(k, v)
     try:
@@ -118,7 +129,8 @@ def get_spark(cfg: SparkConfig | None = None, input_bytes: int | None = None, **
         if archive is None or archive.used is None:
             raise
         archive.used.unlink(missing_ok=True)  # a damaged archive makes Java crash at start: drop it
-        spark = builder.config("spark.driver.extraJavaOptions", SHORT_JOB_JAVA_OPTIONS).getOrCreate()
+        options = f"{SHORT_JOB_JAVA_OPTIONS} {logging_java_options()}"
+        spark = builder.config("spark.driver.extraJavaOptions", options).getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     if archive is not None and archive.dump is not None:
         jvm_class_archive.promote_at_exit(spark, archive.dump, java_binary() or "java")

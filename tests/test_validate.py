@@ -196,6 +196,9 @@ def test_cli_validate_end_to_end(tmp_path):
         text=True,
     )
     assert r.returncode == 0, r.stderr[-2000:]
+    # the JVM logs through jobs/log4j2.properties: no start-up notices, no native-Hadoop warning
+    noise = ("log4j profile", "setLogLevel", "NativeCodeLoader")
+    assert not [line for line in r.stderr.splitlines() if any(n in line for n in noise)], r.stderr
     s = json.loads((out / "validate_summary.json").read_text())
     assert s["rows_in"] == 16 == s["valid"] + s["quarantined"]
     assert s["quarantined_by_reason"] == {
