@@ -224,7 +224,7 @@ class RouteRun:
         from pyspark.sql import Observation
         from pyspark.sql import functions as F
 
-        from jobs.validate_logs import validate_logs
+        from jobs.validate_logs import undated_line, validate_logs
 
         t = time.time()
         checked = Observation("checked")
@@ -247,7 +247,8 @@ class RouteRun:
         n_valid = media["n"]
         # Quarantine is written (staged) once and counted from the files, not recomputed; the first action
         # counted it (the observation), so a clean log writes it empty without another job over the rows.
-        quarantine = v.quarantine if checked.get["quarantined"] else v.quarantine.limit(0)
+        observed = checked.get
+        quarantine = v.quarantine if observed["quarantined"] else v.quarantine.limit(0)
         W.write_partitioned(quarantine, staging / "quarantine")
         self.q_counts = W.count_quarantine(staging / "quarantine")
         n_quar = sum(r["count"] for r in self.q_counts)
@@ -260,11 +261,14 @@ class RouteRun:
         self.counts.update(
             log_format=v.fmt, image_parts=int(media["images"] or 0), audio_parts=int(media["audio"] or 0)
         )
+        self.counts["undated_rows"] = observed.get("undated", 0)
         s = time.time() - t
         log(
             f"validate ({v.fmt}): {n_valid + n_quar} rows -> {n_valid} valid + {n_quar} quarantined in "
             f"{s:.1f}s ({(n_valid + n_quar) / max(s, 1e-9):.0f} rows/s)"
         )
+        if line := undated_line(self.counts["undated_rows"], self.opts.date):
+            log(line)
         if media["with_media"]:
             log(
                 f"{media['with_media']} valid requests carry {self.counts['image_parts']} image and "

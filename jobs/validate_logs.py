@@ -100,6 +100,26 @@ def _date_expr(df, opt: dict[str, str], date: str | None):
     return dt_expr
 
 
+def _undated_expr(df, opt: dict[str, str]):
+    """Rows whose ts is given but is no timestamp and that no dt column dates: they take the fallback
+    date. None without a ts column."""
+    if "ts" not in opt:
+        return None
+    undated = column(opt["ts"]).isNotNull() & _ts_expr(df, opt["ts"]).isNull()
+    return undated & column(opt["dt"]).isNull() if "dt" in opt else undated
+
+
+def undated_line(n: int, date: str | None) -> str | None:
+    """The log line for ``n`` rows whose ts is no timestamp (None when there are none)."""
+    if not n:
+        return None
+    rows = "1 row has" if n == 1 else f"{n} rows have"
+    return (
+        f"{rows} a ts that is no timestamp (ISO-8601 text, a Unix epoch number, a timestamp or a date): "
+        f"dated {date or 'today (UTC)'} instead"
+    )
+
+
 def _messages_input(resolved: ResolvedColumns):
     """The chat cell the text check reads: the messages column, or the messages of the request body."""
     from pyspark.sql import functions as F
@@ -212,8 +232,9 @@ def validate_logs(
 ) -> ValidatedLogs:
     """``prompt_key``: valid rows also carry norm_text and prompt_hash (the dedupe and cache key).
     ``observation`` (a pyspark Observation): the first action on ``valid`` also counts every row
-    checked (``rows``) and those quarantined (``quarantined``), so a caller learns whether the
-    quarantine is empty without checking the rows again."""
+    checked (``rows``), those quarantined (``quarantined``) and, with a ts column, those whose ts is no
+    timestamp (``undated``), so a caller learns whether the quarantine is empty without checking the
+    rows again."""
     from pyspark.sql import functions as F
 
     from jobs.text_columns import normalized_prompt, prompt_hash_of
@@ -238,9 +259,10 @@ def validate_logs(
         key_cols = ["norm_text", "prompt_hash"]
     counted = df
     if observation is not None:
-        counted = df.observe(
-            observation, F.count(F.lit(1)).alias("rows"), F.count("_br_reason").alias("quarantined")
-        )
+        metrics = [F.count(F.lit(1)).alias("rows"), F.count("_br_reason").alias("quarantined")]
+        if (undated := _undated_expr(df, resolved.optional)) is not None:
+            metrics.append(F.count(F.when(undated, 1)).alias("undated"))
+        counted = df.observe(observation, *metrics)
     valid = (
         counted.where(F.col("_br_reason").isNull())
         .withColumn("route_text", F.col(f"{CHECK}.text"))
@@ -304,7 +326,8 @@ def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -
     v = validate_logs(spark, logs, cfg, date, observation=checked)
     v.valid.drop(ROW_ORDER).write.mode("overwrite").parquet(str(Path(out) / "valid"))
     # A clean log skips a second pass over every row: its quarantine is written empty, schema kept.
-    quarantine = v.quarantine if checked.get["quarantined"] else v.quarantine.limit(0)
+    observed = checked.get
+    quarantine = v.quarantine if observed["quarantined"] else v.quarantine.limit(0)
     quarantine.write.mode("overwrite").parquet(str(Path(out) / "quarantine"))
     # Counted from the files' metadata and one column, not by more Spark jobs: every row is in one of them.
     valid_n, by_reason = written_counts(Path(out))
@@ -318,6 +341,7 @@ def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -
         "quarantined_by_reason": dict(sorted(by_reason.items())),
         "format": info.fmt,
         "text_source": resolved.text_source,
+        "undated_rows": observed.get("undated", 0),
         "seconds": round(dt, 2),
     }
     (Path(out) / "validate_summary.json").write_text(json.dumps(summary, indent=2))
@@ -328,6 +352,8 @@ def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -
     )
     for reason, n in summary["quarantined_by_reason"].items():
         print(f"[validate]   {reason}: {n}", flush=True)
+    if line := undated_line(summary["undated_rows"], date):
+        print(f"[validate] {line}", flush=True)
     return summary
 
 

@@ -186,6 +186,7 @@ def test_format_routes_end_to_end(spark, pair_router, tmp_path, fmt):
     assert labels.num_rows + quar.num_rows == case.rows_in
     counts = json.loads((out / "manifest.json").read_text())["counts"]
     assert counts["rows_in"] == case.rows_in and counts["log_format"] == detected
+    assert counts["undated_rows"] == (1 if fmt == "log.csv" else 0)  # its "not a date" row
     q = quar.to_pylist()
     assert all(r["reason"] and r["detail"] and r["original_row"] for r in q)
     assert {r["request_id"]: r["reason"] for r in q if r["request_id"]} == case.quarantined

@@ -295,3 +295,13 @@ def test_a_directory_of_json_arrays_one_row_per_element(spark, tmp_path):
     table = open_logs(str(logs), JobConfig().logs)
     assert table.read(["request_id"]).column("request_id").to_pylist() == ["a1", "a2", None]
     assert table.problems == [None, None, ("malformed_json", NOT_AN_ARRAY)]
+
+
+def test_rows_whose_ts_is_no_timestamp_are_counted_and_named(tmp_path, capsys):
+    from jobs.validate_logs import run_validate
+
+    logs = tmp_path / "us.csv"  # a US-style date is no ISO-8601 timestamp; an empty ts is no ts at all
+    logs.write_text("request_id,prompt,ts\na,x,11/01/2026 10:00\nb,y,2026-11-01 10:00\nc,z,\n")
+    summary = run_validate(str(logs), str(tmp_path / "out"), JobConfig())
+    assert summary["undated_rows"] == 1 and summary["valid"] == 3
+    assert "1 row has a ts that is no timestamp" in capsys.readouterr().out
