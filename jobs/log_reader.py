@@ -111,7 +111,7 @@ def read_log_frame(spark, info: LogInput):
             return _read_parquet(spark, info)
         if info.fmt == "csv":
             return _read_csv(spark, info)
-        return _read_json_lines(spark, info)
+        return _read_json(spark, info)
     except Exception as exc:  # AnalysisException and the JVM's errors: one line, not a trace
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SchemaError(f"cannot read {info.fmt} logs at {info.path}: {first}") from None
@@ -155,6 +155,10 @@ def _json_path(key: str) -> str:
     return f"$.{key}" if key.isidentifier() else "$['" + key.replace("'", "") + "']"
 
 
+ARRAY_BAD = "_br_array_bad"  # a JSON array file's row: the file is no array
+NOT_AN_ARRAY = "file is not a JSON array (not valid JSON, or cut short)"
+
+
 def _json_lines(spark, info: LogInput):
     """(frame of ``value``, a line's text, and the partition columns; the variant of each line)."""
     from pyspark.sql import functions as F
@@ -177,11 +181,7 @@ def _json_array_elements(spark, info: LogInput):
     return rows.withColumn("value", F.to_json("_br_el")), F.col("_br_el")
 
 
-ARRAY_BAD = "_br_array_bad"
-NOT_AN_ARRAY = "file is not a JSON array (not valid JSON, or cut short)"
-
-
-def _read_json_lines(spark, info: LogInput):
+def _read_json(spark, info: LogInput):
     from pyspark.sql import functions as F
 
     array = info.fmt == "json"
