@@ -125,7 +125,15 @@ def _read_parquet(spark, info: LogInput):
     df = spark.read.option("basePath", _base_path(info.path)).parquet(info.path)
     for c in info.nanos:
         df = df.withColumn(c, F.timestamp_micros(F.expr(f"`{c}` div 1000")))
+    for c in float_token_columns(info):  # pandas' integers with missing values: NaN -> null
+        df = df.withColumn(c, _as_long(F.col(f"`{c}`")))
     return df
+
+
+def float_token_columns(info: LogInput) -> list[str]:
+    """The Parquet token-count columns of a floating type, read as integers (truncated, NaN null)."""
+    ints = {getattr(info.columns, c) for c in INTEGER_COLUMNS}
+    return [f.name for f in info.schema if f.name in ints and pa.types.is_floating(f.type)]
 
 
 def _as_long(col):

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from jobs.config import JobConfig, LogsConfig
-from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput
+from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput, float_token_columns
 from jobs.validate_logs import resolve_input
 from router_core.log_formats import csv_header, open_text
 from router_core.log_rows import Problem, batch_line_problem, json_kind
@@ -57,7 +57,11 @@ class LogTable:
         if self.info.fmt == "parquet":
             try:
                 ds = pads.dataset(self.info.path, format="parquet", partitioning="hive")
-                return ds.to_table(columns=columns)
+                table = ds.to_table(columns=columns)
+                for c in set(float_token_columns(self.info)) & set(columns):  # as the route job reads them
+                    ints = pa.array([_as_long(v) for v in table.column(c).to_pylist()], pa.int64())
+                    table = table.set_column(table.schema.get_field_index(c), c, ints)
+                return table
             except Exception as exc:  # ArrowInvalid and friends: a file that changed or broke mid-read
                 msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise SchemaError(f"cannot read Parquet logs at {self.info.path}: {msg}") from None

@@ -109,8 +109,9 @@ _OPTIONAL_TYPES: dict[str, tuple[str, callable]] = {
         lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t) or _is_text(t) or _is_number(t),
     ),
     "model": ("string", _is_text),
-    "prompt_tokens": ("integer", pa.types.is_integer),
-    "completion_tokens": ("integer", pa.types.is_integer),
+    # a float column too: pandas writes an integer column with missing values as float64 (NaN)
+    "prompt_tokens": ("integer", _is_number),
+    "completion_tokens": ("integer", _is_number),
     "segment": ("string", _is_text),
     "dt": ("string or date", lambda t: _is_text(t) or pa.types.is_date(t)),
 }

@@ -305,3 +305,30 @@ def test_rows_whose_ts_is_no_timestamp_are_counted_and_named(tmp_path, capsys):
     summary = run_validate(str(logs), str(tmp_path / "out"), JobConfig())
     assert summary["undated_rows"] == 1 and summary["valid"] == 3
     assert "1 row has a ts that is no timestamp" in capsys.readouterr().out
+
+
+def test_float_token_counts_from_pandas_read_as_integers(spark, tmp_path):
+    """pandas writes an integer column with missing values as float64: read as integers (truncated, as
+    Spark casts), NaN and inf missing, by the route job and the readers without Spark alike."""
+    import numpy as np
+    import pandas as pd
+
+    from jobs.log_reader import read_log_frame
+    from jobs.log_table import open_logs
+    from jobs.validate_logs import resolve_input
+
+    p = tmp_path / "pandas.parquet"
+    pd.DataFrame(
+        {
+            "request_id": ["a", "b", "c"],
+            "prompt": ["x", "y", "z"],
+            "prompt_tokens": [12, np.nan, 7.9],
+            "completion_tokens": [3.0, 4.0, np.inf],
+        }
+    ).to_parquet(p)
+    info, _ = resolve_input(str(p), JobConfig())
+    rows = read_log_frame(spark, info).orderBy("request_id").collect()
+    want = ([12, None, 7], [3, 4, None])
+    assert ([r["prompt_tokens"] for r in rows], [r["completion_tokens"] for r in rows]) == want
+    table = open_logs(str(p), JobConfig().logs).read(["prompt_tokens", "completion_tokens"])
+    assert (table.column(0).to_pylist(), table.column(1).to_pylist()) == want
