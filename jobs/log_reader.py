@@ -24,7 +24,14 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from router_core.log_formats import LogFormatError, csv_header, detect_format, json_keys, partition_keys
+from router_core.log_formats import (
+    LogFormatError,
+    csv_delimiter,
+    csv_header,
+    detect_format,
+    json_keys,
+    partition_keys,
+)
 from router_core.log_rows import BATCH_URL
 from schemas.logs import (
     REASON_BAD_REQUEST,
@@ -48,6 +55,7 @@ class LogInput:
     schema: pa.Schema  # the columns of the frame read_log_frame returns (before RAW_COL / ERROR_COL)
     columns: LogColumns  # the contract's names in this frame
     nanos: list[str] = field(default_factory=list)  # Parquet columns of nanosecond timestamps
+    csv_delimiter: str = ","  # a CSV log's field separator (found in its first file's header)
 
     @property
     def size_bytes(self) -> int:
@@ -65,7 +73,8 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
             names = [n for n in BATCH_COLUMNS if n not in {p.name for p in parts}]
             schema = pa.schema([pa.field(n, pa.string()) for n in names] + parts)
             return LogInput(path, fmt, files, schema, LogColumns(request_id="custom_id"))
-        keys = json_keys(files, fmt) if fmt in ("jsonl", "json") else csv_header(files[0])
+        delimiter = csv_delimiter(files[0]) if fmt == "csv" else ","
+        keys = json_keys(files, fmt) if fmt in ("jsonl", "json") else csv_header(files[0], delimiter)
     except LogFormatError as exc:
         raise SchemaError(str(exc)) from None
     except OSError as exc:
@@ -73,7 +82,7 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
     ints = {getattr(cols, c) for c in INTEGER_COLUMNS}
     part_names = {p.name for p in parts}
     fields = [pa.field(k, pa.int64() if k in ints else pa.string()) for k in keys if k not in part_names]
-    return LogInput(path, fmt, files, pa.schema(fields + parts), cols)
+    return LogInput(path, fmt, files, pa.schema(fields + parts), cols, csv_delimiter=delimiter)
 
 
 def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput:
@@ -149,6 +158,7 @@ def _read_csv(spark, info: LogInput):
         .option("multiLine", True)
         .option("escape", '"')
         .option("mode", "PERMISSIVE")
+        .option("sep", info.csv_delimiter)
         .option("basePath", _base_path(info.path))
         .csv(info.path)
     )

@@ -131,7 +131,7 @@ def _parse_text_logs(info: LogInput) -> tuple[pa.Table, list[Problem | None]]:
     problems: list[Problem | None] = []
     for f in info.files:
         parts = _partitions(info, f)
-        rows = _csv_rows(f) if info.fmt == "csv" else _json_rows(f, info)
+        rows = _csv_rows(f, info.csv_delimiter) if info.fmt == "csv" else _json_rows(f, info)
         for row, problem in rows:
             row.update(parts)
             for n in names:
@@ -181,11 +181,11 @@ def _json_rows(f: Path, info: LogInput):
         yield obj, problem
 
 
-def _csv_rows(f: Path):
+def _csv_rows(f: Path, delimiter: str):
     """Rows of a CSV file by its own header; empty fields are null (Spark's CSV reader agrees)."""
-    header = csv_header(f)
+    header = csv_header(f, delimiter)
     with open_text(f) as fh:
-        reader = csv.reader(fh)
+        reader = csv.reader(fh, delimiter=delimiter)
         next(reader, None)
         for values in reader:
             if not values:

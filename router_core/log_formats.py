@@ -25,7 +25,11 @@ EXTENSIONS = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
     ".csv": "csv",
+    ".tsv": "csv",
 }
+# Field separators of CSV logs, found from the header line: Excel writes ";" where "," is the decimal
+# separator, and ".tsv" exports use tabs.
+CSV_DELIMITERS = (",", ";", "\t", "|")
 COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open}  # the codecs Spark's text readers decompress
 SAMPLE_LINES = 1000  # JSON lines (array elements) read to find the keys of a generic JSON log
 # A JSON array is parsed whole, one file per task: larger logs are JSON Lines' job (measured: 140 MB).
@@ -166,9 +170,17 @@ def check_json_array_sizes(files: list[Path]) -> None:
             )
 
 
-def csv_header(f: Path) -> list[str]:
+def csv_delimiter(f: Path) -> str:
+    """The separator (CSV_DELIMITERS) that splits the header line into the most fields; "," on a tie."""
     with open_text(f) as fh:
-        header = next(csv.reader(fh), None)
+        line = fh.readline()
+    fields = {d: len(next(csv.reader([line], delimiter=d), [])) for d in CSV_DELIMITERS}
+    return max(CSV_DELIMITERS, key=lambda d: (fields[d], -CSV_DELIMITERS.index(d)))
+
+
+def csv_header(f: Path, delimiter: str = ",") -> list[str]:
+    with open_text(f) as fh:
+        header = next(csv.reader(fh, delimiter=delimiter), None)
     if not header or not any(h.strip() for h in header):
         raise LogFormatError(f"{f} has no header line: a CSV log starts with its column names")
     names = [h.lstrip("\ufeff") for h in header]

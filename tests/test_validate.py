@@ -332,3 +332,25 @@ def test_float_token_counts_from_pandas_read_as_integers(spark, tmp_path):
     assert ([r["prompt_tokens"] for r in rows], [r["completion_tokens"] for r in rows]) == want
     table = open_logs(str(p), JobConfig().logs).read(["prompt_tokens", "completion_tokens"])
     assert (table.column(0).to_pylist(), table.column(1).to_pylist()) == want
+
+
+def test_csv_separated_by_semicolons_or_tabs(spark, tmp_path):
+    """Excel in locales whose decimal separator is "," writes ";"; pandas' to_csv(sep="\\t") and .tsv
+    exports use tabs: the separator is found from the header line."""
+    import csv
+
+    import pandas as pd
+
+    from jobs.log_table import open_logs
+
+    frame = pd.DataFrame({"request_id": ["a", "b"], "prompt": ["Say hi, friend", "Two; parts\tand a tab"]})
+    frame.to_csv(tmp_path / "tabs.tsv", sep="\t", index=False)
+    with open(tmp_path / "excel.csv", "w", newline="", encoding="utf-8-sig") as fh:
+        w = csv.writer(fh, delimiter=";", dialect="excel")
+        w.writerows([frame.columns, *frame.itertuples(index=False)])
+    want = dict(zip(frame["request_id"], frame["prompt"], strict=True))
+    for name in ("tabs.tsv", "excel.csv"):
+        v = validate_logs(spark, str(tmp_path / name), JobConfig())
+        assert {r["request_id"]: r["prompt"] for r in v.valid.collect()} == want, name
+        table = open_logs(str(tmp_path / name), JobConfig().logs).read(["request_id", "prompt"])
+        assert dict(zip(*table.to_pydict().values(), strict=True)) == want, name
