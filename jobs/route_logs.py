@@ -316,8 +316,9 @@ class RouteRun:
 
     def score_tasks(self, distinct, cached):
         """The distinct prompts (prompt_hash, text, embedding: null unless cached) as the embed+score
-        tasks. An explicit task count, 4 per core: adaptive execution would coalesce this small shuffle
-        output (a few MB of text) into one partition, i.e. one core embedding everything.
+        tasks. An explicit task count, 4 x the default parallelism (16 on local[2]): adaptive execution
+        would coalesce this small shuffle output (a few MB of text) into one partition, i.e. one core
+        embedding everything.
 
         Without a cache every prompt is embedded, and the tasks get ranges of prompt length, longest
         first: the embedder pads each batch to its longest prompt, and a task of similar lengths pads
