@@ -48,13 +48,31 @@ def json_kind(value: Any) -> str:
     return "string" if isinstance(value, str) else "null"
 
 
+# What Spark's string-to-timestamp cast reads and Python's fromisoformat does not: a year, a year and
+# month, one-digit months and days, a "+" year sign; the rest is left to fromisoformat, after the
+# checks below drop what it reads and Spark does not (basic and week forms: "20261101", "2026-W44-7").
+_SPARK_DATE = re.compile(r"\+?(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
+_SPARK_DATE_TIME = re.compile(r"\+?\d{4}-\d{1,2}-\d{1,2}(?=[T ])")
+
+
 def iso_day(text: str | None) -> str | None:
-    """The UTC date of ISO-8601 text (``Z`` and offsets included, as the route job's Spark session reads
-    it), None for text that is no timestamp."""
+    """The UTC date of ISO-8601 text (``Z``, offsets and a trailing `` UTC`` included) as the route job's
+    Spark session reads it, None for text that is no timestamp."""
     if text is None:
         return None
+    text = text.strip()
+    if m := _SPARK_DATE.fullmatch(text):
+        y, mo, d = (int(g) if g else 1 for g in m.groups())
+        try:
+            return datetime.date(y, mo, d).isoformat()
+        except ValueError:
+            return None
+    if not (m := _SPARK_DATE_TIME.match(text)):
+        return None
+    y, mo, d = (int(p) for p in m.group().lstrip("+").split("-"))
+    rest = text[m.end() :].removesuffix(" UTC").removesuffix("UTC")
     try:
-        t = datetime.datetime.fromisoformat(text.strip())
+        t = datetime.datetime.fromisoformat(f"{y:04d}-{mo:02d}-{d:02d}{rest}")
     except ValueError:
         return None
     if t.tzinfo is not None:

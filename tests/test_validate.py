@@ -354,3 +354,20 @@ def test_csv_separated_by_semicolons_or_tabs(spark, tmp_path):
         assert {r["request_id"]: r["prompt"] for r in v.valid.collect()} == want, name
         table = open_logs(str(tmp_path / name), JobConfig().logs).read(["request_id", "prompt"])
         assert dict(zip(*table.to_pydict().values(), strict=True)) == want, name
+
+
+def test_ts_text_dates_alike_in_the_route_job_and_the_readers_without_spark(spark, tmp_path):
+    """savings / label sample (router_core.log_rows.row_days) date ISO-8601 text as Spark does: the forms
+    Spark reads and fromisoformat does not, and the reverse, included."""
+    from router_core.log_rows import NO_DAY, row_days
+
+    texts = ["2026", "2026-11", "2026-1-1", "+2026-11-01", "2026-11-01 10:00:00 UTC", "20261101",
+             "2026-W44-7", "2026-11-01T23:30:00-05:00", "2026-11-01T10", " 2026-11-01 ", "2026-13-01",
+             "2026/11/01", "1793575800", "1793575800000"]  # fmt: skip
+    lines = [json.dumps({"request_id": f"r{i}", "prompt": "p", "ts": t}) for i, t in enumerate(texts)]
+    (tmp_path / "ts.jsonl").write_text("\n".join(lines) + "\n")
+    spark_days = _dates(spark, tmp_path / "ts.jsonl")
+    today = dt.datetime.now(dt.UTC).date().isoformat()  # the route job's date for text that is no time
+    python_days = [today if d == NO_DAY else d for d in row_days(pa.table({"ts": texts}), "ts", None)]
+    assert python_days == [spark_days[f"r{i}"] for i in range(len(texts))]
+    assert python_days[:6] == ["2026-01-01", "2026-11-01", "2026-01-01", "2026-11-01", "2026-11-01", today]
