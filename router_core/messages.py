@@ -7,6 +7,7 @@ Pure Python: the route job's validation UDF and training-data loading read chats
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,14 @@ INVALID_UTF8 = "invalid_utf8"
 TEXT_PART_TYPES = frozenset({"text", "input_text"})
 IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
 AUDIO_PART_TYPES = frozenset({"input_audio", "audio"})
+
+
+# pandas' to_csv writes a column of lists of dicts as their Python repr: [{'role': 'user', ...}]
+_PYTHON_REPR = re.compile(r"\s*\[\s*\{\s*'")
+PYTHON_REPR_HINT = (
+    "it is a Python list written as text (pandas' to_csv of a list column): write the column as JSON, "
+    "df['messages'] = df['messages'].map(json.dumps)"
+)
 
 
 class MessagesError(ValueError):
@@ -97,7 +106,10 @@ def load_messages(value: Any) -> list:
         try:
             value = json.loads(value)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, absurd nesting
-            raise MessagesError(MALFORMED_JSON, f"messages is not valid JSON: {str(exc)[:120]}") from None
+            detail = f"messages is not valid JSON: {str(exc)[:120]}"
+            if isinstance(value, str) and _PYTHON_REPR.match(value):
+                detail += f"; {PYTHON_REPR_HINT}"
+            raise MessagesError(MALFORMED_JSON, detail) from None
     items = as_list(value)
     if items is None:
         raise MessagesError(MALFORMED_MESSAGES, f"messages is {type(value).__name__}, not a list")

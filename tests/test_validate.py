@@ -371,3 +371,16 @@ def test_ts_text_dates_alike_in_the_route_job_and_the_readers_without_spark(spar
     python_days = [today if d == NO_DAY else d for d in row_days(pa.table({"ts": texts}), "ts", None)]
     assert python_days == [spark_days[f"r{i}"] for i in range(len(texts))]
     assert python_days[:6] == ["2026-01-01", "2026-11-01", "2026-01-01", "2026-11-01", "2026-11-01", today]
+
+
+def test_chats_pandas_wrote_as_python_lists_are_quarantined_with_the_fix(spark, tmp_path):
+    import pandas as pd
+
+    from router_core.messages import PYTHON_REPR_HINT
+
+    chats = [[{"role": "user", "content": "Say hi"}], [{"role": "user", "content": "Say bye"}]]
+    pd.DataFrame({"request_id": ["a", "b"], "messages": chats}).to_csv(tmp_path / "chats.csv", index=False)
+    v = validate_logs(spark, str(tmp_path / "chats.csv"), JobConfig())
+    rows = v.quarantine.collect()
+    assert [r["reason"] for r in rows] == ["malformed_json"] * 2
+    assert all(r["detail"].endswith(PYTHON_REPR_HINT) for r in rows)
