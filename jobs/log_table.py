@@ -100,14 +100,15 @@ def open_logs(path: str, logs: LogsConfig) -> LogTable:
 
 
 def _as_long(value: Any) -> int | None:
-    """Token counts as Spark casts them (text -> double -> long): "12" and 12.0 are 12, "n/a" null."""
+    """Token counts as Spark casts them (text -> double -> long): "12" and 12.0 are 12, "n/a" null, and
+    so is a number outside the long range ("1e30"), which try_cast leaves null too."""
     if value is None or isinstance(value, bool):
         return None
     try:
         f = float(value)
     except (TypeError, ValueError):
         return None
-    return int(f) if math.isfinite(f) else None
+    return int(f) if math.isfinite(f) and -(2.0**63) <= f < 2.0**63 else None
 
 
 def _as_text(value: Any) -> str | None:
