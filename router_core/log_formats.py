@@ -72,9 +72,13 @@ def open_text(f: Path) -> IO[str]:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
 
 
+def _skip_bom_and_space(text: str) -> str:
+    return text.lstrip("\ufeff").lstrip()
+
+
 def _text_start(f: Path) -> str:
     with open_text(f) as fh:
-        return fh.read(4096).lstrip("\ufeff").lstrip()
+        return _skip_bom_and_space(fh.read(4096))
 
 
 def sniff(f: Path) -> str:
@@ -89,10 +93,10 @@ def sniff(f: Path) -> str:
 
 def file_format(f: Path) -> str:
     """By extension, else by content; a .json/.jsonl file that starts with ``[`` is a JSON array."""
-    fmt = EXTENSIONS.get(_suffix(f)) or sniff(f)
-    if fmt == "jsonl" and _text_start(f).startswith("["):
-        return "json"
-    return fmt
+    fmt = EXTENSIONS.get(_suffix(f))
+    if fmt is None:
+        return sniff(f)
+    return "json" if fmt == "jsonl" and _text_start(f).startswith("[") else fmt
 
 
 def json_array_objects(files: list[Path], limit: int = SAMPLE_LINES) -> Iterator[dict]:
@@ -101,7 +105,7 @@ def json_array_objects(files: list[Path], limit: int = SAMPLE_LINES) -> Iterator
     for f in files:
         with open_text(f) as fh:
             text = fh.read(_ARRAY_HEAD_CHARS)
-        pos = len(text) - len(text.lstrip("\ufeff").lstrip()) + 1  # past "["
+        pos = len(text) - len(_skip_bom_and_space(text)) + 1  # past "["
         while seen < limit:
             while pos < len(text) and text[pos] in " \t\r\n,":
                 pos += 1
