@@ -16,8 +16,9 @@ MasterOpt = typer.Option(None, "--master", help="Spark master URL (default local
 ColumnOpt = typer.Option(
     None,
     "--column",
-    help="Rename a log column, LOGICAL=PHYSICAL (repeatable), e.g. --column prompt=question. Logical "
-    f"names: {', '.join(LogColumns.model_fields)}.",
+    help="Rename a log column, LOGICAL=PHYSICAL (repeatable), e.g. --column prompt=question; a field "
+    "nested in a JSON object or Parquet struct by its dotted path, e.g. --column messages=inputs.messages. "
+    f"Logical names: {', '.join(LogColumns.model_fields)}.",
 )
 ApiKeyEnvOpt = typer.Option(
     None, "--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY)."

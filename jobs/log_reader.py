@@ -29,7 +29,7 @@ from router_core.log_formats import (
     csv_delimiter,
     csv_header,
     detect_format,
-    json_keys,
+    json_columns,
     partition_keys,
 )
 from router_core.log_rows import BATCH_URL
@@ -56,6 +56,8 @@ class LogInput:
     columns: LogColumns  # the contract's names in this frame
     nanos: list[str] = field(default_factory=list)  # Parquet columns of nanosecond timestamps
     csv_delimiter: str = ","  # a CSV log's field separator (found in its first file's header)
+    # Columns the frame adds from a nested field (--column messages=inputs.messages): name -> path
+    paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def size_bytes(self) -> int:
@@ -74,15 +76,38 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
             schema = pa.schema([pa.field(n, pa.string()) for n in names] + parts)
             return LogInput(path, fmt, files, schema, LogColumns(request_id="custom_id"))
         delimiter = csv_delimiter(files[0]) if fmt == "csv" else ","
-        keys = json_keys(files, fmt) if fmt in ("jsonl", "json") else csv_header(files[0], delimiter)
+        found: list[str] = []
+        if fmt in ("jsonl", "json"):
+            keys, found = json_columns(files, fmt, _dotted_names(cols))
+        else:
+            keys = csv_header(files[0], delimiter)
     except LogFormatError as exc:
         raise SchemaError(str(exc)) from None
     except OSError as exc:
         raise SchemaError(f"cannot read logs at {path}: {exc}") from None
     ints = {getattr(cols, c) for c in INTEGER_COLUMNS}
     part_names = {p.name for p in parts}
-    fields = [pa.field(k, pa.int64() if k in ints else pa.string()) for k in keys if k not in part_names]
-    return LogInput(path, fmt, files, pa.schema(fields + parts), cols, csv_delimiter=delimiter)
+    names = [k for k in keys + found if k not in part_names]
+    fields = [pa.field(k, pa.int64() if k in ints else pa.string()) for k in names]
+    paths = {p: tuple(p.split(".")) for p in found if p not in part_names}
+    return LogInput(path, fmt, files, pa.schema(fields + parts), cols, csv_delimiter=delimiter, paths=paths)
+
+
+def _dotted_names(cols: LogColumns) -> tuple[str, ...]:
+    """The column names that may be paths into nested objects or structs ("inputs.messages")."""
+    return tuple(dict.fromkeys(n for n in cols.model_dump().values() if "." in n))
+
+
+def _struct_field(schema: pa.Schema, path: tuple[str, ...]) -> pa.Field | None:
+    """The field at that path of nested structs, else None."""
+    if path[0] not in schema.names:
+        return None
+    fld = schema.field(path[0])
+    for key in path[1:]:
+        if not pa.types.is_struct(fld.type) or fld.type.get_field_index(key) < 0:
+            return None
+        fld = fld.type.field(key)
+    return fld
 
 
 def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput:
@@ -105,8 +130,12 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
         schema = pads.dataset(path, format="parquet", partitioning="hive").schema
     except Exception as exc:
         raise SchemaError(f"cannot read Parquet logs at {path}: {exc}") from None
+    paths = {}
+    for name in _dotted_names(cols):
+        if name not in schema.names and (fld := _struct_field(schema, tuple(name.split(".")))) is not None:
+            schema, paths[name] = schema.append(fld.with_name(name)), tuple(name.split("."))
     nanos = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
-    return LogInput(path, "parquet", files, schema, cols, nanos)
+    return LogInput(path, "parquet", files, schema, cols, nanos, paths=paths)
 
 
 def _base_path(path: str) -> str:
@@ -132,6 +161,8 @@ def _read_parquet(spark, info: LogInput):
     if info.nanos:  # Spark refuses TIMESTAMP(NANOS) unless read as longs
         spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
     df = spark.read.option("basePath", _base_path(info.path)).parquet(info.path)
+    for name, path in info.paths.items():
+        df = df.withColumn(name, F.col(".".join(f"`{k}`" for k in path)))
     for c in info.nanos:
         df = df.withColumn(c, F.timestamp_micros(F.expr(f"`{c}` div 1000")))
     for c in float_token_columns(info):  # pandas' integers with missing values: NaN -> null
@@ -165,12 +196,14 @@ def _read_csv(spark, info: LogInput):
     for c in INTEGER_COLUMNS:
         name = getattr(info.columns, c)
         if name in df.columns:
-            df = df.withColumn(name, _as_long(F.col(name)))
+            df = df.withColumn(name, _as_long(F.col(f"`{name}`")))
     return df
 
 
-def _json_path(key: str) -> str:
-    return f"$.{key}" if key.isidentifier() else "$['" + key.replace("'", "") + "']"
+def _json_path(info: LogInput, name: str) -> str:
+    """The JSON path of a column: its key, or the keys of a nested path."""
+    keys = info.paths.get(name, (name,))
+    return "$" + "".join(f".{k}" if k.isidentifier() else "['" + k.replace("'", "") + "']" for k in keys)
 
 
 ARRAY_BAD = "_br_array_bad"  # a JSON array file's row: the file is no array
@@ -207,7 +240,7 @@ def _read_json(spark, info: LogInput):
     parts = [c for c in df.columns if c not in ("value", ARRAY_BAD, "_br_el")]
     is_object = F.coalesce(F.schema_of_variant(v).startswith("OBJECT"), F.lit(False))
     cols = [c for c in info.schema.names if c not in parts]
-    extracted = {c: F.try_variant_get(v, _json_path(c), "string") for c in cols}
+    extracted = {c: F.try_variant_get(v, _json_path(info, c), "string") for c in cols}
     ints = {getattr(info.columns, c) for c in INTEGER_COLUMNS}
     for c in ints & extracted.keys():
         extracted[c] = _as_long(extracted[c])
@@ -225,7 +258,7 @@ def _read_json(spark, info: LogInput):
     if info.fmt == "openai_batch":
         error = error.otherwise(_batch_line_error(v))
     elif info.columns.prompt in extracted:
-        kind = F.schema_of_variant(F.try_variant_get(v, _json_path(info.columns.prompt), "variant"))
+        kind = F.schema_of_variant(F.try_variant_get(v, _json_path(info, info.columns.prompt), "variant"))
         error = error.when(
             kind.isNotNull() & ~kind.isin("STRING", "NULL"),
             _error(REASON_UNSUPPORTED_CONTENT, F.concat(F.lit("prompt is JSON "), F.lower(kind))),

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from jobs.config import JobConfig, LogsConfig
 from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput, float_token_columns
 from jobs.validate_logs import resolve_input
-from router_core.log_formats import csv_header, open_text
+from router_core.log_formats import MISSING, csv_header, open_text, path_value
 from router_core.log_rows import Problem, batch_line_problem, json_kind
 from router_core.messages import MALFORMED_JSON, UNSUPPORTED_CONTENT
 from schemas.logs import ResolvedColumns, SchemaError
@@ -57,7 +58,8 @@ class LogTable:
         if self.info.fmt == "parquet":
             try:
                 ds = pads.dataset(self.info.path, format="parquet", partitioning="hive")
-                table = ds.to_table(columns=columns)
+                paths = self.info.paths
+                table = ds.to_table(columns={c: pc.field(*paths.get(c, (c,))) for c in columns})
                 for c in set(float_token_columns(self.info)) & set(columns):  # as the route job reads them
                     ints = pa.array([_as_long(v) for v in table.column(c).to_pylist()], pa.int64())
                     table = table.set_column(table.schema.get_field_index(c), c, ints)
@@ -136,10 +138,18 @@ def _parse_text_logs(info: LogInput) -> tuple[pa.Table, list[Problem | None]]:
         for row, problem in rows:
             row.update(parts)
             for n in names:
-                v = row.get(n)
+                v = _value(row, n, info)
                 cols[n].append(_as_long(v) if n in ints else _as_text(v))
             problems.append(problem)
     return pa.table(cols, schema=info.schema), problems
+
+
+def _value(row: dict, name: str, info: LogInput) -> Any:
+    """The row's value of a column; a column of a nested path (info.paths) is looked up along it."""
+    if name not in info.paths:
+        return row.get(name)
+    v = path_value(row, name)
+    return None if v is MISSING else v
 
 
 def _json_values(f: Path, fmt: str):
@@ -177,8 +187,8 @@ def _json_rows(f: Path, info: LogInput):
             continue
         if info.fmt == "openai_batch":
             problem = batch_line_problem(obj)
-        elif prompt in obj and not isinstance(obj[prompt], str | None):
-            problem = (UNSUPPORTED_CONTENT, f"prompt is JSON {json_kind(obj[prompt])}")
+        elif not isinstance(text := _value(obj, prompt, info), str | None):
+            problem = (UNSUPPORTED_CONTENT, f"prompt is JSON {json_kind(text)}")
         yield obj, problem
 
 

@@ -24,6 +24,7 @@ from jobs import atomic_write
 from jobs import route_outputs as W
 from jobs.config import JobConfig
 from jobs.validate_logs import ROW_ORDER
+from jobs.validate_logs import column as log_column
 from router_core import scoring_cost
 from router_core.policies import PolicyError
 from router_core.route_decision import RoutePolicy, decide, resolve_policy, route_models
@@ -233,7 +234,7 @@ class RouteRun:
         )
         # Every row is read and checked once: valid rows (keyed) and quarantine rows are read from here.
         v.checked.persist(StorageLevel.MEMORY_AND_DISK)
-        rid = F.col(v.resolved.request_id).cast("string")
+        rid = log_column(v.resolved.request_id).cast("string")
         keyed = v.valid.withColumn("request_id", rid).withColumn(
             "_br_tb",
             F.xxhash64(rid),  # deterministic tie-break, independent of input order
@@ -351,8 +352,11 @@ class RouteRun:
 
         t = time.time()
         opt = resolved.optional
-        pt_log = F.col(opt["prompt_tokens"]).cast("long") if "prompt_tokens" in opt else F.lit(None)
-        ct_log = F.col(opt["completion_tokens"]).cast("double") if "completion_tokens" in opt else F.lit(None)
+
+        def logged(name: str, kind: str):
+            return log_column(opt[name]).cast(kind) if name in opt else F.lit(None)
+
+        pt_log, ct_log = logged("prompt_tokens", "long"), logged("completion_tokens", "double")
         rows = keyed.select(
             "request_id",
             "prompt_hash",
@@ -582,14 +586,14 @@ def _messages_sent(resolved):
     turn with the prompt (the original prompt, not the truncated routed text)."""
     from pyspark.sql import functions as F
 
-    def messages(column: str):
+    def messages(name: str):
         if resolved.messages_is_json:
-            return F.try_parse_json(column)
-        return F.try_parse_json(F.to_json(F.col(column)))  # to_json drops null struct fields
+            return F.try_parse_json(log_column(name))
+        return F.try_parse_json(F.to_json(log_column(name)))  # to_json drops null struct fields
 
     if resolved.text_source == "messages":
         return messages(resolved.text_column)
-    prompt = F.col(resolved.text_column)
+    prompt = log_column(resolved.text_column)
     turn = F.to_variant_object(
         F.array(F.struct(F.lit("user").alias("role"), prompt.cast("string").alias("content")))
     )

@@ -280,12 +280,10 @@ def validate_logs(
             *key_cols,
         )
     )
-    # A JSON row's original is its line; other rows become JSON here (binary values base64-encoded).
-    original = (
-        F.col(RAW_COL)
-        if has_raw
-        else F.to_json(F.struct(*[column(c) for c in original_cols]), {"ignoreNullFields": "false"})
-    )
+    # A JSON row's original is its line; other rows become JSON here (binary values base64-encoded),
+    # without the columns taken from their nested fields.
+    as_written = [column(c) for c in original_cols if c not in info.paths]
+    original = F.col(RAW_COL) if has_raw else F.to_json(F.struct(*as_written), {"ignoreNullFields": "false"})
     quarantine = df.where(F.col("_br_reason").isNotNull()).select(
         column(resolved.request_id).cast("string").alias("request_id"),
         F.col("_br_reason").alias("reason"),

@@ -140,13 +140,35 @@ def json_objects(files: list[Path], limit: int = SAMPLE_LINES) -> Iterator[dict]
 def json_keys(files: list[Path], fmt: str = "jsonl") -> list[str]:
     """Keys of the sampled JSON objects (lines, or elements of a ``json`` array), in order of first
     appearance."""
+    return json_columns(files, fmt)[0]
+
+
+def json_columns(
+    files: list[Path], fmt: str = "jsonl", paths: tuple[str, ...] = ()
+) -> tuple[list[str], list[str]]:
+    """(json_keys, those of ``paths`` (dotted, "inputs.messages") that are no key but lead to a value in
+    a sampled object)."""
     keys: dict[str, None] = {}
+    found: dict[str, None] = {}
     for obj in json_array_objects(files) if fmt == "json" else json_objects(files):
         keys.update(dict.fromkeys(obj))
+        found.update(dict.fromkeys(p for p in paths if path_value(obj, p) is not MISSING))
     if not keys:
         where = "elements of the JSON array" if fmt == "json" else "lines"
         raise LogFormatError(f"no JSON object in the first {SAMPLE_LINES} {where} of {files[0]}")
-    return list(keys)
+    return list(keys), [p for p in found if p not in keys]
+
+
+MISSING = object()  # path_value of a path that leads nowhere (unlike a JSON null)
+
+
+def path_value(obj: object, path: str) -> object:
+    """The value at a dotted path of nested JSON objects ("inputs.messages"), else MISSING."""
+    for key in path.split("."):
+        if not isinstance(obj, dict) or key not in obj:
+            return MISSING
+        obj = obj[key]
+    return obj
 
 
 def _size_over(f: Path, limit: int) -> int | None:

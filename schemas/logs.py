@@ -155,6 +155,19 @@ def _text_column(schema: pa.Schema, cols: LogColumns, source: str, json_messages
     return cols.messages, False
 
 
+def _check_renamed_columns(schema: pa.Schema, cols: LogColumns) -> None:
+    """A column renamed to a name the logs lack is a typo to report, not an optional column to skip."""
+    defaults = LogColumns()
+    for logical in sorted(cols.model_fields_set):
+        physical = getattr(cols, logical)
+        if physical != getattr(defaults, logical) and physical not in schema.names:
+            shown = ", ".join(schema.names[:30]) + (", ..." if len(schema.names) > 30 else "")
+            raise SchemaError(
+                f"--column {logical}={physical}: the logs have no column '{physical}'; their columns: "
+                f"{shown} (a nested field is named by its path, e.g. inputs.messages)"
+            )
+
+
 def resolve_columns(
     schema: pa.Schema, cols: LogColumns, text_source: str = "auto", json_messages: bool = False
 ) -> ResolvedColumns:
@@ -165,6 +178,7 @@ def resolve_columns(
     request body column is read, and under "auto" rows with a null prompt route on their messages.
     """
     names = set(schema.names)
+    _check_renamed_columns(schema, cols)
     if cols.request_id not in names:
         raise SchemaError(f"missing required column '{cols.request_id}' (expected type: string)")
     rid_t = schema.field(cols.request_id).type

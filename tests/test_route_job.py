@@ -421,3 +421,34 @@ def test_int8_router_routes_with_its_embedder(spark, int8_embedder, logs, tmp_pa
     rc = route("--router", pair, "--logs", logs[0], "--out", tmp_path / "o2", "--strong-share", "0.5",
                "--config", conf)  # fmt: skip
     assert rc == 2 and "cannot reproduce the router's embeddings" in capsys.readouterr().err
+
+
+def test_a_tracing_export_routes_on_nested_fields(spark, routers, tmp_path):
+    """A LangSmith-style run export: the chat under inputs, the token counts under usage; projections
+    take the logged counts and the dispatch bodies the nested chat."""
+    runs = [
+        {
+            "id": f"run{i}",
+            "inputs": {"messages": [{"role": "user", "content": f"Explain topic {i} briefly"}]},
+            "usage": {"prompt_tokens": 100 + i, "completion_tokens": 40},
+            "start_time": "2026-11-01T10:00:00Z",
+        }
+        for i in range(4)
+    ]
+    logs = tmp_path / "runs.jsonl"
+    logs.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    columns = ["request_id=id", "messages=inputs.messages", "ts=start_time"]
+    columns += ["prompt_tokens=usage.prompt_tokens", "completion_tokens=usage.completion_tokens"]
+    out = tmp_path / "out"
+    rc = route(
+        "--router", routers[0], "--logs", logs, "--out", out, *[a for c in columns for a in ("--column", c)]
+    )
+    assert rc == 0
+    p = pads.dataset(str(out / "projections"), format="parquet", partitioning="hive").to_table()
+    p = p.sort_by("request_id")
+    assert p.column("prompt_tokens").to_pylist() == [100, 101, 102, 103]
+    assert p.column("completion_tokens").to_pylist() == [40.0] * 4
+    sent = [json.loads(line) for f in out.glob("dispatch/*/dt=2026-11-01/part-*.jsonl") for line in f.open()]
+    assert {r["custom_id"]: r["body"]["messages"] for r in sent} == {
+        r["id"]: r["inputs"]["messages"] for r in runs
+    }

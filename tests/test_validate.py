@@ -385,3 +385,84 @@ def test_chats_pandas_wrote_as_python_lists_are_quarantined_with_the_fix(spark, 
     rows = v.quarantine.collect()
     assert [r["reason"] for r in rows] == ["malformed_json"] * 2
     assert all(r["detail"].endswith(PYTHON_REPR_HINT) for r in rows)
+
+
+def _nested_runs() -> list[dict]:
+    """Runs as tracing tools export them (LangSmith: the chat under inputs, token counts under usage)."""
+    return [
+        {
+            "id": f"run{i}",
+            "inputs": {"messages": [{"role": "user", "content": f"Say hi {i}"}], "model": "gpt-4o"},
+            "usage": {"prompt_tokens": 10 + i} if i else {},
+            "start_time": "2026-11-01T10:00:00Z",
+        }
+        for i in range(3)
+    ]
+
+
+NESTED_COLUMNS = {
+    "request_id": "id",
+    "messages": "inputs.messages",
+    "model": "inputs.model",
+    "prompt_tokens": "usage.prompt_tokens",
+    "ts": "start_time",
+}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_columns_named_by_a_path_into_nested_fields(spark, tmp_path, fmt):
+    """--column messages=inputs.messages reads a nested JSON key or Parquet struct field, in the route job
+    and the readers without Spark alike; the quarantine's original row is the row as written."""
+    from jobs.log_table import open_logs
+
+    runs = _nested_runs()
+    runs[2]["inputs"]["messages"] = []  # no user turn: quarantined
+    logs = tmp_path / f"runs.{fmt}"
+    if fmt == "jsonl":
+        logs.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    else:
+        pq.write_table(pa.Table.from_pylist(runs), logs)
+    cfg = JobConfig.model_validate({"logs": {"columns": NESTED_COLUMNS}})
+    v = validate_logs(spark, str(logs), cfg)
+    valid = {r["id"]: r for r in v.valid.collect()}
+    assert {k: (r["route_text"], r["inputs.model"], r["dt"]) for k, r in valid.items()} == {
+        "run0": ("Say hi 0", "gpt-4o", "2026-11-01"),
+        "run1": ("Say hi 1", "gpt-4o", "2026-11-01"),
+    }
+    [bad] = v.quarantine.collect()
+    assert (bad["request_id"], bad["reason"]) == ("run2", "no_user_turn")
+    assert set(json.loads(bad["original_row"])) == {"id", "inputs", "usage", "start_time"}
+    table = open_logs(str(logs), cfg.logs).read(["id", "usage.prompt_tokens", "inputs.model"])
+    assert table.to_pydict() == {
+        "id": ["run0", "run1", "run2"],
+        "usage.prompt_tokens": [None, 11, 12],
+        "inputs.model": ["gpt-4o"] * 3,
+    }
+    assert [valid[k]["usage.prompt_tokens"] for k in ("run0", "run1")] == [None, 11]
+
+
+def test_a_renamed_column_the_logs_lack_is_an_error_naming_their_columns(tmp_path):
+    logs = tmp_path / "runs.jsonl"
+    logs.write_text("".join(json.dumps(r) + "\n" for r in _nested_runs()))
+    for typo in ({"messages": "inputs.mesages"}, {"ts": "start_tme"}):
+        cfg = JobConfig.model_validate({"logs": {"columns": {**NESTED_COLUMNS, **typo}}})
+        with pytest.raises(SchemaError, match="their columns: id, inputs, usage, start_time") as err:
+            check_logs_schema(str(logs), cfg)
+        assert f"--column {next(iter(typo))}=" in str(err.value)
+    # a column given its own name may be absent, as any optional column
+    cfg = JobConfig.model_validate({"logs": {"columns": {**NESTED_COLUMNS, "segment": "segment"}}})
+    assert check_logs_schema(str(logs), cfg).optional["model"] == "inputs.model"
+
+
+def test_a_csv_header_with_dots_is_a_column_not_a_path(spark, tmp_path):
+    from jobs.log_table import open_logs
+
+    logs = tmp_path / "usage.csv"
+    logs.write_text("request_id,prompt,usage.prompt_tokens\na,Say hi,12\nb,Say bye,n/a\n")
+    cfg = JobConfig.model_validate({"logs": {"columns": {"prompt_tokens": "usage.prompt_tokens"}}})
+    v = validate_logs(spark, str(logs), cfg)
+    assert sorted((r["request_id"], r["usage.prompt_tokens"]) for r in v.valid.collect()) == [
+        ("a", 12),
+        ("b", None),
+    ]
+    assert open_logs(str(logs), cfg.logs).read(["usage.prompt_tokens"]).column(0).to_pylist() == [12, None]
