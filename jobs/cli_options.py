@@ -79,6 +79,9 @@ def build_config(
 ) -> JobConfig:
     ov = dict(overrides)
     for logical, physical in parse_pairs(columns, "--column").items():
+        if logical not in LogColumns.model_fields:
+            fail(f"--column {logical}={physical}: unknown column '{logical}'; logical names: "
+                 f"{', '.join(LogColumns.model_fields)}")  # fmt: skip
         ov[f"logs.columns.{logical}"] = physical
     try:
         return load_config(config, ov)

@@ -8,7 +8,7 @@ import typer
 from pydantic import ValidationError
 
 from jobs.app import EXIT_BAD_INPUT, app
-from jobs.cli_options import date_error
+from jobs.cli_options import ColumnOpt, build_config, date_error
 from jobs.validate_cmd import FormatOpt
 from router_core.pricing import PriceFileError, UnknownModelPriceError
 
@@ -62,6 +62,7 @@ def savings(
         help="Job config (YAML/TOML); only logs.format, logs.columns, logs.text_source and "
         "logs.messages_policy are used.",
     ),
+    column: list[str] | None = ColumnOpt,
     audit: list[str] = typer.Option(
         [],
         "--audit",
@@ -80,12 +81,11 @@ def savings(
     ),
 ) -> None:
     """Retroactive savings: what the logged requests cost as served vs under the routing labels."""
-    from jobs.config import load_config
     from jobs.savings import SavingsInputError, run_savings
 
+    cfg = build_config(config, {}, column)  # the route job's --column flags, same names
     try:
         _check(date, prices, audit)
-        cfg = load_config(config)
         policy = cfg.logs.messages_policy if "messages_policy" in cfg.logs.model_fields_set else None
         run_savings(
             logs,

@@ -10,13 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pyarrow as pa
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from router_core.messages import MALFORMED_JSON, UNSUPPORTED_CONTENT
 
 
 class LogColumns(BaseModel):
     """Names of the log columns in the user's table (defaults follow the documented contract)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt logical name is an error, not ignored
 
     request_id: str = "request_id"
     prompt: str = "prompt"

@@ -237,3 +237,31 @@ def test_format_flag_of_savings_and_label_sample(fx, tmp_path):
     res = CliRunner().invoke(app, args)
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "s" / "manifest.json").read_text())["n"] == 3
+
+
+def test_savings_takes_the_route_jobs_column_flags_nested_paths_too(fx, tmp_path):
+    """A tracing export (LangSmith-like: the prompt under inputs, the usage under usage) with the same
+    --column flags as the route job: the Parquet log's figures."""
+    logs = tmp_path / "runs.jsonl"
+    runs = [
+        {
+            "id": r["request_id"],
+            "inputs": {"prompt": r["prompt"], "model": r["model"]},
+            "usage": {"prompt_tokens": r["prompt_tokens"], "completion_tokens": r["completion_tokens"]},
+            "start_time": r["ts"],
+            "segment": r["segment"],
+        }
+        for r in _rows()
+    ]
+    logs.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    columns = ["request_id=id", "prompt=inputs.prompt", "model=inputs.model", "ts=start_time"]
+    columns += ["prompt_tokens=usage.prompt_tokens", "completion_tokens=usage.completion_tokens"]
+    args = ["savings", "--logs", str(logs), "--labels", str(fx["labels"]), "--prices", str(fx["prices"])]
+    args += ["--bootstrap", "0", "--out", str(tmp_path / "r")]
+    res = CliRunner().invoke(app, [*args, *[a for c in columns for a in ("--column", c)]])
+    assert res.exit_code == 0, res.output
+    tot = _total(tmp_path / "r")
+    assert tot["requests"] == 4 and tot["cost_served"] == pytest.approx(0.120, abs=1e-15)
+    assert tot["cost_routed"] == pytest.approx(0.0315, abs=1e-15)
+    res = CliRunner().invoke(app, [*args, "--column", "promt=inputs.prompt"])
+    assert res.exit_code == EXIT_BAD_INPUT and "unknown column 'promt'" in res.output
