@@ -185,7 +185,10 @@ def resolve_columns(
         raise SchemaError(f"missing required column '{cols.request_id}' (expected type: string)")
     rid_t = schema.field(cols.request_id).type
     if not (_is_text(rid_t) or pa.types.is_integer(rid_t)):
-        raise SchemaError(f"column '{cols.request_id}' has type {rid_t}, expected type: string")
+        hint = ""
+        if pa.types.is_floating(rid_t):  # pandas keeps integers with a missing value as float64
+            hint = f" (for integer ids that pandas made floats: df['{cols.request_id}'].astype('Int64'))"
+        raise SchemaError(f"column '{cols.request_id}' has type {rid_t}, expected type: string{hint}")
     body, body_is_struct = _body_column(schema, cols) if json_messages else (None, False)
 
     auto = text_source == "auto"

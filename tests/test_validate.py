@@ -85,6 +85,12 @@ def test_wrong_type_is_schema_error(tmp_path):
     pq.write_table(pa.table({"request_id": ["a"], "prompt": ["x"], "prompt_tokens": ["12"]}), p2)
     with pytest.raises(SchemaError, match="prompt_tokens.*expected type: integer"):
         check_logs_schema(str(p2), JobConfig())
+    import pandas as pd
+
+    p3 = tmp_path / "float_ids.parquet"  # pandas: integer ids with a missing one are float64
+    pd.DataFrame({"request_id": [1, None], "prompt": ["x", "y"]}).to_parquet(p3)
+    with pytest.raises(SchemaError, match=r"type double.*df\['request_id'\]\.astype\('Int64'\)"):
+        check_logs_schema(str(p3), JobConfig())
 
 
 def test_cli_missing_column_exits_2_with_one_line(tmp_path):
