@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from router_core.messages import MALFORMED_JSON, MessagesError, load_messages, parse_chat
 from router_core.text import MessagesPolicy, prompt_text, text_from_turns
+from router_core.time_zones import java_zone
 
 BATCH_URL = "/v1/chat/completions"
 INVALID_REQUEST = "invalid_request"  # schemas.logs.REASON_BAD_REQUEST
@@ -48,16 +49,19 @@ def json_kind(value: Any) -> str:
     return "string" if isinstance(value, str) else "null"
 
 
-# What Spark's string-to-timestamp cast reads and Python's fromisoformat does not: a year, a year and
-# month, one-digit months and days, a "+" year sign; the rest is left to fromisoformat, after the
-# checks below drop what it reads and Spark does not (basic and week forms: "20261101", "2026-W44-7").
+# ts text as Spark's string-to-timestamp cast reads it: a year, a year and month, or a date with one- or
+# two-digit month and day ("+" year sign allowed), then "T" or " " and a time of one- or two-digit
+# hours, minutes and seconds, a fraction, and after the seconds only a zone (router_core.time_zones).
+# Spark reads no basic or week forms ("20261101", "2026-W44-7").
 _SPARK_DATE = re.compile(r"\+?(\d{4})(?:-(\d{1,2}))?(?:-(\d{1,2}))?")
-_SPARK_DATE_TIME = re.compile(r"\+?\d{4}-\d{1,2}-\d{1,2}(?=[T ])")
+_SPARK_DATE_TIME = re.compile(
+    r"\+?(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.(\d*))?\s*(\S.*)?)?)?"
+)
 
 
 def iso_day(text: str | None) -> str | None:
-    """The UTC date of ISO-8601 text (``Z``, offsets and a trailing `` UTC`` included) as the route job's
-    Spark session reads it, None for text that is no timestamp."""
+    """The UTC date of ISO-8601 text (``Z``, offsets, zone ids such as `` UTC`` or ``Europe/Paris``) as the
+    route job's Spark session reads it, None for text that is no timestamp."""
     if text is None:
         return None
     text = text.strip()
@@ -67,17 +71,17 @@ def iso_day(text: str | None) -> str | None:
             return datetime.date(y, mo, d).isoformat()
         except ValueError:
             return None
-    if not (m := _SPARK_DATE_TIME.match(text)):
+    if not (m := _SPARK_DATE_TIME.fullmatch(text)):
         return None
-    y, mo, d = (int(p) for p in m.group().lstrip("+").split("-"))
-    rest = text[m.end() :].removesuffix(" UTC").removesuffix("UTC")
+    zone = java_zone(m[8]) if m[8] else None
+    if m[8] and zone is None:
+        return None
     try:
-        t = datetime.datetime.fromisoformat(f"{y:04d}-{mo:02d}-{d:02d}{rest}")
+        fields = (int(g) if g else 0 for g in m.groups()[:6])
+        t = datetime.datetime(*fields, tzinfo=zone)
     except ValueError:
         return None
-    if t.tzinfo is not None:
-        t = t.astimezone(datetime.UTC)
-    return t.date().isoformat()
+    return t.astimezone(datetime.UTC).date().isoformat() if zone is not None else t.date().isoformat()
 
 
 def epoch_seconds(value: float) -> float | None:

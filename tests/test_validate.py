@@ -370,7 +370,14 @@ def test_ts_text_dates_alike_in_the_route_job_and_the_readers_without_spark(spar
 
     texts = ["2026", "2026-11", "2026-1-1", "+2026-11-01", "2026-11-01 10:00:00 UTC", "20261101",
              "2026-W44-7", "2026-11-01T23:30:00-05:00", "2026-11-01T10", " 2026-11-01 ", "2026-13-01",
-             "2026/11/01", "1793575800", "1793575800000"]  # fmt: skip
+             "2026/11/01", "1793575800", "1793575800000",
+             # zone ids and offsets as Java reads them (IST: Asia/Kolkata), none after a time without seconds
+             "2026-11-01 23:30:00 America/New_York", "2026-11-01T00:30:00Europe/Paris",
+             "2026-11-01 00:30:00 GMT+1",
+             "2026-11-01T20:30:00 UTC-05", "2026-11-01T00:30:00 IST", "2026-11-01T23:30:00 -1:00",
+             "2026-11-01 00:30 +01:00", "2026-11-01T00:30Z", "2026-11-01T00:30:00 europe/paris",
+             "2026-11-01T00:30:00 localtime", "2026-11-01T00:30:00+01:00[Europe/Paris]", "2026-11-01 1:02:03",
+             "2026-11-01T10:00:00.Z", "2026-11-01T24:00:00"]  # fmt: skip
     lines = [json.dumps({"request_id": f"r{i}", "prompt": "p", "ts": t}) for i, t in enumerate(texts)]
     (tmp_path / "ts.jsonl").write_text("\n".join(lines) + "\n")
     spark_days = _dates(spark, tmp_path / "ts.jsonl")
@@ -378,6 +385,8 @@ def test_ts_text_dates_alike_in_the_route_job_and_the_readers_without_spark(spar
     python_days = [today if d == NO_DAY else d for d in row_days(pa.table({"ts": texts}), "ts", None)]
     assert python_days == [spark_days[f"r{i}"] for i in range(len(texts))]
     assert python_days[:6] == ["2026-01-01", "2026-11-01", "2026-01-01", "2026-11-01", "2026-11-01", today]
+    zoned = ["2026-11-02", "2026-10-31", "2026-10-31", "2026-11-02", "2026-10-31", "2026-11-02", today, today]
+    assert python_days[14:22] == zoned
 
 
 def test_chats_pandas_wrote_as_python_lists_are_quarantined_with_the_fix(spark, tmp_path):
