@@ -15,7 +15,15 @@ import pyarrow.compute as pc
 
 from jobs.config import JobConfig
 from jobs.log_table import LogTable, open_logs
-from router_core.log_rows import Problem, load_body, messages_sent, routed_value, row_days
+from router_core.log_rows import (
+    Problem,
+    chat_of_responses_body,
+    is_responses_body,
+    load_body,
+    messages_sent,
+    routed_value,
+    row_days,
+)
 from schemas.logs import REASON_DUPLICATE_ID, REASON_NULL_ID, SchemaError
 from schemas.validation import check_text
 
@@ -74,7 +82,11 @@ def read_candidates(
             continue
         # the chat the judge reads: the body's (sent as logged), else the one dispatch builds
         sent, sent_kind = (body.get("messages"), "messages") if body is not None else (value, kind)
-        msgs = messages_sent(sent, sent_kind)
+        msgs = (
+            chat_of_responses_body(body)
+            if body and is_responses_body(body)
+            else messages_sent(sent, sent_kind)
+        )
         question = check.text if kind == "prompt" else _transcript(msgs)
         rows.append({
             "request_id": rid, "text": check.text, "question": question,

@@ -32,7 +32,7 @@ from router_core.log_formats import (
     json_columns,
     partition_keys,
 )
-from router_core.log_rows import BATCH_URL
+from router_core.log_rows import BATCH_URLS
 from schemas.logs import (
     REASON_BAD_REQUEST,
     REASON_MALFORMED_JSON,
@@ -276,7 +276,7 @@ def _error(reason: str, detail):
 
 def _batch_line_error(v):
     """A Batch line that the Batch API would refuse: method other than POST, url other than chat
-    completions (the only endpoint whose bodies are routed on their messages), body not an object."""
+    completions or responses (the endpoints whose bodies carry a chat to route on), body not an object."""
     from pyspark.sql import functions as F
 
     method = F.try_variant_get(v, "$.method", "string")
@@ -288,10 +288,14 @@ def _batch_line_error(v):
             _error(REASON_BAD_REQUEST, F.concat(F.lit("method is "), F.coalesce(method, F.lit("missing")))),
         )
         .when(
-            ~F.coalesce(url == BATCH_URL, F.lit(False)),
+            ~F.coalesce(url.isin(*BATCH_URLS), F.lit(False)),
             _error(
                 REASON_BAD_REQUEST,
-                F.concat(F.lit("url is "), F.coalesce(url, F.lit("missing")), F.lit(f", not {BATCH_URL}")),
+                F.concat(
+                    F.lit("url is "),
+                    F.coalesce(url, F.lit("missing")),
+                    F.lit(f", not {' or '.join(BATCH_URLS)}"),
+                ),
             ),
         )
         .when(

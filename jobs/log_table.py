@@ -61,8 +61,7 @@ class LogTable:
                 paths = self.info.paths
                 table = ds.to_table(columns={c: pc.field(*paths.get(c, (c,))) for c in columns})
                 for c in set(float_token_columns(self.info)) & set(columns):  # as the route job reads them
-                    ints = pa.array([_as_long(v) for v in table.column(c).to_pylist()], pa.int64())
-                    table = table.set_column(table.schema.get_field_index(c), c, ints)
+                    table = table.set_column(table.schema.get_field_index(c), c, _floats_as_longs(table[c]))
                 return table
             except Exception as exc:  # ArrowInvalid and friends: a file that changed or broke mid-read
                 msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -111,6 +110,13 @@ def _as_long(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return int(f) if math.isfinite(f) and -(2.0**63) <= f < 2.0**63 else None
+
+
+def _floats_as_longs(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Float token counts as _as_long reads each: truncated; NaN, inf and values outside the long range
+    null."""
+    in_range = pc.and_(pc.greater_equal(values, -(2.0**63)), pc.less(values, 2.0**63))
+    return pc.cast(pc.trunc(pc.if_else(pc.and_(pc.is_finite(values), in_range), values, None)), pa.int64())
 
 
 def _as_text(value: Any) -> str | None:

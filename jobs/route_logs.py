@@ -23,9 +23,10 @@ import pyarrow as pa
 from jobs import atomic_write
 from jobs import route_outputs as W
 from jobs.config import JobConfig
-from jobs.validate_logs import ROW_ORDER
+from jobs.validate_logs import ROW_ORDER, body_variant, is_responses_body
 from jobs.validate_logs import column as log_column
 from router_core import scoring_cost
+from router_core.log_rows import BATCH_URL, RESPONSES_URL
 from router_core.policies import PolicyError
 from router_core.route_decision import RoutePolicy, decide, resolve_policy, route_models
 from router_core.tokens import completion_matrix
@@ -484,8 +485,13 @@ class RouteRun:
                 }
             )
         )
+        endpoint = F.substring_index(dispatch_url(v.resolved), "/", -1)  # completions / responses
         dispatch = keyed.join(decisions, ROW_ORDER).select(
-            dispatch_line(v.resolved).alias("value"), "_model_dir", "dt", "request_id"
+            dispatch_line(v.resolved).alias("value"),
+            "_model_dir",
+            "dt",
+            endpoint.alias("_endpoint"),
+            "request_id",
         )
         W.write_dispatch(dispatch, staging / "dispatch")
         try:
@@ -558,11 +564,9 @@ def dispatch_line(resolved):
     """Spark column of each request's Batch API line: the log's request body with only ``model`` set to
     the routed model, when the input carries one (Batch input, or a body/request column); else a chat
     completion of the log's messages, or of one user turn with the prompt (the original prompt, not the
-    truncated routed text). Bodies pass through as Variant values, so every other field is kept."""
+    truncated routed text). Bodies pass through as Variant values, so every other field is kept; a
+    Responses API body goes to /v1/responses."""
     from pyspark.sql import functions as F
-
-    from jobs.log_reader import BATCH_URL
-    from jobs.validate_logs import body_variant
 
     model = F.col("routed_model")
     if resolved.text_source == "body":
@@ -575,10 +579,21 @@ def dispatch_line(resolved):
         F.struct(
             F.col("request_id").alias("custom_id"),
             F.lit("POST").alias("method"),
-            F.lit(BATCH_URL).alias("url"),
+            dispatch_url(resolved).alias("url"),
             body.alias("body"),
         )
     )
+
+
+def dispatch_url(resolved):
+    """The Batch url of each request's dispatch line: /v1/responses for a Responses API body, else chat
+    completions (router_core.log_rows.body_endpoint)."""
+    from pyspark.sql import functions as F
+
+    if resolved.body is None:
+        return F.lit(BATCH_URL)
+    responses = F.coalesce(is_responses_body(body_variant(resolved)), F.lit(False))
+    return F.when(responses, F.lit(RESPONSES_URL)).otherwise(F.lit(BATCH_URL))
 
 
 def _messages_sent(resolved):

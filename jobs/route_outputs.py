@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -79,15 +80,23 @@ def write_partitioned(df, path: Path) -> None:
 
 
 def write_dispatch(dispatch, path: Path) -> None:
-    """dispatch: DataFrame (value JSON line, _model_dir, dt, request_id) -> text files, <= 50k lines each."""
+    """dispatch: DataFrame (value JSON line, _model_dir, dt, _endpoint, request_id) -> text files, <= 50k
+    lines each; one endpoint per file, as the Batch API requires of a file's lines."""
     (
         dispatch.repartition("_model_dir", "dt")
         .sortWithinPartitions("request_id")
         .drop("request_id")
         .write.option("maxRecordsPerFile", DISPATCH_MAX_LINES)
-        .partitionBy("_model_dir", "dt")
+        .partitionBy("_model_dir", "dt", "_endpoint")
         .text(str(path))
     )
+
+
+def _part_files(ddir: Path) -> list[Path]:
+    """A staged day's part files, those of chat completions first, then those of responses."""
+    return [
+        p for e in atomic_write.partitions(ddir) for p in sorted(e.iterdir()) if p.name.startswith("part-")
+    ]
 
 
 class DispatchCheckError(RuntimeError):
@@ -116,10 +125,10 @@ def check_dispatch(staged: Path, model_of_dir: dict[str, str], max_bytes: int = 
     for mdir in atomic_write.partitions(staged):
         model = model_of_dir[mdir.name.split("=", 1)[1]]
         for ddir in atomic_write.partitions(mdir):
-            for p in sorted(p for p in ddir.iterdir() if p.name.startswith("part-")):
+            for p in _part_files(ddir):
                 if p.stat().st_size > max_bytes:
                     _split_file(p, max_bytes)
-            for p in sorted(p for p in ddir.iterdir() if p.name.startswith("part-")):
+            for p in _part_files(ddir):
                 _, problems = check_batch_file(p, model)
                 if problems:
                     raise DispatchCheckError(
@@ -160,18 +169,20 @@ def daily_summary(dts: list[str], idx: np.ndarray, cost: np.ndarray, models: lis
 
 
 def commit_dispatch(staged: Path, final: Path, out: Path, dates: set[str], dirs: dict[str, str]) -> int:
-    """Spark's ``_model_dir=X/dt=D/part-*.txt`` -> ``dispatch/X/dt=D/part-00000.jsonl`` (renumbered)."""
+    """Spark's ``_model_dir=X/dt=D/_endpoint=E/part-*.txt`` -> ``dispatch/X/dt=D/part-00000.jsonl``
+    (renumbered over the endpoints)."""
     lines = 0
     written: set[tuple[str, str]] = set()
     for mdir in atomic_write.partitions(staged):
         model_dir = mdir.name.split("=", 1)[1]
         for ddir in atomic_write.partitions(mdir):
-            parts = sorted(p for p in ddir.iterdir() if p.name.startswith("part-"))
-            for i, p in enumerate(parts):
+            for i, p in enumerate(_part_files(ddir)):
                 with open(p, "rb") as fh:
                     lines += sum(1 for _ in fh)
                 os.rename(p, ddir / f"part-{i:05d}.jsonl")
-            for junk in ddir.iterdir():  # Spark's .crc side files
+            for endpoint in atomic_write.partitions(ddir):  # now holding only Spark's .crc side files
+                shutil.rmtree(endpoint)
+            for junk in ddir.iterdir():
                 if junk.name.startswith("."):
                     junk.unlink()
             atomic_write.replace_dir(ddir, final / model_dir / ddir.name, out / atomic_write.TRASH)

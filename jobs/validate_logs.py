@@ -121,12 +121,35 @@ def undated_line(n: int, date: str | None) -> str | None:
 
 
 def _messages_input(resolved: ResolvedColumns):
-    """The chat cell the text check reads: the messages column, or the messages of the request body."""
+    """The chat cell the text check reads: the messages column, or the chat of the request body."""
+    if resolved.text_source == "body":
+        return body_chat(body_variant(resolved))
+    return column(resolved.messages_fallback or resolved.text_column)
+
+
+def is_responses_body(body):
+    """A Responses API body (its chat in ``input``): router_core.log_rows.is_responses_body in Spark."""
     from pyspark.sql import functions as F
 
-    if resolved.text_source == "body":
-        return F.try_variant_get(body_variant(resolved), "$.messages", "string")
-    return column(resolved.messages_fallback or resolved.text_column)
+    def has(key: str):
+        return F.try_variant_get(body, f"$.{key}", "variant").isNotNull()
+
+    return ~has("messages") & has("input")
+
+
+def body_chat(body):
+    """The JSON text of a body's chat: its messages, or a Responses body's input, a text as one user
+    turn (router_core.log_rows.body_messages)."""
+    from pyspark.sql import functions as F
+
+    given = F.try_variant_get(body, "$.input", "variant")
+    turn = F.to_json(
+        F.array(
+            F.struct(F.lit("user").alias("role"), F.try_variant_get(given, "$", "string").alias("content"))
+        )
+    )
+    chat = F.when(F.schema_of_variant(given) == "STRING", turn).otherwise(F.to_json(given))
+    return F.when(is_responses_body(body), chat).otherwise(F.try_variant_get(body, "$.messages", "string"))
 
 
 def with_text_check(df, resolved: ResolvedColumns, lc):

@@ -19,6 +19,8 @@ from router_core.text import MessagesPolicy, prompt_text, text_from_turns
 from router_core.time_zones import java_zone
 
 BATCH_URL = "/v1/chat/completions"
+RESPONSES_URL = "/v1/responses"  # OpenAI's Responses API: the chat is the body's ``input``
+BATCH_URLS = (BATCH_URL, RESPONSES_URL)  # the Batch endpoints whose requests are routed
 INVALID_REQUEST = "invalid_request"  # schemas.logs.REASON_BAD_REQUEST
 NO_DAY = "(unknown)"
 
@@ -137,8 +139,11 @@ def batch_line_problem(line: dict) -> Problem | None:
     method, url = line.get("method"), line.get("url")
     if method != "POST":
         return INVALID_REQUEST, f"method is {method if method is not None else 'missing'}"
-    if url != BATCH_URL:
-        return INVALID_REQUEST, f"url is {url if url is not None else 'missing'}, not {BATCH_URL}"
+    if url not in BATCH_URLS:
+        return (
+            INVALID_REQUEST,
+            f"url is {url if url is not None else 'missing'}, not {' or '.join(BATCH_URLS)}",
+        )
     if not isinstance(line.get("body"), dict):
         return INVALID_REQUEST, "body is missing or not a JSON object"
     return None
@@ -169,11 +174,32 @@ def load_body(value: Any) -> tuple[dict | None, Problem | None]:
     return value, None
 
 
+def is_responses_body(body: dict) -> bool:
+    """A Responses API request (its chat in ``input``), not a chat completion (``messages``)."""
+    return "messages" not in body and "input" in body
+
+
+def body_endpoint(body: dict | None) -> str:
+    """The Batch url a request body is sent to."""
+    return RESPONSES_URL if body is not None and is_responses_body(body) else BATCH_URL
+
+
+def body_messages(body: dict | None) -> Any:
+    """The chat of a request body: its ``messages``, or a Responses body's ``input`` (a text is one user
+    turn; a list of items is read as messages: items without a role, such as tool outputs, have no
+    text to route on). ``instructions`` are not routed on, as a system message under the default
+    policy."""
+    if body is None or not is_responses_body(body):
+        return (body or {}).get("messages")
+    given = body["input"]
+    return [{"role": "user", "content": given}] if isinstance(given, str) else given
+
+
 def routed_value(source: str, value: Any, fallback: Any, body: dict | None) -> tuple[Any, str]:
-    """(cell, "prompt" or "messages") a row routes on: the body's messages for text source "body", the
+    """(cell, "prompt" or "messages") a row routes on: the body's chat for text source "body", the
     messages column, or the prompt (its row's messages when the prompt is null and there is a fallback)."""
     if source == "body":
-        return (body or {}).get("messages"), "messages"
+        return body_messages(body), "messages"
     if source == "messages":
         return value, "messages"
     if value is None and fallback is not None:
@@ -192,6 +218,21 @@ def text_of(value: Any, kind: str, policy: MessagesPolicy) -> str | None:
         return None
 
 
+def chat_of_responses_body(body: dict) -> list[dict[str, Any]]:
+    """A Responses body as chat completion messages, for requests that are sent as chat completions: its
+    ``instructions`` as a system message, then each input turn's role and text (images, files and tool
+    items left out)."""
+    try:
+        turns = parse_chat(body_messages(body)).turns
+    except MessagesError:
+        return []
+    system = body.get("instructions")
+    chat = [{"role": "system", "content": system}] if isinstance(system, str) else []
+    return chat + [
+        {"role": role, "content": text} for role, text in turns if role is not None and text is not None
+    ]
+
+
 def messages_sent(value: Any, kind: str) -> list[dict[str, Any]]:
     """The chat a request without a body sends, as dispatch builds it: the log's messages (null
     messages and null fields left out), else one user turn with the original prompt."""
@@ -205,8 +246,9 @@ def messages_sent(value: Any, kind: str) -> list[dict[str, Any]]:
 
 
 def request_body(body: dict | None, messages: list[dict[str, Any]], model: str) -> dict[str, Any]:
-    """The body of a Batch request to ``model``: the logged body with only ``model`` replaced, else a
-    chat completion of ``messages``."""
-    if body is not None:
+    """The body of a chat completion request to ``model``: the logged body with only ``model``
+    replaced, else (no body, or a Responses body, whose answers a chat completion gives alike) one of
+    ``messages``."""
+    if body is not None and not is_responses_body(body):
         return {**body, "model": model}
     return {"model": model, "messages": messages}

@@ -272,3 +272,27 @@ WRITERS = {  # file name -> (writer, the format the job detects)
     "batch.jsonl": (write_openai_batch, "openai_batch"),
     "log.csv": (write_csv, "csv"),
 }
+
+
+def responses_line(cid: str, given: object, **body: object) -> dict:
+    """An OpenAI Batch input line of the Responses API: the chat is the body's ``input``."""
+    return {
+        "custom_id": cid,
+        "method": "POST",
+        "url": "/v1/responses",
+        "body": {"model": "gpt-4o", "input": given, **body},
+    }
+
+
+_ITEMS = [
+    {"type": "message", "role": "user", "content": "What is 2+2?"},
+    {"type": "function_call_output", "call_id": "c1", "output": "4"},
+]
+_PARTS = [{"role": "user", "content": [{"type": "input_text", "text": "Prove it"}]}]
+RESPONSES_LINES = [  # (line, its routed text, or the reason it is quarantined for)
+    (responses_line("p-text", "Explain it", instructions="Be brief", max_output_tokens=200), "Explain it"),
+    (responses_line("p-parts", _PARTS), "Prove it"),
+    (responses_line("p-items", _ITEMS), "What is 2+2?"),
+    (responses_line("p-empty", []), "no_user_turn"),
+    (responses_line("p-object", {"role": "user"}), "malformed_messages"),
+]

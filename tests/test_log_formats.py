@@ -108,7 +108,7 @@ def test_batch_file_checker_and_split(tmp_path):
     assert [k for k, _ in chunk_numbers(ok, max_requests=2)] == [0, 0, 1, 1, 2]
     assert [k for k, _ in chunk_numbers(ok, max_bytes=2 * len(ok[0]) + 1)] == [0, 0, 1, 1, 2]
     # A staged dispatch file over the size limit is split; every piece is a valid Batch file.
-    d = tmp_path / "_model_dir=gpt-4o" / "dt=2026-11-01"
+    d = tmp_path / "_model_dir=gpt-4o" / "dt=2026-11-01" / "_endpoint=completions"
     d.mkdir(parents=True)
     (d / "part-00000-x.txt").write_bytes(b"".join(ok))
     check_dispatch(tmp_path, {"gpt-4o": "gpt-4o"}, max_bytes=2 * len(ok[0]))

@@ -265,3 +265,23 @@ def test_savings_takes_the_route_jobs_column_flags_nested_paths_too(fx, tmp_path
     assert tot["cost_routed"] == pytest.approx(0.0315, abs=1e-15)
     res = CliRunner().invoke(app, [*args, "--column", "promt=inputs.prompt"])
     assert res.exit_code == EXIT_BAD_INPUT and "unknown column 'promt'" in res.output
+
+
+def test_label_sample_sends_a_responses_request_as_a_chat_completion(tmp_path):
+    """The labelling pipeline reads chat completion answers: a Responses body is sent as the chat of its
+    instructions and input turns."""
+    from log_formats_data import RESPONSES_LINES
+
+    logs = tmp_path / "responses.jsonl"
+    logs.write_text("".join(json.dumps(line) + "\n" for line, _ in RESPONSES_LINES))
+    out = tmp_path / "sample"
+    res = _label_sample(logs, out)
+    assert res.exit_code == 0, res.output
+    sent = _requests(out, "gpt-4o")
+    assert sorted(sent) == ["p-items", "p-parts", "p-text"]
+    assert all(line["url"] == "/v1/chat/completions" for line in sent.values())
+    assert sent["p-text"]["body"] == {
+        "model": "gpt-4o",
+        "messages": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Explain it"}],
+    }
+    assert sent["p-items"]["body"]["messages"] == [{"role": "user", "content": "What is 2+2?"}]

@@ -452,3 +452,32 @@ def test_a_tracing_export_routes_on_nested_fields(spark, routers, tmp_path):
     assert {r["custom_id"]: r["body"]["messages"] for r in sent} == {
         r["id"]: r["inputs"]["messages"] for r in runs
     }
+
+
+def test_responses_api_bodies_dispatch_to_their_endpoint_one_per_file(spark, routers, tmp_path):
+    """A body column mixing chat completions and Responses API bodies: each body is sent unchanged but for
+    its model, to its own endpoint, and no dispatch file mixes endpoints (the Batch API refuses that)."""
+    bodies = {
+        f"q{i}": {"model": "gpt-4o", "messages": [{"role": "user", "content": f"Explain topic {i}"}]}
+        if i % 2
+        else {"model": "gpt-4o", "input": f"Explain topic {i}", "instructions": "Be brief", "store": False}
+        for i in range(6)
+    }
+    logs = tmp_path / "bodies.jsonl"
+    logs.write_text(
+        "".join(json.dumps({"request_id": k, "body": json.dumps(b)}) + "\n" for k, b in bodies.items())
+    )
+    out = tmp_path / "out"
+    assert route("--router", routers[0], "--logs", logs, "--out", out, "--strong-share", "1") == 0
+    files = sorted(out.glob("dispatch/*/dt=*/part-*.jsonl"))
+    sent = {}
+    for f in files:
+        lines = [json.loads(line) for line in f.read_text().splitlines()]
+        assert len({line["url"] for line in lines}) == 1, f
+        sent |= {line["custom_id"]: line for line in lines}
+    assert len(files) == 2 and set(sent) == set(bodies)
+    for k, line in sent.items():
+        responses = "input" in bodies[k]
+        assert line["url"] == ("/v1/responses" if responses else "/v1/chat/completions")
+        assert line["body"] == {**bodies[k], "model": line["body"]["model"]}
+    assert manifest(out)["counts"]["dispatch_lines"] == 6

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -481,3 +482,27 @@ def test_a_csv_header_with_dots_is_a_column_not_a_path(spark, tmp_path):
         ("b", None),
     ]
     assert open_logs(str(logs), cfg.logs).read(["usage.prompt_tokens"]).column(0).to_pylist() == [12, None]
+
+
+def test_responses_api_batch_lines_route_on_their_input(spark, tmp_path):
+    """Batch input lines for /v1/responses are requests: routed on the body's input (a text is one user
+    turn, a list of items is read as messages), by the route job and the readers without Spark alike."""
+    from log_formats_data import RESPONSES_LINES
+
+    from jobs.label_logs import read_candidates
+
+    logs = tmp_path / "responses.jsonl"
+    lines = [line for line, _ in RESPONSES_LINES]
+    lines.append({**lines[0], "custom_id": "p-emb", "url": "/v1/embeddings"})
+    logs.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    want = {line["custom_id"]: text for line, text in RESPONSES_LINES} | {"p-emb": "invalid_request"}
+    v = validate_logs(spark, str(logs), JobConfig())
+    got = {r["custom_id"]: r["route_text"] for r in v.valid.collect()}
+    got |= {r["request_id"]: r["reason"] for r in v.quarantine.collect()}
+    assert got == want
+    cands, skipped = read_candidates(str(logs), JobConfig())
+    assert dict(zip(cands["request_id"], cands["text"], strict=True)) == {
+        k: want[k] for k in cands["request_id"]
+    }
+    quarantined = Counter(r for k, r in want.items() if k not in set(cands["request_id"]))
+    assert skipped == dict(quarantined)
