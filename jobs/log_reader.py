@@ -32,7 +32,7 @@ from router_core.log_formats import (
     json_columns,
     partition_keys,
 )
-from router_core.log_rows import BATCH_URLS
+from router_core.log_rows import BATCH_URL, BATCH_URLS, RESPONSES_URL, WRONG_BODY
 from schemas.logs import (
     REASON_BAD_REQUEST,
     REASON_MALFORMED_JSON,
@@ -166,7 +166,7 @@ def _read_parquet(spark, info: LogInput):
     for c in info.nanos:
         df = df.withColumn(c, F.timestamp_micros(F.expr(f"`{c}` div 1000")))
     for c in float_token_columns(info):  # pandas' integers with missing values: NaN -> null
-        df = df.withColumn(c, _as_long(F.col(f"`{c}`")))
+        df = df.withColumn(c, _as_long(column(c)))
     return df
 
 
@@ -181,8 +181,6 @@ def _as_long(col):
 
 
 def _read_csv(spark, info: LogInput):
-    from pyspark.sql import functions as F
-
     # The csv module (and Excel) quote fields with newlines and double embedded quotes.
     df = (
         spark.read.option("header", True)
@@ -196,7 +194,7 @@ def _read_csv(spark, info: LogInput):
     for c in INTEGER_COLUMNS:
         name = getattr(info.columns, c)
         if name in df.columns:
-            df = df.withColumn(name, _as_long(F.col(f"`{name}`")))
+            df = df.withColumn(name, _as_long(column(name)))
     return df
 
 
@@ -227,7 +225,9 @@ def _json_array_elements(spark, info: LogInput):
     parts = [c for c in whole.columns if c != "value"]
     text = F.regexp_replace("value", "^\ufeff", "")  # a byte-order mark before the array
     array = F.try_variant_get(F.try_parse_json(text), "$", "array<variant>")
-    rows = whole.select(array.isNull().alias(ARRAY_BAD), F.explode_outer(array).alias("_br_el"), *parts)
+    rows = whole.select(
+        array.isNull().alias(ARRAY_BAD), F.explode_outer(array).alias("_br_el"), *[column(p) for p in parts]
+    )
     rows = rows.where(F.col(ARRAY_BAD) | F.col("_br_el").isNotNull())  # an empty array is no row
     return rows.withColumn("value", F.to_json("_br_el")), F.col("_br_el")
 
@@ -260,12 +260,23 @@ def _read_json(spark, info: LogInput):
     elif info.columns.prompt in extracted:
         kind = F.schema_of_variant(F.try_variant_get(v, _json_path(info, info.columns.prompt), "variant"))
         error = error.when(
-            kind.isNotNull() & ~kind.isin("STRING", "NULL"),
+            kind.isNotNull() & ~kind.isin("STRING", "NULL", "VOID"),  # VOID: Spark's name of JSON null
             _error(REASON_UNSUPPORTED_CONTENT, F.concat(F.lit("prompt is JSON "), F.lower(kind))),
         )
     return df.select(
-        *[extracted[c].alias(c) for c in cols], *parts, F.col("value").alias(RAW_COL), error.alias(ERROR_COL)
+        *[extracted[c].alias(c) for c in cols],
+        *[column(p) for p in parts],
+        F.col("value").alias(RAW_COL),
+        error.alias(ERROR_COL),
     )
+
+
+def column(name: str):
+    """The column of that exact name (a name with dots or spaces, as CSV headers and partition
+    directories have, is no path)."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def _error(reason: str, detail):
@@ -274,14 +285,31 @@ def _error(reason: str, detail):
     return F.struct(F.lit(reason).alias("reason"), detail.alias("detail"))
 
 
+def is_responses_body(body):
+    """A Responses API body (its chat in ``input``): router_core.log_rows.is_responses_body in Spark."""
+    from pyspark.sql import functions as F
+
+    def has(key: str):
+        return F.try_variant_get(body, f"$.{key}", "variant").isNotNull()
+
+    return ~has("messages") & has("input")
+
+
 def _batch_line_error(v):
     """A Batch line that the Batch API would refuse: method other than POST, url other than chat
-    completions or responses (the endpoints whose bodies carry a chat to route on), body not an object."""
+    completions or responses (the endpoints whose bodies carry a chat to route on), body not an object
+    or not a request of its url's kind."""
     from pyspark.sql import functions as F
 
     method = F.try_variant_get(v, "$.method", "string")
     url = F.try_variant_get(v, "$.url", "string")
     body_kind = F.schema_of_variant(F.try_variant_get(v, "$.body", "variant"))
+    wrong_body = _error(
+        REASON_BAD_REQUEST,
+        F.when(url == RESPONSES_URL, F.lit(WRONG_BODY[RESPONSES_URL])).otherwise(
+            F.lit(WRONG_BODY[BATCH_URL])
+        ),
+    )
     return (
         F.when(
             ~F.coalesce(method == "POST", F.lit(False)),
@@ -301,5 +329,8 @@ def _batch_line_error(v):
         .when(
             ~F.coalesce(body_kind.startswith("OBJECT"), F.lit(False)),
             _error(REASON_BAD_REQUEST, F.lit("body is missing or not a JSON object")),
+        )
+        .when(
+            (url == RESPONSES_URL) != is_responses_body(F.try_variant_get(v, "$.body", "variant")), wrong_body
         )
     )

@@ -23,7 +23,8 @@ import pyarrow as pa
 from jobs import atomic_write
 from jobs import route_outputs as W
 from jobs.config import JobConfig
-from jobs.validate_logs import ROW_ORDER, body_variant, is_responses_body
+from jobs.log_reader import is_responses_body
+from jobs.validate_logs import ROW_ORDER, body_variant
 from jobs.validate_logs import column as log_column
 from router_core import scoring_cost
 from router_core.log_rows import BATCH_URL, RESPONSES_URL

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobs.config import JobConfig
-from jobs.log_reader import ERROR_COL, RAW_COL, LogInput, inspect_logs, read_log_frame
+from jobs.log_reader import (
+    ERROR_COL,
+    RAW_COL,
+    LogInput,
+    column,
+    inspect_logs,
+    is_responses_body,
+    read_log_frame,
+)
 from schemas.logs import (
     REASON_BAD_REQUEST,
     REASON_DUPLICATE_ID,
@@ -47,13 +55,6 @@ class ValidatedLogs:
     resolved: ResolvedColumns
     fmt: str = "parquet"
     checked: object = None  # DataFrame both derive from (every row, its reason): persist it to check once
-
-
-def column(name: str):
-    """The column of that exact name (a name with dots or spaces, as CSV headers have, is no path)."""
-    from pyspark.sql import functions as F
-
-    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def _epoch_timestamp(num):
@@ -127,28 +128,28 @@ def _messages_input(resolved: ResolvedColumns):
     return column(resolved.messages_fallback or resolved.text_column)
 
 
-def is_responses_body(body):
-    """A Responses API body (its chat in ``input``): router_core.log_rows.is_responses_body in Spark."""
-    from pyspark.sql import functions as F
-
-    def has(key: str):
-        return F.try_variant_get(body, f"$.{key}", "variant").isNotNull()
-
-    return ~has("messages") & has("input")
-
-
 def body_chat(body):
     """The JSON text of a body's chat: its messages, or a Responses body's input, a text as one user
-    turn (router_core.log_rows.body_messages)."""
+    turn, after its instructions as a system message (router_core.log_rows.body_messages)."""
     from pyspark.sql import functions as F
 
+    def turn(role: str, text):
+        return F.to_json(F.struct(F.lit(role).alias("role"), text.alias("content")))
+
     given = F.try_variant_get(body, "$.input", "variant")
-    turn = F.to_json(
-        F.array(
-            F.struct(F.lit("user").alias("role"), F.try_variant_get(given, "$", "string").alias("content"))
-        )
+    kind = F.schema_of_variant(given)
+    as_text = F.try_variant_get(given, "$", "string")
+    chat = F.when(kind == "STRING", F.concat(F.lit("["), turn("user", as_text), F.lit("]")))
+    chat = chat.when(kind != "VOID", F.to_json(given))  # VOID: a JSON null, no chat
+    system = F.try_variant_get(body, "$.instructions", "variant")
+    rest = F.regexp_replace(chat, "^\\[", "")  # "]" or the items and "]"
+    with_system = F.concat(
+        F.lit("["),
+        turn("system", F.try_variant_get(system, "$", "string")),
+        F.when(rest == "]", rest).otherwise(F.concat(F.lit(","), rest)),
     )
-    chat = F.when(F.schema_of_variant(given) == "STRING", turn).otherwise(F.to_json(given))
+    has_system = (F.schema_of_variant(system) == "STRING") & chat.startswith("[")
+    chat = F.when(has_system, with_system).otherwise(chat)
     return F.when(is_responses_body(body), chat).otherwise(F.try_variant_get(body, "$.messages", "string"))
 
 

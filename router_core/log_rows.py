@@ -21,6 +21,13 @@ from router_core.time_zones import java_zone
 BATCH_URL = "/v1/chat/completions"
 RESPONSES_URL = "/v1/responses"  # OpenAI's Responses API: the chat is the body's ``input``
 BATCH_URLS = (BATCH_URL, RESPONSES_URL)  # the Batch endpoints whose requests are routed
+# A Batch line whose body is not a request of its url's kind (the Batch API would refuse it)
+WRONG_BODY = {
+    BATCH_URL: "url is /v1/chat/completions but the body has input and no messages: a Responses request "
+    "goes to /v1/responses",
+    RESPONSES_URL: "url is /v1/responses but the body has messages or no input: a chat completion goes to "
+    "/v1/chat/completions",
+}
 INVALID_REQUEST = "invalid_request"  # schemas.logs.REASON_BAD_REQUEST
 NO_DAY = "(unknown)"
 
@@ -81,9 +88,9 @@ def iso_day(text: str | None) -> str | None:
     try:
         fields = (int(g) if g else 0 for g in m.groups()[:6])
         t = datetime.datetime(*fields, tzinfo=zone)
-    except ValueError:
+        return t.astimezone(datetime.UTC).date().isoformat() if zone is not None else t.date().isoformat()
+    except (ValueError, OverflowError):  # OverflowError: a zone moving year 9999 or 1 out of range
         return None
-    return t.astimezone(datetime.UTC).date().isoformat() if zone is not None else t.date().isoformat()
 
 
 def epoch_seconds(value: float) -> float | None:
@@ -146,6 +153,8 @@ def batch_line_problem(line: dict) -> Problem | None:
         )
     if not isinstance(line.get("body"), dict):
         return INVALID_REQUEST, "body is missing or not a JSON object"
+    if (url == RESPONSES_URL) != is_responses_body(line["body"]):
+        return INVALID_REQUEST, WRONG_BODY[url]
     return None
 
 
@@ -187,12 +196,14 @@ def body_endpoint(body: dict | None) -> str:
 def body_messages(body: dict | None) -> Any:
     """The chat of a request body: its ``messages``, or a Responses body's ``input`` (a text is one user
     turn; a list of items is read as messages: items without a role, such as tool outputs, have no
-    text to route on). ``instructions`` are not routed on, as a system message under the default
-    policy."""
+    text to route on) after its ``instructions`` as a system message."""
     if body is None or not is_responses_body(body):
         return (body or {}).get("messages")
     given = body["input"]
-    return [{"role": "user", "content": given}] if isinstance(given, str) else given
+    chat = [{"role": "user", "content": given}] if isinstance(given, str) else given
+    if isinstance(chat, list) and isinstance(system := body.get("instructions"), str):
+        return [{"role": "system", "content": system}, *chat]
+    return chat
 
 
 def routed_value(source: str, value: Any, fallback: Any, body: dict | None) -> tuple[Any, str]:
@@ -219,18 +230,13 @@ def text_of(value: Any, kind: str, policy: MessagesPolicy) -> str | None:
 
 
 def chat_of_responses_body(body: dict) -> list[dict[str, Any]]:
-    """A Responses body as chat completion messages, for requests that are sent as chat completions: its
-    ``instructions`` as a system message, then each input turn's role and text (images, files and tool
-    items left out)."""
+    """A Responses body as chat completion messages, for requests that are sent as chat completions: the
+    role and text of each turn of its chat (body_messages; images, files and tool items left out)."""
     try:
         turns = parse_chat(body_messages(body)).turns
     except MessagesError:
         return []
-    system = body.get("instructions")
-    chat = [{"role": "system", "content": system}] if isinstance(system, str) else []
-    return chat + [
-        {"role": role, "content": text} for role, text in turns if role is not None and text is not None
-    ]
+    return [{"role": role, "content": text} for role, text in turns if role is not None and text is not None]
 
 
 def messages_sent(value: Any, kind: str) -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ MALFORMED_MESSAGES = "malformed_messages"
 UNSUPPORTED_CONTENT = "unsupported_content"
 INVALID_UTF8 = "invalid_utf8"
 
-TEXT_PART_TYPES = frozenset({"text", "input_text"})
+TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})  # output_text: Responses API answers
 IMAGE_PART_TYPES = frozenset({"image_url", "input_image", "image"})
 AUDIO_PART_TYPES = frozenset({"input_audio", "audio"})
 

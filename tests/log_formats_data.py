@@ -289,10 +289,20 @@ _ITEMS = [
     {"type": "function_call_output", "call_id": "c1", "output": "4"},
 ]
 _PARTS = [{"role": "user", "content": [{"type": "input_text", "text": "Prove it"}]}]
+_TURNS = [  # a conversation: the assistant's earlier answer as Responses output parts
+    {"role": "user", "content": "Name a prime"},
+    {"role": "assistant", "content": [{"type": "output_text", "text": "7"}]},
+    {"role": "user", "content": "Another one"},
+]
+_CHAT = batch_line("p-chat", [{"role": "user", "content": "x"}])
 RESPONSES_LINES = [  # (line, its routed text, or the reason it is quarantined for)
     (responses_line("p-text", "Explain it", instructions="Be brief", max_output_tokens=200), "Explain it"),
     (responses_line("p-parts", _PARTS), "Prove it"),
     (responses_line("p-items", _ITEMS), "What is 2+2?"),
-    (responses_line("p-empty", []), "no_user_turn"),
+    (responses_line("p-turns", _TURNS, instructions="Be brief"), "Name a prime\nAnother one"),
+    (responses_line("p-empty", [], instructions="Be brief"), "no_user_turn"),
     (responses_line("p-object", {"role": "user"}), "malformed_messages"),
+    (responses_line("p-null", None), "null_prompt"),
+    ({**_CHAT, "url": "/v1/responses"}, "invalid_request"),  # a chat completion sent to /v1/responses
+    ({**responses_line("p-chaturl", "x"), "url": "/v1/chat/completions"}, "invalid_request"),
 ]

@@ -128,6 +128,8 @@ def test_row_days_are_utc_dates_from_dt_ts_text_or_none():
     late = dt.datetime(2026, 11, 1, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
     zoned = pa.table({"ts": pa.array([late, None], pa.timestamp("ms", tz="America/New_York"))})
     assert row_days(zoned, "ts", None) == ["2026-11-02", "(unknown)"]  # UTC, as the route job dates it
+    edges = pa.table({"ts": ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+01:00"]})  # beyond year 1-9999
+    assert row_days(edges, "ts", None) == ["(unknown)"] * 2
 
 
 def test_row_days_read_epoch_numbers_by_their_size():
@@ -240,7 +242,7 @@ def test_format_flag_of_savings_and_label_sample(fx, tmp_path):
 
 
 def test_savings_takes_the_route_jobs_column_flags_nested_paths_too(fx, tmp_path):
-    """A tracing export (LangSmith-like: the prompt under inputs, the usage under usage) with the same
+    """A tracing export (the prompt under inputs, the usage under usage) with the same
     --column flags as the route job: the Parquet log's figures."""
     logs = tmp_path / "runs.jsonl"
     runs = [
@@ -278,10 +280,11 @@ def test_label_sample_sends_a_responses_request_as_a_chat_completion(tmp_path):
     res = _label_sample(logs, out)
     assert res.exit_code == 0, res.output
     sent = _requests(out, "gpt-4o")
-    assert sorted(sent) == ["p-items", "p-parts", "p-text"]
+    assert sorted(sent) == ["p-items", "p-parts", "p-text", "p-turns"]
     assert all(line["url"] == "/v1/chat/completions" for line in sent.values())
     assert sent["p-text"]["body"] == {
         "model": "gpt-4o",
         "messages": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Explain it"}],
     }
     assert sent["p-items"]["body"]["messages"] == [{"role": "user", "content": "What is 2+2?"}]
+    assert [m["role"] for m in sent["p-turns"]["body"]["messages"]] == ["system", "user", "assistant", "user"]

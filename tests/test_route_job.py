@@ -424,7 +424,7 @@ def test_int8_router_routes_with_its_embedder(spark, int8_embedder, logs, tmp_pa
 
 
 def test_a_tracing_export_routes_on_nested_fields(spark, routers, tmp_path):
-    """A LangSmith-style run export: the chat under inputs, the token counts under usage; projections
+    """A tracing export: the chat under inputs, the token counts under usage; projections
     take the logged counts and the dispatch bodies the nested chat."""
     runs = [
         {

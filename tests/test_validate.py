@@ -404,7 +404,7 @@ def test_chats_pandas_wrote_as_python_lists_are_quarantined_with_the_fix(spark, 
 
 
 def _nested_runs() -> list[dict]:
-    """Runs as tracing tools export them (LangSmith: the chat under inputs, token counts under usage)."""
+    """Runs as a tracing tool exports them: the chat under inputs, the token counts under usage."""
     return [
         {
             "id": f"run{i}",
@@ -500,9 +500,35 @@ def test_responses_api_batch_lines_route_on_their_input(spark, tmp_path):
     got = {r["custom_id"]: r["route_text"] for r in v.valid.collect()}
     got |= {r["request_id"]: r["reason"] for r in v.quarantine.collect()}
     assert got == want
+    full = JobConfig.model_validate({"logs": {"messages_policy": "full"}})  # instructions: a system turn
+    [turns] = [
+        r for r in validate_logs(spark, str(logs), full).valid.collect() if r["custom_id"] == "p-turns"
+    ]
+    assert turns["route_text"].splitlines() == [
+        "system: Be brief",
+        "user: Name a prime",
+        "assistant: 7",
+        "user: Another one",
+    ]
     cands, skipped = read_candidates(str(logs), JobConfig())
     assert dict(zip(cands["request_id"], cands["text"], strict=True)) == {
         k: want[k] for k in cands["request_id"]
     }
     quarantined = Counter(r for k, r in want.items() if k not in set(cands["request_id"]))
     assert skipped == dict(quarantined)
+
+
+def test_json_null_prompt_routes_on_messages_and_dotted_partition_directories(spark, tmp_path):
+    """A JSON null prompt is no prompt (the row routes on its messages, in both readers); a partition
+    directory whose name has a dot is a column, not a path."""
+    from jobs.label_logs import read_candidates
+
+    part = tmp_path / "meta.seg=P"
+    part.mkdir()
+    line = {"request_id": "a", "prompt": None, "messages": [{"role": "user", "content": "hi"}]}
+    (part / "a.jsonl").write_text(json.dumps(line) + "\n")
+    cfg = JobConfig.model_validate({"logs": {"columns": {"segment": "meta.seg"}}})
+    [row] = validate_logs(spark, str(tmp_path), cfg).valid.collect()
+    assert (row["route_text"], row["meta.seg"]) == ("hi", "P")
+    cands, _ = read_candidates(str(tmp_path), cfg)
+    assert (cands["text"].tolist(), cands["segment"].tolist()) == (["hi"], ["P"])
