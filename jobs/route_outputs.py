@@ -81,10 +81,11 @@ def write_partitioned(df, path: Path) -> None:
 
 def write_dispatch(dispatch, path: Path) -> None:
     """dispatch: DataFrame (value JSON line, _model_dir, dt, _endpoint, request_id) -> text files, <= 50k
-    lines each; one endpoint per file, as the Batch API requires of a file's lines."""
+    lines each; one endpoint per file, as the Batch API requires of a file's lines. Lines are in
+    request_id order (the partition columns lead the sort, or the writer sorts by them alone)."""
     (
         dispatch.repartition("_model_dir", "dt")
-        .sortWithinPartitions("request_id")
+        .sortWithinPartitions("_model_dir", "dt", "_endpoint", "request_id")
         .drop("request_id")
         .write.option("maxRecordsPerFile", DISPATCH_MAX_LINES)
         .partitionBy("_model_dir", "dt", "_endpoint")

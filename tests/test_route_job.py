@@ -456,7 +456,8 @@ def test_a_tracing_export_routes_on_nested_fields(spark, routers, tmp_path):
 
 def test_responses_api_bodies_dispatch_to_their_endpoint_one_per_file(spark, routers, tmp_path):
     """A body column mixing chat completions and Responses API bodies: each body is sent unchanged but for
-    its model, to its own endpoint, and no dispatch file mixes endpoints (the Batch API refuses that)."""
+    its model, to its own endpoint, and no dispatch file mixes endpoints (the Batch API refuses that);
+    each file's lines are in request_id order, whatever the log's order."""
     bodies = {
         f"q{i}": {"model": "gpt-4o", "messages": [{"role": "user", "content": f"Explain topic {i}"}]}
         if i % 2
@@ -464,9 +465,8 @@ def test_responses_api_bodies_dispatch_to_their_endpoint_one_per_file(spark, rou
         for i in range(6)
     }
     logs = tmp_path / "bodies.jsonl"
-    logs.write_text(
-        "".join(json.dumps({"request_id": k, "body": json.dumps(b)}) + "\n" for k, b in bodies.items())
-    )
+    rows = [json.dumps({"request_id": k, "body": json.dumps(b)}) + "\n" for k, b in reversed(bodies.items())]
+    logs.write_text("".join(rows))
     out = tmp_path / "out"
     assert route("--router", routers[0], "--logs", logs, "--out", out, "--strong-share", "1") == 0
     files = sorted(out.glob("dispatch/*/dt=*/part-*.jsonl"))
@@ -474,6 +474,7 @@ def test_responses_api_bodies_dispatch_to_their_endpoint_one_per_file(spark, rou
     for f in files:
         lines = [json.loads(line) for line in f.read_text().splitlines()]
         assert len({line["url"] for line in lines}) == 1, f
+        assert [line["custom_id"] for line in lines] == sorted(line["custom_id"] for line in lines)
         sent |= {line["custom_id"]: line for line in lines}
     assert len(files) == 2 and set(sent) == set(bodies)
     for k, line in sent.items():
