@@ -130,7 +130,7 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
         schema = pads.dataset(path, format="parquet", partitioning="hive").schema
     except Exception as exc:
         raise SchemaError(f"cannot read Parquet logs at {path}: {exc}") from None
-    paths = {}
+    paths: dict[str, tuple[str, ...]] = {}
     for name in _dotted_names(cols):
         if name not in schema.names and (fld := _struct_field(schema, tuple(name.split(".")))) is not None:
             schema, paths[name] = schema.append(fld.with_name(name)), tuple(name.split("."))
@@ -303,7 +303,8 @@ def _batch_line_error(v):
 
     method = F.try_variant_get(v, "$.method", "string")
     url = F.try_variant_get(v, "$.url", "string")
-    body_kind = F.schema_of_variant(F.try_variant_get(v, "$.body", "variant"))
+    body = F.try_variant_get(v, "$.body", "variant")
+    body_kind = F.schema_of_variant(body)
     wrong_body = _error(
         REASON_BAD_REQUEST,
         F.when(url == RESPONSES_URL, F.lit(WRONG_BODY[RESPONSES_URL])).otherwise(
@@ -330,7 +331,5 @@ def _batch_line_error(v):
             ~F.coalesce(body_kind.startswith("OBJECT"), F.lit(False)),
             _error(REASON_BAD_REQUEST, F.lit("body is missing or not a JSON object")),
         )
-        .when(
-            (url == RESPONSES_URL) != is_responses_body(F.try_variant_get(v, "$.body", "variant")), wrong_body
-        )
+        .when((url == RESPONSES_URL) != is_responses_body(body), wrong_body)
     )
