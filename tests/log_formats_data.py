@@ -176,12 +176,12 @@ def write_jsonl(path: Path) -> Case:
 
 
 def batch_line(cid: str, messages: object, **body: object) -> dict:
-    return {
-        "custom_id": cid,
-        "method": "POST",
-        "url": "/v1/chat/completions",
-        "body": {"model": "gpt-4o", "messages": messages, **body},
-    }
+    """An OpenAI Batch input line of a chat completion."""
+    return request_line(cid, "/v1/chat/completions", {"model": "gpt-4o", "messages": messages, **body})
+
+
+def request_line(cid: str, url: str, body: dict) -> dict:
+    return {"custom_id": cid, "method": "POST", "url": url, "body": body}
 
 
 TOOLS = [
@@ -276,12 +276,7 @@ WRITERS = {  # file name -> (writer, the format the job detects)
 
 def responses_line(cid: str, given: object, **body: object) -> dict:
     """An OpenAI Batch input line of the Responses API: the chat is the body's ``input``."""
-    return {
-        "custom_id": cid,
-        "method": "POST",
-        "url": "/v1/responses",
-        "body": {"model": "gpt-4o", "input": given, **body},
-    }
+    return request_line(cid, "/v1/responses", {"model": "gpt-4o", "input": given, **body})
 
 
 _ITEMS = [
