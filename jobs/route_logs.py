@@ -249,11 +249,12 @@ class RouteRun:
         ).first()
         n_valid = media["n"]
         # Quarantine is written (staged) once and counted from the files, not recomputed; the first action
-        # counted it (the observation), so a clean log writes it empty without another job over the rows.
+        # counted it (the observation), so a clean log has nothing to write and no second job over the rows.
         observed = checked.get
-        quarantine = v.quarantine if observed["quarantined"] else v.quarantine.limit(0)
-        W.write_partitioned(quarantine, staging / "quarantine")
-        self.q_counts = W.count_quarantine(staging / "quarantine")
+        self.q_counts = []
+        if observed["quarantined"]:
+            W.write_partitioned(v.quarantine, staging / "quarantine")
+            self.q_counts = W.count_quarantine(staging / "quarantine")
         n_quar = sum(r["count"] for r in self.q_counts)
         self.counts.update(
             rows_in=n_valid + n_quar,
@@ -427,13 +428,19 @@ class RouteRun:
 
     # 4. every output written under the staging directory
     def write_staged(self, staging: Path, keyed, v, cal: Calibrated) -> None:
-        from pyspark.sql import functions as F
-
         t = time.time()
-        models, table, pair = self.models, cal.table, self.router.strong is not None
-        routed = pa.array(np.asarray(models, dtype=object)[cal.idx].tolist(), pa.string())
-        model_map = F.array(*[F.lit(m) for m in models])
-        label_cols: dict[str, Any] = {
+        routed = pa.array(np.asarray(self.models, dtype=object)[cal.idx].tolist(), pa.string())
+        # The decided rows are on the driver, sorted by dt and request_id: written from here, no Spark job.
+        W.write_table_by_day(self.labels_table(cal, routed), staging / "labels")
+        W.write_table_by_day(self.projections_table(cal, routed), staging / "projections")
+        daily = W.daily_summary(cal.table.column("dt").to_pylist(), cal.idx, cal.cost, self.models)
+        W.write_table_by_day(daily, staging / "projections_daily")
+        self.write_dispatch(staging, keyed, v, cal, routed)
+        log(f"write (staged): labels, projections, quarantine, dispatch in {time.time() - t:.1f}s")
+
+    def labels_table(self, cal: Calibrated, routed: pa.Array) -> pa.Table:
+        table = cal.table
+        labels: dict[str, Any] = {
             "request_id": table.column("request_id"),
             "prompt_hash": table.column("prompt_hash"),
             **{f"score_{s}": table.column(f"score_{s}") for s in self.router.scorer_names},
@@ -442,45 +449,38 @@ class RouteRun:
             "known_prompt": pa.array(cal.known, pa.bool_()),
             "label_similarity": table.column("label_similarity"),
         }
-        if not pair:
-            label_cols["_pq"] = table.column("predicted_quality")
-        label_cols["dt"] = table.column("dt")
-        labels = self.spark.createDataFrame(pa.table(label_cols))
-        if not pair:
-            labels = labels.withColumn("predicted_quality", F.map_from_arrays(model_map, F.col("_pq")))
-            labels = labels.select(
-                *[c for c in label_cols if c not in ("_pq", "dt")], "predicted_quality", "dt"
-            )
-        W.write_partitioned(labels, staging / "labels")
+        if self.router.strong is None:
+            quality = np.asarray(table.column("predicted_quality").combine_chunks().flatten())
+            labels["predicted_quality"] = W.map_col(self.models, quality.reshape(-1, len(self.models)))
+        labels["dt"] = table.column("dt")
+        return pa.table(labels)
 
-        rr = cal.rows
-        proj_cols: dict[str, Any] = {
-            "request_id": table.column("request_id"),
+    def projections_table(self, cal: Calibrated, routed: pa.Array) -> pa.Table:
+        rr, models = cal.rows, self.models
+        proj: dict[str, Any] = {
+            "request_id": cal.table.column("request_id"),
             "routed_model": routed,
             "prompt_tokens": pa.array(cal.prompt_tokens.astype(np.int64)),
             "completion_tokens": pa.array(np.rint(cal.completion_tokens[rr, cal.idx]).astype(np.int64)),
             "cost_routed_usd": pa.array(cal.cost[rr, cal.idx]),
         }
-        if pair:
-            proj_cols["cost_all_strong_usd"] = pa.array(cal.cost[:, models.index(self.router.strong)])
-            proj_cols["cost_all_weak_usd"] = pa.array(cal.cost[:, models.index(self.router.weak)])
-        proj_cols["_cost"] = W.list_col(cal.cost)
-        proj_cols["dt"] = table.column("dt")
-        proj = self.spark.createDataFrame(pa.table(proj_cols))
-        proj = proj.withColumn("cost_by_model_usd", F.map_from_arrays(model_map, F.col("_cost")))
-        proj = proj.select(*[c for c in proj_cols if c not in ("_cost", "dt")], "cost_by_model_usd", "dt")
-        W.write_partitioned(proj, staging / "projections")
-        daily = W.daily_summary(table.column("dt").to_pylist(), cal.idx, cal.cost, models)
-        self.spark.createDataFrame(daily).coalesce(1).write.partitionBy("dt").parquet(
-            str(staging / "projections_daily")
-        )
+        if self.router.strong is not None:
+            proj["cost_all_strong_usd"] = pa.array(cal.cost[:, models.index(self.router.strong)])
+            proj["cost_all_weak_usd"] = pa.array(cal.cost[:, models.index(self.router.weak)])
+        proj["cost_by_model_usd"] = W.map_col(models, cal.cost)
+        proj["dt"] = cal.table.column("dt")
+        return pa.table(proj)
 
-        self.dirs = W.safe_model_dir(models)
-        dir_of = np.asarray([self.dirs[m] for m in models], dtype=object)
+    def write_dispatch(self, staging: Path, keyed, v, cal: Calibrated, routed: pa.Array) -> None:
+        """The Batch API lines of the valid rows (their bodies are in Spark), under the routed model."""
+        from pyspark.sql import functions as F
+
+        self.dirs = W.safe_model_dir(self.models)
+        dir_of = np.asarray([self.dirs[m] for m in self.models], dtype=object)
         decisions = self.spark.createDataFrame(
             pa.table(
                 {
-                    ROW_ORDER: table.column(ROW_ORDER),
+                    ROW_ORDER: cal.table.column(ROW_ORDER),
                     "routed_model": routed,
                     "_model_dir": pa.array(dir_of[cal.idx].tolist(), pa.string()),
                 }
@@ -499,7 +499,6 @@ class RouteRun:
             W.check_dispatch(staging / "dispatch", {d: m for m, d in self.dirs.items()})
         except W.DispatchCheckError as exc:
             raise RouteError(str(exc)) from None
-        log(f"write (staged): labels, projections, quarantine, dispatch in {time.time() - t:.1f}s")
 
     # 5. rename partitions into place; dates this run processed are replaced, others kept
     def commit(self, staging: Path, cal: Calibrated) -> None:

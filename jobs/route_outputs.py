@@ -47,12 +47,11 @@ def safe_model_dir(models: list[str]) -> dict[str, str]:
     return out
 
 
-def list_col(x: np.ndarray) -> pa.ListArray:
-    """[n, d] numpy -> Arrow list<d values> without per-row Python."""
+def map_col(keys: list[str], x: np.ndarray) -> pa.MapArray:
+    """[n, d] numpy -> Arrow map<string, value> of the d keys in every row."""
     n, d = x.shape
-    return pa.ListArray.from_arrays(
-        pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32)), pa.array(x.ravel())
-    )
+    offsets = pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32))
+    return pa.MapArray.from_arrays(offsets, pa.array(keys * n, pa.string()), pa.array(x.ravel()))
 
 
 def by_reason(q_counts) -> dict[str, int]:
@@ -77,6 +76,33 @@ def count_quarantine(path: Path) -> list[dict[str, Any]]:
 def write_partitioned(df, path: Path) -> None:
     """One file per dt, rows sorted by request_id: identical input gives identical files."""
     df.repartition("dt").sortWithinPartitions("request_id").write.partitionBy("dt").parquet(str(path))
+
+
+# The characters Spark escapes in a partition value (ExternalCatalogUtils.escapePathName), and its name
+# for a null or empty one: the driver's files sit in the directories Spark would have made.
+_PATH_ESCAPED = frozenset([chr(c) for c in range(1, 32)] + list("\"#%'*/:=?\\\x7f{[]^"))
+HIVE_DEFAULT_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+
+def partition_dir_name(key: str, value: str | None) -> str:
+    if not value:
+        return f"{key}={HIVE_DEFAULT_PARTITION}"
+    return key + "=" + "".join(f"%{ord(c):02X}" if c in _PATH_ESCAPED else c for c in value)
+
+
+def write_table_by_day(table: pa.Table, path: Path) -> None:
+    """``write_partitioned`` of a table the driver holds, without a Spark job: one file per dt (the
+    column dropped, as Spark does), rows in the table's order (the caller sorts by request_id)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rest = table.drop_columns(["dt"])
+    dts = pc.fill_null(table.column("dt"), "")
+    for day in pc.unique(dts).to_pylist():
+        part = path / partition_dir_name("dt", day)
+        part.mkdir(parents=True, exist_ok=True)
+        rows = rest.filter(pc.equal(dts, day))
+        pq.write_table(rows, part / "part-00000.snappy.parquet", compression="snappy")
 
 
 def write_dispatch(dispatch, path: Path) -> None:

@@ -13,8 +13,13 @@ import sys
 from functools import cache
 
 
+@cache
+def _all_whitespace() -> tuple[int, ...]:
+    return tuple(c for c in range(sys.maxunicode + 1) if chr(c).isspace())  # one scan of every code point
+
+
 def _whitespace(include_space: bool = True) -> list[int]:
-    return [c for c in range(sys.maxunicode + 1) if chr(c).isspace() and (include_space or c != 0x20)]
+    return [c for c in _all_whitespace() if include_space or c != 0x20]
 
 
 def _char_class(codes: list[int]) -> str:

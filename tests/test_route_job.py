@@ -482,3 +482,25 @@ def test_responses_api_bodies_dispatch_to_their_endpoint_one_per_file(spark, rou
         assert line["url"] == ("/v1/responses" if responses else "/v1/chat/completions")
         assert line["body"] == {**bodies[k], "model": line["body"]["model"]}
     assert manifest(out)["counts"]["dispatch_lines"] == 6
+
+
+def test_driver_written_days_sit_where_spark_puts_them(spark, tmp_path):
+    """Dates with the characters Spark escapes in partition paths: the driver's writer makes the same
+    directories, and Spark reads the same rows back."""
+    import pyarrow as pa
+
+    from jobs.route_outputs import write_partitioned, write_table_by_day
+
+    days = ["2026-01-01", "2026/01/02", "a:b=c%d?e", 'q"#*[x]^{', "back\\slash", "tab\there", "", None]
+    table = pa.table({"request_id": [f"r{i}" for i in range(len(days))], "dt": days})
+    write_table_by_day(table, tmp_path / "driver")
+    write_partitioned(spark.createDataFrame(table.to_pandas()), tmp_path / "spark")
+
+    def day_dirs(side: str) -> list[str]:
+        return sorted(p.name for p in (tmp_path / side).iterdir() if p.is_dir())
+
+    def rows(side: str) -> list[list[str]]:
+        df = spark.read.parquet(str(tmp_path / side)).toPandas()
+        return df.sort_values("request_id").astype(str).values.tolist()
+
+    assert day_dirs("driver") == day_dirs("spark") and rows("driver") == rows("spark")
