@@ -17,6 +17,7 @@ quarantine (reason, detail) in ``ERROR_COL``.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +73,7 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
         if fmt == "parquet":
             return _inspect_parquet(path, files, cols)
         if fmt == "openai_batch":
+            _note_unused_columns(cols)
             names = [n for n in BATCH_COLUMNS if n not in {p.name for p in parts}]
             schema = pa.schema([pa.field(n, pa.string()) for n in names] + parts)
             return LogInput(path, fmt, files, schema, LogColumns(request_id="custom_id"))
@@ -91,6 +93,19 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
     fields = [pa.field(k, pa.int64() if k in ints else pa.string()) for k in names]
     paths = {p: tuple(p.split(".")) for p in found if p not in part_names}
     return LogInput(path, fmt, files, pa.schema(fields + parts), cols, csv_delimiter=delimiter, paths=paths)
+
+
+def _note_unused_columns(cols: LogColumns) -> None:
+    """Batch API lines have fixed fields: a --column renaming is said to be unused, not silently dropped."""
+    renamed = {k: v for k, v in cols.model_dump().items() if v != getattr(LogColumns(), k)}
+    if renamed:
+        given = ", ".join(f"{k}={v}" for k, v in renamed.items())
+        print(
+            f"[logs] --column {given} is not used: OpenAI Batch input lines have fixed fields "
+            f"({', '.join(BATCH_COLUMNS)}; custom_id is the request_id)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _dotted_names(cols: LogColumns) -> tuple[str, ...]:

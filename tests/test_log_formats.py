@@ -213,3 +213,16 @@ def test_format_routes_end_to_end(spark, pair_router, tmp_path, fmt):
     if fmt == "batch.jsonl":
         assert len(case.batch_lines) == len(case.valid_text)
         assert any("tools" in line["body"] for line in case.batch_lines.values())
+
+
+def test_column_renaming_for_batch_input_is_said_to_be_unused(tmp_path, capsys):
+    from jobs.log_reader import inspect_logs
+    from schemas.logs import LogColumns
+
+    path = tmp_path / "batch.jsonl"
+    path.write_text(json.dumps(batch_line("c1", [{"role": "user", "content": "hi"}])) + "\n")
+    info = inspect_logs(str(path), "auto", LogColumns(prompt="question"))
+    assert info.fmt == "openai_batch" and info.columns.request_id == "custom_id"
+    assert "--column prompt=question is not used" in capsys.readouterr().err
+    inspect_logs(str(path), "auto", LogColumns())
+    assert capsys.readouterr().err == ""
