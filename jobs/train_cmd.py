@@ -43,6 +43,7 @@ class TrainConfig(BaseModel):
     holdout: float | None = Field(None, gt=0.0, lt=1.0)
     holdout_salt: str = "holdout"
     weight_sources: bool = True
+    source_mix: bool = True
     known_prompts: bool = True
     joint_stack: bool = True
     drop_empty: bool = False
@@ -403,6 +404,14 @@ def train(
     no_source_weights: bool = typer.Option(
         False, "--no-source-weights", help="Pool all sources with weight 1 instead of fitting weights."
     ),
+    no_source_mix: bool = typer.Option(
+        False,
+        "--no-source-mix",
+        help="Pair routers on several --data sources: keep the sources' base rates in the scores. By default "
+        "the stack removes from each scorer what the sources of a prompt's nearest training prompts predict "
+        "(a judge's 89% win rate in one source, correctness ties in another), which ranks traffic unlike "
+        "the sources better (docs/routers.md).",
+    ),
     no_known_prompts: bool = typer.Option(
         False,
         "--no-known-prompts",
@@ -463,6 +472,7 @@ def train(
         "holdout": holdout,
         "holdout_salt": holdout_salt,
         "weight_sources": False if no_source_weights else None,
+        "source_mix": False if no_source_mix else None,
         "known_prompts": False if no_known_prompts else None,
         "joint_stack": False if no_joint_stack else None,
         "drop_empty": True if drop_empty else None,
@@ -581,6 +591,7 @@ def _fit(opts: TrainOptions, ts, emb: np.ndarray, embedder_id: str, target_sourc
             stack_folds=opts.stack_folds,
             seed=opts.seed,
             weight_sources=opts.weight_sources,
+            source_mix=opts.source_mix,
             known_prior=1.0 if opts.known_prompts else None,
             joint_stack=None if opts.joint_stack else False,
             target_sources=target_sources,

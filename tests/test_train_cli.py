@@ -66,7 +66,8 @@ def test_train_pair_router_end_to_end(data_dir, tmp_path):
     assert "source" in res.output and "battles" in res.output
     man = json.loads((out / "manifest.json").read_text())
     assert man["strong"] == "big-model" and man["models"] == ["big-model", "small-model"]
-    assert [s["name"] for s in man["scorers"]] == ["sw", "mf"]
+    # two sources: the stack also reads their mix, to remove their base rates (scorers/source_mix.py)
+    assert [s["name"] for s in man["scorers"]] == ["sw", "mf", "source_mix"]
     assert set(man["source_weights"]) == {"wide", "battles"}
     assert man["embedder_id"].startswith("all-MiniLM-L6-v2")
     assert man["known_prompts"]["count"] > 0 and "known prompts: observed outcomes of" in res.output
@@ -78,7 +79,7 @@ def test_train_pair_router_end_to_end(data_dir, tmp_path):
     emb = MiniLMEmbedder()
     router = Router.load(str(out), embedder_id=emb.id)
     scores = router.score(emb.encode(["Question 2 about poetry: explain item 2.", "hello"]))
-    assert set(scores) == {"score_sw", "score_mf", "strong_win_prob"}
+    assert set(scores) == {"score_sw", "score_mf", "score_source_mix", "strong_win_prob"}
     assert scores["strong_win_prob"].shape == (2,)
 
 
@@ -130,6 +131,18 @@ def test_holdout_leaves_out_exactly_the_prompts_evaluate_tests_on(data_dir, tmp_
     assert man["holdout"] == {"frac": 0.3, "salt": "holdout"}
     assert man["data_files"] == [str(data_dir / "wide.parquet")]
     assert f"held out {int(held.sum())} prompts" in res.output
+
+
+def test_no_source_mix_keeps_the_sources_base_rates(data_dir, tmp_path):
+    out = tmp_path / "nomix"
+    res = run(
+        ["--data", str(data_dir / "wide.parquet"), "--data", str(data_dir / "battles.parquet"),
+         "--alias", "big_model_v1=big-model", "--strong", "big-model", "--weak", "small-model",
+         "--scorers", "knn", "--no-source-mix", "--out", str(out)]
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    man = json.loads((out / "manifest.json").read_text())
+    assert [s["name"] for s in man["scorers"]] == ["knn"]
 
 
 @pytest.mark.parametrize(
@@ -192,7 +205,7 @@ def test_help_explains_every_option():
     for opt in ("--data", "--strong", "--weak", "--models", "--scorers", "--format", "--alias",
                 "--prompt-column", "--seed", "--max-train", "--config", "--out", "--holdout",
                 "--holdout-salt", "--stack-folds", "--valid-frac", "--no-joint-stack",
-                "--target-data"):  # fmt: skip
+                "--target-data", "--no-source-mix"):  # fmt: skip
         assert opt in res.output
     assert "Your own labelled traffic" in res.output
 

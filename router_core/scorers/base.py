@@ -41,6 +41,9 @@ class Scorer(Protocol):
     refit_on_all: ClassVar[bool]  # False: too costly to train per fold and again on everything
     seed_param: ClassVar[str | None]  # the constructor parameter that takes the training seed, if any
     pair_only: ClassVar[bool]  # True: gives only a pair probability (win_prob), no N-model score()
+    # True: the pair stack removes from the other scorers' logits what this input predicts, instead of
+    # averaging it in (router_core.scorers.source_mix)
+    offset: ClassVar[bool]
     models_: list[str]
 
     def fit(self, data: Any, embeddings: np.ndarray) -> Scorer: ...
@@ -77,6 +80,7 @@ class ScorerBase:
     refit_on_all: ClassVar[bool] = True
     seed_param: ClassVar[str | None] = None
     pair_only: ClassVar[bool] = False
+    offset: ClassVar[bool] = False
 
     def get_params(self) -> dict[str, Any]:
         sig = inspect.signature(type(self).__init__)

@@ -25,6 +25,7 @@ SCORER_PATHS: dict[str, str] = {
     "target_linear": "router_core.scorers.target:TargetLinearScorer",
     "target_shape": "router_core.scorers.target:TargetShapeScorer",
     "length_prior": "router_core.scorers.length_prior:LengthPriorScorer",
+    "source_mix": "router_core.scorers.source_mix:SourceMixScorer",
 }
 # Fitted on the target sources only; the pipeline adds them when ``train --target-data`` gives some.
 TARGET_SCORERS: tuple[str, ...] = ("target_knn", "target_linear", "target_shape")
@@ -34,6 +35,9 @@ DEFAULT_TARGET_SCORERS: tuple[str, ...] = ("target_linear",)
 # Stack inputs with a prior weight, not learnt from battles; the pipeline adds them to pair routers trained
 # with target data (router_core.scorers.length_prior).
 PRIOR_SCORERS: tuple[str, ...] = ("length_prior",)
+# Inputs the pair stack removes from the other scorers (``Scorer.offset``); the pipeline adds them to pair
+# routers trained on several sources without target data (router_core.scorers.source_mix).
+OFFSET_SCORERS: tuple[str, ...] = ("source_mix",)
 
 
 def _import(path: str) -> type[Scorer]:
@@ -46,7 +50,9 @@ DEFAULT_SCORERS: tuple[str, ...] = tuple(n for n, c in SCORERS.items() if c.in_d
 # Trainable on request (--scorers) but not in the default: measured without a held-out gain, or (llm) paid
 # per scored prompt (docs/routers.md).
 OPTIONAL_SCORERS: tuple[str, ...] = tuple(
-    n for n, c in SCORERS.items() if not c.in_default and n not in (*TARGET_SCORERS, *PRIOR_SCORERS)
+    n
+    for n, c in SCORERS.items()
+    if not c.in_default and n not in (*TARGET_SCORERS, *PRIOR_SCORERS, *OFFSET_SCORERS)
 )
 
 

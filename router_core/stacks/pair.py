@@ -25,21 +25,33 @@ class PairStack:
     is noise (docs/routers.md).
     ``mode="lr"``: logistic regression with non-negative per-scorer weights on the standardised logits.
     Both store the same arrays (a linear map of the logits), so ``predict`` / persistence are shared.
+    ``offsets``: inputs that are not averaged in: each scorer's logit first loses the part a least-squares
+    fit on the offsets' logits predicts on the stack's data (``router_core.scorers.source_mix``), so the
+    map gives each offset minus the sum of what the scorers' weights carried of it.
     """
 
-    def __init__(self, c: float = 1.0, mode: str = "mean") -> None:
+    def __init__(self, c: float = 1.0, mode: str = "mean", offsets: Sequence[str] = ()) -> None:
         self.c = c
         self.mode = mode
+        self.offsets = tuple(offsets)
 
     def fit(self, probs: Mapping[str, np.ndarray], target: np.ndarray) -> PairStack:
         if self.mode not in ("mean", "lr"):
             raise ValueError(f"PairStack mode must be 'mean' or 'lr', got '{self.mode}'")
         self.scorers_ = list(probs)
-        x = np.column_stack([logit(probs[s]) for s in self.scorers_])
+        base = [s for s in self.scorers_ if s not in self.offsets]
+        x = np.column_stack([logit(probs[s]) for s in base])
+        off = [s for s in self.scorers_ if s in self.offsets]
+        slopes = np.zeros((len(off), len(base)))
+        if off:
+            x, slopes = _residuals(x, np.column_stack([logit(probs[s]) for s in off]))
         if self.mode == "mean":
             self._fit_mean(x, target)
         else:
             self._fit_lr(x, target)
+        coef = dict(zip(base, self.coef_, strict=True))
+        coef.update(zip(off, -slopes @ self.coef_, strict=True))
+        self.coef_ = np.array([coef[s] for s in self.scorers_])
         return self
 
     def _fit_mean(self, x: np.ndarray, target: np.ndarray) -> None:
@@ -100,3 +112,12 @@ class PairStack:
         self.coef_ = np.asarray(arrays["pair_coef"], dtype=np.float64)
         self.intercept_ = float(np.asarray(arrays["pair_intercept"])[0])
         return self
+
+
+def _residuals(x: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x minus its least-squares fit on the offsets' columns, the slopes [offsets, x columns]). The fit has
+    an intercept, which stays in the residuals: the stack centres them itself."""
+    a = np.column_stack([np.ones(len(offsets)), offsets])
+    beta, *_ = np.linalg.lstsq(a, x, rcond=None)
+    slopes = beta[1:]
+    return x - offsets @ slopes, slopes

@@ -303,6 +303,17 @@ def with_target_scorers(
     return [*scorers, *(t for t in target_scorers if t not in scorers)], out
 
 
+def offset_params(
+    data: TrainingSet, strong: str | None, weak: str | None, with_target: bool
+) -> dict[str, dict[str, Any]]:
+    """Offset inputs of the pair stack -> their parameters: the source mix, for pair routers trained on
+    two or more sources without target data (the target blend weighs the generic stack by the target
+    labels instead)."""
+    if strong is None or with_target or len(data.sources) < 2:
+        return {}
+    return {"source_mix": {"strong": strong, "weak": weak}}
+
+
 def stack_priors(strong: str | None, with_target: bool, weight: float) -> dict[str, float]:
     """Prior inputs of the stack -> their prior weight: the length prior, for pair routers trained with
     target data (without, the stack's rows are the generic data, where length mostly tells the tasks of a
@@ -353,6 +364,7 @@ def train_router(
     target_prior: float = TARGET_PRIOR,
     target_scorers: Sequence[str] = registry.DEFAULT_TARGET_SCORERS,
     length_prior: float = LENGTH_PRIOR,
+    source_mix: bool = True,
     log: Callable[[str], None] = print,
 ) -> Router:
     """Fit base scorers, source weights and the stacked default score; returns an unsaved Router.
@@ -371,7 +383,8 @@ def train_router(
     target-prompt units). N models: the target scorers' features join the stack, fitted as without
     target data (every row weighing 1, the joint stack by default).
     ``length_prior``: pair routers with target data: the prior weight of the length prior in the target
-    blend (0: none)."""
+    blend (0: none). ``source_mix``: pair routers on several sources without target data: the stack
+    removes the sources' base rates from the scorers (``router_core.scorers.source_mix``)."""
     target = target_strategy(data, strong, weak)
     check_scorers(scorers, strong)
     if stack_folds < 1:
@@ -382,6 +395,9 @@ def train_router(
         scorers, params = with_target_scorers(scorers, params, target_sources, target_scorers)
     priors = stack_priors(strong, is_target is not None, length_prior)
     scorers += [p for p in priors if p not in scorers]
+    offsets = offset_params(data, strong, weak, is_target is not None) if source_mix else {}
+    scorers += [o for o in offsets if o not in scorers]
+    params.update(offsets)
     plan = TrainPlan(data, embeddings, target, scorers, params, log, tuple(target_sources))
     valid = split_prompts(data.prompts, valid_frac, salt=VALID_SALT)
     tr_idx, va_idx = np.flatnonzero(~valid), np.flatnonzero(valid)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from router_core.scorers.base import Scorer
-from router_core.scorers.registry import TARGET_SCORERS
+from router_core.scorers.registry import TARGET_SCORERS, scorer_class
 from router_core.stacks import JointStack, PairStack, QualityStack, logit, quality_features
 from router_core.stacks.target_blend import fit_target_blend
 from router_core.targets import pair_targets, strong_win_target
@@ -157,7 +157,10 @@ def _pair_stack_fitter(
     """rows -> the stack fitted on those stack rows: with target data the target blend, else PairStack."""
     on = inp.on_target
     if on is None:
-        return lambda r: PairStack(mode=inp.stack_mode).fit({k: v[r] for k, v in probs.items()}, target[r])
+        offsets = [k for k in probs if scorer_class(k).offset]
+        return lambda r: PairStack(mode=inp.stack_mode, offsets=offsets).fit(
+            {k: v[r] for k, v in probs.items()}, target[r]
+        )
     return lambda r: fit_target_blend(
         {k: v[r] for k, v in probs.items()}, target[r], on[r], TARGET_SCORERS, inp.target_prior, inp.priors
     )
