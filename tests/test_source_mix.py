@@ -104,7 +104,7 @@ def test_pair_routers_on_several_sources_stack_the_source_mix(tmp_path):
     )
 
 
-@pytest.mark.parametrize("case", ["one source", "turned off", "target data"])
+@pytest.mark.parametrize("case", ["one source", "turned off", "one generic source beside the target data"])
 def test_no_source_mix_without_several_generic_sources(case):
     ts, emb = two_sources()
     kw: dict = {}
@@ -122,3 +122,30 @@ def test_no_source_mix_without_several_generic_sources(case):
         ts, emb, "test-embedder", "strong", "weak", scorers=["knn"], log=lambda m: None, **kw
     )
     assert "source_mix" not in router.scorer_names
+
+
+def test_with_target_data_the_generic_sources_mix_is_removed_from_the_generic_stack(tmp_path):
+    ts, emb = two_sources()
+    mine = np.flatnonzero(ts.prompt_source == 1)[::2]  # half of the exam prompts: the user's own traffic
+    ts.prompt_source[mine] = 2
+    ts.battle_source[np.isin(ts.battle_prompt, mine)] = 2
+    ts.sources = ["battles", "exam", "mine"]
+    router = train_router(
+        ts,
+        emb,
+        "test-embedder",
+        "strong",
+        "weak",
+        scorers=["knn"],
+        target_sources=["mine"],
+        log=lambda m: None,
+    )
+    mix = router.scorers["source_mix"]
+    assert mix.exclude == ["mine"] and mix.index_.index.ntotal == len(ts.prompts) - len(mine)
+    assert router.stack.coef_[router.stack.scorers_.index("source_mix")] != 0
+    router.save(str(tmp_path / "r"))
+    back = Router.load(str(tmp_path / "r"), embedder_id="test-embedder")
+    texts = list(ts.prompts)
+    np.testing.assert_allclose(
+        back.score(emb, texts)["strong_win_prob"], router.score(emb, texts)["strong_win_prob"], atol=1e-6
+    )

@@ -14,7 +14,8 @@ sigmoid(that logit), so the stack reads the logit back. ``PairStack`` does not a
 scorers: it removes from each scorer's logit the part that this input predicts on the stack's rows
 (``offset = True``), so the router keeps what each source says about prompts within it and drops the
 difference between the sources' scales. The pipeline adds it to pair routers trained on two or more
-sources without target data.
+generic sources; with target data it covers the generic sources alone (``exclude``), and the target
+blend's generic stack removes it (``router_core.stacks.target_blend``).
 """
 
 from __future__ import annotations
@@ -60,18 +61,25 @@ class SourceMixScorer(ScorerBase):
     pair_only: ClassVar[bool] = True
     offset: ClassVar[bool] = True
 
-    def __init__(self, strong: str = "", weak: str = "", k: int = 100, tau: float = 0.1) -> None:
+    def __init__(
+        self, strong: str = "", weak: str = "", exclude: Sequence[str] = (), k: int = 100, tau: float = 0.1
+    ) -> None:
         self.strong = strong
         self.weak = weak
+        self.exclude = list(exclude)  # sources whose prompts are not neighbours (the target data)
         self.k = k
         self.tau = tau
 
     def fit(self, data: Any, embeddings: np.ndarray) -> SourceMixScorer:
         self.models_ = list(data.models)
         base = source_base_logits(data, self.strong, self.weak)
-        self.prompt_logit_ = base[np.asarray(data.prompt_source, np.int64)].astype(np.float32)
+        source = np.asarray(data.prompt_source, np.int64)
+        keep = ~np.isin(source, [i for i, s in enumerate(data.sources) if s in set(self.exclude)])
+        self.prompt_logit_ = base[source[keep]].astype(np.float32)
         # rounded as the saved index stores them, so a loaded router scores as the fitted one
-        self.index_ = LabelIndex(unit_rows(embeddings).astype(np.float16).astype(np.float32))
+        self.index_ = LabelIndex(
+            unit_rows(np.asarray(embeddings)[keep]).astype(np.float16).astype(np.float32)
+        )
         return self
 
     def base_logit(self, embeddings: np.ndarray) -> np.ndarray:

@@ -4,7 +4,8 @@ target labels say and the length prior, weighted by a prior that the target labe
     s = w_g * z(generic stack) + w_t * mean_t z(target scorer t) + sum_p w_p * z(prior input p)
 
 ``generic stack``: the usual ``PairStack`` (mean mode) over the generic scorers, fitted on the generic
-prompts' out-of-fold outputs; ``target scorer``: the scorers fitted on the target prompts alone
+prompts' out-of-fold outputs (with the source mix of the generic sources as its offset, when there is
+one: ``router_core.scorers.source_mix``); ``target scorer``: the scorers fitted on the target prompts alone
 (``router_core.scorers.target``); ``prior input``: ``router_core.scorers.length_prior``; z: standardised on
 the target prompts. The weights are a logistic regression on the target prompts' out-of-fold inputs with
 a Gaussian prior centred on
@@ -57,17 +58,20 @@ def fit_target_blend(
     target_scorers: Sequence[str],
     prior: float,
     priors: Mapping[str, float] | None = None,
+    offsets: Sequence[str] = (),
 ) -> PairStack:
     """A ``PairStack`` (its linear map of the base logits) holding the blend; ``is_target``: per row;
-    ``priors``: the prior weights of prior inputs among ``probs``. The calibration is fitted on the target
+    ``priors``: the prior weights of prior inputs among ``probs``; ``offsets``: inputs the generic stack
+    removes from the generic scorers (``PairStack(offsets=...)``). The calibration is fitted on the target
     rows with the generic rows as a prior of ``prior`` rows, so a few labels give a usable probability
     scale (threshold policies read it), not only an order."""
     names = list(probs)
     prior_w0 = {s: w for s, w in (priors or {}).items() if s in probs}
-    generic = [s for s in names if s not in target_scorers and s not in prior_w0]
+    offsets = [s for s in names if s in set(offsets)]
+    generic = [s for s in names if s not in target_scorers and s not in prior_w0 and s not in offsets]
     tgt = [s for s in names if s in target_scorers]
     x = np.column_stack([logit(probs[s]) for s in names])
-    inputs = _standardised_inputs(probs, x, target, is_target, names, generic, tgt, list(prior_w0))
+    inputs = _standardised_inputs(probs, x, target, is_target, names, (generic, offsets), tgt, list(prior_w0))
     z = {k: x @ c + i for k, (c, i) in inputs.items()}
     n = int(is_target.sum())
     alpha = prior / (prior + n) if generic and tgt else float(bool(generic))
@@ -97,18 +101,21 @@ def _standardised(coef: np.ndarray, x: np.ndarray, on: np.ndarray) -> tuple[np.n
 
 def _standardised_inputs(
     probs: Mapping[str, np.ndarray], x: np.ndarray, target: np.ndarray, is_target: np.ndarray,
-    names: list[str], generic: list[str], tgt: list[str], prior_inputs: list[str],
+    names: list[str], generic_offsets: tuple[list[str], list[str]], tgt: list[str], prior_inputs: list[str],
 ) -> dict[str, tuple[np.ndarray, float]]:  # fmt: skip
     """(coef over ``names``, intercept) of each input of the blend, standardised on the target rows:
     z(generic stack), the mean z of the target scorers, and z of each prior input; ``x``: the logits of
-    ``probs`` in ``names`` order."""
+    ``probs`` in ``names`` order; ``generic_offsets``: the generic scorers and the generic stack's offsets."""
+    generic, offsets = generic_offsets
     unit = {s: np.eye(len(names))[names.index(s)] for s in [*tgt, *prior_inputs]}
     out = {"generic": (np.zeros(len(names)), 0.0), "target": (np.zeros(len(names)), 0.0)}
     if generic:
         rows = ~is_target if (~is_target).sum() >= 2 else np.ones(len(target), bool)
-        g = PairStack(mode="mean").fit({s: probs[s][rows] for s in generic}, target[rows])
+        g = PairStack(mode="mean", offsets=offsets).fit(
+            {s: probs[s][rows] for s in generic + offsets}, target[rows]
+        )
         coef = np.zeros(len(names))
-        coef[[names.index(s) for s in generic]] = g.coef_
+        coef[[names.index(s) for s in g.scorers_]] = g.coef_
         out["generic"] = _standardised(coef, x, is_target)
     if tgt:
         parts = [_standardised(unit[s], x, is_target) for s in tgt]

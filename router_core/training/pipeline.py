@@ -304,14 +304,14 @@ def with_target_scorers(
 
 
 def offset_params(
-    data: TrainingSet, strong: str | None, weak: str | None, with_target: bool
+    data: TrainingSet, strong: str | None, weak: str | None, target_sources: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """Offset inputs of the pair stack -> their parameters: the source mix, for pair routers trained on
-    two or more sources without target data (the target blend weighs the generic stack by the target
-    labels instead)."""
-    if strong is None or with_target or len(data.sources) < 2:
+    """Offset inputs of the pair stack -> their parameters: the source mix of the generic sources, for
+    pair routers trained on two or more of them (with target data, the target blend's generic stack
+    removes it)."""
+    if strong is None or len([s for s in data.sources if s not in set(target_sources)]) < 2:
         return {}
-    return {"source_mix": {"strong": strong, "weak": weak}}
+    return {"source_mix": {"strong": strong, "weak": weak, "exclude": list(target_sources)}}
 
 
 def stack_priors(strong: str | None, with_target: bool, weight: float) -> dict[str, float]:
@@ -383,8 +383,8 @@ def train_router(
     target-prompt units). N models: the target scorers' features join the stack, fitted as without
     target data (every row weighing 1, the joint stack by default).
     ``length_prior``: pair routers with target data: the prior weight of the length prior in the target
-    blend (0: none). ``source_mix``: pair routers on several sources without target data: the stack
-    removes the sources' base rates from the scorers (``router_core.scorers.source_mix``)."""
+    blend (0: none). ``source_mix``: pair routers on several generic sources: the (generic) stack removes
+    the sources' base rates from the scorers (``router_core.scorers.source_mix``)."""
     target = target_strategy(data, strong, weak)
     check_scorers(scorers, strong)
     if stack_folds < 1:
@@ -395,7 +395,8 @@ def train_router(
         scorers, params = with_target_scorers(scorers, params, target_sources, target_scorers)
     priors = stack_priors(strong, is_target is not None, length_prior)
     scorers += [p for p in priors if p not in scorers]
-    offsets = offset_params(data, strong, weak, is_target is not None) if source_mix else {}
+    used_targets = list(target_sources) if is_target is not None else []
+    offsets = offset_params(data, strong, weak, used_targets) if source_mix else {}
     scorers += [o for o in offsets if o not in scorers]
     params.update(offsets)
     plan = TrainPlan(data, embeddings, target, scorers, params, log, tuple(target_sources))
@@ -429,7 +430,6 @@ def train_router(
     if known_prior is not None:
         known = KnownPrompts(known_prior).fit(weighted, strong, weak)
         log(f"known prompts: observed outcomes of {len(known):,} training prompts (prior {known_prior:g})")
-    used_targets = list(target_sources) if is_target is not None else []
     manifest = training_manifest(
         data, source_weights, source_report, valid_frac, folds, seed, metrics, used_targets
     )

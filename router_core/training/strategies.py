@@ -156,13 +156,19 @@ def _pair_stack_fitter(
 ) -> Callable[[np.ndarray], PairStack]:
     """rows -> the stack fitted on those stack rows: with target data the target blend, else PairStack."""
     on = inp.on_target
+    offsets = [k for k in probs if scorer_class(k).offset]
     if on is None:
-        offsets = [k for k in probs if scorer_class(k).offset]
         return lambda r: PairStack(mode=inp.stack_mode, offsets=offsets).fit(
             {k: v[r] for k, v in probs.items()}, target[r]
         )
     return lambda r: fit_target_blend(
-        {k: v[r] for k, v in probs.items()}, target[r], on[r], TARGET_SCORERS, inp.target_prior, inp.priors
+        {k: v[r] for k, v in probs.items()},
+        target[r],
+        on[r],
+        TARGET_SCORERS,
+        inp.target_prior,
+        inp.priors,
+        offsets,
     )
 
 
