@@ -6,7 +6,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup demo test test-fast lint airflow-setup airflow-test
 
-## setup: create .venv and install torch (CPU wheel, pinned), then the project with test extras, then the JVM class archive small Spark jobs start from. Safe to run twice.
+## setup: create .venv and install torch (CPU wheel, pinned), then the project with test extras, then the JVM class archive small Spark jobs start from and the CPU embedder's ONNX file. Safe to run twice.
 setup:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "python3.11 not found; set PY=/path/to/python3.11"; exit 1; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,6 +15,8 @@ setup:
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@$(BIN)/python -c "import router_core, pyspark, faiss, torch; print('setup ok: torch', torch.__version__, 'pyspark', pyspark.__version__)"
 	@$(BIN)/python -m jobs.jvm_class_archive || echo "JVM class archive not made: Spark jobs start without it"
+	@$(BIN)/python -c "from router_core.onnx_embedder import onnx_model; print('CPU embedder:', onnx_model(precision='fp32'))" \
+	  || echo "CPU embedder's ONNX file not built: the first job builds it, or embeds with torch"
 
 ## demo: train a small router on the bundled sample and route demo logs with Spark local[*]
 demo:

@@ -36,7 +36,9 @@ class LogsConfig(_Strict):
 
 class EmbedderConfig(_Strict):
     kind: EmbedderKind = Field(
-        "minilm", description="minilm: bundled MiniLM (torch); minilm_int8: the same, int8 ONNX (CPU, faster)"
+        "minilm",
+        description="minilm: bundled MiniLM (fp32 ONNX Runtime on CPU, torch on GPU); minilm_int8: the same, "
+        "int8 ONNX (CPU, faster, other vectors)",
     )
     batch_size: int = Field(64, gt=0)
     max_length: int = Field(256, gt=0, description="tokens per prompt fed to the bundled embedder")

@@ -34,14 +34,14 @@ def split_sample() -> tuple[pa.Table, pa.Table]:
 
 
 def train(train_table: pa.Table, out: Path) -> Path:
-    from router_core.embedder import MiniLMEmbedder
+    from router_core.embedder import load_embedder
     from router_core.training import train_router
     from router_core.training_data import load_training_data
 
     path = out / "demo_train.parquet"
     pq.write_table(train_table, path)
     data = load_training_data([str(path)])
-    embedder = MiniLMEmbedder(torch_threads=2)
+    embedder = load_embedder("minilm", threads=2)
     t = time.time()
     emb = embedder.encode(data.prompts)
     say(f"embedded {len(data.prompts)} training prompts in {time.time() - t:.1f}s")

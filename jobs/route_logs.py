@@ -108,15 +108,23 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
             f"the router embeds prompts with an endpoint ('{router.embedder_id}') and {key_env} is not set: "
             f"export {key_env} (or set embedder.api_key_env to the variable that holds the key)"
         )
-    if kind == "minilm_int8":
-        # Build the int8 model file here once: local workers then only load it (instead of each building
-        # it at once), and a failure is one error before Spark, not one per task.
-        from router_core.onnx_embedder import int8_model
 
-        try:
-            int8_model(max_length=cfg.embedder.max_length)
-        except RuntimeError as exc:
+
+def build_onnx_model(kind: str, max_length: int, router: Any) -> None:
+    """Build the CPU embedder's ONNX file here once (a no-op where it exists): local workers then only
+    load it, instead of each building it at once. For int8 a failure is one error before Spark, not one
+    per task; the fp32 one falls back to torch in the workers, and BERT routers embed in torch anyway
+    (one transformer pass for both)."""
+    from router_core.onnx_embedder import onnx_model
+
+    if kind == "minilm" and "bert" in router.scorer_names:
+        return
+    try:
+        onnx_model(max_length=max_length, precision="int8" if kind == "minilm_int8" else "fp32")
+    except RuntimeError as exc:
+        if kind == "minilm_int8":
             raise RouteError(f"cannot load the int8 embedder: {exc}") from None
+        log(f"the ONNX Runtime embedder cannot be built ({exc}); the workers embed with torch")
 
 
 def _key_missing(cfg: JobConfig, env: str) -> bool:
@@ -168,6 +176,8 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
     router, prices = load_router_and_prices(opts)
     apply_router_defaults(cfg, router)
     check_scorer_keys(cfg, router)
+    if cfg.embedder.kind in ("minilm", "minilm_int8"):
+        build_onnx_model(cfg.embedder.kind, cfg.embedder.max_length, router)
     try:
         policy = resolve_policy(router, opts.policy)
     except PolicyError as exc:
@@ -296,6 +306,8 @@ class RouteRun:
         joined = self.score_tasks(distinct, cached)
         n_models = None if self.router.strong is not None else len(self.models)
         conf = {"kind": self.cfg.embedder.kind, **self.cfg.embedder.kwargs()}
+        if conf["kind"] == "minilm" and "bert" in self.router.scorer_names:
+            conf["backend"] = "torch"  # BERT shares torch MiniLM's pass (udfs/score_udf.py)
         scored = joined.mapInArrow(
             make_score_fn(router_name, conf, use_known=not self.opts.ignore_known_prompts),
             score_schema(list(self.router.scorer_names), n_models),

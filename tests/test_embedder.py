@@ -54,11 +54,32 @@ def test_int8_embedder_close_to_fp32_batch_independent_and_built_once(embedder, 
     np.testing.assert_array_equal(again.encode(texts), v)
 
 
+def test_cpu_minilm_is_the_fp32_onnx_export_with_torchs_vectors_and_id(embedder, monkeypatch, capsys):
+    from router_core import onnx_embedder
+    from router_core.embedder import MiniLMEmbedder, load_embedder
+
+    texts = ["hello", "", "A longer question about " + "routing prompts between models " * 60]
+    onnx = load_embedder("minilm", threads=1)
+    assert isinstance(onnx, onnx_embedder.OnnxMiniLMEmbedder) and onnx.id == embedder.id
+    cos = (onnx.encode(texts) * embedder.encode(texts)).sum(axis=1)
+    assert cos.min() > 0.99999  # the long one is truncated at 256 tokens by both tokenizers
+    assert isinstance(load_embedder("minilm", backend="torch"), MiniLMEmbedder)
+
+    def cannot_build(*args, **kwargs):
+        raise RuntimeError("read-only cache")
+
+    monkeypatch.setattr(onnx_embedder, "onnx_model", cannot_build)
+    fallback = load_embedder("minilm", threads=1)
+    assert isinstance(fallback, MiniLMEmbedder) and fallback.id == embedder.id
+    assert "read-only cache" in capsys.readouterr().err
+
+
 def test_embedder_for_router_ids(embedder, int8_embedder, fake_endpoint, monkeypatch):
-    from router_core.embedder import MiniLMEmbedder, embedder_for_id, embedder_kind_for_id
+    from router_core.embedder import embedder_for_id, embedder_kind_for_id
     from router_core.onnx_embedder import OnnxMiniLMEmbedder
 
-    assert isinstance(embedder_for_id(embedder.id), MiniLMEmbedder)
+    on_cpu = embedder_for_id(embedder.id)  # torch's id: on CPU its fp32 ONNX export, the same vectors
+    assert isinstance(on_cpu, OnnxMiniLMEmbedder) and on_cpu.precision == "fp32" and on_cpu.id == embedder.id
     assert isinstance(embedder_for_id(int8_embedder.id), OnnxMiniLMEmbedder)
     assert embedder_kind_for_id(embedder.id) == "minilm"
     assert embedder_kind_for_id(int8_embedder.id) == "minilm_int8"
