@@ -1,7 +1,8 @@
 """Route-job throughput vs bare embedding, on real prompts (../shared/data when present, else generated).
 
-(a) bare: the same MiniLM embedder in plain Python (2 torch threads) on the log's distinct prompts (the
-    job embeds each distinct prompt once, so timing bare embedding on all N rows would flatter the job);
+(a) bare: the embedder the job loads (``load_embedder``: on CPU the fp32 ONNX MiniLM), in plain Python with
+    2 threads, on the log's distinct prompts (the job embeds each distinct prompt once, so timing bare
+    embedding on all N rows would flatter the job);
 (b) the full route job (`batch-router route`, fresh Spark at local[2], fresh cache) with an sw+mf router;
 (c) the same with sw+mf+bert.
 Router training is not timed. Prints and writes JSON with prompts/s and the ratios to (a).

@@ -1,9 +1,10 @@
-"""Embedder kinds on CPU: torch fp32 MiniLM (length-sorted batches of 64) vs the int8 ONNX MiniLM
-(`minilm_int8`, one prompt per call; batches of 4 and 16 shown for the choice), in prompts/s per torch/ORT
-thread count, and how close the int8 vectors are to the fp32 ones (cosine, and overlap of each prompt's 10
-nearest neighbours among the others).
+"""The bundled MiniLM on CPU three ways: torch fp32 (length-sorted batches of 64; what a GPU and BERT
+routers run), the fp32 ONNX Runtime export (`minilm` on CPU, one prompt per call) and the int8 one
+(`minilm_int8`, one prompt per call; padded batches of 4 and 16 shown for the choice), in prompts/s per
+torch/ORT thread count, and how close each ONNX model's vectors are to torch's (cosine, and overlap of each
+prompt's 10 nearest neighbours among the others).
 
-    .venv/bin/python bench/int8_embedder.py --n 600
+    .venv/bin/python bench/cpu_embedders.py --n 600
 """
 
 from __future__ import annotations
@@ -41,17 +42,20 @@ def timed(encode, texts: list[str]) -> tuple[np.ndarray, float]:
     return v, len(texts) / (time.perf_counter() - t)
 
 
-def padded_batches(int8, texts: list[str], bs: int) -> np.ndarray:
-    """The int8 session on length-sorted padded batches of ``bs`` prompts (what minilm_int8 does not do)."""
+def padded_batches(model, texts: list[str], bs: int) -> np.ndarray:
+    """An ONNX session on length-sorted padded batches of ``bs`` prompts (what the embedders do not do)."""
     order = np.argsort([len(t) for t in texts], kind="stable")
-    out = np.zeros((len(texts), int8.dim), np.float32)
+    out = np.zeros((len(texts), model.dim), np.float32)
+    model.tokenizer.enable_padding()
     for s in range(0, len(texts), bs):
         idx = order[s : s + bs]
-        enc = int8.tokenizer(
-            [texts[i] for i in idx], padding=True, truncation=True, max_length=256, return_tensors="np"
-        )
-        feeds = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
-        out[idx] = int8.session.run(None, feeds)[0]
+        enc = model.tokenizer.encode_batch([texts[i] for i in idx])
+        feeds = {
+            "input_ids": np.asarray([e.ids for e in enc], np.int64),
+            "attention_mask": np.asarray([e.attention_mask for e in enc], np.int64),
+        }
+        out[idx] = model.session.run(None, feeds)[0]
+    model.tokenizer.no_padding()
     return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
@@ -79,6 +83,16 @@ def main() -> None:
             torch.set_num_threads(th)
             ref, fp32_rate = timed(MiniLMEmbedder(torch_threads=th).encode, texts)
             row = {"set": name, "n": len(texts), "threads": th, "torch_fp32_per_s": round(fp32_rate, 1)}
+            onnx = OnnxMiniLMEmbedder(threads=th, precision="fp32")
+            w, onnx_rate = timed(onnx.encode, texts)
+            _, batch_rate = timed(lambda ts, m=onnx: padded_batches(m, ts, 64), texts)
+            onnx_cos = (w * ref).sum(axis=1)
+            row.update(
+                onnx_fp32_per_s=round(onnx_rate, 1),
+                onnx_fp32_batch64_per_s=round(batch_rate, 1),
+                onnx_fp32_speedup=round(onnx_rate / fp32_rate, 2),
+                onnx_fp32_cosine_min=round(float(onnx_cos.min()), 7),
+            )
             int8 = OnnxMiniLMEmbedder(threads=th)
             v, row["int8_per_s"] = timed(int8.encode, texts)
             row["int8_per_s"] = round(row["int8_per_s"], 1)
@@ -88,6 +102,7 @@ def main() -> None:
             cos = (v * ref).sum(axis=1)
             row.update(
                 speedup=round(row["int8_per_s"] / fp32_rate, 2),
+                speedup_over_onnx_fp32=round(row["int8_per_s"] / onnx_rate, 2),
                 cosine_mean=round(float(cos.mean()), 4),
                 cosine_min=round(float(cos.min()), 4),
                 top10_neighbour_overlap=round(neighbour_overlap(ref, v), 3),
