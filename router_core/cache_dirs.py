@@ -1,4 +1,4 @@
-"""Where batch-router keeps what it can rebuild (the int8 ONNX embedder, the JVM class archive)."""
+"""Where batch-router keeps what it can rebuild (the ONNX embedders, the JVM class archive)."""
 
 from __future__ import annotations
 
