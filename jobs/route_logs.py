@@ -125,6 +125,10 @@ def build_onnx_model(kind: str, max_length: int, router: Any) -> None:
         if kind == "minilm_int8":
             raise RouteError(f"cannot load the int8 embedder: {exc}") from None
         log(f"the ONNX Runtime embedder cannot be built ({exc}); the workers embed with torch")
+    except Exception as exc:  # noqa: BLE001 - fp32 only has a fallback; int8 errors stay errors
+        if kind == "minilm_int8":
+            raise
+        log(f"the ONNX Runtime embedder cannot be built ({exc}); the workers embed with torch")
 
 
 def _key_missing(cfg: JobConfig, env: str) -> bool:

@@ -16,7 +16,13 @@ from jobs.app import app
 from jobs.cli_options import name_list, parse_pairs
 from jobs.errors import BadInputError, exit_on_bad_input, fail, flag_names, options_error
 from router_core.embedder import EmbedderKind
-from router_core.scorers.registry import DEFAULT_SCORERS, OPTIONAL_SCORERS, SCORERS
+from router_core.scorers.registry import (
+    DEFAULT_SCORERS,
+    OFFSET_SCORERS,
+    OPTIONAL_SCORERS,
+    PRIOR_SCORERS,
+    SCORERS,
+)
 from router_core.targets import pair_names_error
 from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy
 
@@ -56,6 +62,11 @@ class TrainConfig(BaseModel):
         unknown = [s for s in scorers if s not in SCORERS]
         if unknown or not scorers:
             raise ValueError(f"unknown scorer(s) {unknown}; choose from {', '.join(SCORERS)}")
+        added = [s for s in scorers if s in (*PRIOR_SCORERS, *OFFSET_SCORERS)]
+        if added:
+            raise ValueError(
+                f"{', '.join(added)}: added by train itself where it applies, not a --scorers choice"
+            )
         return scorers
 
     @field_validator("scorer_params")

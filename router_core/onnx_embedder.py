@@ -4,7 +4,7 @@ Embedding is almost all of a CPU route job's time. Two precisions of the same ex
 
 - ``fp32``: the default ``minilm`` embedder on CPU (``router_core.embedder.load_embedder``). Its vectors
   are torch's to cosine 0.9999998, so it shares torch's embedder id (routers, caches and GPU executors
-  mix freely), and one prompt per call runs about 1.8x as fast as torch's padded batches on 2 cores,
+  mix freely), and one prompt per call runs 1.9-2.8x as fast as torch's padded batches on 2 cores,
   without importing transformers (docs/benchmarks.md).
 - ``int8`` (``minilm_int8``): dynamic int8 quantisation with per-channel weight scales, faster again,
   at cosine ~0.99 to the fp32 vectors; per-tensor weight scales fell to cosine ~0.95. Its vectors are
@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 
 from router_core.cache_dirs import cache_root
-from router_core.embedder import _l2_normalize, bundled_minilm_dir
+from router_core.embedder import _l2_normalize, bundled_minilm_dir, quiet_transformers
 
 Precision = Literal["fp32", "int8"]
 # Bump when the export/quantisation recipe changes: the cache key (and the int8 embedder id) carry it.
@@ -78,6 +78,7 @@ def export_onnx(model_dir: str, out_path: str, precision: Precision = "int8") ->
             mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
             return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
+    quiet_transformers()
     tok = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
     example = tok(["an example prompt", "a second, longer example prompt"], padding=True, return_tensors="pt")

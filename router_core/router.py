@@ -127,7 +127,7 @@ class Router:
         if isinstance(self.stack, PairStack):
             p = self.stack.predict(base)
         else:
-            p = np.mean(list(base.values()), axis=0)
+            p = np.mean([v for k, v in base.items() if not scorer_class(k).offset], axis=0)
         res["strong_win_prob"] = self._known(p, texts, use_known).astype(np.float32)
         return res
 

@@ -146,3 +146,22 @@ def test_with_target_data_the_generic_sources_mix_is_removed_from_the_generic_st
     np.testing.assert_allclose(
         back.score(emb, texts)["strong_win_prob"], router.score(emb, texts)["strong_win_prob"], atol=1e-6
     )
+
+
+def test_a_constant_offset_changes_nothing():
+    rng = np.random.default_rng(2)
+    signal = rng.normal(size=500)
+    target = np.where(rng.random(500) < sigmoid(signal), 1.0, 0.0)
+    probs = {"a": sigmoid(signal + 0.3 * rng.normal(size=500)), "mix": np.full(500, 0.7, np.float32)}
+    stack = PairStack(offsets=["mix"]).fit(probs, target)
+    plain = PairStack().fit({"a": probs["a"]}, target)
+    assert stack.coef_[1] == 0.0
+    np.testing.assert_allclose(stack.predict(probs), plain.predict({"a": probs["a"]}), atol=1e-6)
+
+
+def test_without_a_stack_the_plain_average_leaves_the_source_mix_out():
+    ts, emb = two_sources(n=8)  # 16 prompts: too few out-of-fold targets for a stack
+    router = train_router(ts, emb, "test-embedder", "strong", "weak", scorers=["knn"], log=lambda m: None)
+    assert router.stack is None and "source_mix" in router.scorer_names
+    out = router.score(emb)
+    np.testing.assert_allclose(out["strong_win_prob"], out["score_knn"], atol=1e-6)

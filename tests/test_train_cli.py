@@ -153,6 +153,7 @@ def test_no_source_mix_keeps_the_sources_base_rates(data_dir, tmp_path):
         (["--data", "{d}/wide.parquet", "--strong", "gpt-9", "--weak", "small-model", "--out", "x"],
          "model 'gpt-9' is not in the training data; present: ['big-model', 'small-model']"),
         (["--data", "{d}/wide.parquet", "--scorers", "sw,xgb", "--out", "x"], "unknown scorer(s) ['xgb']"),
+        (["--data", "{d}/wide.parquet", "--scorers", "sw,source_mix", "--out", "x"], "added by train itself"),
         (["--data", "{d}/wide.parquet", "--alias", "nonsense", "--out", "x"], "--alias must look like"),
         (["--data", "{d}/wide.parquet", "--models", "big-model,nobody", "--out", "x"], "not in the training"),
         (["--data", "{d}/empty.parquet", "--out", "x"], "1 row(s) with an empty or missing prompt"),

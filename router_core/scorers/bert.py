@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from router_core.embedder import bundled_minilm_dir, default_device
+from router_core.embedder import bundled_minilm_dir, default_device, quiet_transformers
 from router_core.scorers.base import ScoreKind, ScorerBase, sigmoid
 
 WEIGHTS_FILE = "bert_scorer.safetensors"
@@ -45,6 +45,7 @@ def _build_net(trainable_layers: int, n_out: int):
     from torch import nn
     from transformers import AutoModel
 
+    quiet_transformers()
     base = AutoModel.from_pretrained(bundled_minilm_dir(), local_files_only=True)
     layers = base.encoder.layer
     if not 1 <= trainable_layers <= len(layers):

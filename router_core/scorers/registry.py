@@ -36,7 +36,7 @@ DEFAULT_TARGET_SCORERS: tuple[str, ...] = ("target_linear",)
 # with target data (router_core.scorers.length_prior).
 PRIOR_SCORERS: tuple[str, ...] = ("length_prior",)
 # Inputs the pair stack removes from the other scorers (``Scorer.offset``); the pipeline adds them to pair
-# routers trained on several sources without target data (router_core.scorers.source_mix).
+# routers with two or more generic sources labelling the pair (router_core.scorers.source_mix).
 OFFSET_SCORERS: tuple[str, ...] = ("source_mix",)
 
 

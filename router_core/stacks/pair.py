@@ -26,8 +26,9 @@ class PairStack:
     ``mode="lr"``: logistic regression with non-negative per-scorer weights on the standardised logits.
     Both store the same arrays (a linear map of the logits), so ``predict`` / persistence are shared.
     ``offsets``: inputs that are not averaged in: each scorer's logit first loses the part a least-squares
-    fit on the offsets' logits predicts on the stack's data (``router_core.scorers.source_mix``), so the
-    map gives each offset minus the sum of what the scorers' weights carried of it.
+    fit on the offsets' logits predicts on the stack's data (``router_core.scorers.source_mix``). The
+    stack is fitted on those residuals; an offset's coefficient is then -(its slopes @ the scorers'
+    coefficients), so ``predict`` on the raw logits gives the fit on the residuals.
     """
 
     def __init__(self, c: float = 1.0, mode: str = "mean", offsets: Sequence[str] = ()) -> None:
@@ -115,9 +116,8 @@ class PairStack:
 
 
 def _residuals(x: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(x minus its least-squares fit on the offsets' columns, the slopes [offsets, x columns]). The fit has
-    an intercept, which stays in the residuals: the stack centres them itself."""
-    a = np.column_stack([np.ones(len(offsets)), offsets])
-    beta, *_ = np.linalg.lstsq(a, x, rcond=None)
-    slopes = beta[1:]
+    """(x minus its least-squares fit on the offsets' columns, the slopes [offsets, x columns]). Fitted on
+    centred columns, so a constant offset gets slope 0; the means stay in the residuals (the stack
+    centres them itself)."""
+    slopes, *_ = np.linalg.lstsq(offsets - offsets.mean(axis=0), x - x.mean(axis=0), rcond=None)
     return x - offsets @ slopes, slopes

@@ -307,10 +307,12 @@ def offset_params(
     data: TrainingSet, strong: str | None, weak: str | None, target_sources: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """Offset inputs of the pair stack -> their parameters: the source mix of the generic sources, for
-    pair routers trained on prompts of two or more of them (with target data, the target blend's generic
+    pair routers where two or more of them label the pair (with target data, the target blend's generic
     stack removes it)."""
-    present = {data.sources[i] for i in np.unique(np.asarray(data.prompt_source, np.int64))}
-    if strong is None or len(present - set(target_sources)) < 2:
+    if strong is None:
+        return {}
+    generic = [s for s in data.sources if s not in set(target_sources)]
+    if sum(data.source_label_count(s, strong, weak) > 0 for s in generic) < 2:
         return {}
     return {"source_mix": {"strong": strong, "weak": weak, "exclude": list(target_sources)}}
 
