@@ -121,14 +121,13 @@ def build_onnx_model(kind: str, max_length: int, router: Any) -> None:
         return
     try:
         onnx_model(max_length=max_length, precision="int8" if kind == "minilm_int8" else "fp32")
-    except RuntimeError as exc:
-        if kind == "minilm_int8":
+    except Exception as exc:  # noqa: BLE001 - fp32 falls back to torch; int8 has no fallback
+        if kind != "minilm_int8":
+            log(f"the ONNX Runtime embedder cannot be built ({exc}); the workers embed with torch")
+        elif isinstance(exc, RuntimeError):
             raise RouteError(f"cannot load the int8 embedder: {exc}") from None
-        log(f"the ONNX Runtime embedder cannot be built ({exc}); the workers embed with torch")
-    except Exception as exc:  # noqa: BLE001 - fp32 only has a fallback; int8 errors stay errors
-        if kind == "minilm_int8":
+        else:
             raise
-        log(f"the ONNX Runtime embedder cannot be built ({exc}); the workers embed with torch")
 
 
 def _key_missing(cfg: JobConfig, env: str) -> bool:
