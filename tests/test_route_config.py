@@ -81,3 +81,23 @@ def test_endpoint_router_gets_its_model_and_url_and_needs_the_key_on_a_local_mas
     executor_key = {"spark.extra_conf": {"spark.executorEnv.OPENAI_API_KEY": "k"}}
     match_embedder(build_config(None, executor_key), ENDPOINT_ID)
     match_embedder(build_config(None, {"spark.master": "spark://host:7077"}), ENDPOINT_ID)
+
+
+def test_the_onnx_file_is_built_before_spark_and_only_int8_fails_without_it(monkeypatch, capsys):
+    from jobs import route_logs
+    from router_core import onnx_embedder
+
+    built = []
+
+    def cannot_build(max_length, precision):
+        built.append(precision)
+        raise RuntimeError("read-only cache")
+
+    monkeypatch.setattr(onnx_embedder, "onnx_model", cannot_build)
+    plain = SimpleNamespace(scorer_names=["sw", "mf"])
+    route_logs.build_onnx_model("minilm", 256, plain)  # fp32: the workers fall back to torch
+    assert "the workers embed with torch" in capsys.readouterr().out
+    with pytest.raises(RouteError, match="cannot load the int8 embedder: read-only cache"):
+        route_logs.build_onnx_model("minilm_int8", 256, plain)
+    route_logs.build_onnx_model("minilm", 256, SimpleNamespace(scorer_names=["sw", "bert"]))  # torch: no file
+    assert built == ["fp32", "int8"]
