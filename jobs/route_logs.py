@@ -110,17 +110,26 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
         )
 
 
-def build_onnx_model(kind: str, max_length: int, router: Any) -> None:
-    """Build the CPU embedder's ONNX file here once (a no-op where it exists): local workers then only
-    load it, instead of each building it at once. For int8 a failure is one error before Spark, not one
-    per task; the fp32 one falls back to torch in the workers, and BERT routers embed in torch anyway
-    (one transformer pass for both)."""
+def embedder_conf(cfg: JobConfig, router: Any) -> dict[str, Any]:
+    """The embedder settings the score UDF loads: the config's, in torch for a router with BERT (which
+    shares the embedder's transformer pass there: udfs/score_udf.py)."""
+    conf = {"kind": cfg.embedder.kind, **cfg.embedder.kwargs()}
+    if conf["kind"] == "minilm" and "bert" in router.scorer_names:
+        conf["backend"] = "torch"
+    return conf
+
+
+def build_onnx_model(conf: dict[str, Any]) -> None:
+    """Build the ONNX file of the CPU embedder ``conf`` names here once (a no-op where it exists or where
+    it embeds in torch): local workers then only load it, instead of each building it at once. For int8
+    a failure is one error before Spark, not one per task; the fp32 one falls back to torch."""
     from router_core.onnx_embedder import onnx_model
 
-    if kind == "minilm" and "bert" in router.scorer_names:
+    kind = conf["kind"]
+    if kind not in ("minilm", "minilm_int8") or conf.get("backend") == "torch":
         return
     try:
-        onnx_model(max_length=max_length, precision="int8" if kind == "minilm_int8" else "fp32")
+        onnx_model(max_length=conf["max_length"], precision="int8" if kind == "minilm_int8" else "fp32")
     except Exception as exc:  # noqa: BLE001 - fp32 falls back to torch; int8 has no fallback
         if kind != "minilm_int8":
             log(f"the ONNX Runtime embedder cannot be built ({exc}); the workers embed with torch")
@@ -179,8 +188,7 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
     router, prices = load_router_and_prices(opts)
     apply_router_defaults(cfg, router)
     check_scorer_keys(cfg, router)
-    if cfg.embedder.kind in ("minilm", "minilm_int8"):
-        build_onnx_model(cfg.embedder.kind, cfg.embedder.max_length, router)
+    build_onnx_model(embedder_conf(cfg, router))
     try:
         policy = resolve_policy(router, opts.policy)
     except PolicyError as exc:
@@ -308,9 +316,7 @@ class RouteRun:
         cached = read_cache(self.spark, self.cache_dir, self.router.embedder_id)
         joined = self.score_tasks(distinct, cached)
         n_models = None if self.router.strong is not None else len(self.models)
-        conf = {"kind": self.cfg.embedder.kind, **self.cfg.embedder.kwargs()}
-        if conf["kind"] == "minilm" and "bert" in self.router.scorer_names:
-            conf["backend"] = "torch"  # BERT shares torch MiniLM's pass (udfs/score_udf.py)
+        conf = embedder_conf(self.cfg, self.router)
         scored = joined.mapInArrow(
             make_score_fn(router_name, conf, use_known=not self.opts.ignore_known_prompts),
             score_schema(list(self.router.scorer_names), n_models),

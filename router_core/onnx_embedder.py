@@ -104,13 +104,13 @@ def export_onnx(model_dir: str, out_path: str, precision: Precision = "int8") ->
                     opset_version=17,
                     dynamo=False,  # the TorchScript exporter: no onnxscript needed, dynamic axes as above
                 )
+            built = fp32
             if precision == "int8":
-                int8 = os.path.join(tmp, "int8.onnx")
-                quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8, per_channel=True)
-                fp32 = int8
+                built = os.path.join(tmp, "int8.onnx")
+                quantize_dynamic(fp32, built, weight_type=QuantType.QInt8, per_channel=True)
         finally:
             root.setLevel(level)
-        os.replace(fp32, out_path)
+        os.replace(built, out_path)
 
 
 def onnx_model(

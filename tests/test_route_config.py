@@ -95,9 +95,13 @@ def test_the_onnx_file_is_built_before_spark_and_only_int8_fails_without_it(monk
 
     monkeypatch.setattr(onnx_embedder, "onnx_model", cannot_build)
     plain = SimpleNamespace(scorer_names=["sw", "mf"])
-    route_logs.build_onnx_model("minilm", 256, plain)  # fp32: the workers fall back to torch
+    with_bert = SimpleNamespace(scorer_names=["sw", "bert"])
+    cfg = build_config(None, {})
+    route_logs.build_onnx_model(route_logs.embedder_conf(cfg, plain))  # fp32: the workers fall back to torch
     assert "the workers embed with torch" in capsys.readouterr().out
+    assert route_logs.embedder_conf(cfg, with_bert)["backend"] == "torch"
+    route_logs.build_onnx_model(route_logs.embedder_conf(cfg, with_bert))  # torch: no file
+    cfg.embedder.kind = "minilm_int8"
     with pytest.raises(RouteError, match="cannot load the int8 embedder: read-only cache"):
-        route_logs.build_onnx_model("minilm_int8", 256, plain)
-    route_logs.build_onnx_model("minilm", 256, SimpleNamespace(scorer_names=["sw", "bert"]))  # torch: no file
+        route_logs.build_onnx_model(route_logs.embedder_conf(cfg, plain))
     assert built == ["fp32", "int8"]
