@@ -49,9 +49,22 @@ def quiet_transformers() -> None:
 
 
 def default_device() -> str:
+    if not torch_has_cuda():
+        return "cpu"
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_has_cuda() -> bool:
+    """False for a CPU-only torch wheel (version ``+cpu``), read from its metadata: importing torch takes
+    about 1 s, which a Spark worker that embeds with ONNX Runtime and scores in numpy need not spend."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return not version("torch").endswith("+cpu")
+    except PackageNotFoundError:
+        return False
 
 
 class MiniLMEmbedder:

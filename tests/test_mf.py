@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from router_core.scorers.mf import MFScorer
@@ -93,3 +95,47 @@ def test_default_parameters_learn_from_a_few_hundred_battles():
     one_step = MFScorer(seed=0, min_steps_per_epoch=1).fit(ts, emb).win_prob(queries, None, "x", "y")
     assert auc > 0.72
     assert roc_auc_score(side, one_step) < auc - 0.05
+
+
+def test_numpy_scores_are_the_training_networks(tmp_path):
+    import torch
+
+    from router_core.scorers.mf import _module
+
+    ts, emb, queries = make_battles(seed=7)
+    mf = MFScorer(dim=8, max_epochs=3).fit(ts, emb)
+    net = _module(len(mf.models_), emb.shape[1], 8, torch.Generator())
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in mf.weights_.items()})
+    with torch.no_grad():
+        expected = net(torch.from_numpy(queries.astype(np.float32))).numpy()
+    np.testing.assert_allclose(mf.score(queries), expected, atol=1e-5)
+
+
+def test_a_loaded_scorer_scores_without_torch(tmp_path):
+    """Spark workers load and score MF without importing torch (about 2 s of each worker's start)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ts, emb, queries = make_battles(seed=7)
+    params = MFScorer(dim=8, max_epochs=3).fit(ts, emb).save(str(tmp_path))
+    np.save(tmp_path / "queries.npy", queries)
+    code = (
+        "import json, sys, numpy as np\n"
+        "from router_core.scorers.mf import MFScorer\n"
+        f"mf = MFScorer.load({str(tmp_path)!r}, json.loads({json.dumps(params)!r}))\n"
+        f"assert mf.score(np.load({str(tmp_path / 'queries.npy')!r})).shape[1] == len(mf.models_)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+def test_weights_that_do_not_match_the_manifest_are_refused(tmp_path):
+    import pytest
+
+    ts, emb, _ = make_battles(seed=7)
+    params = MFScorer(dim=8, max_epochs=3).fit(ts, emb).save(str(tmp_path))
+    with pytest.raises(ValueError, match="mf.safetensors holds"):
+        MFScorer.load(str(tmp_path), {**params, "dim": 16})

@@ -280,6 +280,17 @@ def test_bad_policy_and_budget_are_one_line_errors(routers, logs, tmp_path, caps
     assert "does not apply to a 3-model router" in err and "at most one policy" in err
 
 
+def test_a_cache_path_that_is_a_file_is_one_line_error(routers, logs, tmp_path, capsys):
+    not_a_dir = tmp_path / "cache.txt"
+    not_a_dir.write_text("x")
+    assert (
+        route("--router", routers[0], "--logs", logs[0], "--out", tmp_path / "out", "--cache", not_a_dir) == 2
+    )
+    err = capsys.readouterr().err
+    assert f"cannot use {not_a_dir} as the embedding cache (--cache)" in err
+    assert not (tmp_path / "out" / "labels").exists()
+
+
 def test_safe_model_dirs():
     d = safe_model_dir(["mistralai/Mixtral-8x7B", "a b", "a_b", "_x", "gpt-4o"])
     assert d["mistralai/Mixtral-8x7B"] == "mistralai--Mixtral-8x7B" and d["gpt-4o"] == "gpt-4o"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -49,16 +50,13 @@ def get_embedder(embedder_conf: dict[str, Any]):
     conf = dict(embedder_conf)
     kind = conf.pop("kind", "minilm")
     threads = task_threads()
-    if kind == "minilm":
-        import torch
-
-        torch.set_num_threads(threads)  # every task: torch's thread count is per process, not per model
-        device = task_device()
-        if device:
-            conf["device"] = device
+    if kind == "minilm" and (device := task_device()):
+        conf["device"] = device
     key = json.dumps([kind, conf], sort_keys=True)
     if key not in _EMBEDDERS:
         _EMBEDDERS[key] = load_embedder(kind, threads=threads, **conf)
+    if "torch" in sys.modules:  # every task: torch's thread count is per process, not per model
+        sys.modules["torch"].set_num_threads(threads)
     return _EMBEDDERS[key]
 
 

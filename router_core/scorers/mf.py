@@ -21,10 +21,9 @@ from router_core.scorers.base import ScoreKind, ScorerBase
 from router_core.training_data import split_prompts
 
 
-def _module(n_models: int, in_dim: int, dim: int, generator=None):
-    """The MF network. ``generator``: initialise from it (the draws, in order, of the default
-    ``nn.Linear`` / ``nn.Embedding`` initialisation) instead of torch's global RNG; None: no random
-    initialisation (the weights are about to be loaded)."""
+def _module(n_models: int, in_dim: int, dim: int, generator):
+    """The MF network to train, initialised from ``generator`` (the draws, in order, of the default
+    ``nn.Linear`` / ``nn.Embedding`` initialisation) instead of torch's global RNG."""
     import math
 
     import torch
@@ -44,13 +43,12 @@ def _module(n_models: int, in_dim: int, dim: int, generator=None):
             return self.head(inter)[..., 0] + self.model_bias.weight[:, 0][None, :]
 
     net = MF()
-    if generator is not None:
-        with torch.no_grad():
-            nn.init.kaiming_uniform_(net.proj.weight, a=math.sqrt(5), generator=generator)
-            nn.init.normal_(net.model_vec.weight, generator=generator)
-            nn.init.kaiming_uniform_(net.head.weight, a=math.sqrt(5), generator=generator)
-            nn.init.normal_(net.model_bias.weight, generator=generator)  # drawn, then zeroed, as nn does
-            nn.init.zeros_(net.model_bias.weight)
+    with torch.no_grad():
+        nn.init.kaiming_uniform_(net.proj.weight, a=math.sqrt(5), generator=generator)
+        nn.init.normal_(net.model_vec.weight, generator=generator)
+        nn.init.kaiming_uniform_(net.head.weight, a=math.sqrt(5), generator=generator)
+        nn.init.normal_(net.model_bias.weight, generator=generator)  # drawn, then zeroed, as nn does
+        nn.init.zeros_(net.model_bias.weight)
     return net
 
 
@@ -145,39 +143,45 @@ class MFScorer(ScorerBase):
         if best_state is not None:
             net.load_state_dict(best_state)
         self.valid_loss_ = best if best_state is not None else None
-        self.net_ = net.eval()
+        self.weights_ = {k: t.detach().numpy().copy() for k, t in net.state_dict().items()}
         return self
 
     def score(self, embeddings: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
-        import torch
-
-        out = []
-        with torch.no_grad():
-            for s in range(0, embeddings.shape[0], 4096):
-                e = torch.from_numpy(np.ascontiguousarray(embeddings[s : s + 4096], dtype=np.float32))
-                out.append(self.net_(e).numpy())
-        if not out:
-            return np.zeros((0, len(self.models_)), dtype=np.float32)
-        return np.concatenate(out).astype(np.float32)
+        """The network's forward pass in numpy: scoring needs no torch, whose import (with the
+        ``torch._dynamo`` that building the module pulls in) was 2 s of every Spark worker's start."""
+        w = self.weights_
+        # head(h * v_m) = h . (v_m * head): one [d, M] matrix for all models
+        per_model = (w["model_vec.weight"] * w["head.weight"][0][None, :]).T
+        e = np.asarray(embeddings, dtype=np.float32)
+        out = (e @ w["proj.weight"].T) @ per_model + w["model_bias.weight"][:, 0][None, :]
+        return out.astype(np.float32, copy=False)
 
     def _json_state(self) -> dict[str, Any]:
-        return {"in_dim": int(self.net_.proj.weight.shape[1])}
+        return {"in_dim": int(self.weights_["proj.weight"].shape[1])}
 
     def _manifest_facts(self) -> dict[str, Any]:
         return {"valid_loss": self.valid_loss_}
 
     def _save_state(self, directory: str) -> None:
-        from safetensors.torch import save_file
+        from safetensors.numpy import save_file
 
         save_file(
-            {k: v.contiguous() for k, v in self.net_.state_dict().items()},
+            {k: np.ascontiguousarray(v) for k, v in self.weights_.items()},
             os.path.join(directory, "mf.safetensors"),
         )
 
     def _load_state(self, directory: str, meta: dict[str, Any], params: dict[str, Any]) -> None:
-        from safetensors.torch import load_file
+        from safetensors.numpy import load_file
 
-        net = _module(len(self.models_), meta["in_dim"], self.dim)
-        net.load_state_dict(load_file(os.path.join(directory, "mf.safetensors")))
-        self.net_ = net.eval()
+        weights = load_file(os.path.join(directory, "mf.safetensors"))
+        shapes = {k: v.shape for k, v in weights.items()}
+        expected = {
+            "proj.weight": (self.dim, meta["in_dim"]),
+            "model_vec.weight": (len(self.models_), self.dim),
+            "head.weight": (1, self.dim),
+            "model_bias.weight": (len(self.models_), 1),
+        }
+        if shapes != expected:
+            raise ValueError(f"mf.safetensors holds {shapes}, the manifest describes {expected}")
+        self.weights_ = weights
         self.valid_loss_ = params.get("valid_loss")
