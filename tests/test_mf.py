@@ -97,7 +97,7 @@ def test_default_parameters_learn_from_a_few_hundred_battles():
     assert roc_auc_score(side, one_step) < auc - 0.05
 
 
-def test_numpy_scores_are_the_training_networks(tmp_path):
+def test_numpy_scores_are_the_training_networks():
     import torch
 
     from router_core.scorers.mf import _module
