@@ -135,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     say(f"router in {router}; {N_LOG_ROWS} demo log rows in {logs}")
 
     from jobs.config import load_config
-    from jobs.route_logs import RouteOptions, run_route
+    from jobs.route_logs import run_route
+    from jobs.route_setup import RouteOptions
     from router_core.route_decision import RoutePolicy
 
     cfg = load_config(None, {"spark.master": args.master})

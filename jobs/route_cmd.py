@@ -89,7 +89,8 @@ def route(
 ) -> None:
     """Route prompt logs with a trained router: validate, embed each distinct prompt once, score, calibrate
     the policy on the whole batch, and write labels, cost projections and OpenAI Batch-API files."""
-    from jobs.route_logs import RouteError, RouteOptions, run_route
+    from jobs.route_logs import run_route
+    from jobs.route_setup import RouteError, RouteOptions
     from router_core.pricing import PriceFileError, UnknownModelPriceError
     from router_core.route_decision import RoutePolicy
     from schemas.logs import SchemaError

@@ -25,158 +25,26 @@ import pyarrow as pa
 from jobs import atomic_write
 from jobs import route_outputs as W
 from jobs.config import JobConfig
-from jobs.log_reader import is_responses_body
-from jobs.validate_logs import ROW_ORDER, body_variant
+from jobs.dispatch_lines import dispatch_line, dispatch_url
+from jobs.route_setup import (
+    RouteError,
+    RouteOptions,
+    apply_router_defaults,
+    build_onnx_model,
+    check_cache_dir,
+    check_scorer_keys,
+    embedder_conf,
+    load_router_and_prices,
+    log,
+)
+from jobs.validate_logs import ROW_ORDER
 from jobs.validate_logs import column as log_column
 from router_core import scoring_cost
-from router_core.log_rows import BATCH_URL, RESPONSES_URL
 from router_core.policies import PolicyError
 from router_core.route_decision import RoutePolicy, decide, resolve_policy, route_models
 from router_core.tokens import completion_matrix
 
 FAIL_ENV = "BATCH_ROUTER_FAIL_BEFORE_COMMIT"  # test hook: raise after staging, before any rename
-
-
-class RouteError(ValueError):
-    """Bad input detected before or during routing; the CLI prints it on one line and exits 2."""
-
-
-@dataclass(frozen=True)
-class RouteOptions:
-    router: str
-    logs: str
-    out: str
-    policy: RoutePolicy | None = None  # None: strong share 0.5 for a pair router
-    date: str | None = None
-    cache: str | None = None  # default <out>/_embedding_cache
-    prices: str | None = None
-    batch_discount: bool = False
-    ignore_known_prompts: bool = False
-
-
-def log(msg: str) -> None:
-    print(f"[route] {msg}", flush=True)
-
-
-def load_router_and_prices(opts: RouteOptions):
-    """Driver-side checks before Spark starts: router artefact, prices of all its models."""
-    from router_core.pricing import PriceTable
-    from router_core.router import Router
-
-    if not Path(opts.router).is_dir():
-        raise RouteError(f"router directory not found: {opts.router}")
-    try:
-        router = Router.load(opts.router, scorers=False)  # the executors score; the driver decides
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # RouterLoadError is a RuntimeError
-        raise RouteError(f"cannot load router {opts.router}: {exc}") from None
-    prices = PriceTable.load(opts.prices, batch_discount=opts.batch_discount)
-    prices.require(route_models(router))
-    return router, prices
-
-
-def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
-    """What the router recorded at training decides what the config leaves open, so routing sees the
-    same text and the same vectors as training:
-    - chats are reduced by the router's ``messages_policy`` unless --messages-policy or the config file
-      chose one (routers from before it was recorded keep the default);
-    - prompts are embedded with the router's embedder settings (kind; max_length, or endpoint model and
-      base_url) unless the config chose them, and a chosen setting that cannot reproduce the router's
-      vectors is an error here, before Spark, not a failure in every task; so is a missing endpoint key
-      on a local master, whose workers inherit this process's environment."""
-    from router_core.embedder import embedder_kind_for_id, embedder_settings_for_id
-    from router_core.text import MESSAGES_POLICIES
-
-    trained_policy = router.manifest.get("messages_policy")  # routers trained before it was recorded lack one
-    if "messages_policy" not in cfg.logs.model_fields_set and trained_policy in MESSAGES_POLICIES:
-        cfg.logs.messages_policy = trained_policy
-    try:
-        settings = embedder_settings_for_id(router.embedder_id)
-    except ValueError:  # an embedder id without recorded settings: only its kind can be checked
-        settings = {"kind": embedder_kind_for_id(router.embedder_id)}
-    settings.pop("dim", None)  # not a config setting: the endpoint reports it
-    for name, value in settings.items():
-        if name not in cfg.embedder.model_fields_set:
-            setattr(cfg.embedder, name, value)
-        elif getattr(cfg.embedder, name) != value:
-            raise RouteError(
-                f"the config's embedder.{name} {getattr(cfg.embedder, name)!r} cannot reproduce the router's "
-                f"embeddings ('{router.embedder_id}', {name} {value!r}): drop embedder.{name} or re-train "
-                "the router"
-            )
-    kind = cfg.embedder.kind
-    key_env = cfg.embedder.api_key_env
-    if kind == "openai" and _key_missing(cfg, key_env):
-        raise RouteError(
-            f"the router embeds prompts with an endpoint ('{router.embedder_id}') and {key_env} is not set: "
-            f"export {key_env} (or set embedder.api_key_env to the variable that holds the key)"
-        )
-
-
-def embedder_conf(cfg: JobConfig, router: Any) -> dict[str, Any]:
-    """The embedder settings the score UDF loads: the config's, in torch for a router with BERT (which
-    shares the embedder's transformer pass there: udfs/score_udf.py)."""
-    conf = {"kind": cfg.embedder.kind, **cfg.embedder.kwargs()}
-    if conf["kind"] == "minilm" and "bert" in router.scorer_names:
-        conf["backend"] = "torch"
-    return conf
-
-
-def build_onnx_model(conf: dict[str, Any]) -> None:
-    """Build the ONNX file of the CPU embedder ``conf`` names here once (a no-op where it exists or where
-    it embeds in torch): local workers then only load it, instead of each building it at once. For int8
-    a failure is one error before Spark, not one per task; the fp32 one falls back to torch."""
-    from router_core.onnx_embedder import onnx_model
-
-    kind = conf["kind"]
-    if kind not in ("minilm", "minilm_int8") or conf.get("backend") == "torch":
-        return
-    try:
-        onnx_model(max_length=conf["max_length"], precision="int8" if kind == "minilm_int8" else "fp32")
-    except Exception as exc:  # noqa: BLE001 - fp32 falls back to torch; int8 has no fallback
-        if kind != "minilm_int8":
-            log(f"the ONNX Runtime embedder cannot be built ({exc}); the workers embed with torch")
-        elif isinstance(exc, RuntimeError):
-            raise RouteError(f"cannot load the int8 embedder: {exc}") from None
-        else:
-            raise
-
-
-def check_cache_dir(cache: Path | None) -> None:
-    """A --cache that is a file or cannot be written is one error before Spark, not a trace after the
-    whole batch was embedded (the default, under --out, is made with the outputs)."""
-    if cache is None:
-        return
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RouteError(
-            f"cannot use {cache} as the embedding cache (--cache): {exc.strerror or exc}"
-        ) from None
-    if not os.access(cache, os.W_OK | os.X_OK):
-        raise RouteError(f"the embedding cache {cache} (--cache) is not writable")
-
-
-def _key_missing(cfg: JobConfig, env: str) -> bool:
-    """On a local master the workers inherit this process's environment: a key neither exported here
-    nor given as a Spark executor variable is missing for them too."""
-    return (
-        cfg.spark.master.startswith("local")
-        and not os.environ.get(env)
-        and f"spark.executorEnv.{env}" not in cfg.spark.extra_conf
-    )
-
-
-def check_scorer_keys(cfg: JobConfig, router: Any) -> None:
-    """A scorer that calls an endpoint (llm) reads its key from the environment variable it names: on a
-    local master the workers inherit this process's environment, so a missing key is one error here."""
-    # the manifest's parameters: the driver loads the router without its scorers (Router.load(scorers=False))
-    for entry in router.manifest.get("scorers", []):
-        name, env = entry["name"], (entry.get("params") or {}).get("api_key_env")
-        if env and _key_missing(cfg, env):
-            raise RouteError(
-                f"the router's {name} scorer calls an endpoint with the key in {env}, which is not set: "
-                f"export {env}"
-            )
 
 
 @dataclass
@@ -616,63 +484,6 @@ def ship_router(spark, router_dir: Path) -> str:
         os.replace(tmp, archive)
     spark.sparkContext.addArchive(str(archive))
     return name
-
-
-def dispatch_line(resolved):
-    """Spark column of each request's Batch API line: the log's request body with only ``model`` set to
-    the routed model, when the input carries one (Batch input, or a body/request column); else a chat
-    completion of the log's messages, or of one user turn with the prompt (the original prompt, not the
-    truncated routed text). Bodies pass through as Variant values, so every other field is kept; a
-    Responses API body goes to /v1/responses."""
-    from pyspark.sql import functions as F
-
-    model = F.col("routed_model")
-    if resolved.text_source == "body":
-        body = F.try_variant_set(body_variant(resolved), "$.model", model)
-    else:
-        body = F.to_variant_object(F.struct(model.alias("model"), _messages_sent(resolved).alias("messages")))
-        if resolved.body is not None:  # rows whose body is null send their messages
-            body = F.coalesce(F.try_variant_set(body_variant(resolved), "$.model", model), body)
-    return F.to_json(
-        F.struct(
-            F.col("request_id").alias("custom_id"),
-            F.lit("POST").alias("method"),
-            dispatch_url(resolved).alias("url"),
-            body.alias("body"),
-        )
-    )
-
-
-def dispatch_url(resolved):
-    """The Batch url of each request's dispatch line: /v1/responses for a Responses API body, else chat
-    completions (router_core.log_rows.body_endpoint)."""
-    from pyspark.sql import functions as F
-
-    if resolved.body is None:
-        return F.lit(BATCH_URL)
-    responses = F.coalesce(is_responses_body(body_variant(resolved)), F.lit(False))
-    return F.when(responses, F.lit(RESPONSES_URL)).otherwise(F.lit(BATCH_URL))
-
-
-def _messages_sent(resolved):
-    """Variant column of the messages a request without a body sends: the log's messages, else one user
-    turn with the prompt (the original prompt, not the truncated routed text)."""
-    from pyspark.sql import functions as F
-
-    def messages(name: str):
-        if resolved.messages_is_json:
-            return F.try_parse_json(log_column(name))
-        return F.try_parse_json(F.to_json(log_column(name)))  # to_json drops null struct fields
-
-    if resolved.text_source == "messages":
-        return messages(resolved.text_column)
-    prompt = log_column(resolved.text_column)
-    turn = F.to_variant_object(
-        F.array(F.struct(F.lit("user").alias("role"), prompt.cast("string").alias("content")))
-    )
-    if resolved.messages_fallback:
-        return F.when(prompt.isNull(), messages(resolved.messages_fallback)).otherwise(turn)
-    return turn
 
 
 if __name__ == "__main__":  # spark-submit jobs/route_logs.py --router DIR --logs F --out D ...

@@ -1,7 +1,7 @@
 """Row rules of prompt logs shared by the readers that run without Spark (``savings``, ``label sample``):
 the day of a row, whether a Batch input line is a request the Batch API takes, a request body as an
 object, the value a row routes on and the chat a request sends. They mirror the route job's Spark rules
-(jobs/validate_logs.py, jobs/log_reader.py, jobs/route_logs.py dispatch_line).
+(jobs/validate_logs.py, jobs/log_reader.py, jobs/dispatch_lines.py).
 """
 
 from __future__ import annotations

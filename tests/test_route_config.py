@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from jobs.cli_options import build_config
-from jobs.route_logs import RouteError, apply_router_defaults
+from jobs.route_setup import RouteError, apply_router_defaults
 
 INT8_ID = "all-MiniLM-L6-v2@gt-0.1.0/onnx-int8-dyn-perchannel-v1/d384/meanpool-l2/len256/v1"
 FP32_ID = INT8_ID.replace("/onnx-int8-dyn-perchannel-v1", "")
@@ -84,7 +84,7 @@ def test_endpoint_router_gets_its_model_and_url_and_needs_the_key_on_a_local_mas
 
 
 def test_the_onnx_file_is_built_before_spark_and_only_int8_fails_without_it(monkeypatch, capsys):
-    from jobs import route_logs
+    from jobs import route_setup
     from router_core import onnx_embedder
 
     built = []
@@ -97,11 +97,11 @@ def test_the_onnx_file_is_built_before_spark_and_only_int8_fails_without_it(monk
     plain = SimpleNamespace(scorer_names=["sw", "mf"])
     with_bert = SimpleNamespace(scorer_names=["sw", "bert"])
     cfg = build_config(None, {})
-    route_logs.build_onnx_model(route_logs.embedder_conf(cfg, plain))  # fp32: the workers fall back to torch
+    route_setup.build_onnx_model(route_setup.embedder_conf(cfg, plain))  # fp32: workers fall back to torch
     assert "the workers embed with torch" in capsys.readouterr().out
-    assert route_logs.embedder_conf(cfg, with_bert)["backend"] == "torch"
-    route_logs.build_onnx_model(route_logs.embedder_conf(cfg, with_bert))  # torch: no file
+    assert route_setup.embedder_conf(cfg, with_bert)["backend"] == "torch"
+    route_setup.build_onnx_model(route_setup.embedder_conf(cfg, with_bert))  # torch: no file
     cfg.embedder.kind = "minilm_int8"
     with pytest.raises(RouteError, match="cannot load the int8 embedder: read-only cache"):
-        route_logs.build_onnx_model(route_logs.embedder_conf(cfg, plain))
+        route_setup.build_onnx_model(route_setup.embedder_conf(cfg, plain))
     assert built == ["fp32", "int8"]

@@ -1,0 +1,67 @@
+"""The Batch API line each routed request is sent with, as Spark columns over the validated log: the
+request's own body with the routed model set, or a chat completion built from its messages or prompt.
+"""
+
+from __future__ import annotations
+
+from jobs.log_reader import is_responses_body
+from jobs.validate_logs import body_variant
+from jobs.validate_logs import column as log_column
+from router_core.log_rows import BATCH_URL, RESPONSES_URL
+
+
+def dispatch_line(resolved):
+    """Spark column of each request's Batch API line: the log's request body with only ``model`` set to
+    the routed model, when the input carries one (Batch input, or a body/request column); else a chat
+    completion of the log's messages, or of one user turn with the prompt (the original prompt, not the
+    truncated routed text). Bodies pass through as Variant values, so every other field is kept; a
+    Responses API body goes to /v1/responses."""
+    from pyspark.sql import functions as F
+
+    model = F.col("routed_model")
+    if resolved.text_source == "body":
+        body = F.try_variant_set(body_variant(resolved), "$.model", model)
+    else:
+        body = F.to_variant_object(F.struct(model.alias("model"), _messages_sent(resolved).alias("messages")))
+        if resolved.body is not None:  # rows whose body is null send their messages
+            body = F.coalesce(F.try_variant_set(body_variant(resolved), "$.model", model), body)
+    return F.to_json(
+        F.struct(
+            F.col("request_id").alias("custom_id"),
+            F.lit("POST").alias("method"),
+            dispatch_url(resolved).alias("url"),
+            body.alias("body"),
+        )
+    )
+
+
+def dispatch_url(resolved):
+    """The Batch url of each request's dispatch line: /v1/responses for a Responses API body, else chat
+    completions (router_core.log_rows.body_endpoint)."""
+    from pyspark.sql import functions as F
+
+    if resolved.body is None:
+        return F.lit(BATCH_URL)
+    responses = F.coalesce(is_responses_body(body_variant(resolved)), F.lit(False))
+    return F.when(responses, F.lit(RESPONSES_URL)).otherwise(F.lit(BATCH_URL))
+
+
+def _messages_sent(resolved):
+    """Variant column of the messages a request without a body sends: the log's messages, else one user
+    turn with the prompt (the original prompt, not the truncated routed text)."""
+    from pyspark.sql import functions as F
+
+    def messages(name: str):
+        if resolved.messages_is_json:
+            return F.try_parse_json(log_column(name))
+        return F.try_parse_json(F.to_json(log_column(name)))  # to_json drops null struct fields
+
+    if resolved.text_source == "messages":
+        return messages(resolved.text_column)
+    prompt = log_column(resolved.text_column)
+    turn = F.to_variant_object(
+        F.array(F.struct(F.lit("user").alias("role"), prompt.cast("string").alias("content")))
+    )
+    if resolved.messages_fallback:
+        return F.when(prompt.isNull(), messages(resolved.messages_fallback)).otherwise(turn)
+    return turn
