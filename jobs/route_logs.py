@@ -241,8 +241,13 @@ class RouteRun:
         new = scored.where(~F.col("from_cache"))
         with ThreadPoolExecutor(1, thread_name_prefix="cache-append") as pool:
             done = pool.submit(append_cache, new, self.cache_dir, self.router.embedder_id)
-            yield
-            done.result()  # a failed append fails the run; an error in the body propagates instead
+            try:
+                yield
+            except BaseException:
+                if (exc := done.exception()) is not None:  # waits for the append: the body's error wins
+                    log(f"the embedding cache append failed too: {exc}")
+                raise
+            done.result()  # a failed append fails the run before anything is committed
 
     def score_tasks(self, distinct, cached):
         """The distinct prompts (prompt_hash, text, embedding: null unless cached) as the embed+score

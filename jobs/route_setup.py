@@ -120,18 +120,19 @@ def build_onnx_model(conf: dict[str, Any]) -> None:
 
 
 def check_cache_dir(cache: Path | None) -> None:
-    """A --cache that is a file or cannot be written is one error before Spark, not a trace after the
-    whole batch was embedded (the default, under --out, is made with the outputs)."""
+    """A --cache that is a file or cannot be made or written is one error before Spark, not a trace
+    after the whole batch was embedded (the default, under --out, is made with the outputs). Nothing is
+    created here: the directory, or the nearest of its parents that exists, is checked."""
     if cache is None:
         return
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RouteError(
-            f"cannot use {cache} as the embedding cache (--cache): {exc.strerror or exc}"
-        ) from None
-    if not os.access(cache, os.W_OK | os.X_OK):
-        raise RouteError(f"the embedding cache {cache} (--cache) is not writable")
+    existing = next(p for p in (cache, *cache.parents) if p.exists())
+    if not existing.is_dir():
+        problem = "it is a file" if existing == cache else f"{existing} is a file"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable"
+    else:
+        return
+    raise RouteError(f"cannot use {cache} as the embedding cache (--cache): {problem}")
 
 
 def _key_missing(cfg: JobConfig, env: str) -> bool:

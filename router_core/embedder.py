@@ -57,14 +57,17 @@ def default_device() -> str:
 
 
 def torch_has_cuda() -> bool:
-    """False for a CPU-only torch wheel (version ``+cpu``), read from its metadata: importing torch takes
-    about 1 s, which a Spark worker that embeds with ONNX Runtime and scores in numpy need not spend."""
+    """False for a CPU-only torch wheel (version ``+cpu``, read from its metadata) or no torch; True where
+    CUDA may be there to ask torch about. Importing torch takes about 1 s, which a Spark worker that
+    embeds with ONNX Runtime and scores in numpy need not spend."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return not version("torch").endswith("+cpu")
-    except PackageNotFoundError:
-        return False
+    except PackageNotFoundError:  # torch without its metadata (vendored): only torch can tell
+        import importlib.util
+
+        return importlib.util.find_spec("torch") is not None
 
 
 class MiniLMEmbedder:

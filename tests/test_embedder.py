@@ -173,3 +173,28 @@ def test_openai_backend_needs_key(monkeypatch):
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
     with pytest.raises(RuntimeError, match="NO_SUCH_KEY_VAR is not set"):
         OpenAIEmbedder(api_key_env="NO_SUCH_KEY_VAR")
+
+
+def test_a_cpu_only_torch_wheel_has_no_cuda_to_ask_about(monkeypatch):
+    """default_device() reads torch's build tag before importing torch (about 1 s in a Spark worker)."""
+    import importlib.metadata
+    import importlib.util
+
+    from router_core import embedder
+
+    def version_of(tag):
+        def version(name):
+            if tag is None:
+                raise importlib.metadata.PackageNotFoundError(name)
+            return tag
+
+        return version
+
+    monkeypatch.setattr(importlib.metadata, "version", version_of("2.13.0+cpu"))
+    assert not embedder.torch_has_cuda() and embedder.default_device() == "cpu"
+    monkeypatch.setattr(importlib.metadata, "version", version_of("2.13.0"))
+    assert embedder.torch_has_cuda()  # a CUDA build: torch itself is asked
+    monkeypatch.setattr(importlib.metadata, "version", version_of(None))
+    assert embedder.torch_has_cuda()  # torch importable without metadata: torch is asked
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert not embedder.torch_has_cuda()  # no torch at all

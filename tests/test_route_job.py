@@ -258,6 +258,65 @@ def test_injected_failure_leaves_nothing_visible_and_rerun_is_identical(
     assert labels(out).equals(labels(routed_pair))
 
 
+def test_a_failed_cache_append_fails_the_run_before_commit(spark, routers, logs, tmp_path, monkeypatch):
+    from jobs import embedding_cache
+
+    def disk_full(*args):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(embedding_cache, "append_cache", disk_full)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        route("--router", routers[0], "--logs", logs[0], "--out", out)
+    assert not (out / "labels").exists() and not (out / "manifest.json").exists()
+
+
+def test_an_error_while_the_cache_is_appended_wins_and_names_both(
+    spark, routers, logs, tmp_path, monkeypatch, capsys
+):
+    from jobs import embedding_cache
+    from jobs.route_logs import RouteRun
+
+    def disk_full(*args):
+        raise OSError("No space left on device")
+
+    def calibrate_fails(*args):
+        raise RuntimeError("calibration broke")
+
+    monkeypatch.setattr(embedding_cache, "append_cache", disk_full)
+    monkeypatch.setattr(RouteRun, "calibrate", calibrate_fails)
+    with pytest.raises(RuntimeError, match="calibration broke"):
+        route("--router", routers[0], "--logs", logs[0], "--out", tmp_path / "out")
+    assert "the embedding cache append failed too: No space left on device" in capsys.readouterr().out
+
+
+def test_a_cpu_worker_scores_without_importing_torch(routers):
+    """The score UDF's batch function, as a Spark worker runs it, with the default CPU embedder (the
+    ONNX export) and an sw + mf router: torch (about 2 s of a worker's start) is never imported."""
+    import subprocess
+    import sys
+
+    from router_core.onnx_embedder import onnx_model
+
+    onnx_model(max_length=256, precision="fp32")  # what `make setup` builds
+    code = (
+        "import sys, pyarrow as pa\n"
+        "from udfs.embed_udf import get_embedder\n"
+        "from udfs.score_udf import score_batch\n"
+        "from router_core.router import Router\n"
+        "e = get_embedder({'kind': 'minilm', 'max_length': 256})\n"
+        "assert type(e).__name__ == 'OnnxMiniLMEmbedder', type(e)\n"
+        f"r = Router.load({str(routers[0])!r}, embedder_id=e.id)\n"
+        "batch = pa.RecordBatch.from_pydict({'prompt_hash': ['h'], 'text': ['Say hi to friend 3'],\n"
+        "    'embedding': pa.nulls(1, pa.list_(pa.float32()))})\n"
+        "assert score_batch(batch, r, e.encode, e.dim).num_rows == 1\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
 def test_bad_policy_and_budget_are_one_line_errors(routers, logs, tmp_path, capsys):
     assert route("--router", routers[1], "--logs", logs[0], "--out", tmp_path, "--strong-share", "0.5") == 2
     assert (

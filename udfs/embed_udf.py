@@ -55,9 +55,15 @@ def get_embedder(embedder_conf: dict[str, Any]):
     key = json.dumps([kind, conf], sort_keys=True)
     if key not in _EMBEDDERS:
         _EMBEDDERS[key] = load_embedder(kind, threads=threads, **conf)
-    if "torch" in sys.modules:  # every task: torch's thread count is per process, not per model
-        sys.modules["torch"].set_num_threads(threads)
+    set_torch_threads(threads)
     return _EMBEDDERS[key]
+
+
+def set_torch_threads(threads: int | None = None) -> None:
+    """torch's thread count is per process, not per model: set it (to the task's CPUs) in every task
+    where torch is loaded; a worker that never needs torch does not import it for this."""
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads or task_threads())
 
 
 def make_embed_fn(embedder_conf: dict[str, Any]) -> Callable[[], Callable[[list[str]], np.ndarray]]:

@@ -165,10 +165,11 @@ def make_score_fn(
     known prompts (training outcomes looked up by text) are not applied."""
 
     def score(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        from udfs.embed_udf import get_embedder
+        from udfs.embed_udf import get_embedder, set_torch_threads
 
         embedder = get_embedder(embedder_conf)
         router = get_router(router_name, embedder.id)
+        set_torch_threads()  # a BERT scorer may have imported torch after the embedder loaded
         bert = router.bert_sharing_network(embedder)
         for batch in batches:
             if batch.num_rows:

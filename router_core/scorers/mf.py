@@ -148,7 +148,8 @@ class MFScorer(ScorerBase):
 
     def score(self, embeddings: np.ndarray, texts: Sequence[str] | None = None) -> np.ndarray:
         """The network's forward pass in numpy: scoring needs no torch, whose import (with the
-        ``torch._dynamo`` that building the module pulls in) was 2 s of every Spark worker's start."""
+        ``torch._dynamo`` that building the module pulls in) would take about 2 s of every Spark
+        worker's start."""
         w = self.weights_
         # head(h * v_m) = h . (v_m * head): one [d, M] matrix for all models
         per_model = (w["model_vec.weight"] * w["head.weight"][0][None, :]).T
