@@ -239,15 +239,25 @@ class RouteRun:
             yield
             return
         new = scored.where(~F.col("from_cache"))
+
+        def append() -> float:
+            t = time.time()
+            append_cache(new, self.cache_dir, self.router.embedder_id)
+            return time.time() - t
+
         with ThreadPoolExecutor(1, thread_name_prefix="cache-append") as pool:
-            done = pool.submit(append_cache, new, self.cache_dir, self.router.embedder_id)
+            done = pool.submit(append)
             try:
                 yield
             except BaseException:
                 if (exc := done.exception()) is not None:  # waits for the append: the body's error wins
                     log(f"the embedding cache append failed too: {exc}")
                 raise
-            done.result()  # a failed append fails the run before anything is committed
+            seconds = done.result()  # a failed append fails the run before anything is committed
+        log(
+            f"embedding cache: {self.counts['embedded']} new vectors appended to {self.cache_dir} in "
+            f"{seconds:.1f}s, beside calibrate and write"
+        )
 
     def score_tasks(self, distinct, cached):
         """The distinct prompts (prompt_hash, text, embedding: null unless cached) as the embed+score

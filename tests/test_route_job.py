@@ -271,6 +271,13 @@ def test_a_failed_cache_append_fails_the_run_before_commit(spark, routers, logs,
     assert not (out / "labels").exists() and not (out / "manifest.json").exists()
 
 
+def test_the_cache_append_has_its_own_log_line(spark, routers, logs, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    assert route("--router", routers[0], "--logs", logs[0], "--out", tmp_path / "out", "--cache", cache) == 0
+    line = f"embedding cache: {logs[1]['distinct']} new vectors appended to {cache} in "
+    assert line in capsys.readouterr().out
+
+
 def test_an_error_while_the_cache_is_appended_wins_and_names_both(
     spark, routers, logs, tmp_path, monkeypatch, capsys
 ):
