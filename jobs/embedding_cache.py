@@ -9,6 +9,7 @@ same prompt concurrently may both append it: readers keep one row per hash.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import uuid
@@ -30,15 +31,25 @@ def read_cache(spark, cache: str | Path, embedder_id: str):
     return df.select("prompt_hash", "embedding").dropDuplicates(["prompt_hash"])
 
 
-def append_cache(df, cache: str | Path, embedder_id: str) -> int:
-    """Append rows (prompt_hash, embedding) of ``df``; returns how many files were added."""
+# Vectors per appended file (~150 MB of Parquet for 384 floats): a nightly run appends one file, not
+# one per task, so a year of runs leaves hundreds of files for the next read to list and open, not
+# thousands.
+ROWS_PER_FILE = 100_000
+
+
+def append_cache(df, cache: str | Path, embedder_id: str, rows: int | None = None) -> int:
+    """Append rows (prompt_hash, embedding) of ``df``; returns how many files were added. ``rows``: how
+    many rows ``df`` holds, when known: the append writes ceil(rows / ROWS_PER_FILE) files."""
     from pyspark.sql import functions as F
 
     d = embedder_dir(cache, embedder_id)
     d.mkdir(parents=True, exist_ok=True)
     run = uuid.uuid4().hex[:12]
     tmp = d / f"_tmp-{run}"
-    df.select(F.lit(embedder_id).alias("embedder_id"), "prompt_hash", "embedding").write.parquet(str(tmp))
+    out = df.select(F.lit(embedder_id).alias("embedder_id"), "prompt_hash", "embedding")
+    if rows is not None:
+        out = out.coalesce(max(1, math.ceil(rows / ROWS_PER_FILE)))
+    out.write.parquet(str(tmp))
     files = sorted(tmp.glob("part-*.parquet"))
     for i, f in enumerate(files):
         os.rename(f, d / f"part-{run}-{i:05d}.parquet")

@@ -242,7 +242,7 @@ class RouteRun:
 
         def append() -> float:
             t = time.time()
-            append_cache(new, self.cache_dir, self.router.embedder_id)
+            append_cache(new, self.cache_dir, self.router.embedder_id, rows=self.counts["embedded"])
             return time.time() - t
 
         with ThreadPoolExecutor(1, thread_name_prefix="cache-append") as pool:

@@ -261,7 +261,7 @@ def test_injected_failure_leaves_nothing_visible_and_rerun_is_identical(
 def test_a_failed_cache_append_fails_the_run_before_commit(spark, routers, logs, tmp_path, monkeypatch):
     from jobs import embedding_cache
 
-    def disk_full(*args):
+    def disk_full(*args, **kwargs):
         raise OSError("No space left on device")
 
     monkeypatch.setattr(embedding_cache, "append_cache", disk_full)
@@ -276,6 +276,7 @@ def test_the_cache_append_has_its_own_log_line(spark, routers, logs, tmp_path, c
     assert route("--router", routers[0], "--logs", logs[0], "--out", tmp_path / "out", "--cache", cache) == 0
     line = f"embedding cache: {logs[1]['distinct']} new vectors appended to {cache} in "
     assert line in capsys.readouterr().out
+    assert len(list(cache.glob("embedder=*/part-*.parquet"))) == 1  # one file per run, not one per task
 
 
 def test_an_error_while_the_cache_is_appended_wins_and_names_both(
@@ -284,7 +285,7 @@ def test_an_error_while_the_cache_is_appended_wins_and_names_both(
     from jobs import embedding_cache
     from jobs.route_logs import RouteRun
 
-    def disk_full(*args):
+    def disk_full(*args, **kwargs):
         raise OSError("No space left on device")
 
     def calibrate_fails(*args):
