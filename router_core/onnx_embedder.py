@@ -41,7 +41,6 @@ from router_core.embedder import _l2_normalize, bundled_minilm_dir, quiet_transf
 Precision = Literal["fp32", "int8"]
 # Bump when the export/quantisation recipe changes: the cache key (and the int8 embedder id) carry it.
 RECIPES: dict[str, str] = {"fp32": "fp32-v1", "int8": "int8-dyn-perchannel-v1"}
-RECIPE = RECIPES["int8"]
 
 
 def default_cache_dir() -> str:
