@@ -56,7 +56,7 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
     """What the router recorded at training decides what the config leaves open, so routing sees the
     same text and the same vectors as training:
     - chats are reduced by the router's ``messages_policy`` unless --messages-policy or the config file
-      chose one (routers from before it was recorded keep the default);
+      chose one (a manifest without one keeps the default);
     - prompts are embedded with the router's embedder settings (kind; max_length, or endpoint model and
       base_url) unless the config chose them, and a chosen setting that cannot reproduce the router's
       vectors is an error here, before Spark, not a failure in every task; so is a missing endpoint key
@@ -64,7 +64,7 @@ def apply_router_defaults(cfg: JobConfig, router: Any) -> None:
     from router_core.embedder import embedder_kind_for_id, embedder_settings_for_id
     from router_core.text import MESSAGES_POLICIES
 
-    trained_policy = router.manifest.get("messages_policy")  # routers trained before it was recorded lack one
+    trained_policy = router.manifest.get("messages_policy")  # None where the manifest does not record it
     if "messages_policy" not in cfg.logs.model_fields_set and trained_policy in MESSAGES_POLICIES:
         cfg.logs.messages_policy = trained_policy
     try:

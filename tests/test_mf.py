@@ -85,7 +85,7 @@ def _weak_signal(n: int, seed: int, d: int = 384) -> tuple[TrainingSet, np.ndarr
 
 def test_default_parameters_learn_from_a_few_hundred_battles():
     """Small data still gets enough optimiser steps (the batch shrinks to keep 16 steps per epoch). With
-    one batch per epoch (the old behaviour, min_steps_per_epoch=1) 300 battles left MF near its random
+    one batch per epoch (min_steps_per_epoch=1) 300 battles left MF near its random
     initialisation: held-out AUC 0.63-0.64 here, against 0.75-0.76."""
     from sklearn.metrics import roc_auc_score
 

@@ -35,7 +35,9 @@ def length_scorer(monkeypatch):
 def test_registry_names_match_the_classes_and_defaults():
     assert all(cls.name == name for name, cls in registry.SCORERS.items())
     assert registry.DEFAULT_SCORERS == ("sw", "mf", "knn", "lex")
-    assert registry.OPTIONAL_SCORERS == ("bert", "shape", "llm")
+    # a scorer added as the docs say joins the optional ones, so the built-in ones are a subset
+    assert {"bert", "shape", "llm"} <= set(registry.OPTIONAL_SCORERS)
+    assert not set(registry.OPTIONAL_SCORERS) & set(registry.DEFAULT_SCORERS)
     with pytest.raises(ValueError, match="unknown scorer 'xgb'"):
         registry.scorer_class("xgb")
 
@@ -55,3 +57,15 @@ def test_documented_example_scorer_trains_saves_and_loads(length_scorer, tmp_pat
     after = loaded.score(emb[:30], texts)
     for k, v in before.items():
         np.testing.assert_array_equal(after[k], v)
+
+
+def test_documented_example_scorer_gives_a_pair_probability(length_scorer):
+    """Its per-model correctness rates become P(strong beats weak) = (1 + p_strong - p_weak) / 2."""
+    ts, emb, _ = clustered_scores(n=200, seed=2)
+    scorer = length_scorer(n_bins=2).fit(ts, emb)
+    texts = list(ts.prompts[:20])
+    q = scorer.score(emb[:20], texts)
+    strong, weak = scorer.models_[0], scorer.models_[1]
+    p = scorer.win_prob(emb[:20], texts, strong, weak)
+    np.testing.assert_allclose(p, (1 + q[:, 0] - q[:, 1]) / 2, rtol=1e-6)
+    assert ((p >= 0) & (p <= 1)).all()
