@@ -55,13 +55,3 @@ def append_cache(df, cache: str | Path, embedder_id: str, rows: int | None = Non
         os.rename(f, d / f"part-{run}-{i:05d}.parquet")
     shutil.rmtree(tmp, ignore_errors=True)
     return len(files)
-
-
-def cache_rows(cache: str | Path, embedder_id: str) -> int:
-    """Rows in the cache for one embedder (pyarrow metadata only; for tests and reports)."""
-    import pyarrow.dataset as pads
-
-    d = embedder_dir(cache, embedder_id)
-    if not d.is_dir():
-        return 0
-    return pads.dataset(str(d), format="parquet").count_rows()

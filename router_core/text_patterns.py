@@ -73,7 +73,8 @@ REASON_INVALID_CONTINUATION = "invalid continuation byte"
 
 def utf8_error(data: bytes) -> tuple[int, str] | None:
     """(offset, reason) of the first error Python's decoder reports, found with the patterns above;
-    None for valid UTF-8. The Spark expressions apply the same patterns (jobs/text_columns.py)."""
+    None for valid UTF-8. The Spark expressions apply the same patterns (jobs/text_columns.py); this is
+    their statement in Python, which the tests compare with Python's own decoder."""
     text = data.decode("latin-1")
     start = re.match(UTF8_VALID_PREFIX, text).end()  # type: ignore[union-attr]  # matches "" at least
     if start == len(text):

@@ -62,11 +62,6 @@ def completion_tokens_default(model: str, prices: PriceTable | None = None) -> i
     return DEFAULT_COMPLETION_TOKENS
 
 
-def estimate_completion_tokens(model: str, n: int, prices: PriceTable | None = None) -> np.ndarray:
-    """``n`` copies of the assumed completion length of ``model`` (int64)."""
-    return np.full(int(n), completion_tokens_default(model, prices), dtype=np.int64)
-
-
 def completion_or_default(ct_log: np.ndarray, models: np.ndarray, prices: PriceTable | None) -> np.ndarray:
     """Completion tokens per request: the log's value (NaN when absent), else the assumed length of the
     model that row is sent to (``models``: one name per row)."""

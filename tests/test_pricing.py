@@ -16,7 +16,7 @@ from router_core.pricing import (
     UnknownModelPriceError,
     genai_prices_version,
 )
-from router_core.tokens import count_tokens, estimate_completion_tokens
+from router_core.tokens import completion_tokens_default, count_tokens
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -68,8 +68,8 @@ def test_override_file_json_and_yaml_keys(tmp_path):
     t = PriceTable.load(str(j))
     assert t.price("gpt-4o-mini") == ModelPrice(1.0, 2.0, str(j))  # override beats genai-prices
     assert t.price("GPT-4o-mini").input_per_mtok == 1.0  # case-insensitive override match
-    assert estimate_completion_tokens("x", 3, t).tolist() == [120, 120, 120]
-    assert estimate_completion_tokens("gpt-4o-mini", 2, t).tolist() == [DEFAULT_COMPLETION_TOKENS] * 2
+    assert completion_tokens_default("x", t) == 120
+    assert completion_tokens_default("gpt-4o-mini", t) == DEFAULT_COMPLETION_TOKENS
     y = tmp_path / "p.yaml"
     y.write_text("my-model:\n  input_per_mtok: 3\n  output_per_mtok: 4.5\n")
     assert PriceTable.load(str(y)).price("my-model") == ModelPrice(3.0, 4.5, str(y))

@@ -179,14 +179,17 @@ def test_exact_strong_share_and_ranking(routed_pair, logs):
 
 
 def test_dedupe_embeds_each_distinct_prompt_once(routed_pair, logs):
-    from jobs.embedding_cache import cache_rows
+    import pyarrow.dataset as pads
+
+    from jobs.embedding_cache import embedder_dir
 
     counts = manifest(routed_pair)["counts"]
     assert counts["distinct_prompts"] == logs[1]["distinct"]
     assert counts["known_prompts"] == 2  # training prompts that the logs repeat, whitespace aside
     assert counts["embedded"] == logs[1]["distinct"]
     emb_id = manifest(routed_pair)["router"]["embedder_id"]
-    assert cache_rows(routed_pair / "_embedding_cache", emb_id) == logs[1]["distinct"]
+    cache = embedder_dir(routed_pair / "_embedding_cache", emb_id)
+    assert pads.dataset(str(cache), format="parquet").count_rows() == logs[1]["distinct"]
     t = labels(routed_pair)
     assert len(set(t.column("prompt_hash").to_pylist())) == logs[1]["distinct"]
 
