@@ -42,7 +42,7 @@ from jobs.validate_logs import column as log_column
 from router_core import scoring_cost
 from router_core.policies import PolicyError
 from router_core.route_decision import RoutePolicy, decide, resolve_policy, route_models
-from router_core.tokens import completion_matrix
+from router_core.tokens import completion_matrix, logged_or_counted
 
 FAIL_ENV = "BATCH_ROUTER_FAIL_BEFORE_COMMIT"  # test hook: raise after staging, before any rename
 
@@ -292,38 +292,45 @@ class RouteRun:
 
     # 3. calibrate the policy on the whole batch (driver: a few numbers per request)
     def calibrate(self, keyed, scored, resolved) -> Calibrated:
+        t = time.time()
+        table = self.request_table(keyed, scored, resolved)
+        pt = logged_or_counted(_floats(table, "_pt_log"), _floats(table, "counted_prompt_tokens"))
+        ct = completion_matrix(_floats(table, "_ct_log"), self.models, self.prices)
+        cost = self.prices.cost_matrix(pt, ct, self.models)
+        idx = self.decide(table, cost) if table.num_rows else np.zeros(0, dtype=np.int64)
+        known_rows = self.known_prompt_rows(table)
+        self.label_coverage(table)
+        log(
+            f"calibrate: {self.policy.kind}={self.policy.value} on {table.num_rows} requests in "
+            f"{time.time() - t:.1f}s; "
+            + ", ".join(f"{m}: {int((idx == i).sum())}" for i, m in enumerate(self.models))
+        )
+        return Calibrated(table, pt, ct, cost, idx, known_rows)
+
+    def request_table(self, keyed, scored, resolved) -> pa.Table:
+        """One row per valid request on the driver, sorted by (dt, request_id): its keys, the token counts
+        the log gives (null where it gives none) and its prompt's scores."""
         from pyspark.sql import functions as F
 
-        t = time.time()
         opt = resolved.optional
 
         def logged(name: str, kind: str):
-            return log_column(opt[name]).cast(kind) if name in opt else F.lit(None)
+            return log_column(opt[name]).cast(kind) if name in opt else F.lit(None).cast(kind)
 
-        pt_log, ct_log = logged("prompt_tokens", "long"), logged("completion_tokens", "double")
         rows = keyed.select(
             "request_id",
             "prompt_hash",
             "dt",
             ROW_ORDER,
             "_br_tb",
-            pt_log.cast("long").alias("_pt_log"),
-            ct_log.cast("double").alias("_ct_log"),
+            logged("prompt_tokens", "long").alias("_pt_log"),
+            logged("completion_tokens", "double").alias("_ct_log"),
         ).join(scored.drop("embedding", "from_cache"), "prompt_hash")
-        table = rows.toArrow().sort_by([("dt", "ascending"), ("request_id", "ascending")])
-        counted = table.column("counted_prompt_tokens").to_numpy(zero_copy_only=False)
-        pt = np.where(
-            table.column("_pt_log").is_null().to_numpy(zero_copy_only=False),
-            counted,
-            table.column("_pt_log").fill_null(0).to_numpy(zero_copy_only=False),
-        ).astype(np.float64)
-        ct = completion_matrix(
-            table.column("_ct_log").to_numpy(zero_copy_only=False).astype(np.float64),
-            self.models,
-            self.prices,
-        )
-        cost = self.prices.cost_matrix(pt, ct, self.models)
-        idx = self.decide(table, cost) if table.num_rows else np.zeros(0, dtype=np.int64)
+        return rows.toArrow().sort_by([("dt", "ascending"), ("request_id", "ascending")])
+
+    def known_prompt_rows(self, table: pa.Table) -> np.ndarray:
+        """Per row: is its prompt one the router saw in training (whose score leans on the outcomes
+        observed for it)? All False without known prompts or with --ignore-known-prompts."""
         known = self.router.known
         known_rows = np.zeros(table.num_rows, dtype=bool)
         if known is not None and self.opts.ignore_known_prompts:
@@ -338,13 +345,7 @@ class RouteRun:
                 f"prompts ({int(known_rows.sum())} requests, label column known_prompt) are in the router's "
                 "training data and lean on their observed outcomes"
             )
-        self.label_coverage(table)
-        log(
-            f"calibrate: {self.policy.kind}={self.policy.value} on {table.num_rows} requests in "
-            f"{time.time() - t:.1f}s; "
-            + ", ".join(f"{m}: {int((idx == i).sum())}" for i, m in enumerate(self.models))
-        )
-        return Calibrated(table, pt, ct, cost, idx, known_rows)
+        return known_rows
 
     def label_coverage(self, table: pa.Table) -> None:
         """Summary of the requests' label_similarity (cosine to the nearest training prompt), beside the
@@ -465,6 +466,11 @@ class RouteRun:
         if projected:
             out["scoring_cost"] = projected
         return out
+
+
+def _floats(table: pa.Table, name: str) -> np.ndarray:
+    """A numeric column as float64, nulls as NaN."""
+    return table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
 
 
 def scorer_failure(exc: BaseException) -> str | None:

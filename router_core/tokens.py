@@ -62,6 +62,11 @@ def completion_tokens_default(model: str, prices: PriceTable | None = None) -> i
     return DEFAULT_COMPLETION_TOKENS
 
 
+def logged_or_counted(logged: np.ndarray, counted: np.ndarray) -> np.ndarray:
+    """Prompt tokens per request: the log's count (NaN when absent), else the one counted from the text."""
+    return np.where(np.isnan(logged), counted, logged)
+
+
 def completion_or_default(ct_log: np.ndarray, models: np.ndarray, prices: PriceTable | None) -> np.ndarray:
     """Completion tokens per request: the log's value (NaN when absent), else the assumed length of the
     model that row is sent to (``models``: one name per row)."""

@@ -16,7 +16,12 @@ from router_core.pricing import (
     UnknownModelPriceError,
     genai_prices_version,
 )
-from router_core.tokens import completion_tokens_default, count_tokens
+from router_core.tokens import (
+    completion_or_default,
+    completion_tokens_default,
+    count_tokens,
+    logged_or_counted,
+)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -140,3 +145,12 @@ def test_count_tokens_offline_batch():
     batch = count_tokens([f"text number {i} " * (i % 7 + 1) for i in range(3000)])
     single = [count_tokens([f"text number {i} " * (i % 7 + 1)])[0] for i in (0, 1, 2999)]
     assert [batch[0], batch[1], batch[2999]] == single
+
+
+def test_logged_token_counts_win_over_counted_ones_and_fill_the_gaps():
+    logged = np.array([120.0, np.nan, 0.0])
+    counted = np.array([7, 8, 9])
+    assert logged_or_counted(logged, counted).tolist() == [120.0, 8.0, 0.0]
+    t = PriceTable.load(None)
+    ct = completion_or_default(np.array([40.0, np.nan]), np.array(["gpt-4o-mini", "gpt-4o-mini"]), t)
+    assert ct.tolist() == [40.0, completion_tokens_default("gpt-4o-mini", t)]
