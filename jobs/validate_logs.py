@@ -82,8 +82,9 @@ def _ts_expr(df, name: str):
     if isinstance(kind, NumericType):
         return _epoch_timestamp(ts.cast("double"))
     if isinstance(kind, StringType):
-        # the whole text a number (Java's $ would also match before a final newline)
-        number = F.when(F.regexp_extract(ts, f"^{EPOCH_TEXT}", 0) == ts, ts.cast("double"))
+        # the whole text a number (Java's $ would also match before a final newline); "" matches the
+        # pattern too and is no number, so the cast must not fail under ANSI mode
+        number = F.when(F.regexp_extract(ts, f"^{EPOCH_TEXT}", 0) == ts, ts.try_cast("double"))
         return F.coalesce(_epoch_timestamp(number), F.try_to_timestamp(ts))
     return ts
 

@@ -314,6 +314,23 @@ def test_rows_whose_ts_is_no_timestamp_are_counted_and_named(tmp_path, capsys):
     assert "1 row has a ts that is no timestamp" in capsys.readouterr().out
 
 
+def test_an_empty_ts_string_is_no_timestamp(tmp_path, capsys):
+    """JSON exports (and pandas' fillna("") before to_json / to_parquet) write a missing ts as "": the
+    row is valid and undated, by the route job and the readers without Spark alike."""
+    from jobs.log_table import open_logs
+    from jobs.validate_logs import run_validate
+    from router_core.log_rows import NO_DAY, row_days
+
+    logs = tmp_path / "logs.jsonl"
+    rows = [("a1", "Explain recursion", "2026-11-01T10:00:00Z"), ("a2", "Say hi", "")]
+    logs.write_text("".join(json.dumps({"request_id": r, "prompt": p, "ts": t}) + "\n" for r, p, t in rows))
+    summary = run_validate(str(logs), str(tmp_path / "out"), JobConfig())
+    assert summary["undated_rows"] == 1 and summary["valid"] == 2
+    assert "1 row has a ts that is no timestamp" in capsys.readouterr().out
+    table = open_logs(str(logs), JobConfig().logs).read(["ts"])
+    assert row_days(table, "ts", None) == ["2026-11-01", NO_DAY]
+
+
 def test_float_token_counts_from_pandas_read_as_integers(spark, tmp_path):
     """pandas writes an integer column with missing values as float64: read as integers (truncated, as
     Spark casts), NaN, inf and numbers outside the long range missing, by the route job and the readers
