@@ -24,7 +24,9 @@ def validate(
         ...,
         "--logs",
         help="Prompt log: a file, a directory or a Hive (dt=...) directory of Parquet, JSON Lines "
-        "(rows, or OpenAI Batch input lines with custom_id/body) or CSV with a header.",
+        "(rows, or OpenAI Batch input lines with custom_id/body), a JSON array of rows or CSV with a header. "
+        "Each row needs request_id and the text: prompt, or messages (a chat), or a Batch request body; "
+        "other names via --column (docs/input-logs.md).",
     ),
     log_format: str | None = FormatOpt,
     out: str = typer.Option(..., "--out", help="Output dir: valid/, quarantine/, validate_summary.json."),

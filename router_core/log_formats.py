@@ -36,6 +36,8 @@ SAMPLE_LINES = 1000  # JSON lines (array elements) read to find the keys of a ge
 MAX_JSON_ARRAY_BYTES = 256 * 2**20
 _ARRAY_HEAD_CHARS = 16 * 2**20  # what is read of an array file to find its keys
 BATCH_KEYS = frozenset({"custom_id", "body"})
+BATCH_OUTPUT_KEYS = frozenset({"custom_id", "response"})
+JSON_LINES_FIX = "`df.to_json(path, orient='records', lines=True)`"  # pandas' one call for JSON Lines
 
 
 class LogFormatError(ValueError):
@@ -191,8 +193,7 @@ def check_json_array_sizes(files: list[Path]) -> None:
             raise LogFormatError(
                 f"{f} is a JSON array of more than {size / 2**20:.0f} MiB; a JSON array is read whole, "
                 f"up to {MAX_JSON_ARRAY_BYTES // 2**20} MiB per file: write larger logs as JSON Lines, one "
-                f"object per line (`jq -c '.[]' {f.name} > logs.jsonl`, or pandas "
-                "`to_json(..., orient='records', lines=True)`)"
+                f"object per line (`jq -c '.[]' {f.name} > logs.jsonl`, or pandas {JSON_LINES_FIX})"
             )
 
 
@@ -248,6 +249,29 @@ def detect_format(path: str | Path, forced: str = "auto") -> tuple[str, list[Pat
         check_json_array_sizes(files)
     if fmt == "jsonl":
         first = next(json_objects(files), None)
+        if first is not None:
+            check_not_a_table_object(first, files[0])
         if first is not None and BATCH_KEYS <= first.keys():
             fmt = "openai_batch"
     return fmt, files
+
+
+def check_not_a_table_object(first: dict, f: Path) -> None:
+    """A JSON object that is a whole table, or a Batch API output line, read as a request would be one
+    quarantined row (or a missing-column error) saying nothing of the cause: an error that names the fix.
+    pandas' default ``to_json`` writes {column: {index: value}}, ``orient='index'`` {index: {column:
+    value}}; both with a RangeIndex have digit keys on one side."""
+    if BATCH_OUTPUT_KEYS <= first.keys() and "body" not in first:
+        raise LogFormatError(
+            f"{f} is an OpenAI Batch API output file (custom_id, response): it holds the answers, not the "
+            "requests; route the Batch input file the requests came from (custom_id, method, url, body)"
+        )
+    inner = list(first.values())
+    if not inner or not all(isinstance(v, dict) and v for v in inner):
+        return
+    digits = all(k.isdigit() for k in first) or all(k.isdigit() for v in inner for k in v)
+    if digits and len({tuple(v) for v in inner}) == 1:
+        raise LogFormatError(
+            f"{f} is one JSON object holding a whole table (pandas' default `to_json`, or orient "
+            f"'columns' / 'index'), not one object per request: write the log as JSON Lines, {JSON_LINES_FIX}"
+        )

@@ -140,21 +140,40 @@ def _text_column(schema: pa.Schema, cols: LogColumns, source: str, json_messages
     names = set(schema.names)
     if source == "prompt":
         if cols.prompt not in names:
-            raise SchemaError(
-                f"missing required column '{cols.prompt}' (expected type: string), "
-                f"or '{cols.messages}' (expected type: {MESSAGES_TYPE})"
-            )
+            raise _missing_column(
+                schema, "prompt", f"'{cols.prompt}' (expected type: string), or '{cols.messages}' (expected "
+                f"type: {MESSAGES_TYPE})", PROMPT_LIKE,
+            )  # fmt: skip
         t = schema.field(cols.prompt).type
         if not (_is_text(t) or _is_binary(t)):
             raise SchemaError(f"column '{cols.prompt}' has type {t}, expected type: string")
         return cols.prompt, _is_binary(t)
     if cols.messages not in names:
-        raise SchemaError(f"missing required column '{cols.messages}' (expected type: {MESSAGES_TYPE})")
+        raise _missing_column(schema, "messages", f"'{cols.messages}' (expected type: {MESSAGES_TYPE})", ())
     t = schema.field(cols.messages).type
     if not (_is_messages(t) or (json_messages and _is_text(t))):
         also = " or JSON text" if json_messages else ""
         raise SchemaError(f"column '{cols.messages}' has type {t}, expected type: {MESSAGES_TYPE}{also}")
     return cols.messages, False
+
+
+# Names logs often give the required columns: the first one a log has is suggested for --column.
+ID_LIKE = ("id", "requestId", "request-id", "req_id", "custom_id", "uuid", "trace_id", "run_id")
+PROMPT_LIKE = ("question", "input", "query", "text", "user_prompt", "instruction", "content")
+
+
+def _shown_columns(schema: pa.Schema) -> str:
+    return ", ".join(schema.names[:30]) + (", ..." if len(schema.names) > 30 else "")
+
+
+def _missing_column(schema: pa.Schema, logical: str, wanted: str, like: tuple[str, ...]) -> SchemaError:
+    """The error for a required column the logs lack: what they have, and the --column that names it."""
+    guess = next((c for c in like if c in schema.names), None)
+    fix = f"--column {logical}={guess or 'NAME'}"
+    return SchemaError(
+        f"missing required column {wanted}; the logs' columns: {_shown_columns(schema)}; if one of them "
+        f"holds it, name it with {fix}"
+    )
 
 
 def _check_renamed_columns(schema: pa.Schema, cols: LogColumns) -> None:
@@ -163,10 +182,9 @@ def _check_renamed_columns(schema: pa.Schema, cols: LogColumns) -> None:
     for logical in sorted(cols.model_fields_set):
         physical = getattr(cols, logical)
         if physical != getattr(defaults, logical) and physical not in schema.names:
-            shown = ", ".join(schema.names[:30]) + (", ..." if len(schema.names) > 30 else "")
             raise SchemaError(
                 f"--column {logical}={physical}: the logs have no column '{physical}'; their columns: "
-                f"{shown} (a nested field is named by its path, e.g. inputs.messages)"
+                f"{_shown_columns(schema)} (a nested field is named by its path, e.g. inputs.messages)"
             )
 
 
@@ -182,7 +200,7 @@ def resolve_columns(
     names = set(schema.names)
     _check_renamed_columns(schema, cols)
     if cols.request_id not in names:
-        raise SchemaError(f"missing required column '{cols.request_id}' (expected type: string)")
+        raise _missing_column(schema, "request_id", f"'{cols.request_id}' (expected type: string)", ID_LIKE)
     rid_t = schema.field(cols.request_id).type
     if not (_is_text(rid_t) or pa.types.is_integer(rid_t)):
         hint = ""

@@ -226,3 +226,32 @@ def test_column_renaming_for_batch_input_is_said_to_be_unused(tmp_path, capsys):
     assert "--column prompt=question is not used" in capsys.readouterr().err
     inspect_logs(str(path), "auto", LogColumns())
     assert capsys.readouterr().err == ""
+
+
+def test_a_whole_table_in_one_json_object_names_json_lines(tmp_path):
+    """pandas' default ``to_json`` (orient 'columns') and orient 'index' write one object holding the
+    table: an error naming the fix before Spark, not one quarantined row."""
+    import pandas as pd
+
+    frame = pd.DataFrame({"request_id": [f"r{i}" for i in range(30)], "prompt": [f"q{i}" for i in range(30)]})
+    frame.to_json(tmp_path / "columns.json")
+    frame.to_json(tmp_path / "index.json", orient="index")
+    for name in ("columns.json", "index.json"):
+        with pytest.raises(LogFormatError, match=r"one JSON object holding a whole table .* lines=True"):
+            detect_format(tmp_path / name)
+    cmd = [*CLI, "validate", "--logs", str(tmp_path / "columns.json"), "--out", str(tmp_path / "o")]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "whole table" in r.stderr + r.stdout
+    # one request whose values are objects is a request, not a table
+    one = {"request_id": {"0": "a"}, "messages": {"0": "b", "1": "c"}}
+    (tmp_path / "one.jsonl").write_text(json.dumps(one) + "\n")
+    assert detect_format(tmp_path / "one.jsonl")[0] == "jsonl"
+
+
+def test_a_batch_output_file_is_named_as_one(tmp_path):
+    body = {"object": "chat.completion", "choices": [{"message": {"role": "assistant", "content": "Hi"}}]}
+    response = {"status_code": 200, "body": body}
+    line = {"id": "batch_req_0", "custom_id": "task-0", "response": response, "error": None}
+    (tmp_path / "out.jsonl").write_text(json.dumps(line) + "\n")
+    with pytest.raises(LogFormatError, match=r"Batch API output file .* route the Batch input file"):
+        detect_format(tmp_path / "out.jsonl")

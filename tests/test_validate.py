@@ -73,7 +73,14 @@ def test_messages_policies():
 def test_missing_column_is_schema_error(tmp_path):
     p = tmp_path / "nocol.parquet"
     pq.write_table(pa.table({"request_id": ["a"], "text": ["hello"]}), p)
-    with pytest.raises(SchemaError, match="missing required column 'prompt'"):
+    with pytest.raises(SchemaError, match="missing required column 'prompt'.* --column prompt=text"):
+        check_logs_schema(str(p), JobConfig())
+
+
+def test_missing_request_id_suggests_the_id_column_the_logs_have(tmp_path):
+    p = tmp_path / "ids.jsonl"
+    p.write_text('{"id": "a1", "prompt": "Explain recursion"}\n')
+    with pytest.raises(SchemaError, match=r"columns: id, prompt; .* --column request_id=id$"):
         check_logs_schema(str(p), JobConfig())
 
 
@@ -102,7 +109,10 @@ def test_cli_missing_column_exits_2_with_one_line(tmp_path):
     )
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
-    assert lines == ["error: missing required column 'request_id' (expected type: string)"]
+    assert lines == [
+        "error: missing required column 'request_id' (expected type: string); the logs' columns: prompt; "
+        "if one of them holds it, name it with --column request_id=NAME"
+    ]
     assert not (tmp_path / "o").exists()  # no work started
 
 
