@@ -17,7 +17,7 @@ import pandas as pd
 
 from jobs.config import JobConfig
 from jobs.label_logs import distinct_first, read_candidates
-from router_core.labeling import sampling as S
+from router_core.labeling import sampling
 from router_core.labeling.batch_files import request_line, safe_name, write_parts, write_text_atomic
 from router_core.log_rows import request_body
 
@@ -81,7 +81,7 @@ def _label_scores(labels: str, ids: list[str], router: Any) -> np.ndarray:
     return np.asarray([[dict(by_id[i])[m] for m in router.models] for i in ids], dtype=np.float64)
 
 
-def _informative(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple[list[S.Pick], dict]:
+def _informative(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple[list[sampling.Pick], dict]:
     rows = distinct_first(cands["text"].tolist())
     texts = cands["text"].iloc[rows].tolist()
     log(f"informative: {len(rows):,} distinct prompts of {len(cands):,} requests; embedding them")
@@ -101,9 +101,9 @@ def _informative(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple
         if t is None:  # the threshold the router's --strong-share policy puts on this traffic
             t = float(np.quantile(score, 1.0 - opts.strong_share)) if len(score) else 0.5
         info.update(threshold=round(float(t), 6), strong_share=None if opts.threshold else opts.strong_share)
-        unc = S.uncertainty_pair(score, t)
+        unc = sampling.uncertainty_pair(score, t)
     else:
-        unc = S.uncertainty_multi(score)
+        unc = sampling.uncertainty_multi(score)
     sw = router.scorers.get("sw")
     sims = None
     if sw is not None and getattr(sw, "index_", None) is not None and len(emb):
@@ -111,19 +111,21 @@ def _informative(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple
         info["novelty"] = "similarity to the nearest training prompt (the sw scorer's FAISS index)"
     else:
         info["novelty"] = "not used: the router has no sw scorer index"
-    picks = S.sample_informative(emb, unc, opts.n, opts.seed, sims, score if router.is_pair else None)
+    picks = sampling.sample_informative(emb, unc, opts.n, opts.seed, sims, score if router.is_pair else None)
     if len(picks) < min(opts.n, len(rows)):
         log(f"informative: {len(picks)} prompts, not {opts.n}: the others are near-duplicates (cosine >= "
-            f"{S.DUPLICATE_SIMILARITY}) of prompts already chosen")  # fmt: skip
-    return [S.Pick(int(rows[p.index]), p.reason, p.details) for p in picks], info
+            f"{sampling.DUPLICATE_SIMILARITY}) of prompts already chosen")  # fmt: skip
+    return [sampling.Pick(int(rows[p.index]), p.reason, p.details) for p in picks], info
 
 
-def choose(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple[list[S.Pick], dict[str, Any]]:
+def choose(
+    cands: pd.DataFrame, opts: SampleOptions, router: Any
+) -> tuple[list[sampling.Pick], dict[str, Any]]:
     if opts.strategy == "random":
-        return S.sample_random(len(cands), opts.n, opts.seed), {}
+        return sampling.sample_random(len(cands), opts.n, opts.seed), {}
     if opts.strategy == "stratified":
         strata = (cands["day"] + "/" + cands["segment"]).tolist()
-        return S.sample_stratified(strata, opts.n, opts.seed), {"strata": "day/segment"}
+        return sampling.sample_stratified(strata, opts.n, opts.seed), {"strata": "day/segment"}
     return _informative(cands, opts, router)
 
 
@@ -151,8 +153,10 @@ def run_sample(opts: SampleOptions, cfg: JobConfig) -> dict[str, Any]:
     from router_core.artifact import RouterLoadError
     from router_core.router import Router
 
-    if opts.strategy not in S.STRATEGIES:
-        raise LabelInputError(f"--strategy must be one of {', '.join(S.STRATEGIES)}, got '{opts.strategy}'")
+    if opts.strategy not in sampling.STRATEGIES:
+        raise LabelInputError(
+            f"--strategy must be one of {', '.join(sampling.STRATEGIES)}, got '{opts.strategy}'"
+        )
     if opts.n <= 0:
         raise LabelInputError(f"--n must be positive, got {opts.n}")
     out = Path(opts.out)

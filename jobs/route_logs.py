@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from jobs import atomic_write
-from jobs import route_outputs as W
+from jobs import atomic_write, route_outputs
 from jobs.config import JobConfig
 from jobs.dispatch_lines import dispatch_line, dispatch_url
 from jobs.route_setup import (
@@ -40,7 +39,9 @@ from jobs.route_setup import (
 from jobs.validate_logs import ROW_ORDER
 from jobs.validate_logs import column as log_column
 from router_core import scoring_cost
+from router_core.dispatch_dirs import safe_model_dir
 from router_core.policies import PolicyError
+from router_core.projections import daily_summary
 from router_core.route_decision import RoutePolicy, decide, resolve_policy, route_models
 from router_core.tokens import completion_matrix, logged_or_counted
 
@@ -125,8 +126,10 @@ class RouteRun:
         summary = self.summary(cal)
         for line in scoring_cost.describe(summary.get("scoring_cost", {})):
             log(line)
-        W.write_manifest(self.out, self.opts, self.cfg, self.router, self.policy, self.prices, summary)
-        W.print_summary(summary, self.router)
+        route_outputs.write_manifest(
+            self.out, self.opts, self.cfg, self.router, self.policy, self.prices, summary
+        )
+        route_outputs.print_summary(summary, self.router)
         return summary
 
     # 1. validate + quarantine, normalise + hash
@@ -161,14 +164,14 @@ class RouteRun:
         observed = checked.get
         self.q_counts = []
         if observed["quarantined"]:
-            W.write_partitioned(v.quarantine, staging / "quarantine")
-            self.q_counts = W.count_quarantine(staging / "quarantine")
+            route_outputs.write_partitioned(v.quarantine, staging / "quarantine")
+            self.q_counts = route_outputs.count_quarantine(staging / "quarantine")
         n_quar = sum(r["count"] for r in self.q_counts)
         self.counts.update(
             rows_in=n_valid + n_quar,
             valid=n_valid,
             quarantined=n_quar,
-            quarantined_by_reason=W.by_reason(self.q_counts),
+            quarantined_by_reason=route_outputs.by_reason(self.q_counts),
         )
         self.counts.update(
             log_format=v.fmt, image_parts=int(media["images"] or 0), audio_parts=int(media["audio"] or 0)
@@ -373,10 +376,10 @@ class RouteRun:
         t = time.time()
         routed = pa.array(np.asarray(self.models, dtype=object)[cal.idx].tolist(), pa.string())
         # The decided rows are on the driver, sorted by dt and request_id: written from here, no Spark job.
-        W.write_table_by_day(self.labels_table(cal, routed), staging / "labels")
-        W.write_table_by_day(self.projections_table(cal, routed), staging / "projections")
-        daily = W.daily_summary(cal.table.column("dt").to_pylist(), cal.idx, cal.cost, self.models)
-        W.write_table_by_day(daily, staging / "projections_daily")
+        route_outputs.write_table_by_day(self.labels_table(cal, routed), staging / "labels")
+        route_outputs.write_table_by_day(self.projections_table(cal, routed), staging / "projections")
+        daily = daily_summary(cal.table.column("dt").to_pylist(), cal.idx, cal.cost, self.models)
+        route_outputs.write_table_by_day(daily, staging / "projections_daily")
         self.write_dispatch(staging, keyed, v, cal, routed)
         log(f"write (staged): labels, projections, quarantine, dispatch in {time.time() - t:.1f}s")
 
@@ -393,7 +396,9 @@ class RouteRun:
         }
         if self.router.strong is None:
             quality = np.asarray(table.column("predicted_quality").combine_chunks().flatten())
-            labels["predicted_quality"] = W.map_col(self.models, quality.reshape(-1, len(self.models)))
+            labels["predicted_quality"] = route_outputs.map_col(
+                self.models, quality.reshape(-1, len(self.models))
+            )
         labels["dt"] = table.column("dt")
         return pa.table(labels)
 
@@ -409,7 +414,7 @@ class RouteRun:
         if self.router.strong is not None:
             proj["cost_all_strong_usd"] = pa.array(cal.cost[:, models.index(self.router.strong)])
             proj["cost_all_weak_usd"] = pa.array(cal.cost[:, models.index(self.router.weak)])
-        proj["cost_by_model_usd"] = W.map_col(models, cal.cost)
+        proj["cost_by_model_usd"] = route_outputs.map_col(models, cal.cost)
         proj["dt"] = cal.table.column("dt")
         return pa.table(proj)
 
@@ -417,7 +422,7 @@ class RouteRun:
         """The Batch API lines of the valid rows (their bodies are in Spark), under the routed model."""
         from pyspark.sql import functions as F
 
-        self.dirs = W.safe_model_dir(self.models)
+        self.dirs = safe_model_dir(self.models)
         dir_of = np.asarray([self.dirs[m] for m in self.models], dtype=object)
         decisions = self.spark.createDataFrame(
             pa.table(
@@ -436,18 +441,18 @@ class RouteRun:
             endpoint.alias("_endpoint"),
             "request_id",
         )
-        W.write_dispatch(dispatch, staging / "dispatch")
+        route_outputs.write_dispatch(dispatch, staging / "dispatch")
         try:
-            W.check_dispatch(staging / "dispatch", {d: m for m, d in self.dirs.items()})
-        except W.DispatchCheckError as exc:
+            route_outputs.check_dispatch(staging / "dispatch", {d: m for m, d in self.dirs.items()})
+        except route_outputs.DispatchCheckError as exc:
             raise RouteError(str(exc)) from None
 
     # 5. rename partitions into place; dates this run processed are replaced, others kept
     def commit(self, staging: Path, cal: Calibrated) -> None:
         self.dates = set(cal.table.column("dt").to_pylist()) | {r["dt"] for r in self.q_counts}
-        for name in W.OUTPUTS:
+        for name in route_outputs.OUTPUTS:
             atomic_write.commit_partitioned(staging / name, self.out / name, self.out, self.dates)
-        self.counts["dispatch_lines"] = W.commit_dispatch(
+        self.counts["dispatch_lines"] = route_outputs.commit_dispatch(
             staging / "dispatch", self.out / "dispatch", self.out, self.dates, self.dirs
         )
         atomic_write.finish(self.out)

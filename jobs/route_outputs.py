@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import asdict
@@ -29,22 +28,6 @@ OUTPUTS = ("labels", "projections", "projections_daily", "quarantine")
 
 def log(msg: str) -> None:
     print(f"[route] {msg}", flush=True)
-
-
-def safe_model_dir(models: list[str]) -> dict[str, str]:
-    """Model name -> directory name: '/' becomes '--', other characters outside [A-Za-z0-9._-] become '_';
-    names that would still collide (or start with '.'/'_', which readers skip) get '-' + 8 hex digits of
-    the name's sha256. dispatch/models.json maps each directory back to the model name."""
-    base = {m: re.sub(r"[^A-Za-z0-9._-]", "_", m.replace("/", "--")) or "_" for m in models}
-    counts: dict[str, int] = {}
-    for v in base.values():
-        counts[v] = counts.get(v, 0) + 1
-    out = {}
-    for m, v in base.items():
-        if counts[v] > 1 or v.startswith((".", "_")):
-            v = f"{v.lstrip('._') or 'model'}-{hashlib.sha256(m.encode()).hexdigest()[:8]}"
-        out[m] = v
-    return out
 
 
 def map_col(keys: list[str], x: np.ndarray) -> pa.MapArray:
@@ -162,37 +145,6 @@ def check_dispatch(staged: Path, model_of_dir: dict[str, str], max_bytes: int = 
                         f"dispatch file for {model} ({ddir.name}) breaks the Batch API rules: "
                         + "; ".join(problems)
                     )
-
-
-def daily_summary(dts: list[str], idx: np.ndarray, cost: np.ndarray, models: list[str]) -> pa.Table:
-    """One row per day: requests, share per model, projected cost routed vs each model for all requests."""
-    dts_a = np.asarray(dts, dtype=object)
-    rows: dict[str, list] = {
-        "requests": [],
-        "cost_routed_usd": [],
-        "share_by_model": [],
-        "cost_all_model_usd": [],
-        "dt": [],
-    }
-    rr = np.arange(len(idx))
-    for d in sorted(set(dts)):
-        m = dts_a == d
-        n = int(m.sum())
-        rows["requests"].append(n)
-        rows["cost_routed_usd"].append(float(cost[rr[m], idx[m]].sum()))
-        rows["share_by_model"].append([(mod, float((idx[m] == i).sum() / n)) for i, mod in enumerate(models)])
-        rows["cost_all_model_usd"].append([(mod, float(cost[m, i].sum())) for i, mod in enumerate(models)])
-        rows["dt"].append(d)
-    mt = pa.map_(pa.string(), pa.float64())
-    return pa.table(
-        {
-            "requests": pa.array(rows["requests"], pa.int64()),
-            "cost_routed_usd": pa.array(rows["cost_routed_usd"], pa.float64()),
-            "share_by_model": pa.array(rows["share_by_model"], mt),
-            "cost_all_model_usd": pa.array(rows["cost_all_model_usd"], mt),
-            "dt": pa.array(rows["dt"], pa.string()),
-        }
-    )
 
 
 def commit_dispatch(staged: Path, final: Path, out: Path, dates: set[str], dirs: dict[str, str]) -> int:

@@ -8,7 +8,7 @@ prompt hashes are those the Python reference gives.
 
 from __future__ import annotations
 
-from router_core import text_patterns as P
+from router_core import text_patterns
 from router_core.text import MessagesPolicy
 from schemas.logs import REASON_EMPTY_PROMPT, REASON_INVALID_UTF8, REASON_NULL_PROMPT, REASON_TOO_LONG
 
@@ -17,7 +17,8 @@ _ICU_NORMALIZER = "com.ibm.icu.text.Normalizer"
 
 
 def _whitespace_only() -> str:
-    return f"^{P.whitespace_class()}*+\\z"  # \z, not $: Java's $ also matches before a final line break
+    # \z, not $: Java's $ also matches before a final line break
+    return f"^{text_patterns.whitespace_class()}*+\\z"
 
 
 def utf8_error_detail(data):
@@ -25,12 +26,12 @@ def utf8_error_detail(data):
     from pyspark.sql import functions as F
 
     latin1 = F.decode(data, "ISO-8859-1")  # one character per byte
-    start = F.length(F.regexp_extract(latin1, P.UTF8_VALID_PREFIX, 0))
+    start = F.length(F.regexp_extract(latin1, text_patterns.UTF8_VALID_PREFIX, 0))
     tail = latin1.substr(start + 1, F.lit(4))  # a sequence cut short is at most 3 bytes
     reason = (
-        F.when(tail.rlike("^" + P.UTF8_INVALID_START), F.lit(P.REASON_INVALID_START))
-        .when(tail.rlike(f"^(?:{P.UTF8_CUT_SHORT})\\z"), F.lit(P.REASON_CUT_SHORT))
-        .otherwise(F.lit(P.REASON_INVALID_CONTINUATION))
+        F.when(tail.rlike("^" + text_patterns.UTF8_INVALID_START), F.lit(text_patterns.REASON_INVALID_START))
+        .when(tail.rlike(f"^(?:{text_patterns.UTF8_CUT_SHORT})\\z"), F.lit(text_patterns.REASON_CUT_SHORT))
+        .otherwise(F.lit(text_patterns.REASON_INVALID_CONTINUATION))
     )
     return F.concat(F.lit("byte "), start.cast("string"), F.lit(": "), reason)
 
@@ -107,7 +108,7 @@ def normalized_prompt(text):
     nfc = F.when(ascii_only, text).otherwise(
         F.reflect(F.lit(_ICU_NORMALIZER), F.lit("compose"), text, F.lit(False))
     )
-    return F.trim(F.regexp_replace(nfc, P.whitespace_to_collapse(), " "))
+    return F.trim(F.regexp_replace(nfc, text_patterns.whitespace_to_collapse(), " "))
 
 
 def prompt_hash_of(normalized):

@@ -516,7 +516,12 @@ def run_train(opts: TrainOptions, job_cfg) -> None:
 def _training_set(opts: TrainOptions):
     """(the training data as the options select it: files, models, --holdout, --max-train; the names of
     the sources that came from --target-data)."""
-    from router_core.training_data import TrainingDataError, load_training_data, split_prompts
+    from router_core.training_data import (
+        TrainingDataError,
+        load_training_data,
+        split_prompts,
+        subsample_prompts,
+    )
 
     try:
         ts = load_training_data(
@@ -550,23 +555,11 @@ def _training_set(opts: TrainOptions):
             f"training on {len(ts.prompts):,} prompts ({ts.n_battles:,} battles)"
         )
     if opts.max_train and len(ts.prompts) > opts.max_train:
-        ts = _subsample(ts, opts.max_train, list(targets), opts.seed)
+        ts = subsample_prompts(ts, opts.max_train, list(targets), opts.seed)
         typer.echo(f"subsampled to {len(ts.prompts):,} prompts ({ts.n_battles:,} battles)")
     if opts.holdout is not None:
         _check_targets(ts, targets, opts, f" after --holdout {opts.holdout}")
     return ts, list(targets)
-
-
-def _subsample(ts, max_train: int, target_sources: list[str], seed: int):
-    """At most ``max_train`` prompts at random, target prompts first: all of them when they fit, the
-    other prompts filling the rest."""
-    rng = np.random.default_rng(seed)
-    is_target = ts.prompts_of_sources(target_sources)
-    targets, others = np.flatnonzero(is_target), np.flatnonzero(~is_target)
-    if len(targets) >= max_train:
-        return ts.subset(np.sort(rng.choice(targets, max_train, replace=False)))
-    keep = np.concatenate([targets, rng.choice(others, max_train - len(targets), replace=False)])
-    return ts.subset(np.sort(keep))
 
 
 def _check_targets(ts, targets: dict[str, str], opts: TrainOptions, when: str) -> None:

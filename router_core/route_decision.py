@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from router_core import policies as P
+from router_core import policies
 
 PAIR_POLICIES = ("strong_share", "budget_usd", "threshold")
 MULTI_POLICIES = ("cost_weight", "budget_usd", "quality_target")
@@ -39,18 +39,18 @@ def resolve_policy(router: Any, policy: RoutePolicy | None) -> RoutePolicy:
     if policy is None:
         if pair:
             return RoutePolicy("strong_share", 0.5)
-        raise P.PolicyError(
+        raise policies.PolicyError(
             f"router has {len(router.models)} models: give --cost-weight, --budget-usd or --quality-target"
         )
     allowed = PAIR_POLICIES if pair else MULTI_POLICIES
     if policy.kind not in allowed:
         kind = "pair" if pair else f"{len(router.models)}-model"
         flags = ", ".join(_flag(k) for k in allowed)
-        raise P.PolicyError(f"{_flag(policy.kind)} does not apply to a {kind} router (use {flags})")
+        raise policies.PolicyError(f"{_flag(policy.kind)} does not apply to a {kind} router (use {flags})")
     if policy.kind in ("strong_share", "threshold") and not 0.0 <= policy.value <= 1.0:
-        raise P.PolicyError(f"{_flag(policy.kind)} must be in [0, 1], got {policy.value}")
+        raise policies.PolicyError(f"{_flag(policy.kind)} must be in [0, 1], got {policy.value}")
     if policy.kind in ("budget_usd", "cost_weight") and policy.value < 0:
-        raise P.PolicyError(f"{_flag(policy.kind)} must be >= 0, got {policy.value}")
+        raise policies.PolicyError(f"{_flag(policy.kind)} must be >= 0, got {policy.value}")
     return policy
 
 
@@ -64,15 +64,15 @@ def decide(
         s, w = models.index(router.strong), models.index(router.weak)
         score = np.asarray(scores, dtype=np.float64)
         if policy.kind == "strong_share":
-            strong = P.route_strong_share(score, policy.value, tiebreak)
+            strong = policies.route_strong_share(score, policy.value, tiebreak)
         elif policy.kind == "threshold":
-            strong = P.route_threshold(score, policy.value)
+            strong = policies.route_threshold(score, policy.value)
         else:
-            strong = P.route_budget(score, cost[:, s], cost[:, w], policy.value, tiebreak)
+            strong = policies.route_budget(score, cost[:, s], cost[:, w], policy.value, tiebreak)
         return np.where(strong, s, w)
     pq = np.asarray(scores, dtype=np.float64).reshape(-1, len(models))
     if policy.kind == "cost_weight":
-        return P.route_cost_weight(pq, cost, policy.value, models)
+        return policies.route_cost_weight(pq, cost, policy.value, models)
     if policy.kind == "quality_target":
-        return P.route_quality_target(pq, cost, policy.value, models)
-    return P.route_budget_multi(pq, cost, policy.value, models, tiebreak)[0]
+        return policies.route_quality_target(pq, cost, policy.value, models)
+    return policies.route_budget_multi(pq, cost, policy.value, models, tiebreak)[0]

@@ -558,3 +558,15 @@ def _score_battles(
         return z, z, z, np.zeros(0, dtype=np.float32), z
     p = np.concatenate(out_p)
     return p, np.concatenate(out_a), np.concatenate(out_b), np.concatenate(out_o), np.full(len(p), source)
+
+
+def subsample_prompts(ts: TrainingSet, max_train: int, target_sources: list[str], seed: int) -> TrainingSet:
+    """At most ``max_train`` prompts at random, target prompts first: all of them when they fit, the
+    other prompts filling the rest."""
+    rng = np.random.default_rng(seed)
+    is_target = ts.prompts_of_sources(target_sources)
+    targets, others = np.flatnonzero(is_target), np.flatnonzero(~is_target)
+    if len(targets) >= max_train:
+        return ts.subset(np.sort(rng.choice(targets, max_train, replace=False)))
+    keep = np.concatenate([targets, rng.choice(others, max_train - len(targets), replace=False)])
+    return ts.subset(np.sort(keep))

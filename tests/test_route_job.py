@@ -15,7 +15,8 @@ import pytest
 
 from jobs.route_cmd import app_main
 from jobs.route_logs import FAIL_ENV
-from jobs.route_outputs import DISPATCH_MAX_LINES, safe_model_dir
+from jobs.route_outputs import DISPATCH_MAX_LINES
+from router_core.dispatch_dirs import safe_model_dir
 
 STRONG, WEAK, NANO = "gpt-4o", "gpt-4o-mini", "gpt-4.1-nano"
 

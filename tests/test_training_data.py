@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from router_core.training_data import TrainingDataError, load_training_data, split_prompts
+from router_core.training_data import TrainingDataError, load_training_data, split_prompts, subsample_prompts
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -268,3 +268,18 @@ def test_model_column_order_of_a_file_does_not_reach_training(tmp_path):
     for field in ("battle_prompt", "battle_a", "battle_b", "battle_outcome"):
         np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
     assert a.content_hash() == b.content_hash()
+
+
+def test_subsample_keeps_every_target_prompt_that_fits(tmp_path):
+    generic = pd.DataFrame(
+        {"prompt": [f"g{i}" for i in range(40)], "big": [True] * 40, "small": [False] * 40}
+    )
+    mine = pd.DataFrame({"prompt": [f"t{i}" for i in range(8)], "big": [True] * 8, "small": [True] * 8})
+    ts = load_training_data(
+        [write(tmp_path, "generic.parquet", generic), write(tmp_path, "mine.parquet", mine)]
+    )
+    small = subsample_prompts(ts, 20, ["mine"], seed=0)
+    assert len(small.prompts) == 20
+    assert {p for p in small.prompts if p.startswith("t")} == {f"t{i}" for i in range(8)}
+    only_targets = subsample_prompts(ts, 5, ["mine"], seed=0)
+    assert len(only_targets.prompts) == 5 and all(p.startswith("t") for p in only_targets.prompts)

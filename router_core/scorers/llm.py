@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from router_core.scorers import llm_prompt as P
+from router_core.scorers import llm_prompt
 from router_core.scorers.base import ScoreKind, ScorerBase
 from router_core.scorers.llm_client import ChatCaller, LLMScorerError
 from router_core.scoring_cost import CallUsage
@@ -130,7 +130,7 @@ class LLMScorer(ScorerBase):
 
     def _set_pool(self, pool: TrainingSet) -> None:
         self.pool_ = pool
-        self._pairs: dict[tuple[str, str], tuple[list[P.Example], float]] = {}
+        self._pairs: dict[tuple[str, str], tuple[list[llm_prompt.Example], float]] = {}
         self._reset_runtime()
 
     def _reset_runtime(self) -> None:
@@ -138,7 +138,7 @@ class LLMScorer(ScorerBase):
         self._mode: str | None = None if self.verdicts == "auto" else self.verdicts
         self.usage_ = CallUsage()
 
-    def pair_context(self, strong: str, weak: str) -> tuple[list[P.Example], float]:
+    def pair_context(self, strong: str, weak: str) -> tuple[list[llm_prompt.Example], float]:
         """(few-shot examples, prior P(weak as good)) for this pair, from the pool."""
         key = (strong, weak)
         if key not in self._pairs:
@@ -154,7 +154,7 @@ class LLMScorer(ScorerBase):
             n_yes = min(len(yes), max(self.k_shot // 2, self.k_shot - len(no)))
             picked = sorted(yes[:n_yes] + no[: self.k_shot - n_yes])  # pool order: by text hash
             flag = dict(zip(idx.tolist(), as_good.tolist(), strict=True))
-            examples = [P.Example(self.pool_.prompts[i], bool(flag[i])) for i in picked]
+            examples = [llm_prompt.Example(self.pool_.prompts[i], bool(flag[i])) for i in picked]
             self._pairs[key] = (examples, prior)
         return self._pairs[key]
 
@@ -188,12 +188,12 @@ class LLMScorer(ScorerBase):
         batch = CallUsage()
 
         def one(text: str) -> float:
-            msgs = P.messages(text, strong, weak, examples, self.max_prompt_chars)
+            msgs = llm_prompt.messages(text, strong, weak, examples, self.max_prompt_chars)
             p_yes, how = self._p_weak_as_good(caller, client, msgs, prior, batch)
             caller.count(batch, prompts=1, unparsed=int(p_yes is None))
             with self._lock:
                 batch.read_from[how] = batch.read_from.get(how, 0) + 1
-            return P.strong_win_prob(prior if p_yes is None else p_yes)
+            return llm_prompt.strong_win_prob(prior if p_yes is None else p_yes)
 
         texts = list(texts)
         # auto mode, server not tried yet: one prompt first, so at most one call learns it has no logprobs
@@ -211,7 +211,7 @@ class LLMScorer(ScorerBase):
             top = self._ask_logprobs(caller, client, msgs, usage)
             if top is not None:
                 self._mode = self._mode or "logprobs"
-                return P.p_yes_from_top_logprobs(top), "logprobs"
+                return llm_prompt.p_yes_from_top_logprobs(top), "logprobs"
             if self._mode == "logprobs":
                 raise LLMScorerError(
                     f"llm scorer: {self.endpoint or 'the endpoint'} returned no logprobs for model "
@@ -221,8 +221,10 @@ class LLMScorer(ScorerBase):
         body = {"model": self.model, "messages": msgs, "max_tokens": 3,
                 "temperature": self.temperature, "n": self.n_samples}  # fmt: skip
         resp = caller.create(client, body, usage)
-        verdicts = [P.verdict_word(c.message.content if c.message else None) for c in resp.choices or []]
-        return P.p_yes_from_samples(verdicts, prior), "samples"
+        verdicts = [
+            llm_prompt.verdict_word(c.message.content if c.message else None) for c in resp.choices or []
+        ]
+        return llm_prompt.p_yes_from_samples(verdicts, prior), "samples"
 
     def _ask_logprobs(
         self, caller: ChatCaller, client: Any, msgs: list[dict[str, str]], usage: CallUsage
