@@ -282,41 +282,62 @@ def validate_logs(
         df = df.withColumn("norm_text", F.when(ok, normalized_prompt(F.col(f"{CHECK}.text"))))
         df = df.withColumn("prompt_hash", F.when(ok, prompt_hash_of(F.col("norm_text"))))
         key_cols = ["norm_text", "prompt_hash"]
-    counted = df
-    if observation is not None:
-        metrics = [F.count(F.lit(1)).alias("rows"), F.count("_br_reason").alias("quarantined")]
-        if (undated := _undated_expr(df, resolved.optional)) is not None:
-            metrics.append(F.count(F.when(undated, 1)).alias("undated"))
-        counted = df.observe(observation, *metrics)
-    valid = (
-        counted.where(F.col("_br_reason").isNull())
-        .withColumn("route_text", F.col(f"{CHECK}.text"))
-        .withColumn("truncated", F.col(f"{CHECK}.truncated"))
-        .withColumn("image_parts", F.col(f"{CHECK}.image_parts"))
-        .withColumn("audio_parts", F.col(f"{CHECK}.audio_parts"))
-        .select(
-            *[column(c) for c in original_cols if c != "dt"],
-            "route_text",
-            "truncated",
-            "image_parts",
-            "audio_parts",
-            "dt",
-            ROW_ORDER,
-            *key_cols,
-        )
+    counted = _observed(df, resolved, observation) if observation is not None else df
+    valid = _valid_rows(counted, original_cols, key_cols)
+    quarantine = _quarantine_rows(df, resolved, original_cols, info.paths, has_raw)
+    return ValidatedLogs(source, valid, quarantine, resolved, info.fmt, df)
+
+
+def _observed(df, resolved: ResolvedColumns, observation):
+    """``df`` whose first action also counts the rows checked, quarantined and undated."""
+    from pyspark.sql import functions as F
+
+    metrics = [F.count(F.lit(1)).alias("rows"), F.count("_br_reason").alias("quarantined")]
+    if (undated := _undated_expr(df, resolved.optional)) is not None:
+        metrics.append(F.count(F.when(undated, 1)).alias("undated"))
+    return df.observe(observation, *metrics)
+
+
+def _valid_rows(checked, original_cols: list[str], key_cols: list[str]):
+    """The rows without a reason: their own columns, the routed text and what the check found."""
+    from pyspark.sql import functions as F
+
+    found = {
+        "route_text": "text",
+        "truncated": "truncated",
+        "image_parts": "image_parts",
+        "audio_parts": "audio_parts",
+    }
+    return checked.where(F.col("_br_reason").isNull()).select(
+        *[column(c) for c in original_cols if c != "dt"],
+        *[F.col(f"{CHECK}.{field}").alias(name) for name, field in found.items()],
+        "dt",
+        ROW_ORDER,
+        *key_cols,
     )
-    # A JSON row's original is its line; other rows become JSON here (binary values base64-encoded),
-    # without the columns taken from their nested fields.
-    as_written = [column(c) for c in original_cols if c not in info.paths]
+
+
+def _quarantine_rows(
+    checked,
+    resolved: ResolvedColumns,
+    original_cols: list[str],
+    paths: dict[str, tuple[str, ...]],
+    has_raw: bool,
+):
+    """The rows with a reason: request id, reason, detail, the row as written and its date. A JSON row's
+    original is its line; other rows become JSON here (binary values base64-encoded), without the
+    columns taken from their nested fields (``paths``)."""
+    from pyspark.sql import functions as F
+
+    as_written = [column(c) for c in original_cols if c not in paths]
     original = F.col(RAW_COL) if has_raw else F.to_json(F.struct(*as_written), {"ignoreNullFields": "false"})
-    quarantine = df.where(F.col("_br_reason").isNotNull()).select(
+    return checked.where(F.col("_br_reason").isNotNull()).select(
         column(resolved.request_id).cast("string").alias("request_id"),
         F.col("_br_reason").alias("reason"),
         F.col("_br_detail").alias("detail"),
         original.alias("original_row"),
         F.col("dt"),
     )
-    return ValidatedLogs(source, valid, quarantine, resolved, info.fmt, df)
 
 
 def written_counts(out: Path) -> tuple[int, dict[str, int]]:
