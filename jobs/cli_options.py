@@ -18,7 +18,8 @@ ColumnOpt = typer.Option(
     "--column",
     help="Rename a log column, LOGICAL=PHYSICAL (repeatable), e.g. --column prompt=question; a field "
     "nested in a JSON object or Parquet struct by its dotted path, e.g. --column messages=inputs.messages. "
-    f"Logical names: {', '.join(LogColumns.model_fields)} (required: request_id, and prompt or messages).",
+    f"Logical names: {', '.join(LogColumns.model_fields)} (required: request_id, and prompt, messages or "
+    "a request body).",
 )
 ApiKeyEnvOpt = typer.Option(
     None, "--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY)."

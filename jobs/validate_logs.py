@@ -276,12 +276,12 @@ def validate_logs(
     df = df.withColumn(ROW_ORDER, F.monotonically_increasing_id())
     df = _reason_columns(with_text_check(df, resolved, cfg.logs), resolved, has_raw)
     df = df.withColumn("dt", dt_expr)
-    key_cols = []
+    key_cols: dict[str, str] = {}  # name in the valid rows -> column of df
     if prompt_key:
         ok = F.col("_br_reason").isNull()
-        df = df.withColumn("norm_text", F.when(ok, normalized_prompt(F.col(f"{CHECK}.text"))))
-        df = df.withColumn("prompt_hash", F.when(ok, prompt_hash_of(F.col("norm_text"))))
-        key_cols = ["norm_text", "prompt_hash"]
+        df = df.withColumn("_br_norm_text", F.when(ok, normalized_prompt(F.col(f"{CHECK}.text"))))
+        df = df.withColumn("_br_prompt_hash", F.when(ok, prompt_hash_of(F.col("_br_norm_text"))))
+        key_cols = {"norm_text": "_br_norm_text", "prompt_hash": "_br_prompt_hash"}
     counted = _observed(df, resolved, observation) if observation is not None else df
     valid = _valid_rows(counted, original_cols, key_cols)
     quarantine = _quarantine_rows(df, resolved, original_cols, info.paths, has_raw)
@@ -298,8 +298,10 @@ def _observed(df, resolved: ResolvedColumns, observation):
     return df.observe(observation, *metrics)
 
 
-def _valid_rows(checked, original_cols: list[str], key_cols: list[str]):
-    """The rows without a reason: their own columns, the routed text and what the check found."""
+def _valid_rows(checked, original_cols: list[str], key_cols: dict[str, str]):
+    """The rows without a reason: their own columns, the routed text and what the check found. A log
+    column named like one of those added here (validate's own valid/ output read again, or a log of its
+    own ``truncated`` flag) keeps its values as ``log_<name>``."""
     from pyspark.sql import functions as F
 
     found = {
@@ -308,12 +310,13 @@ def _valid_rows(checked, original_cols: list[str], key_cols: list[str]):
         "image_parts": "image_parts",
         "audio_parts": "audio_parts",
     }
+    added = {*found, *key_cols}
     return checked.where(F.col("_br_reason").isNull()).select(
-        *[column(c) for c in original_cols if c != "dt"],
+        *[column(c).alias(f"log_{c}") if c in added else column(c) for c in original_cols if c != "dt"],
         *[F.col(f"{CHECK}.{field}").alias(name) for name, field in found.items()],
         "dt",
         ROW_ORDER,
-        *key_cols,
+        *[F.col(inner).alias(name) for name, inner in key_cols.items()],
     )
 
 

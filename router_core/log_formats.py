@@ -250,28 +250,48 @@ def detect_format(path: str | Path, forced: str = "auto") -> tuple[str, list[Pat
     if fmt == "jsonl":
         first = next(json_objects(files), None)
         if first is not None:
-            check_not_a_table_object(first, files[0])
+            check_not_a_table_object(first, files)
         if first is not None and BATCH_KEYS <= first.keys():
             fmt = "openai_batch"
     return fmt, files
 
 
-def check_not_a_table_object(first: dict, f: Path) -> None:
+def check_not_a_table_object(first: dict, files: list[Path]) -> None:
     """A JSON object that is a whole table, or a Batch API output line, read as a request would be one
     quarantined row (or a missing-column error) saying nothing of the cause: an error that names the fix.
-    pandas' default ``to_json`` writes {column: {index: value}}, ``orient='index'`` {index: {column:
-    value}}; both with a RangeIndex have digit keys on one side."""
-    if BATCH_OUTPUT_KEYS <= first.keys() and "body" not in first:
+    ``first``: the first object of ``files``."""
+    f = files[0]
+    if _is_batch_output(first):
         raise LogFormatError(
-            f"{f} is an OpenAI Batch API output file (custom_id, response): it holds the answers, not the "
-            "requests; route the Batch input file the requests came from (custom_id, method, url, body)"
+            f"{f} is an OpenAI Batch API output file (custom_id, response with a status_code): it holds the "
+            "answers, not the requests; route the Batch input file the requests came from (custom_id, "
+            "method, url, body), or give --format jsonl if it is a log of rows after all"
         )
-    inner = list(first.values())
+    if _is_table_object(first) and sum(1 for _ in json_objects(files, limit=2)) == 1:
+        raise LogFormatError(
+            f"{f} is one JSON object holding a whole table (pandas' `to_json` without orient='records'), "
+            f"not one object per request: write the log as JSON Lines, {JSON_LINES_FIX}"
+        )
+
+
+def _is_batch_output(obj: dict) -> bool:
+    response = obj.get("response")
+    return (
+        "custom_id" in obj
+        and "body" not in obj
+        and (isinstance(response, dict) and "status_code" in response or response is None and "error" in obj)
+    )
+
+
+def _is_table_object(obj: dict) -> bool:
+    """pandas' orients of one object: columns {column: {index: value}} (the default), index {index:
+    {column: value}}, split {columns, index, data}, table {schema, data}."""
+    if {"columns", "data"} <= obj.keys() or {"schema", "data"} <= obj.keys():
+        return isinstance(obj["data"], list)
+    inner = list(obj.values())
     if not inner or not all(isinstance(v, dict) and v for v in inner):
-        return
-    digits = all(k.isdigit() for k in first) or all(k.isdigit() for v in inner for k in v)
-    if digits and len({tuple(v) for v in inner}) == 1:
-        raise LogFormatError(
-            f"{f} is one JSON object holding a whole table (pandas' default `to_json`, or orient "
-            f"'columns' / 'index'), not one object per request: write the log as JSON Lines, {JSON_LINES_FIX}"
-        )
+        return False
+    same_keys = len({tuple(v) for v in inner}) == 1
+    # one column of text by index labels ({"prompt": {"r1": ...}}): a request's prompt is no object
+    one_text_column = obj.keys() <= {"prompt", "request_id"}
+    return same_keys and (len(inner) >= 2 or one_text_column or all(k.isdigit() for k in inner[0]))

@@ -141,15 +141,17 @@ def _text_column(schema: pa.Schema, cols: LogColumns, source: str, json_messages
     if source == "prompt":
         if cols.prompt not in names:
             raise _missing_column(
-                schema, "prompt", f"'{cols.prompt}' (expected type: string), or '{cols.messages}' (expected "
-                f"type: {MESSAGES_TYPE})", PROMPT_LIKE,
+                schema, cols, "prompt", f"'{cols.prompt}' (expected type: string), or '{cols.messages}' "
+                f"(expected type: {MESSAGES_TYPE}), or a request body '{cols.body}'", PROMPT_LIKE,
             )  # fmt: skip
         t = schema.field(cols.prompt).type
         if not (_is_text(t) or _is_binary(t)):
             raise SchemaError(f"column '{cols.prompt}' has type {t}, expected type: string")
         return cols.prompt, _is_binary(t)
     if cols.messages not in names:
-        raise _missing_column(schema, "messages", f"'{cols.messages}' (expected type: {MESSAGES_TYPE})", ())
+        raise _missing_column(
+            schema, cols, "messages", f"'{cols.messages}' (expected type: {MESSAGES_TYPE})", ()
+        )
     t = schema.field(cols.messages).type
     if not (_is_messages(t) or (json_messages and _is_text(t))):
         also = " or JSON text" if json_messages else ""
@@ -166,13 +168,21 @@ def _shown_columns(schema: pa.Schema) -> str:
     return ", ".join(schema.names[:30]) + (", ..." if len(schema.names) > 30 else "")
 
 
-def _missing_column(schema: pa.Schema, logical: str, wanted: str, like: tuple[str, ...]) -> SchemaError:
-    """The error for a required column the logs lack: what they have, and the --column that names it."""
-    guess = next((c for c in like if c in schema.names), None)
-    fix = f"--column {logical}={guess or 'NAME'}"
+def _missing_column(
+    schema: pa.Schema, cols: LogColumns, logical: str, wanted: str, like: tuple[str, ...]
+) -> SchemaError:
+    """The error for a required column the logs lack: what they have, and the --column that would name
+    it (a column of the ``like`` names, in any case, that no other logical name takes; a list column is
+    a chat, so for the text it is named as messages)."""
+    taken = set(cols.model_dump().values())
+    free = {n.lower(): n for n in schema.names if n not in taken}
+    guess = next((free[c.lower()] for c in like if c.lower() in free), None)
+    target = logical
+    if guess and logical == "prompt" and pa.types.is_list(schema.field(guess).type):
+        target = "messages"
     return SchemaError(
         f"missing required column {wanted}; the logs' columns: {_shown_columns(schema)}; if one of them "
-        f"holds it, name it with {fix}"
+        f"holds it, name it with --column {target}={guess or 'NAME'}"
     )
 
 
@@ -200,7 +210,9 @@ def resolve_columns(
     names = set(schema.names)
     _check_renamed_columns(schema, cols)
     if cols.request_id not in names:
-        raise _missing_column(schema, "request_id", f"'{cols.request_id}' (expected type: string)", ID_LIKE)
+        raise _missing_column(
+            schema, cols, "request_id", f"'{cols.request_id}' (expected type: string)", ID_LIKE
+        )
     rid_t = schema.field(cols.request_id).type
     if not (_is_text(rid_t) or pa.types.is_integer(rid_t)):
         hint = ""

@@ -229,23 +229,29 @@ def test_column_renaming_for_batch_input_is_said_to_be_unused(tmp_path, capsys):
 
 
 def test_a_whole_table_in_one_json_object_names_json_lines(tmp_path):
-    """pandas' default ``to_json`` (orient 'columns') and orient 'index' write one object holding the
-    table: an error naming the fix before Spark, not one quarantined row."""
+    """pandas' ``to_json`` without orient='records' writes one object holding the table: an error naming
+    the fix before Spark, not one quarantined row."""
     import pandas as pd
 
     frame = pd.DataFrame({"request_id": [f"r{i}" for i in range(30)], "prompt": [f"q{i}" for i in range(30)]})
     frame.to_json(tmp_path / "columns.json")
-    frame.to_json(tmp_path / "index.json", orient="index")
-    for name in ("columns.json", "index.json"):
+    frame.set_index("request_id").to_json(tmp_path / "string_index.json")
+    frame.head(1).to_json(tmp_path / "one_row.json")
+    for orient in ("index", "split", "table"):
+        frame.to_json(tmp_path / f"{orient}.json", orient=orient)
+    for name in ("columns", "string_index", "one_row", "index", "split", "table"):
         with pytest.raises(LogFormatError, match=r"one JSON object holding a whole table .* lines=True"):
-            detect_format(tmp_path / name)
+            detect_format(tmp_path / f"{name}.json")
     cmd = [*CLI, "validate", "--logs", str(tmp_path / "columns.json"), "--out", str(tmp_path / "o")]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "whole table" in r.stderr + r.stdout
-    # one request whose values are objects is a request, not a table
+    # requests are not tables: objects with different keys, and a log of several such lines
     one = {"request_id": {"0": "a"}, "messages": {"0": "b", "1": "c"}}
     (tmp_path / "one.jsonl").write_text(json.dumps(one) + "\n")
     assert detect_format(tmp_path / "one.jsonl")[0] == "jsonl"
+    row = {"meta": {"user": "u1", "team": "t"}, "request": {"user": "u2", "team": "t"}}
+    (tmp_path / "rows.jsonl").write_text((json.dumps(row) + "\n") * 3)
+    assert detect_format(tmp_path / "rows.jsonl")[0] == "jsonl"
 
 
 def test_a_batch_output_file_is_named_as_one(tmp_path):
@@ -255,3 +261,16 @@ def test_a_batch_output_file_is_named_as_one(tmp_path):
     (tmp_path / "out.jsonl").write_text(json.dumps(line) + "\n")
     with pytest.raises(LogFormatError, match=r"Batch API output file .* route the Batch input file"):
         detect_format(tmp_path / "out.jsonl")
+    # a log of rows with a response column is a log, and a Batch input line may carry one too
+    row = {"custom_id": "c1", "prompt": "Say hi", "response": "Hi"}
+    (tmp_path / "rows.jsonl").write_text(json.dumps(row) + "\n")
+    assert detect_format(tmp_path / "rows.jsonl")[0] == "jsonl"
+    request = {
+        "custom_id": "c1",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {},
+        "response": None,
+    }
+    (tmp_path / "input.jsonl").write_text(json.dumps(request) + "\n")
+    assert detect_format(tmp_path / "input.jsonl")[0] == "openai_batch"

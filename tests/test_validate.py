@@ -82,6 +82,13 @@ def test_missing_request_id_suggests_the_id_column_the_logs_have(tmp_path):
     p.write_text('{"id": "a1", "prompt": "Explain recursion"}\n')
     with pytest.raises(SchemaError, match=r"columns: id, prompt; .* --column request_id=id$"):
         check_logs_schema(str(p), JobConfig())
+    chat = [{"role": "user", "content": "Explain recursion"}]
+    pq.write_table(pa.table({"ID": ["a1"], "input": [chat]}), tmp_path / "chat.parquet")
+    with pytest.raises(SchemaError, match=r"--column request_id=ID$"):
+        check_logs_schema(str(tmp_path / "chat.parquet"), JobConfig())
+    renamed = JobConfig.model_validate({"logs": {"columns": {"request_id": "ID"}}})
+    with pytest.raises(SchemaError, match=r"or a request body 'body'.* --column messages=input$"):
+        check_logs_schema(str(tmp_path / "chat.parquet"), renamed)
 
 
 def test_wrong_type_is_schema_error(tmp_path):
@@ -559,3 +566,22 @@ def test_json_null_prompt_routes_on_messages_and_dotted_partition_directories(sp
     assert (row["route_text"], row["meta.seg"]) == ("hi", "P")
     cands, _ = read_candidates(str(tmp_path), cfg)
     assert (cands["text"].tolist(), cands["segment"].tolist()) == (["hi"], ["P"])
+
+
+def test_log_columns_named_like_the_added_ones_are_kept_apart(spark, tmp_path):
+    """validate's own valid/ output routed again, or a log with its own truncated flag: the log's values
+    stay under log_<name>, the job's own columns are computed afresh."""
+    from jobs.validate_logs import validate_logs
+
+    p = tmp_path / "validated.parquet"
+    pq.write_table(
+        pa.table({
+            "request_id": ["a1"], "prompt": ["Explain recursion"], "route_text": ["stale"],
+            "truncated": [True], "image_parts": [3], "norm_text": ["stale"], "prompt_hash": ["0" * 32],
+        }),
+        p,
+    )  # fmt: skip
+    row = validate_logs(spark, str(p), JobConfig(), prompt_key=True).valid.collect()[0].asDict()
+    assert (row["log_route_text"], row["log_truncated"], row["log_image_parts"]) == ("stale", True, 3)
+    assert (row["route_text"], row["truncated"], row["image_parts"]) == ("Explain recursion", False, 0)
+    assert row["norm_text"] == "Explain recursion" and row["prompt_hash"] != "0" * 32
