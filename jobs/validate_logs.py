@@ -85,7 +85,9 @@ def _ts_expr(df, name: str):
         # the whole text a number (Java's $ would also match before a final newline); "" matches the
         # pattern too and is no number, so the cast must not fail under ANSI mode
         number = F.when(F.regexp_extract(ts, f"^{EPOCH_TEXT}", 0) == ts, ts.try_cast("double"))
-        return F.coalesce(_epoch_timestamp(number), F.try_to_timestamp(ts))
+        iso = F.try_to_timestamp(ts)
+        # ISO-8601 years have four digits; Spark would read "20261" as the year 20261
+        return F.coalesce(_epoch_timestamp(number), F.when(F.year(iso) <= 9999, iso))
     return ts
 
 

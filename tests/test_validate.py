@@ -412,7 +412,7 @@ def test_ts_text_dates_alike_in_the_route_job_and_the_readers_without_spark(spar
              "2026-11-01T20:30:00 UTC-05", "2026-11-01T00:30:00 IST", "2026-11-01T23:30:00 -1:00",
              "2026-11-01 00:30 +01:00", "2026-11-01T00:30Z", "2026-11-01T00:30:00 europe/paris",
              "2026-11-01T00:30:00 localtime", "2026-11-01T00:30:00+01:00[Europe/Paris]", "2026-11-01 1:02:03",
-             "2026-11-01T10:00:00.Z", "2026-11-01T24:00:00"]  # fmt: skip
+             "2026-11-01T10:00:00.Z", "2026-11-01T24:00:00", "20261", "202611", "", " "]  # fmt: skip
     lines = [json.dumps({"request_id": f"r{i}", "prompt": "p", "ts": t}) for i, t in enumerate(texts)]
     (tmp_path / "ts.jsonl").write_text("\n".join(lines) + "\n")
     spark_days = _dates(spark, tmp_path / "ts.jsonl")
