@@ -347,6 +347,35 @@ def check_scorers(scorers: Sequence[str], strong: str | None) -> None:
         )
 
 
+def all_scorers(
+    data: TrainingSet, strong: str | None, weak: str | None, scorers: list[str], params: dict[str, dict],
+    used_targets: list[str], target_scorers: Sequence[str], length_prior: float, source_mix: bool,
+) -> tuple[list[str], dict[str, dict], dict[str, float]]:  # fmt: skip
+    """(every scorer to fit, their parameters, the stack's prior weights): the chosen scorers, plus with
+    target data the target scorers, the prior inputs (the length prior) and, on several generic
+    sources, the source mix (``source_mix``)."""
+    if used_targets:
+        scorers, params = with_target_scorers(scorers, params, used_targets, target_scorers)
+    priors = stack_priors(strong, bool(used_targets), length_prior)
+    scorers += [p for p in priors if p not in scorers]
+    offsets = offset_params(data, strong, weak, used_targets) if source_mix else {}
+    scorers += [o for o in offsets if o not in scorers]
+    return scorers, {**params, **offsets}, priors
+
+
+def fold_metrics(
+    folds: int, requested: int, costly: Sequence[str], tr_idx: np.ndarray, va_idx: np.ndarray
+) -> dict[str, Any]:
+    """How the stack was fitted: its folds, why fewer than requested, the split of a single fold."""
+    metrics: dict[str, Any] = {"stack_folds": folds}
+    if folds != requested:
+        metrics["stack_folds_requested"] = requested
+        metrics["stack_fallback"] = f"{', '.join(costly)} is trained once (too costly per fold)"
+    if folds == 1:
+        metrics.update(valid_prompts=int(len(va_idx)), train_prompts=int(len(tr_idx)))
+    return metrics
+
+
 def train_router(
     data: TrainingSet,
     embeddings: np.ndarray,
@@ -393,15 +422,11 @@ def train_router(
     if stack_folds < 1:
         raise ValueError(f"stack_folds must be at least 1, got {stack_folds}")
     is_target = target_prompts(data, target_sources, log)
-    scorers, params = list(scorers), seeded_params(scorers, scorer_params, seed)
-    if is_target is not None:
-        scorers, params = with_target_scorers(scorers, params, target_sources, target_scorers)
-    priors = stack_priors(strong, is_target is not None, length_prior)
-    scorers += [p for p in priors if p not in scorers]
     used_targets = list(target_sources) if is_target is not None else []
-    offsets = offset_params(data, strong, weak, used_targets) if source_mix else {}
-    scorers += [o for o in offsets if o not in scorers]
-    params.update(offsets)
+    params = seeded_params(scorers, scorer_params, seed)
+    scorers, params, priors = all_scorers(
+        data, strong, weak, list(scorers), params, used_targets, target_scorers, length_prior, source_mix
+    )
     plan = TrainPlan(data, embeddings, target, scorers, params, log, tuple(target_sources))
     valid = split_prompts(data.prompts, valid_frac, salt=VALID_SALT)
     tr_idx, va_idx = np.flatnonzero(~valid), np.flatnonzero(valid)
@@ -414,12 +439,7 @@ def train_router(
 
     folds, costly, splits = stack_splits(plan, stack_folds, tr_idx, va_idx, joint_stack)
     outputs, rows, targets, fitted = out_of_fold_outputs(plan, weighted, splits, folds)
-    metrics: dict[str, Any] = {"stack_folds": folds}
-    if folds != stack_folds:
-        metrics["stack_folds_requested"] = stack_folds
-        metrics["stack_fallback"] = f"{', '.join(costly)} is trained once (too costly per fold)"
-    if folds == 1:
-        metrics.update(valid_prompts=int(len(va_idx)), train_prompts=int(len(tr_idx)))
+    metrics = fold_metrics(folds, stack_folds, costly, tr_idx, va_idx)
     use_joint = folds > 1 if joint_stack is None else joint_stack
     inputs = StackInput(
         outputs, rows, targets, folds, weighted, tr_idx, embeddings, use_joint, seed, stack_mode, log,
