@@ -49,39 +49,64 @@ def fit_source_weights(
     APGR and gained the other source nothing. The report also gives each source alone.
     Sources in ``fixed`` (the target data) keep weight 1: the others are weighted for them.
     """
-    rng = np.random.default_rng(seed)
-    cache: dict[tuple[float, ...], tuple[dict[str, float], np.ndarray]] = {}
-    resamples: dict[str, np.ndarray] = {}
-
-    def run(w: dict[str, float]) -> tuple[dict[str, float], np.ndarray]:
-        """(validation loss per source, the mean over sources of the loss on each bootstrap resample)."""
-        key = tuple(w[s] for s in sources)
-        if key not in cache:
-            per_source, boots = {}, []
-            for s, (p, o) in evaluate(w).items():
-                loss = decisive_auc_loss(p, o)
-                if not np.isfinite(loss):
-                    continue
-                if s not in resamples:
-                    resamples[s] = rng.integers(0, len(o), (n_boot, len(o)))
-                b = np.array([decisive_auc_loss(p[i], o[i]) for i in resamples[s]])
-                per_source[s] = round(loss, 5)
-                boots.append(np.where(np.isfinite(b), b, loss))
-            obj_b = np.mean(boots, axis=0) if boots else np.full(n_boot, np.inf)
-            cache[key] = (per_source, obj_b)
-            log(f"  source weights {dict(zip(sources, key, strict=True))}: valid 1-AUC {per_source}")
-        return cache[key]
-
-    def objective(res: dict[str, float]) -> float:
-        vals = [v for v in res.values() if np.isfinite(v)]
-        return float(np.mean(vals)) if vals else float("inf")
-
+    run = _SourceLosses(evaluate, sources, n_boot, np.random.default_rng(seed), log)
     pooled = {s: 1.0 for s in sources}
     report: dict[str, Any] = {"loss": "1 - AUC on decisive battles", "pooled": run(pooled)[0], "alone": {}}
     movable = [s for s in sources if s not in set(fixed)]
     for s in movable:
         report["alone"][s] = run({t: (1.0 if t == s or t in fixed else 0.0) for t in sources})[0]
-    best = dict(pooled)
+    best, rejected = _descend(run, pooled, movable, grid, min_gain_se)
+    report["chosen"] = run(best)[0]
+    obj = _objective(report["chosen"])
+    report["objective"] = obj if np.isfinite(obj) else None  # the manifest is strict JSON
+    report["not_significant"] = rejected
+    top = max(best.values())
+    best = {s: round(w / top, 4) for s, w in best.items()}
+    return best, report
+
+
+class _SourceLosses:
+    """weights -> (validation loss per source, the mean over sources of the loss on each bootstrap
+    resample), each weighting evaluated once; every weighting sees the same resamples of a source."""
+
+    def __init__(self, evaluate, sources: Sequence[str], n_boot: int, rng: np.random.Generator, log) -> None:
+        self.evaluate, self.sources, self.n_boot, self.rng, self.log = evaluate, sources, n_boot, rng, log
+        self.cache: dict[tuple[float, ...], tuple[dict[str, float], np.ndarray]] = {}
+        self.resamples: dict[str, np.ndarray] = {}
+
+    def __call__(self, w: dict[str, float]) -> tuple[dict[str, float], np.ndarray]:
+        key = tuple(w[s] for s in self.sources)
+        if key not in self.cache:
+            self.cache[key] = self._losses(w)
+            self.log(f"  source weights {dict(zip(self.sources, key, strict=True))}: valid 1-AUC "
+                     f"{self.cache[key][0]}")  # fmt: skip
+        return self.cache[key]
+
+    def _losses(self, w: dict[str, float]) -> tuple[dict[str, float], np.ndarray]:
+        per_source, boots = {}, []
+        for s, (p, o) in self.evaluate(w).items():
+            loss = decisive_auc_loss(p, o)
+            if not np.isfinite(loss):
+                continue
+            if s not in self.resamples:
+                self.resamples[s] = self.rng.integers(0, len(o), (self.n_boot, len(o)))
+            b = np.array([decisive_auc_loss(p[i], o[i]) for i in self.resamples[s]])
+            per_source[s] = round(loss, 5)
+            boots.append(np.where(np.isfinite(b), b, loss))
+        return per_source, np.mean(boots, axis=0) if boots else np.full(self.n_boot, np.inf)
+
+
+def _objective(res: dict[str, float]) -> float:
+    vals = [v for v in res.values() if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("inf")
+
+
+def _descend(
+    run: _SourceLosses, start: dict[str, float], movable: Sequence[str], grid: Sequence[float],
+    min_gain_se: float,
+) -> tuple[dict[str, float], list[dict[str, Any]]]:  # fmt: skip
+    """Coordinate descent from ``start``: (the weights chosen, the moves that gained too little)."""
+    best = dict(start)
     rejected: list[dict[str, Any]] = []
     for s in movable:
         for g in grid:
@@ -91,16 +116,10 @@ def fit_source_weights(
             (res_b, boot_b), (res_c, boot_c) = run(best), run(cand)
             if not (res_b and res_c):
                 continue  # no source has decisive validation battles to rank: nothing to compare
-            gain = objective(res_b) - objective(res_c)
+            gain = _objective(res_b) - _objective(res_c)
             se = float(np.std(boot_b - boot_c))
             if gain > 1e-6 and gain > min_gain_se * se:
                 best = cand
             elif gain > 1e-6:
                 rejected.append({"weights": cand, "gain": round(gain, 5), "se": round(se, 5)})
-    report["chosen"] = run(best)[0]
-    obj = objective(report["chosen"])
-    report["objective"] = obj if np.isfinite(obj) else None  # the manifest is strict JSON
-    report["not_significant"] = rejected
-    top = max(best.values())
-    best = {s: round(w / top, 4) for s, w in best.items()}
-    return best, report
+    return best, rejected
