@@ -15,9 +15,9 @@ from router_core.training_data import (
     TrainingDataError,
     _normalized_prompt,
     _prompt_column,
-    _read_table,
     load_training_data,
 )
+from router_core.training_files import TrainingFileError, read_table
 
 
 def _strategy(value: object, path: str) -> str | None:
@@ -50,9 +50,9 @@ def read_audit(
     without_id: set[int] = set()
     for path in paths:
         try:
-            df = _read_table(path)
+            df = read_table(path)
             pcol = _prompt_column(df, None, path)
-        except TrainingDataError as exc:
+        except (TrainingDataError, TrainingFileError) as exc:
             raise SavingsInputError(f"audit labels: {exc}") from None
         where = f"{path}: column '{pcol}'"
         prompts = df[pcol].map(lambda x, where=where: _normalized_prompt(x, policy, where))

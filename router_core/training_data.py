@@ -30,6 +30,15 @@ from router_core.text import (
     prompt_hash,
     prompt_text,
 )
+from router_core.training_files import (
+    TrainingFileError,
+    as_scores,
+    has_one_hot_winners,
+    is_filled,
+    list_literal_prompts,
+    read_table,
+    winner_from_one_hot,
+)
 
 FORMATS = ("battles", "wide", "long", "struct")
 # ``turns`` (MT-bench) and ``messages`` (OpenAI chat) hold lists that reduce to text by the messages policy.
@@ -203,25 +212,6 @@ def fold_prompts(prompts: Sequence[str], k: int, salt: str = "") -> np.ndarray:
 # ---------------------------------------------------------------- reading one source
 
 
-def _read_table(path: str) -> pd.DataFrame:
-    p = Path(path)
-    if not p.exists():
-        raise TrainingDataError(f"training data file not found: {path}")
-    suffix = p.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq") or p.is_dir():
-            return pd.read_parquet(p)
-        if suffix == ".csv":
-            return pd.read_csv(p)
-        if suffix in (".jsonl", ".ndjson"):
-            return pd.read_json(p, lines=True)
-        if suffix == ".json":
-            return pd.read_json(p)
-    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad-input error for the user
-        raise TrainingDataError(f"cannot read {path}: {exc}") from exc
-    raise TrainingDataError(f"unsupported file type '{suffix}' for {path} (parquet, csv, json, jsonl)")
-
-
 def _prompt_column(df: pd.DataFrame, given: str | None, path: str) -> str:
     if given:
         if given not in df.columns:
@@ -267,7 +257,7 @@ def _is_struct_column(s: pd.Series) -> bool:
 
 def detect_format(df: pd.DataFrame, prompt_col: str) -> str:
     cols = set(df.columns)
-    if {"model_a", "model_b", "winner"} <= cols:
+    if {"model_a", "model_b"} <= cols and ("winner" in cols or has_one_hot_winners(cols)):
         return "battles"
     if {"model", "score"} <= cols:
         return "long"
@@ -290,8 +280,9 @@ def _scores_long(df: pd.DataFrame, fmt: str, prompt_col: str, path: str) -> pd.D
         _require(df, [prompt_col, "model", "score"], path, fmt)
         out = df[[prompt_col, "model", "score"]].rename(columns={prompt_col: "prompt"})
     elif fmt == "wide":
-        model_cols = _wide_model_columns(df, prompt_col, path)
-        out = df.melt(id_vars=[prompt_col], value_vars=model_cols, var_name="model", value_name="score")
+        scores = _wide_scores(df, prompt_col, path)
+        models = [c for c in scores.columns if c != prompt_col]
+        out = scores.melt(id_vars=[prompt_col], value_vars=models, var_name="model", value_name="score")
         out = out.rename(columns={prompt_col: "prompt"})
     elif fmt == "struct":
         struct_cols = [c for c in df.columns if c != prompt_col and _is_struct_column(df[c])]
@@ -311,42 +302,71 @@ def _scores_long(df: pd.DataFrame, fmt: str, prompt_col: str, path: str) -> pd.D
         out["score"] = out["score"].astype(np.float64)
     except (TypeError, ValueError) as exc:
         raise TrainingDataError(f"{path}: scores must be numeric or bool ({exc})") from exc
-    out["model"] = out["model"].astype(str)
+    out["model"] = out["model"].astype(str).str.strip()
     return out
 
 
 def _is_id_column(name: Any) -> bool:
     n = str(name).strip().lower()
-    return n in ID_COLUMNS or n.endswith("_id") or n.startswith("__index_level_")
+    # "Unnamed: 0": the index pandas' to_csv writes by default
+    return n in ID_COLUMNS or n.endswith("_id") or n.startswith(("__index_level_", "unnamed:"))
 
 
-def _wide_model_columns(df: pd.DataFrame, prompt_col: str, path: str) -> list[str]:
-    """The bool/numeric columns of a wide file, less identifier columns: an MT-bench export's
-    ``question_id`` would otherwise become a "model" that beats every real one."""
-    numeric = [
-        c
-        for c in df.columns
-        if c != prompt_col and (pd.api.types.is_bool_dtype(df[c]) or pd.api.types.is_numeric_dtype(df[c]))
-    ]
-    ids = [c for c in numeric if _is_id_column(c)]
+def _wide_scores(df: pd.DataFrame, prompt_col: str, path: str) -> pd.DataFrame:
+    """The prompt and one float column per model of a wide file. A model column is one whose cells are
+    all scores (``router_core.training_files.as_scores``), less identifier columns (an MT-bench export's
+    ``question_id`` would otherwise become a "model" that beats every real one) and per-model fields
+    named model|field (RouterBench's ``gpt-4|total_cost``). What is left out is said."""
+    scores, bad = {}, {}
+    for c in df.columns:
+        if c != prompt_col:
+            values, bad[c] = as_scores(df[c])
+            if values is not None:
+                scores[c] = values
+    ids = [c for c in scores if _is_id_column(c)]
+    fields = [c for c in scores if "|" in str(c)]
+    _warn_left_out(path, ids, fields, {c: v for c, v in bad.items() if v and c not in scores})
+    models = [c for c in scores if c not in ids and c not in fields]
+    if not models:
+        text = [c for c in df.columns if c != prompt_col and c not in models]
+        raise TrainingDataError(
+            f"{path}: no model score column (one bool/numeric column per model); not scores: {text} "
+            "(text columns never are; other formats: prompt,model_a,model_b,winner or prompt,model,score)"
+        )
+    return pd.DataFrame({prompt_col: df[prompt_col], **{c: scores[c] for c in models}})
+
+
+def _warn_left_out(path: str, ids: list, fields: list, text: dict[Any, list]) -> None:
     if ids:
         warnings.warn(
             f"{path}: ignored numeric column(s) {ids}: identifiers, not model scores "
-            "(a model column must not be named id, index, turn or *_id)",
-            stacklevel=3,
+            "(a model column must not be named id, index, turn, Unnamed: N or *_id)",
+            stacklevel=4,
         )
-    models = [c for c in numeric if c not in ids]
-    if not models:
-        text = [c for c in df.columns if c != prompt_col and c not in numeric]
-        raise TrainingDataError(
-            f"{path}: no model score column (one bool/numeric column per model); not scores: {text + ids} "
-            "(text columns never are; other formats: prompt,model_a,model_b,winner or prompt,model,score)"
+    if fields:
+        warnings.warn(f"{path}: ignored column(s) {fields}: per-model fields (model|field), not scores",
+                      stacklevel=4)  # fmt: skip
+    mostly_scores = {c: v for c, v in text.items() if len(v) < 3}
+    if mostly_scores:
+        shown = "; ".join(f"'{c}' has {v}" for c, v in mostly_scores.items())
+        warnings.warn(
+            f"{path}: ignored column(s) with cells that are no score, so not a model's scores: {shown} "
+            "(a score is a number, a percentage, true/false or yes/no; blank cells are missing)",
+            stacklevel=4,
         )
-    return models
 
 
 def _battles(df: pd.DataFrame, prompt_col: str, path: str) -> pd.DataFrame:
+    """Battles of a battles file: winner given, or Kaggle's one-hot winner columns; rows without both
+    models or a winner are dropped and counted."""
+    if "winner" not in df.columns and has_one_hot_winners(df.columns):
+        df = df.assign(winner=winner_from_one_hot(df))
     _require(df, [prompt_col, "model_a", "model_b", "winner"], path, "battles")
+    missing = df[["model_a", "model_b", "winner"]].map(lambda v: not is_filled(v)).any(axis=1)
+    if missing.any():
+        warnings.warn(f"{path}: dropped {int(missing.sum()):,} battle(s) without model_a, model_b or winner",
+                      stacklevel=3)  # fmt: skip
+        df = df.loc[~missing]
     winners = df["winner"].astype(str).str.strip().str.lower()
     bad = sorted(set(winners[~winners.isin(list(WINNER_OUTCOME))]))
     if bad:
@@ -357,8 +377,8 @@ def _battles(df: pd.DataFrame, prompt_col: str, path: str) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "prompt": df[prompt_col],
-            "model_a": df["model_a"].astype(str),
-            "model_b": df["model_b"].astype(str),
+            "model_a": df["model_a"].astype(str).str.strip(),
+            "model_b": df["model_b"].astype(str).str.strip(),
             "outcome": winners.map(WINNER_OUTCOME).astype(np.float32),
         }
     )
@@ -420,15 +440,35 @@ def load_training_data(
             ts = ts.subset(np.flatnonzero(used))
     if ts.n_battles == 0 and np.isnan(ts.scores).all():
         raise TrainingDataError("no battles or scores left between the selected models")
+    if not _has_a_decisive_label(ts):
+        raise TrainingDataError(
+            "every label is a tie: no battle has a winner and no prompt scores its models differently, "
+            "so there is nothing to learn which model to route to"
+        )
     return ts
+
+
+def _has_a_decisive_label(ts: TrainingSet) -> bool:
+    if (ts.battle_outcome != 0.5).any():
+        return True
+    if not ts.scores.size:
+        return False
+    with warnings.catch_warnings():  # all-NaN rows: battle-only prompts
+        warnings.simplefilter("ignore", RuntimeWarning)
+        spread = np.nanmax(ts.scores, axis=1) - np.nanmin(ts.scores, axis=1)
+    return bool((np.nan_to_num(spread) > 0).any())
 
 
 def _read_source(
     path: str, fmt: str | None, prompt_column: str | None, drop_empty: bool, messages_policy: MessagesPolicy
 ) -> tuple[str, pd.DataFrame]:
     """(format, long frame of scores or battles) of one training file, prompts normalised."""
-    df = _read_table(path)
+    try:
+        df = read_table(path)
+    except TrainingFileError as exc:
+        raise TrainingDataError(str(exc)) from None
     pcol = _prompt_column(df, prompt_column, path)
+    df[pcol] = list_literal_prompts(df[pcol])
     where = f"{path}: column '{pcol}'"
     norm = df[pcol].map(lambda x, where=where: _normalized_prompt(x, messages_policy, where))
     empty = (norm == "").to_numpy()

@@ -116,7 +116,7 @@ def test_models_restriction_and_errors(tmp_path):
     one = write(tmp_path, "one.parquet", pd.DataFrame({"prompt": ["a"], "m1": [1.0]}))
     with pytest.raises(TrainingDataError, match="at least two models"):
         load_training_data([one])
-    words = write(tmp_path, "words.parquet", pd.DataFrame({"prompt": ["a"], "m1": ["yes"], "m2": ["no"]}))
+    words = write(tmp_path, "words.parquet", pd.DataFrame({"prompt": ["a"], "m1": ["good"], "m2": ["bad"]}))
     with pytest.raises(TrainingDataError, match=r"no model score column .* not scores: \['m1', 'm2'\]"):
         load_training_data([words])
 
