@@ -122,11 +122,23 @@ def choose(
     cands: pd.DataFrame, opts: SampleOptions, router: Any
 ) -> tuple[list[sampling.Pick], dict[str, Any]]:
     if opts.strategy == "random":
-        return sampling.sample_random(len(cands), opts.n, opts.seed), {}
-    if opts.strategy == "stratified":
+        picks, info = sampling.sample_random(len(cands), opts.n, opts.seed), {}
+    elif opts.strategy == "stratified":
         strata = (cands["day"] + "/" + cands["segment"]).tolist()
-        return sampling.sample_stratified(strata, opts.n, opts.seed), {"strata": "day/segment"}
-    return _informative(cands, opts, router)
+        picks, info = sampling.sample_stratified(strata, opts.n, opts.seed), {"strata": "day/segment"}
+    else:
+        return _informative(cands, opts, router)
+    _say_repeats(cands["text"].iloc[[p.index for p in picks]].tolist(), opts.strategy)
+    return picks, info
+
+
+def _say_repeats(texts: list[str], strategy: str) -> None:
+    """A sample of requests (uniform: what an unbiased audit needs) repeats the prompts traffic repeats;
+    as training labels a repeated prompt counts once, so the user is told how many labels that leaves."""
+    if (distinct := len(set(texts))) < len(texts):
+        log(f"{strategy}: the {len(texts):,} sampled requests hold {distinct:,} distinct prompts (the "
+            "traffic repeats them); as target data each distinct prompt counts once, and `--strategy "
+            "informative` samples distinct prompts")  # fmt: skip
 
 
 def _request_files(out: Path, sample: pd.DataFrame, models: list[str]) -> dict[str, list[str]]:

@@ -507,3 +507,12 @@ def test_chat_logs_keep_their_messages_in_the_batch_bodies(tmp_path):
     row = pd.read_parquet(sample / "sample.parquet").iloc[0]
     assert row["prompt"] == "first\nSecond question?"  # the routed text (all user turns), as train reads it
     assert row["question"].startswith("system: be brief\nuser: first")  # the judge sees the whole chat
+
+
+def test_a_sample_that_repeats_prompts_says_how_many_are_distinct(capsys):
+    from jobs.label_sample import _say_repeats
+
+    _say_repeats(["hot"] * 39 + [f"p{i}" for i in range(11)], "random")
+    assert "the 50 sampled requests hold 12 distinct prompts" in capsys.readouterr().err
+    _say_repeats([f"p{i}" for i in range(50)], "random")
+    assert capsys.readouterr().err == ""
