@@ -12,6 +12,7 @@ from router_core.labeling import sampling as S
 from router_core.labeling.batch_files import (
     BatchFileError,
     read_requests,
+    read_results,
     result_from_line,
     result_line,
     write_parts,
@@ -184,3 +185,15 @@ def test_judge_requests_and_battles_from_verdicts():
     ] and not quarantine
     battles, quarantine = battles_from_verdicts(index, {"r1:0-1:ab": answer("[[A]]")})
     assert not battles and [(q["order"], q["reason"]) for q in quarantine] == [("ba", "no_judgement")]
+
+
+def test_an_output_file_cut_short_keeps_its_whole_lines(tmp_path):
+    """A download cut short mid-line: the whole lines are results, the cut one's request is unanswered."""
+    body = {"choices": [{"message": {"content": "hi"}}]}
+    response = {"status_code": 200, "body": body}
+    lines = [json.dumps({"custom_id": f"c{i}", "response": response}) for i in range(3)]
+    out = tmp_path / "part-00000.output.jsonl"
+    out.write_text("\n".join(lines)[:-25])
+    with pytest.warns(UserWarning, match=r"1 line\(s\) are no Batch output line \(line 3; .* collect"):
+        results = read_results([out])
+    assert sorted(results) == ["c0", "c1"] and all(r.ok for r in results.values())

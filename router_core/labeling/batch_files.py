@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,14 +180,39 @@ def result_line(r: Result) -> dict[str, Any]:
 
 
 def read_results(paths: Iterable[Path]) -> dict[str, Result]:
-    """Results by custom_id over output and error files; a success wins over an error for the same id."""
+    """Results by custom_id over output and error files; a success wins over an error for the same id.
+    A line that is not a JSON object (a download cut short) is left out, with a warning: its request
+    counts as unanswered, so the others are kept and a new collect can fetch it."""
     out: dict[str, Result] = {}
     for path in paths:
-        for _, obj in iter_jsonl(path):
+        for obj in _result_objects(path):
             r = result_from_line(obj)
             if r.custom_id not in out or (r.ok and not out[r.custom_id].ok):
                 out[r.custom_id] = r
     return out
+
+
+def _result_objects(path: Path) -> Iterator[dict[str, Any]]:
+    bad = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for no, raw in enumerate(f, 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError:
+                obj = None
+            if isinstance(obj, dict) and "custom_id" in obj:
+                yield obj
+            else:
+                bad.append(no)
+    if bad:
+        shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
+        warnings.warn(
+            f"{path}: {len(bad)} line(s) are no Batch output line (line {shown}; a download cut short?): "
+            "their requests count as unanswered; `batch collect` again fetches them",
+            stacklevel=3,
+        )
 
 
 def collected_results(request_file: Path) -> dict[str, Result]:
