@@ -44,6 +44,7 @@ from router_core.policies import PolicyError
 from router_core.projections import daily_summary
 from router_core.route_decision import RoutePolicy, decide, resolve_policy, route_models
 from router_core.tokens import completion_matrix, logged_or_counted
+from schemas.logs import token_column_hints
 
 FAIL_ENV = "BATCH_ROUTER_FAIL_BEFORE_COMMIT"  # test hook: raise after staging, before any rename
 
@@ -70,7 +71,9 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
     from jobs.validate_logs import resolve_input
 
     t_start = time.time()
-    info, _ = resolve_input(opts.logs, cfg)  # SchemaError before Spark starts
+    info, resolved = resolve_input(opts.logs, cfg)  # SchemaError before Spark starts
+    for line in token_column_hints(info.schema.names, resolved.optional):
+        log(line)
     router, prices = load_router_and_prices(opts)
     apply_router_defaults(cfg, router)
     check_scorer_keys(cfg, router)

@@ -36,12 +36,12 @@ from router_core.audit import AuditLabels
 from router_core.audit_report import NO_AUDIT_WARNING, measure
 from router_core.log_formats import LOG_FORMATS
 from router_core.log_rows import load_body, routed_value, row_days, text_of
-from router_core.pricing import PriceTable
+from router_core.pricing import DEFAULT_COMPLETION_TOKENS, PriceTable
 from router_core.savings_frame import Frame, SavingsInputError, build_frame
 from router_core.savings_stats import aggregate, cost_quality_curve
 from router_core.text import DEFAULT_MESSAGES_POLICY, MESSAGES_POLICIES, MessagesPolicy, normalize_prompt
 from router_core.tokens import TOKENIZER_ID, count_tokens
-from schemas.logs import LogColumns, ResolvedColumns, SchemaError
+from schemas.logs import LogColumns, ResolvedColumns, SchemaError, token_column_hints
 
 NO_SEGMENT = "(none)"
 
@@ -150,6 +150,8 @@ def read_logs(
                                 "prompt_tokens_counted": 0, "completion_tokens_estimated": 0}  # fmt: skip
         if unreadable:
             _log(f"left out {unreadable} lines that are not JSON objects or not Batch requests")
+        for line in token_column_hints(logs.names, opt):
+            _log(line)
         for key in ("prompt_tokens", "completion_tokens"):
             if key in opt:
                 df[key] = table.column(opt[key]).to_pandas().astype("Int64").to_numpy()
@@ -321,6 +323,9 @@ def run_savings(
         f"{frame.stats['labeled']} labeled, {frame.stats['unlabeled']} without a label; "
         f"bootstrap B={bootstrap}"
     )
+    if estimated := frame.stats["completion_tokens_estimated"]:
+        _log(f"{estimated} rows without completion_tokens: each model's typical answer length assumed "
+             f"({DEFAULT_COMPLETION_TOKENS} tokens, or completion_tokens in the --prices file)")  # fmt: skip
     table = aggregate(frame, bootstrap, seed, _log)
     curve = cost_quality_curve(frame)
     total = table[table["level"] == "total"].iloc[0].to_dict()

@@ -164,6 +164,31 @@ ID_LIKE = ("id", "requestId", "request-id", "req_id", "custom_id", "uuid", "trac
 PROMPT_LIKE = ("question", "input", "query", "text", "user_prompt", "instruction", "content")
 
 
+# Names logs give token counts; a log without the contract's names but with one of these is told so.
+TOKEN_LIKE = {
+    "prompt_tokens": ("input_tokens", "prompt_token_count", "tokens_in", "n_prompt_tokens"),
+    "completion_tokens": ("output_tokens", "completion_token_count", "tokens_out", "n_completion_tokens"),
+}
+_WITHOUT = {
+    "prompt_tokens": "counted from the text instead",
+    "completion_tokens": "each model's typical answer length assumed instead",
+}
+
+
+def token_column_hints(names: list[str], optional: dict[str, str]) -> list[str]:
+    """One line per token count the logs lack under its contract name but seem to hold under another."""
+    lower = {n.lower(): n for n in names}
+    lines = []
+    for logical, like in TOKEN_LIKE.items():
+        found = next((lower[c] for c in like if c in lower), None)
+        if logical not in optional and found:
+            lines.append(
+                f"no {logical} column ({_WITHOUT[logical]}), but a '{found}' column: "
+                f"--column {logical}={found} uses its counts"
+            )
+    return lines
+
+
 def _shown_columns(schema: pa.Schema) -> str:
     return ", ".join(schema.names[:30]) + (", ..." if len(schema.names) > 30 else "")
 

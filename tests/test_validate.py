@@ -585,3 +585,17 @@ def test_log_columns_named_like_the_added_ones_are_kept_apart(spark, tmp_path):
     assert (row["log_route_text"], row["log_truncated"], row["log_image_parts"]) == ("stale", True, 3)
     assert (row["route_text"], row["truncated"], row["image_parts"]) == ("Explain recursion", False, 0)
     assert row["norm_text"] == "Explain recursion" and row["prompt_hash"] != "0" * 32
+
+
+def test_token_counts_under_other_names_are_pointed_out():
+    from schemas.logs import token_column_hints
+
+    lines = token_column_hints(["request_id", "prompt", "Input_Tokens", "output_tokens"], {})
+    assert lines == [
+        "no prompt_tokens column (counted from the text instead), but a 'Input_Tokens' column: "
+        "--column prompt_tokens=Input_Tokens uses its counts",
+        "no completion_tokens column (each model's typical answer length assumed instead), but a "
+        "'output_tokens' column: --column completion_tokens=output_tokens uses its counts",
+    ]
+    mapped = {"prompt_tokens": "input_tokens", "completion_tokens": "output_tokens"}
+    assert token_column_hints(["input_tokens", "output_tokens"], mapped) == []
