@@ -46,6 +46,10 @@ PROMPT_COLUMNS = ("prompt", "question", "instruction", "text", "turns", "message
 # Numeric columns that describe a row rather than score a model (wide format); also any name ending "_id".
 ID_COLUMNS = frozenset({"id", "idx", "index", "row", "turn", "turn_id", "uid", "qid", "__index_level_0__"})
 WINNER_OUTCOME = {"model_a": 1.0, "model_b": 0.0, "tie": 0.5, "tie (bothbad)": 0.5}
+# Text columns of a wide file that hold a question's answer, not a model's score, even when the answer is
+# yes / no or true / false (a spreadsheet's per-model cells of that kind are scores).
+ANSWER_COLUMNS = frozenset({"answer", "label", "target", "reference", "gold", "ground_truth", "expected",
+                            "correct_answer", "solution", "reference_answer"})  # fmt: skip
 
 
 class TrainingDataError(ValueError):
@@ -317,12 +321,17 @@ def _wide_scores(df: pd.DataFrame, prompt_col: str, path: str) -> pd.DataFrame:
     all scores (``router_core.training_files.as_scores``), less identifier columns (an MT-bench export's
     ``question_id`` would otherwise become a "model" that beats every real one) and per-model fields
     named model|field (RouterBench's ``gpt-4|total_cost``). What is left out is said."""
-    scores, bad = {}, {}
+    scores, bad, answers = {}, {}, []
     for c in df.columns:
         if c != prompt_col:
             values, bad[c] = as_scores(df[c])
-            if values is not None:
+            if values is not None and values is not df[c] and str(c).strip().lower() in ANSWER_COLUMNS:
+                answers.append(c)  # a yes/no reference answer, not a model's score
+            elif values is not None:
                 scores[c] = values
+    if answers:
+        warnings.warn(f"{path}: ignored text column(s) {answers}: reference answers, not model scores",
+                      stacklevel=3)  # fmt: skip
     ids = [c for c in scores if _is_id_column(c)]
     fields = [c for c in scores if "|" in str(c)]
     _warn_left_out(path, ids, fields, {c: v for c, v in bad.items() if v and c not in scores})
@@ -346,7 +355,7 @@ def _warn_left_out(path: str, ids: list, fields: list, text: dict[Any, list]) ->
     if fields:
         warnings.warn(f"{path}: ignored column(s) {fields}: per-model fields (model|field), not scores",
                       stacklevel=4)  # fmt: skip
-    mostly_scores = {c: v for c, v in text.items() if len(v) < 3}
+    mostly_scores = {c: v for c, v in text.items() if "|" not in str(c)}
     if mostly_scores:
         shown = "; ".join(f"'{c}' has {v}" for c, v in mostly_scores.items())
         warnings.warn(

@@ -283,3 +283,78 @@ def test_subsample_keeps_every_target_prompt_that_fits(tmp_path):
     assert {p for p in small.prompts if p.startswith("t")} == {f"t{i}" for i in range(8)}
     only_targets = subsample_prompts(ts, 5, ["mine"], seed=0)
     assert len(only_targets.prompts) == 5 and all(p.startswith("t") for p in only_targets.prompts)
+
+
+# --- training files as teams export them ---------------------------------------------------------------
+
+
+def test_spreadsheet_csv_with_pandas_index_text_booleans_blanks_and_percentages(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "prompt": ["q1", "q2", "q3"],
+            "gpt-4o": ["TRUE", "FALSE", "TRUE"],
+            "haiku": ["false", "", "True"],  # a blank cell: no score for that prompt
+            "llama": ["85%", "40 %", "0.5"],
+            "notes": ["fine", "check", "ok"],  # text: never a model
+            "judge": ["1", "0", "error"],  # mostly scores: left out, and said
+            "answer": ["yes", "no", "yes"],  # the question's answer, not a model
+        }
+    )
+    frame.to_csv(tmp_path / "sheet.csv")  # pandas' default keeps the index as "Unnamed: 0"
+    with pytest.warns(UserWarning) as caught:
+        ts = load_training_data([str(tmp_path / "sheet.csv")])
+    said = " ".join(str(w.message) for w in caught)
+    assert (
+        "'Unnamed: 0'" in said and "'judge' has ['error']" in said and "['answer']: reference answers" in said
+    )
+    assert ts.models == ["gpt-4o", "haiku", "llama"]
+    np.testing.assert_allclose(ts.scores, [[1, 0, 0.85], [0, np.nan, 0.4], [1, 1, 0.5]])
+
+
+def test_kaggle_arena_one_hot_winners_and_list_literal_prompts(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "model_a": ["gpt-4", "gpt-4 ", "claude", None],  # a stray space is the same model
+            "model_b": ["claude", "claude", "gpt-4", "claude"],
+            "prompt": ['["Hi there"]', '["Sort a list", "Now in reverse"]', '["Hi there"]', '["x"]'],
+            "winner_model_a": [1, 0, 0, 1],
+            "winner_model_b": [0, 1, 0, 0],
+            "winner_tie": [0, 0, 1, 0],
+        }
+    )
+    frame.to_csv(tmp_path / "arena.csv", index=False)
+    with pytest.warns(UserWarning, match=r"dropped 1 battle\(s\) without model_a, model_b or winner"):
+        ts = load_training_data([str(tmp_path / "arena.csv")])
+    assert ts.models == ["claude", "gpt-4"] and ts.n_battles == 3
+    assert sorted(ts.prompts) == ["Hi there", "Sort a list Now in reverse"]
+    assert sorted(ts.battle_outcome.tolist()) == [0.0, 0.5, 1.0]
+
+
+def test_routerbench_fields_json_lines_named_json_and_semicolon_csv(tmp_path):
+    frame = pd.DataFrame(
+        {
+            "prompt": ["['What is 2+2?']", "['Name a colour.']"],
+            "gpt-4": [1.0, 1.0],
+            "mixtral": [0.0, 1.0],
+            "gpt-4|total_cost": [0.01, 0.02],
+            "gpt-4|model_response": ["4", "red"],
+        }
+    )
+    frame.to_json(tmp_path / "rb.json", orient="records", lines=True)  # JSON Lines under a .json name
+    with pytest.warns(UserWarning, match=r"ignored column\(s\) \['gpt-4\|total_cost'\]: per-model fields"):
+        ts = load_training_data([str(tmp_path / "rb.json")])
+    assert ts.models == ["gpt-4", "mixtral"] and sorted(ts.prompts) == ["Name a colour.", "What is 2+2?"]
+    frame[["prompt", "gpt-4", "mixtral"]].to_csv(tmp_path / "eu.csv", sep=";", index=False)
+    assert load_training_data([str(tmp_path / "eu.csv")]).models == ["gpt-4", "mixtral"]
+
+
+def test_labels_that_are_all_ties_are_an_error(tmp_path):
+    ties = pd.DataFrame(
+        {"prompt": ["a", "b"], "model_a": ["x", "x"], "model_b": ["y", "y"], "winner": ["tie"] * 2}
+    )
+    with pytest.raises(TrainingDataError, match="every label is a tie"):
+        load_training_data([write(tmp_path, "ties.parquet", ties)])
+    equal = pd.DataFrame({"prompt": ["a", "b"], "x": [1.0, 0.0], "y": [1.0, 0.0]})
+    with pytest.raises(TrainingDataError, match="every label is a tie"):
+        load_training_data([write(tmp_path, "equal.parquet", equal)])
