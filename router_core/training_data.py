@@ -329,27 +329,27 @@ def _wide_scores(df: pd.DataFrame, prompt_col: str, path: str) -> pd.DataFrame:
                 answers.append(c)  # a yes/no reference answer, not a model's score
             elif values is not None:
                 scores[c] = values
-    if answers:
-        warnings.warn(f"{path}: ignored text column(s) {answers}: reference answers, not model scores",
-                      stacklevel=3)  # fmt: skip
     ids = [c for c in scores if _is_id_column(c)]
     fields = [c for c in scores if "|" in str(c)]
-    _warn_left_out(path, ids, fields, {c: v for c, v in bad.items() if v and c not in scores})
+    _warn_left_out(path, ids + answers, fields, {c: v for c, v in bad.items() if v and c not in scores})
     models = [c for c in scores if c not in ids and c not in fields]
     if not models:
         text = [c for c in df.columns if c != prompt_col and c not in models]
         raise TrainingDataError(
             f"{path}: no model score column (one bool/numeric column per model); not scores: {text} "
-            "(text columns never are; other formats: prompt,model_a,model_b,winner or prompt,model,score)"
+            "(a score is a number, a bool, a percentage or true/false/yes/no text; other formats: "
+            "prompt,model_a,model_b,winner or prompt,model,score)"
         )
     return pd.DataFrame({prompt_col: df[prompt_col], **{c: scores[c] for c in models}})
 
 
 def _warn_left_out(path: str, ids: list, fields: list, text: dict[Any, list]) -> None:
+    """Say which score-like columns are not models: identifiers and answers, per-model fields, and
+    columns where a few cells are no score."""
     if ids:
         warnings.warn(
-            f"{path}: ignored numeric column(s) {ids}: identifiers, not model scores "
-            "(a model column must not be named id, index, turn, Unnamed: N or *_id)",
+            f"{path}: ignored column(s) {ids}: identifiers or answers, not model scores (a model column "
+            f"must not be named id, index, turn, Unnamed: N, *_id, or {', '.join(sorted(ANSWER_COLUMNS))})",
             stacklevel=4,
         )
     if fields:

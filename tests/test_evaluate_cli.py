@@ -116,7 +116,7 @@ def test_mt_bench_style_turns_found_without_options(files, tmp_path):
     mtb = tmp_path / "mtb.parquet"
     df.to_parquet(mtb)
     common = ("--router", str(files["dir"] / "pair_router"), "--no-baseline", "--bootstrap", "0")
-    with pytest.warns(UserWarning, match=r"ignored numeric column\(s\) \['question_id'\]"):
+    with pytest.warns(UserWarning, match=r"ignored column\(s\) \['question_id'\]"):
         res = runner.invoke(app, ["evaluate", *common, "--data", str(mtb), "--out", str(tmp_path / "a")])
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["n_prompts"] == 120

@@ -182,7 +182,7 @@ def test_mt_bench_style_file_loads_without_options(tmp_path):
         }
     )
     path = write(tmp_path, "mtb.parquet", df)
-    with pytest.warns(UserWarning, match=r"ignored numeric column\(s\) \['question_id'\]"):
+    with pytest.warns(UserWarning, match=r"ignored column\(s\) \['question_id'\]"):
         ts = load_training_data([path])
     assert ts.models == ["gpt-4", "mixtral"]
     assert ts.prompts[0] == "Write a poem. Now make it shorter."
@@ -304,9 +304,7 @@ def test_spreadsheet_csv_with_pandas_index_text_booleans_blanks_and_percentages(
     with pytest.warns(UserWarning) as caught:
         ts = load_training_data([str(tmp_path / "sheet.csv")])
     said = " ".join(str(w.message) for w in caught)
-    assert (
-        "'Unnamed: 0'" in said and "'judge' has ['error']" in said and "['answer']: reference answers" in said
-    )
+    assert "['Unnamed: 0', 'answer']: identifiers or answers" in said and "'judge' has ['error']" in said
     assert ts.models == ["gpt-4o", "haiku", "llama"]
     np.testing.assert_allclose(ts.scores, [[1, 0, 0.85], [0, np.nan, 0.4], [1, 1, 0.5]])
 
