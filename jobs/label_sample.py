@@ -121,13 +121,13 @@ def _informative(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple
 def choose(
     cands: pd.DataFrame, opts: SampleOptions, router: Any
 ) -> tuple[list[sampling.Pick], dict[str, Any]]:
+    if opts.strategy == "informative":
+        return _informative(cands, opts, router)
     if opts.strategy == "random":
         picks, info = sampling.sample_random(len(cands), opts.n, opts.seed), {}
-    elif opts.strategy == "stratified":
+    else:
         strata = (cands["day"] + "/" + cands["segment"]).tolist()
         picks, info = sampling.sample_stratified(strata, opts.n, opts.seed), {"strata": "day/segment"}
-    else:
-        return _informative(cands, opts, router)
     _say_repeats(cands["text"].iloc[[p.index for p in picks]].tolist(), opts.strategy)
     return picks, info
 
