@@ -64,19 +64,25 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; a bad line is a one-line BatchFileError."""
-    with open(path, encoding="utf-8") as f:
+def iter_jsonl(path: Path, bad: list[int] | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; a line that is no JSON object is a one-line
+    BatchFileError, or with ``bad`` given, its number appended there and the line left out."""
+    with open(path, encoding="utf-8", errors="strict" if bad is None else "replace") as f:
         for no, raw in enumerate(f, 1):
             if not raw.strip():
                 continue
             try:
                 obj = json.loads(raw)
             except json.JSONDecodeError as exc:
-                raise BatchFileError(f"{path}:{no}: not JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
+                if bad is None:
+                    raise BatchFileError(f"{path}:{no}: not JSON ({exc.msg})") from None
+                obj = None
+            if isinstance(obj, dict):
+                yield no, obj
+            elif bad is None:
                 raise BatchFileError(f"{path}:{no}: a line must be a JSON object")
-            yield no, obj
+            else:
+                bad.append(no)
 
 
 def read_requests(path: Path) -> list[dict[str, Any]]:
@@ -193,19 +199,12 @@ def read_results(paths: Iterable[Path]) -> dict[str, Result]:
 
 
 def _result_objects(path: Path) -> Iterator[dict[str, Any]]:
-    bad = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for no, raw in enumerate(f, 1):
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except json.JSONDecodeError:
-                obj = None
-            if isinstance(obj, dict) and "custom_id" in obj:
-                yield obj
-            else:
-                bad.append(no)
+    bad: list[int] = []
+    for no, obj in iter_jsonl(path, bad):
+        if "custom_id" in obj:
+            yield obj
+        else:
+            bad.append(no)
     if bad:
         shown = ", ".join(map(str, bad[:5])) + (" ..." if len(bad) > 5 else "")
         warnings.warn(
