@@ -224,9 +224,14 @@ def _prompt_column(df: pd.DataFrame, given: str | None, path: str) -> str:
     for c in PROMPT_COLUMNS:
         if c in df.columns:
             return c
+    keyed = (
+        " A file keyed by question_id (MT-bench judgments) needs its questions joined on it first."
+        if ("question_id" in df.columns)
+        else ""
+    )
     raise TrainingDataError(
         f"{path}: no prompt column (looked for {', '.join(PROMPT_COLUMNS)}; use --prompt-column); "
-        f"columns: {list(df.columns)}"
+        f"columns: {list(df.columns)}.{keyed}"
     )
 
 

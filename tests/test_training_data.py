@@ -356,3 +356,9 @@ def test_labels_that_are_all_ties_are_an_error(tmp_path):
     equal = pd.DataFrame({"prompt": ["a", "b"], "x": [1.0, 0.0], "y": [1.0, 0.0]})
     with pytest.raises(TrainingDataError, match="every label is a tie"):
         load_training_data([write(tmp_path, "equal.parquet", equal)])
+
+
+def test_judgments_keyed_by_question_id_name_the_join(tmp_path):
+    pair = pd.DataFrame({"question_id": [81], "model_1": ["a"], "model_2": ["b"], "g1_winner": ["model_1"]})
+    with pytest.raises(TrainingDataError, match="keyed by question_id .* joined on it first"):
+        load_training_data([write(tmp_path, "gpt4_pair.parquet", pair)])
