@@ -35,6 +35,7 @@ from router_core.training_files import (
     as_scores,
     has_one_hot_winners,
     is_filled,
+    is_text_column,
     list_literal_prompts,
     read_table,
     winner_from_one_hot,
@@ -330,7 +331,7 @@ def _wide_scores(df: pd.DataFrame, prompt_col: str, path: str) -> pd.DataFrame:
     for c in df.columns:
         if c != prompt_col:
             values, bad[c] = as_scores(df[c])
-            if values is not None and values is not df[c] and str(c).strip().lower() in ANSWER_COLUMNS:
+            if values is not None and is_text_column(df[c]) and str(c).strip().lower() in ANSWER_COLUMNS:
                 answers.append(c)  # a yes/no reference answer, not a model's score
             elif values is not None:
                 scores[c] = values

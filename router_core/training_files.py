@@ -88,7 +88,7 @@ def as_scores(column: pd.Series) -> tuple[pd.Series | None, list[Any]]:
     """(the column as float scores, or None when a cell is no score; when most filled cells are scores
     but some are not, up to three of those). Bool and numeric columns are scores as they are; text cells
     may be TRUE / FALSE / yes / no (any case), a number or a percentage; blanks are missing scores."""
-    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+    if not is_text_column(column):
         return column, []
     values = column.map(_score_cell)
     bad = column[values.isna() & column.map(is_filled)]
@@ -97,6 +97,11 @@ def as_scores(column: pd.Series) -> tuple[pd.Series | None, list[Any]]:
     if values.notna().sum() <= len(bad):  # mostly text: no score column with a few bad cells
         return None, []
     return None, list(dict.fromkeys(v if isinstance(v, str) else repr(v)[:40] for v in bad))[:3]
+
+
+def is_text_column(column: pd.Series) -> bool:
+    """Neither bool nor numeric: its scores, if any, are written as text."""
+    return not (pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column))
 
 
 def is_filled(cell: Any) -> bool:
