@@ -19,15 +19,12 @@ import numpy as np
 import pyarrow as pa
 
 from jobs import atomic_write
+from jobs.route_setup import log
 from router_core.artifact import sha256_file
 from router_core.batch_files import MAX_BYTES, MAX_REQUESTS, check_batch_file, chunk_numbers
 
 DISPATCH_MAX_LINES = MAX_REQUESTS  # OpenAI Batch API: at most 50,000 requests and 200 MB per input file
 OUTPUTS = ("labels", "projections", "projections_daily", "quarantine")
-
-
-def log(msg: str) -> None:
-    print(f"[route] {msg}", flush=True)
 
 
 def map_col(keys: list[str], x: np.ndarray) -> pa.MapArray:
