@@ -120,6 +120,7 @@ def main() -> None:
         }
     print(json.dumps(res, indent=2))
     if a.out:
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps(res, indent=2))
 
 

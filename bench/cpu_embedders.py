@@ -110,6 +110,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             results.append(row)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 

@@ -250,6 +250,7 @@ def write_results(a: argparse.Namespace, results: list[dict]) -> dict:
         }
         for r in results
     ]
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"args": vars(a), "domains": domains, "summary": summary}, indent=1))
     log(f"wrote {a.out} ({len(results)} domains)")
     return summary

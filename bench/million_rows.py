@@ -123,6 +123,7 @@ def main() -> None:
         res = validate_only(logs, work, args.master)
         print(json.dumps(res, indent=2))
         if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
         return
     router = train_router(work / "router_sw_mf", ("sw", "mf"))
@@ -152,6 +153,7 @@ def main() -> None:
     }
     print(json.dumps(res, indent=2))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
 
 

@@ -206,6 +206,7 @@ def main() -> None:
         print(f"({key[0]}) route job {key}: {r}", flush=True)
     print(json.dumps(res, indent=2))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
 
 

@@ -382,6 +382,7 @@ def run_protocol(domains: list[Domain], a: argparse.Namespace, run_domain, summa
         summary = summarise(results)
         raw = {dom: {m: {n: np.asarray(v)[:, 0].tolist() for n, v in r.items()} for m, r in res.items()}
                for dom, res in results.items()}  # fmt: skip
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(json.dumps({"args": vars(a), "results": raw, "summary": summary}, indent=1))
     print(table(summary))
     print(json.dumps(summary["checks"]), f"({time.time() - t0:.0f}s)")
