@@ -88,12 +88,34 @@ def scorer_params_error(name: str, kwargs: dict[str, Any]) -> str | None:
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
         return f"scorer {name} has no parameter(s) {', '.join(unknown)} (its parameters: {', '.join(known)})"
+    if (problem := _param_type_error(name, kwargs)) is not None:
+        return problem
     try:
         SCORERS[name](**kwargs)
     except ValueError as exc:  # the scorer's own check names it
         return str(exc)
     except TypeError as exc:
         return f"scorer {name}: {exc}"
+    return None
+
+
+def _param_type_error(name: str, kwargs: dict[str, Any]) -> str | None:
+    """A value of another kind than the parameter's default (a number or a flag): caught here, it
+    would otherwise fail deep inside fitting with a message about the code, not the flag."""
+    import inspect
+    from numbers import Real
+
+    defaults = inspect.signature(SCORERS[name].__init__).parameters
+    for key, value in kwargs.items():
+        default = defaults[key].default
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, Real):
+            ok, kind = isinstance(value, Real) and not isinstance(value, bool), "a number"
+        else:
+            continue  # a text, None or a list default: the scorer's own check, if any
+        if not ok:
+            return f"scorer {name}: {key} must be {kind}, got {value!r}"
     return None
 
 
@@ -584,7 +606,6 @@ def _check_targets(ts, targets: dict[str, str], opts: TrainOptions, when: str) -
 
 def _fit(opts: TrainOptions, ts, emb: np.ndarray, embedder_id: str, target_sources: list[str]):
     from router_core.training import train_router
-    from router_core.training_data import TrainingDataError
 
     try:
         router = train_router(
@@ -605,7 +626,7 @@ def _fit(opts: TrainOptions, ts, emb: np.ndarray, embedder_id: str, target_sourc
             target_sources=target_sources,
             log=lambda m: typer.echo(m),
         )
-    except (TrainingDataError, ValueError, TypeError) as exc:
+    except ValueError as exc:  # TrainingDataError, and the checks of scorers and training arguments
         raise BadInputError(f"training failed: {exc}") from None
     router.record_label_coverage(emb, seed=opts.seed)
     router.manifest["train_command"] = " ".join(["batch-router", *sys.argv[1:]])

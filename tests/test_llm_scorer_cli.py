@@ -80,6 +80,8 @@ def test_train_with_scorer_params_records_the_scoring_cost(server, tmp_path):
         ),
         (["--scorer-param", "llm=3"], "--scorer-param must look like SCORER.PARAM=VALUE"),
         (["--scorer-param", "llm.verdicts=often"], "llm: verdicts must be one of auto, logprobs, samples"),
+        (["--scorer-param", "llm.k_shot=many"], "scorer llm: k_shot must be a number, got 'many'"),
+        (["--scorer-param", "llm.k_shot=true"], "scorer llm: k_shot must be a number, got True"),
         (["--scorer-param", "knn.k=5"], "--scorer-param for knn, which is not among the scorers: sw, llm"),
     ],
 )
