@@ -12,7 +12,8 @@ import importlib
 
 from router_core.scorers.base import Scorer
 
-# name -> "module:Class", in the order the scorers are fitted and stacked.
+# name -> "module:Class". The order is that of the default set and of listings; a router fits and stacks
+# its scorers in the order `train --scorers` gives them.
 SCORER_PATHS: dict[str, str] = {
     "sw": "router_core.scorers.sw:SWScorer",
     "mf": "router_core.scorers.mf:MFScorer",
