@@ -23,9 +23,9 @@ def sample(
     logs: str = typer.Option(
         ...,
         "--logs",
-        help="Prompt logs as the route job reads them (Parquet, JSON Lines, OpenAI Batch input, CSV): file, "
-        "directory or Hive (dt=...) directory. A logged request body (Batch input, body/request column) is "
-        "sent unchanged but for its model.",
+        help="Prompt logs as the route job reads them (Parquet, JSON Lines, OpenAI Batch input, a JSON "
+        "array, CSV; .gz/.bz2 too): file, directory or Hive (dt=...) directory. A logged request body "
+        "(Batch input, body/request column) is sent unchanged but for its model.",
     ),
     router: str | None = typer.Option(
         None,

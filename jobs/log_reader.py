@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from jobs.text_columns import utf8_error_detail
 from router_core.log_formats import (
     LogFormatError,
     csv_delimiter,
@@ -36,6 +37,7 @@ from router_core.log_formats import (
 from router_core.log_rows import BATCH_URL, BATCH_URLS, RESPONSES_URL, WRONG_BODY
 from schemas.logs import (
     REASON_BAD_REQUEST,
+    REASON_INVALID_UTF8,
     REASON_MALFORMED_JSON,
     REASON_UNSUPPORTED_CONTENT,
     LogColumns,
@@ -182,6 +184,8 @@ def _read_parquet(spark, info: LogInput):
         df = df.withColumn(c, F.timestamp_micros(F.expr(f"`{c}` div 1000")))
     for c in float_token_columns(info):  # pandas' integers with missing values: NaN -> null
         df = df.withColumn(c, _as_long(column(c)))
+    for c in (f.name for f in info.schema if pa.types.is_null(f.type) and f.name in df.columns):
+        df = df.withColumn(c, column(c).cast("string"))  # pandas' all-None columns: Spark reads int nulls
     return df
 
 
@@ -219,6 +223,7 @@ def _json_path(info: LogInput, name: str) -> str:
     return "$" + "".join(f".{k}" if k.isidentifier() else "['" + k.replace("'", "") + "']" for k in keys)
 
 
+NOT_UTF8 = "_br_not_utf8"  # a JSON line's bytes that are not UTF-8: where (not_utf8_detail), else null
 ARRAY_BAD = "_br_array_bad"  # a JSON array file's row: the file is no array
 NOT_AN_ARRAY = "file is not a JSON array (not valid JSON, or cut short)"
 
@@ -228,7 +233,13 @@ def _json_lines(spark, info: LogInput):
     from pyspark.sql import functions as F
 
     df = spark.read.option("basePath", _base_path(info.path)).text(info.path)
-    return df.where(F.trim("value") != ""), F.try_parse_json("value")  # blank lines are no requests
+    df = df.where(F.trim("value") != "")  # blank lines are no requests
+    # The text reader keeps a line's bytes: one that is not UTF-8 is quarantined (its bytes would reach
+    # the prompt as U+FFFD), and kept as valid UTF-8 text (U+FFFD) so that Parquet readers read it back.
+    value = F.col("value")
+    detail = F.concat(F.lit("line is not UTF-8: "), utf8_error_detail(value.cast("binary")))
+    df = df.withColumn(NOT_UTF8, F.when(~F.is_valid_utf8(value), detail))
+    return df.withColumn("value", F.make_valid_utf8(value)), F.try_parse_json("value")
 
 
 def _json_array_elements(spark, info: LogInput):
@@ -252,7 +263,7 @@ def _read_json(spark, info: LogInput):
 
     array = info.fmt == "json"
     df, v = _json_array_elements(spark, info) if array else _json_lines(spark, info)
-    parts = [c for c in df.columns if c not in ("value", ARRAY_BAD, "_br_el")]
+    parts = [c for c in df.columns if c not in ("value", ARRAY_BAD, "_br_el", NOT_UTF8)]
     is_object = F.coalesce(F.schema_of_variant(v).startswith("OBJECT"), F.lit(False))
     cols = [c for c in info.schema.names if c not in parts]
     extracted = {c: F.try_variant_get(v, _json_path(info, c), "string") for c in cols}
@@ -267,6 +278,9 @@ def _read_json(spark, info: LogInput):
     )
     bad = _error(REASON_MALFORMED_JSON, not_object)
     error = F.when(~is_object, bad)
+    if not array:
+        not_utf8 = F.col(NOT_UTF8).isNotNull()
+        error = F.when(not_utf8, _error(REASON_INVALID_UTF8, F.col(NOT_UTF8))).when(~is_object, bad)
     if array:
         not_array = _error(REASON_MALFORMED_JSON, F.lit(NOT_AN_ARRAY))
         error = F.when(F.col(ARRAY_BAD), not_array).when(~is_object, bad)

@@ -30,9 +30,9 @@ import pyarrow.dataset as pads
 from jobs.config import JobConfig, LogsConfig
 from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput, float_token_columns
 from jobs.validate_logs import resolve_input
-from router_core.log_formats import MISSING, csv_header, open_text, path_value
+from router_core.log_formats import MISSING, csv_header, not_utf8_detail, open_text, path_value
 from router_core.log_rows import Problem, batch_line_problem, json_kind
-from router_core.messages import MALFORMED_JSON, UNSUPPORTED_CONTENT
+from router_core.messages import INVALID_UTF8, MALFORMED_JSON, UNSUPPORTED_CONTENT
 from schemas.logs import ResolvedColumns, SchemaError
 
 
@@ -83,7 +83,7 @@ class LogTable:
         problems = self.problems
         if problems is None:
             return None
-        return [p is None or p[0] == UNSUPPORTED_CONTENT for p in problems]
+        return [p is None or p[0] in (UNSUPPORTED_CONTENT, INVALID_UTF8) for p in problems]
 
     def _text_table(self) -> pa.Table:
         if self._parsed is None:
@@ -160,24 +160,35 @@ def _value(row: dict, name: str, info: LogInput) -> Any:
 
 def _json_values(f: Path, fmt: str):
     """(value, problem) per non-blank line, or per element of a ``json`` file's array."""
+    if fmt != "json":
+        yield from _json_lines(f)
+        return
     with open_text(f) as fh:
-        if fmt == "json":
-            try:
-                values = json.loads(fh.read().lstrip("\ufeff"))
-            except (ValueError, RecursionError):
-                values = None
-            if not isinstance(values, list):
-                yield None, (MALFORMED_JSON, NOT_AN_ARRAY)
-                return
-            yield from ((v, None) for v in values)
-            return
+        try:
+            values = json.loads(fh.read().lstrip("\ufeff"))
+        except (ValueError, RecursionError):
+            values = None
+    if not isinstance(values, list):
+        yield None, (MALFORMED_JSON, NOT_AN_ARRAY)
+        return
+    yield from ((v, None) for v in values)
+
+
+def _json_lines(f: Path):
+    """(value, problem) per non-blank line; a line that is not UTF-8 is read with U+FFFD for its bad bytes
+    and has that problem (the route job quarantines it as invalid_utf8)."""
+    with open_text(f, errors="surrogateescape") as fh:  # bad bytes kept, to be found
         for line in fh:
             if not line.strip():
                 continue
+            bad = None if line.isascii() else not_utf8_detail(line.encode("utf-8", "surrogateescape"))
+            if bad:
+                line = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             try:
-                yield json.loads(line), None
+                obj, problem = json.loads(line), None
             except (ValueError, RecursionError):
-                yield None, (MALFORMED_JSON, "line is not valid JSON")
+                obj, problem = None, (MALFORMED_JSON, "line is not valid JSON")
+            yield obj, (INVALID_UTF8, bad) if bad else problem
 
 
 def _json_rows(f: Path, info: LogInput):
@@ -186,7 +197,7 @@ def _json_rows(f: Path, info: LogInput):
     row = "element" if info.fmt == "json" else "line"
     for obj, problem in _json_values(f, info.fmt):
         if problem is not None:
-            yield {}, problem
+            yield obj if isinstance(obj, dict) else {}, problem
             continue
         if not isinstance(obj, dict):
             yield {}, (MALFORMED_JSON, f"{row} is JSON {json_kind(obj)}, not an object")

@@ -126,7 +126,7 @@ def read_logs(
     try:
         logs = open_logs(path, LogsConfig(format=log_format, columns=columns, text_source=text_source))
         requests = logs.requests
-        keep = None if requests is None else pa.array(requests)
+        keep = None if requests is None else pa.array(requests, pa.bool_())  # typed: a log may have no rows
 
         def scan(cols: list[str]) -> pa.Table:
             t = logs.read(cols)

@@ -12,9 +12,9 @@ FormatOpt = typer.Option(
     None,
     "--format",
     help="Log format: parquet, jsonl, json (one JSON array of row objects per file), openai_batch or csv. "
-    "Default: by file extension (.parquet, .jsonl/.ndjson/.json, .csv), else by content; a JSON file that "
-    "starts with [ is a JSON array; JSON Lines whose objects carry custom_id and body are read as OpenAI "
-    "Batch input.",
+    "Default: by file extension (.parquet/.pq, .jsonl/.ndjson/.json, .csv/.tsv; text ones also .gz or "
+    ".bz2), else by content; a JSON file that starts with [ is a JSON array; JSON Lines whose objects "
+    "carry custom_id and body are read as OpenAI Batch input.",
 )
 
 

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from router_core.text_patterns import REASON_CUT_SHORT
+
 LOG_FORMATS = ("auto", "parquet", "jsonl", "json", "openai_batch", "csv")
 EXTENSIONS = {
     ".parquet": "parquet",
@@ -35,8 +37,8 @@ SAMPLE_LINES = 1000  # JSON lines (array elements) read to find the keys of a ge
 # A JSON array is parsed whole, one file per task: larger logs are JSON Lines' job (measured: 140 MB).
 MAX_JSON_ARRAY_BYTES = 256 * 2**20
 _ARRAY_HEAD_CHARS = 16 * 2**20  # what is read of an array file to find its keys
+UTF8_HEAD_BYTES = 2**20  # what is read of each CSV and JSON array file to check that it is UTF-8
 BATCH_KEYS = frozenset({"custom_id", "body"})
-BATCH_OUTPUT_KEYS = frozenset({"custom_id", "response"})
 JSON_LINES_FIX = "`df.to_json(path, orient='records', lines=True)`"  # pandas' one call for JSON Lines
 
 
@@ -68,10 +70,47 @@ def _suffix(f: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-def open_text(f: Path) -> IO[str]:
+def open_bytes(f: Path) -> IO[bytes]:
     opener = COMPRESSED.get(f.suffix.lower())
-    raw = opener(f, "rb") if opener else open(f, "rb")
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+    return opener(f, "rb") if opener else open(f, "rb")
+
+
+def open_text(f: Path, errors: str = "replace") -> IO[str]:
+    return io.TextIOWrapper(open_bytes(f), encoding="utf-8", errors=errors, newline="")
+
+
+def not_utf8_detail(data: bytes) -> str | None:
+    """What a quarantined JSON line that is not UTF-8 says ("line is not UTF-8: byte N: reason"); None
+    for UTF-8. The route job says the same (jobs.log_reader, with jobs.text_columns.utf8_error_detail)."""
+    err = _decode_error(data)
+    return None if err is None else f"line is not UTF-8: byte {err[0]}: {err[1]}"
+
+
+def _decode_error(data: bytes) -> tuple[int, str] | None:
+    """(offset, reason) of the first byte that is not UTF-8, by Python's decoder (router_core.text_patterns
+    states the same rule as patterns, for Spark)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start, exc.reason
+    return None
+
+
+def check_utf8_head(f: Path, limit: int = UTF8_HEAD_BYTES) -> None:
+    """A CSV or JSON array file whose first ``limit`` bytes are not UTF-8 (a spreadsheet's Windows-1252
+    export, say) is an error naming the fix: read on, every accented character would reach the prompts
+    as U+FFFD."""
+    with open_bytes(f) as fh:
+        data = fh.read(limit)
+    err = _decode_error(data)
+    if err is None or (len(data) == limit and err[1] == REASON_CUT_SHORT):  # a character cut by the limit
+        return
+    start, reason = err
+    line = data.count(b"\n", 0, start) + 1
+    raise LogFormatError(
+        f"{f} is not UTF-8 (byte {start}, line {line}: {reason}; a Windows-1252, Latin-1 or UTF-16 export?): "
+        "save it as UTF-8 (Excel: 'CSV UTF-8'; pandas: encoding='utf-8', its default)"
+    )
 
 
 def _skip_bom_and_space(text: str) -> str:
@@ -237,6 +276,7 @@ def detect_format(path: str | Path, forced: str = "auto") -> tuple[str, list[Pat
         raise LogFormatError(f"unknown log format '{forced}' (expected one of {', '.join(LOG_FORMATS)})")
     files = data_files(path)
     if forced != "auto":
+        _check_utf8(forced, files)
         return forced, files
     kinds: dict[str, Path] = {}
     for f in files:
@@ -247,6 +287,7 @@ def detect_format(path: str | Path, forced: str = "auto") -> tuple[str, list[Pat
     fmt = next(iter(kinds))
     if fmt == "json":
         check_json_array_sizes(files)
+    _check_utf8(fmt, files)
     if fmt == "jsonl":
         first = next(json_objects(files), None)
         if first is not None:
@@ -254,6 +295,14 @@ def detect_format(path: str | Path, forced: str = "auto") -> tuple[str, list[Pat
         if first is not None and BATCH_KEYS <= first.keys():
             fmt = "openai_batch"
     return fmt, files
+
+
+def _check_utf8(fmt: str, files: list[Path]) -> None:
+    """CSV and JSON array files are decoded by Spark's readers, which replace bytes that are not UTF-8:
+    their heads are checked here (a JSON Lines line is checked by itself, and quarantined)."""
+    if fmt in ("csv", "json"):
+        for f in files:
+            check_utf8_head(f)
 
 
 def check_not_a_table_object(first: dict, files: list[Path]) -> None:

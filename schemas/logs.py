@@ -105,6 +105,11 @@ def _is_messages(t: pa.DataType) -> bool:
     return {"role", "content"} <= names
 
 
+def _has_values(schema: pa.Schema, name: str) -> bool:
+    """The column is there and not of type null (pandas writes an all-None column as type null)."""
+    return name in schema.names and not pa.types.is_null(schema.field(name).type)
+
+
 _OPTIONAL_TYPES: dict[str, tuple[str, callable]] = {
     "ts": (
         "timestamp, date, text or Unix epoch number",
@@ -145,7 +150,7 @@ def _text_column(schema: pa.Schema, cols: LogColumns, source: str, json_messages
                 f"(expected type: {MESSAGES_TYPE}), or a request body '{cols.body}'", PROMPT_LIKE,
             )  # fmt: skip
         t = schema.field(cols.prompt).type
-        if not (_is_text(t) or _is_binary(t)):
+        if not (_is_text(t) or _is_binary(t) or pa.types.is_null(t)):  # null: every row null_prompt
             raise SchemaError(f"column '{cols.prompt}' has type {t}, expected type: string")
         return cols.prompt, _is_binary(t)
     if cols.messages not in names:
@@ -153,7 +158,7 @@ def _text_column(schema: pa.Schema, cols: LogColumns, source: str, json_messages
             schema, cols, "messages", f"'{cols.messages}' (expected type: {MESSAGES_TYPE})", ()
         )
     t = schema.field(cols.messages).type
-    if not (_is_messages(t) or (json_messages and _is_text(t))):
+    if not (_is_messages(t) or (json_messages and _is_text(t)) or pa.types.is_null(t)):
         also = " or JSON text" if json_messages else ""
         raise SchemaError(f"column '{cols.messages}' has type {t}, expected type: {MESSAGES_TYPE}{also}")
     return cols.messages, False
@@ -239,7 +244,8 @@ def resolve_columns(
             schema, cols, "request_id", f"'{cols.request_id}' (expected type: string)", ID_LIKE
         )
     rid_t = schema.field(cols.request_id).type
-    if not (_is_text(rid_t) or pa.types.is_integer(rid_t)):
+    # type null: pandas' all-None column, or any column of a frame with no rows (every row null_request_id)
+    if not (_is_text(rid_t) or pa.types.is_integer(rid_t) or pa.types.is_null(rid_t)):
         hint = ""
         if pa.types.is_floating(rid_t):  # pandas keeps integers with a missing value as float64
             hint = f" (for integer ids that pandas made floats: df['{cols.request_id}'].astype('Int64'))"
@@ -248,7 +254,8 @@ def resolve_columns(
 
     auto = text_source == "auto"
     if auto:
-        text_source = "messages" if cols.messages in names and cols.prompt not in names else "prompt"
+        no_prompt = not _has_values(schema, cols.prompt)  # absent, or all None in a pandas frame
+        text_source = "messages" if cols.messages in names and no_prompt else "prompt"
         if body and cols.messages not in names and cols.prompt not in names:
             text_source = "body"
     if text_source not in ("prompt", "messages", "body"):

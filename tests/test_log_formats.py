@@ -124,6 +124,13 @@ def test_batch_file_checker_and_split(tmp_path):
         ("empty.csv", b"", "{path} has no header line"),
         ("noise.jsonl", b"\x00\x01 no json here\n", "no JSON object in the first 1000 lines of {path}"),
         ("numbers.json", b"[1, 2]", "no JSON object in the first 1000 elements of the JSON array of {path}"),
+        # Excel's "CSV" (not "CSV UTF-8") is Windows-1252: read on, every "é" would be routed as U+FFFD
+        (
+            "excel.csv",
+            "request_id;prompt\r\nr1;\"caf\u00e9\r\nau lait\"\r\n".encode("cp1252"),
+            "{path} is not UTF-8 (byte 26, line 2: invalid continuation byte;",
+        ),
+        ("array.json", '[{"request_id": "a", "prompt": "na\u00efve"}]'.encode("latin-1"), "{path} is not"),
     ],
 )
 def test_unreadable_file_is_one_line_naming_it(tmp_path, name, content, message):

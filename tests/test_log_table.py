@@ -288,3 +288,20 @@ def test_label_sample_sends_a_responses_request_as_a_chat_completion(tmp_path):
     }
     assert sent["p-items"]["body"]["messages"] == [{"role": "user", "content": "What is 2+2?"}]
     assert [m["role"] for m in sent["p-turns"]["body"]["messages"]] == ["system", "user", "assistant", "user"]
+
+
+@pytest.mark.parametrize("name", ["header.csv", "empty.parquet"])
+def test_savings_on_a_log_without_rows_is_a_one_line_error(name, fx, tmp_path):
+    """A CSV of only its header, or a pandas frame with no rows (every column of type null), is read as
+    no rows: savings says so, without a traceback."""
+    import pandas as pd
+
+    logs = tmp_path / name
+    if name.endswith(".csv"):
+        logs.write_text(",".join(COLUMNS) + "\n")
+    else:
+        pd.DataFrame({"request_id": ["a"], "prompt": ["x"]}).iloc[:0].to_parquet(logs)
+    args = ["savings", "--logs", str(logs), "--labels", str(fx["labels"]), "--out", str(tmp_path / "r")]
+    res = CliRunner().invoke(app, [*args, "--prices", str(fx["prices"])])
+    assert res.exit_code == EXIT_BAD_INPUT, res.output
+    assert "error: no log rows" in res.output and "Traceback" not in res.output

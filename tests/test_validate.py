@@ -599,3 +599,47 @@ def test_token_counts_under_other_names_are_pointed_out():
     ]
     mapped = {"prompt_tokens": "input_tokens", "completion_tokens": "output_tokens"}
     assert token_column_hints(["input_tokens", "output_tokens"], mapped) == []
+
+
+def test_pandas_all_none_id_and_text_columns_are_rows_not_errors(spark, tmp_path):
+    """pandas writes an all-None column, and every column of a frame with no rows, as type null: a day of
+    chats in a log with a prompt column routes on its messages, other rows are quarantined, none stop
+    the job."""
+    import pandas as pd
+
+    chats = [[{"role": "user", "content": "hi"}], [{"role": "user", "content": "yo"}]]
+    cases = {
+        "chats.parquet": ({"request_id": ["a", "b"], "prompt": [None, None], "messages": chats}, []),
+        "no_prompt.parquet": ({"request_id": ["a", "b"], "prompt": [None, None]}, ["null_prompt"] * 2),
+        "no_id.parquet": ({"request_id": [None, None], "prompt": ["x", "y"]}, ["null_request_id"] * 2),
+        "no_rows.parquet": ({"request_id": ["a"], "prompt": ["x"]}, None),
+    }
+    for name, (frame, reasons) in cases.items():
+        df = pd.DataFrame(frame)
+        (df if reasons is not None else df.iloc[:0]).to_parquet(tmp_path / name)
+        v = validate_logs(spark, str(tmp_path / name), JobConfig())
+        quarantined = sorted(r["reason"] for r in v.quarantine.collect())
+        assert quarantined == (reasons or []), name
+        rows_in = len(frame["request_id"]) if reasons is not None else 0
+        assert v.valid.count() == rows_in - len(quarantined), name
+
+
+def test_json_lines_that_are_not_utf8_are_quarantined_not_routed_mangled(tmp_path):
+    """Spark's text decoders (and Python's with errors='replace') turn bytes that are not UTF-8 into
+    U+FFFD: such a line is quarantined as invalid_utf8, by the route job and the readers without Spark
+    alike, and its original_row is UTF-8 text that Parquet readers read back."""
+    from jobs.log_table import open_logs
+    from jobs.validate_logs import run_validate
+
+    logs = tmp_path / "logs.jsonl"
+    lines = [b'{"request_id": "u1", "prompt": "ok"}', b'{"request_id": "u2", "prompt": "caf\xe9 au lait"}']
+    logs.write_bytes(b"\n".join(lines) + b"\n")
+    summary = run_validate(str(logs), str(tmp_path / "out"), JobConfig())
+    assert summary["valid"] == 1 and summary["quarantined"] == 1
+    (row,) = pq.read_table(tmp_path / "out" / "quarantine").to_pylist()
+    detail = "line is not UTF-8: byte 35: invalid continuation byte"
+    assert (row["request_id"], row["reason"], row["detail"]) == ("u2", "invalid_utf8", detail)
+    assert json.loads(row["original_row"])["prompt"] == "caf\ufffd au lait"
+    table = open_logs(str(logs), JobConfig().logs)
+    assert table.problems == [None, ("invalid_utf8", detail)]
+    assert table.requests == [True, True]  # served requests still, for savings
