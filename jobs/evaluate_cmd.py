@@ -34,6 +34,7 @@ class EvaluateOptions(BaseModel):
 
     router: str
     data: list[str]
+    format: list[str] = Field(default_factory=list)
     out: str
     strong: str | None = None
     weak: str | None = None
@@ -55,7 +56,17 @@ class EvaluateOptions(BaseModel):
     def _pair(self) -> EvaluateOptions:
         if (problem := pair_names_error(self.strong, self.weak)) is not None:
             raise ValueError(problem)
+        if self.format and len(self.format) not in (1, len(self.data)):
+            raise ValueError(
+                f"--format given {len(self.format)} times for {len(self.data)} --data files "
+                "(give it once, or once per --data file)"
+            )
         return self
+
+    @property
+    def formats(self) -> list[str] | None:
+        """One format per --data file (None: detect)."""
+        return (self.format * len(self.data) if len(self.format) == 1 else list(self.format)) or None
 
 
 def _log(msg: str) -> None:
@@ -86,22 +97,38 @@ def _chunked(fn, n: int, chunk: int, what: str) -> list[Any]:
     return parts
 
 
-def _baseline_files(router_manifest: dict[str, Any], given: list[str] | None) -> list[str]:
+def _baseline_files(
+    router_manifest: dict[str, Any], given: list[str] | None
+) -> tuple[list[str], list | None]:
+    """The baseline's training files and their formats (None: detect): ``given``, else the files the router
+    was trained on that still exist, read with the formats train was told."""
     if given:
-        return given
+        return given, None
     recorded = list(router_manifest.get("data_files") or [])
+    formats = router_manifest.get("data_formats") or [None] * len(recorded)
     if not recorded:  # older manifests: the --data values of the recorded train command
         words = shlex.split(router_manifest.get("train_command", ""))
         recorded = [words[i + 1] for i, w in enumerate(words[:-1]) if w == "--data"]
         recorded += [w.split("=", 1)[1] for w in words if w.startswith("--data=")]
-    return [p for p in recorded if os.path.exists(p)]
+        formats = [None] * len(recorded)
+    kept = [(p, f) for p, f in zip(recorded, formats, strict=False) if os.path.exists(p)]
+    return [p for p, _ in kept], [f for _, f in kept]
 
 
-def _load(paths: list[str], what: str, prompt_column: str | None, messages_policy: str):
+def _load(
+    paths: list[str],
+    what: str,
+    prompt_column: str | None,
+    messages_policy: str,
+    formats: list | None = None,
+    aliases: dict[str, str] | None = None,
+):
     from router_core.training_data import TrainingDataError, load_training_data
 
     try:
-        return load_training_data(paths, prompt_column=prompt_column, messages_policy=messages_policy)
+        return load_training_data(
+            paths, formats, aliases, prompt_column=prompt_column, messages_policy=messages_policy
+        )
     except TrainingDataError as exc:
         fail(f"{what}: {exc}")
 
@@ -331,6 +358,13 @@ def evaluate(
         help="Evaluation data (repeatable): battles, wide, long or struct scores (Parquet/CSV/JSON[L]); "
         "the same formats `train --data` reads.",
     ),
+    fmt: list[str] | None = typer.Option(
+        None,
+        "--format",
+        help="battles | wide | long | struct, as `train --format`: once for all --data files or once per "
+        "file (default: detect). The baseline reads the router's training files with the formats train "
+        "was given.",
+    ),
     out: str = typer.Option(..., "--out", help="Output directory: metrics.json and a PNG plot."),
     strong: str | None = typer.Option(
         None,
@@ -399,6 +433,7 @@ def evaluate(
     routing and the oracle. Pair routers: quality vs share of strong calls, APGR, CPT(20/50/80%).
     N-model routers: quality vs cost, AIQ, dominance over every single model."""
     given = dict(locals())  # the flags, by name: EvaluateOptions' fields
+    given["format"] = given.pop("fmt") or []
     try:
         opts = EvaluateOptions.model_validate(given)
     except ValidationError as exc:
@@ -410,13 +445,16 @@ def run_evaluate(opts: EvaluateOptions) -> dict[str, Any]:
     """The evaluate command without the CLI layer (raises BadInputError on bad input)."""
     r = _load_router(opts.router)
     policy = _messages_policy(r, opts.messages_policy)
-    ev = _load(opts.data, "evaluation data", opts.prompt_column, policy)
+    ev = _load(opts.data, "evaluation data", opts.prompt_column, policy, opts.formats)
     _log(f"evaluation data: {len(ev.prompts):,} prompts; models: {name_list(ev.models)}")
     mask, n_known = _evaluation_mask(r, ev.prompts, opts)
-    files = [] if opts.no_baseline else _baseline_files(r.manifest, opts.baseline_train)
+    files, formats = ([], None) if opts.no_baseline else _baseline_files(r.manifest, opts.baseline_train)
     base = None
     if files:
-        base = _load(files, "baseline training data", r.manifest.get("prompt_column"), policy)
+        base = _load(
+            files, "baseline training data", r.manifest.get("prompt_column"), policy, formats,
+            r.manifest.get("aliases"),
+        )  # fmt: skip
         if opts.holdout is not None:  # the baseline learns only from the non-held-out side
             base = base.subset(np.flatnonzero(~_holdout_mask(base.prompts, opts.holdout, opts.holdout_salt)))
     elif not opts.no_baseline:

@@ -633,6 +633,8 @@ def _fit(opts: TrainOptions, ts, emb: np.ndarray, embedder_id: str, target_sourc
     # evaluate trains its TF-IDF baseline on these by default: all the router learnt from
     router.manifest["data_files"] = opts.files
     router.manifest["target_data_files"] = opts.target_data
+    router.manifest["data_formats"] = opts.formats  # per file of data_files; None: detected
+    router.manifest["aliases"] = opts.alias
     # evaluate reads the baseline's files and the evaluation data the same way
     router.manifest["prompt_column"] = opts.prompt_column
     router.manifest["messages_policy"] = opts.messages_policy

@@ -190,6 +190,29 @@ def test_prompts_seen_in_training_are_counted_and_can_be_left_out(files, tmp_pat
     assert res.exit_code == 2 and "keeps no table of its training prompts" in res.output
 
 
+def test_format_flag_and_the_baseline_reads_training_files_as_train_did(files, tmp_path, embedder):
+    """``--format`` for the evaluation data; the baseline reads the router's training files with the
+    formats and aliases its manifest records (a file whose strong model had another name)."""
+    renamed = tmp_path / "train.csv"
+    pd.read_parquet(files["train"]).rename(columns={"big": "large"}).to_csv(renamed, index=False)
+    data = load_training_data([str(renamed)], ["wide"], {"large": "big"})
+    router = train_router(
+        data, embedder.encode(data.prompts), embedder.id, strong="big", weak="small", scorers=("knn",),
+        log=lambda s: None,
+    )  # fmt: skip
+    router.manifest.update(data_files=[str(renamed)], data_formats=["wide"], aliases={"large": "big"})
+    router.save(str(tmp_path / "router"))
+    test_csv = tmp_path / "test.csv"
+    pd.read_parquet(files["test"]).to_csv(test_csv, index=False)
+    cmd = ["evaluate", "--router", str(tmp_path / "router"), "--data", str(test_csv), "--bootstrap", "0"]
+    res = runner.invoke(app, [*cmd, "--format", "wide", "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert m["n_prompts"] == 120 and m["baseline"]["trained"] and m["baseline"]["train_prompts"] == 240
+    res = runner.invoke(app, [*cmd, "--format", "wide", "--format", "wide", "--out", str(tmp_path / "o2")])
+    assert res.exit_code == 2 and "--format given 2 times for 1 --data files" in res.output
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -244,5 +267,5 @@ def test_help_explains_every_option():
     assert res.exit_code == 0
     for opt in ("--router", "--data", "--out", "--strong", "--weak", "--baseline-train", "--no-baseline",
                 "--holdout", "--holdout-salt", "--bootstrap", "--seed", "--prices", "--torch-threads",
-                "--chunk", "--embed-cache"):  # fmt: skip
+                "--chunk", "--embed-cache", "--format"):  # fmt: skip
         assert opt in res.output

@@ -72,6 +72,8 @@ def test_train_pair_router_end_to_end(data_dir, tmp_path):
     assert man["embedder_id"].startswith("all-MiniLM-L6-v2")
     assert man["known_prompts"]["count"] > 0 and "known prompts: observed outcomes of" in res.output
     assert man["stack_folds"] == 5 and "cross-fitted over 5 folds" in res.output
+    # what evaluate's baseline needs to read the same files the same way
+    assert man["aliases"] == {"big_model_v1": "big-model"} and man["data_formats"] is None
 
     from router_core.embedder import MiniLMEmbedder
     from router_core.router import Router
