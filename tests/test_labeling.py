@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from router_core.batch_files import check_batch_file
 from router_core.labeling import sampling as S
 from router_core.labeling.batch_files import (
     BatchFileError,
@@ -126,6 +127,11 @@ def test_batch_lines_round_trip(tmp_path):
     parts = write_parts(lines, tmp_path / "b", per_file=2)
     assert [p.name for p in parts] == ["part-00000.jsonl", "part-00001.jsonl", "part-00002.jsonl"]
     assert [ln["custom_id"] for p in parts for ln in read_requests(p)] == [f"c{i}" for i in range(5)]
+    # the Batch API's byte limit splits too (judge requests carry prompts and two answers)
+    size = len(parts[0].read_bytes()) // 2  # one line
+    by_bytes = write_parts(lines, tmp_path / "c", max_bytes=3 * size)
+    assert [len(p.read_bytes()) // size for p in by_bytes] == [3, 2]
+    assert all(check_batch_file(p)[1] == [] for p in by_bytes)
     (tmp_path / "dup.jsonl").write_text(json.dumps(lines[0]) + "\n" + json.dumps(lines[0]) + "\n")
     with pytest.raises(BatchFileError, match="duplicate custom_id 'c0'"):
         read_requests(tmp_path / "dup.jsonl")

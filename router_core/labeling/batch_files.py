@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from router_core.batch_files import MAX_BYTES, MAX_REQUESTS, chunk_numbers
+
 CHAT_URL = "/v1/chat/completions"
-MAX_LINES_PER_FILE = 50_000  # the Batch API's per-file request limit
 OUTPUT_SUFFIX = ".output.jsonl"
 ERRORS_SUFFIX = ".errors.jsonl"
 
@@ -33,23 +34,32 @@ def safe_name(name: str) -> str:
 
 
 def write_parts(
-    lines: Iterable[Mapping[str, Any]], directory: Path, per_file: int = MAX_LINES_PER_FILE
+    lines: Iterable[Mapping[str, Any]],
+    directory: Path,
+    per_file: int = MAX_REQUESTS,
+    max_bytes: int = MAX_BYTES,
 ) -> list[Path]:
-    """``part-00000.jsonl``, ... under ``directory``, at most ``per_file`` lines each (atomic per file)."""
+    """``part-00000.jsonl``, ... under ``directory``, each within the Batch API's limits of ``per_file``
+    lines and ``max_bytes`` (atomic per file)."""
     directory.mkdir(parents=True, exist_ok=True)
     paths: list[Path] = []
-    buf: list[str] = []
+    buf: list[bytes] = []
 
     def flush() -> None:
         path = directory / f"part-{len(paths):05d}.jsonl"
-        write_text_atomic(path, "".join(buf))
+        write_text_atomic(path, b"".join(buf).decode("utf-8"))
         paths.append(path)
         buf.clear()
 
-    for line in lines:
-        buf.append(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
-        if len(buf) >= per_file:
+    encoded = (
+        (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8") for line in lines
+    )
+    part = 0
+    for k, line in chunk_numbers(encoded, per_file, max_bytes):
+        if k != part:
             flush()
+            part = k
+        buf.append(line)
     if buf:
         flush()
     return paths
