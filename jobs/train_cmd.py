@@ -155,12 +155,9 @@ class TrainOptions(TrainConfig):
             raise ValueError(problem)
         if self.strong and self.models:
             raise ValueError("--models is for N-model routers; a pair router takes --strong and --weak")
-        pair_only = [s for s in self.scorers if SCORERS[s].pair_only]
-        if pair_only and not self.strong:
-            raise ValueError(
-                f"scorer(s) {', '.join(pair_only)} give a pair probability only: train a pair router "
-                "(--strong/--weak) or leave them out of --scorers"
-            )
+        from router_core.training.pipeline import check_scorers
+
+        check_scorers(self.scorers, self.strong)  # before minutes of embedding
         n_files = len(self.files)
         if self.format and len(self.format) not in (1, n_files):
             what = f"{len(self.data)} --data"
