@@ -73,19 +73,10 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _embed(
-    texts: Sequence[str], embedder_id: str, torch_threads: int | None, chunk: int, cache: str | None = None
-) -> np.ndarray:
-    """Embeddings from the embedder that the router's embedder id names (bundled MiniLM fp32/int8, or its
-    OpenAI-compatible endpoint with the key in OPENAI_API_KEY), with progress (cached with --embed-cache)."""
-    from jobs.local_embedding import embed_prompts
-    from router_core.embedder import embedder_for_id
+def _embed(texts: Sequence[str], embedder_id: str, opts: EvaluateOptions) -> np.ndarray:
+    from jobs.local_embedding import embed_like_router
 
-    try:
-        emb = embedder_for_id(embedder_id, torch_threads)
-    except (ValueError, RuntimeError) as exc:
-        fail(f"cannot embed like the router: {exc}")
-    return embed_prompts(emb, texts, cache, _log, chunk)
+    return embed_like_router(embedder_id, texts, opts.embed_cache, _log, opts.chunk, opts.torch_threads)
 
 
 def _chunked(fn, n: int, chunk: int, what: str) -> list[Any]:
@@ -176,7 +167,7 @@ def _evaluate_pair(
     _log(
         f"pair evaluation: {s_data} (strong) vs {w_data} (weak) on {len(idx):,} prompts (targets: {tg.kind})"
     )
-    emb = _embed(texts, router.embedder_id, opts.torch_threads, opts.chunk, opts.embed_cache)
+    emb = _embed(texts, router.embedder_id, opts)
 
     if router.is_pair:
         from router_core.scorers.llm_client import LLMScorerError
@@ -299,7 +290,7 @@ def _evaluate_multi(
         fail(f"only {len(idx)} evaluation prompt(s) scored on every router model")
     texts = [data.prompts[i] for i in idx]
     _log(f"N-model evaluation: {len(models)} models on {len(idx):,} prompts; {COST_NOTE}")
-    emb = _embed(texts, router.embedder_id, opts.torch_threads, opts.chunk, opts.embed_cache)
+    emb = _embed(texts, router.embedder_id, opts)
     preds = _multi_predictions(router, emb, texts, opts.chunk)
 
     baseline_info: dict[str, Any] = {"trained": False}

@@ -9,6 +9,7 @@ import typer
 
 from jobs.app import app
 from jobs.cli_options import ApiKeyEnvOpt, ColumnOpt, ConfigOpt, build_config, fail, parse_pairs
+from jobs.errors import BadInputError
 from jobs.validate_cmd import FormatOpt
 
 label_app = typer.Typer(
@@ -77,7 +78,7 @@ def sample(
     column: list[str] | None = ColumnOpt,
 ) -> None:
     """Choose N prompts worth labelling from the logs; write one OpenAI Batch request file per model."""
-    from jobs.label_sample import LabelInputError, SampleOptions, run_sample
+    from jobs.label_sample import SampleOptions, run_sample
     from schemas.logs import SchemaError
 
     cfg = build_config(config, {"logs.format": log_format}, column)
@@ -86,7 +87,7 @@ def sample(
                          response_column, reference_column, embed_cache=embed_cache)  # fmt: skip
     try:
         run_sample(opts, cfg)
-    except (LabelInputError, SchemaError) as exc:
+    except (BadInputError, SchemaError) as exc:  # LabelInputError among them
         fail(str(exc))
 
 

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 
 from jobs.config import JobConfig
+from jobs.errors import BadInputError
 from jobs.label_logs import distinct_first, read_candidates
+from jobs.local_embedding import embed_like_router
 from router_core.labeling import sampling
 from router_core.labeling.batch_files import request_line, safe_name, write_parts, write_text_atomic
 from router_core.log_rows import request_body
@@ -25,7 +27,7 @@ SAMPLE_FILE = "sample.parquet"
 MANIFEST = "manifest.json"
 
 
-class LabelInputError(ValueError):
+class LabelInputError(BadInputError):
     """Bad input for a label step: one line, exit 2."""
 
 
@@ -51,17 +53,6 @@ class SampleOptions:
     embed_cache: str | None = None
 
 
-def _embed(router: Any, texts: list[str], chunk: int, cache: str | None) -> np.ndarray:
-    from jobs.local_embedding import embed_prompts
-    from router_core.embedder import embedder_for_id
-
-    try:
-        emb = embedder_for_id(router.embedder_id, None)
-    except (ValueError, RuntimeError) as exc:
-        raise LabelInputError(f"cannot embed like the router: {exc}") from None
-    return embed_prompts(emb, texts, cache, log, chunk)
-
-
 def _label_scores(labels: str, ids: list[str], router: Any) -> np.ndarray:
     """strong_win_prob (pair) or predicted_quality rows (N models) from a route job's labels/."""
     import pyarrow.dataset as pads
@@ -85,7 +76,7 @@ def _informative(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple
     rows = distinct_first(cands["text"].tolist())
     texts = cands["text"].iloc[rows].tolist()
     log(f"informative: {len(rows):,} distinct prompts of {len(cands):,} requests; embedding them")
-    emb = _embed(router, texts, opts.chunk, opts.embed_cache)
+    emb = embed_like_router(router.embedder_id, texts, opts.embed_cache, log, opts.chunk)
     if opts.labels:
         score = _label_scores(opts.labels, cands["request_id"].iloc[rows].tolist(), router)
     else:

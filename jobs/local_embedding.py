@@ -1,6 +1,7 @@
-"""Embedding prompts in the driver process (``train``, ``evaluate``, benches): in chunks with progress
-lines, and optionally through an npz cache keyed by (embedder id, prompt hash). The Spark route job has
-its own Parquet cache (``jobs/embedding_cache.py``)."""
+"""Embedding prompts in the driver process (``train``, ``evaluate``, ``label sample``, benches): in chunks
+with progress lines, and optionally through an npz cache keyed by (embedder id, prompt hash). The Spark
+route job has its own Parquet cache (``jobs/embedding_cache.py``), which its workers read and append in
+parallel; the two do not share vectors."""
 
 from __future__ import annotations
 
@@ -43,6 +44,27 @@ def embed_prompts(
         return encode_in_chunks(embedder.encode, batch, getattr(embedder, "dim", 0), log, chunk)
 
     return cached_encode(encode, embedder.id, list(texts), cache_dir, log)
+
+
+def embed_like_router(
+    embedder_id: str,
+    texts: Sequence[str],
+    cache_dir: str | None,
+    log: Callable[[str], None],
+    chunk: int = 2048,
+    threads: int | None = None,
+) -> np.ndarray:
+    """``texts`` embedded by the embedder a router's ``embedder_id`` names (bundled MiniLM fp32 / int8, or
+    its OpenAI-compatible endpoint with the key in OPENAI_API_KEY); one BadInputError line when it cannot
+    be loaded here."""
+    from jobs.errors import fail
+    from router_core.embedder import embedder_for_id
+
+    try:
+        embedder = embedder_for_id(embedder_id, threads)
+    except (ValueError, RuntimeError) as exc:
+        fail(f"cannot embed like the router: {exc}")
+    return embed_prompts(embedder, texts, cache_dir, log, chunk)
 
 
 def cached_encode(
