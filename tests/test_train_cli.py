@@ -368,3 +368,13 @@ def test_the_target_curve_of_an_n_model_router_is_printed_as_quality(capsys):
         "[0.58, 0.69] (out of fold, 95% CI; the best single model 0.600)"
     ) in out
     assert "50 -> 0.610, 100 -> 0.622, 200 -> 0.634; twice the labels would likely add +0.011" in out
+
+
+def test_embedding_like_an_unknown_router_embedder_is_one_line(tmp_path):
+    """evaluate and label sample embed with the router's embedder: one it names that cannot be loaded
+    here is bad input, not a traceback."""
+    from jobs.errors import BadInputError
+    from jobs.local_embedding import embed_like_router
+
+    with pytest.raises(BadInputError, match="cannot embed like the router: unknown embedder id 'nope'"):
+        embed_like_router("nope", ["a prompt"], None, lambda m: None)
