@@ -1,6 +1,6 @@
 """The row rules of schemas.validation.check_text, and prompt normalisation and hashing
 (router_core.text), as Spark column expressions: the JVM applies them, no row goes through Python but
-chat cells, which one pandas UDF reduces to text (udfs/validate_udf.py) before the same rules.
+chat cells, which one pandas UDF reduces to text (udfs/chat_text_udf.py) before the same rules.
 
 The regexes restate Python's rules (router_core.text_patterns), so reasons, details, routed text and
 prompt hashes are those the Python reference gives.
@@ -49,9 +49,9 @@ def prompt_stage(value):
 
 
 def chat_column(messages, policy: MessagesPolicy):
-    """The chat cell reduced to text once, in Python (udfs.validate_udf): add it as a column and pass
+    """The chat cell reduced to text once, in Python (udfs.chat_text_udf): add it as a column and pass
     that column to ``chat_stage``, so the UDF runs once per row."""
-    from udfs.validate_udf import chat_text_udf
+    from udfs.chat_text_udf import chat_text_udf
 
     return chat_text_udf(policy)(messages)
 
