@@ -73,7 +73,7 @@ def choose_labels(d: Domain, router, strategy: str, budget: int, seed: int, cach
 
 def test_apgr(d: Domain, router, emb: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """APGR on the test part: [0] the point estimate, [1:] one per bootstrap resample (rows of weights)."""
-    from router_core.evaluation import _apgr, _pair_curves
+    from router_core.evaluation import apgr_from_curve, pair_curves
     from router_core.targets import pair_targets
 
     t = pair_targets(d.data.subset(d.test), d.strong, d.weak)
@@ -82,16 +82,16 @@ def test_apgr(d: Domain, router, emb: np.ndarray, weights: np.ndarray) -> np.nda
         router.score(emb[rows], [d.data.prompts[i] for i in rows])["strong_win_prob"], np.float64
     )
     w = np.vstack([np.ones((1, len(rows))), weights])
-    share, _, pgr = _pair_curves(t.q_strong, t.q_weak, score, w)
-    return _apgr(share, pgr)
+    share, _, pgr = pair_curves(t.q_strong, t.q_weak, score, w)
+    return apgr_from_curve(share, pgr)
 
 
 def run_domain(d: Domain, emb: np.ndarray, embedder_id: str, a: argparse.Namespace) -> dict:
-    from router_core.evaluation import _bootstrap_weights
+    from router_core.evaluation import bootstrap_weights
     from router_core.targets import pair_targets
 
     n_test = len(pair_targets(d.data.subset(d.test), d.strong, d.weak).prompt_idx)
-    weights = _bootstrap_weights(n_test, a.n_boot, np.random.default_rng(a.seed))
+    weights = bootstrap_weights(n_test, a.n_boot, np.random.default_rng(a.seed))
     t0 = time.time()
     start = fit(d, d.source, emb, embedder_id, a)
     res = {"domain": d.name, "strong": d.strong, "weak": d.weak, "source_prompts": len(d.source),

@@ -143,11 +143,11 @@ class Cell:
 
 def apgr(cell: Cell, score: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """[0] APGR on the test part, [1:] one per bootstrap resample (rows of ``weights``)."""
-    from router_core.evaluation import _apgr, _pair_curves
+    from router_core.evaluation import apgr_from_curve, pair_curves
 
     w = np.vstack([np.ones((1, len(score))), weights])
-    share, _, pgr = _pair_curves(cell.q_strong, cell.q_weak, score, w)
-    return _apgr(share, pgr)
+    share, _, pgr = pair_curves(cell.q_strong, cell.q_weak, score, w)
+    return apgr_from_curve(share, pgr)
 
 
 def draw(d: Domain, n: int, seed: int) -> np.ndarray:
@@ -156,10 +156,10 @@ def draw(d: Domain, n: int, seed: int) -> np.ndarray:
 
 def run_domain(d: Domain, emb: np.ndarray, a: argparse.Namespace) -> dict:
     """{method: {n: [seeds x (1 + n_boot)] APGR}} for one domain."""
-    from router_core.evaluation import _bootstrap_weights
+    from router_core.evaluation import bootstrap_weights
 
     base = Cell(d, emb, np.zeros(0, np.int64), a)
-    weights = _bootstrap_weights(len(base.test_rows), a.n_boot, np.random.default_rng(a.seed))
+    weights = bootstrap_weights(len(base.test_rows), a.n_boot, np.random.default_rng(a.seed))
     trains = {"router", "generic", "pooled"} & set(a.methods)
     generic = apgr(base, base.router(d.source, None), weights) if trains else None
     fixed = {"generic": generic, "length": apgr(base, base.length(), weights)}

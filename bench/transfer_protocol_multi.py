@@ -140,11 +140,11 @@ class Cell:
 
 def run_domain(d: Domain, emb: np.ndarray, a: argparse.Namespace) -> dict:
     """{method: {n: [seeds x (1 + n_boot)] AIQ}} for one family."""
-    from router_core.evaluation import _bootstrap_weights
+    from router_core.evaluation import bootstrap_weights
 
     base = Cell(d, emb, np.zeros(0, np.int64), a)
     cost = np.tile(model_costs(base.models), (len(base.test_rows), 1))
-    weights = _bootstrap_weights(len(base.test_rows), a.n_boot, np.random.default_rng(a.seed))
+    weights = bootstrap_weights(len(base.test_rows), a.n_boot, np.random.default_rng(a.seed))
     score = lambda pred: aiq_resampled(base.true_q, cost, pred, weights)  # noqa: E731
     generic = score(base.router(d.source, None)) if {"router", "generic"} & set(a.methods) else None
     fixed = {"generic": generic, "zero-router": zero_router_resampled(base.true_q, cost, weights)}

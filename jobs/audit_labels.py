@@ -13,9 +13,9 @@ from router_core.savings_frame import SavingsInputError
 from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy
 from router_core.training_data import (
     TrainingDataError,
-    _normalized_prompt,
-    _prompt_column,
+    find_prompt_column,
     load_training_data,
+    normalize_prompt_cell,
 )
 from router_core.training_files import TrainingFileError, read_table
 
@@ -51,11 +51,11 @@ def read_audit(
     for path in paths:
         try:
             df = read_table(path)
-            pcol = _prompt_column(df, None, path)
+            pcol = find_prompt_column(df, None, path)
         except (TrainingDataError, TrainingFileError) as exc:
             raise SavingsInputError(f"audit labels: {exc}") from None
         where = f"{path}: column '{pcol}'"
-        prompts = df[pcol].map(lambda x, where=where: _normalized_prompt(x, policy, where))
+        prompts = df[pcol].map(lambda x, where=where: normalize_prompt_cell(x, policy, where))
         rids = df["request_id"] if "request_id" in df.columns else pd.Series([None] * len(df))
         strategies = df["sample_strategy"] if "sample_strategy" in df.columns else [None] * len(df)
         for prompt, rid, strat in zip(prompts, rids, strategies, strict=True):

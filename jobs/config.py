@@ -84,7 +84,7 @@ class JobConfig(_Strict):
     label: LabelConfig = Field(default_factory=LabelConfig)
 
 
-def _read(path: str | Path) -> dict[str, Any]:
+def read_config_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"config file not found: {p}")
@@ -103,7 +103,7 @@ def _set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> JobConfig:
     """Defaults, then the file, then ``overrides`` given as {"section.key": value}; None values skip."""
-    data: dict[str, Any] = _read(path) if path else {}
+    data: dict[str, Any] = read_config_file(path) if path else {}
     for dotted, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(data, dotted, value)

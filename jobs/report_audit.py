@@ -10,9 +10,9 @@ import html
 import math
 from typing import Any
 
-from jobs.report_html import _fig as fig
-from jobs.report_html import _png as png
+from jobs.report_html import new_figure as fig
 from jobs.report_html import pct
+from jobs.report_html import png_data_uri as png
 
 _NAMES = {
     "quality_routed": "as routed",

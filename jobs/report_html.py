@@ -78,13 +78,13 @@ def _esc(x: Any) -> str:
     return html.escape(str(x))
 
 
-def _png(fig) -> str:
+def png_data_uri(fig) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _fig(w: float = 10, h: float = 4.2):
+def new_figure(w: float = 10, h: float = 4.2):
     from matplotlib.figure import Figure  # no pyplot: no global state, no display backend
 
     fig = Figure(figsize=(w, h))
@@ -96,7 +96,7 @@ def _fig(w: float = 10, h: float = 4.2):
 
 def plot_days(days: pd.DataFrame) -> str:
     """Bars for a few days; lines with the savings shaded between them for longer periods."""
-    fig, ax = _fig()
+    fig, ax = new_figure()
     x = np.arange(len(days))
     served, routed, unl = (
         days[c].to_numpy(float) for c in ("cost_served", "cost_routed", "cost_unlabeled_served")
@@ -123,11 +123,11 @@ def plot_days(days: pd.DataFrame) -> str:
     )
     ax.set_ylabel("USD per day")
     ax.legend(frameon=False, ncol=4, loc="upper center", bbox_to_anchor=(0.5, 1.13))
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def plot_curve(curve: pd.DataFrame, total: dict[str, Any], audit: dict[str, Any] | None = None) -> str:
-    fig, ax = _fig(10, 4.8)
+    fig, ax = new_figure(10, 4.8)
     ax.grid(axis="x", alpha=0.3)
     ax.plot(curve["cost"], curve["quality"], color="#8a5cc2", lw=2.2, label="re-rank by strong_win_prob")
     ax.plot(
@@ -163,7 +163,7 @@ def plot_curve(curve: pd.DataFrame, total: dict[str, Any], audit: dict[str, Any]
     ax.set_ylabel("quality retained (PGR)")
     ax.set_ylim(low, high)
     ax.legend(frameon=False, loc="lower right")
-    return _png(fig)
+    return png_data_uri(fig)
 
 
 def _card(cls: str, key: str, metric: str, value: float, shown: str, detail: str) -> str:

@@ -193,12 +193,12 @@ def _same_files(data: list[str], target: list[str]) -> str | None:
 
 def _options(config: str | None, given: dict[str, Any]):
     """(TrainOptions, JobConfig): defaults < the config file < the flags given (None: not given)."""
-    from jobs.config import JobConfig, _read
+    from jobs.config import JobConfig, read_config_file
 
     raw: dict[str, Any] = {}
     if config:
         try:
-            raw = dict(_read(config))
+            raw = dict(read_config_file(config))
         except FileNotFoundError as exc:
             fail(str(exc))
         except Exception as exc:  # YAML / TOML syntax errors

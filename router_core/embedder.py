@@ -29,7 +29,7 @@ class Embedder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def _l2_normalize(x: np.ndarray) -> np.ndarray:
+def l2_normalize(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
 
@@ -130,7 +130,7 @@ class MiniLMEmbedder:
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 out[idx] = pooled.float().cpu().numpy()
-        return _l2_normalize(out)
+        return l2_normalize(out)
 
 
 class OpenAIEmbedder:
@@ -192,7 +192,7 @@ class OpenAIEmbedder:
             raise RuntimeError(f"endpoint returned dim {arr.shape[1]}, configured {self.dim}")
         self.dim = arr.shape[1]
         self.id = self.id.replace("/dauto/", f"/d{self.dim}/")
-        return _l2_normalize(arr)
+        return l2_normalize(arr)
 
 
 EmbedderKind = Literal["minilm", "minilm_int8", "openai"]

@@ -43,12 +43,12 @@ def decisive_auc(score: np.ndarray, outcome: np.ndarray) -> float | None:
     return float(roc_auc_score(y, np.asarray(score, np.float64)[dec]))
 
 
-def _bootstrap_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+def bootstrap_weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Resampling prompts with replacement = multinomial counts per prompt."""
     return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.float64)
 
 
-def _pair_curves(
+def pair_curves(
     q_strong: np.ndarray, q_weak: np.ndarray, score: np.ndarray, weights: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected curve under random tie order, for each row of ``weights`` [B, n].
@@ -75,7 +75,7 @@ def _pair_curves(
     return share, quality, pgr
 
 
-def _apgr(share: np.ndarray, pgr: np.ndarray) -> np.ndarray:
+def apgr_from_curve(share: np.ndarray, pgr: np.ndarray) -> np.ndarray:
     return np.sum(np.diff(share, axis=1) * (pgr[:, 1:] + pgr[:, :-1]) / 2.0, axis=1)
 
 
@@ -125,10 +125,10 @@ def pair_metrics(
         raise ValueError("q_strong, q_weak and score must be non-empty and of equal length")
     if np.isnan(score).any():
         raise ValueError("router scores contain NaN")
-    share, quality, pgr = _pair_curves(q_strong, q_weak, score, np.ones((1, n)))
+    share, quality, pgr = pair_curves(q_strong, q_weak, score, np.ones((1, n)))
     if np.isnan(pgr).all():
         raise ValueError("strong and weak have the same mean quality on this data: PGR is undefined")
-    apgr = float(_apgr(share, pgr)[0])
+    apgr = float(apgr_from_curve(share, pgr)[0])
     cpts = {lv: float(_cpt(share, pgr, lv)[0]) for lv in levels}
 
     boot_apgr = boot_cpt = None
@@ -136,9 +136,9 @@ def pair_metrics(
         rng = np.random.default_rng(seed)
         ba, bc = [], {lv: [] for lv in levels}
         for start in range(0, n_boot, _BOOT_CHUNK):
-            wts = _bootstrap_weights(n, min(_BOOT_CHUNK, n_boot - start), rng)
-            bs, _, bp = _pair_curves(q_strong, q_weak, score, wts)
-            ba.append(_apgr(bs, bp))
+            wts = bootstrap_weights(n, min(_BOOT_CHUNK, n_boot - start), rng)
+            bs, _, bp = pair_curves(q_strong, q_weak, score, wts)
+            ba.append(apgr_from_curve(bs, bp))
             for lv in levels:
                 bc[lv].append(_cpt(bs, bp, lv))
         boot_apgr = np.concatenate(ba)
@@ -321,7 +321,7 @@ def multi_metrics(
     rng_weights = (
         np.concatenate(
             [
-                _bootstrap_weights(n, min(_BOOT_CHUNK, n_boot - s), np.random.default_rng([seed, s]))
+                bootstrap_weights(n, min(_BOOT_CHUNK, n_boot - s), np.random.default_rng([seed, s]))
                 for s in range(0, n_boot, _BOOT_CHUNK)
             ]
         )

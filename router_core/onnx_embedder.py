@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 
 from router_core.cache_dirs import cache_root
-from router_core.embedder import _l2_normalize, bundled_minilm_dir, quiet_transformers
+from router_core.embedder import bundled_minilm_dir, l2_normalize, quiet_transformers
 
 Precision = Literal["fp32", "int8"]
 # Bump when the export/quantisation recipe changes: the cache key (and the int8 embedder id) carry it.
@@ -184,4 +184,4 @@ class OnnxMiniLMEmbedder:
                 "attention_mask": np.asarray([enc.attention_mask], dtype=np.int64),
             }
             out[i] = self.session.run(None, feeds)[0][0]
-        return _l2_normalize(out)
+        return l2_normalize(out)

@@ -217,7 +217,7 @@ def fold_prompts(prompts: Sequence[str], k: int, salt: str = "") -> np.ndarray:
 # ---------------------------------------------------------------- reading one source
 
 
-def _prompt_column(df: pd.DataFrame, given: str | None, path: str) -> str:
+def find_prompt_column(df: pd.DataFrame, given: str | None, path: str) -> str:
     if given:
         if given not in df.columns:
             raise TrainingDataError(f"{path}: prompt column '{given}' not found; columns: {list(df.columns)}")
@@ -236,7 +236,7 @@ def _prompt_column(df: pd.DataFrame, given: str | None, path: str) -> str:
     )
 
 
-def _normalized_prompt(value: Any, policy: MessagesPolicy, where: str) -> str:
+def normalize_prompt_cell(value: Any, policy: MessagesPolicy, where: str) -> str:
     try:
         text = prompt_text(value, policy)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -482,10 +482,10 @@ def _read_source(
         df = read_table(path)
     except TrainingFileError as exc:
         raise TrainingDataError(str(exc)) from None
-    pcol = _prompt_column(df, prompt_column, path)
+    pcol = find_prompt_column(df, prompt_column, path)
     df[pcol] = list_literal_prompts(df[pcol])
     where = f"{path}: column '{pcol}'"
-    norm = df[pcol].map(lambda x, where=where: _normalized_prompt(x, messages_policy, where))
+    norm = df[pcol].map(lambda x, where=where: normalize_prompt_cell(x, messages_policy, where))
     empty = (norm == "").to_numpy()
     if empty.any():
         if not drop_empty:

@@ -21,14 +21,14 @@ def _setting(n: int = 300, m: int = 4):
 
 
 def test_aiq_on_the_whole_test_part_is_what_evaluate_reports():
-    from router_core.evaluation import _bootstrap_weights, multi_metrics
+    from router_core.evaluation import bootstrap_weights, multi_metrics
 
     tmm = _bench()
     rng, true_q, cost = _setting()
     pred = true_q + 0.8 * rng.standard_normal(true_q.shape)
     models = ["a", "b", "c", "d"]
     ref = multi_metrics(true_q, cost, {"r": pred, "oracle": true_q}, models, n_boot=0)
-    w = _bootstrap_weights(len(true_q), 30, np.random.default_rng(1))
+    w = bootstrap_weights(len(true_q), 30, np.random.default_rng(1))
     got = tmm.aiq_resampled(true_q, cost, pred, w)
     assert got.shape == (31,)
     assert abs(got[0] - ref["routers"]["r"]["aiq"]["value"]) < 1e-12

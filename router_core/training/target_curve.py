@@ -29,13 +29,13 @@ MIN_CURVE_PROMPTS = 40  # fewer target prompts: the APGR estimate only, no curve
 
 def target_apgr(q_s: np.ndarray, q_w: np.ndarray, score: np.ndarray, n_boot: int = 0, seed: int = 0):
     """(APGR, bootstrap draws or None) of routing by ``score`` on these prompts."""
-    from router_core.evaluation import _apgr, _bootstrap_weights, _pair_curves
+    from router_core.evaluation import apgr_from_curve, bootstrap_weights, pair_curves
 
     w = np.ones((1, len(score)))
     if n_boot:
-        w = np.vstack([w, _bootstrap_weights(len(score), n_boot, np.random.default_rng(seed))])
-    share, _, pgr = _pair_curves(q_s, q_w, np.asarray(score, np.float64), w)
-    vals = _apgr(share, pgr)
+        w = np.vstack([w, bootstrap_weights(len(score), n_boot, np.random.default_rng(seed))])
+    share, _, pgr = pair_curves(q_s, q_w, np.asarray(score, np.float64), w)
+    vals = apgr_from_curve(share, pgr)
     return float(vals[0]), (vals[1:] if n_boot else None)
 
 
