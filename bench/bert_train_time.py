@@ -64,8 +64,8 @@ def main() -> None:
 
     from router_core.embedder import MiniLMEmbedder
     from router_core.evaluation import pair_metrics
+    from router_core.outcomes import pair_outcomes
     from router_core.scorers.bert import BertScorer
-    from router_core.targets import pair_targets
     from router_core.training_data import load_training_data, split_prompts
 
     torch.set_num_threads(a.threads)
@@ -99,7 +99,7 @@ def main() -> None:
     }
     if held.any():
         test = data.subset(np.flatnonzero(held))
-        tg = pair_targets(test, a.strong, a.weak)
+        tg = pair_outcomes(test, a.strong, a.weak)
         texts = [test.prompts[i] for i in tg.prompt_idx]
         p = scorer.win_prob(None, texts, a.strong, a.weak)
         m = pair_metrics(tg.q_strong, tg.q_weak, p, n_boot=500, seed=0)

@@ -74,9 +74,9 @@ def choose_labels(d: Domain, router, strategy: str, budget: int, seed: int, cach
 def test_apgr(d: Domain, router, emb: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """APGR on the test part: [0] the point estimate, [1:] one per bootstrap resample (rows of weights)."""
     from router_core.evaluation import apgr_from_curve, pair_curves
-    from router_core.targets import pair_targets
+    from router_core.outcomes import pair_outcomes
 
-    t = pair_targets(d.data.subset(d.test), d.strong, d.weak)
+    t = pair_outcomes(d.data.subset(d.test), d.strong, d.weak)
     rows = d.test[t.prompt_idx]
     score = np.asarray(
         router.score(emb[rows], [d.data.prompts[i] for i in rows])["strong_win_prob"], np.float64
@@ -88,9 +88,9 @@ def test_apgr(d: Domain, router, emb: np.ndarray, weights: np.ndarray) -> np.nda
 
 def run_domain(d: Domain, emb: np.ndarray, embedder_id: str, a: argparse.Namespace) -> dict:
     from router_core.evaluation import bootstrap_weights
-    from router_core.targets import pair_targets
+    from router_core.outcomes import pair_outcomes
 
-    n_test = len(pair_targets(d.data.subset(d.test), d.strong, d.weak).prompt_idx)
+    n_test = len(pair_outcomes(d.data.subset(d.test), d.strong, d.weak).prompt_idx)
     weights = bootstrap_weights(n_test, a.n_boot, np.random.default_rng(a.seed))
     t0 = time.time()
     start = fit(d, d.source, emb, embedder_id, a)

@@ -91,10 +91,10 @@ class Cell:
     """One (domain, n, seed): its training rows and what every method scores on the test part."""
 
     def __init__(self, d: Domain, emb: np.ndarray, picked: np.ndarray, a: argparse.Namespace) -> None:
-        from router_core.targets import pair_targets
+        from router_core.outcomes import pair_outcomes
 
         self.d, self.emb, self.picked, self.a = d, emb, picked, a
-        t = pair_targets(d.data.subset(d.test), d.strong, d.weak)
+        t = pair_outcomes(d.data.subset(d.test), d.strong, d.weak)
         self.test_rows = d.test[t.prompt_idx]
         self.q_strong, self.q_weak = t.q_strong, t.q_weak
         self.test_texts = [d.data.prompts[i] for i in self.test_rows]
@@ -104,9 +104,9 @@ class Cell:
         return np.asarray(r.score(self.emb[self.test_rows], self.test_texts)["strong_win_prob"], np.float64)
 
     def target_targets(self):
-        from router_core.targets import pair_targets
+        from router_core.outcomes import pair_outcomes
 
-        t = pair_targets(self.d.data.subset(self.picked), self.d.strong, self.d.weak)
+        t = pair_outcomes(self.d.data.subset(self.picked), self.d.strong, self.d.weak)
         return self.picked[t.prompt_idx], t.q_strong, t.q_weak
 
     def target_knn(self) -> np.ndarray:
@@ -121,19 +121,19 @@ class Cell:
         return np.asarray(p, np.float64)
 
     def target_lr(self) -> np.ndarray:
+        from router_core.outcomes import strong_win_label
         from router_core.stacks.logistic import fit_soft_logistic
-        from router_core.targets import strong_win_target
 
         rows, qs, qw = self.target_targets()
-        coef, b = fit_soft_logistic(self.emb[rows], strong_win_target(qs, qw))
+        coef, b = fit_soft_logistic(self.emb[rows], strong_win_label(qs, qw))
         return self.emb[self.test_rows] @ coef + b
 
     def tfidf(self) -> np.ndarray:
         from router_core.baseline import TfidfPairBaseline
-        from router_core.targets import pair_targets
+        from router_core.outcomes import pair_outcomes
 
         rows = np.sort(np.r_[self.d.source, self.picked])
-        t = pair_targets(self.d.data.subset(rows), self.d.strong, self.d.weak)
+        t = pair_outcomes(self.d.data.subset(rows), self.d.strong, self.d.weak)
         texts = [self.d.data.prompts[rows[i]] for i in t.prompt_idx]
         return TfidfPairBaseline().fit(texts, t.q_strong, t.q_weak).score(self.test_texts)
 

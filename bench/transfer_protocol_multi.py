@@ -89,11 +89,11 @@ class Cell:
     """One (family, n, seed): its training rows and each method's predicted quality on the test part."""
 
     def __init__(self, d: Domain, emb: np.ndarray, picked: np.ndarray, a: argparse.Namespace) -> None:
-        from router_core.targets import multi_targets
+        from router_core.outcomes import model_outcomes
 
         self.d, self.emb, self.picked, self.a = d, emb, picked, a
         self.models = list(d.data.models)
-        idx, self.true_q = multi_targets(d.data.subset(d.test), self.models)
+        idx, self.true_q = model_outcomes(d.data.subset(d.test), self.models)
         self.test_rows = d.test[idx]
         self.test_texts = [d.data.prompts[i] for i in self.test_rows]
 

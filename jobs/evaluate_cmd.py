@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from jobs.app import app
 from jobs.cli_options import messages_policy_error, name_list
 from jobs.errors import exit_on_bad_input, fail, flag_names, options_error
-from router_core.targets import pair_names_error
+from router_core.outcomes import pair_names_error
 from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy
 
 COST_NOTE = (
@@ -153,10 +153,10 @@ def _evaluate_pair(
     files: list[str],
 ) -> dict[str, Any]:
     from router_core.evaluation import pair_metrics, pair_reference, pair_table, plot_pair
-    from router_core.targets import pair_targets
+    from router_core.outcomes import pair_outcomes
 
     try:
-        tg = pair_targets(data, s_data, w_data)
+        tg = pair_outcomes(data, s_data, w_data)
     except ValueError as exc:
         fail(str(exc))
     keep = mask[tg.prompt_idx]
@@ -218,10 +218,10 @@ def _pair_baseline(
     """Train the TF-IDF baseline on the baseline data's prompts not in the evaluation set; its scores go
     into ``scores``. Returns what the metrics record about it."""
     from router_core.baseline import TfidfPairBaseline
-    from router_core.targets import pair_targets
+    from router_core.outcomes import pair_outcomes
 
     try:
-        bt = pair_targets(base_data, s_data, w_data)
+        bt = pair_outcomes(base_data, s_data, w_data)
         seen = set(texts)
         fresh = np.array([base_data.prompts[i] not in seen for i in bt.prompt_idx], dtype=bool)
         bidx = bt.prompt_idx[fresh]
@@ -276,12 +276,12 @@ def _evaluate_multi(
 ) -> dict[str, Any]:
     from router_core.baseline import TfidfMultiBaseline
     from router_core.evaluation import multi_metrics, multi_table, plot_multi
-    from router_core.targets import multi_targets
+    from router_core.outcomes import model_outcomes
 
     models = list(router.models)
     cost_per_model = _costs(models, opts.prices)
     try:
-        idx, true_q = multi_targets(data, models)
+        idx, true_q = model_outcomes(data, models)
     except ValueError as exc:
         fail(str(exc))
     keep = mask[idx]

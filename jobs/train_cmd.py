@@ -16,6 +16,7 @@ from jobs.app import app
 from jobs.cli_options import name_list, parse_pairs
 from jobs.errors import BadInputError, exit_on_bad_input, fail, flag_names, options_error
 from router_core.embedder import EmbedderKind
+from router_core.outcomes import pair_names_error
 from router_core.scorers.registry import (
     DEFAULT_SCORERS,
     OFFSET_SCORERS,
@@ -23,7 +24,6 @@ from router_core.scorers.registry import (
     PRIOR_SCORERS,
     SCORERS,
 )
-from router_core.targets import pair_names_error
 from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy
 
 

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from router_core.intervals import percentile_ci
+from router_core.outcomes import pair_outcomes
 from router_core.savings_stats import POISSON1_LUT
-from router_core.targets import pair_targets
 from router_core.training_data import TrainingSet
 
 SAMPLING_STRATEGIES = ("random", "stratified", "informative", "unknown")
@@ -84,7 +84,7 @@ def _prompt_rows(labels: AuditLabels, request_ids: Sequence[Any], texts: Sequenc
 
 def _pair_quality(data: TrainingSet, strong: str, weak: str) -> tuple[np.ndarray, str]:
     """[n_prompts, 2] (strong, weak) measured quality, NaN where the audit has neither scores nor battles."""
-    t = pair_targets(data, strong, weak)
+    t = pair_outcomes(data, strong, weak)
     q = np.full((len(data.prompts), 2), np.nan)
     q[t.prompt_idx, 0], q[t.prompt_idx, 1] = t.q_strong, t.q_weak
     return q, t.kind

@@ -9,8 +9,8 @@ import numpy as np
 
 from router_core.audit import AuditLabels, AuditSample, audit_details, audit_summary, match_audit
 from router_core.calibration import calibration_report
+from router_core.outcomes import strong_win_label
 from router_core.savings_frame import Frame, SavingsInputError
-from router_core.targets import strong_win_target
 
 LABEL_SAMPLE_COMMAND = "batch-router label sample --strategy random ..."
 EXISTING_FILE_COMMAND = "batch-router savings ... --audit correctness.parquet"
@@ -46,7 +46,7 @@ def _calibration(frame: Frame, sample: AuditSample, n_boot: int, seed: int) -> d
     audited = np.zeros(len(p_all), dtype=bool)
     audited[sample.row] = True
     p_a = p_all[sample.row]
-    t_a = strong_win_target(sample.q[:, sample.strong], sample.q[:, sample.weak])
+    t_a = strong_win_label(sample.q[:, sample.strong], sample.q[:, sample.weak])
     ok = np.isfinite(p_a)
     rest = ~audited & np.isfinite(p_all)
     if ok.sum() < 2:

@@ -2,7 +2,7 @@
 Platt recalibration, and the recalibrated expected PGR of the requests without an audit label.
 
 The observed outcome of an audited request is t = P(strong beats weak) its labels stand for
-(``router_core.evaluation.strong_win_target``: correctness 0 / 0.5 / 1, battles the strong model's win
+(``router_core.evaluation.strong_win_label``: correctness 0 / 0.5 / 1, battles the strong model's win
 rate). The expected quality gain of the strong model on a request is E[q_s - q_w] = 2 E[t] - 1, so with a
 calibrated c(p) the expected PGR of a routing is sum_{routed strong} (2c - 1) / sum_all (2c - 1).
 """

@@ -45,10 +45,10 @@ class KnownPrompts:
             rows = np.flatnonzero(~np.isnan(obs).all(axis=1) & (weights > 0))
             obs = obs[rows]
         else:
-            from router_core.targets import pair_targets, strong_win_target
+            from router_core.outcomes import pair_outcomes, strong_win_label
 
             try:
-                tg = pair_targets(data, strong, weak)
+                tg = pair_outcomes(data, strong, weak)
             except ValueError:  # no prompt has an outcome for the pair
                 tg = None
             if tg is None:
@@ -56,7 +56,7 @@ class KnownPrompts:
             else:
                 keep = weights[tg.prompt_idx] > 0
                 rows = tg.prompt_idx[keep]
-                obs = strong_win_target(tg.q_strong, tg.q_weak)[keep, None]
+                obs = strong_win_label(tg.q_strong, tg.q_weak)[keep, None]
         keys = _keys([data.prompts[i] for i in rows])
         order = np.argsort(keys, kind="stable")
         self.keys_, self.observed_, self.weight_ = keys[order], obs[order], weights[rows][order]

@@ -14,7 +14,7 @@ from router_core.evaluation import (
     pair_table,
     upper_hull,
 )
-from router_core.targets import multi_targets, pair_targets
+from router_core.outcomes import model_outcomes, pair_outcomes
 from router_core.training_data import TrainingSet
 
 
@@ -122,25 +122,25 @@ def test_pair_targets_scores_battles_and_order_symmetry():
     scores = [[1, 0], [0, 0], [nan, nan], [nan, nan]]
     # Prompt 2: model 0 beats 1 once, tie once; prompt 3: no battle -> dropped.
     ts = _ts(["p0", "p1", "p2", "p3"], ["m0", "m1"], scores, [[2, 0, 1, 1.0], [2, 1, 0, 0.5], [0, 0, 1, 1.0]])
-    t = pair_targets(ts, strong="m0", weak="m1")
+    t = pair_outcomes(ts, strong="m0", weak="m1")
     assert t.prompt_idx.tolist() == [0, 1, 2] and t.kind == "mixed"
     assert t.q_strong.tolist() == [1.0, 0.0, 0.75] and t.q_weak.tolist() == [0.0, 0.0, 0.25]
     # The same battles written with a and b swapped give the same targets.
     swapped = _ts(
         ["p0", "p1", "p2", "p3"], ["m0", "m1"], scores, [[2, 1, 0, 0.0], [2, 0, 1, 0.5], [0, 1, 0, 0.0]]
     )
-    t2 = pair_targets(swapped, strong="m0", weak="m1")
+    t2 = pair_outcomes(swapped, strong="m0", weak="m1")
     assert np.array_equal(t.q_strong, t2.q_strong)
     # Asking the other way round mirrors it.
-    t3 = pair_targets(ts, strong="m1", weak="m0")
+    t3 = pair_outcomes(ts, strong="m1", weak="m0")
     assert np.array_equal(t3.q_strong, t.q_weak)
     with pytest.raises(ValueError, match="not in the evaluation data"):
-        pair_targets(ts, "m0", "zzz")
+        pair_outcomes(ts, "m0", "zzz")
 
 
 def test_multi_targets_drop_partial_rows():
     ts = _ts(["a", "b"], ["x", "y"], [[1, 0], [np.nan, 1]], [])
-    idx, q = multi_targets(ts, ["y", "x"])
+    idx, q = model_outcomes(ts, ["y", "x"])
     assert idx.tolist() == [0] and q.tolist() == [[0.0, 1.0]]
 
 

@@ -27,11 +27,11 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from router_core.outcomes import pair_outcomes
 from router_core.scorers import llm_prompt
 from router_core.scorers.base import ScoreKind, ScorerBase
 from router_core.scorers.llm_client import ChatCaller, LLMScorerError
 from router_core.scoring_cost import CallUsage
-from router_core.targets import pair_targets
 from router_core.training_data import TrainingSet
 
 Verdicts = Literal["auto", "logprobs", "samples"]
@@ -145,7 +145,7 @@ class LLMScorer(ScorerBase):
             self._index(strong)  # both known to the scorer, else a KeyError naming them
             self._index(weak)
             try:
-                tg = pair_targets(self.pool_, strong, weak)
+                tg = pair_outcomes(self.pool_, strong, weak)
                 idx, as_good = tg.prompt_idx, tg.q_weak >= tg.q_strong
             except ValueError:  # no pool prompt has a target for this pair
                 idx, as_good = np.zeros(0, np.int64), np.zeros(0, bool)

@@ -27,9 +27,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from router_core.label_coverage import LabelIndex, unit_rows
+from router_core.outcomes import pair_outcomes, strong_win_label
 from router_core.scorers.base import ScoreKind, ScorerBase, sigmoid
 from router_core.stacks.logistic import logit
-from router_core.targets import pair_targets, strong_win_target
 
 STATE_FILE = "source_mix.npz"
 # A source's mean pair target is kept inside [EDGE, 1 - EDGE] before its logit: a source where one model
@@ -41,10 +41,10 @@ def source_base_logits(data: Any, strong: str, weak: str) -> np.ndarray:
     """Per source of ``data``: the logit of its prompts' mean pair target (the pooled mean's for a source
     without a prompt labelled for the pair)."""
     try:
-        t = pair_targets(data, strong, weak)
+        t = pair_outcomes(data, strong, weak)
     except ValueError:
         return np.zeros(len(data.sources))
-    target = strong_win_target(t.q_strong, t.q_weak)
+    target = strong_win_label(t.q_strong, t.q_weak)
     src = np.asarray(data.prompt_source)[t.prompt_idx]
     pooled = float(target.mean()) if len(target) else 0.5
     means = [float(target[src == i].mean()) if (src == i).any() else pooled for i in range(len(data.sources))]

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from router_core.evaluation import decisive_auc
-from router_core.targets import strong_win_target
+from router_core.outcomes import strong_win_label
 from router_core.training.source_weights import battle_log_loss
 
 
@@ -16,7 +16,7 @@ def pair_fit_metrics(p: np.ndarray, q_s: np.ndarray, q_w: np.ndarray) -> dict[st
     """Log loss and AUC of P(strong beats weak) against the pair target, and APGR / CPT(50%)."""
     from router_core.evaluation import pair_metrics
 
-    target = strong_win_target(q_s, q_w)
+    target = strong_win_label(q_s, q_w)
     out: dict[str, Any] = {"log_loss": battle_log_loss(p, target), "auc": decisive_auc(p, target)}
     try:
         m = pair_metrics(q_s, q_w, p, n_boot=0)

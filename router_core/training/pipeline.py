@@ -4,7 +4,7 @@
 2. ``out_of_fold_outputs``: the base scorers' outputs on prompts they were not fitted on. Cross-fitting
    over prompt-level hash folds gives the stack every prompt; a scorer with ``refit_on_all = False``
    (BERT: too costly to train k times) switches every scorer to one held-out fold.
-3. the target strategy's ``fit_stack`` (``router_core.training.strategies``): the stacked default score
+3. the router kind's ``fit_stack`` (``router_core.training.strategies``): the stacked default score
    and its out-of-fold metrics.
 4. ``refit_scorers``: the base scorers refitted on every prompt (the stack keeps what it learnt out of
    fold); a scorer that is not refitted keeps its training-fold fit.
@@ -21,18 +21,18 @@ from typing import Any
 import numpy as np
 
 from router_core.known_prompts import KnownPrompts
+from router_core.outcomes import pair_names_error
 from router_core.router import Router
 from router_core.scorers import registry
 from router_core.scorers.base import Scorer, sigmoid
 from router_core.scorers.registry import DEFAULT_SCORERS
 from router_core.scoring_cost import MANIFEST_KEY, CallUsage, usage_record
-from router_core.targets import pair_names_error
 from router_core.training.source_weights import fit_source_weights
 from router_core.training.strategies import (
     ModelsStrategy,
     PairStrategy,
+    RouterKind,
     StackInput,
-    TargetStrategy,
 )
 from router_core.training_data import TrainingSet, fold_prompts, split_prompts
 
@@ -41,11 +41,12 @@ VALID_SALT = "router-valid"
 
 @dataclass
 class TrainPlan:
-    """What every phase reads: the data, its embeddings, the target strategy and the scorers to fit."""
+    """What every phase reads: the data, its embeddings, the kind of router (pair or N models) and the
+    scorers to fit."""
 
     data: TrainingSet
     embeddings: np.ndarray
-    target: TargetStrategy
+    kind: RouterKind
     scorers: list[str]
     params: dict[str, dict[str, Any]]
     log: Callable[[str], None]
@@ -99,7 +100,7 @@ def _probe_evaluator(
     """weights -> per source, the probe's validation P(a beats b) and outcomes on the target models'
     battles, the probe trained on the training fold with those weights."""
     data = plan.data
-    cols = plan.target.model_columns(data)
+    cols = plan.kind.model_columns(data)
     train_part, valid_part = data.subset(tr_idx), data.subset(va_idx)
     in_target = np.isin(valid_part.battle_a, cols) & np.isin(valid_part.battle_b, cols)
     qa = np.unique(valid_part.battle_prompt[in_target])
@@ -110,7 +111,7 @@ def _probe_evaluator(
 
     def evaluate(weights: dict[str, float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         probe = plan.make(probe_name).fit(train_part.with_weights(weights), plan.embeddings[tr_idx])
-        f = plan.target.probe_features(probe, e_q, t_q, cols, len(data.models))
+        f = plan.kind.probe_features(probe, e_q, t_q, cols, len(data.models))
         res = {}
         for si, s in enumerate(data.sources):
             if plan.target_sources and s not in plan.target_sources:
@@ -148,7 +149,7 @@ def stack_splits(
         plan.log(
             f"stacking on the held-out fold ({len(va_idx):,} prompts), not cross-fitted: "
             f"{', '.join(costly)} is too costly to train {stack_folds} times"
-            + plan.target.stacking_note(joint_stack)
+            + plan.kind.stacking_note(joint_stack)
         )
     return folds, costly, [(tr_idx, va_idx)]
 
@@ -169,7 +170,7 @@ def out_of_fold_outputs(
             continue
         fit_part, out_part = weighted.subset(fit_idx), weighted.subset(out_idx)
         emb_out, texts_out = plan.embeddings[out_idx], out_part.prompts
-        rows, tg = plan.target.fold_rows(out_part)
+        rows, tg = plan.kind.fold_rows(out_part)
         if rows is not None:
             if folds > 1 and len(rows) == 0:
                 continue  # nothing in this fold for the pair's stack: skip the fits
@@ -185,7 +186,7 @@ def out_of_fold_outputs(
                     f"({fit_part.n_battles:,} battles)"
                 )
             sc = fitted[name] = plan.make(name).fit(fit_part, plan.embeddings[fit_idx])
-            outputs[name].append(plan.target.base_output(sc, emb_out, texts_out))
+            outputs[name].append(plan.kind.base_output(sc, emb_out, texts_out))
             _add_usage(plan, name, sc)
             timings.append(f"{name} {time.perf_counter() - t0:.1f}s")
             if folds == 1:
@@ -327,7 +328,7 @@ def stack_priors(strong: str | None, with_target: bool, weight: float) -> dict[s
 # ------------------------------------------------------------------------------------ pipeline
 
 
-def target_strategy(data: TrainingSet, strong: str | None, weak: str | None) -> TargetStrategy:
+def router_kind(data: TrainingSet, strong: str | None, weak: str | None) -> RouterKind:
     if (problem := pair_names_error(strong, weak, names=("strong", "weak"))) is not None:
         raise ValueError(problem)
     if strong is None:
@@ -417,7 +418,7 @@ def train_router(
     ``length_prior``: pair routers with target data: the prior weight of the length prior in the target
     blend (0: none). ``source_mix``: pair routers on several generic sources: the (generic) stack removes
     the sources' base rates from the scorers (``router_core.scorers.source_mix``)."""
-    target = target_strategy(data, strong, weak)
+    kind = router_kind(data, strong, weak)
     check_scorers(scorers, strong)
     if stack_folds < 1:
         raise ValueError(f"stack_folds must be at least 1, got {stack_folds}")
@@ -427,7 +428,7 @@ def train_router(
     scorers, params, priors = all_scorers(
         data, strong, weak, list(scorers), params, used_targets, target_scorers, length_prior, source_mix
     )
-    plan = TrainPlan(data, embeddings, target, scorers, params, log, tuple(target_sources))
+    plan = TrainPlan(data, embeddings, kind, scorers, params, log, tuple(target_sources))
     valid = split_prompts(data.prompts, valid_frac, salt=VALID_SALT)
     tr_idx, va_idx = np.flatnonzero(~valid), np.flatnonzero(valid)
 
@@ -445,7 +446,7 @@ def train_router(
         outputs, rows, targets, folds, weighted, tr_idx, embeddings, use_joint, seed, stack_mode, log,
         is_target, target_prior, priors,
     )  # fmt: skip
-    stack_fit = target.fit_stack(inputs)
+    stack_fit = kind.fit_stack(inputs)
     metrics.update(stack_fit.metrics)
 
     final = refit_scorers(plan, fitted, weighted)

@@ -1,4 +1,5 @@
-"""The two kinds of router as target strategies of one training pipeline (``router_core.training``).
+"""The two kinds of router (``RouterKind``: a pair, N models) of one training pipeline
+(``router_core.training``).
 
 ``PairStrategy``: a strong and a weak model; the base outputs are P(strong beats weak) on the prompts with
 a pair target, stacked by ``PairStack``. ``ModelsStrategy``: N models; the base outputs are per-model
@@ -14,11 +15,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from router_core.outcomes import pair_outcomes, strong_win_label
 from router_core.scorers.base import Scorer
 from router_core.scorers.registry import TARGET_SCORERS, scorer_class
 from router_core.stacks import JointStack, PairStack, QualityStack, logit, quality_features
 from router_core.stacks.target_blend import fit_target_blend
-from router_core.targets import pair_targets, strong_win_target
 from router_core.training.metrics import cross_fit, pair_fit_metrics, quality_metrics
 from router_core.training.target_curve import (
     argmax_quality,
@@ -62,7 +63,7 @@ class StackFit:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-class TargetStrategy(Protocol):
+class RouterKind(Protocol):
     strong: str | None
     weak: str | None
 
@@ -105,7 +106,7 @@ class PairStrategy:
 
     def fold_rows(self, part: Any) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         try:
-            tg = pair_targets(part, self.strong, self.weak)
+            tg = pair_outcomes(part, self.strong, self.weak)
         except ValueError:
             return np.zeros(0, dtype=np.int64), (np.zeros(0), np.zeros(0))
         return tg.prompt_idx, (tg.q_strong, tg.q_weak)
@@ -119,7 +120,7 @@ class PairStrategy:
     def fit_stack(self, inp: StackInput) -> StackFit:
         q_s = np.concatenate([q for q, _ in inp.targets]) if inp.targets else np.zeros(0)
         q_w = np.concatenate([q for _, q in inp.targets]) if inp.targets else np.zeros(0)
-        probs, target = inp.outputs, strong_win_target(q_s, q_w)
+        probs, target = inp.outputs, strong_win_label(q_s, q_w)
         fit = StackFit(stack=None)
         if len(target) >= MIN_STACK_ROWS:
             fit.stack, oof = _fit_pair_stack(probs, target, inp)

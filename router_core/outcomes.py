@@ -1,5 +1,6 @@
-"""What a router is trained and evaluated against, from a ``TrainingSet``: a pair's per-prompt qualities
-(scores, or the pair's battles) and the strong-win target they stand for; N models' per-model scores."""
+"""The outcomes a router is trained and evaluated against, from a ``TrainingSet``: a pair's per-prompt
+qualities (scores, or the pair's battles) and the strong-win label they stand for; N models' per-model
+scores. ("Target", elsewhere, is the user's own traffic: ``train --target-data``.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 
 @dataclass
-class PairTargets:
+class PairOutcomes:
     prompt_idx: np.ndarray  # int64 [n] rows of the TrainingSet that have a target
     q_strong: np.ndarray  # float64 [n]
     q_weak: np.ndarray  # float64 [n]
@@ -31,13 +32,13 @@ def pair_names_error(
     return None
 
 
-def strong_win_target(q_strong: np.ndarray, q_weak: np.ndarray) -> np.ndarray:
+def strong_win_label(q_strong: np.ndarray, q_weak: np.ndarray) -> np.ndarray:
     """P(strong beats weak) a prompt's qualities stand for: ties 0.5, correctness 0/0.5/1, win rates as
     they are. Clipped, so scores on a wider scale (judge grades 1-10) read as "higher score wins"."""
     return np.clip((1.0 + np.asarray(q_strong, np.float64) - np.asarray(q_weak, np.float64)) / 2.0, 0.0, 1.0)
 
 
-def pair_targets(data: Any, strong: str, weak: str) -> PairTargets:
+def pair_outcomes(data: Any, strong: str, weak: str) -> PairOutcomes:
     """Per-prompt quality of strong and weak from a TrainingSet.
 
     Prompts with a score for both models use the scores. Other prompts with battles between the two use
@@ -71,10 +72,10 @@ def pair_targets(data: Any, strong: str, weak: str) -> PairTargets:
     q_s = np.where(scored, qs, p_strong)[keep]
     q_w = np.where(scored, qw, 1.0 - p_strong)[keep]
     kind = "mixed" if scored.any() and battled.any() else ("scores" if scored.any() else "battles")
-    return PairTargets(keep, q_s, q_w, kind)
+    return PairOutcomes(keep, q_s, q_w, kind)
 
 
-def multi_targets(data: Any, models: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def model_outcomes(data: Any, models: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(prompt_idx, true quality [n, len(models)]) for prompts scored on every model (N-model eval)."""
     missing = [m for m in models if m not in data.models]
     if missing:
