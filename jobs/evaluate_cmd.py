@@ -152,6 +152,7 @@ def _evaluate_pair(
     mask: np.ndarray,
     files: list[str],
 ) -> dict[str, Any]:
+    from router_core.baseline import pair_baseline_scores
     from router_core.evaluation import pair_metrics, pair_reference, pair_table, plot_pair
     from router_core.outcomes import pair_outcomes
 
@@ -186,7 +187,10 @@ def _evaluate_pair(
 
     baseline_info: dict[str, Any] = {"trained": False}
     if base_data is not None:
-        baseline_info = _pair_baseline(base_data, s_data, w_data, texts, opts.seed, files, scores)
+        baseline, baseline_info = pair_baseline_scores(base_data, s_data, w_data, texts, opts.seed)
+        _log_baseline(baseline_info, files)
+        if baseline is not None:
+            scores["tfidf_baseline"] = baseline
 
     results = {}
     for name, sc in scores.items():
@@ -210,31 +214,6 @@ def _evaluate_pair(
         "baseline": baseline_info,
         "plot": os.path.basename(plot),
     }
-
-
-def _pair_baseline(
-    base_data, s_data: str, w_data: str, texts: list[str], seed: int, files: list[str], scores: dict
-) -> dict[str, Any]:
-    """Train the TF-IDF baseline on the baseline data's prompts not in the evaluation set; its scores go
-    into ``scores``. Returns what the metrics record about it."""
-    from router_core.baseline import TfidfPairBaseline
-    from router_core.outcomes import pair_outcomes
-
-    try:
-        bt = pair_outcomes(base_data, s_data, w_data)
-        seen = set(texts)
-        fresh = np.array([base_data.prompts[i] not in seen for i in bt.prompt_idx], dtype=bool)
-        bidx = bt.prompt_idx[fresh]
-        bl = TfidfPairBaseline(seed=seed).fit(
-            [base_data.prompts[i] for i in bidx], bt.q_strong[fresh], bt.q_weak[fresh]
-        )
-        scores["tfidf_baseline"] = bl.score(texts)
-    except ValueError as exc:
-        _log(f"TF-IDF baseline skipped: {exc}")
-        return {"trained": False, "reason": str(exc)}
-    n_drop = int((~fresh).sum())
-    _log(f"TF-IDF baseline trained on {len(bidx):,} prompts ({n_drop} overlapping dropped)")
-    return {"trained": True, "files": files, "train_prompts": int(len(bidx)), "excluded_overlap": n_drop}
 
 
 # ----------------------------------------------------------------------------------------- N models
@@ -271,10 +250,21 @@ def _costs(models: list[str], prices_file: str | None) -> np.ndarray:
     return np.array([prices[m].input_per_mtok + prices[m].output_per_mtok for m in models], dtype=np.float64)
 
 
+def _log_baseline(info: dict[str, Any], files: list[str]) -> None:
+    """The log line of the TF-IDF baseline; a trained one records the files it learnt from."""
+    if not info["trained"]:
+        _log(f"TF-IDF baseline skipped: {info['reason']}")
+        return
+    info["files"] = files
+    overlap = info.get("excluded_overlap")
+    dropped = f" ({overlap} overlapping dropped)" if overlap is not None else ""
+    _log(f"TF-IDF baseline trained on {info['train_prompts']:,} prompts{dropped}")
+
+
 def _evaluate_multi(
     router, data, base_data, opts: EvaluateOptions, mask: np.ndarray, files: list[str]
 ) -> dict[str, Any]:
-    from router_core.baseline import TfidfMultiBaseline
+    from router_core.baseline import multi_baseline_scores
     from router_core.evaluation import multi_metrics, multi_table, plot_multi
     from router_core.outcomes import model_outcomes
 
@@ -295,28 +285,10 @@ def _evaluate_multi(
 
     baseline_info: dict[str, Any] = {"trained": False}
     if base_data is not None:
-        missing = [m for m in models if m not in base_data.models]
-        if missing:
-            baseline_info["reason"] = f"baseline training data lacks model(s) {missing}"
-        else:
-            cols = [base_data.models.index(m) for m in models]
-            q = base_data.scores[:, cols].astype(np.float64)
-            seen = set(texts)
-            use = ~np.isnan(q).all(axis=1) & np.array([p not in seen for p in base_data.prompts], dtype=bool)
-            if use.sum() < 2:
-                baseline_info["reason"] = "baseline training data has no per-model scores"
-            else:
-                bl = TfidfMultiBaseline(seed=opts.seed).fit(
-                    [base_data.prompts[i] for i in np.flatnonzero(use)], q[use]
-                )
-                preds["tfidf_baseline"] = bl.score(texts)
-                baseline_info = {
-                    "trained": True,
-                    "files": files,
-                    "train_prompts": int(use.sum()),
-                }
-        if not baseline_info["trained"]:
-            _log(f"TF-IDF baseline skipped: {baseline_info['reason']}")
+        baseline, baseline_info = multi_baseline_scores(base_data, models, texts, opts.seed)
+        _log_baseline(baseline_info, files)
+        if baseline is not None:
+            preds["tfidf_baseline"] = baseline
 
     cost = np.tile(cost_per_model, (len(idx), 1))
     mm = multi_metrics(true_q, cost, preds, models, n_boot=opts.bootstrap, seed=opts.seed)

@@ -9,6 +9,7 @@ N models: one classifier per model of "this model is correct" on (max-scaled) pe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -86,3 +87,43 @@ class TfidfMultiBaseline:
     def score(self, texts: Sequence[str]) -> np.ndarray:
         x = self.vec_.transform(list(texts))
         return np.stack([_predict(c, x) for c in self.clfs_], axis=1)
+
+
+def pair_baseline_scores(
+    base_data: Any, strong: str, weak: str, texts: Sequence[str], seed: int = 0
+) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """(P(strong better) for ``texts`` or None, what evaluate records) of the pair baseline trained on
+    ``base_data``'s prompts (a TrainingSet) that are not among ``texts``: a prompt seen in training would
+    flatter the baseline."""
+    from router_core.outcomes import pair_outcomes
+
+    try:  # no prompt of the pair, or too few words for the vectoriser's vocabulary
+        out = pair_outcomes(base_data, strong, weak)
+        seen = set(texts)
+        fresh = np.array([base_data.prompts[i] not in seen for i in out.prompt_idx], dtype=bool)
+        rows = out.prompt_idx[fresh]
+        bl = TfidfPairBaseline(seed=seed).fit(
+            [base_data.prompts[i] for i in rows], out.q_strong[fresh], out.q_weak[fresh]
+        )
+    except ValueError as exc:
+        return None, {"trained": False, "reason": str(exc)}
+    info = {"trained": True, "train_prompts": int(len(rows)), "excluded_overlap": int((~fresh).sum())}
+    return bl.score(texts), info
+
+
+def multi_baseline_scores(
+    base_data: Any, models: Sequence[str], texts: Sequence[str], seed: int = 0
+) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """(per-model P(correct) [len(texts), len(models)] or None, what evaluate records) of the N-model
+    baseline trained on ``base_data``'s scored prompts that are not among ``texts``."""
+    missing = [m for m in models if m not in base_data.models]
+    if missing:
+        return None, {"trained": False, "reason": f"baseline training data lacks model(s) {missing}"}
+    q = base_data.scores[:, [base_data.models.index(m) for m in models]].astype(np.float64)
+    seen = set(texts)
+    use = ~np.isnan(q).all(axis=1) & np.array([p not in seen for p in base_data.prompts], dtype=bool)
+    if use.sum() < 2:
+        return None, {"trained": False, "reason": "baseline training data has no per-model scores"}
+    rows = np.flatnonzero(use)
+    bl = TfidfMultiBaseline(seed=seed).fit([base_data.prompts[i] for i in rows], q[use])
+    return bl.score(texts), {"trained": True, "train_prompts": int(use.sum())}

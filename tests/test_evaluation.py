@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router_core.baseline import TfidfMultiBaseline, TfidfPairBaseline
+from router_core.baseline import (
+    TfidfMultiBaseline,
+    TfidfPairBaseline,
+    multi_baseline_scores,
+    pair_baseline_scores,
+)
 from router_core.evaluation import (
     aiq,
     multi_metrics,
@@ -209,3 +214,19 @@ def test_tfidf_multi_baseline_shapes_and_constant_columns():
     p = b.score(texts[:10])
     assert p.shape == (10, 3)
     assert np.allclose(p[:, 0], 1.0)  # always correct -> constant predictor
+
+
+def test_baseline_scores_leave_out_evaluation_prompts_and_say_why_not_trained():
+    texts, qs, qw, t = _keyword_data(n=200, seed=2)
+    data = _ts(texts, ["strong", "weak"], np.stack([qs, qw], axis=1), [])
+    evaluated = texts[:50]  # also in the baseline's data: left out of its training
+    p, info = pair_baseline_scores(data, "strong", "weak", evaluated)
+    assert info == {"trained": True, "train_prompts": 150, "excluded_overlap": 50}
+    assert p.shape == (50,) and p[t[:50] == 0].min() > p[t[:50] != 0].max()
+    q, info = multi_baseline_scores(data, ["weak", "strong"], evaluated)
+    assert info == {"trained": True, "train_prompts": 150} and q.shape == (50, 2)
+    assert pair_baseline_scores(data, "strong", "other", evaluated) == (None, {
+        "trained": False, "reason": "model 'other' is not in the evaluation data; present: ['strong', 'weak']"
+    })  # fmt: skip
+    none, info = multi_baseline_scores(data, ["strong", "other"], evaluated)
+    assert none is None and info["reason"] == "baseline training data lacks model(s) ['other']"
