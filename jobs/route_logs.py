@@ -41,7 +41,7 @@ from jobs.validate_logs import column as log_column
 from router_core import scoring_cost
 from router_core.dispatch_dirs import safe_model_dir
 from router_core.policies import PolicyError
-from router_core.projections import daily_summary
+from router_core.projections import daily_summary, map_col, request_projections
 from router_core.route_decision import RoutePolicy, decide, resolve_policy, route_models
 from router_core.tokens import completion_matrix, logged_or_counted
 from schemas.logs import token_column_hints
@@ -399,27 +399,18 @@ class RouteRun:
         }
         if self.router.strong is None:
             quality = np.asarray(table.column("predicted_quality").combine_chunks().flatten())
-            labels["predicted_quality"] = route_outputs.map_col(
+            labels["predicted_quality"] = map_col(
                 self.models, quality.reshape(-1, len(self.models))
             )
         labels["dt"] = table.column("dt")
         return pa.table(labels)
 
     def projections_table(self, cal: Calibrated, routed: pa.Array) -> pa.Table:
-        rr, models = cal.rows, self.models
-        proj: dict[str, Any] = {
-            "request_id": cal.table.column("request_id"),
-            "routed_model": routed,
-            "prompt_tokens": pa.array(cal.prompt_tokens.astype(np.int64)),
-            "completion_tokens": pa.array(np.rint(cal.completion_tokens[rr, cal.idx]).astype(np.int64)),
-            "cost_routed_usd": pa.array(cal.cost[rr, cal.idx]),
-        }
-        if self.router.strong is not None:
-            proj["cost_all_strong_usd"] = pa.array(cal.cost[:, models.index(self.router.strong)])
-            proj["cost_all_weak_usd"] = pa.array(cal.cost[:, models.index(self.router.weak)])
-        proj["cost_by_model_usd"] = route_outputs.map_col(models, cal.cost)
-        proj["dt"] = cal.table.column("dt")
-        return pa.table(proj)
+        r = self.router
+        pair = (r.strong, r.weak) if r.strong is not None else None
+        return request_projections(
+            cal.table, routed, cal.idx, cal.prompt_tokens, cal.completion_tokens, cal.cost, self.models, pair
+        )
 
     def write_dispatch(self, staging: Path, keyed, v, cal: Calibrated, routed: pa.Array) -> None:
         """The Batch API lines of the valid rows (their bodies are in Spark), under the routed model."""

@@ -15,7 +15,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from jobs import atomic_write
@@ -25,13 +24,6 @@ from router_core.batch_files import MAX_BYTES, MAX_REQUESTS, check_batch_file, c
 
 DISPATCH_MAX_LINES = MAX_REQUESTS  # OpenAI Batch API: at most 50,000 requests and 200 MB per input file
 OUTPUTS = ("labels", "projections", "projections_daily", "quarantine")
-
-
-def map_col(keys: list[str], x: np.ndarray) -> pa.MapArray:
-    """[n, d] numpy -> Arrow map<string, value> of the d keys in every row."""
-    n, d = x.shape
-    offsets = pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32))
-    return pa.MapArray.from_arrays(offsets, pa.array(keys * n, pa.string()), pa.array(x.ravel()))
 
 
 def by_reason(q_counts) -> dict[str, int]:
