@@ -318,7 +318,7 @@ def run_savings(
     _log(f"{len(lab)} labels")
     frame = build_frame(log_df, lab, router, served_prices, routed_prices, date, served_model)
     if frame.stats["log_rows"] == 0:
-        raise SavingsInputError(f"no log rows{' for --date ' + date if date else ''}")
+        raise SavingsInputError(f"no log rows in {logs}{' for --date ' + date if date else ''}")
     _log(
         f"{frame.stats['labeled']} labeled, {frame.stats['unlabeled']} without a label; "
         f"bootstrap B={bootstrap}"

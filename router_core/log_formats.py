@@ -195,9 +195,25 @@ def json_columns(
         keys.update(dict.fromkeys(obj))
         found.update(dict.fromkeys(p for p in paths if path_value(obj, p) is not MISSING))
     if not keys:
-        where = "elements of the JSON array" if fmt == "json" else "lines"
-        raise LogFormatError(f"no JSON object in the first {SAMPLE_LINES} {where} of {files[0]}")
+        raise LogFormatError(_no_object_message(files, fmt))
     return list(keys), [p for p in found if p not in keys]
+
+
+def _no_object_message(files: list[Path], fmt: str) -> str:
+    """Why no JSON object was found: the files hold no rows at all, or their first lines are no objects."""
+    if all(_holds_nothing(f, fmt) for f in files):
+        what = "is empty" if len(files) == 1 else f"and the other {len(files) - 1} file(s) are empty"
+        if fmt == "json":
+            what += " (or an empty JSON array)"
+        return f"{files[0]} {what}: a log with no rows has no columns to read"
+    where = "elements of the JSON array" if fmt == "json" else "lines"
+    return f"no JSON object in the first {SAMPLE_LINES} {where} of {files[0]}"
+
+
+def _holds_nothing(f: Path, fmt: str, head: int = 2**16) -> bool:
+    with open_text(f) as fh:
+        text = _skip_bom_and_space(fh.read(head))
+    return not text or (fmt == "json" and "".join(text.split()) == "[]")
 
 
 MISSING = object()  # path_value of a path that leads nowhere (unlike a JSON null)

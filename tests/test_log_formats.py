@@ -124,6 +124,8 @@ def test_batch_file_checker_and_split(tmp_path):
         ("empty.csv", b"", "{path} has no header line"),
         ("noise.jsonl", b"\x00\x01 no json here\n", "no JSON object in the first 1000 lines of {path}"),
         ("numbers.json", b"[1, 2]", "no JSON object in the first 1000 elements of the JSON array of {path}"),
+        ("empty.jsonl", b"\n\n", "{path} is empty: a log with no rows has no columns to read"),
+        ("none.json", b"[ ]\n", "{path} is empty (or an empty JSON array): a log with no rows"),
         # Excel's "CSV" (not "CSV UTF-8") is Windows-1252: read on, every "é" would be routed as U+FFFD
         (
             "excel.csv",
