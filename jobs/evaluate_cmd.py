@@ -377,7 +377,8 @@ def evaluate(
     embed_cache: str | None = typer.Option(
         None,
         "--embed-cache",
-        help="Embedding cache directory shared with `train --embed-cache` (npz keyed by prompt hash).",
+        help="Embedding cache directory shared with `train --embed-cache` and `label sample --embed-cache` "
+        "(npz keyed by prompt hash; the route job's --cache is a Parquet cache of its own).",
     ),
     prompt_column: str | None = typer.Option(
         None,

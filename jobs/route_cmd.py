@@ -60,8 +60,8 @@ def route(
     cache: str | None = typer.Option(
         None,
         "--cache",
-        help="Embedding cache directory (default <out>/_embedding_cache); shared by runs "
-        "and backfills so each prompt is embedded once per embedder.",
+        help="Embedding cache directory (default <out>/_embedding_cache): Parquet, shared by runs "
+        "and backfills so each prompt is embedded once per embedder (not train's npz --embed-cache).",
     ),
     prices: str | None = typer.Option(
         None,

@@ -467,7 +467,8 @@ def train(
         None,
         "--embed-cache",
         help="Directory of an embedding cache (npz per embedder, keyed by prompt hash) shared with "
-        "`evaluate --embed-cache`: prompts embedded once are not embedded again.",
+        "`evaluate` and `label sample --embed-cache`: prompts embedded once are not embedded again (the "
+        "route job's --cache is a Parquet cache of its own).",
     ),
     embedder: str | None = typer.Option(
         None,
