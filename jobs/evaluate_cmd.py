@@ -163,10 +163,11 @@ def _evaluate_pair(
     keep = mask[tg.prompt_idx]
     idx, q_s, q_w = tg.prompt_idx[keep], tg.q_strong[keep], tg.q_weak[keep]
     if len(idx) < 2:
-        fail(f"only {len(idx)} evaluation prompt(s) with a target for '{s_data}' vs '{w_data}'")
+        fail(f"only {len(idx)} evaluation prompt(s) with outcomes for '{s_data}' vs '{w_data}'")
     texts = [data.prompts[i] for i in idx]
     _log(
-        f"pair evaluation: {s_data} (strong) vs {w_data} (weak) on {len(idx):,} prompts (targets: {tg.kind})"
+        f"pair evaluation: {s_data} (strong) vs {w_data} (weak) on {len(idx):,} prompts "
+        f"(outcomes from {tg.kind})"
     )
     emb = _embed(texts, router.embedder_id, opts)
 
