@@ -141,7 +141,7 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
             if seen[0] != fld.type:
                 raise SchemaError(
                     f"column '{fld.name}' is {fld.type} in {f} but {seen[0]} in {seen[1]}: "
-                    "rewrite the files with one type"
+                    "rewrite the files with one type" + _null_type_hint(fld.name, (fld.type, seen[0]))
                 )
     try:
         schema = pads.dataset(path, format="parquet", partitioning="hive").schema
@@ -153,6 +153,19 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
             schema, paths[name] = schema.append(fld.with_name(name)), tuple(name.split("."))
     nanos = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
     return LogInput(path, "parquet", files, schema, cols, nanos, paths=paths)
+
+
+def _null_type_hint(name: str, types: tuple[pa.DataType, pa.DataType]) -> str:
+    """pandas writes a column that is all None in one day's frame as type null."""
+    other = next((t for t in types if not pa.types.is_null(t)), None)
+    if other is None or not any(pa.types.is_null(t) for t in types):
+        return ""
+    kinds = [
+        (pa.types.is_string, "string"), (pa.types.is_large_string, "string"), (pa.types.is_integer, "Int64"),
+        (pa.types.is_floating, "float64"), (pa.types.is_boolean, "boolean"),
+    ]  # fmt: skip
+    kind = next((k for is_kind, k in kinds if is_kind(other)), str(other))
+    return f" (pandas writes an all-None column as null: df['{name}'].astype('{kind}') before to_parquet)"
 
 
 def _base_path(path: str) -> str:

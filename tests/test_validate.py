@@ -300,6 +300,21 @@ def test_pandas_all_none_and_categorical_columns_pass_the_schema_check(tmp_path)
     assert r.optional == {"segment": "segment"}  # the all-None model column is as good as absent
 
 
+def test_a_day_of_all_none_prompts_beside_other_days_names_the_pandas_fix(tmp_path):
+    """One day's frame with every prompt None is written by pandas as type null: Spark cannot read it
+    with the other days' strings, so the error says how to write it."""
+    import pandas as pd
+
+    from schemas.logs import SchemaError
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    pd.DataFrame({"request_id": ["a"], "prompt": ["x"]}).to_parquet(logs / "day1.parquet")
+    pd.DataFrame({"request_id": ["b"], "prompt": [None]}).to_parquet(logs / "day2.parquet")
+    with pytest.raises(SchemaError, match=r"df\['prompt'\]\.astype\('string'\) before to_parquet"):
+        check_logs_schema(str(logs), JobConfig())
+
+
 def test_a_directory_of_json_arrays_one_row_per_element(spark, tmp_path):
     from jobs.log_reader import NOT_AN_ARRAY
     from jobs.log_table import open_logs
