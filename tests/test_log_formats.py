@@ -283,3 +283,19 @@ def test_a_batch_output_file_is_named_as_one(tmp_path):
     }
     (tmp_path / "input.jsonl").write_text(json.dumps(request) + "\n")
     assert detect_format(tmp_path / "input.jsonl")[0] == "openai_batch"
+
+
+def test_utf8_check_reads_past_its_chunks_and_names_the_byte(tmp_path):
+    """A character split between two chunks is UTF-8; a bad byte deep in the file is named by offset and
+    line (the chunk size is tiny here to cross many chunk boundaries)."""
+    from router_core.log_formats import LogFormatError, check_utf8
+
+    good = ("r,caf\u00e9 \u00fcber \U0001f600\n" * 50).encode()
+    path = tmp_path / "logs.csv"
+    path.write_bytes(good)
+    for chunk in (1, 2, 3, 5, 7):
+        check_utf8(path, chunk=chunk)
+    path.write_bytes(good + "r,caf\u00e9\n".encode("cp1252"))
+    with pytest.raises(LogFormatError, match=rf"byte {len(good) + 5}, line 51: invalid continuation byte"):
+        check_utf8(path, chunk=7)
+    check_utf8(path, limit=len(good))  # the bad byte is past the limit
