@@ -135,7 +135,7 @@ def test_mt_bench_style_turns_found_without_options(files, tmp_path):
                 f"{tmp_path}/b",
             ],
         )
-    assert last.exit_code == 2 and "only 1 evaluation prompt(s) with a target" in last.output
+    assert last.exit_code == 2 and "only 1 evaluation prompt(s) with outcomes" in last.output
 
 
 def test_multi_router_with_pair_and_holdout(files, tmp_path):

@@ -134,7 +134,7 @@ class PairStrategy:
             fit.metrics["ensemble_coef"] = dict(zip(fit.stack.scorers_, coef, strict=True))
             fit.metrics["ensemble_mode"] = inp.stack_mode
         else:
-            inp.log(f"only {len(target)} out-of-fold prompts with a target: the ensemble is a plain average")
+            inp.log(f"only {len(target)} out-of-fold prompts with outcomes: the ensemble is a plain average")
         fit.metrics["valid_targets"] = fit.metrics["stack_prompts"] = int(len(target))
         return fit
 
