@@ -289,14 +289,11 @@ def _read_json(spark, info: LogInput):
     not_object = F.when(v.isNull(), F.lit(f"{row} is not valid JSON")).otherwise(
         F.concat(F.lit(f"{row} is JSON "), kind, F.lit(", not an object"))
     )
-    bad = _error(REASON_MALFORMED_JSON, not_object)
-    error = F.when(~is_object, bad)
-    if not array:
-        not_utf8 = F.col(NOT_UTF8).isNotNull()
-        error = F.when(not_utf8, _error(REASON_INVALID_UTF8, F.col(NOT_UTF8))).when(~is_object, bad)
     if array:
-        not_array = _error(REASON_MALFORMED_JSON, F.lit(NOT_AN_ARRAY))
-        error = F.when(F.col(ARRAY_BAD), not_array).when(~is_object, bad)
+        error = F.when(F.col(ARRAY_BAD), _error(REASON_MALFORMED_JSON, F.lit(NOT_AN_ARRAY)))
+    else:
+        error = F.when(F.col(NOT_UTF8).isNotNull(), _error(REASON_INVALID_UTF8, F.col(NOT_UTF8)))
+    error = error.when(~is_object, _error(REASON_MALFORMED_JSON, not_object))
     if info.fmt == "openai_batch":
         error = error.otherwise(_batch_line_error(v))
     elif info.columns.prompt in extracted:
