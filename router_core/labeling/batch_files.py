@@ -10,6 +10,8 @@ import re
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -42,33 +44,21 @@ def write_parts(
     """``part-00000.jsonl``, ... under ``directory``, each within the Batch API's limits of ``per_file``
     lines and ``max_bytes`` (atomic per file)."""
     directory.mkdir(parents=True, exist_ok=True)
-    paths: list[Path] = []
-    buf: list[bytes] = []
-
-    def flush() -> None:
-        path = directory / f"part-{len(paths):05d}.jsonl"
-        write_text_atomic(path, b"".join(buf).decode("utf-8"))
-        paths.append(path)
-        buf.clear()
-
     encoded = (
         (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8") for line in lines
     )
-    part = 0
-    for k, line in chunk_numbers(encoded, per_file, max_bytes):
-        if k != part:
-            flush()
-            part = k
-        buf.append(line)
-    if buf:
-        flush()
+    paths: list[Path] = []
+    for k, part in groupby(chunk_numbers(encoded, per_file, max_bytes), key=itemgetter(0)):
+        paths.append(directory / f"part-{k:05d}.jsonl")
+        write_text_atomic(paths[-1], b"".join(line for _, line in part))
     return paths
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str | bytes) -> None:
+    """``text`` (UTF-8 when a str) written to a temporary file, synced, then renamed to ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
+    with open(tmp, "wb") as f:
+        f.write(text.encode("utf-8") if isinstance(text, str) else text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
