@@ -179,12 +179,19 @@ def ingest(
     out: str = typer.Option(
         ..., "--out", help="Battles Parquet file; quarantine beside it (*.quarantine.parquet)."
     ),
+    results: list[str] | None = typer.Option(
+        None,
+        "--results",
+        help="The judge's Batch output (or error) file, or a directory of them, that you submitted and "
+        "downloaded yourself, e.g. from the OpenAI dashboard (repeatable). Default: the outputs `batch "
+        "collect` or `label judge --endpoint` wrote in the judge directories.",
+    ),
 ) -> None:
     """Parse the judge's verdicts into battles that `batch-router train --data` reads."""
     from jobs.label_ingest import run_ingest
     from jobs.label_sample import LabelInputError
 
     try:
-        run_ingest(judgements, out)
+        run_ingest(judgements, out, results)
     except LabelInputError as exc:
         fail(str(exc))

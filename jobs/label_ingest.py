@@ -12,7 +12,16 @@ import pandas as pd
 
 from jobs.label_judge import INDEX_FILE, JUDGE_DIR
 from jobs.label_sample import LabelInputError, log
-from router_core.labeling.batch_files import BatchFileError, Result, collected_results, find_request_files
+from router_core.labeling.batch_files import (
+    BatchFileError,
+    Result,
+    collected_results,
+    find_request_files,
+    is_request_file,
+    merge_results,
+    read_results,
+    result_files,
+)
 from router_core.labeling.judging import battles_from_verdicts
 
 BATTLE_COLUMNS = [
@@ -35,24 +44,54 @@ def _read_judgements(judge_dir: Path) -> tuple[list[dict], dict[str, Result]]:
     results: dict[str, Result] = {}
     for path in find_request_files(judge_dir / JUDGE_DIR):
         results.update(collected_results(path))
-    if not results:
-        raise LabelInputError(
-            f"no judgements in {judge_dir}: run `batch-router batch submit {judge_dir}` and `batch collect "
-            f"{judge_dir}`, or `label judge --endpoint URL`"
-        )
     return index, results
 
 
-def run_ingest(judgements: list[str], out: str) -> dict[str, Any]:
-    index: list[dict] = []
+def _given_results(paths: list[str], judge_ids: set[str]) -> dict[str, Result]:
+    """The judge's answers in Batch output / error files given by hand (e.g. downloaded from the OpenAI
+    dashboard), checked to answer requests of the judge directories."""
     results: dict[str, Result] = {}
-    for d in judgements:
-        try:
-            i, r = _read_judgements(Path(d))
-        except BatchFileError as exc:
-            raise LabelInputError(str(exc)) from None
-        index += i
-        results.update(r)
+    for given in paths:
+        p = Path(given)
+        if not p.exists():
+            raise LabelInputError(f"--results {p}: not found")
+        if p.is_file() and is_request_file(p):
+            raise LabelInputError(f"--results {p}: a Batch request file, not its batch's output")
+        found = read_results(result_files(p))
+        if not found:
+            raise LabelInputError(f"--results {p}: no Batch output lines (custom_id, response) in it")
+        if not judge_ids & set(found):
+            raise LabelInputError(
+                f"--results {p}: none of its {len(found):,} custom_ids is a judge request of --judgements "
+                "(the output of another batch, e.g. the models' answers?)"
+            )
+        merge_results(results, found)
+    return results
+
+
+def _read_inputs(judgements: list[str], given: list[str]) -> tuple[list[dict], dict[str, Result]]:
+    indexes: dict[str, list[dict]] = {}
+    results: dict[str, Result] = {}
+    try:
+        for d in judgements:
+            indexes[d], collected = _read_judgements(Path(d))
+            results.update(collected)
+        judge_ids = {str(row["judge_custom_id"]) for rows in indexes.values() for row in rows}
+        merge_results(results, _given_results(given, judge_ids))
+    except BatchFileError as exc:
+        raise LabelInputError(str(exc)) from None
+    for d, rows in indexes.items():
+        if not any(str(row["judge_custom_id"]) in results for row in rows):
+            raise LabelInputError(
+                f"no judgements for {d}: run `batch-router batch submit {d}` and `batch collect {d}`, "
+                "pass the judge's Batch output files you downloaded with --results, or run `label judge "
+                "--endpoint URL`"
+            )
+    return [row for rows in indexes.values() for row in rows], results
+
+
+def run_ingest(judgements: list[str], out: str, given_results: list[str] | None = None) -> dict[str, Any]:
+    index, results = _read_inputs(judgements, list(given_results or []))
     battles, quarantine = battles_from_verdicts(index, results)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)

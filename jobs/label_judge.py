@@ -16,8 +16,10 @@ from router_core.labeling.batch_files import (
     Result,
     collected_results,
     find_request_files,
+    is_request_file,
     output_path,
     read_results,
+    result_files,
     result_line,
     write_parts,
     write_text_atomic,
@@ -56,8 +58,9 @@ def _answers(sample_dir: Path, manifest: dict, sample: pd.DataFrame, given: dict
             p = Path(given[m])
             if not p.exists():
                 raise LabelInputError(f"--responses {m}={p}: not found")
-            paths = [p] if p.is_file() else sorted(p.rglob("*.jsonl"))
-            answers[m] = read_results(paths)
+            if p.is_file() and is_request_file(p):
+                raise LabelInputError(f"--responses {m}={p}: a Batch request file, not its batch's output")
+            answers[m] = read_results(result_files(p))
         else:
             answers[m] = {}
             for rel in manifest["files"].get(m, []):

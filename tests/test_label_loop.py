@@ -516,3 +516,63 @@ def test_a_sample_that_repeats_prompts_says_how_many_are_distinct(capsys):
     assert "the 50 sampled requests hold 12 distinct prompts" in capsys.readouterr().err
     _say_repeats([f"p{i}" for i in range(50)], "random")
     assert capsys.readouterr().err == ""
+
+
+def _dashboard_download(requests: list[dict], failed: str) -> tuple[str, str]:
+    """(output file, error file) as the OpenAI dashboard gives them for a judge batch: model_a wins every
+    pair (``[[A]]`` when it is shown first, ``[[B]]`` otherwise); the ``failed`` request errs."""
+    out, err = [], []
+    for i, r in enumerate(requests):
+        cid = r["custom_id"]
+        if cid == failed:
+            error = {"code": "server_error", "message": "The server had an error"}
+            err.append({"id": f"batch_req_{i}", "custom_id": cid, "response": None, "error": error})
+            continue
+        verdict = "[[A]]" if cid.endswith(":ab") else "[[B]]"
+        body = {"id": f"chatcmpl-{i}", "object": "chat.completion", "model": "judge-model",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": f"Fine. {verdict}"},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 100, "completion_tokens": 5, "total_tokens": 105}}  # fmt: skip
+        response = {"status_code": 200, "request_id": f"req_{i}", "body": body}
+        out.append({"id": f"batch_req_{i}", "custom_id": cid, "response": response, "error": None})
+    return ("".join(json.dumps(x) + "\n" for x in out), "".join(json.dumps(x) + "\n" for x in err))
+
+
+def test_ingest_reads_judge_outputs_downloaded_by_hand(server, tmp_path):
+    """A team that submits the judge's Batch files itself (dashboard, its own tooling) and downloads the
+    results gives them to `label ingest --results`."""
+    fake, url = server
+    sample = answered_sample(tmp_path, url, 4)
+    judge = tmp_path / "judge"
+    res = cli("label", "judge", "--sample", str(sample), "--out", str(judge), "--judge-model", "judge-model")
+    assert res.exit_code == 0, res.output
+    parts = sorted(judge.rglob("part-*.jsonl"))
+    requests = [json.loads(x) for f in parts for x in f.read_text().splitlines()]
+    assert len(requests) == 8
+    battles = tmp_path / "b.parquet"
+
+    def ingest(*results: str):
+        return cli("label", "ingest", "--judgements", str(judge), "--out", str(battles), *results)
+
+    res = ingest()
+    assert res.exit_code == EXIT_BAD_INPUT and "--results" in res.output
+    downloads = tmp_path / "Downloads"
+    downloads.mkdir()
+    failed = requests[0]["custom_id"]
+    output, errors = _dashboard_download(requests, failed)
+    (downloads / "batch_6753_output.jsonl").write_text(output)
+    (downloads / "batch_6753_error.jsonl").write_text(errors)
+    (downloads / "batch_6753_input.jsonl").write_text(json.dumps(requests[0]) + "\n")
+    res = ingest("--results", str(downloads))
+    assert res.exit_code == 0, res.output
+    b = pd.read_parquet(battles)
+    assert len(b) == 3 and set(b["winner"]) == {"model_a"} and b["both_order_agreement"].all()
+    q = pd.read_parquet(tmp_path / "b.quarantine.parquet")
+    assert list(q["judge_custom_id"]) == [failed] and list(q["reason"]) == ["judge_error"]
+    # The models' answers, or the judge's request file, are named as such, not ingested as judgements.
+    answers = next(sample.rglob("*.output.jsonl"))
+    res = ingest("--results", str(answers))
+    assert res.exit_code == EXIT_BAD_INPUT and "none of its 4 custom_ids is a judge request" in res.output
+    inputs = downloads / "batch_6753_input.jsonl"
+    res = ingest("--results", str(inputs))
+    assert res.exit_code == EXIT_BAD_INPUT and "a Batch request file" in res.output

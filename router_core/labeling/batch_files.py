@@ -214,6 +214,22 @@ def _result_objects(path: Path) -> Iterator[dict[str, Any]]:
         )
 
 
+def result_files(path: Path) -> list[Path]:
+    """Batch output / error files at ``path``: the file itself, or every ``.jsonl`` under a directory
+    that is not a request file (a dashboard download folder may hold the request files too)."""
+    if path.is_file():
+        return [path]
+    found = (p for p in path.rglob("*.jsonl") if not p.name.startswith((".", "_")))
+    return sorted(p for p in found if not is_request_file(p))
+
+
+def merge_results(into: dict[str, Result], new: Mapping[str, Result]) -> None:
+    """``new`` added to ``into``; for an id in both, a success wins over an error (as in read_results)."""
+    for cid, r in new.items():
+        if cid not in into or (r.ok and not into[cid].ok):
+            into[cid] = r
+
+
 def collected_results(request_file: Path) -> dict[str, Result]:
     """The outputs `batch collect` downloaded next to a request file (empty when none yet)."""
     return read_results(p for p in (output_path(request_file), errors_path(request_file)) if p.exists())
