@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -18,8 +19,15 @@ from jobs.jvm_class_archive import ARCHIVE_ENV, archive_dir  # noqa: E402
 
 os.environ.setdefault(ARCHIVE_ENV, str(archive_dir()))
 # The int8 ONNX embedder builds its model file on first use: into a scratch directory, not ~/.cache, and
-# set before Spark starts so its Python workers find the same file.
-os.environ.setdefault("BATCH_ROUTER_CACHE", tempfile.mkdtemp(prefix="batch-router-test-cache-"))
+# set before Spark starts so its Python workers find the same file, and removed when the run ends.
+SCRATCH_CACHE: str | None = None
+if "BATCH_ROUTER_CACHE" not in os.environ:
+    SCRATCH_CACHE = os.environ["BATCH_ROUTER_CACHE"] = tempfile.mkdtemp(prefix="batch-router-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SCRATCH_CACHE:
+        shutil.rmtree(SCRATCH_CACHE, ignore_errors=True)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
