@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -113,6 +114,12 @@ class RouteRun:
         staging = atomic_write.new_staging(self.out)
         router_name = ship_router(self.spark, Path(self.opts.router))
         v, keyed = self.validate(staging)
+        if self.opts.date and not self.counts["rows_in"]:
+            from jobs.validate_logs import no_rows_of_date
+
+            v.checked.unpersist()
+            shutil.rmtree(staging.parent, ignore_errors=True)  # the run's staging root: one run per --out
+            raise RouteError(no_rows_of_date(self.spark, self.opts.logs, self.cfg, self.opts.date))
         try:
             scored = self.embed_and_score(keyed, router_name)
             try:

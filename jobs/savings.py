@@ -35,7 +35,7 @@ from jobs.log_table import LogTable, open_logs
 from router_core.audit import AuditLabels
 from router_core.audit_report import NO_AUDIT_WARNING, measure
 from router_core.log_formats import LOG_FORMATS
-from router_core.log_rows import load_body, routed_value, row_days, text_of
+from router_core.log_rows import NO_DAY, load_body, routed_value, row_days, text_of
 from router_core.pricing import DEFAULT_COMPLETION_TOKENS, PriceTable
 from router_core.savings_frame import Frame, SavingsInputError, build_frame
 from router_core.savings_stats import aggregate, cost_quality_curve
@@ -276,6 +276,17 @@ def _write(out_dir: Path, table: pd.DataFrame, curve: pd.DataFrame | None, summa
     return out_dir
 
 
+def _no_rows(logs: str, date: str | None, days: pd.Series) -> str:
+    if not date or days.empty:
+        return f"no log rows in {logs}"
+    dated = days[days != NO_DAY]
+    span = "no date" if dated.empty else f"{dated.min()} to {dated.max()}"
+    return (
+        f"no log rows dated {date} in {logs}: its {len(days):,} rows are dated {span} (a row's date is "
+        "its dt partition, else the UTC date of its ts): check --date and the ts / dt columns"
+    )
+
+
 def run_savings(
     logs: str,
     labels: str,
@@ -318,7 +329,7 @@ def run_savings(
     _log(f"{len(lab)} labels")
     frame = build_frame(log_df, lab, router, served_prices, routed_prices, date, served_model)
     if frame.stats["log_rows"] == 0:
-        raise SavingsInputError(f"no log rows in {logs}{' for --date ' + date if date else ''}")
+        raise SavingsInputError(_no_rows(logs, date, log_df["day"]))
     _log(
         f"{frame.stats['labeled']} labeled, {frame.stats['unlabeled']} without a label; "
         f"bootstrap B={bootstrap}"

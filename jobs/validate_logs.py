@@ -124,6 +124,24 @@ def undated_line(n: int, date: str | None) -> str | None:
     )
 
 
+def no_rows_of_date(spark, path: str, cfg: JobConfig, date: str) -> str:
+    """Why ``--date`` found nothing: the dates the log's rows do have (read again without the filter;
+    only run when the filter left no row)."""
+    from pyspark.sql import functions as F
+
+    info, resolved = resolve_input(path, cfg)
+    df = read_log_frame(spark, info)
+    dates = df.select(_date_expr(df, resolved.optional, None).alias("d"))
+    found = dates.agg(F.count("*").alias("n"), F.min("d").alias("first"), F.max("d").alias("last")).first()
+    if not found["n"]:
+        return f"no rows dated {date} in {path}: it holds no rows"
+    span = found["first"] if found["first"] == found["last"] else f"{found['first']} to {found['last']}"
+    return (
+        f"no rows dated {date} in {path}: its {found['n']:,} rows are dated {span} (a row's date is its dt "
+        "partition, else the UTC date of its ts, else today): check --date and the ts / dt columns"
+    )
+
+
 def _messages_input(resolved: ResolvedColumns):
     """The chat cell the text check reads: the messages column, or the chat of the request body."""
     if resolved.text_source == "body":
@@ -403,6 +421,8 @@ def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -
         print(f"[validate]   {reason}: {n}", flush=True)
     if line := undated_line(summary["undated_rows"], date):
         print(f"[validate] {line}", flush=True)
+    if date and not rows_in:
+        print(f"[validate] {no_rows_of_date(spark, logs, cfg, date)}", flush=True)
     return summary
 
 

@@ -370,7 +370,7 @@ def test_safe_model_dirs():
 
 
 @pytest.mark.slow
-def test_budget_threshold_and_date_rerun(spark, routers, logs, routed_pair, tmp_path):
+def test_budget_threshold_and_date_rerun(spark, routers, logs, routed_pair, tmp_path, capsys):
     out = tmp_path / "out"
     cache = routed_pair / "_embedding_cache"
     p = pads.dataset(str(routed_pair / "projections"), format="parquet", partitioning="hive").to_table()
@@ -427,6 +427,14 @@ def test_budget_threshold_and_date_rerun(spark, routers, logs, routed_pair, tmp_
     new = after.filter(pa.compute.equal(after.column("dt"), "2026-11-02"))
     p2 = new.column("strong_win_prob").to_numpy()
     assert ((np.array(new.column("routed_model").to_pylist()) == STRONG) == (p2 >= 0.5)).all()
+
+    # A date without rows (a wrong --date, or ts in another time zone) is an error naming the dates the
+    # log holds, and leaves the outputs as they were.
+    capsys.readouterr()
+    assert route("--router", routers[0], "--logs", logs[0], "--out", out, "--date", "2026-10-31") == 2
+    err = capsys.readouterr().err
+    assert "no rows dated 2026-10-31" in err and "rows are dated 2026-11-01 to 2026-11-02" in err
+    assert labels(out).equals(after) and not (out / "_staging").exists()
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -344,6 +345,18 @@ def test_rows_whose_ts_is_no_timestamp_are_counted_and_named(tmp_path, capsys):
     summary = run_validate(str(logs), str(tmp_path / "out"), JobConfig())
     assert summary["undated_rows"] == 1 and summary["valid"] == 3
     assert "1 row has a ts that is no timestamp" in capsys.readouterr().out
+
+
+def test_a_date_without_rows_names_the_dates_the_log_holds(tmp_path, capsys):
+    from jobs.validate_logs import run_validate
+
+    logs = tmp_path / "logs.parquet"
+    ts = pd.to_datetime(["2026-11-01 23:30", "2026-11-02 08:00", "2026-11-03 12:00"], utc=True)
+    pd.DataFrame({"request_id": ["a", "b", "c"], "prompt": ["x", "y", "z"], "ts": ts}).to_parquet(logs)
+    summary = run_validate(str(logs), str(tmp_path / "out"), JobConfig(), date="2026-11-04")
+    assert summary["rows_in"] == 0
+    out = capsys.readouterr().out
+    assert "no rows dated 2026-11-04" in out and "its 3 rows are dated 2026-11-01 to 2026-11-03" in out
 
 
 def test_an_empty_ts_string_is_no_timestamp(tmp_path, capsys):
