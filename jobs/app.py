@@ -1,10 +1,33 @@
 """The ``batch-router`` Typer application object; command modules register on it."""
 
+import inspect
 import warnings
 
+import click
 import typer
+from typer.core import TyperGroup
+
+# `--help` lists the commands in the order of the workflow, not in the order their modules register.
+WORKFLOW_ORDER = ["train", "evaluate", "validate", "route", "savings", "label", "batch"]
+
+
+class CommandGroup(TyperGroup):
+    """Lists its commands in WORKFLOW_ORDER, each with its docstring's first paragraph on flowing lines
+    (Typer would keep the docstring's own line breaks)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        rank = {name: i for i, name in enumerate(WORKFLOW_ORDER)}
+        return sorted(super().list_commands(ctx), key=lambda name: rank.get(name, len(rank)))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None and cmd.short_help is None and cmd.help:
+            cmd.short_help = " ".join(inspect.cleandoc(cmd.help).split("\n\n")[0].split())
+        return cmd
+
 
 app = typer.Typer(
+    cls=CommandGroup,
     name="batch-router",
     help=(
         "Offline LLM routing at batch scale: validate prompt logs, train routers, route logs with Spark "

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import typer
 
-from jobs.app import app
+from jobs.app import CommandGroup, app
 from jobs.cli_options import ApiKeyEnvOpt, ConfigOpt, build_config, fail
 
 batch_app = typer.Typer(
+    cls=CommandGroup,
     help="Submit Batch API request files and collect their outputs (OpenAI-compatible files + batches API).",
     no_args_is_help=True,
 )

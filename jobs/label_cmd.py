@@ -7,12 +7,13 @@ import signal
 
 import typer
 
-from jobs.app import app
+from jobs.app import CommandGroup, app
 from jobs.cli_options import ApiKeyEnvOpt, ColumnOpt, ConfigOpt, build_config, fail, parse_pairs
 from jobs.errors import BadInputError
 from jobs.validate_cmd import FormatOpt
 
 label_app = typer.Typer(
+    cls=CommandGroup,
     help="Label your own traffic: sample prompts, judge both models' answers, ingest battles for `train`.",
     no_args_is_help=True,
 )
