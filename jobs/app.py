@@ -8,7 +8,7 @@ import typer
 from typer.core import TyperGroup
 
 # `--help` lists the commands in the order of the workflow, not in the order their modules register.
-WORKFLOW_ORDER = ["train", "evaluate", "validate", "route", "savings", "label", "batch"]
+WORKFLOW_ORDER = ["validate", "train", "evaluate", "route", "savings", "label", "batch"]  # as in the README
 
 
 class CommandGroup(TyperGroup):
