@@ -307,8 +307,11 @@ class RouteRun:
     def calibrate(self, keyed, scored, resolved) -> Calibrated:
         t = time.time()
         table = self.request_table(keyed, scored, resolved)
-        pt = logged_or_counted(_floats(table, "_pt_log"), _floats(table, "counted_prompt_tokens"))
-        ct = completion_matrix(_floats(table, "_ct_log"), self.models, self.prices)
+        pt_log, ct_log = _floats(table, "_pt_log"), _floats(table, "_ct_log")
+        pt = logged_or_counted(pt_log, _floats(table, "counted_prompt_tokens"))
+        ct = completion_matrix(ct_log, self.models, self.prices)
+        self.counts["prompt_tokens_counted"] = int(np.isnan(pt_log).sum())
+        self.counts["completion_tokens_estimated"] = int(np.isnan(ct_log).sum())
         cost = self.prices.cost_matrix(pt, ct, self.models)
         idx = self.decide(table, cost) if table.num_rows else np.zeros(0, dtype=np.int64)
         known_rows = self.known_prompt_rows(table)

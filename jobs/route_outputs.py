@@ -21,6 +21,7 @@ from jobs import atomic_write
 from jobs.route_setup import log
 from router_core.artifact import sha256_file
 from router_core.batch_files import MAX_BYTES, MAX_REQUESTS, check_batch_file, chunk_numbers
+from router_core.tokens import estimated_token_lines
 
 DISPATCH_MAX_LINES = MAX_REQUESTS  # OpenAI Batch API: at most 50,000 requests and 200 MB per input file
 OUTPUTS = ("labels", "projections", "projections_daily", "quarantine")
@@ -221,6 +222,9 @@ def print_summary(s: dict[str, Any], router) -> None:
     n = max(1, sum(s["routed"].values()))
     for m, k in s["routed"].items():
         log(f"  {m}: {k} requests ({100 * k / n:.1f}%), all-{m} cost ${s['cost_by_model_usd'][m]:.4f}")
+    counted, assumed = s.get("prompt_tokens_counted", 0), s.get("completion_tokens_estimated", 0)
+    for note in estimated_token_lines(counted, assumed):
+        log(f"  {note}")
     line = f"  projected cost ${s['cost_routed_usd']:.4f}"
     if router.strong is not None:
         strong_cost = s["cost_by_model_usd"][router.strong]

@@ -36,11 +36,11 @@ from router_core.audit import AuditLabels
 from router_core.audit_report import NO_AUDIT_WARNING, measure
 from router_core.log_formats import LOG_FORMATS
 from router_core.log_rows import NO_DAY, load_body, routed_value, row_days, text_of
-from router_core.pricing import DEFAULT_COMPLETION_TOKENS, PriceTable
+from router_core.pricing import PriceTable
 from router_core.savings_frame import Frame, SavingsInputError, build_frame
 from router_core.savings_stats import aggregate, cost_quality_curve
 from router_core.text import DEFAULT_MESSAGES_POLICY, MESSAGES_POLICIES, MessagesPolicy, normalize_prompt
-from router_core.tokens import TOKENIZER_ID, count_tokens
+from router_core.tokens import TOKENIZER_ID, count_tokens, estimated_token_lines
 from schemas.logs import LogColumns, ResolvedColumns, SchemaError, token_column_hints
 
 NO_SEGMENT = "(none)"
@@ -334,9 +334,8 @@ def run_savings(
         f"{frame.stats['labeled']} labeled, {frame.stats['unlabeled']} without a label; "
         f"bootstrap B={bootstrap}"
     )
-    if estimated := frame.stats["completion_tokens_estimated"]:
-        _log(f"{estimated} rows without completion_tokens: each model's typical answer length assumed "
-             f"({DEFAULT_COMPLETION_TOKENS} tokens, or completion_tokens in the --prices file)")  # fmt: skip
+    for line in estimated_token_lines(0, frame.stats["completion_tokens_estimated"]):
+        _log(line)
     table = aggregate(frame, bootstrap, seed, _log)
     curve = cost_quality_curve(frame)
     total = table[table["level"] == "total"].iloc[0].to_dict()

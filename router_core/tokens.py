@@ -62,6 +62,21 @@ def completion_tokens_default(model: str, prices: PriceTable | None = None) -> i
     return DEFAULT_COMPLETION_TOKENS
 
 
+def estimated_token_lines(prompt_counted: int, completion_estimated: int) -> list[str]:
+    """What a cost projection did not read from the log, one line each: rows whose prompt tokens were
+    counted with the bundled tokenizer, rows whose completion tokens were assumed. Empty when the log
+    gave every count."""
+    lines = []
+    if prompt_counted:
+        lines.append(f"{prompt_counted} rows without prompt_tokens: counted with {TOKENIZER_ID}")
+    if completion_estimated:
+        lines.append(
+            f"{completion_estimated} rows without completion_tokens: each model's typical answer length "
+            f"assumed ({DEFAULT_COMPLETION_TOKENS} tokens, or completion_tokens in the --prices file)"
+        )
+    return lines
+
+
 def logged_or_counted(logged: np.ndarray, counted: np.ndarray) -> np.ndarray:
     """Prompt tokens per request: the log's count (NaN when absent), else the one counted from the text."""
     return np.where(np.isnan(logged), counted, logged)

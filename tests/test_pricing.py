@@ -154,3 +154,14 @@ def test_logged_token_counts_win_over_counted_ones_and_fill_the_gaps():
     t = PriceTable.load(None)
     ct = completion_or_default(np.array([40.0, np.nan]), np.array(["gpt-4o-mini", "gpt-4o-mini"]), t)
     assert ct.tolist() == [40.0, completion_tokens_default("gpt-4o-mini", t)]
+
+
+def test_estimated_token_lines_say_what_was_not_logged():
+    from router_core.tokens import TOKENIZER_ID, estimated_token_lines
+
+    assert estimated_token_lines(0, 0) == []
+    only_completion = estimated_token_lines(0, 5)
+    assert len(only_completion) == 1 and only_completion[0].startswith("5 rows without completion_tokens")
+    assert "350 tokens" in only_completion[0]
+    both = estimated_token_lines(3, 5)
+    assert both[0] == "3 rows without prompt_tokens: counted with " + TOKENIZER_ID

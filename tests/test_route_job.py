@@ -136,6 +136,25 @@ def test_ignore_known_prompts_changes_only_the_known_ones(spark, routers, routed
     assert not ignored.column("known_prompt").to_numpy(zero_copy_only=False).any()
 
 
+def test_estimated_token_counts_are_counted_and_said(routed_pair, logs, capsys):
+    """Logs without prompt_tokens / completion_tokens: the manifest counts the rows whose tokens were
+    counted or assumed, and the summary says so next to the projected cost."""
+    from jobs.route_outputs import print_summary
+
+    counts = manifest(routed_pair)["counts"]
+    assert counts["prompt_tokens_counted"] == logs[1]["valid"]
+    assert counts["completion_tokens_estimated"] == logs[1]["valid"]
+
+    class Pair:
+        strong = STRONG
+
+    print_summary(counts, Pair())
+    out = capsys.readouterr().out
+    assert f"{logs[1]['valid']} rows without prompt_tokens: counted with all-MiniLM-L6-v2 WordPiece" in out
+    assert f"{logs[1]['valid']} rows without completion_tokens: each model's typical answer length" in out
+    assert out.index("rows without completion_tokens") < out.index("projected cost")
+
+
 def test_contract_labels_one_row_per_valid_input(routed_pair, logs):
     t = labels(routed_pair)
     assert t.num_rows == logs[1]["valid"]
