@@ -188,7 +188,7 @@ def ingest(
         "collect` or `label judge --endpoint` wrote in the judge directories.",
     ),
 ) -> None:
-    """Parse the judge's verdicts into battles that `batch-router train --data` reads."""
+    """Parse the judge's verdicts into battles for `batch-router train --target-data` (or --data)."""
     from jobs.label_ingest import run_ingest
     from jobs.label_sample import LabelInputError
 

@@ -397,6 +397,11 @@ def test_batch_submit_and_collect_are_safe_to_rerun(server, tmp_path):
     assert res.exit_code == 3 and "still running" in res.output
 
 
+def test_ingest_help_points_to_target_data():
+    res = CliRunner().invoke(app, ["label", "ingest", "--help"], terminal_width=200)
+    assert res.exit_code == 0 and "train --target-data" in res.output
+
+
 def test_one_line_errors(server, tmp_path):
     fake, url = server
     logs = tmp_path / "logs.parquet"
