@@ -182,8 +182,10 @@ def judge_directly(out: Path, cfg: Any, prices: str | None, **runner_opts: Any) 
     run = {"stats": dataclasses.asdict(stats), "cost": cost}
     write_text_atomic(out / "judge_run.json", json.dumps(run, indent=1))
     usd = "unknown" if cost["cost_usd"] is None else f"${cost['cost_usd']:.4f}"
+    errors = ", ".join(f"{kind} {n}" for kind, n in sorted(stats.errors.items()))
     log(f"judge: {stats.already_done} already answered, {stats.answered} answered now, {stats.failed} "
-        f"failed, {stats.gave_up} given up, {stats.retries} retries {stats.errors}")  # fmt: skip
+        f"failed, {stats.gave_up} given up, {stats.retries} retries"
+        + (f" (errors by kind: {errors})" if errors else ""))  # fmt: skip
     log(f"judge cost: {cost['judge_calls']} calls, {cost['prompt_tokens']:,} prompt + "
         f"{cost['completion_tokens']:,} completion tokens, {usd} ({cost['price_source']})")  # fmt: skip
     return stats

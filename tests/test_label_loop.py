@@ -158,10 +158,13 @@ def test_judge_endpoint_with_faults_answers_every_request_once(server, tmp_path)
     run = json.loads((out / "judge_run.json").read_text())
     assert run["cost"]["judge_calls"] == 24 and run["cost"]["prompt_tokens"] > 0  # costs recorded
     assert run["stats"]["retries"] >= 10 and "judge cost: 24 calls" in res.output
+    summary = next(ln for ln in res.output.splitlines() if "answered now" in ln)
+    assert "(errors by kind: " in summary and "{" not in summary  # the kinds read as words, not a dict
     # A re-run finds everything journaled and calls nothing.
     before = sum(fake.attempts.values())
     res = cli(*judge_cmd(sample, out, url))
     assert res.exit_code == 0 and "24 of 24 requests already answered" in res.output
+    assert "0 retries\n" in res.output  # no error: no errors-by-kind clause
     assert sum(fake.attempts.values()) == before
 
 
