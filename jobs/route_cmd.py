@@ -25,7 +25,8 @@ def route(
         ...,
         "--out",
         help="Output dir: labels/, projections/, projections_daily/, dispatch/<model>/, quarantine/ "
-        "(all partitioned by dt) and manifest.json.",
+        "(all partitioned by dt; quarantine/ only when a row is quarantined) and manifest.json; their "
+        "columns: docs/outputs.md.",
     ),
     strong_share: float | None = typer.Option(
         None,
