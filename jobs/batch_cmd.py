@@ -22,16 +22,35 @@ app.add_typer(batch_app, name="batch")
 BaseUrlOpt = typer.Option(
     None, "--base-url", help="API base URL (default: config label.base_url, else OpenAI)."
 )
+CollectBaseUrlOpt = typer.Option(
+    None,
+    "--base-url",
+    help="API base URL (default: config label.base_url, else the one `batch submit` sent DIR's batches to).",
+)
 
 
 def _log(msg: str) -> None:
     typer.echo(f"[batch] {msg}", err=True)
 
 
-def _client(config: str | None, base_url: str | None, api_key_env: str | None):
+def _client(config: str | None, base_url: str | None, api_key_env: str | None, root: Path | None = None):
+    """The API client; with ``root`` (collect), its base URL defaults to where `batch submit` sent
+    root's batches, and another one is an error."""
     from jobs.openai_api import make_client
 
     cfg = build_config(config, {"label.base_url": base_url, "label.api_key_env": api_key_env}).label
+    if root is not None:
+        from router_core.labeling.batch_api import collect_base_url, submitted_base_urls
+        from router_core.labeling.batch_files import BatchFileError
+
+        recorded = submitted_base_urls(root)
+        try:
+            url = collect_base_url(cfg.base_url, recorded)
+        except BatchFileError as exc:
+            fail(str(exc))
+        if cfg.base_url is None and url is not None:
+            _log(f"collecting from {url}, where `batch submit` sent these batches")
+        cfg = cfg.model_copy(update={"base_url": url})
     return make_client(cfg)
 
 
@@ -78,7 +97,7 @@ def collect(
     timeout_s: float | None = typer.Option(
         None, "--timeout-s", help="Give up waiting after this many seconds."
     ),
-    base_url: str | None = BaseUrlOpt,
+    base_url: str | None = CollectBaseUrlOpt,
     api_key_env: str | None = ApiKeyEnvOpt,
     config: str | None = ConfigOpt,
 ) -> None:
@@ -92,7 +111,7 @@ def collect(
     from router_core.labeling.batch_files import BatchFileError, write_text_atomic
 
     root = _root(directory)
-    client = _client(config, base_url, api_key_env)
+    client = _client(config, base_url, api_key_env, root)
     try:
         s = do_collect(root, client, wait, poll_s, timeout_s, _log)
     except BatchFileError as exc:

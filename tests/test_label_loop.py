@@ -400,6 +400,23 @@ def test_batch_submit_and_collect_are_safe_to_rerun(server, tmp_path):
     assert res.exit_code == 3 and "still running" in res.output
 
 
+def test_collect_goes_where_submit_sent_the_batches(server, tmp_path):
+    fake, url = server
+    sample = answered_sample(tmp_path, url, 4)  # submitted and collected with --base-url url
+    journal = (sample / JOURNAL_NAME).read_text()
+    assert f'"base_url":"{url.rstrip("/")}"' in journal.replace(" ", "")
+    for out in sample.glob("batch/*/*.output.jsonl"):
+        out.unlink()  # collected again below
+    res = cli("batch", "collect", str(sample))  # no --base-url: the server they were submitted to
+    assert res.exit_code == 0, res.output
+    assert f"collecting from {url.rstrip('/')}, where `batch submit` sent these batches" in res.output
+    assert "4 answered, 0 failed, 0 missing" in res.output
+    res = cli("batch", "collect", str(sample), "--base-url", "http://127.0.0.1:9/v1")
+    assert res.exit_code == EXIT_BAD_INPUT
+    assert f"submitted to {url.rstrip('/')}, not http://127.0.0.1:9/v1" in res.output
+    assert f"--base-url {url.rstrip('/')}" in res.output
+
+
 def test_ingest_help_points_to_target_data():
     res = CliRunner().invoke(app, ["label", "ingest", "--help"], terminal_width=200)
     assert res.exit_code == 0 and "train --target-data" in res.output

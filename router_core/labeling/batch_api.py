@@ -46,6 +46,31 @@ def _latest(events: list[dict[str, Any]], kind: str) -> dict[tuple[str, str], di
     return {(e["file"], e["sha256"]): e for e in events if e.get("event") == kind}
 
 
+def _url(base_url: Any) -> str:
+    return str(base_url).rstrip("/")
+
+
+def submitted_base_urls(root: Path) -> list[str]:
+    """The API base URLs that ``submit`` sent the batches of ``root`` to (journaled with each batch;
+    none for a journal written before that was recorded)."""
+    events = journal_for(root).read()
+    return sorted({e["base_url"] for e in events if e.get("event") == "created" and e.get("base_url")})
+
+
+def collect_base_url(given: str | None, recorded: list[str]) -> str | None:
+    """The base URL to collect ``recorded``'s batches from: the one given (flag or config), else the one
+    they were submitted to. A batch id exists only on the server that created it, so a given URL that is
+    not where they were submitted is a BatchFileError naming the right one."""
+    if given is None:
+        return recorded[0] if len(recorded) == 1 else None
+    if recorded and _url(given) not in recorded:
+        raise BatchFileError(
+            f"these batches were submitted to {', '.join(recorded)}, not {_url(given)}: collect them with "
+            f"--base-url {recorded[0]}" + (" (or the others)" if len(recorded) > 1 else "")
+        )
+    return given
+
+
 def check_request_file(path: Path) -> str:
     """The endpoint of a request file (all its lines must use one), or a BatchFileError."""
     lines = read_requests(path)
@@ -93,7 +118,8 @@ def submit(
         if remote is None:
             remote = _existing_batches(client)
         if key in remote:  # created by a run that stopped before journaling it
-            journal.append({"event": "created", "file": key[0], "sha256": key[1], "batch_id": remote[key]})
+            journal.append({"event": "created", "file": key[0], "sha256": key[1], "batch_id": remote[key],
+                            "base_url": _url(client.base_url)})  # fmt: skip
             summary["recovered"].append({"file": key[0], "batch_id": remote[key]})
             log(f"{key[0]}: found on the server as {remote[key]} (not created again)")
             continue
@@ -108,7 +134,8 @@ def submit(
             completion_window=completion_window,
             metadata={"batch_router_file": key[0], "batch_router_sha256": key[1]},
         )
-        journal.append({"event": "created", "file": key[0], "sha256": key[1], "batch_id": batch.id})
+        journal.append({"event": "created", "file": key[0], "sha256": key[1], "batch_id": batch.id,
+                        "base_url": _url(client.base_url)})  # fmt: skip
         summary["submitted"].append({"file": key[0], "batch_id": batch.id})
         log(f"{key[0]}: submitted as {batch.id} ({endpoints[path]}, file {file_id})")
     return summary
