@@ -210,9 +210,13 @@ def _missing_column(
     target = logical
     if guess and logical == "prompt" and pa.types.is_list(schema.field(guess).type):
         target = "messages"
+    hint = ""
+    if logical == "request_id" and guess is None:
+        # logs without ids: the id keys each output row and is the dispatch line's custom_id
+        hint = "; else add a column of unique ids per row (they key the labels and the Batch API's custom_id)"
     return SchemaError(
         f"missing required column {wanted}; the logs' columns: {_shown_columns(schema)}; if one of them "
-        f"holds it, name it with --column {target}={guess or 'NAME'}"
+        f"holds it, name it with --column {target}={guess or 'NAME'}{hint}"
     )
 
 

@@ -119,7 +119,8 @@ def test_cli_missing_column_exits_2_with_one_line(tmp_path):
     lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
     assert lines == [
         "error: missing required column 'request_id' (expected type: string); the logs' columns: prompt; "
-        "if one of them holds it, name it with --column request_id=NAME"
+        "if one of them holds it, name it with --column request_id=NAME; else add a column of unique ids per "
+        "row (they key the labels and the Batch API's custom_id)"
     ]
     assert not (tmp_path / "o").exists()  # no work started
 
