@@ -555,6 +555,13 @@ def _merge_sources(
         source = int(f["source"].iloc[0])  # before the filter, which may leave no row (--models)
         f = f[f["model"].isin(midx)]
         # Duplicate (prompt, model) rows within a source are averaged.
+        repeated = f.loc[f.duplicated(["prompt", "model"]), "prompt"].nunique()
+        if repeated:
+            warnings.warn(
+                f"{sources[source]}: {repeated:,} prompt(s) appear more than once (after whitespace "
+                "normalisation): their scores for each model are averaged, one training prompt each",
+                stacklevel=3,
+            )
         g = f.groupby(["prompt", "model"], sort=False)["score"].mean().reset_index()
         pi = g["prompt"].map(prompts).to_numpy(np.int64)
         mi = g["model"].map(midx).to_numpy(np.int64)

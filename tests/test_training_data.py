@@ -362,3 +362,15 @@ def test_judgments_keyed_by_question_id_name_the_join(tmp_path):
     pair = pd.DataFrame({"question_id": [81], "model_1": ["a"], "model_2": ["b"], "g1_winner": ["model_1"]})
     with pytest.raises(TrainingDataError, match="keyed by question_id .* joined on it first"):
         load_training_data([write(tmp_path, "gpt4_pair.parquet", pair)])
+
+
+def test_repeated_prompts_of_a_score_file_are_averaged_and_said(tmp_path):
+    path = write(
+        tmp_path,
+        "dup.parquet",
+        pd.DataFrame({"prompt": ["q1", "q1 ", "q2", "q3"], "big": [1.0, 0.0, 1.0, 1.0], "small": [0.0] * 4}),
+    )
+    with pytest.warns(UserWarning, match=r"dup: 1 prompt\(s\) appear more than once .*averaged"):
+        ts = load_training_data([path])
+    assert len(ts.prompts) == 3
+    assert ts.scores[ts.prompts.index("q1"), ts.models.index("big")] == 0.5
