@@ -388,7 +388,7 @@ def train(
         help="battles (prompt, model_a, model_b, winner: model_a | model_b | tie | tie (bothbad); or "
         "Kaggle's winner_model_a/_b/_tie) | wide (prompt and one score column per model) | long (prompt, "
         "model, score) | struct (prompt and one column of {model: score}); once for all files or once per "
-        "--data (default: detect).",
+        "file, the --data files then the --target-data files (default: detect per file).",
     ),
     alias: list[str] | None = typer.Option(
         None, "--alias", help="NAME=CANONICAL: rename a model of one source to another's name (repeatable)."
