@@ -68,7 +68,8 @@ def route(
         None,
         "--prices",
         help="JSON/YAML price overrides: model -> {input_price, output_price} in USD per "
-        "1M tokens (optional completion_tokens).",
+        "1M tokens, optionally completion_tokens (the answer length assumed where the log has none; "
+        "default 350). Default: the pinned genai-prices table.",
     ),
     batch_discount: bool = typer.Option(
         False, "--batch-discount", help="Project costs at OpenAI Batch API prices (50% off)."

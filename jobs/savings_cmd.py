@@ -43,7 +43,8 @@ def savings(
         None,
         "--prices",
         help="Price override file (JSON/YAML: model -> {input_price, output_price} in USD per 1M tokens, "
-        "optional completion_tokens); used before the bundled genai-prices table.",
+        "optionally completion_tokens: the answer length assumed where the log has none, default 350); "
+        "used before the bundled genai-prices table.",
     ),
     batch_discount: bool = typer.Option(
         False, "--batch-discount", help="Price the routed side at OpenAI Batch API rates (50% off)."
@@ -54,7 +55,9 @@ def savings(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed of the bootstrap (same seed, same CIs)."),
     served_model: str | None = typer.Option(
-        None, "--served-model", help="Model that served rows whose log has no 'model' value."
+        None,
+        "--served-model",
+        help="Model that served rows whose log has no 'model' value (default: none; such rows are an error).",
     ),
     log_format: str | None = FormatOpt,
     config: str | None = typer.Option(
