@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         low, high = measured["pgr_ci"]
         say(
             f"  measured quality retained (PGR) on {measured['n']} randomly audited requests: "
-            f"{100 * measured['pgr']:.0f}% [{100 * low:.0f}, {100 * high:.0f}]"
+            f"{100 * measured['pgr']:.0f}% (95% CI {100 * low:.0f}% .. {100 * high:.0f}%)"
         )
     say(f"savings report: {out / 'report' / 'report.html'}")
     say(f"done in {time.time() - t0:.0f}s")

@@ -29,6 +29,7 @@ def test_demo_runs_offline(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     out = tmp_path / "demo"
     assert "[demo] summary" in r.stdout and "projected cost" in r.stdout
+    assert "randomly audited requests: " in r.stdout and "% (95% CI " in r.stdout  # the CI reads as one
     summary = json.loads((out / "demo_summary.json").read_text())
     assert sum(summary["route"]["routed"].values()) == 300
     assert summary["route"]["cost_routed_usd"] < summary["route"]["cost_by_model_usd"]["gpt-4-1106-preview"]
