@@ -105,3 +105,24 @@ def test_the_onnx_file_is_built_before_spark_and_only_int8_fails_without_it(monk
     with pytest.raises(RouteError, match="cannot load the int8 embedder: read-only cache"):
         route_setup.build_onnx_model(route_setup.embedder_conf(cfg, plain))
     assert built == ["fp32", "int8"]
+
+
+def test_the_documented_config_file_is_valid_and_complete():
+    """docs/config.md's example names every key of every section, and the config classes accept it."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from jobs.config import JobConfig
+    from jobs.train_cmd import TrainConfig
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
+    raw = yaml.safe_load(re.search(r"```yaml\n(.*?)```", doc, re.S).group(1))
+    train = TrainConfig.model_validate(raw.pop("train"))
+    cfg = JobConfig.model_validate(raw)
+    assert train.model_fields_set == set(TrainConfig.model_fields)
+    for name, section in cfg:
+        documented = set(raw[name])
+        fields = set(type(section).model_fields)
+        assert documented == fields, (name, fields - documented)
