@@ -101,8 +101,10 @@ def run_ingest(judgements: list[str], out: str, given_results: list[str] | None 
     qdf = pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS)
     qdf.to_parquet(quarantine_path(out_path), index=False)
     disagree = int((~bdf["both_order_agreement"]).sum())
+    pairs = len({(row["custom_id"], row["model_a"], row["model_b"]) for row in index})
     summary = {
         "battles": len(bdf),
+        "pairs_without_battle": pairs - len(bdf),
         "winners": {k: int(v) for k, v in bdf["winner"].value_counts().items()},
         "order_disagreements_as_ties": disagree,
         "quarantined_judgements": len(qdf),
@@ -118,6 +120,12 @@ def run_ingest(judgements: list[str], out: str, given_results: list[str] | None 
         f"{quarantine_path(out_path)}; the judge used {summary['judge_prompt_tokens']:,} prompt + "
         f"{summary['judge_completion_tokens']:,} completion tokens"
     )
+    if summary["pairs_without_battle"]:
+        log(f"{summary['pairs_without_battle']:,} of {pairs:,} pairs have no battle: a battle needs a "
+            "verdict in both orders, and one of theirs is quarantined or missing")  # fmt: skip
+    if len(bdf):
+        log(f"next: batch-router train --data PUBLIC --target-data {out_path} ... (README: Labelling your "
+            "own traffic)")  # fmt: skip
     if bdf.empty:
         raise LabelInputError(f"no battle: every judgement is quarantined ({quarantine_path(out_path)})")
     return summary

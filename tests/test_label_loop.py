@@ -355,6 +355,8 @@ def test_position_bias_unparseable_verdicts_and_failed_answers_are_accounted_for
     battles_path = tmp_path / "b.parquet"
     res = cli("label", "ingest", "--judgements", str(out), "--out", str(battles_path))
     assert res.exit_code == 0, res.output
+    assert "1 of 4 pairs have no battle: a battle needs a verdict in both orders" in res.output  # p3
+    assert f"next: batch-router train --data PUBLIC --target-data {battles_path}" in res.output
     b = pd.read_parquet(battles_path).set_index("request_id")
     assert (
         b.loc["p0", "winner"] == "model_a"
