@@ -90,6 +90,10 @@ def sample(
         run_sample(opts, cfg)
     except (BadInputError, SchemaError) as exc:  # LabelInputError among them
         fail(str(exc))
+    from jobs.label_sample import log
+
+    log(f"next: batch-router batch submit {out} && batch-router batch collect {out} --wait (the models "
+        f"answer), then batch-router label judge --sample {out} --out JUDGE_DIR")  # fmt: skip
 
 
 def _interrupt_on_sigterm() -> None:
@@ -170,6 +174,7 @@ def judge(
         fail(
             f"{stats.gave_up} judge calls still failing after {max_retries} retries: re-run to retry them", 1
         )
+    log(f"next: batch-router label ingest --judgements {out} --out BATTLES.parquet")
 
 
 @label_app.command("ingest")

@@ -347,6 +347,7 @@ def test_position_bias_unparseable_verdicts_and_failed_answers_are_accounted_for
     out = tmp_path / "judge"
     res = cli(*judge_cmd(sample, out, url))
     assert res.exit_code == 0, res.output
+    assert f"next: batch-router label ingest --judgements {out} --out BATTLES.parquet" in res.output
     man = json.loads((out / "manifest.json").read_text())
     assert man["judge_requests"] == 8 and sorted(u["model"] for u in man["unanswered"]) == [STRONG, WEAK]
     assert {u["custom_id"] for u in man["unanswered"]} == {"p4"} and "server error" in man["unanswered"][0][
@@ -458,6 +459,7 @@ def test_default_strategy_is_random_and_needs_no_router(tmp_path):
     man = json.loads((tmp_path / "s" / "manifest.json").read_text())
     assert man["strategy"] == "random" and man["n"] == 3
     assert all(p["reason"].startswith("random:") for p in man["prompts"])
+    assert f"next: batch-router batch submit {tmp_path / 's'} && batch-router batch collect" in res.output
 
 
 def test_logged_responses_and_reference_answers(server, tmp_path):
