@@ -43,7 +43,13 @@ from router_core import scoring_cost
 from router_core.dispatch_dirs import safe_model_dir
 from router_core.policies import PolicyError
 from router_core.projections import daily_summary, map_col, request_projections
-from router_core.route_decision import RoutePolicy, decide, resolve_policy, route_models
+from router_core.route_decision import (
+    RoutePolicy,
+    decide,
+    resolve_policy,
+    route_models,
+    unbound_budget_note,
+)
 from router_core.tokens import completion_matrix, logged_or_counted
 from schemas.logs import token_column_hints
 
@@ -299,9 +305,12 @@ class RouteRun:
         else:
             scores = np.asarray(table.column("predicted_quality").to_pylist(), dtype=np.float64)
         try:
-            return decide(self.router, self.policy, scores, table.column("_br_tb").to_numpy(), cost)
+            idx = decide(self.router, self.policy, scores, table.column("_br_tb").to_numpy(), cost)
         except PolicyError as exc:
             raise RouteError(str(exc)) from None
+        if note := unbound_budget_note(self.router, self.policy, scores, cost, idx):
+            log(note)
+        return idx
 
     # 3. calibrate the policy on the whole batch (driver: a few numbers per request)
     def calibrate(self, keyed, scored, resolved) -> Calibrated:

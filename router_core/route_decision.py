@@ -76,3 +76,26 @@ def decide(
     if policy.kind == "quality_target":
         return policies.route_quality_target(pq, cost, policy.value, models)
     return policies.route_budget_multi(pq, cost, policy.value, models, tiebreak)[0]
+
+
+def unbound_budget_note(
+    router: Any, policy: RoutePolicy, scores: np.ndarray, cost: np.ndarray, idx: np.ndarray
+) -> str | None:
+    """A note when ``--budget-usd`` does not bind: every request already goes where a larger budget
+    would send it (pair: the strong model; N models: its best predicted model), so nothing was traded."""
+    if policy.kind != "budget_usd" or not len(idx):
+        return None
+    models = route_models(router)
+    if router.strong is not None:
+        best, where = np.full(len(idx), models.index(router.strong)), f"the strong model ({router.strong})"
+    else:
+        best = np.asarray(scores, np.float64).reshape(-1, len(models)).argmax(1)
+        where = "its best predicted model"
+    if not np.array_equal(idx, best):
+        return None
+    spent = float(cost[np.arange(len(idx)), idx].sum())
+    return (
+        f"--budget-usd {policy.value:g} does not bind: every request goes to {where} for ${spent:.4f}; "
+        "a budget below that makes the router choose"
+    )
+

@@ -142,3 +142,29 @@ def test_two_model_policy_matches_pair_router(frac):
     assert ((idx == 1) == pair).all()
     # cost weight 0 routes every request to the strong model, like --strong-share 1.0
     assert (P.route_cost_weight(q, c, 0.0, ["weak-model", "strong-model"]) == 1).all()
+
+
+def test_a_budget_that_does_not_bind_is_noted():
+    """A budget above what sending every request to the strong (best) model costs trades nothing: the
+    route job says so instead of a bare "0% saved"."""
+    from types import SimpleNamespace
+
+    from router_core.route_decision import RoutePolicy, decide, unbound_budget_note
+
+    score, cs, cw, tb = _batch(50, seed=3)
+    pair = SimpleNamespace(strong="big", weak="small", models=["big", "small"])
+    cost = np.stack([cs, cw], axis=1)  # route_models order: strong, weak
+
+    def note(budget: float) -> str | None:
+        policy = RoutePolicy("budget_usd", budget)
+        return unbound_budget_note(pair, policy, score, cost, decide(pair, policy, score, tb, cost))
+
+    assert "does not bind: every request goes to the strong model (big)" in note(cs.sum() * 2)
+    assert note(cw.sum() + 0.5 * (cs - cw).sum()) is None
+    multi = SimpleNamespace(strong=None, weak=None, models=["a", "b", "c"])
+    q = np.random.default_rng(0).random((50, 3))
+    c3 = np.stack([cw, cs, cs * 2], axis=1)
+    policy = RoutePolicy("budget_usd", float(c3.sum()))
+    idx = decide(multi, policy, q, tb, c3)
+    assert "its best predicted model" in unbound_budget_note(multi, policy, q, c3, idx)
+    assert unbound_budget_note(pair, RoutePolicy("strong_share", 1.0), score, cost, np.zeros(50, int)) is None
