@@ -16,7 +16,6 @@ object or not a Batch request (None for good rows and for Parquet).
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ import pyarrow.dataset as pads
 from jobs.config import JobConfig, LogsConfig
 from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput, float_token_columns
 from jobs.validate_logs import resolve_input
-from router_core.log_formats import MISSING, csv_header, not_utf8_detail, open_text, path_value
+from router_core.log_formats import MISSING, csv_header, csv_reader, not_utf8_detail, open_text, path_value
 from router_core.log_rows import Problem, batch_line_problem, json_kind
 from router_core.messages import INVALID_UTF8, MALFORMED_JSON, UNSUPPORTED_CONTENT
 from schemas.logs import ResolvedColumns, SchemaError
@@ -213,7 +212,7 @@ def _csv_rows(f: Path, delimiter: str):
     """Rows of a CSV file by its own header; empty fields are null (Spark's CSV reader agrees)."""
     header = csv_header(f, delimiter)
     with open_text(f) as fh:
-        reader = csv.reader(fh, delimiter=delimiter)
+        reader = csv_reader(fh, delimiter)
         next(reader, None)
         for values in reader:
             if not values:

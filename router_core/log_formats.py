@@ -13,7 +13,7 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -39,6 +39,9 @@ MAX_JSON_ARRAY_BYTES = 256 * 2**20
 _ARRAY_HEAD_CHARS = 16 * 2**20  # what is read of an array file to find its keys
 # what is read of each CSV and JSON array file to check that it is UTF-8 (1.7 s a GiB, one core)
 UTF8_CHECK_BYTES = 2**30
+# The csv module refuses a field over 128 KiB by default; Spark's CSV reader takes any length, and a pasted
+# document is a prompt like any other (the largest a C long holds on every platform).
+CSV_FIELD_LIMIT = 2**31 - 1
 BATCH_KEYS = frozenset({"custom_id", "body"})
 JSON_LINES_FIX = "`df.to_json(path, orient='records', lines=True)`"  # pandas' one call for JSON Lines
 
@@ -265,17 +268,24 @@ def check_json_array_sizes(files: list[Path]) -> None:
             )
 
 
+def csv_reader(lines: Iterable[str], delimiter: str = ",") -> Iterator[list[str]]:
+    """The csv module's reader of a log's lines, taking fields of any length (CSV_FIELD_LIMIT)."""
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+    return csv.reader(lines, delimiter=delimiter)
+
+
 def csv_delimiter(f: Path) -> str:
     """The separator (CSV_DELIMITERS) that splits the header line into the most fields; "," on a tie."""
     with open_text(f) as fh:
         line = fh.readline()
-    fields = {d: len(next(csv.reader([line], delimiter=d), [])) for d in CSV_DELIMITERS}
+    fields = {d: len(next(csv_reader([line], d), [])) for d in CSV_DELIMITERS}
     return max(CSV_DELIMITERS, key=lambda d: (fields[d], -CSV_DELIMITERS.index(d)))
 
 
 def csv_header(f: Path, delimiter: str = ",") -> list[str]:
     with open_text(f) as fh:
-        header = next(csv.reader(fh, delimiter=delimiter), None)
+        header = next(csv_reader(fh, delimiter), None)
     if not header or not any(h.strip() for h in header):
         raise LogFormatError(f"{f} has no header line: a CSV log starts with its column names")
     names = [h.lstrip("\ufeff") for h in header]

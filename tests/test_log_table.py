@@ -305,3 +305,19 @@ def test_savings_on_a_log_without_rows_is_a_one_line_error(name, fx, tmp_path):
     res = CliRunner().invoke(app, [*args, "--prices", str(fx["prices"])])
     assert res.exit_code == EXIT_BAD_INPUT, res.output
     assert f"error: no log rows in {logs}" in " ".join(res.output.split()) and "Traceback" not in res.output
+
+
+def test_savings_on_a_csv_with_a_prompt_over_128_kib(fx, tmp_path):
+    """A pasted document is a prompt like any other: the csv module's default 128 KiB field limit does not
+    stop savings (Spark's CSV reader, the route job's, has none)."""
+    import pandas as pd
+
+    rows = _rows()
+    rows[0]["prompt"] = "clause 1: the supplier provides the goods as is. " * 4000  # 200 kB
+    logs = tmp_path / "logs.csv"
+    pd.DataFrame(rows).to_csv(logs, index=False)
+    summary = run_savings(str(logs), str(fx["labels"]), str(tmp_path / "rep"), prices=str(fx["prices"]),
+                          bootstrap=0)  # fmt: skip
+    tot = _total(tmp_path / "rep")
+    assert summary["counts"]["rows"] == 5 and tot["requests"] == 4
+    assert tot["cost_served"] == pytest.approx(0.120, abs=1e-15)
