@@ -29,6 +29,7 @@ from jobs.text_columns import utf8_error_detail
 from router_core.log_formats import (
     LogFormatError,
     csv_delimiter,
+    csv_head_file,
     csv_header,
     detect_format,
     json_columns,
@@ -79,12 +80,12 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
             names = [n for n in BATCH_COLUMNS if n not in {p.name for p in parts}]
             schema = pa.schema([pa.field(n, pa.string()) for n in names] + parts)
             return LogInput(path, fmt, files, schema, LogColumns(request_id="custom_id"))
-        delimiter = csv_delimiter(files[0]) if fmt == "csv" else ","
+        delimiter = csv_delimiter(csv_head_file(files)) if fmt == "csv" else ","
         found: list[str] = []
         if fmt in ("jsonl", "json"):
             keys, found = json_columns(files, fmt, _dotted_names(cols))
         else:
-            keys = csv_header(files[0], delimiter)
+            keys = csv_header(csv_head_file(files), delimiter)
     except LogFormatError as exc:
         raise SchemaError(str(exc)) from None
     except OSError as exc:

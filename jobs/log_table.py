@@ -29,7 +29,15 @@ import pyarrow.dataset as pads
 from jobs.config import JobConfig, LogsConfig
 from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput, float_token_columns
 from jobs.validate_logs import resolve_input
-from router_core.log_formats import MISSING, csv_header, csv_reader, not_utf8_detail, open_text, path_value
+from router_core.log_formats import (
+    MISSING,
+    csv_header,
+    csv_reader,
+    holds_nothing,
+    not_utf8_detail,
+    open_text,
+    path_value,
+)
 from router_core.log_rows import Problem, batch_line_problem, json_kind
 from router_core.messages import INVALID_UTF8, MALFORMED_JSON, UNSUPPORTED_CONTENT
 from schemas.logs import ResolvedColumns, SchemaError
@@ -209,7 +217,10 @@ def _json_rows(f: Path, info: LogInput):
 
 
 def _csv_rows(f: Path, delimiter: str):
-    """Rows of a CSV file by its own header; empty fields are null (Spark's CSV reader agrees)."""
+    """Rows of a CSV file by its own header; empty fields are null (Spark's CSV reader agrees). An empty
+    file (an empty part of an export) has no rows, as Spark reads it."""
+    if holds_nothing(f, "csv"):
+        return
     header = csv_header(f, delimiter)
     with open_text(f) as fh:
         reader = csv_reader(fh, delimiter)

@@ -217,7 +217,7 @@ def json_columns(
 
 def _no_object_message(files: list[Path], fmt: str) -> str:
     """Why no JSON object was found: the files hold no rows at all, or their first lines are no objects."""
-    if all(_holds_nothing(f, fmt) for f in files):
+    if all(holds_nothing(f, fmt) for f in files):
         what = "is empty" if len(files) == 1 else f"and the other {len(files) - 1} file(s) are empty"
         if fmt == "json":
             what += " (or an empty JSON array)"
@@ -226,7 +226,8 @@ def _no_object_message(files: list[Path], fmt: str) -> str:
     return f"no JSON object in the first {SAMPLE_LINES} {where} of {files[0]}"
 
 
-def _holds_nothing(f: Path, fmt: str, head: int = 2**16) -> bool:
+def holds_nothing(f: Path, fmt: str, head: int = 2**16) -> bool:
+    """The file holds no rows: nothing but white space (and a byte-order mark), or a ``json`` file's []."""
     with open_text(f) as fh:
         text = _skip_bom_and_space(fh.read(head))
     return not text or (fmt == "json" and "".join(text.split()) == "[]")
@@ -281,6 +282,12 @@ def csv_delimiter(f: Path) -> str:
         line = fh.readline()
     fields = {d: len(next(csv_reader([line], d), [])) for d in CSV_DELIMITERS}
     return max(CSV_DELIMITERS, key=lambda d: (fields[d], -CSV_DELIMITERS.index(d)))
+
+
+def csv_head_file(files: list[Path]) -> Path:
+    """The file whose header names a CSV log's columns: the first that holds anything (a directory of
+    exported parts may hold empty ones, which hold no rows either), else the first."""
+    return next((f for f in files if not holds_nothing(f, "csv")), files[0])
 
 
 def csv_header(f: Path, delimiter: str = ",") -> list[str]:

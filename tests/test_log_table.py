@@ -321,3 +321,21 @@ def test_savings_on_a_csv_with_a_prompt_over_128_kib(fx, tmp_path):
     tot = _total(tmp_path / "rep")
     assert summary["counts"]["rows"] == 5 and tot["requests"] == 4
     assert tot["cost_served"] == pytest.approx(0.120, abs=1e-15)
+
+
+def test_savings_on_a_directory_of_csv_exports_with_an_empty_one(fx, tmp_path):
+    """Hourly exports where an hour without traffic left an empty file (sorted first): it holds no rows,
+    as the route job's Spark reader reads it, and the other files' header names the columns."""
+    import pandas as pd
+
+    logs = tmp_path / "exports"
+    logs.mkdir()
+    (logs / "hour=00.csv").write_text("")
+    rows = pd.DataFrame(_rows())
+    rows.iloc[:3].to_csv(logs / "hour=01.csv", index=False)
+    rows.iloc[3:].to_csv(logs / "hour=02.csv", index=False)
+    summary = run_savings(str(logs), str(fx["labels"]), str(tmp_path / "rep"), prices=str(fx["prices"]),
+                          bootstrap=0)  # fmt: skip
+    tot = _total(tmp_path / "rep")
+    assert summary["counts"]["format"] == "csv" and summary["counts"]["rows"] == 5
+    assert tot["requests"] == 4 and tot["cost_served"] == pytest.approx(0.120, abs=1e-15)
