@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from functools import reduce
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,6 +32,7 @@ from router_core.log_formats import (
     csv_delimiter,
     csv_head_file,
     csv_header,
+    csv_header_groups,
     detect_format,
     json_columns,
     partition_keys,
@@ -60,6 +62,9 @@ class LogInput:
     columns: LogColumns  # the contract's names in this frame
     nanos: list[str] = field(default_factory=list)  # Parquet columns of nanosecond timestamps
     csv_delimiter: str = ","  # a CSV log's field separator (found in its first file's header)
+    # A CSV log's files by header when the headers differ (columns added, dropped or reordered over
+    # time): Spark reads every file by the first header it sees, so each group is read by its own
+    csv_parts: list[list[Path]] = field(default_factory=list)
     # Columns the frame adds from a nested field (--column messages=inputs.messages): name -> path
     paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -82,10 +87,15 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
             return LogInput(path, fmt, files, schema, LogColumns(request_id="custom_id"))
         delimiter = csv_delimiter(csv_head_file(files)) if fmt == "csv" else ","
         found: list[str] = []
+        csv_parts: list[list[Path]] = []
         if fmt in ("jsonl", "json"):
             keys, found = json_columns(files, fmt, _dotted_names(cols))
         else:
-            keys = csv_header(csv_head_file(files), delimiter)
+            groups = csv_header_groups(files, delimiter)
+            if not groups:  # every file empty: the error of a file without a header
+                csv_header(files[0], delimiter)
+            keys = list(dict.fromkeys(name for header in groups for name in header))
+            csv_parts = list(groups.values()) if len(groups) > 1 else []
     except LogFormatError as exc:
         raise SchemaError(str(exc)) from None
     except OSError as exc:
@@ -95,7 +105,10 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
     names = [k for k in keys + found if k not in part_names]
     fields = [pa.field(k, pa.int64() if k in ints else pa.string()) for k in names]
     paths = {p: tuple(p.split(".")) for p in found if p not in part_names}
-    return LogInput(path, fmt, files, pa.schema(fields + parts), cols, csv_delimiter=delimiter, paths=paths)
+    return LogInput(
+        path, fmt, files, pa.schema(fields + parts), cols, csv_delimiter=delimiter, csv_parts=csv_parts,
+        paths=paths,
+    )  # fmt: skip
 
 
 def _note_unused_columns(cols: LogColumns) -> None:
@@ -215,15 +228,19 @@ def _as_long(col):
 
 def _read_csv(spark, info: LogInput):
     # The csv module (and Excel) quote fields with newlines and double embedded quotes.
-    df = (
+    reader = (
         spark.read.option("header", True)
         .option("multiLine", True)
         .option("escape", '"')
         .option("mode", "PERMISSIVE")
         .option("sep", info.csv_delimiter)
         .option("basePath", _base_path(info.path))
-        .csv(info.path)
     )
+    if info.csv_parts:  # files of different headers: each read by its own, the columns matched by name
+        frames = [reader.csv([str(f) for f in part]) for part in info.csv_parts]
+        df = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+    else:
+        df = reader.csv(info.path)
     for c in INTEGER_COLUMNS:
         name = getattr(info.columns, c)
         if name in df.columns:

@@ -290,6 +290,16 @@ def csv_head_file(files: list[Path]) -> Path:
     return next((f for f in files if not holds_nothing(f, "csv")), files[0])
 
 
+def csv_header_groups(files: list[Path], delimiter: str = ",") -> dict[tuple[str, ...], list[Path]]:
+    """The files of a CSV log by their header, in file order (exports whose columns changed over time
+    have several); empty files, which hold no rows, left out."""
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for f in files:
+        if not holds_nothing(f, "csv"):
+            groups.setdefault(tuple(csv_header(f, delimiter)), []).append(f)
+    return groups
+
+
 def csv_header(f: Path, delimiter: str = ",") -> list[str]:
     with open_text(f) as fh:
         header = next(csv_reader(fh, delimiter), None)

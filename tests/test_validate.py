@@ -672,3 +672,30 @@ def test_json_lines_that_are_not_utf8_are_quarantined_not_routed_mangled(tmp_pat
     table = open_logs(str(logs), JobConfig().logs)
     assert table.problems == [None, ("invalid_utf8", detail)]
     assert table.requests == [True, True]  # served requests still, for savings
+
+
+def test_a_directory_of_csv_exports_whose_columns_changed(spark, tmp_path):
+    """Monthly exports to which a column was added and whose columns were reordered: every file is read
+    by its own header (Spark alone would read them all by the first one, each value in the wrong
+    column), as savings and label sample read them."""
+    import pandas as pd
+
+    from jobs.log_table import open_logs
+
+    logs = tmp_path / "exports"
+    logs.mkdir()
+    pd.DataFrame({"request_id": ["a"], "prompt": ["Say hi"], "model": ["gpt-4o"]}).to_csv(
+        logs / "2026-10.csv", index=False
+    )
+    pd.DataFrame(
+        {"model": ["gpt-4o-mini"], "prompt": ["Name a colour"], "request_id": ["b"], "segment": ["web"]}
+    ).to_csv(logs / "2026-11.csv", index=False)
+    want = {
+        "a": {"request_id": "a", "prompt": "Say hi", "model": "gpt-4o", "segment": None},
+        "b": {"request_id": "b", "prompt": "Name a colour", "model": "gpt-4o-mini", "segment": "web"},
+    }
+    cols = list(want["a"])
+    v = validate_logs(spark, str(logs), JobConfig())
+    assert {r["request_id"]: {c: r[c] for c in cols} for r in v.valid.collect()} == want
+    table = open_logs(str(logs), JobConfig().logs).read(cols)
+    assert {r["request_id"]: r for r in table.to_pylist()} == want
