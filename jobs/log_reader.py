@@ -188,6 +188,10 @@ def _base_path(path: str) -> str:
 
 def read_log_frame(spark, info: LogInput):
     """The Spark frame of ``info``'s logs (see the module docstring); SchemaError when Spark cannot."""
+    # A key repeated in one JSON object (a line, a request body, a messages text: structured loggers
+    # that add a field twice write it twice) is no malformed JSON: its last value counts, as Python's
+    # json (savings, label sample) reads it.
+    spark.conf.set("spark.sql.variant.allowDuplicateKeys", "true")
     try:
         if info.fmt == "parquet":
             return _read_parquet(spark, info)

@@ -699,3 +699,20 @@ def test_a_directory_of_csv_exports_whose_columns_changed(spark, tmp_path):
     assert {r["request_id"]: {c: r[c] for c in cols} for r in v.valid.collect()} == want
     table = open_logs(str(logs), JobConfig().logs).read(cols)
     assert {r["request_id"]: r for r in table.to_pylist()} == want
+
+
+def test_a_json_key_repeated_in_a_line_keeps_its_last_value(spark, tmp_path):
+    """Structured loggers (zap, pino) write a field added twice twice: the line is a request, its last
+    value counts in the route job as in savings and label sample (Python's json)."""
+    from jobs.log_table import open_logs
+
+    logs = tmp_path / "app.jsonl"
+    logs.write_text(
+        '{"request_id": "a", "model": "gpt-4o", "prompt": "Say hi", "model": "gpt-4o-mini"}\n'
+        '{"request_id": "b", "model": "gpt-4o", "prompt": "Name a colour"}\n'
+    )
+    v = validate_logs(spark, str(logs), JobConfig())
+    assert v.quarantine.count() == 0
+    assert {r["request_id"]: r["model"] for r in v.valid.collect()} == {"a": "gpt-4o-mini", "b": "gpt-4o"}
+    table = open_logs(str(logs), JobConfig().logs).read(["request_id", "model"])
+    assert dict(zip(*table.to_pydict().values(), strict=True)) == {"a": "gpt-4o-mini", "b": "gpt-4o"}
