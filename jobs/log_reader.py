@@ -192,6 +192,9 @@ def read_log_frame(spark, info: LogInput):
     # that add a field twice write it twice) is no malformed JSON: its last value counts, as Python's
     # json (savings, label sample) reads it.
     spark.conf.set("spark.sql.variant.allowDuplicateKeys", "true")
+    # Column names are exact, as inspect_logs reads them: JSON keys or CSV headers that differ only in
+    # case ("model" and "Model") are two columns, not an ambiguous reference nor renamed "model2".
+    spark.conf.set("spark.sql.caseSensitive", "true")
     try:
         if info.fmt == "parquet":
             return _read_parquet(spark, info)

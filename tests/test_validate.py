@@ -716,3 +716,28 @@ def test_a_json_key_repeated_in_a_line_keeps_its_last_value(spark, tmp_path):
     assert {r["request_id"]: r["model"] for r in v.valid.collect()} == {"a": "gpt-4o-mini", "b": "gpt-4o"}
     table = open_logs(str(logs), JobConfig().logs).read(["request_id", "model"])
     assert dict(zip(*table.to_pydict().values(), strict=True)) == {"a": "gpt-4o-mini", "b": "gpt-4o"}
+
+
+@pytest.mark.parametrize("name", ["export.jsonl", "export.csv"])
+def test_columns_whose_names_differ_only_in_case_are_two_columns(spark, tmp_path, name):
+    """An export with a "model" column beside a "Model" one (a flattened metadata field, say): each is its
+    own column, as savings reads them (Spark compares names without case: an ambiguous reference for
+    JSON, "model2" for CSV)."""
+    import pandas as pd
+
+    from jobs.log_table import open_logs
+
+    logs = tmp_path / name
+    frame = pd.DataFrame(
+        {"request_id": ["a", "b"], "prompt": ["Say hi", "Name a colour"], "model": ["gpt-4o", "gpt-4o-mini"],
+         "Model": ["GPT-4o", "GPT-4o mini"]}
+    )  # fmt: skip
+    if name.endswith(".csv"):
+        frame.to_csv(logs, index=False)
+    else:
+        frame.to_json(logs, orient="records", lines=True)
+    want = {"a": ("gpt-4o", "GPT-4o"), "b": ("gpt-4o-mini", "GPT-4o mini")}
+    v = validate_logs(spark, str(logs), JobConfig())
+    assert {r["request_id"]: (r["model"], r["Model"]) for r in v.valid.collect()} == want
+    table = open_logs(str(logs), JobConfig().logs).read(["request_id", "model", "Model"])
+    assert {r["request_id"]: (r["model"], r["Model"]) for r in table.to_pylist()} == want
