@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from jobs.text_columns import utf8_error_detail
 from router_core.log_formats import (
+    CSV_NULL_TEXTS,
     LogFormatError,
     csv_delimiter,
     csv_head_file,
@@ -234,6 +235,8 @@ def _as_long(col):
 
 
 def _read_csv(spark, info: LogInput):
+    from pyspark.sql import functions as F
+
     # The csv module (and Excel) quote fields with newlines and double embedded quotes.
     reader = (
         spark.read.option("header", True)
@@ -248,6 +251,10 @@ def _read_csv(spark, info: LogInput):
         df = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
     else:
         df = reader.csv(info.path)
+    nulls = [t for t in CSV_NULL_TEXTS if t]  # Spark reads empty fields as null itself
+    texts = [c for c, kind in df.dtypes if kind == "string"]  # not partition columns of other types
+    df = df.select(*[F.when(~column(c).isin(*nulls), column(c)).alias(c) if c in texts else column(c)
+                     for c in df.columns])  # fmt: skip
     for c in INTEGER_COLUMNS:
         name = getattr(info.columns, c)
         if name in df.columns:

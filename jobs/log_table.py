@@ -30,6 +30,7 @@ from jobs.config import JobConfig, LogsConfig
 from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput, float_token_columns
 from jobs.validate_logs import resolve_input
 from router_core.log_formats import (
+    CSV_NULL_TEXTS,
     MISSING,
     csv_header,
     csv_reader,
@@ -217,8 +218,8 @@ def _json_rows(f: Path, info: LogInput):
 
 
 def _csv_rows(f: Path, delimiter: str):
-    """Rows of a CSV file by its own header; empty fields are null (Spark's CSV reader agrees). An empty
-    file (an empty part of an export) has no rows, as Spark reads it."""
+    """Rows of a CSV file by its own header; empty and \\N fields (CSV_NULL_TEXTS) are null, as the route job
+    reads them. An empty file (an empty part of an export) has no rows, as Spark reads it."""
     if holds_nothing(f, "csv"):
         return
     header = csv_header(f, delimiter)
@@ -228,4 +229,5 @@ def _csv_rows(f: Path, delimiter: str):
         for values in reader:
             if not values:
                 continue
-            yield {h: (v if v != "" else None) for h, v in zip(header, values, strict=False)}, None
+            row = {h: v for h, v in zip(header, values, strict=False) if v not in CSV_NULL_TEXTS}
+            yield row, None

@@ -42,6 +42,9 @@ UTF8_CHECK_BYTES = 2**30
 # The csv module refuses a field over 128 KiB by default; Spark's CSV reader takes any length, and a pasted
 # document is a prompt like any other (the largest a C long holds on every platform).
 CSV_FIELD_LIMIT = 2**31 - 1
+# The CSV fields that stand for SQL NULL: empty (BigQuery, Postgres, pandas) and \N (Snowflake's default
+# unload, MySQL's INTO OUTFILE, Hive), which no log means as a value.
+CSV_NULL_TEXTS = ("", "\\N")
 BATCH_KEYS = frozenset({"custom_id", "body"})
 JSON_LINES_FIX = "`df.to_json(path, orient='records', lines=True)`"  # pandas' one call for JSON Lines
 

@@ -741,3 +741,36 @@ def test_columns_whose_names_differ_only_in_case_are_two_columns(spark, tmp_path
     assert {r["request_id"]: (r["model"], r["Model"]) for r in v.valid.collect()} == want
     table = open_logs(str(logs), JobConfig().logs).read(["request_id", "model", "Model"])
     assert {r["request_id"]: (r["model"], r["Model"]) for r in table.to_pylist()} == want
+
+
+def test_csv_null_fields_written_as_backslash_n_are_null(spark, tmp_path):
+    """Snowflake's CSV unload (its default NULL_IF), MySQL's INTO OUTFILE and Hive write SQL NULL as \\N:
+    a null prompt is null_prompt and a null id null_request_id, not the text "\\N" routed, in the route
+    job as in savings."""
+    import csv
+
+    from jobs.log_table import open_logs
+
+    logs = tmp_path / "unload.csv"
+    with open(logs, "w", newline="") as fh:
+        csv.writer(fh).writerows([
+            ["REQUEST_ID", "PROMPT", "MODEL", "PROMPT_TOKENS"],
+            ["a", "Say hi", "\\N", "\\N"],
+            ["b", "\\N", "gpt-4o", "12"],
+            ["\\N", "Name a colour", "gpt-4o", "7"],
+        ])  # fmt: skip
+    cfg = JobConfig.model_validate(
+        {"logs": {"columns": {"request_id": "REQUEST_ID", "prompt": "PROMPT", "model": "MODEL",
+                              "prompt_tokens": "PROMPT_TOKENS"}}}
+    )  # fmt: skip
+    v = validate_logs(spark, str(logs), cfg)
+    valid = [(r["REQUEST_ID"], r["MODEL"], r["PROMPT_TOKENS"]) for r in v.valid.collect()]
+    assert valid == [("a", None, None)]
+    quarantined = {r["reason"]: r["request_id"] for r in v.quarantine.collect()}
+    assert quarantined == {"null_prompt": "b", "null_request_id": None}
+    table = open_logs(str(logs), cfg.logs).read(["REQUEST_ID", "PROMPT", "MODEL", "PROMPT_TOKENS"])
+    assert table.to_pylist() == [
+        {"REQUEST_ID": "a", "PROMPT": "Say hi", "MODEL": None, "PROMPT_TOKENS": None},
+        {"REQUEST_ID": "b", "PROMPT": None, "MODEL": "gpt-4o", "PROMPT_TOKENS": 12},
+        {"REQUEST_ID": None, "PROMPT": "Name a colour", "MODEL": "gpt-4o", "PROMPT_TOKENS": 7},
+    ]
