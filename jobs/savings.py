@@ -181,11 +181,22 @@ def read_manifest(labels_dir: str) -> dict[str, Any]:
     return {}
 
 
+def _no_labels_message(out: Path, counts: dict[str, Any]) -> str:
+    """A route output without labels/: its run quarantined every row (an input the route job reads but
+    whose rows it cannot route, such as a Batch file of another endpoint)."""
+    reasons = ", ".join(f"{r}: {n}" for r, n in counts.get("quarantined_by_reason", {}).items())
+    why = f"quarantined {reasons}; their reasons are in {out / 'quarantine'}" if reasons else "none read"
+    rows = counts.get("rows_in", 0)
+    return f"{out} has no labels/: its route run labelled none of its {rows} log rows ({why})"
+
+
 def read_labels(labels_dir: str) -> tuple[pd.DataFrame, dict[str, Any], str]:
     """Labels (request_id, day, routed_model, strong_win_prob?, predicted_quality?) and the manifest router
     section. ``labels_dir`` is the route job's --out dir or its labels/ subdir."""
     lab_path = _labels_path(labels_dir)
     manifest = read_manifest(labels_dir)
+    if lab_path == Path(labels_dir) and (lab_path / "manifest.json").is_file():
+        raise SavingsInputError(_no_labels_message(lab_path, manifest.get("counts", {})))
     ds = _dataset(str(lab_path), "labels")
     names = set(ds.schema.names)
     for need in ("request_id", "routed_model"):

@@ -613,3 +613,23 @@ def test_driver_written_days_sit_where_spark_puts_them(spark, tmp_path):
         return df.sort_values("request_id").astype(str).values.tolist()
 
     assert day_dirs("driver") == day_dirs("spark") and rows("driver") == rows("spark")
+
+
+def test_savings_on_a_route_run_that_labelled_no_row_says_why(spark, routers, tmp_path):
+    """An Azure OpenAI Batch file (url /chat/completions) routes no line: savings on that run's output
+    names the quarantine, not a Parquet error about dispatch/models.json."""
+    from jobs.savings import run_savings
+    from router_core.savings_frame import SavingsInputError
+
+    logs = tmp_path / "azure_batch.jsonl"
+    body = {"model": "my-gpt-4o-deployment", "messages": [{"role": "user", "content": "Say hi"}]}
+    line = {"custom_id": "t0", "method": "POST", "url": "/chat/completions", "body": body}
+    logs.write_text(json.dumps(line) + "\n")
+    out = tmp_path / "out"
+    assert route("--router", routers[0], "--logs", logs, "--out", out) == 0
+    with pytest.raises(SavingsInputError) as err:
+        run_savings(str(logs), str(out), str(tmp_path / "rep"), bootstrap=0)
+    assert str(err.value) == (
+        f"{out} has no labels/: its route run labelled none of its 1 log rows (quarantined "
+        f"invalid_request: 1; their reasons are in {out / 'quarantine'})"
+    )
