@@ -217,17 +217,19 @@ def _read_parquet(spark, info: LogInput):
         df = df.withColumn(name, F.col(".".join(f"`{k}`" for k in path)))
     for c in info.nanos:
         df = df.withColumn(c, F.timestamp_micros(F.expr(f"`{c}` div 1000")))
-    for c in float_token_columns(info):  # pandas' integers with missing values: NaN -> null
+    for c in fractional_token_columns(info):  # pandas' integers with missing values: NaN -> null
         df = df.withColumn(c, _as_long(column(c)))
     for c in (f.name for f in info.schema if pa.types.is_null(f.type) and f.name in df.columns):
         df = df.withColumn(c, column(c).cast("string"))  # pandas' all-None columns: Spark reads int nulls
     return df
 
 
-def float_token_columns(info: LogInput) -> list[str]:
-    """The Parquet token-count columns of a floating type, read as integers (truncated, NaN null)."""
+def fractional_token_columns(info: LogInput) -> list[str]:
+    """The Parquet token-count columns of a floating or decimal type (pandas' integers with missing
+    values, Snowflake's NUMBER), read as integers (truncated, NaN null)."""
     ints = {getattr(info.columns, c) for c in INTEGER_COLUMNS}
-    return [f.name for f in info.schema if f.name in ints and pa.types.is_floating(f.type)]
+    fractional = (pa.types.is_floating, pa.types.is_decimal)
+    return [f.name for f in info.schema if f.name in ints and any(is_kind(f.type) for is_kind in fractional)]
 
 
 def _as_long(col):

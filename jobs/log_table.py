@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from jobs.config import JobConfig, LogsConfig
-from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput, float_token_columns
+from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput, fractional_token_columns
 from jobs.validate_logs import resolve_input
 from router_core.log_formats import (
     CSV_NULL_TEXTS,
@@ -68,7 +68,8 @@ class LogTable:
                 ds = pads.dataset(self.info.path, format="parquet", partitioning="hive")
                 paths = self.info.paths
                 table = ds.to_table(columns={c: pc.field(*paths.get(c, (c,))) for c in columns})
-                for c in set(float_token_columns(self.info)) & set(columns):  # as the route job reads them
+                # token counts as the route job reads them
+                for c in set(fractional_token_columns(self.info)) & set(columns):
                     table = table.set_column(table.schema.get_field_index(c), c, _floats_as_longs(table[c]))
                 return table
             except Exception as exc:  # ArrowInvalid and friends: a file that changed or broke mid-read
@@ -121,8 +122,9 @@ def _as_long(value: Any) -> int | None:
 
 
 def _floats_as_longs(values: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Float token counts as _as_long reads each: truncated; NaN, inf and values outside the long range
-    null."""
+    """Float (or decimal) token counts as _as_long reads each: truncated; NaN, inf and values outside the
+    long range null."""
+    values = pc.cast(values, pa.float64())  # decimals too, as the route job's try_cast('double')
     in_range = pc.and_(pc.greater_equal(values, -(2.0**63)), pc.less(values, 2.0**63))
     return pc.cast(pc.trunc(pc.if_else(pc.and_(pc.is_finite(values), in_range), values, None)), pa.int64())
 

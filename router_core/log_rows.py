@@ -115,6 +115,11 @@ def text_day(text: str | None) -> str | None:
     return iso_day(text)
 
 
+def is_number_type(t: pa.DataType) -> bool:
+    """An integer, float or decimal column (Snowflake unloads its NUMBER columns to Parquet as decimals)."""
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
 def row_days(table: pa.Table, ts: str | None, dt: str | None) -> list[str]:
     """YYYY-MM-DD per row: the ``dt`` column, else the UTC date of ``ts`` (a timestamp, a date, ISO-8601
     text or a Unix epoch number, as text or not), else NO_DAY."""
@@ -127,7 +132,7 @@ def row_days(table: pa.Table, ts: str | None, dt: str | None) -> list[str]:
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
             days = {v: text_day(v) for v in pc.unique(col).to_pylist()}  # logs repeat timestamps
             day = [days[v] for v in col.to_pylist()]
-        elif pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+        elif is_number_type(col.type):
             day = [epoch_day(v) for v in col.to_pylist()]
         else:
             if pa.types.is_date(col.type):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from router_core.log_rows import is_number_type
 from router_core.messages import MALFORMED_JSON, UNSUPPORTED_CONTENT
 
 
@@ -87,10 +88,6 @@ def _is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
-def _is_number(t: pa.DataType) -> bool:
-    return pa.types.is_integer(t) or pa.types.is_floating(t)
-
-
 def _is_binary(t: pa.DataType) -> bool:
     return pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_binary_view(t)
 
@@ -113,12 +110,13 @@ def _has_values(schema: pa.Schema, name: str) -> bool:
 _OPTIONAL_TYPES: dict[str, tuple[str, callable]] = {
     "ts": (
         "timestamp, date, text or Unix epoch number",
-        lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t) or _is_text(t) or _is_number(t),
+        lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t) or _is_text(t) or is_number_type(t),
     ),
     "model": ("string", _is_text),
-    # a float column too: pandas writes an integer column with missing values as float64 (NaN)
-    "prompt_tokens": ("integer", _is_number),
-    "completion_tokens": ("integer", _is_number),
+    # a float column too: pandas writes an integer column with missing values as float64 (NaN); a decimal
+    # one: Snowflake unloads NUMBER as one
+    "prompt_tokens": ("integer", is_number_type),
+    "completion_tokens": ("integer", is_number_type),
     "segment": ("string", _is_text),
     "dt": ("string or date", lambda t: _is_text(t) or pa.types.is_date(t)),
 }
@@ -249,7 +247,9 @@ def resolve_columns(
         )
     rid_t = schema.field(cols.request_id).type
     # type null: pandas' all-None column, or any column of a frame with no rows (every row null_request_id)
-    if not (_is_text(rid_t) or pa.types.is_integer(rid_t) or pa.types.is_null(rid_t)):
+    # integers; whole decimals: Snowflake unloads its NUMBER ids as decimal(38, 0)
+    whole = pa.types.is_integer(rid_t) or pa.types.is_decimal(rid_t) and rid_t.scale == 0
+    if not (_is_text(rid_t) or whole or pa.types.is_null(rid_t)):
         hint = ""
         if pa.types.is_floating(rid_t):  # pandas keeps integers with a missing value as float64
             hint = f" (for integer ids that pandas made floats: df['{cols.request_id}'].astype('Int64'))"

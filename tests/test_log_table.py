@@ -339,3 +339,24 @@ def test_savings_on_a_directory_of_csv_exports_with_an_empty_one(fx, tmp_path):
     tot = _total(tmp_path / "rep")
     assert summary["counts"]["format"] == "csv" and summary["counts"]["rows"] == 5
     assert tot["requests"] == 4 and tot["cost_served"] == pytest.approx(0.120, abs=1e-15)
+
+
+def test_savings_on_a_snowflake_parquet_unload_with_decimal_counts(fx, tmp_path):
+    """Snowflake unloads NUMBER columns to Parquet as decimal(38, 0): token counts of that type are read
+    as integers, the Parquet log's figures."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = _rows()
+    table = pa.table({c: [r[c] for r in rows] for c in COLUMNS if not c.endswith("_tokens")})
+    for c in ("prompt_tokens", "completion_tokens"):
+        counts = [decimal.Decimal(r[c]) for r in rows]
+        table = table.append_column(c, pa.array(counts, pa.decimal128(38, 0)))
+    pq.write_table(table, tmp_path / "unload.parquet")
+    run_savings(str(tmp_path / "unload.parquet"), str(fx["labels"]), str(tmp_path / "rep"),
+                prices=str(fx["prices"]), bootstrap=0)  # fmt: skip
+    tot = _total(tmp_path / "rep")
+    assert tot["requests"] == 4 and tot["cost_served"] == pytest.approx(0.120, abs=1e-15)
+    assert tot["cost_routed"] == pytest.approx(0.0315, abs=1e-15)

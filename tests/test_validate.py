@@ -774,3 +774,29 @@ def test_csv_null_fields_written_as_backslash_n_are_null(spark, tmp_path):
         {"REQUEST_ID": "b", "PROMPT": None, "MODEL": "gpt-4o", "PROMPT_TOKENS": 12},
         {"REQUEST_ID": None, "PROMPT": "Name a colour", "MODEL": "gpt-4o", "PROMPT_TOKENS": 7},
     ]
+
+
+def test_snowflake_decimal_ids_counts_and_epoch_ts(spark, tmp_path):
+    """Snowflake unloads NUMBER columns to Parquet as decimals: whole-number ids are ids, token counts
+    counts and an epoch ts a time, in the route job as in savings."""
+    import decimal
+
+    from jobs.log_table import open_logs
+    from router_core.log_rows import row_days
+
+    D = decimal.Decimal
+    pq.write_table(
+        pa.table({
+            "request_id": pa.array([D(1001), D(1002)], pa.decimal128(38, 0)),
+            "prompt": ["Say hi", "Name a colour"],
+            "ts": pa.array([D(1793527200), None], pa.decimal128(38, 0)),
+            "prompt_tokens": pa.array([D(12), None], pa.decimal128(38, 0)),
+        }),
+        tmp_path / "unload.parquet",
+    )  # fmt: skip
+    v = validate_logs(spark, str(tmp_path / "unload.parquet"), JobConfig())
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    got = {str(r["request_id"]): (r["prompt_tokens"], r["dt"]) for r in v.valid.collect()}
+    assert got == {"1001": (12, "2026-11-01"), "1002": (None, today)} and v.quarantine.count() == 0
+    table = open_logs(str(tmp_path / "unload.parquet"), JobConfig().logs).read(["request_id", "ts"])
+    assert row_days(table, "ts", None) == ["2026-11-01", "(unknown)"]
