@@ -146,11 +146,15 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
     """Every file's footer is read: a corrupt file or a column whose type differs between files is
     named here rather than failing a Spark task."""
     first: dict[str, tuple[pa.DataType, Path]] = {}
+    int96: set[str] = set()  # Spark's, Hive's and Impala's legacy timestamps, which Spark reads as such
     for f in files:
         try:
-            schema = pq.read_schema(f)
+            with pq.ParquetFile(f) as pf:
+                schema, meta = pf.schema_arrow, pf.metadata
         except Exception as exc:  # ArrowInvalid and friends: not Parquet, truncated, empty
             raise SchemaError(f"cannot read Parquet file {f}: {exc}") from None
+        columns = (meta.schema.column(i) for i in range(meta.num_columns))
+        int96.update(c.path for c in columns if c.physical_type == "INT96")
         for fld in schema:
             seen = first.setdefault(fld.name, (fld.type, f))
             if seen[0] != fld.type:
@@ -166,7 +170,12 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
     for name in _dotted_names(cols):
         if name not in schema.names and (fld := _struct_field(schema, tuple(name.split(".")))) is not None:
             schema, paths[name] = schema.append(fld.with_name(name)), tuple(name.split("."))
-    nanos = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+    # pyarrow reads INT96 as nanoseconds too; only INT64 nanoseconds are what Spark must read as longs
+    nanos = [
+        f.name
+        for f in schema
+        if pa.types.is_timestamp(f.type) and f.type.unit == "ns" and f.name not in int96
+    ]
     return LogInput(path, "parquet", files, schema, cols, nanos, paths=paths)
 
 

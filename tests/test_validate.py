@@ -800,3 +800,19 @@ def test_snowflake_decimal_ids_counts_and_epoch_ts(spark, tmp_path):
     assert got == {"1001": (12, "2026-11-01"), "1002": (None, today)} and v.quarantine.count() == 0
     table = open_logs(str(tmp_path / "unload.parquet"), JobConfig().logs).read(["request_id", "ts"])
     assert row_days(table, "ts", None) == ["2026-11-01", "(unknown)"]
+
+
+def test_int96_timestamps_of_spark_hive_and_impala_parquet(spark, tmp_path):
+    """Spark (spark.sql.parquet.outputTimestampType=INT96), Hive and Impala write timestamps as INT96,
+    which pyarrow reads as nanoseconds but Spark reads as timestamps: they date rows, as in savings."""
+    from jobs.log_table import open_logs
+    from router_core.log_rows import row_days
+
+    ts = [dt.datetime(2026, 11, 1, 10), dt.datetime(2026, 11, 2, 23, 30)]
+    table = pa.table({"request_id": ["a", "b"], "prompt": ["Say hi", "Name a colour"],
+                      "ts": pa.array(ts, pa.timestamp("ns"))})  # fmt: skip
+    pq.write_table(table, tmp_path / "hive.parquet", use_deprecated_int96_timestamps=True)
+    v = validate_logs(spark, str(tmp_path / "hive.parquet"), JobConfig())
+    assert {r["request_id"]: r["dt"] for r in v.valid.collect()} == {"a": "2026-11-01", "b": "2026-11-02"}
+    read = open_logs(str(tmp_path / "hive.parquet"), JobConfig().logs).read(["ts"])
+    assert row_days(read, "ts", None) == ["2026-11-01", "2026-11-02"]
