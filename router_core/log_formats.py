@@ -58,6 +58,7 @@ def data_files(path: str | Path) -> list[Path]:
     p = Path(path)
     if not p.exists():
         raise LogFormatError(f"logs path not found: {path}")
+    check_not_a_delta_table(p)
     if p.is_file():
         return [p]
     files = sorted(
@@ -68,6 +69,19 @@ def data_files(path: str | Path) -> list[Path]:
     if not files:
         raise LogFormatError(f"no data files in {path}")
     return files
+
+
+def check_not_a_delta_table(p: Path) -> None:
+    """A Delta Lake table (a ``_delta_log`` beside its Parquet files, or above them) keeps the files of
+    rows since deleted or rewritten until it is vacuumed: read as plain Parquet, old versions of rows
+    would be routed, even kept over the current ones as the first of a duplicate request_id."""
+    table = next((d for d in (p, *p.parents) if (d / "_delta_log").is_dir()), None)
+    if table is not None:
+        raise LogFormatError(
+            f"{table} is a Delta Lake table (_delta_log): its Parquet files hold old versions of rows "
+            "beside the current ones; route a snapshot of it: "
+            f"spark.read.format('delta').load('{table}').write.parquet(OUT), then --logs OUT"
+        )
 
 
 def _suffix(f: Path) -> str:

@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import pytest
 from log_formats_data import WRITERS, batch_line
 from test_route_job import STRONG, WEAK, route, train_tiny_routers
@@ -144,6 +145,28 @@ def test_unreadable_file_is_one_line_naming_it(tmp_path, name, content, message)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
     assert r.returncode == 2 and len(lines) == 1, r.stderr
     assert lines[0].startswith("error: " + message.format(path=path))
+
+
+def test_a_delta_lake_table_is_one_line_naming_a_snapshot(tmp_path):
+    """A Delta table after an UPDATE: the rewritten file beside the one it replaced (kept until VACUUM).
+    Read as plain Parquet the old version of the row would be routed, so the table (or a file in it) is
+    an error naming the snapshot to route."""
+    table = tmp_path / "requests"
+    (table / "_delta_log").mkdir(parents=True)
+    for version, prompt in enumerate(["Say hi", "Say hi, briefly"]):
+        part = pa.table({"request_id": ["r1"], "prompt": [prompt]})
+        pq.write_table(part, table / f"part-0000{version}.parquet")
+        (table / "_delta_log" / f"{version:020d}.json").write_text("{}\n")
+    for logs in (table, table / "part-00001.parquet"):
+        args = [*CLI, "validate", "--logs", str(logs), "--out", str(tmp_path / "o")]
+        r = subprocess.run(args, capture_output=True, text=True)
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+        assert r.returncode == 2 and len(lines) == 1, r.stderr
+        assert lines[0] == (
+            f"error: {table} is a Delta Lake table (_delta_log): its Parquet files hold old versions of rows "
+            f"beside the current ones; route a snapshot of it: spark.read.format('delta').load('{table}')"
+            ".write.parquet(OUT), then --logs OUT"
+        )
 
 
 # --- Spark: every format routed end to end ---------------------------------------------------------------
