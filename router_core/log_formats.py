@@ -239,8 +239,26 @@ def _no_object_message(files: list[Path], fmt: str) -> str:
         if fmt == "json":
             what += " (or an empty JSON array)"
         return f"{files[0]} {what}: a log with no rows has no columns to read"
+    first = next(f for f in files if not holds_nothing(f, fmt))
+    if fmt == "jsonl" and isinstance(obj := _whole_json(first), dict):
+        if _is_table_object(obj):
+            return _table_object_message(first)
+        return (
+            f"{first} is one JSON object written over several lines (indented), not one object per line: "
+            "write each request on one line, `jq -c . *.json > logs.jsonl` (or json.dumps without indent)"
+        )
     where = "elements of the JSON array" if fmt == "json" else "lines"
-    return f"no JSON object in the first {SAMPLE_LINES} {where} of {files[0]}"
+    return f"no JSON object in the first {SAMPLE_LINES} {where} of {first}"
+
+
+def _whole_json(f: Path) -> object:
+    """The JSON value of a whole file of up to _ARRAY_HEAD_CHARS characters, else None."""
+    with open_text(f) as fh:
+        text = fh.read(_ARRAY_HEAD_CHARS)
+    try:
+        return json.loads(_skip_bom_and_space(text))
+    except (ValueError, RecursionError):
+        return None
 
 
 def holds_nothing(f: Path, fmt: str, head: int = 2**16) -> bool:
@@ -390,10 +408,14 @@ def check_not_a_table_object(first: dict, files: list[Path]) -> None:
             "method, url, body), or give --format jsonl if it is a log of rows after all"
         )
     if _is_table_object(first) and sum(1 for _ in json_objects(files, limit=2)) == 1:
-        raise LogFormatError(
-            f"{f} is one JSON object holding a whole table (pandas' `to_json` without orient='records'), "
-            f"not one object per request: write the log as JSON Lines, {JSON_LINES_FIX}"
-        )
+        raise LogFormatError(_table_object_message(f))
+
+
+def _table_object_message(f: Path) -> str:
+    return (
+        f"{f} is one JSON object holding a whole table (pandas' `to_json` without orient='records'), "
+        f"not one object per request: write the log as JSON Lines, {JSON_LINES_FIX}"
+    )
 
 
 def _is_batch_output(obj: dict) -> bool:

@@ -134,6 +134,18 @@ def test_batch_file_checker_and_split(tmp_path):
             "{path} is not UTF-8 (byte 26, line 2: invalid continuation byte;",
         ),
         ("array.json", '[{"request_id": "a", "prompt": "na\u00efve"}]'.encode("latin-1"), "{path} is not"),
+        # a request saved with json.dump(request, f, indent=2), and pandas' to_json(path, indent=2)
+        (
+            "request.json",
+            json.dumps({"request_id": "a", "prompt": "Say hi", "model": "gpt-4o"}, indent=2).encode(),
+            "{path} is one JSON object written over several lines (indented), not one object per line: write "
+            "each request on one line, `jq -c . *.json > logs.jsonl`",
+        ),
+        (
+            "table.json",
+            json.dumps({"request_id": {"0": "a"}, "prompt": {"0": "Say hi"}}, indent=2).encode(),
+            "{path} is one JSON object holding a whole table",
+        ),
     ],
 )
 def test_unreadable_file_is_one_line_naming_it(tmp_path, name, content, message):
