@@ -34,6 +34,7 @@ from router_core.log_formats import (
     csv_head_file,
     csv_header,
     csv_header_groups,
+    csv_row_detail,
     detect_format,
     json_columns,
     partition_keys,
@@ -42,6 +43,7 @@ from router_core.log_rows import BATCH_URL, BATCH_URLS, RESPONSES_URL, WRONG_BOD
 from schemas.logs import (
     REASON_BAD_REQUEST,
     REASON_INVALID_UTF8,
+    REASON_MALFORMED_CSV,
     REASON_MALFORMED_JSON,
     REASON_UNSUPPORTED_CONTENT,
     LogColumns,
@@ -63,9 +65,9 @@ class LogInput:
     columns: LogColumns  # the contract's names in this frame
     nanos: list[str] = field(default_factory=list)  # Parquet columns of nanosecond timestamps
     csv_delimiter: str = ","  # a CSV log's field separator (found in its first file's header)
-    # A CSV log's files by header when the headers differ (columns added, dropped or reordered over
-    # time): Spark reads every file by the first header it sees, so each group is read by its own
-    csv_parts: list[list[Path]] = field(default_factory=list)
+    # A CSV log's files by header (columns added, dropped or reordered over time give several): Spark
+    # reads every file by the first header it sees, so each group is read by its own
+    csv_groups: list[tuple[tuple[str, ...], list[Path]]] = field(default_factory=list)
     # Columns the frame adds from a nested field (--column messages=inputs.messages): name -> path
     paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -88,7 +90,7 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
             return LogInput(path, fmt, files, schema, LogColumns(request_id="custom_id"))
         delimiter = csv_delimiter(csv_head_file(files)) if fmt == "csv" else ","
         found: list[str] = []
-        csv_parts: list[list[Path]] = []
+        csv_groups: list[tuple[tuple[str, ...], list[Path]]] = []
         if fmt in ("jsonl", "json"):
             keys, found = json_columns(files, fmt, _dotted_names(cols))
         else:
@@ -96,7 +98,7 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
             if not groups:  # every file empty: the error of a file without a header
                 csv_header(files[0], delimiter)
             keys = list(dict.fromkeys(name for header in groups for name in header))
-            csv_parts = list(groups.values()) if len(groups) > 1 else []
+            csv_groups = list(groups.items())
     except LogFormatError as exc:
         raise SchemaError(str(exc)) from None
     except OSError as exc:
@@ -107,7 +109,7 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
     fields = [pa.field(k, pa.int64() if k in ints else pa.string()) for k in names]
     paths = {p: tuple(p.split(".")) for p in found if p not in part_names}
     return LogInput(
-        path, fmt, files, pa.schema(fields + parts), cols, csv_delimiter=delimiter, csv_parts=csv_parts,
+        path, fmt, files, pa.schema(fields + parts), cols, csv_delimiter=delimiter, csv_groups=csv_groups,
         paths=paths,
     )  # fmt: skip
 
@@ -246,7 +248,10 @@ def _as_long(col):
 
 
 def _read_csv(spark, info: LogInput):
+    """Every column text; a row whose fields do not line up with its header keeps its text as RAW_COL
+    and its quarantine in ERROR_COL (both null for the other rows)."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
 
     # The csv module (and Excel) quote fields with newlines and double embedded quotes.
     reader = (
@@ -256,14 +261,20 @@ def _read_csv(spark, info: LogInput):
         .option("mode", "PERMISSIVE")
         .option("sep", info.csv_delimiter)
         .option("basePath", _base_path(info.path))
+        .option("columnNameOfCorruptRecord", RAW_COL)
     )
-    if info.csv_parts:  # files of different headers: each read by its own, the columns matched by name
-        frames = [reader.csv([str(f) for f in part]) for part in info.csv_parts]
-        df = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
-    else:
-        df = reader.csv(info.path)
+    frames = []
+    for header, files in info.csv_groups:  # several: files of different headers, matched by name
+        bad = F.when(
+            F.col(RAW_COL).isNotNull(),
+            _error(REASON_MALFORMED_CSV, F.lit(csv_row_detail(len(header), info.csv_delimiter))),
+        )
+        schema = StructType([StructField(name, StringType()) for name in (*header, RAW_COL)])
+        paths = info.path if len(info.csv_groups) == 1 else [str(f) for f in files]
+        frames.append(reader.schema(schema).csv(paths).withColumn(ERROR_COL, bad))
+    df = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
     nulls = [t for t in CSV_NULL_TEXTS if t]  # Spark reads empty fields as null itself
-    texts = [c for c, kind in df.dtypes if kind == "string"]  # not partition columns of other types
+    texts = [c for c, kind in df.dtypes if kind == "string" and c != RAW_COL]  # not partition columns
     df = df.select(*[F.when(~column(c).isin(*nulls), column(c)).alias(c) if c in texts else column(c)
                      for c in df.columns])  # fmt: skip
     for c in INTEGER_COLUMNS:

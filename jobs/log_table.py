@@ -11,7 +11,8 @@ schemas.logs.resolve_columns); the table has the columns the route job's frame h
 - CSV: every column text, empty fields null; token counts as integers in both text formats.
 
 ``LogTable.problems`` holds, per row, the quarantine (reason, detail) of a line that is not a JSON
-object or not a Batch request (None for good rows and for Parquet).
+object or not a Batch request, or of a CSV row whose fields do not line up with its header (None for
+good rows and for Parquet).
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput, fractional_
 from jobs.validate_logs import resolve_input
 from router_core.log_formats import (
     CSV_NULL_TEXTS,
+    MALFORMED_CSV,
     MISSING,
     csv_header,
     csv_reader,
+    csv_row_detail,
     holds_nothing,
     not_utf8_detail,
     open_text,
@@ -220,8 +223,9 @@ def _json_rows(f: Path, info: LogInput):
 
 
 def _csv_rows(f: Path, delimiter: str):
-    """Rows of a CSV file by its own header; empty and \\N fields (CSV_NULL_TEXTS) are null, as the route job
-    reads them. An empty file (an empty part of an export) has no rows, as Spark reads it."""
+    """(row, problem) per row of a CSV file by its own header; empty and \\N fields (CSV_NULL_TEXTS) are null,
+    as the route job reads them, and a row with more or fewer fields than the header has a problem. An
+    empty file (an empty part of an export) has no rows, as Spark reads it."""
     if holds_nothing(f, "csv"):
         return
     header = csv_header(f, delimiter)
@@ -232,4 +236,5 @@ def _csv_rows(f: Path, delimiter: str):
             if not values:
                 continue
             row = {h: v for h, v in zip(header, values, strict=False) if v not in CSV_NULL_TEXTS}
-            yield row, None
+            ragged = len(values) != len(header)
+            yield row, (MALFORMED_CSV, csv_row_detail(len(header), delimiter)) if ragged else None

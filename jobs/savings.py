@@ -117,9 +117,10 @@ def read_logs(
     log_format: str = "auto",
 ) -> tuple[pd.DataFrame, dict]:
     """Logs (any format the route job reads) as one row per request: request_id, day, segment, model,
-    prompt_tokens, completion_tokens (nullable ints). Lines that are not JSON objects or not Batch requests
-    are left out (counted as unreadable_rows). Prompt tokens missing in the log are counted with the
-    bundled tokenizer. With ``text_policy`` (auditing), also ``text``: the normalised routed text."""
+    prompt_tokens, completion_tokens (nullable ints). Lines that are not JSON objects or not Batch requests,
+    and CSV rows whose fields do not line up with their header, are left out (counted as unreadable_rows).
+    Prompt tokens missing in the log are counted with the bundled tokenizer. With ``text_policy``
+    (auditing), also ``text``: the normalised routed text."""
     if log_format not in LOG_FORMATS:
         expected = ", ".join(LOG_FORMATS)
         raise SavingsInputError(f"unknown log format '{log_format}' (expected one of {expected})")
@@ -149,7 +150,8 @@ def read_logs(
         info: dict[str, Any] = {"rows": n, "unreadable_rows": unreadable, "format": logs.info.fmt,
                                 "prompt_tokens_counted": 0, "completion_tokens_estimated": 0}  # fmt: skip
         if unreadable:
-            _log(f"left out {unreadable} lines that are not JSON objects or not Batch requests")
+            what = "not JSON objects, not Batch requests, or CSV rows whose fields do not match the header"
+            _log(f"left out {unreadable} rows that are {what}")
         for line in token_column_hints(logs.names, opt):
             _log(line)
         for key in ("prompt_tokens", "completion_tokens"):

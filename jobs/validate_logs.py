@@ -294,7 +294,7 @@ def validate_logs(
     has_raw = RAW_COL in df.columns
     original_cols = [c for c in df.columns if c not in (RAW_COL, ERROR_COL)]
     df = df.withColumn(ROW_ORDER, F.monotonically_increasing_id())
-    df = _reason_columns(with_text_check(df, resolved, cfg.logs), resolved, has_raw)
+    df = _reason_columns(with_text_check(df, resolved, cfg.logs), resolved, ERROR_COL in df.columns)
     df = df.withColumn("dt", dt_expr)
     key_cols: dict[str, str] = {}  # name in the valid rows -> column of df
     if prompt_key:
@@ -353,7 +353,8 @@ def _quarantine_rows(
     from pyspark.sql import functions as F
 
     as_written = [column(c) for c in original_cols if c not in paths]
-    original = F.col(RAW_COL) if has_raw else F.to_json(F.struct(*as_written), {"ignoreNullFields": "false"})
+    original = F.to_json(F.struct(*as_written), {"ignoreNullFields": "false"})
+    original = F.coalesce(F.col(RAW_COL), original) if has_raw else original  # a line, a CSV row's text
     return checked.where(F.col("_br_reason").isNotNull()).select(
         column(resolved.request_id).cast("string").alias("request_id"),
         F.col("_br_reason").alias("reason"),

@@ -45,6 +45,8 @@ CSV_FIELD_LIMIT = 2**31 - 1
 # The CSV fields that stand for SQL NULL: empty (BigQuery, Postgres, pandas) and \N (Snowflake's default
 # unload, MySQL's INTO OUTFILE, Hive), which no log means as a value.
 CSV_NULL_TEXTS = ("", "\\N")
+# The quarantine reason of a CSV row whose fields do not line up with its file's header (schemas.logs)
+MALFORMED_CSV = "malformed_csv"
 BATCH_KEYS = frozenset({"custom_id", "body"})
 JSON_LINES_FIX = "`df.to_json(path, orient='records', lines=True)`"  # pandas' one call for JSON Lines
 
@@ -317,6 +319,16 @@ def csv_delimiter(f: Path) -> str:
         line = fh.readline()
     fields = {d: len(next(csv_reader([line], d), [])) for d in CSV_DELIMITERS}
     return max(CSV_DELIMITERS, key=lambda d: (fields[d], -CSV_DELIMITERS.index(d)))
+
+
+def csv_row_detail(columns: int, delimiter: str) -> str:
+    """The quarantine detail of a CSV row with more or fewer fields than its header's ``columns``: read on,
+    a prompt with an unquoted separator would be cut there and the fields after it shifted."""
+    sep = "a tab" if delimiter == "\t" else f"'{delimiter}'"
+    return (
+        f"the row's fields do not line up with the header's {columns} columns: a field holding {sep}, "
+        "a quote or a line break must be quoted"
+    )
 
 
 def csv_head_file(files: list[Path]) -> Path:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from router_core.log_formats import MALFORMED_CSV
 from router_core.log_rows import is_number_type
 from router_core.messages import MALFORMED_JSON, UNSUPPORTED_CONTENT
 
@@ -51,6 +52,7 @@ REASON_NULL_ID = "null_request_id"
 REASON_MALFORMED_JSON = MALFORMED_JSON  # a JSON line, messages text or request body that does not parse
 REASON_UNSUPPORTED_CONTENT = UNSUPPORTED_CONTENT  # content of a type, or with no text part, to route on
 REASON_BAD_REQUEST = "invalid_request"  # a Batch line or body that is not a valid Batch API request
+REASON_MALFORMED_CSV = MALFORMED_CSV  # a CSV row whose fields do not line up with its header
 
 ALL_REASONS = (
     REASON_NULL_PROMPT,
@@ -64,6 +66,7 @@ ALL_REASONS = (
     REASON_MALFORMED_JSON,
     REASON_UNSUPPORTED_CONTENT,
     REASON_BAD_REQUEST,
+    REASON_MALFORMED_CSV,
 )
 
 

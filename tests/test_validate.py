@@ -816,3 +816,29 @@ def test_int96_timestamps_of_spark_hive_and_impala_parquet(spark, tmp_path):
     assert {r["request_id"]: r["dt"] for r in v.valid.collect()} == {"a": "2026-11-01", "b": "2026-11-02"}
     read = open_logs(str(tmp_path / "hive.parquet"), JobConfig().logs).read(["ts"])
     assert row_days(read, "ts", None) == ["2026-11-01", "2026-11-02"]
+
+
+def test_csv_rows_whose_fields_do_not_line_up_with_the_header(spark, tmp_path):
+    """A CSV written with ",".join(fields): a prompt holding a comma splits into two fields. Read on, the
+    prompt would be cut at the comma and the model be its second half; the row is quarantined with the
+    line as written, and savings leaves it out, counted."""
+    from jobs.log_table import open_logs
+
+    rows = [("request_id", "prompt", "model"), ("a", "Say hi, briefly", "gpt-4o"), ("b", "Name a colour")]
+    rows.append(("c", "Name a colour", "gpt-4o"))
+    logs = tmp_path / "handmade.csv"
+    logs.write_text("".join(",".join(r) + "\n" for r in rows))
+    v = validate_logs(spark, str(logs), JobConfig())
+    assert [r["request_id"] for r in v.valid.collect()] == ["c"]
+    detail = (
+        "the row's fields do not line up with the header's 3 columns: a field holding ',', a quote or a "
+        "line break must be quoted"
+    )
+    got = {r["request_id"]: (r["reason"], r["detail"], r["original_row"]) for r in v.quarantine.collect()}
+    assert got == {
+        "a": ("malformed_csv", detail, "a,Say hi, briefly,gpt-4o"),
+        "b": ("malformed_csv", detail, "b,Name a colour"),
+    }
+    logs_table = open_logs(str(logs), JobConfig().logs)
+    assert logs_table.problems == [("malformed_csv", detail), ("malformed_csv", detail), None]
+    assert logs_table.requests == [False, False, True]
