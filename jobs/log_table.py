@@ -74,7 +74,7 @@ class LogTable:
                 # token counts as the route job reads them
                 for c in set(fractional_token_columns(self.info)) & set(columns):
                     table = table.set_column(table.schema.get_field_index(c), c, _floats_as_longs(table[c]))
-                return table
+                return _without_views(table)
             except Exception as exc:  # ArrowInvalid and friends: a file that changed or broke mid-read
                 msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise SchemaError(f"cannot read Parquet logs at {self.info.path}: {msg}") from None
@@ -122,6 +122,17 @@ def _as_long(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return int(f) if math.isfinite(f) and -(2.0**63) <= f < 2.0**63 else None
+
+
+def _without_views(table: pa.Table) -> pa.Table:
+    """String and binary view columns (Polars' to_arrow writes them) as large strings and binaries: many
+    pyarrow kernels (take, filter of chunked views) have none for views."""
+    views = {pa.types.is_string_view: pa.large_string(), pa.types.is_binary_view: pa.large_binary()}
+    for i, fld in enumerate(table.schema):
+        plain = next((t for is_view, t in views.items() if is_view(fld.type)), None)
+        if plain is not None:
+            table = table.set_column(i, fld.name, pc.cast(table.column(i), plain))
+    return table
 
 
 def _floats_as_longs(values: pa.ChunkedArray) -> pa.ChunkedArray:

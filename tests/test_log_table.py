@@ -360,3 +360,25 @@ def test_savings_on_a_snowflake_parquet_unload_with_decimal_counts(fx, tmp_path)
     tot = _total(tmp_path / "rep")
     assert tot["requests"] == 4 and tot["cost_served"] == pytest.approx(0.120, abs=1e-15)
     assert tot["cost_routed"] == pytest.approx(0.0315, abs=1e-15)
+
+
+def test_savings_on_parquet_of_string_views(fx, tmp_path):
+    """Polars' to_arrow gives string_view columns, which pq.write_table keeps: savings counts the prompt
+    tokens of such a log (pyarrow has no take kernel for views) and prices it as the plain strings."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = _rows()
+    table = pa.table({
+        "request_id": pa.array([r["request_id"] for r in rows], pa.string_view()),
+        "prompt": pa.array([r["prompt"] for r in rows], pa.string_view()),
+        "ts": [r["ts"] for r in rows],
+        "model": pa.array([r["model"] for r in rows], pa.string_view()),
+        "segment": [r["segment"] for r in rows],
+        "completion_tokens": [r["completion_tokens"] for r in rows],
+    })  # fmt: skip
+    pq.write_table(table, tmp_path / "views.parquet")
+    summary = run_savings(str(tmp_path / "views.parquet"), str(fx["labels"]), str(tmp_path / "rep"),
+                          prices=str(fx["prices"]), bootstrap=0)  # fmt: skip
+    assert summary["counts"]["prompt_tokens_counted"] == 5
+    assert _total(tmp_path / "rep")["requests"] == 4
