@@ -7,6 +7,7 @@ One row per request. ``request_id`` is required and unique; the routed text come
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -181,16 +182,22 @@ _WITHOUT = {
 }
 
 
+def loose_name(name: str) -> str:
+    """A column name without case, spaces, '_' or '-': how a UI export's "Request ID" or "Prompt Tokens"
+    is told to be request_id or prompt_tokens."""
+    return "".join(ch for ch in name.lower() if ch not in " _-")
+
+
 def token_column_hints(names: list[str], optional: dict[str, str]) -> list[str]:
     """One line per token count the logs lack under its contract name but seem to hold under another."""
-    lower = {n.lower(): n for n in names}
+    loose = {loose_name(n): n for n in names}
     lines = []
     for logical, like in TOKEN_LIKE.items():
-        found = next((lower[c] for c in like if c in lower), None)
+        found = next((loose[k] for c in (logical, *like) if (k := loose_name(c)) in loose), None)
         if logical not in optional and found:
             lines.append(
                 f"no {logical} column ({_WITHOUT[logical]}), but a '{found}' column: "
-                f"--column {logical}={found} uses its counts"
+                f"--column {shlex.quote(f'{logical}={found}')} uses its counts"
             )
     return lines
 
@@ -203,11 +210,11 @@ def _missing_column(
     schema: pa.Schema, cols: LogColumns, logical: str, wanted: str, like: tuple[str, ...]
 ) -> SchemaError:
     """The error for a required column the logs lack: what they have, and the --column that would name
-    it (a column of the ``like`` names, in any case, that no other logical name takes; a list column is
-    a chat, so for the text it is named as messages)."""
+    it (the logical name or one of the ``like`` names, in any case and spacing (loose_name), that no
+    other logical name takes; a list column is a chat, so for the text it is named as messages)."""
     taken = set(cols.model_dump().values())
-    free = {n.lower(): n for n in schema.names if n not in taken}
-    guess = next((free[c.lower()] for c in like if c.lower() in free), None)
+    free = {loose_name(n): n for n in schema.names if n not in taken}
+    guess = next((free[k] for c in (logical, *like) if (k := loose_name(c)) in free), None)
     target = logical
     if guess and logical == "prompt" and pa.types.is_list(schema.field(guess).type):
         target = "messages"
@@ -215,9 +222,10 @@ def _missing_column(
     if logical == "request_id" and guess is None:
         # logs without ids: the id keys each output row and is the dispatch line's custom_id
         hint = "; else add a column of unique ids per row (they key the labels and the Batch API's custom_id)"
+    named = shlex.quote(f"{target}={guess}") if guess else f"{target}=NAME"
     return SchemaError(
         f"missing required column {wanted}; the logs' columns: {_shown_columns(schema)}; if one of them "
-        f"holds it, name it with --column {target}={guess or 'NAME'}{hint}"
+        f"holds it, name it with --column {named}{hint}"
     )
 
 

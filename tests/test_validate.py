@@ -842,3 +842,23 @@ def test_csv_rows_whose_fields_do_not_line_up_with_the_header(spark, tmp_path):
     logs_table = open_logs(str(logs), JobConfig().logs)
     assert logs_table.problems == [("malformed_csv", detail), ("malformed_csv", detail), None]
     assert logs_table.requests == [False, False, True]
+
+
+def test_a_ui_exports_spaced_headers_are_named_in_the_missing_column_error(tmp_path):
+    """A dashboard's CSV export heads its columns "Request ID", "Prompt", "Prompt Tokens": the error names
+    the --column (quoted for the shell) that reads each, and the token count's hint does too."""
+    import pandas as pd
+
+    from schemas.logs import LogColumns, token_column_hints
+
+    logs = tmp_path / "export.csv"
+    pd.DataFrame({"Request ID": ["a"], "Prompt": ["Say hi"], "Prompt Tokens": [3]}).to_csv(logs, index=False)
+    with pytest.raises(SchemaError, match=r"name it with --column 'request_id=Request ID'$"):
+        check_logs_schema(str(logs), JobConfig())
+    cfg = JobConfig(logs={"columns": LogColumns(request_id="Request ID")})
+    with pytest.raises(SchemaError, match=r"name it with --column prompt=Prompt$"):
+        check_logs_schema(str(logs), cfg)
+    assert token_column_hints(["Request ID", "Prompt", "Prompt Tokens"], {}) == [
+        "no prompt_tokens column (counted from the text instead), but a 'Prompt Tokens' column: "
+        "--column 'prompt_tokens=Prompt Tokens' uses its counts"
+    ]
