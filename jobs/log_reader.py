@@ -4,15 +4,16 @@ Before Spark starts, ``inspect_logs`` finds the format (router_core.log_formats)
 footer and the head of text files, and returns the columns the Spark frame will have, so schema errors
 are one line before any work. ``read_log_frame`` then reads with Spark:
 
-- Parquet: as is; nanosecond timestamps (pandas' default) are read as longs and converted.
+- Parquet: as is; INT64 nanosecond timestamps (pandas' default) are read as longs and converted.
 - JSON Lines: one row per non-blank line; the contract's columns extracted from each JSON object.
 - JSON arrays: one row per element of each file's array, as a JSON Lines line.
 - OpenAI Batch input: custom_id, method, url and body (JSON text) of each line.
-- CSV: every column a string (token counts cast to integers).
+- CSV: every column a string (token counts cast to integers), each file by its own header; \\N null.
 
 JSON rows keep their line (an array element: its JSON) as ``RAW_COL``; lines and elements that are not
 JSON objects, Batch lines that are not Batch requests and array files that are not JSON arrays carry a
-quarantine (reason, detail) in ``ERROR_COL``.
+quarantine (reason, detail) in ``ERROR_COL``. So do CSV rows whose fields do not line up with their
+header, which keep their text as ``RAW_COL`` (null for the other CSV rows).
 """
 
 from __future__ import annotations
