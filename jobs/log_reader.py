@@ -163,7 +163,7 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
             if seen[0] != fld.type:
                 raise SchemaError(
                     f"column '{fld.name}' is {fld.type} in {f} but {seen[0]} in {seen[1]}: "
-                    "rewrite the files with one type" + _null_type_hint(fld.name, (fld.type, seen[0]))
+                    "rewrite the files with one type" + _pandas_type_hint(fld.name, (fld.type, seen[0]))
                 )
     try:
         schema = pads.dataset(path, format="parquet", partitioning="hive").schema
@@ -182,8 +182,14 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
     return LogInput(path, "parquet", files, schema, cols, nanos, paths=paths)
 
 
-def _null_type_hint(name: str, types: tuple[pa.DataType, pa.DataType]) -> str:
-    """pandas writes a column that is all None in one day's frame as type null."""
+def _pandas_type_hint(name: str, types: tuple[pa.DataType, pa.DataType]) -> str:
+    """pandas writes a column that is all None in one day's frame as type null, and an integer column
+    with a missing value in one day's frame as float64."""
+    if any(pa.types.is_integer(t) for t in types) and any(pa.types.is_floating(t) for t in types):
+        return (
+            " (pandas writes an integer column with a missing value as float64: "
+            f"df['{name}'].astype('Int64') before to_parquet)"
+        )
     other = next((t for t in types if not pa.types.is_null(t)), None)
     if other is None or not any(pa.types.is_null(t) for t in types):
         return ""

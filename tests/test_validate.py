@@ -862,3 +862,22 @@ def test_a_ui_exports_spaced_headers_are_named_in_the_missing_column_error(tmp_p
         "no prompt_tokens column (counted from the text instead), but a 'Prompt Tokens' column: "
         "--column 'prompt_tokens=Prompt Tokens' uses its counts"
     ]
+
+
+def test_daily_pandas_files_with_and_without_a_missing_token_count(tmp_path):
+    """pandas writes an integer column as int64 on a day without a missing value and as float64 on a day
+    with one: the type error names the astype that writes both alike."""
+    import pandas as pd
+
+    logs = tmp_path / "days"
+    logs.mkdir()
+    day1 = pd.DataFrame({"request_id": ["a"], "prompt": ["Say hi"], "prompt_tokens": [3]})
+    day1.to_parquet(logs / "d1.parquet")
+    day2 = pd.DataFrame({"request_id": ["b", "c"], "prompt": ["Hi", "Yo"], "prompt_tokens": [2, None]})
+    day2.to_parquet(logs / "d2.parquet")
+    with pytest.raises(SchemaError) as err:
+        check_logs_schema(str(logs), JobConfig())
+    assert str(err.value).endswith(
+        "rewrite the files with one type (pandas writes an integer column with a missing value as float64: "
+        "df['prompt_tokens'].astype('Int64') before to_parquet)"
+    )
