@@ -26,11 +26,14 @@ demo:
 test:
 	$(BIN)/python -m pytest -q
 
+## test-fast: the tests without the slow end-to-end ones
 test-fast:
 	$(BIN)/python -m pytest -q -m "not slow"
 
+## lint: ruff's lint rules and its formatting (CI runs it; `ruff format .` fixes the formatting)
 lint:
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_REQS := airflow_dags/requirements.txt

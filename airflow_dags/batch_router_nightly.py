@@ -155,31 +155,40 @@ def optional_flag(flag: str, param: str) -> str:
 
 PARAMS = {
     "router": Param(
-        _env("ROUTER", os.path.join(DEMO_OUT, "router")), type="string",
+        _env("ROUTER", os.path.join(DEMO_OUT, "router")),
+        type="string",
         description="Router directory written by `batch-router train` (env BATCH_ROUTER_ROUTER).",
     ),
     "logs": Param(
-        _env("LOGS", os.path.join(DEMO_OUT, "logs")), type="string",
+        _env("LOGS", os.path.join(DEMO_OUT, "logs")),
+        type="string",
         description="Root of the Hive-partitioned prompt logs, LOGS/dt=YYYY-MM-DD/*.parquet "
         "(env BATCH_ROUTER_LOGS).",
     ),
     "out": Param(
-        _env("OUT", os.path.join(DEMO_OUT, "nightly")), type="string",
+        _env("OUT", os.path.join(DEMO_OUT, "nightly")),
+        type="string",
         description="Output root: labels/dt=YYYY-MM-DD from the route job, savings/dt=YYYY-MM-DD reports "
         "(env BATCH_ROUTER_OUT).",
     ),
     "strong_share": Param(
-        _env_float("STRONG_SHARE", None), type=["null", "number"], minimum=0, maximum=1,
+        _env_float("STRONG_SHARE", None),
+        type=["null", "number"],
+        minimum=0,
+        maximum=1,
         description="Pair routers: share of each day's prompts sent to the strong model "
         "(env BATCH_ROUTER_STRONG_SHARE). Null and no budget_usd: the route job's default (0.5).",
     ),
     "budget_usd": Param(
-        _env_float("BUDGET_USD", None), type=["null", "number"], minimum=0,
+        _env_float("BUDGET_USD", None),
+        type=["null", "number"],
+        minimum=0,
         description="USD budget for each day's requests, instead of strong_share; the only policy "
         "for N-model routers (env BATCH_ROUTER_BUDGET_USD). Set at most one of the two.",
     ),
     "prices": Param(
-        _env("PRICES", "") or None, type=["null", "string"],
+        _env("PRICES", "") or None,
+        type=["null", "string"],
         description="Optional price file for models the bundled price table does not know, JSON/YAML "
         "model -> {input_price, output_price} USD per 1M tokens (env BATCH_ROUTER_PRICES).",
     ),
@@ -239,10 +248,14 @@ with DAG(
         conn_id=SPARK_CONN_ID,
         name="batch-router-route-{{ ds }}",
         application_args=[
-            "--router", "{{ params.router }}",
-            "--logs", "{{ params.logs }}",
-            "--out", "{{ params.out }}",
-            "--date", "{{ ds }}",
+            "--router",
+            "{{ params.router }}",
+            "--logs",
+            "{{ params.logs }}",
+            "--out",
+            "{{ params.out }}",
+            "--date",
+            "{{ ds }}",
             optional_flag("--strong-share", "strong_share"),
             optional_flag("--budget-usd", "budget_usd"),
             optional_flag("--prices", "prices"),

@@ -418,9 +418,7 @@ class RouteRun:
         }
         if self.router.strong is None:
             quality = np.asarray(table.column("predicted_quality").combine_chunks().flatten())
-            labels["predicted_quality"] = map_col(
-                self.models, quality.reshape(-1, len(self.models))
-            )
+            labels["predicted_quality"] = map_col(self.models, quality.reshape(-1, len(self.models)))
         labels["dt"] = table.column("dt")
         return pa.table(labels)
 

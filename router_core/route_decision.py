@@ -98,4 +98,3 @@ def unbound_budget_note(
         f"--budget-usd {policy.value:g} does not bind: every request goes to {where} for ${spent:.4f}; "
         "a budget below that makes the router choose"
     )
-

@@ -29,6 +29,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if SCRATCH_CACHE:
         shutil.rmtree(SCRATCH_CACHE, ignore_errors=True)
 
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 

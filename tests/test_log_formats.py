@@ -130,7 +130,7 @@ def test_batch_file_checker_and_split(tmp_path):
         # Excel's "CSV" (not "CSV UTF-8") is Windows-1252: read on, every "é" would be routed as U+FFFD
         (
             "excel.csv",
-            "request_id;prompt\r\nr1;\"caf\u00e9\r\nau lait\"\r\n".encode("cp1252"),
+            'request_id;prompt\r\nr1;"caf\u00e9\r\nau lait"\r\n'.encode("cp1252"),
             "{path} is not UTF-8 (byte 26, line 2: invalid continuation byte;",
         ),
         ("array.json", '[{"request_id": "a", "prompt": "na\u00efve"}]'.encode("latin-1"), "{path} is not"),

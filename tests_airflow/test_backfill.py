@@ -25,8 +25,19 @@ def test_backfill_dry_run_plans_every_date_of_the_range(airflow_db, tmp_path):
     conf = json.dumps({"strong_share": 0.3})
     proc = _airflow(
         db,
-        "backfill", "create", "--dag-id", "batch_router_nightly", "--from-date", "2026-11-01",
-        "--to-date", "2026-11-03", "--reprocess-behavior", "failed", "--dag-run-conf", conf, "--dry-run",
+        "backfill",
+        "create",
+        "--dag-id",
+        "batch_router_nightly",
+        "--from-date",
+        "2026-11-01",
+        "--to-date",
+        "2026-11-03",
+        "--reprocess-behavior",
+        "failed",
+        "--dag-run-conf",
+        conf,
+        "--dry-run",
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     planned = proc.stdout + proc.stderr

@@ -95,7 +95,15 @@ def test_route_job_command_line(dag):
     p = dag.params
     args = _render(dag, "route_logs", "application_args", strong_share=0.3)
     assert [a for a in args if a] == [
-        "--router", p["router"], "--logs", p["logs"], "--out", p["out"], "--date", DS, "--strong-share=0.3",
+        "--router",
+        p["router"],
+        "--logs",
+        p["logs"],
+        "--out",
+        p["out"],
+        "--date",
+        DS,
+        "--strong-share=0.3",
     ]
     assert dag.get_task("route_logs").max_active_tis_per_dag == 1  # route runs share OUT/_staging
 
@@ -138,8 +146,16 @@ def test_savings_command_line(dag, tmp_path):
     logs, out = "/data/prompt logs", "/data/out; rm -rf /"  # spaces and shell syntax stay literal
     argv = _savings_argv(dag, tmp_path, logs=logs, out=out, prices=None)
     assert argv == [
-        "-m", "jobs.savings", "--logs", f"{logs}/dt={DS}", "--labels", out, "--date", DS,
-        "--out", f"{out}/savings/dt={DS}",
+        "-m",
+        "jobs.savings",
+        "--logs",
+        f"{logs}/dt={DS}",
+        "--labels",
+        out,
+        "--date",
+        DS,
+        "--out",
+        f"{out}/savings/dt={DS}",
     ]
     with_prices = _savings_argv(dag, tmp_path, logs=logs, out=out, prices="/etc/my prices.yaml")
     assert with_prices[-2:] == ["--prices", "/etc/my prices.yaml"]
