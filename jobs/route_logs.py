@@ -37,6 +37,7 @@ from jobs.route_setup import (
     load_router_and_prices,
     log,
 )
+from jobs.spark_progress import task_progress
 from jobs.validate_logs import ROW_ORDER
 from jobs.validate_logs import column as log_column
 from router_core import scoring_cost
@@ -228,7 +229,8 @@ class RouteRun:
             score_schema(list(self.router.scorer_names), n_models),
         ).persist(StorageLevel.MEMORY_AND_DISK)  # computed once, read by the cache write and the join
         try:
-            stats = {r["from_cache"]: r["count"] for r in scored.groupBy("from_cache").count().collect()}
+            with task_progress(self.spark, "embed+score", log):
+                stats = {r["from_cache"]: r["count"] for r in scored.groupBy("from_cache").count().collect()}
         except Exception as exc:  # noqa: BLE001 - a scorer's endpoint failing is one line, anything else re-raised
             if (line := scorer_failure(exc)) is None:
                 raise
