@@ -52,7 +52,7 @@ from router_core.route_decision import (
     unbound_budget_note,
 )
 from router_core.tokens import completion_matrix, logged_or_counted
-from schemas.logs import token_column_hints
+from schemas.logs import optional_column_hints
 
 FAIL_ENV = "BATCH_ROUTER_FAIL_BEFORE_COMMIT"  # test hook: raise after staging, before any rename
 
@@ -80,7 +80,7 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
 
     t_start = time.time()
     info, resolved = resolve_input(opts.logs, cfg)  # SchemaError before Spark starts
-    for line in token_column_hints(info.schema.names, resolved.optional):
+    for line in optional_column_hints(info.schema.names, resolved.optional):
         log(line)
     router, prices = load_router_and_prices(opts)
     apply_router_defaults(cfg, router)

@@ -41,7 +41,7 @@ from router_core.savings_frame import Frame, SavingsInputError, build_frame
 from router_core.savings_stats import aggregate, cost_quality_curve
 from router_core.text import DEFAULT_MESSAGES_POLICY, MESSAGES_POLICIES, MessagesPolicy, normalize_prompt
 from router_core.tokens import TOKENIZER_ID, count_tokens, estimated_token_lines
-from schemas.logs import LogColumns, ResolvedColumns, SchemaError, token_column_hints
+from schemas.logs import LogColumns, ResolvedColumns, SchemaError, optional_column_hints
 
 NO_SEGMENT = "(none)"
 
@@ -152,7 +152,7 @@ def read_logs(
         if unreadable:
             what = "not JSON objects, not Batch requests, or CSV rows whose fields do not match the header"
             _log(f"left out {unreadable} rows that are {what}")
-        for line in token_column_hints(logs.names, opt):
+        for line in optional_column_hints(logs.names, opt):
             _log(line)
         for key in ("prompt_tokens", "completion_tokens"):
             if key in opt:

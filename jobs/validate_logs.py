@@ -28,6 +28,7 @@ from schemas.logs import (
     REASON_MALFORMED_JSON,
     REASON_NULL_ID,
     ResolvedColumns,
+    optional_column_hints,
     resolve_columns,
 )
 
@@ -386,6 +387,8 @@ def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -
     from jobs.spark_session import get_spark
 
     info, resolved = resolve_input(logs, cfg)  # fail fast, before Spark starts
+    for line in optional_column_hints(info.schema.names, resolved.optional):
+        print(f"[validate] {line}", flush=True)
     t0 = time.time()
     spark = get_spark(cfg.spark, input_bytes=info.size_bytes)
     print(f"[validate] spark up ({cfg.spark.master}) in {time.time() - t0:.1f}s", flush=True)

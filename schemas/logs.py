@@ -172,14 +172,23 @@ PROMPT_LIKE = ("question", "input", "query", "text", "user_prompt", "instruction
 
 
 # Names logs give token counts; a log without the contract's names but with one of these is told so.
-TOKEN_LIKE = {
+# Optional columns a log often holds under another name; the jobs point them out (the columns stay
+# unused until --column names them: a guess could be wrong, e.g. a "date" of something else).
+OPTIONAL_LIKE = {
+    "ts": ("timestamp", "created_at", "created", "datetime", "date", "start_time", "request_time",
+           "event_time", "logged_at", "time_stamp"),
+    "model": ("model_name", "served_model", "model_id", "llm_model", "engine"),
     "prompt_tokens": ("input_tokens", "prompt_token_count", "tokens_in", "n_prompt_tokens"),
     "completion_tokens": ("output_tokens", "completion_token_count", "tokens_out", "n_completion_tokens"),
-}
+}  # fmt: skip
 _WITHOUT = {
+    "ts": "every row is dated --date, else today (UTC)",
+    "model": "savings then needs --served-model",
     "prompt_tokens": "counted from the text instead",
     "completion_tokens": "each model's typical answer length assumed instead",
 }
+_USES = {"ts": "dates the rows by it", "model": "uses it", "prompt_tokens": "uses its counts",
+         "completion_tokens": "uses its counts"}  # fmt: skip
 
 
 def loose_name(name: str) -> str:
@@ -188,16 +197,20 @@ def loose_name(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch not in " _-")
 
 
-def token_column_hints(names: list[str], optional: dict[str, str]) -> list[str]:
-    """One line per token count the logs lack under its contract name but seem to hold under another."""
+def optional_column_hints(names: list[str], optional: dict[str, str]) -> list[str]:
+    """One line per optional column (OPTIONAL_LIKE) the logs lack under its contract name but seem to
+    hold under another (any case and spacing: loose_name). No ts hint when a dt partition dates the rows."""
     loose = {loose_name(n): n for n in names}
+    taken = set(optional.values())
     lines = []
-    for logical, like in TOKEN_LIKE.items():
+    for logical, like in OPTIONAL_LIKE.items():
+        if logical in optional or (logical == "ts" and "dt" in optional):
+            continue
         found = next((loose[k] for c in (logical, *like) if (k := loose_name(c)) in loose), None)
-        if logical not in optional and found:
+        if found and found not in taken:
             lines.append(
                 f"no {logical} column ({_WITHOUT[logical]}), but a '{found}' column: "
-                f"--column {shlex.quote(f'{logical}={found}')} uses its counts"
+                f"--column {shlex.quote(f'{logical}={found}')} {_USES[logical]}"
             )
     return lines
 

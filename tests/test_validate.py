@@ -617,9 +617,9 @@ def test_log_columns_named_like_the_added_ones_are_kept_apart(spark, tmp_path):
 
 
 def test_token_counts_under_other_names_are_pointed_out():
-    from schemas.logs import token_column_hints
+    from schemas.logs import optional_column_hints
 
-    lines = token_column_hints(["request_id", "prompt", "Input_Tokens", "output_tokens"], {})
+    lines = optional_column_hints(["request_id", "prompt", "Input_Tokens", "output_tokens"], {})
     assert lines == [
         "no prompt_tokens column (counted from the text instead), but a 'Input_Tokens' column: "
         "--column prompt_tokens=Input_Tokens uses its counts",
@@ -627,7 +627,33 @@ def test_token_counts_under_other_names_are_pointed_out():
         "'output_tokens' column: --column completion_tokens=output_tokens uses its counts",
     ]
     mapped = {"prompt_tokens": "input_tokens", "completion_tokens": "output_tokens"}
-    assert token_column_hints(["input_tokens", "output_tokens"], mapped) == []
+    assert optional_column_hints(["input_tokens", "output_tokens"], mapped) == []
+
+
+def test_a_timestamp_and_a_model_under_other_names_are_pointed_out(tmp_path, capsys):
+    """Exports name the request time created_at / timestamp and the model Model: without a hint every row
+    would be dated today and savings would ask for --served-model."""
+    from jobs.validate_logs import run_validate
+    from schemas.logs import optional_column_hints
+
+    logs = tmp_path / "export.parquet"
+    created = pd.to_datetime(["2026-11-01 10:00"], utc=True)
+    frame = pd.DataFrame(
+        {"request_id": ["a"], "prompt": ["Say hi"], "created_at": created, "Model": ["gpt-4o"]}
+    )
+    frame.to_parquet(logs)
+    run_validate(str(logs), str(tmp_path / "out"), JobConfig())
+    out = capsys.readouterr().out
+    assert (
+        "no ts column (every row is dated --date, else today (UTC)), but a 'created_at' column: "
+        "--column ts=created_at dates the rows by it" in out
+    )
+    assert (
+        "no model column (savings then needs --served-model), but a 'Model' column: --column model=Model"
+        in out
+    )
+    assert optional_column_hints(["prompt", "timestamp"], {"dt": "dt"}) == []  # a dt partition dates them
+    assert optional_column_hints(["prompt", "timestamp"], {"ts": "timestamp"}) == []
 
 
 def test_pandas_all_none_id_and_text_columns_are_rows_not_errors(spark, tmp_path):
@@ -849,7 +875,7 @@ def test_a_ui_exports_spaced_headers_are_named_in_the_missing_column_error(tmp_p
     the --column (quoted for the shell) that reads each, and the token count's hint does too."""
     import pandas as pd
 
-    from schemas.logs import LogColumns, token_column_hints
+    from schemas.logs import LogColumns, optional_column_hints
 
     logs = tmp_path / "export.csv"
     pd.DataFrame({"Request ID": ["a"], "Prompt": ["Say hi"], "Prompt Tokens": [3]}).to_csv(logs, index=False)
@@ -858,7 +884,7 @@ def test_a_ui_exports_spaced_headers_are_named_in_the_missing_column_error(tmp_p
     cfg = JobConfig(logs={"columns": LogColumns(request_id="Request ID")})
     with pytest.raises(SchemaError, match=r"name it with --column prompt=Prompt$"):
         check_logs_schema(str(logs), cfg)
-    assert token_column_hints(["Request ID", "Prompt", "Prompt Tokens"], {}) == [
+    assert optional_column_hints(["Request ID", "Prompt", "Prompt Tokens"], {}) == [
         "no prompt_tokens column (counted from the text instead), but a 'Prompt Tokens' column: "
         "--column 'prompt_tokens=Prompt Tokens' uses its counts"
     ]
