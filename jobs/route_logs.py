@@ -121,13 +121,12 @@ class RouteRun:
         staging = atomic_write.new_staging(self.out)
         router_name = ship_router(self.spark, Path(self.opts.router))
         v, keyed = self.validate(staging)
-        if self.opts.date and not self.counts["rows_in"]:
-            from jobs.validate_logs import no_rows_of_date
-
-            v.checked.unpersist()
-            shutil.rmtree(staging.parent, ignore_errors=True)  # the run's staging root: one run per --out
-            raise RouteError(no_rows_of_date(self.spark, self.opts.logs, self.cfg, self.opts.date))
         try:
+            if self.opts.date and not self.counts["rows_in"]:
+                from jobs.validate_logs import no_rows_of_date
+
+                shutil.rmtree(staging.parent, ignore_errors=True)  # the run's staging root: one run per --out
+                raise RouteError(no_rows_of_date(self.spark, self.opts.logs, self.cfg, self.opts.date))
             scored = self.embed_and_score(keyed, router_name)
             try:
                 with self.cache_append(scored):

@@ -192,10 +192,14 @@ def read_results(paths: Iterable[Path]) -> dict[str, Result]:
     out: dict[str, Result] = {}
     for path in paths:
         for obj in _result_objects(path):
-            r = result_from_line(obj)
-            if r.custom_id not in out or (r.ok and not out[r.custom_id].ok):
-                out[r.custom_id] = r
+            _add_result(out, result_from_line(obj))
     return out
+
+
+def _add_result(into: dict[str, Result], r: Result) -> None:
+    """``r`` kept unless ``into`` holds its id already, as a success or as an error that ``r`` is too."""
+    if r.custom_id not in into or (r.ok and not into[r.custom_id].ok):
+        into[r.custom_id] = r
 
 
 def _result_objects(path: Path) -> Iterator[dict[str, Any]]:
@@ -225,9 +229,8 @@ def result_files(path: Path) -> list[Path]:
 
 def merge_results(into: dict[str, Result], new: Mapping[str, Result]) -> None:
     """``new`` added to ``into``; for an id in both, a success wins over an error (as in read_results)."""
-    for cid, r in new.items():
-        if cid not in into or (r.ok and not into[cid].ok):
-            into[cid] = r
+    for r in new.values():
+        _add_result(into, r)
 
 
 def collected_results(request_file: Path) -> dict[str, Result]:
