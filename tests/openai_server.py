@@ -64,15 +64,7 @@ class FakeOpenAI:
         self.polls: Counter[str] = Counter()
         self.api_keys: set[str] = set()
         self.required_key: str | None = None  # set: chat calls with another key get 401
-        self.last_chat_at = 0.0  # time.monotonic() of the last chat request, accepted or not
         self.httpd: ThreadingHTTPServer | None = None
-
-    def wait_until_quiet(self, quiet_s: float = 2.0, timeout_s: float = 60.0) -> None:
-        """Return once no chat request has arrived for ``quiet_s``: the tasks of an aborted Spark job can
-        still be calling after the driver has reported the failure."""
-        end = time.monotonic() + timeout_s
-        while time.monotonic() - self.last_chat_at < quiet_s and time.monotonic() < end:
-            time.sleep(0.1)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -291,7 +283,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: dict[str, Any]) -> None:
         s = self.server_state
-        s.last_chat_at = time.monotonic()
         if s.required_key and self.headers.get("Authorization") != f"Bearer {s.required_key}":
             return self._send(401, {"error": {"message": "Incorrect API key provided"}})
         key = body_key(body)

@@ -117,16 +117,21 @@ def test_route_projects_the_llm_scorer_calls_and_cost(spark, server, tmp_path, c
     monkeypatch.delenv(KEY_ENV, raising=False)
     assert app_main(args) == EXIT_BAD_INPUT
     assert f"calls an endpoint with the key in {KEY_ENV}, which is not set" in capsys.readouterr().err
-    monkeypatch.setenv(KEY_ENV, KEY)
-    # the test session's Spark workers started before the key was set: hand it to them as a worker
-    # environment variable (a `route` process that starts Spark after the export needs nothing)
-    monkeypatch.setitem(spark.sparkContext.environment, KEY_ENV, KEY)
-    fake.required_key = "another-key"  # a wrong key: one line, exit 2, no Spark trace
+    fake.required_key = KEY
+
+    def use_key(key: str) -> None:
+        monkeypatch.setenv(KEY_ENV, key)
+        # the test session's Spark workers started before the key was set: hand it to them as a worker
+        # environment variable (a `route` process that starts Spark after the export needs nothing)
+        monkeypatch.setitem(spark.sparkContext.environment, KEY_ENV, key)
+
+    use_key("wrong-key")  # one line, exit 2, no Spark trace
     assert app_main(args) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
-    assert "llm scorer: chat call to" in err and "401" in err and "Traceback" not in err and KEY not in err
-    fake.wait_until_quiet()  # calls still in flight from the failed run must not count as this run's
-    fake.required_key = None
+    assert "llm scorer: chat call to" in err and "401" in err and "Traceback" not in err
+    assert "wrong-key" not in err
+    # calls of the failed run's other task can still arrive: with the wrong key they are refused, not counted
+    use_key(KEY)
     n_before = len(fake.chat_bodies)
     assert app_main(args) == 0
     out = capsys.readouterr().out
