@@ -35,7 +35,7 @@ from jobs.log_table import LogTable, open_logs
 from router_core.audit import AuditLabels
 from router_core.audit_report import NO_AUDIT_WARNING, measure
 from router_core.log_formats import LOG_FORMATS
-from router_core.log_rows import NO_DAY, load_body, routed_value, row_days, text_of
+from router_core.log_rows import NO_DAY, load_body, no_rows_dated, routed_value, row_days, text_of
 from router_core.pricing import PriceTable
 from router_core.savings_frame import Frame, SavingsInputError, build_frame
 from router_core.savings_stats import aggregate, cost_quality_curve
@@ -293,11 +293,8 @@ def _no_rows(logs: str, date: str | None, days: pd.Series) -> str:
     if not date or days.empty:
         return f"no log rows in {logs}"
     dated = days[days != NO_DAY]
-    span = "no date" if dated.empty else f"{dated.min()} to {dated.max()}"
-    return (
-        f"no log rows dated {date} in {logs}: its {len(days):,} rows are dated {span} (a row's date is "
-        "its dt partition, else the UTC date of its ts): check --date and the ts / dt columns"
-    )
+    first, last = (None, None) if dated.empty else (dated.min(), dated.max())
+    return no_rows_dated(date, logs, len(days), first, last, undated="no date")
 
 
 def run_savings(

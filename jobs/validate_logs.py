@@ -22,6 +22,7 @@ from jobs.log_reader import (
     is_responses_body,
     read_log_frame,
 )
+from router_core.log_rows import no_rows_dated
 from schemas.logs import (
     REASON_BAD_REQUEST,
     REASON_DUPLICATE_ID,
@@ -134,13 +135,7 @@ def no_rows_of_date(spark, path: str, cfg: JobConfig, date: str) -> str:
     df = read_log_frame(spark, info)
     dates = df.select(_date_expr(df, resolved.optional, None).alias("d"))
     found = dates.agg(F.count("*").alias("n"), F.min("d").alias("first"), F.max("d").alias("last")).first()
-    if not found["n"]:
-        return f"no rows dated {date} in {path}: it holds no rows"
-    span = found["first"] if found["first"] == found["last"] else f"{found['first']} to {found['last']}"
-    return (
-        f"no rows dated {date} in {path}: its {found['n']:,} rows are dated {span} (a row's date is its dt "
-        "partition, else the UTC date of its ts, else today): check --date and the ts / dt columns"
-    )
+    return no_rows_dated(date, path, found["n"], found["first"], found["last"], undated="today")
 
 
 def _messages_input(resolved: ResolvedColumns):

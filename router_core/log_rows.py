@@ -146,6 +146,21 @@ def row_days(table: pa.Table, ts: str | None, dt: str | None) -> list[str]:
     return [d or NO_DAY for d in day]
 
 
+def no_rows_dated(
+    date: str, path: str, n_rows: int, first: str | None, last: str | None, undated: str
+) -> str:
+    """Why a ``--date`` filter left no row: the span of days the log's rows do have. ``undated`` is the
+    date a row without dt or ts takes in the command that filtered."""
+    if not n_rows:
+        return f"no rows dated {date} in {path}: it holds no rows"
+    days = first if first == last else f"{first} to {last}"
+    span = "have no date" if first is None else f"are dated {days}"
+    return (
+        f"no rows dated {date} in {path}: its {n_rows:,} rows {span} (a row's date is its dt "
+        f"partition, else the UTC date of its ts, else {undated}): check --date and the ts / dt columns"
+    )
+
+
 def batch_line_problem(line: dict) -> Problem | None:
     """Why the Batch API would refuse this input line (method, url, body), None when it would not."""
     method, url = line.get("method"), line.get("url")

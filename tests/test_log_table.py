@@ -19,7 +19,7 @@ from jobs.app import EXIT_BAD_INPUT, app
 from jobs.label_cmd import sample  # noqa: F401  (registers the command on the app)
 from jobs.savings import run_savings
 from jobs.savings_cmd import app_main  # noqa: F401  (registers the command on the app)
-from router_core.log_rows import row_days
+from router_core.log_rows import no_rows_dated, row_days
 from router_core.tokens import count_tokens
 
 COLUMNS = ["request_id", "prompt", "ts", "model", "segment", "prompt_tokens", "completion_tokens"]
@@ -382,3 +382,12 @@ def test_savings_on_parquet_of_string_views(fx, tmp_path):
                           prices=str(fx["prices"]), bootstrap=0)  # fmt: skip
     assert summary["counts"]["prompt_tokens_counted"] == 5
     assert _total(tmp_path / "rep")["requests"] == 4
+
+
+def test_no_rows_dated_names_the_days_the_log_has():
+    one_day = no_rows_dated("2024-05-03", "logs/", 5, "2024-05-01", "2024-05-01", undated="today")
+    assert "its 5 rows are dated 2024-05-01 (a row's date" in one_day and "else today)" in one_day
+    two_days = no_rows_dated("2024-05-03", "l", 2, "2024-05-01", "2024-05-02", "today")
+    assert "its 2 rows are dated 2024-05-01 to 2024-05-02 (" in two_days
+    assert "its 2 rows have no date (" in no_rows_dated("2024-05-03", "l", 2, None, None, undated="no date")
+    assert no_rows_dated("2024-05-03", "l", 0, None, None, "today").endswith("it holds no rows")

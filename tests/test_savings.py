@@ -250,7 +250,7 @@ def test_unknown_model_exits_2_listing_all(fx, tmp_path):
         (["--bootstrap", "-1"], "--bootstrap must be >= 0"),
         (["--out", __file__], "--out must be a directory"),
         (["--labels", "/nonexistent"], "labels path not found"),
-        (["--date", "2024-05-03"], "no log rows dated 2024-05-03 in "),
+        (["--date", "2024-05-03"], "no rows dated 2024-05-03 in "),
         (["--date", "2024-05-03"], "its 5 rows are dated 2024-05-01 to 2024-05-02"),
     ],
 )
