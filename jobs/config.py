@@ -22,7 +22,7 @@ class _Strict(BaseModel):
 
 
 class LogsConfig(_Strict):
-    format: Literal["auto", "parquet", "jsonl", "json", "openai_batch", "csv"] = Field(
+    format: Literal["auto", "parquet", "jsonl", "json", "openai_batch", "anthropic_batch", "csv"] = Field(
         "auto", description="auto: by file extension, then content (router_core.log_formats)"
     )
     columns: LogColumns = Field(default_factory=LogColumns)

@@ -1,5 +1,7 @@
 """The Batch API line each routed request is sent with, as Spark columns over the validated log: the
 request's own body with the routed model set, or a chat completion built from its messages or prompt.
+An OpenAI Batch input line keeps its url (Azure OpenAI's files name endpoints without /v1); an
+Anthropic Message Batches line stays one ({custom_id, params}).
 """
 
 from __future__ import annotations
@@ -7,18 +9,26 @@ from __future__ import annotations
 from jobs.log_reader import is_responses_body
 from jobs.validate_logs import body_variant
 from jobs.validate_logs import column as log_column
+from router_core.log_formats import ANTHROPIC_BATCH, OPENAI_BATCH
 from router_core.log_rows import BATCH_URL, RESPONSES_URL
 
+# The dispatch partition of Anthropic lines, beside the OpenAI endpoints' (route_outputs.write_dispatch)
+ANTHROPIC_ENDPOINT = "messages"
 
-def dispatch_line(resolved):
-    """Spark column of each request's Batch API line: the log's request body with only ``model`` set to
+
+def dispatch_line(resolved, fmt: str):
+    """Spark column of each request's Batch line: the log's request body with only ``model`` set to
     the routed model, when the input carries one (Batch input, or a body/request column); else a chat
     completion of the log's messages, or of one user turn with the prompt (the original prompt, not the
     truncated routed text). Bodies pass through as Variant values, so every other field is kept; a
-    Responses API body goes to /v1/responses."""
+    Responses API body goes to /v1/responses. ``fmt``: the log format (an Anthropic Message Batches
+    file gives {custom_id, params} lines)."""
     from pyspark.sql import functions as F
 
     model = F.col("routed_model")
+    if fmt == ANTHROPIC_BATCH:
+        params = F.try_variant_set(body_variant(resolved), "$.model", model)
+        return F.to_json(F.struct(F.col("request_id").alias("custom_id"), params.alias("params")))
     if resolved.text_source == "body":
         body = F.try_variant_set(body_variant(resolved), "$.model", model)
     else:
@@ -29,21 +39,36 @@ def dispatch_line(resolved):
         F.struct(
             F.col("request_id").alias("custom_id"),
             F.lit("POST").alias("method"),
-            dispatch_url(resolved).alias("url"),
+            dispatch_url(resolved, fmt).alias("url"),
             body.alias("body"),
         )
     )
 
 
-def dispatch_url(resolved):
-    """The Batch url of each request's dispatch line: /v1/responses for a Responses API body, else chat
-    completions (router_core.log_rows.body_endpoint)."""
+def dispatch_url(resolved, fmt: str):
+    """The Batch url of each request's dispatch line: a Batch input line's own url (the reader kept only
+    lines whose url is of their body's kind, in OpenAI's or Azure OpenAI's form); else /v1/responses for
+    a Responses API body, else chat completions (router_core.log_rows.body_endpoint)."""
     from pyspark.sql import functions as F
 
+    if fmt == OPENAI_BATCH:
+        return log_column("url")
     if resolved.body is None:
         return F.lit(BATCH_URL)
     responses = F.coalesce(is_responses_body(body_variant(resolved)), F.lit(False))
     return F.when(responses, F.lit(RESPONSES_URL)).otherwise(F.lit(BATCH_URL))
+
+
+def dispatch_endpoint(resolved, fmt: str):
+    """The partition that keeps each dispatch file to one url: its endpoint (completions, responses),
+    and "_azure" for Azure OpenAI's urls without /v1; Anthropic lines have one endpoint."""
+    from pyspark.sql import functions as F
+
+    if fmt == ANTHROPIC_BATCH:
+        return F.lit(ANTHROPIC_ENDPOINT)
+    url = dispatch_url(resolved, fmt)
+    azure = F.when(url.startswith("/v1/"), F.lit("")).otherwise(F.lit("_azure"))
+    return F.concat(F.substring_index(url, "/", -1), azure)
 
 
 def _messages_sent(resolved):

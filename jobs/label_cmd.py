@@ -25,9 +25,10 @@ def sample(
     logs: str = typer.Option(
         ...,
         "--logs",
-        help="Prompt logs as the route job reads them (Parquet, JSON Lines, OpenAI Batch input, a JSON "
-        "array, CSV; .gz/.bz2 too): file, directory or Hive (dt=...) directory. A logged request body "
-        "(Batch input, body/request column) is sent unchanged but for its model.",
+        help="Prompt logs as the route job reads them (Parquet, JSON Lines, OpenAI, Azure or Anthropic "
+        "Batch input, a JSON array, CSV; .gz/.bz2 too): file, directory or Hive (dt=...) directory. A "
+        "logged request body (OpenAI Batch input, body/request column) is sent unchanged but for its "
+        "model; an Anthropic one as a chat completion of its system and messages.",
     ),
     router: str | None = typer.Option(
         None,

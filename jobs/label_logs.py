@@ -15,9 +15,10 @@ import pyarrow.compute as pc
 
 from jobs.config import JobConfig
 from jobs.log_table import LogTable, open_logs
+from router_core.log_formats import ANTHROPIC_BATCH
 from router_core.log_rows import (
     Problem,
-    chat_of_responses_body,
+    chat_of_body,
     is_responses_body,
     load_body,
     messages_sent,
@@ -59,6 +60,7 @@ def read_candidates(
     ids = pc.cast(table.column(r.request_id), pa.string()).to_pylist()
     values, fallback, raw_bodies = (_column(table, c) for c in (r.text_column, r.messages_fallback, r.body))
     problems = logs.problems or [None] * len(ids)
+    anthropic = logs.info.fmt == ANTHROPIC_BATCH
     days = row_days(table, opt.get("ts"), opt.get("dt"))
     seg = pc.cast(table.column(opt["segment"]), pa.string()).to_pylist() if "segment" in opt else None
     model = table.column(opt["model"]).to_pylist() if "model" in opt else None
@@ -82,11 +84,10 @@ def read_candidates(
             continue
         # the chat the judge reads: the body's (sent as logged), else the one dispatch builds
         sent, sent_kind = (body.get("messages"), "messages") if body is not None else (value, kind)
-        msgs = (
-            chat_of_responses_body(body)
-            if body and is_responses_body(body)
-            else messages_sent(sent, sent_kind)
-        )
+        # a body that is no chat completion (Responses; Anthropic's, for other endpoints) sends its chat
+        as_chat = body is not None and (anthropic or is_responses_body(body))
+        msgs = chat_of_body(body) if as_chat else messages_sent(sent, sent_kind)
+        body = None if anthropic else body  # sent as a chat completion of msgs, not to Anthropic's API
         question = check.text if kind == "prompt" else _transcript(msgs)
         rows.append({
             "request_id": rid, "text": check.text, "question": question,

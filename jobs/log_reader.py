@@ -7,11 +7,13 @@ are one line before any work. ``read_log_frame`` then reads with Spark:
 - Parquet: as is; INT64 nanosecond timestamps (pandas' default) are read as longs and converted.
 - JSON Lines: one row per non-blank line; the contract's columns extracted from each JSON object.
 - JSON arrays: one row per element of each file's array, as a JSON Lines line.
-- OpenAI Batch input: custom_id, method, url and body (JSON text) of each line.
+- OpenAI (and Azure OpenAI) Batch input: custom_id, method, url and body (JSON text) of each line.
+- Anthropic Message Batches requests: custom_id and params (JSON text, the request body) of each line.
 - CSV: every column a string (token counts cast to integers), each file by its own header; \\N null.
 
 JSON rows keep their line (an array element: its JSON) as ``RAW_COL``; lines and elements that are not
-JSON objects, Batch lines that are not Batch requests and array files that are not JSON arrays carry a
+JSON objects, Batch lines that are not Batch requests (Anthropic lines without params or messages)
+and array files that are not JSON arrays carry a
 quarantine (reason, detail) in ``ERROR_COL``. So do CSV rows whose fields do not line up with their
 header, which keep their text as ``RAW_COL`` (null for the other CSV rows).
 """
@@ -29,7 +31,10 @@ import pyarrow.parquet as pq
 
 from jobs.text_columns import utf8_error_detail
 from router_core.log_formats import (
+    ANTHROPIC_BATCH,
+    BATCH_FORMATS,
     CSV_NULL_TEXTS,
+    OPENAI_BATCH,
     LogFormatError,
     csv_delimiter,
     csv_head_file,
@@ -40,7 +45,16 @@ from router_core.log_formats import (
     json_columns,
     partition_keys,
 )
-from router_core.log_rows import BATCH_URL, BATCH_URLS, RESPONSES_URL, WRONG_BODY
+from router_core.log_rows import (
+    BATCH_URL,
+    BATCH_URLS,
+    PARAMS_NOT_OBJECT,
+    PARAMS_WITHOUT_MESSAGES,
+    RESPONSES_URL,
+    RESPONSES_URLS,
+    URLS_EXPECTED,
+    WRONG_BODY,
+)
 from schemas.logs import (
     REASON_BAD_REQUEST,
     REASON_INVALID_UTF8,
@@ -54,13 +68,16 @@ from schemas.logs import (
 RAW_COL = "_br_raw"
 ERROR_COL = "_br_error"
 BATCH_COLUMNS = ("custom_id", "method", "url", "body")
+ANTHROPIC_COLUMNS = ("custom_id", "params")
+# The fixed fields of each Batch request format, and the body column its request bodies are read from
+FIXED_COLUMNS = {OPENAI_BATCH: (BATCH_COLUMNS, "body"), ANTHROPIC_BATCH: (ANTHROPIC_COLUMNS, "params")}
 INTEGER_COLUMNS = ("prompt_tokens", "completion_tokens")
 
 
 @dataclass(frozen=True)
 class LogInput:
     path: str
-    fmt: str  # parquet, jsonl, json, openai_batch, csv
+    fmt: str  # parquet, jsonl, json, openai_batch, anthropic_batch, csv
     files: list[Path]
     schema: pa.Schema  # the columns of the frame read_log_frame returns (before RAW_COL / ERROR_COL)
     columns: LogColumns  # the contract's names in this frame
@@ -84,11 +101,12 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
         parts = [pa.field(k, pa.string()) for k in partition_keys(path, files)]
         if fmt == "parquet":
             return _inspect_parquet(path, files, cols)
-        if fmt == "openai_batch":
-            _note_unused_columns(cols)
-            names = [n for n in BATCH_COLUMNS if n not in {p.name for p in parts}]
+        if fmt in BATCH_FORMATS:
+            fixed, body = FIXED_COLUMNS[fmt]
+            _note_unused_columns(cols, fmt)
+            names = [n for n in fixed if n not in {p.name for p in parts}]
             schema = pa.schema([pa.field(n, pa.string()) for n in names] + parts)
-            return LogInput(path, fmt, files, schema, LogColumns(request_id="custom_id"))
+            return LogInput(path, fmt, files, schema, LogColumns(request_id="custom_id", body=body))
         delimiter = csv_delimiter(csv_head_file(files)) if fmt == "csv" else ","
         found: list[str] = []
         csv_groups: list[tuple[tuple[str, ...], list[Path]]] = []
@@ -115,14 +133,15 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
     )  # fmt: skip
 
 
-def _note_unused_columns(cols: LogColumns) -> None:
+def _note_unused_columns(cols: LogColumns, fmt: str) -> None:
     """Batch API lines have fixed fields: a --column renaming is said to be unused, not silently dropped."""
     renamed = {k: v for k, v in cols.model_dump().items() if v != getattr(LogColumns(), k)}
     if renamed:
         given = ", ".join(f"{k}={v}" for k, v in renamed.items())
+        what = "OpenAI Batch input" if fmt == OPENAI_BATCH else "Anthropic Message Batches request"
         print(
-            f"[logs] --column {given} is not used: OpenAI Batch input lines have fixed fields "
-            f"({', '.join(BATCH_COLUMNS)}; custom_id is the request_id)",
+            f"[logs] --column {given} is not used: {what} lines have fixed fields "
+            f"({', '.join(FIXED_COLUMNS[fmt][0])}; custom_id is the request_id)",
             file=sys.stderr,
             flush=True,
         )
@@ -355,8 +374,10 @@ def _read_json(spark, info: LogInput):
     else:
         error = F.when(F.col(NOT_UTF8).isNotNull(), _error(REASON_INVALID_UTF8, F.col(NOT_UTF8)))
     error = error.when(~is_object, _error(REASON_MALFORMED_JSON, not_object))
-    if info.fmt == "openai_batch":
+    if info.fmt == OPENAI_BATCH:
         error = error.otherwise(_batch_line_error(v))
+    elif info.fmt == ANTHROPIC_BATCH:
+        error = error.otherwise(_anthropic_line_error(v))
     elif info.columns.prompt in extracted:
         kind = F.schema_of_variant(F.try_variant_get(v, _json_path(info, info.columns.prompt), "variant"))
         error = error.when(
@@ -397,19 +418,19 @@ def is_responses_body(body):
 
 def _batch_line_error(v):
     """A Batch line that the Batch API would refuse: method other than POST, url other than chat
-    completions or responses (the endpoints whose bodies carry a chat to route on), body not an object
-    or not a request of its url's kind."""
+    completions or responses (the endpoints whose bodies carry a chat to route on; with or without
+    /v1, as OpenAI's and Azure OpenAI's files write them), body not an object or not a request of its
+    url's kind (router_core.log_rows.batch_line_problem)."""
     from pyspark.sql import functions as F
 
     method = F.try_variant_get(v, "$.method", "string")
     url = F.try_variant_get(v, "$.url", "string")
     body = F.try_variant_get(v, "$.body", "variant")
     body_kind = F.schema_of_variant(body)
+    to_responses = url.isin(*RESPONSES_URLS)
     wrong_body = _error(
         REASON_BAD_REQUEST,
-        F.when(url == RESPONSES_URL, F.lit(WRONG_BODY[RESPONSES_URL])).otherwise(
-            F.lit(WRONG_BODY[BATCH_URL])
-        ),
+        F.when(to_responses, F.lit(WRONG_BODY[RESPONSES_URL])).otherwise(F.lit(WRONG_BODY[BATCH_URL])),
     )
     return (
         F.when(
@@ -421,9 +442,7 @@ def _batch_line_error(v):
             _error(
                 REASON_BAD_REQUEST,
                 F.concat(
-                    F.lit("url is "),
-                    F.coalesce(url, F.lit("missing")),
-                    F.lit(f", not {' or '.join(BATCH_URLS)}"),
+                    F.lit("url is "), F.coalesce(url, F.lit("missing")), F.lit(f", not {URLS_EXPECTED}")
                 ),
             ),
         )
@@ -431,5 +450,19 @@ def _batch_line_error(v):
             ~F.coalesce(body_kind.startswith("OBJECT"), F.lit(False)),
             _error(REASON_BAD_REQUEST, F.lit("body is missing or not a JSON object")),
         )
-        .when((url == RESPONSES_URL) != is_responses_body(body), wrong_body)
+        .when(to_responses != is_responses_body(body), wrong_body)
+    )
+
+
+def _anthropic_line_error(v):
+    """An Anthropic Message Batches line that cannot be routed: params not an object, or without messages
+    (router_core.log_rows.anthropic_line_problem)."""
+    from pyspark.sql import functions as F
+
+    params = F.try_variant_get(v, "$.params", "variant")
+    is_object = F.coalesce(F.schema_of_variant(params).startswith("OBJECT"), F.lit(False))
+    # a key present with a JSON null is a variant null, not SQL NULL: present, as Python's `in` says
+    has_messages = F.try_variant_get(params, "$.messages", "variant").isNotNull()
+    return F.when(~is_object, _error(REASON_BAD_REQUEST, F.lit(PARAMS_NOT_OBJECT))).when(
+        ~has_messages, _error(REASON_BAD_REQUEST, F.lit(PARAMS_WITHOUT_MESSAGES))
     )

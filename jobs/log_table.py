@@ -7,7 +7,8 @@ schemas.logs.resolve_columns); the table has the columns the route job's frame h
 - Parquet: as is (any timestamp unit);
 - JSON Lines and JSON arrays: the contract's columns of each JSON object, as text (nested values as
   their JSON);
-- OpenAI Batch input: custom_id, method, url and body (JSON text) of each line;
+- OpenAI (and Azure OpenAI) Batch input: custom_id, method, url and body (JSON text) of each line;
+- Anthropic Message Batches requests: custom_id and params (JSON text) of each line;
 - CSV: every column text, empty fields null; token counts as integers in both text formats.
 
 ``LogTable.problems`` holds, per row, the quarantine (reason, detail) of a line that is not a JSON
@@ -31,9 +32,12 @@ from jobs.config import JobConfig, LogsConfig
 from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput, fractional_token_columns
 from jobs.validate_logs import resolve_input
 from router_core.log_formats import (
+    ANTHROPIC_BATCH,
+    BATCH_FORMATS,
     CSV_NULL_TEXTS,
     MALFORMED_CSV,
     MISSING,
+    OPENAI_BATCH,
     csv_header,
     csv_reader,
     csv_row_detail,
@@ -42,7 +46,7 @@ from router_core.log_formats import (
     open_text,
     path_value,
 )
-from router_core.log_rows import Problem, batch_line_problem, json_kind
+from router_core.log_rows import Problem, anthropic_line_problem, batch_line_problem, json_kind
 from router_core.messages import INVALID_UTF8, MALFORMED_JSON, UNSUPPORTED_CONTENT
 from schemas.logs import ResolvedColumns, SchemaError
 
@@ -217,7 +221,8 @@ def _json_lines(f: Path):
 
 def _json_rows(f: Path, info: LogInput):
     """(row, problem) per JSON row, the problems the route job quarantines it for."""
-    prompt = None if info.fmt == "openai_batch" else info.columns.prompt
+    prompt = None if info.fmt in BATCH_FORMATS else info.columns.prompt
+    line_problem = {OPENAI_BATCH: batch_line_problem, ANTHROPIC_BATCH: anthropic_line_problem}.get(info.fmt)
     row = "element" if info.fmt == "json" else "line"
     for obj, problem in _json_values(f, info.fmt):
         if problem is not None:
@@ -226,8 +231,8 @@ def _json_rows(f: Path, info: LogInput):
         if not isinstance(obj, dict):
             yield {}, (MALFORMED_JSON, f"{row} is JSON {json_kind(obj)}, not an object")
             continue
-        if info.fmt == "openai_batch":
-            problem = batch_line_problem(obj)
+        if line_problem is not None:
+            problem = line_problem(obj)
         elif not isinstance(text := _value(obj, prompt, info), str | None):
             problem = (UNSUPPORTED_CONTENT, f"prompt is JSON {json_kind(text)}")
         yield obj, problem

@@ -16,7 +16,8 @@ def route(
         ...,
         "--logs",
         help="Prompt log: a file, a directory or a Hive (dt=...) directory of Parquet, JSON Lines "
-        "(rows, or OpenAI Batch input lines with custom_id/body), a JSON array of rows or CSV with a header. "
+        "(rows, OpenAI or Azure Batch input lines with custom_id/body, Anthropic batch lines with "
+        "custom_id/params), a JSON array of rows or CSV with a header. "
         "Each row needs request_id and the text: prompt, or messages (a chat), or a Batch request body; "
         "other names via --column (docs/input-logs.md).",
     ),

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from jobs import atomic_write, route_outputs
 from jobs.config import JobConfig
-from jobs.dispatch_lines import dispatch_line, dispatch_url
+from jobs.dispatch_lines import dispatch_endpoint, dispatch_line
 from jobs.route_setup import (
     RouteError,
     RouteOptions,
@@ -41,6 +41,7 @@ from jobs.spark_progress import task_progress
 from jobs.validate_logs import ROW_ORDER
 from jobs.validate_logs import column as log_column
 from router_core import scoring_cost
+from router_core.batch_files import line_shape
 from router_core.dispatch_dirs import safe_model_dir
 from router_core.policies import PolicyError
 from router_core.projections import daily_summary, map_col, request_projections
@@ -432,7 +433,6 @@ class RouteRun:
 
     def write_dispatch(self, staging: Path, keyed, v, cal: Calibrated, routed: pa.Array) -> None:
         """The Batch API lines of the valid rows (their bodies are in Spark), under the routed model."""
-        from pyspark.sql import functions as F
 
         self.dirs = safe_model_dir(self.models)
         dir_of = np.asarray([self.dirs[m] for m in self.models], dtype=object)
@@ -445,17 +445,17 @@ class RouteRun:
                 }
             )
         )
-        endpoint = F.substring_index(dispatch_url(v.resolved), "/", -1)  # completions / responses
         dispatch = keyed.join(decisions, ROW_ORDER).select(
-            dispatch_line(v.resolved).alias("value"),
+            dispatch_line(v.resolved, v.fmt).alias("value"),
             "_model_dir",
             "dt",
-            endpoint.alias("_endpoint"),
+            dispatch_endpoint(v.resolved, v.fmt).alias("_endpoint"),
             "request_id",
         )
         route_outputs.write_dispatch(dispatch, staging / "dispatch")
         try:
-            route_outputs.check_dispatch(staging / "dispatch", {d: m for m, d in self.dirs.items()})
+            model_of_dir = {d: m for m, d in self.dirs.items()}
+            route_outputs.check_dispatch(staging / "dispatch", model_of_dir, line_shape(v.fmt))
         except route_outputs.DispatchCheckError as exc:
             raise RouteError(str(exc)) from None
 

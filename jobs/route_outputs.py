@@ -20,7 +20,7 @@ import pyarrow as pa
 from jobs import atomic_write
 from jobs.route_setup import log
 from router_core.artifact import sha256_file
-from router_core.batch_files import MAX_BYTES, MAX_REQUESTS, check_batch_file, chunk_numbers
+from router_core.batch_files import MAX_BYTES, MAX_REQUESTS, OPENAI_LINES, check_batch_file, chunk_numbers
 from router_core.tokens import estimated_token_lines
 
 DISPATCH_MAX_LINES = MAX_REQUESTS  # OpenAI Batch API: at most 50,000 requests and 200 MB per input file
@@ -119,7 +119,9 @@ def _split_file(path: Path, max_bytes: int) -> None:
     path.unlink()
 
 
-def check_dispatch(staged: Path, model_of_dir: dict[str, str], max_bytes: int = MAX_BYTES) -> None:
+def check_dispatch(
+    staged: Path, model_of_dir: dict[str, str], shape: str = OPENAI_LINES, max_bytes: int = MAX_BYTES
+) -> None:
     """Split staged dispatch files over the size limit, then read every line of every file back and
     check it against the Batch API's rules (router_core.batch_files); raise DispatchCheckError."""
     for mdir in atomic_write.partitions(staged):
@@ -129,7 +131,7 @@ def check_dispatch(staged: Path, model_of_dir: dict[str, str], max_bytes: int = 
                 if p.stat().st_size > max_bytes:
                     _split_file(p, max_bytes)
             for p in _part_files(ddir):
-                _, problems = check_batch_file(p, model)
+                _, problems = check_batch_file(p, model, shape)
                 if problems:
                     raise DispatchCheckError(
                         f"dispatch file for {model} ({ddir.name}) breaks the Batch API rules: "

@@ -317,7 +317,8 @@ def run_savings(
     """Compute savings, write REPORT_DIR/{report.html, savings.csv, savings.parquet, summary.json};
     return the summary (the total row plus counts and the prices used). ``audit``: label files whose
     measured quality is reported on the requests they cover (``audit_sampling``: how they were chosen,
-    for files without a sample_strategy column). ``log_format``: auto, parquet, jsonl, openai_batch, csv."""
+    for files without a sample_strategy column). ``log_format``: auto, parquet, jsonl, json, openai_batch,
+    anthropic_batch, csv."""
     from jobs.audit_labels import read_audit
 
     t0 = time.time()

@@ -29,7 +29,8 @@ def savings(
     logs: str = typer.Option(
         ...,
         "--logs",
-        help="Prompt logs, as the route job reads them: Parquet, JSON Lines, OpenAI Batch input, a JSON "
+        help="Prompt logs, as the route job reads them: Parquet, JSON Lines, OpenAI, Azure or Anthropic "
+        "Batch input, a JSON "
         "array of rows or CSV (.gz/.bz2 too) "
         "(a file, a directory or a Hive dt=YYYY-MM-DD partitioned dir; format by extension, then content).",
     ),

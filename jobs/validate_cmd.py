@@ -11,10 +11,11 @@ from schemas.logs import SchemaError
 FormatOpt = typer.Option(
     None,
     "--format",
-    help="Log format: parquet, jsonl, json (one JSON array of row objects per file), openai_batch or csv. "
+    help="Log format: parquet, jsonl, json (one JSON array of row objects per file), openai_batch (OpenAI "
+    "or Azure OpenAI Batch input), anthropic_batch (Anthropic Message Batches requests) or csv. "
     "Default: by file extension (.parquet/.pq, .jsonl/.ndjson/.json, .csv/.tsv; text ones also .gz or "
     ".bz2), else by content; a JSON file that starts with [ is a JSON array; JSON Lines whose objects "
-    "carry custom_id and body are read as OpenAI Batch input.",
+    "carry custom_id and body are read as OpenAI Batch input, custom_id and params as Anthropic's.",
 )
 
 
@@ -24,7 +25,8 @@ def validate(
         ...,
         "--logs",
         help="Prompt log: a file, a directory or a Hive (dt=...) directory of Parquet, JSON Lines "
-        "(rows, or OpenAI Batch input lines with custom_id/body), a JSON array of rows or CSV with a header. "
+        "(rows, OpenAI or Azure Batch input lines with custom_id/body, Anthropic batch lines with "
+        "custom_id/params), a JSON array of rows or CSV with a header. "
         "Each row needs request_id and the text: prompt, or messages (a chat), or a Batch request body; "
         "other names via --column (docs/input-logs.md).",
     ),

@@ -1,5 +1,5 @@
-"""Read prompt logs (Parquet, JSON Lines, OpenAI Batch input, CSV) and split them into valid rows and
-quarantine rows (every input row ends in one).
+"""Read prompt logs (Parquet, JSON Lines, OpenAI and Anthropic Batch input, CSV) and split them into valid
+rows and quarantine rows (every input row ends in one).
 
 Runnable with ``spark-submit jobs/validate_logs.py --logs F --out D`` and as ``batch-router validate``.
 """
@@ -22,6 +22,7 @@ from jobs.log_reader import (
     is_responses_body,
     read_log_frame,
 )
+from router_core.log_formats import BATCH_FORMATS
 from router_core.log_rows import no_rows_dated
 from schemas.logs import (
     REASON_BAD_REQUEST,
@@ -45,7 +46,7 @@ def check_logs_schema(path: str, cfg: JobConfig) -> ResolvedColumns:
 
 def resolve_input(path: str, cfg: JobConfig) -> tuple[LogInput, ResolvedColumns]:
     info = inspect_logs(path, cfg.logs.format, cfg.logs.columns)
-    text_source = cfg.logs.text_source if info.fmt != "openai_batch" else "auto"
+    text_source = cfg.logs.text_source if info.fmt not in BATCH_FORMATS else "auto"  # the body's chat
     return info, resolve_columns(info.schema, info.columns, text_source, json_messages=True)
 
 
@@ -146,28 +147,43 @@ def _messages_input(resolved: ResolvedColumns):
 
 
 def body_chat(body):
-    """The JSON text of a body's chat: its messages, or a Responses body's input, a text as one user
-    turn, after its instructions as a system message (router_core.log_rows.body_messages)."""
+    """The JSON text of a body's chat: its messages after a top-level system (Anthropic's Messages API)
+    as a system message, or a Responses body's input, a text as one user turn, after its instructions as
+    a system message (router_core.log_rows.body_messages)."""
     from pyspark.sql import functions as F
-
-    def turn(role: str, text):
-        return F.to_json(F.struct(F.lit(role).alias("role"), text.alias("content")))
 
     given = F.try_variant_get(body, "$.input", "variant")
     kind = F.schema_of_variant(given)
     as_text = F.try_variant_get(given, "$", "string")
-    chat = F.when(kind == "STRING", F.concat(F.lit("["), turn("user", as_text), F.lit("]")))
+    user_turn = F.to_json(F.struct(F.lit("user").alias("role"), as_text.alias("content")))
+    chat = F.when(kind == "STRING", F.concat(F.lit("["), user_turn, F.lit("]")))
     chat = chat.when(kind != "VOID", F.to_json(given))  # VOID: a JSON null, no chat
-    system = F.try_variant_get(body, "$.instructions", "variant")
+    instructions = F.try_variant_get(body, "$.instructions", "variant")
+    has_instructions = (F.schema_of_variant(instructions) == "STRING") & chat.startswith("[")
+    responses_chat = _system_first(chat, instructions, has_instructions)
+    messages = F.try_variant_get(body, "$.messages", "variant")
+    system = F.try_variant_get(body, "$.system", "variant")
+    system_kind = F.schema_of_variant(system)
+    has_system = ((system_kind == "STRING") | system_kind.startswith("ARRAY")) & F.schema_of_variant(
+        messages
+    ).startswith("ARRAY")
+    messages_chat = _system_first(F.try_variant_get(body, "$.messages", "string"), system, has_system)
+    return F.when(is_responses_body(body), responses_chat).otherwise(messages_chat)
+
+
+def _system_first(chat, system, has_system):
+    """The JSON text of a chat list with {"role": "system", "content": system} first where
+    ``has_system``, else ``chat`` (``system``: a variant, written as its JSON)."""
+    from pyspark.sql import functions as F
+
     rest = F.regexp_replace(chat, "^\\[", "")  # "]" or the items and "]"
     with_system = F.concat(
-        F.lit("["),
-        turn("system", F.try_variant_get(system, "$", "string")),
+        F.lit('[{"role":"system","content":'),
+        F.to_json(system),
+        F.lit("}"),
         F.when(rest == "]", rest).otherwise(F.concat(F.lit(","), rest)),
     )
-    has_system = (F.schema_of_variant(system) == "STRING") & chat.startswith("[")
-    chat = F.when(has_system, with_system).otherwise(chat)
-    return F.when(is_responses_body(body), chat).otherwise(F.try_variant_get(body, "$.messages", "string"))
+    return F.when(has_system, with_system).otherwise(chat)
 
 
 def with_text_check(df, resolved: ResolvedColumns, lc):

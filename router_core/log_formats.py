@@ -1,7 +1,8 @@
 """Which format a prompt log is in, and what its columns are, from the files themselves (no Spark).
 
-Formats: Parquet; JSON Lines (generic rows, or OpenAI Batch input files: lines with ``custom_id`` and
-``body``); JSON arrays of row objects (one array per file, as pandas' ``to_json(orient="records")`` and
+Formats: Parquet; JSON Lines (generic rows; OpenAI or Azure OpenAI Batch input files: lines with
+``custom_id`` and ``body``; Anthropic Message Batches request files: lines with ``custom_id`` and
+``params``); JSON arrays of row objects (one array per file, as pandas' ``to_json(orient="records")`` and
 tools' "export as JSON" write them); CSV with a header line. A path is a file, a directory or a
 Hive-partitioned (k=v) directory.
 """
@@ -19,7 +20,10 @@ from typing import IO
 
 from router_core.text_patterns import REASON_CUT_SHORT
 
-LOG_FORMATS = ("auto", "parquet", "jsonl", "json", "openai_batch", "csv")
+OPENAI_BATCH = "openai_batch"  # OpenAI's and Azure OpenAI's Batch input files
+ANTHROPIC_BATCH = "anthropic_batch"  # Anthropic's Message Batches request files
+BATCH_FORMATS = (OPENAI_BATCH, ANTHROPIC_BATCH)  # JSON Lines of requests with fixed fields
+LOG_FORMATS = ("auto", "parquet", "jsonl", "json", OPENAI_BATCH, ANTHROPIC_BATCH, "csv")
 EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -48,6 +52,7 @@ CSV_NULL_TEXTS = ("", "\\N")
 # The quarantine reason of a CSV row whose fields do not line up with its file's header (schemas.logs)
 MALFORMED_CSV = "malformed_csv"
 BATCH_KEYS = frozenset({"custom_id", "body"})
+ANTHROPIC_BATCH_KEYS = frozenset({"custom_id", "params"})
 JSON_LINES_FIX = "`df.to_json(path, orient='records', lines=True)`"  # pandas' one call for JSON Lines
 
 
@@ -374,7 +379,8 @@ def partition_keys(root: str | Path, files: list[Path]) -> list[str]:
 
 def detect_format(path: str | Path, forced: str = "auto") -> tuple[str, list[Path]]:
     """(format, data files): by extension, else by content; a JSON Lines log whose objects carry
-    ``custom_id`` and ``body`` is an OpenAI Batch input file. ``forced`` overrides the detection."""
+    ``custom_id`` and ``body`` is an OpenAI Batch input file, one whose objects carry ``custom_id`` and
+    ``params`` an Anthropic Message Batches request file. ``forced`` overrides the detection."""
     if forced not in LOG_FORMATS:
         raise LogFormatError(f"unknown log format '{forced}' (expected one of {', '.join(LOG_FORMATS)})")
     files = data_files(path)
@@ -395,9 +401,18 @@ def detect_format(path: str | Path, forced: str = "auto") -> tuple[str, list[Pat
         first = next(json_objects(files), None)
         if first is not None:
             check_not_a_table_object(first, files)
-        if first is not None and BATCH_KEYS <= first.keys():
-            fmt = "openai_batch"
+        if first is not None:
+            fmt = batch_format(first) or fmt
     return fmt, files
+
+
+def batch_format(first: dict) -> str | None:
+    """The Batch request format of a JSON Lines log by its first object, None for a log of rows."""
+    if BATCH_KEYS <= first.keys():
+        return OPENAI_BATCH
+    if ANTHROPIC_BATCH_KEYS <= first.keys():
+        return ANTHROPIC_BATCH
+    return None
 
 
 def _check_utf8(fmt: str, files: list[Path]) -> None:
@@ -419,6 +434,12 @@ def check_not_a_table_object(first: dict, files: list[Path]) -> None:
             "answers, not the requests; route the Batch input file the requests came from (custom_id, "
             "method, url, body), or give --format jsonl if it is a log of rows after all"
         )
+    if _is_anthropic_results(first):
+        raise LogFormatError(
+            f"{f} is an Anthropic Message Batches results file (custom_id, result): it holds the answers, "
+            "not the requests; route the request file the batch was created from (custom_id, params), or "
+            "give --format jsonl if it is a log of rows after all"
+        )
     if _is_table_object(first) and sum(1 for _ in json_objects(files, limit=2)) == 1:
         raise LogFormatError(_table_object_message(f))
 
@@ -437,6 +458,12 @@ def _is_batch_output(obj: dict) -> bool:
         and "body" not in obj
         and (isinstance(response, dict) and "status_code" in response or response is None and "error" in obj)
     )
+
+
+def _is_anthropic_results(obj: dict) -> bool:
+    """A line of Anthropic's batch results: {custom_id, result: {type: succeeded | errored | ...}}."""
+    result = obj.get("result")
+    return "custom_id" in obj and "params" not in obj and isinstance(result, dict) and "type" in result
 
 
 def _is_table_object(obj: dict) -> bool:

@@ -20,15 +20,33 @@ from router_core.time_zones import java_zone
 
 BATCH_URL = "/v1/chat/completions"
 RESPONSES_URL = "/v1/responses"  # OpenAI's Responses API: the chat is the body's ``input``
-BATCH_URLS = (BATCH_URL, RESPONSES_URL)  # the Batch endpoints whose requests are routed
-# A Batch line whose body is not a request of its url's kind (the Batch API would refuse it)
+# Azure OpenAI's Batch input files name the same endpoints without the /v1 prefix
+AZURE_BATCH_URL = "/chat/completions"
+AZURE_RESPONSES_URL = "/responses"
+# The Batch endpoints whose requests are routed, in both forms: a url and the endpoint it names
+ENDPOINT_OF_URL = {
+    BATCH_URL: BATCH_URL,
+    RESPONSES_URL: RESPONSES_URL,
+    AZURE_BATCH_URL: BATCH_URL,
+    AZURE_RESPONSES_URL: RESPONSES_URL,
+}
+BATCH_URLS = tuple(ENDPOINT_OF_URL)
+RESPONSES_URLS = (RESPONSES_URL, AZURE_RESPONSES_URL)
+# What a url that is none of BATCH_URLS is told it should be
+URLS_EXPECTED = (
+    f"{BATCH_URL} or {RESPONSES_URL} ({AZURE_BATCH_URL} or {AZURE_RESPONSES_URL} in Azure OpenAI's files)"
+)
+# A Batch line whose body is not a request of its url's kind (the Batch API would refuse it), by endpoint
 WRONG_BODY = {
-    BATCH_URL: "url is /v1/chat/completions but the body has input and no messages: a Responses request "
-    "goes to /v1/responses",
-    RESPONSES_URL: "url is /v1/responses but the body has messages or no input: a chat completion goes to "
-    "/v1/chat/completions",
+    BATCH_URL: "url is chat completions but the body has input and no messages: a Responses request "
+    "goes to /v1/responses (/responses on Azure)",
+    RESPONSES_URL: "url is responses but the body has messages or no input: a chat completion goes to "
+    "/v1/chat/completions (/chat/completions on Azure)",
 }
 INVALID_REQUEST = "invalid_request"  # schemas.logs.REASON_BAD_REQUEST
+# Anthropic Message Batches request lines ({custom_id, params}) that cannot be routed
+PARAMS_NOT_OBJECT = "params is missing or not a JSON object"
+PARAMS_WITHOUT_MESSAGES = "params has no messages (a Message Batches request's chat is params.messages)"
 NO_DAY = "(unknown)"
 
 Problem = tuple[str, str]  # (quarantine reason code, detail)
@@ -167,14 +185,22 @@ def batch_line_problem(line: dict) -> Problem | None:
     if method != "POST":
         return INVALID_REQUEST, f"method is {method if method is not None else 'missing'}"
     if url not in BATCH_URLS:
-        return (
-            INVALID_REQUEST,
-            f"url is {url if url is not None else 'missing'}, not {' or '.join(BATCH_URLS)}",
-        )
+        return INVALID_REQUEST, f"url is {url if url is not None else 'missing'}, not {URLS_EXPECTED}"
     if not isinstance(line.get("body"), dict):
         return INVALID_REQUEST, "body is missing or not a JSON object"
-    if (url == RESPONSES_URL) != is_responses_body(line["body"]):
-        return INVALID_REQUEST, WRONG_BODY[url]
+    if (url in RESPONSES_URLS) != is_responses_body(line["body"]):
+        return INVALID_REQUEST, WRONG_BODY[ENDPOINT_OF_URL[url]]
+    return None
+
+
+def anthropic_line_problem(line: dict) -> Problem | None:
+    """Why an Anthropic Message Batches request line cannot be routed (nor sent): its ``params`` missing
+    or not an object, or without ``messages``; None when it can."""
+    params = line.get("params")
+    if not isinstance(params, dict):
+        return INVALID_REQUEST, PARAMS_NOT_OBJECT
+    if "messages" not in params:
+        return INVALID_REQUEST, PARAMS_WITHOUT_MESSAGES
     return None
 
 
@@ -214,16 +240,27 @@ def body_endpoint(body: dict | None) -> str:
 
 
 def body_messages(body: dict | None) -> Any:
-    """The chat of a request body: its ``messages``, or a Responses body's ``input`` (a text is one user
-    turn; a list of items is read as messages: items without a role, such as tool outputs, have no
-    text to route on) after its ``instructions`` as a system message."""
-    if body is None or not is_responses_body(body):
-        return (body or {}).get("messages")
+    """The chat of a request body: its ``messages`` after a top-level ``system`` (Anthropic's Messages
+    API: a text or a list of text blocks) as a system message, or a Responses body's ``input`` (a text
+    is one user turn; a list of items is read as messages: items without a role, such as tool outputs,
+    have no text to route on) after its ``instructions`` as a system message."""
+    if body is None:
+        return None
+    if not is_responses_body(body):
+        system = body.get("system")
+        return _after_system(body.get("messages"), system if isinstance(system, str | list) else None)
     given = body["input"]
     chat = [{"role": "user", "content": given}] if isinstance(given, str) else given
-    if isinstance(chat, list) and isinstance(system := body.get("instructions"), str):
-        return [{"role": "system", "content": system}, *chat]
-    return chat
+    system = body.get("instructions")
+    return _after_system(chat, system if isinstance(system, str) else None)
+
+
+def _after_system(chat: Any, system: str | list | None) -> Any:
+    """A chat list with a system message of ``system`` first; other chats (no list: the text check
+    quarantines them) and chats without a system as they are."""
+    if system is None or not isinstance(chat, list):
+        return chat
+    return [{"role": "system", "content": system}, *chat]
 
 
 def routed_value(source: str, value: Any, fallback: Any, body: dict | None) -> tuple[Any, str]:
@@ -249,9 +286,10 @@ def text_of(value: Any, kind: str, policy: MessagesPolicy) -> str | None:
         return None
 
 
-def chat_of_responses_body(body: dict) -> list[dict[str, Any]]:
-    """A Responses body as chat completion messages, for requests that are sent as chat completions: the
-    role and text of each turn of its chat (body_messages; images, files and tool items left out)."""
+def chat_of_body(body: dict) -> list[dict[str, Any]]:
+    """A Responses or Anthropic Messages body as chat completion messages, for requests that are sent as
+    chat completions: the role and text of each turn of its chat (body_messages, the system first;
+    images, files and tool items left out)."""
     try:
         turns = parse_chat(body_messages(body)).turns
     except MessagesError:

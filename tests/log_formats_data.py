@@ -200,25 +200,28 @@ TOOLS = [
 ]
 
 
-def write_openai_batch(path: Path) -> Case:
-    """An OpenAI Batch input file: bodies with temperature, max_tokens, tools, response_format, system."""
+def write_openai_batch(path: Path, prefix: str = "/v1", model: str = "gpt-4o") -> Case:
+    """An OpenAI Batch input file: bodies with temperature, max_tokens, tools, response_format, system.
+    ``prefix`` "" and a deployment ``model``: Azure OpenAI's Batch input file (url /chat/completions)."""
     rows, valid, bad = _chat_rows()
+    chat_url = f"{prefix}/chat/completions"
     good: dict[str, dict] = {}
     for i, (cid, msgs) in enumerate(rows):
         extra = {"temperature": 0.2 + i / 10, "max_tokens": 64 + i}
         if i % 2 == 0:
             extra |= {"tools": TOOLS, "tool_choice": "auto", "response_format": {"type": "text"}, "seed": 7}
-        good[cid] = batch_line(cid, msgs, **extra)
+        good[cid] = request_line(cid, chat_url, {"model": model, "messages": msgs, **extra})
+    x = [{"role": "user", "content": "x"}]
     lines = [json.dumps(line, ensure_ascii=False) for line in good.values()]
     lines += [
         '{"custom_id": "b-trunc", "method": "POST"',  # invalid JSON
-        json.dumps({**batch_line("b-get", [{"role": "user", "content": "x"}]), "method": "GET"}),
-        json.dumps({**batch_line("b-emb", [{"role": "user", "content": "x"}]), "url": "/v1/embeddings"}),
-        json.dumps({"custom_id": "b-nobody", "method": "POST", "url": "/v1/chat/completions"}),
+        json.dumps({**request_line("b-get", chat_url, {"model": model, "messages": x}), "method": "GET"}),
+        json.dumps(request_line("b-emb", f"{prefix}/embeddings", {"model": model, "messages": x})),
+        json.dumps({"custom_id": "b-nobody", "method": "POST", "url": chat_url}),
+        json.dumps({"custom_id": "b-nomsgs", "method": "POST", "url": chat_url, "body": {"model": "m"}}),
         json.dumps(
-            {"custom_id": "b-nomsgs", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "m"}}
+            request_line(None, chat_url, {"model": model, "messages": [{"role": "user", "content": "no id"}]})
         ),
-        json.dumps(batch_line(None, [{"role": "user", "content": "no id"}])),
     ]
     path.write_text("\n".join(lines) + "\n")
     bad = {
@@ -264,12 +267,101 @@ def write_json_array(path: Path) -> Case:
     return Case(path, len(rows) + 3, valid, bad, no_id_quarantined=2)
 
 
+def write_azure_batch(path: Path) -> Case:
+    """An Azure OpenAI Batch input file, as Azure's docs show it: url /chat/completions, body.model the
+    name of a deployment."""
+    return write_openai_batch(path, prefix="", model="my-gpt-4o-deployment")
+
+
+ANTHROPIC_MODEL = "claude-sonnet-4-5"
+PNG = {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}
+
+
+def anthropic_line(cid: str | None, messages: object, **params: object) -> dict:
+    """An Anthropic Message Batches request line: {custom_id, params}."""
+    return {
+        "custom_id": cid,
+        "params": {"model": ANTHROPIC_MODEL, "max_tokens": 1024, "messages": messages, **params},
+    }
+
+
+ANTHROPIC_LINES = [  # (line, its routed text under all_user, or the reason it is quarantined for)
+    (anthropic_line("a-hello", [{"role": "user", "content": "Hello, world"}]), "Hello, world"),
+    (
+        anthropic_line(
+            "a-system", [{"role": "user", "content": "Grade: the essay"}], system="You grade essays"
+        ),
+        "Grade: the essay",
+    ),
+    (
+        anthropic_line(
+            "a-blocks",
+            [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "image", "source": PNG},
+                        {"type": "text", "text": "What is in this picture?"},
+                    ],
+                }
+            ],
+            system=[{"type": "text", "text": "Be brief", "cache_control": {"type": "ephemeral"}}],
+            temperature=0.3,
+        ),
+        "What is in this picture?",
+    ),
+    (
+        anthropic_line(
+            "a-turns",
+            [
+                {"role": "user", "content": "Name a prime"},
+                {"role": "assistant", "content": [{"type": "text", "text": "7"}]},
+                {"role": "user", "content": [{"type": "text", "text": "Another one"}]},
+            ],
+            system="Be brief",
+        ),
+        "Name a prime\nAnother one",
+    ),
+    ({"custom_id": "a-noparams"}, "invalid_request"),
+    ({"custom_id": "a-params-text", "params": "hello"}, "invalid_request"),
+    ({"custom_id": "a-nomsgs", "params": {"model": ANTHROPIC_MODEL, "max_tokens": 10}}, "invalid_request"),
+    (anthropic_line("a-null-msgs", None), "null_prompt"),
+    (anthropic_line("a-msgs-object", {"role": "user", "content": "x"}), "malformed_messages"),
+    (
+        anthropic_line("a-only-image", [{"role": "user", "content": [{"type": "image", "source": PNG}]}]),
+        "unsupported_content",
+    ),
+    (
+        anthropic_line("a-assistant", [{"role": "assistant", "content": "Hi"}], system="Be brief"),
+        "no_user_turn",
+    ),
+]
+
+
+def write_anthropic_batch(path: Path) -> Case:
+    """An Anthropic Message Batches request file (json.dumps per line, as Anthropic's docs build the
+    requests), then a line cut short and one without a custom_id."""
+    lines = [json.dumps(line) for line, _ in ANTHROPIC_LINES]
+    lines += [
+        '{"custom_id": "a-trunc", "params": {',
+        json.dumps(anthropic_line(None, [{"role": "user", "content": "x"}])),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    reasons = {"invalid_request", "null_prompt", "malformed_messages", "unsupported_content", "no_user_turn"}
+    valid = {line["custom_id"]: want for line, want in ANTHROPIC_LINES if want not in reasons}
+    bad = {line["custom_id"]: want for line, want in ANTHROPIC_LINES if want in reasons}
+    sent = {line["custom_id"]: line for line, _ in ANTHROPIC_LINES if line["custom_id"] in valid}
+    return Case(path, len(lines), valid, bad, no_id_quarantined=2, batch_lines=sent)
+
+
 WRITERS = {  # file name -> (writer, the format the job detects)
     "pandas.parquet": (write_pandas_parquet, "parquet"),
     "pyarrow.parquet": (write_pyarrow_parquet, "parquet"),
     "rows.jsonl": (write_jsonl, "jsonl"),
     "records.json": (write_json_array, "json"),
     "batch.jsonl": (write_openai_batch, "openai_batch"),
+    "azure_batch.jsonl": (write_azure_batch, "openai_batch"),
+    "anthropic_batch.jsonl": (write_anthropic_batch, "anthropic_batch"),
     "log.csv": (write_csv, "csv"),
 }
 

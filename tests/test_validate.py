@@ -907,3 +907,86 @@ def test_daily_pandas_files_with_and_without_a_missing_token_count(tmp_path):
         "rewrite the files with one type (pandas writes an integer column with a missing value as float64: "
         "df['prompt_tokens'].astype('Int64') before to_parquet)"
     )
+
+
+def _routed_or_reasons(v) -> dict[str, str]:
+    got = {r["custom_id"]: r["route_text"] for r in v.valid.collect()}
+    return got | {r["request_id"]: r["reason"] for r in v.quarantine.collect() if r["request_id"]}
+
+
+def _candidates_agree(logs, want: dict[str, str]) -> None:
+    """label sample's reader (no Spark) routes and skips every line as the route job does."""
+    from jobs.label_logs import read_candidates
+
+    cands, skipped = read_candidates(str(logs), JobConfig())
+    assert dict(zip(cands["request_id"], cands["text"], strict=True)) == {
+        k: want[k] for k in cands["request_id"]
+    }
+    quarantined = Counter(r for k, r in want.items() if k not in set(cands["request_id"]))
+    extra = Counter(skipped)
+    extra.subtract(quarantined)
+    assert min(extra.values()) >= 0, extra  # lines without a custom_id on top
+
+
+def test_azure_openai_batch_lines_are_requests_of_their_endpoint(spark, tmp_path):
+    """Azure OpenAI's Batch input files name the endpoints without /v1 (/chat/completions, /responses):
+    read as the same endpoints, by the route job and the readers without Spark alike."""
+    from log_formats_data import RESPONSES_LINES, request_line
+
+    def azure(line: dict) -> dict:
+        return {**line, "url": line["url"].removeprefix("/v1")}
+
+    lines = [azure(line) for line, _ in RESPONSES_LINES]
+    chat = {"model": "my-deployment", "messages": [{"role": "user", "content": "Say hi"}]}
+    lines += [
+        request_line("z-chat", "/chat/completions", chat),
+        request_line("z-emb", "/embeddings", chat),
+        request_line("z-v2", "/v2/chat/completions", chat),
+    ]
+    logs = tmp_path / "azure.jsonl"
+    logs.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    want = {line["custom_id"]: text for line, text in RESPONSES_LINES}
+    want |= {"z-chat": "Say hi", "z-emb": "invalid_request", "z-v2": "invalid_request"}
+    v = validate_logs(spark, str(logs), JobConfig())
+    assert v.fmt == "openai_batch" and _routed_or_reasons(v) == want
+    details = {r["request_id"]: r["detail"] for r in v.quarantine.collect()}
+    assert details["z-emb"] == (
+        "url is /embeddings, not /v1/chat/completions or /v1/responses "
+        "(/chat/completions or /responses in Azure OpenAI's files)"
+    )
+    assert "a Responses request goes to /v1/responses (/responses on Azure)" in details["p-chaturl"]
+    _candidates_agree(logs, want)
+
+
+def test_anthropic_message_batches_lines_route_on_system_and_messages(spark, tmp_path):
+    """An Anthropic Message Batches request file: routed on params.messages after params.system (a text
+    or text blocks) as a system message, image blocks counted; lines without params or messages are
+    quarantined with a reason, in the route job and the readers without Spark alike."""
+    from log_formats_data import ANTHROPIC_LINES, write_anthropic_batch
+
+    case = write_anthropic_batch(tmp_path / "requests.jsonl")
+    want = {line["custom_id"]: text for line, text in ANTHROPIC_LINES}
+    v = validate_logs(spark, str(case.path), JobConfig())
+    assert v.fmt == "anthropic_batch" and _routed_or_reasons(v) == want
+    q = v.quarantine.collect()
+    assert len(q) == len(case.quarantined) + case.no_id_quarantined
+    details = {r["request_id"]: r["detail"] for r in q}
+    assert details["a-noparams"] == details["a-params-text"] == "params is missing or not a JSON object"
+    assert details["a-nomsgs"].startswith("params has no messages")
+    assert {r["custom_id"]: r["image_parts"] for r in v.valid.collect()}["a-blocks"] == 1
+    full = JobConfig.model_validate({"logs": {"messages_policy": "full"}})
+    texts = {
+        r["custom_id"]: r["route_text"] for r in validate_logs(spark, str(case.path), full).valid.collect()
+    }
+    assert texts["a-blocks"].splitlines() == ["system: Be brief", "user: What is in this picture?"]
+    assert texts["a-turns"].splitlines() == [
+        "system: Be brief",
+        "user: Name a prime",
+        "assistant: 7",
+        "user: Another one",
+    ]
+    _candidates_agree(case.path, want)
+    from jobs.label_logs import read_candidates
+
+    cands, _ = read_candidates(str(case.path), full)
+    assert dict(zip(cands["request_id"], cands["text"], strict=True)) == texts
