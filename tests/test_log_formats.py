@@ -195,13 +195,14 @@ def _table(path) -> pa.Table:
     return pads.dataset(str(path), format="parquet", partitioning="hive").to_table()
 
 
-def _dispatch_lines(out) -> dict[str, tuple[str, dict]]:
-    """custom_id -> (model, line) of every dispatch file, each checked against the Batch API rules."""
+def _dispatch_lines(out, shape: str = "openai") -> dict[str, tuple[str, dict]]:
+    """custom_id -> (model, line) of every dispatch file, each checked against the Batch API rules
+    (Anthropic's, for ``shape`` "anthropic")."""
     dirs = json.loads((out / "dispatch" / "models.json").read_text())
     lines = {}
     for f in sorted((out / "dispatch").glob("*/dt=*/part-*.jsonl")):
         model = dirs[f.parent.parent.name]
-        n, problems = check_batch_file(f, model)
+        n, problems = check_batch_file(f, model, shape)
         assert problems == [] and n > 0, (f, problems)
         for line in f.read_text().splitlines():
             req = json.loads(line)
@@ -213,6 +214,8 @@ def _dispatch_lines(out) -> dict[str, tuple[str, dict]]:
     "fmt",
     [
         "batch.jsonl",
+        "azure_batch.jsonl",
+        "anthropic_batch.jsonl",
         pytest.param("pandas.parquet", marks=pytest.mark.slow),
         pytest.param("pyarrow.parquet", marks=pytest.mark.slow),
         pytest.param("rows.jsonl", marks=pytest.mark.slow),
@@ -242,21 +245,23 @@ def test_format_routes_end_to_end(spark, pair_router, tmp_path, fmt):
     assert got == {rid: prompt_hash(normalize_prompt(t)) for rid, t in case.valid_text.items()}
     assert set(labels.column("routed_model").to_pylist()) <= {STRONG, WEAK}
     # Dispatch files: valid Batch input, one line per label, routed to the labelled model.
-    lines = _dispatch_lines(out)
+    anthropic = detected == "anthropic_batch"
+    lines = _dispatch_lines(out, "anthropic" if anthropic else "openai")
     routed = dict(
         zip(labels.column("request_id").to_pylist(), labels.column("routed_model").to_pylist(), strict=True)
     )
     assert {cid: m for cid, (m, _) in lines.items()} == routed
+    body = "params" if anthropic else "body"  # an Anthropic line stays one: {custom_id, params}
     for cid, line in case.batch_lines.items():  # a request body travels unchanged except its model
         model, sent = lines[cid]
-        assert sent["body"]["model"] == model
-        assert {**sent, "body": {**sent["body"], "model": None}} == {
-            **line,
-            "body": {**line["body"], "model": None},
-        }
-    if fmt == "batch.jsonl":
+        assert sent[body]["model"] == model  # an Azure line keeps its url, /chat/completions
+        assert {**sent, body: {**sent[body], "model": None}} == {**line, body: {**line[body], "model": None}}
+    if fmt in ("batch.jsonl", "azure_batch.jsonl", "anthropic_batch.jsonl"):
         assert len(case.batch_lines) == len(case.valid_text)
-        assert any("tools" in line["body"] for line in case.batch_lines.values())
+        keep = "system" if anthropic else "tools"  # a field that is no chat travels along
+        assert any(keep in line[body] for line in case.batch_lines.values())
+    if fmt == "azure_batch.jsonl":  # Azure lines in, Azure lines out
+        assert {sent["url"] for _, sent in lines.values()} == {"/chat/completions"}
 
 
 def test_column_renaming_for_batch_input_is_said_to_be_unused(tmp_path, capsys):
@@ -334,3 +339,45 @@ def test_utf8_check_reads_past_its_chunks_and_names_the_byte(tmp_path):
     with pytest.raises(LogFormatError, match=rf"byte {len(good) + 5}, line 51: invalid continuation byte"):
         check_utf8(path, chunk=7)
     check_utf8(path, limit=len(good))  # the bad byte is past the limit
+
+
+def test_anthropic_batch_files_are_detected_and_their_results_named(tmp_path):
+    """A request file for Anthropic's Message Batches (custom_id, params) is its own format, forced with
+    --format anthropic_batch too; its results file (custom_id, result) holds answers: an error naming the
+    request file instead."""
+    from log_formats_data import anthropic_line
+
+    line = anthropic_line("req-1", [{"role": "user", "content": "Hello, world"}])
+    (tmp_path / "requests.jsonl").write_text(json.dumps(line) + "\n")
+    assert detect_format(tmp_path / "requests.jsonl")[0] == "anthropic_batch"
+    (tmp_path / "requests.txt").write_text(json.dumps(line) + "\n")
+    assert detect_format(tmp_path / "requests.txt", "anthropic_batch")[0] == "anthropic_batch"
+    message = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Hi"}],
+    }
+    result = {"custom_id": "req-1", "result": {"type": "succeeded", "message": message}}
+    (tmp_path / "results.jsonl").write_text(json.dumps(result) + "\n")
+    with pytest.raises(LogFormatError, match=r"Anthropic Message Batches results file .* route the request"):
+        detect_format(tmp_path / "results.jsonl")
+
+
+def test_anthropic_dispatch_lines_are_checked_as_anthropic_lines(tmp_path):
+    from log_formats_data import anthropic_line
+
+    ok = anthropic_line("a", [{"role": "user", "content": "x"}])
+    c = BatchFileChecker(ok["params"]["model"], shape="anthropic")
+    for line in (
+        ok,
+        ok,
+        {**ok, "custom_id": "b", "method": "POST"},
+        {"custom_id": "c", "params": {"model": "m"}},
+    ):
+        c.add(json.dumps(line).encode())
+    assert c.finish() == [
+        "line 2: custom_id 'a' repeats",
+        "line 3: expected keys ['custom_id', 'params'], got ['custom_id', 'method', 'params']",
+        f"line 4: params.model is 'm', not '{ok['params']['model']}'",
+    ]
