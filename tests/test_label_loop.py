@@ -605,3 +605,32 @@ def test_ingest_reads_judge_outputs_downloaded_by_hand(server, tmp_path):
     inputs = downloads / "batch_6753_input.jsonl"
     res = ingest("--results", str(inputs))
     assert res.exit_code == EXIT_BAD_INPUT and "a Batch request file" in res.output
+
+
+def test_batch_submit_refuses_anthropic_and_azure_dispatch_files_before_sending(server, tmp_path):
+    """route's dispatch files of an Anthropic Message Batches file hold {custom_id, params} lines, and
+    those of an Azure OpenAI file /chat/completions urls: `batch submit` (an OpenAI-compatible Batch API)
+    names what to do with them and uploads nothing; `batch collect` says the same of Anthropic's."""
+    from log_formats_data import anthropic_line, request_line
+
+    fake, url = server
+    dispatch = tmp_path / "dispatch"
+    (dispatch / "claude" / "dt=2026-11-01").mkdir(parents=True)
+    (dispatch / "gpt-4o" / "dt=2026-11-01").mkdir(parents=True)
+    line = anthropic_line("a1", [{"role": "user", "content": "Hello, world"}])
+    (dispatch / "claude" / "dt=2026-11-01" / "part-00000.jsonl").write_text(json.dumps(line) + "\n")
+    chat = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hi"}]}
+    ok = dispatch / "gpt-4o" / "dt=2026-11-01" / "part-00000.jsonl"
+    ok.write_text(json.dumps(request_line("c1", "/v1/chat/completions", chat)) + "\n")
+    for command in ("submit", "collect"):
+        res = cli("batch", command, str(dispatch), "--base-url", url)
+        assert res.exit_code == EXIT_BAD_INPUT, res.output
+        assert "holds Anthropic Message Batches requests (custom_id, params)" in res.output
+        assert "client.messages.batches.create" in res.output and "Traceback" not in res.output
+    azure = tmp_path / "azure.jsonl"
+    azure.write_text(json.dumps(request_line("c1", "/chat/completions", chat)) + "\n")
+    res = cli("batch", "submit", str(azure), "--base-url", url)
+    assert res.exit_code == EXIT_BAD_INPUT, res.output
+    assert "endpoint /chat/completions is not a Batch API endpoint" in res.output
+    assert "Azure OpenAI's form: submit the file with Azure OpenAI's Batch API" in res.output
+    assert fake.files == {} and fake.batches == {}

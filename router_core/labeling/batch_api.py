@@ -19,6 +19,7 @@ from typing import Any
 from router_core.artifact import sha256_file
 from router_core.labeling.batch_files import (
     BatchFileError,
+    check_no_anthropic_files,
     collected_results,
     errors_path,
     find_request_files,
@@ -79,7 +80,11 @@ def check_request_file(path: Path) -> str:
         raise BatchFileError(f"{path}: a Batch file needs one endpoint, found {sorted(urls)}")
     url = urls.pop()
     if url not in ENDPOINTS:
-        raise BatchFileError(f"{path}: endpoint {url} is not a Batch API endpoint ({', '.join(ENDPOINTS)})")
+        azure = f"/v1{url}" in ENDPOINTS  # Azure OpenAI's Batch files name endpoints without /v1
+        hint = "; it is Azure OpenAI's form: submit the file with Azure OpenAI's Batch API" if azure else ""
+        raise BatchFileError(
+            f"{path}: endpoint {url} is not a Batch API endpoint ({', '.join(ENDPOINTS)}){hint}"
+        )
     return url
 
 
@@ -101,6 +106,7 @@ def submit(
 ) -> dict[str, Any]:
     """Upload and create a batch for every request file under ``root`` not submitted yet."""
     journal = journal_for(root)
+    check_no_anthropic_files(root)
     files = find_request_files(root)
     if not files:
         raise BatchFileError(f"no Batch request files (lines of custom_id, method, url, body) in {root}")
@@ -204,6 +210,7 @@ def collect(
     journal = journal_for(root)
     created = _latest(journal.read(), "created")
     if not created:
+        check_no_anthropic_files(root)
         raise BatchFileError(f"nothing submitted from {root} yet (no {JOURNAL_NAME}): run `batch submit`")
     t0, reported = time.time(), set()
     while True:

@@ -100,25 +100,53 @@ def read_requests(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def is_request_file(path: Path) -> bool:
-    """A ``.jsonl`` file whose first line is a Batch request line (outputs, errors and journals are not)."""
+def _first_line(path: Path) -> Any:
+    """The first line's JSON of a ``.jsonl`` request file candidate (outputs, errors and journals are
+    none), else None."""
     name = path.name
     if not name.endswith(".jsonl") or name.startswith((".", "_")):
-        return False
+        return None
     if name.endswith((OUTPUT_SUFFIX, ERRORS_SUFFIX)):
-        return False
+        return None
     try:
         with open(path, encoding="utf-8") as f:
-            first = json.loads(f.readline() or "null")
+            return json.loads(f.readline() or "null")
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return False
+        return None
+
+
+def is_request_file(path: Path) -> bool:
+    """A ``.jsonl`` file whose first line is a Batch request line (outputs, errors and journals are not)."""
+    first = _first_line(path)
     return isinstance(first, dict) and {"custom_id", "method", "url", "body"} <= set(first)
 
 
+def is_anthropic_request_file(path: Path) -> bool:
+    """A ``.jsonl`` file of Anthropic Message Batches requests ({custom_id, params}: route's dispatch
+    files of an Anthropic request file), which no OpenAI-compatible Batch API takes."""
+    first = _first_line(path)
+    return isinstance(first, dict) and {"custom_id", "params"} <= set(first) and "body" not in first
+
+
+def _candidates(root: Path) -> list[Path]:
+    return [root] if root.is_file() else sorted(root.rglob("*.jsonl"))
+
+
 def find_request_files(root: Path) -> list[Path]:
-    if root.is_file():
-        return [root] if is_request_file(root) else []
-    return sorted(p for p in root.rglob("*.jsonl") if is_request_file(p))
+    return [p for p in _candidates(root) if is_request_file(p)]
+
+
+def check_no_anthropic_files(root: Path) -> None:
+    """A BatchFileError naming the first Anthropic request file under ``root``: sent to an
+    OpenAI-compatible Batch API, its lines would be refused, or its other files submitted without it."""
+    found = next((p for p in _candidates(root) if is_anthropic_request_file(p)), None)
+    if found is not None:
+        raise BatchFileError(
+            f"{found} holds Anthropic Message Batches requests (custom_id, params): `batch submit` and "
+            "`batch collect` talk to an OpenAI-compatible Batch API, which does not take them; create the "
+            "batch with Anthropic's API (client.messages.batches.create(requests=[...the file's lines]), "
+            "POST /v1/messages/batches) and fetch its results there"
+        )
 
 
 def output_path(request_file: Path) -> Path:
