@@ -86,19 +86,31 @@ def test_savings_on_csv_counts_quarantined_rows_as_unlabeled(fx, tmp_path):
     assert summary["counts"]["format"] == "csv" and summary["counts"]["rows"] == 6
 
 
-def test_savings_on_a_batch_input_file_prices_the_body_model(fx, tmp_path):
-    logs = tmp_path / "batch.jsonl"
+def _batch_lines(shape: str) -> list[dict]:
+    """_rows as the lines of a Batch request file of that shape: OpenAI's, Azure OpenAI's (url without
+    /v1) or Anthropic's Message Batches ({custom_id, params}); then a line the Batch API refuses."""
     lines = []
     for r in _rows():
         body = {"model": r["model"], "temperature": 0, "messages": [{"role": "user", "content": r["prompt"]}]}
-        lines.append({"custom_id": r["request_id"], "method": "POST", "url": "/v1/chat/completions",
-                      "body": body})  # fmt: skip
-    lines.append({**lines[0], "custom_id": "r-get", "method": "GET"})  # refused by the Batch API
-    logs.write_text("\n".join(json.dumps(x) for x in lines) + "\nnot json\n")
+        if shape == "anthropic":
+            lines.append({"custom_id": r["request_id"], "params": {**body, "max_tokens": 1024}})
+            continue
+        url = "/chat/completions" if shape == "azure" else "/v1/chat/completions"
+        lines.append({"custom_id": r["request_id"], "method": "POST", "url": url, "body": body})
+    if shape == "anthropic":
+        return [*lines, {"custom_id": "r-get", "params": {"model": "big", "max_tokens": 1024}}]  # no chat
+    return [*lines, {**lines[0], "custom_id": "r-get", "method": "GET"}]
+
+
+@pytest.mark.parametrize("shape", ["openai", "azure", "anthropic"])
+def test_savings_on_a_batch_input_file_prices_the_body_model(fx, tmp_path, shape):
+    logs = tmp_path / "batch.jsonl"
+    logs.write_text("\n".join(json.dumps(x) for x in _batch_lines(shape)) + "\nnot json\n")
     summary = run_savings(str(logs), str(fx["labels"]), str(tmp_path / "rep"), prices=str(fx["prices"]),
                           bootstrap=0)  # fmt: skip
     counts = summary["counts"]
-    assert counts["format"] == "openai_batch" and counts["rows"] == 5 and counts["unreadable_rows"] == 2
+    fmt = "anthropic_batch" if shape == "anthropic" else "openai_batch"
+    assert counts["format"] == fmt and counts["rows"] == 5 and counts["unreadable_rows"] == 2
     assert counts["prompt_tokens_counted"] == 5 and counts["completion_tokens_estimated"] == 5
     # prompt tokens: the whole chat as billed ("user: <prompt>"); completions: the default 350 tokens
     pt = dict(zip(ROWS, count_tokens([f"user: {r['prompt']}" for r in _rows()]), strict=True))
@@ -159,7 +171,18 @@ def _requests(out: Path, model: str) -> dict[str, dict]:
     return {x["custom_id"]: x for x in lines if x["body"]["model"] == model}
 
 
-@pytest.mark.parametrize("name", ["rows.jsonl", "records.json", "batch.jsonl", "log.csv", "pandas.parquet"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rows.jsonl",
+        "records.json",
+        "batch.jsonl",
+        "azure_batch.jsonl",
+        "anthropic_batch.jsonl",
+        "log.csv",
+        "pandas.parquet",
+    ],
+)
 def test_label_sample_reads_every_format_and_keeps_logged_bodies(name, tmp_path):
     writer, fmt = WRITERS[name]
     case = writer(tmp_path / name)
@@ -181,7 +204,13 @@ def test_label_sample_reads_every_format_and_keeps_logged_bodies(name, tmp_path)
         assert set(sent) == set(case.valid_text)
         for cid, line in sent.items():
             assert line["method"] == "POST" and line["url"] == "/v1/chat/completions"
-            if cid in case.batch_lines:  # a logged body: unchanged but for model, every field kept
+            if fmt == "anthropic_batch":  # a chat completion of the system and messages' text
+                assert set(line["body"]) == {"model", "messages"}
+                assert json.loads(got.loc[cid, "messages"]) == line["body"]["messages"]
+                assert line["body"]["messages"][-1]["content"].endswith(case.valid_text[cid].split("\n")[-1])
+                if cid == "a-system":  # params.system, first
+                    assert line["body"]["messages"][0] == {"role": "system", "content": "You grade essays"}
+            elif cid in case.batch_lines:  # a logged body: unchanged but for model, every field kept
                 assert line["body"] == {**case.batch_lines[cid]["body"], "model": model}
             else:
                 assert set(line["body"]) == {"model", "messages"}
