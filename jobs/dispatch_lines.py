@@ -14,18 +14,20 @@ from router_core.log_rows import BATCH_URL, RESPONSES_URL
 
 # The dispatch partition of Anthropic lines, beside the OpenAI endpoints' (route_outputs.write_dispatch)
 ANTHROPIC_ENDPOINT = "messages"
+# The column of the name each request's model is sent under (route --dispatch-model, else the model's)
+DISPATCH_MODEL = "_dispatch_model"
 
 
 def dispatch_line(resolved, fmt: str):
     """Spark column of each request's Batch line: the log's request body with only ``model`` set to
-    the routed model, when the input carries one (Batch input, or a body/request column); else a chat
-    completion of the log's messages, or of one user turn with the prompt (the original prompt, not the
-    truncated routed text). Bodies pass through as Variant values, so every other field is kept; a
-    Responses API body goes to /v1/responses. ``fmt``: the log format (an Anthropic Message Batches
-    file gives {custom_id, params} lines)."""
+    the routed model's name (DISPATCH_MODEL), when the input carries one (Batch input, or a body/request
+    column); else a chat completion of the log's messages, or of one user turn with the prompt (the
+    original prompt, not the truncated routed text). Bodies pass through as Variant values, so every
+    other field is kept; a Responses API body goes to /v1/responses. ``fmt``: the log format (an
+    Anthropic Message Batches file gives {custom_id, params} lines)."""
     from pyspark.sql import functions as F
 
-    model = F.col("routed_model")
+    model = F.col(DISPATCH_MODEL)
     if fmt == ANTHROPIC_BATCH:
         params = F.try_variant_set(body_variant(resolved), "$.model", model)
         return F.to_json(F.struct(F.col("request_id").alias("custom_id"), params.alias("params")))

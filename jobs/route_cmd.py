@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from jobs.app import app
-from jobs.cli_options import ColumnOpt, ConfigOpt, MasterOpt, build_config, date_error, fail
+from jobs.cli_options import ColumnOpt, ConfigOpt, MasterOpt, build_config, date_error, fail, parse_pairs
 from jobs.validate_cmd import FormatOpt
 
 
@@ -88,6 +88,12 @@ def route(
         "whole transcript (full). Default: the config file's logs.messages_policy, else the policy the "
         "router was trained with, else all_user.",
     ),
+    dispatch_model: list[str] | None = typer.Option(
+        None,
+        "--dispatch-model",
+        help="MODEL=NAME (repeatable): write NAME into body.model (params.model) of the dispatch lines "
+        "routed to the router's MODEL, e.g. an Azure OpenAI deployment name; default the model's name.",
+    ),
     config: str | None = ConfigOpt,
     master: str | None = MasterOpt,
     column: list[str] | None = ColumnOpt,
@@ -118,7 +124,10 @@ def route(
         fail(problem)
     overrides = {"spark.master": master, "logs.messages_policy": messages_policy, "logs.format": log_format}
     cfg = build_config(config, overrides, column)
-    opts = RouteOptions(router, logs, out, policy, date, cache, prices, batch_discount, ignore_known_prompts)
+    opts = RouteOptions(
+        router, logs, out, policy, date, cache, prices, batch_discount, ignore_known_prompts,
+        parse_pairs(dispatch_model, "--dispatch-model"),
+    )  # fmt: skip
     try:
         run_route(opts, cfg)
     except (RouteError, SchemaError, UnknownModelPriceError, PriceFileError) as exc:

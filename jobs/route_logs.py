@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from jobs import atomic_write, route_outputs
 from jobs.config import JobConfig
-from jobs.dispatch_lines import dispatch_endpoint, dispatch_line
+from jobs.dispatch_lines import DISPATCH_MODEL, dispatch_endpoint, dispatch_line
 from jobs.route_setup import (
     RouteError,
     RouteOptions,
@@ -435,12 +435,14 @@ class RouteRun:
         """The Batch API lines of the valid rows (their bodies are in Spark), under the routed model."""
 
         self.dirs = safe_model_dir(self.models)
+        sent_as = self.opts.dispatch_models  # the names the models are sent under, where not their own
         dir_of = np.asarray([self.dirs[m] for m in self.models], dtype=object)
+        name_of = np.asarray([sent_as.get(m, m) for m in self.models], dtype=object)
         decisions = self.spark.createDataFrame(
             pa.table(
                 {
                     ROW_ORDER: cal.table.column(ROW_ORDER),
-                    "routed_model": routed,
+                    DISPATCH_MODEL: pa.array(name_of[cal.idx].tolist(), pa.string()),
                     "_model_dir": pa.array(dir_of[cal.idx].tolist(), pa.string()),
                 }
             )
@@ -454,7 +456,7 @@ class RouteRun:
         )
         route_outputs.write_dispatch(dispatch, staging / "dispatch")
         try:
-            model_of_dir = {d: m for m, d in self.dirs.items()}
+            model_of_dir = {d: sent_as.get(m, m) for m, d in self.dirs.items()}
             route_outputs.check_dispatch(staging / "dispatch", model_of_dir, line_shape(v.fmt))
         except route_outputs.DispatchCheckError as exc:
             raise RouteError(str(exc)) from None

@@ -199,6 +199,7 @@ def write_manifest(out: Path, opts, cfg, router, policy, prices, summary) -> Non
             "date": opts.date,
             "router": str(Path(opts.router).resolve()),
             "prices": opts.prices,
+            "dispatch_models": opts.dispatch_models,
         },
         "router": {
             "models": list(router.models),

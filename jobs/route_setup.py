@@ -7,7 +7,7 @@ before any Spark task runs, not a failure in every task.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class RouteOptions:
     prices: str | None = None
     batch_discount: bool = False
     ignore_known_prompts: bool = False
+    # router model -> the name dispatch lines send it under (an Azure OpenAI deployment name, say)
+    dispatch_models: dict[str, str] = field(default_factory=dict)
 
 
 def log(msg: str) -> None:
@@ -49,7 +51,19 @@ def load_router_and_prices(opts: RouteOptions):
         raise RouteError(f"cannot load router {opts.router}: {exc}") from None
     prices = PriceTable.load(opts.prices, batch_discount=opts.batch_discount)
     prices.require(route_models(router))
+    check_dispatch_models(opts.dispatch_models, route_models(router))
     return router, prices
+
+
+def check_dispatch_models(names: dict[str, str], models: list[str]) -> None:
+    """--dispatch-model MODEL=NAME names a model of the router and a name: a typo would otherwise send
+    that model's requests under its own name, which the deployment-named endpoint refuses."""
+    for model, name in names.items():
+        if model not in models:
+            raise RouteError(f"--dispatch-model {model}={name}: '{model}' is not a model of the router "
+                             f"({', '.join(models)})")  # fmt: skip
+        if not name:
+            raise RouteError(f"--dispatch-model {model}=: give the name to send {model}'s requests under")
 
 
 def apply_router_defaults(cfg: JobConfig, router: Any) -> None:

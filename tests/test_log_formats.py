@@ -381,3 +381,40 @@ def test_anthropic_dispatch_lines_are_checked_as_anthropic_lines(tmp_path):
         "line 3: expected keys ['custom_id', 'params'], got ['custom_id', 'method', 'params']",
         f"line 4: params.model is 'm', not '{ok['params']['model']}'",
     ]
+
+
+def test_azure_dispatch_lines_carry_the_deployment_names(spark, pair_router, tmp_path, capsys):
+    """An Azure OpenAI Batch file routed with --dispatch-model MODEL=DEPLOYMENT: Azure lines out, their
+    body.model the deployment each request is routed to; a model the router lacks is a one-line error."""
+    from log_formats_data import write_azure_batch
+
+    case = write_azure_batch(tmp_path / "azure.jsonl")
+    out = tmp_path / "out"
+    names = {STRONG: "prod-gpt4o", WEAK: "prod-gpt4o-mini"}
+    given = [x for m, d in names.items() for x in ("--dispatch-model", f"{m}={d}")]
+    args = ["--router", pair_router, "--logs", case.path, "--out", out, "--strong-share", "0.5"]
+    assert route(*args, *given) == 0
+    dirs = json.loads((out / "dispatch" / "models.json").read_text())
+    for f in sorted((out / "dispatch").glob("*/dt=*/part-*.jsonl")):
+        sent_as = names[dirs[f.parent.parent.name]]
+        assert check_batch_file(f, sent_as)[1] == []
+        assert {json.loads(x)["url"] for x in f.read_text().splitlines()} == {"/chat/completions"}
+    routed = dict(
+        zip(*_table(out / "labels").select(["request_id", "routed_model"]).to_pydict().values(), strict=True)
+    )
+    sent = {cid: line["body"]["model"] for cid, (_, line) in _dispatch_lines_as_sent(out).items()}
+    assert sent == {cid: names[m] for cid, m in routed.items()}
+    assert json.loads((out / "manifest.json").read_text())["inputs"]["dispatch_models"] == names
+    capsys.readouterr()
+    assert route(*args, "--dispatch-model", "gpt-5=prod-gpt5") == 2
+    err = capsys.readouterr().err
+    assert f"--dispatch-model gpt-5=prod-gpt5: 'gpt-5' is not a model of the router ({STRONG}, {WEAK})" in err
+
+
+def _dispatch_lines_as_sent(out) -> dict[str, tuple[str, dict]]:
+    """custom_id -> (file, line) of every dispatch file, unchecked."""
+    return {
+        json.loads(x)["custom_id"]: (str(f), json.loads(x))
+        for f in sorted((out / "dispatch").glob("*/dt=*/part-*.jsonl"))
+        for x in f.read_text().splitlines()
+    }
