@@ -22,3 +22,12 @@ def test_subcommand_summaries_flow_too():
     res = CliRunner().invoke(app, ["label", "--help"], terminal_width=200)
     assert res.exit_code == 0
     assert "or call the judge directly with" in res.output
+
+
+def test_every_command_that_reads_logs_lists_the_batch_formats():
+    for command in (["validate"], ["route"], ["savings"], ["label", "sample"]):
+        res = CliRunner().invoke(app, [*command, "--help"], terminal_width=400)
+        assert res.exit_code == 0, command
+        flowing = " ".join(res.output.replace("│", " ").split())
+        assert "openai_batch (OpenAI or Azure OpenAI Batch input)" in flowing, command
+        assert "anthropic_batch (Anthropic Message Batches requests)" in flowing, command
