@@ -616,14 +616,14 @@ def test_driver_written_days_sit_where_spark_puts_them(spark, tmp_path):
 
 
 def test_savings_on_a_route_run_that_labelled_no_row_says_why(spark, routers, tmp_path):
-    """An Azure OpenAI Batch file (url /chat/completions) routes no line: savings on that run's output
-    names the quarantine, not a Parquet error about dispatch/models.json."""
+    """A Batch file of embeddings requests (url /v1/embeddings, no chat to route on) routes no line:
+    savings on that run's output names the quarantine, not a Parquet error about dispatch/models.json."""
     from jobs.savings import run_savings
     from router_core.savings_frame import SavingsInputError
 
-    logs = tmp_path / "azure_batch.jsonl"
-    body = {"model": "my-gpt-4o-deployment", "messages": [{"role": "user", "content": "Say hi"}]}
-    line = {"custom_id": "t0", "method": "POST", "url": "/chat/completions", "body": body}
+    logs = tmp_path / "embeddings_batch.jsonl"
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hi"}]}
+    line = {"custom_id": "t0", "method": "POST", "url": "/v1/embeddings", "body": body}
     logs.write_text(json.dumps(line) + "\n")
     out = tmp_path / "out"
     assert route("--router", routers[0], "--logs", logs, "--out", out) == 0
