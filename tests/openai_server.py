@@ -11,6 +11,9 @@ as good) with probability ``routing_p_yes``: 0.1 for HARD prompts, else 0.8. Wit
 default) a request asking for logprobs gets them for its one answer token; with ``logprobs=False`` the
 server ignores that and answers ``n`` verdicts, the first round(p x n) Yes; GARBLED prompts get "Maybe".
 ``scripted_faults``: every body's attempts 1, 2, ... fail with these faults in turn, then it succeeds.
+A ``timeout`` fault sends nothing until the client gives up and closes the connection (or 504 after
+``timeout_delay_s``), so it outlasts any client timeout however slow the machine: give clients a timeout
+far above a normal call's time.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import hashlib
 import json
 import math
 import re
+import select
 import threading
 import time
 from collections import Counter
@@ -39,7 +43,7 @@ class FakeOpenAI:
         self,
         strong: str = "strong-model",
         fault_every: int = 0,
-        timeout_delay_s: float = 1.0,
+        timeout_delay_s: float = 60.0,
         slow_delay_s: float = 0.1,
         polls_to_complete: int = 2,
         call_delay_s: float = 0.0,
@@ -223,6 +227,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+    def _wait_for_hang_up(self, limit_s: float) -> None:
+        """Returns when the client closes the connection (its timeout) or after ``limit_s``: a client sends
+        nothing more before its answer, so the socket turns readable only when it closes."""
+        select.select([self.connection], [], [], limit_s)
+
     def _auth(self) -> None:
         self.server_state.api_keys.add(self.headers.get("Authorization", ""))
 
@@ -299,7 +308,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "500":
             return self._send(500, {"error": {"message": "internal error"}})
         if fault == "timeout":
-            time.sleep(s.timeout_delay_s)
+            self._wait_for_hang_up(s.timeout_delay_s)
             return self._send(504, {"error": {"message": "too late"}})
         if fault == "truncated":
             return self._send(200, None, raw=json.dumps(s.completion(body)).encode()[:40])
