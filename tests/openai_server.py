@@ -13,7 +13,8 @@ server ignores that and answers ``n`` verdicts, the first round(p x n) Yes; GARB
 ``scripted_faults``: every body's attempts 1, 2, ... fail with these faults in turn, then it succeeds.
 A ``timeout`` fault sends nothing until the client gives up and closes the connection (or 504 after
 ``timeout_delay_s``), so it outlasts any client timeout however slow the machine: give clients a timeout
-far above a normal call's time.
+far above a normal call's time. ``hold_after=k``: every chat answer after the k-th is counted as answered
+but not sent until ``release`` is set, so a test can act while the calls in flight wait for their answers.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ class FakeOpenAI:
         self.polls: Counter[str] = Counter()
         self.api_keys: set[str] = set()
         self.required_key: str | None = None  # set: chat calls with another key get 401
+        self.hold_after: int | None = None  # set: chat answers after this many wait for `release`
+        self.release = threading.Event()
+        self.chat_answers = 0  # chat calls answered 200, for hold_after
         self.httpd: ThreadingHTTPServer | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -316,4 +320,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(s.slow_delay_s)
         with s.lock:
             s.answered[key] += 1
+            held = s.hold_after is not None and s.chat_answers >= s.hold_after
+            s.chat_answers += 1
+        if held:  # answered (paid for), not delivered yet
+            s.release.wait(timeout=120)
         self._send(200, s.completion(body))

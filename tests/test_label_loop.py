@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 import jobs.cli  # noqa: F401  (registers every command)
 from jobs.app import EXIT_BAD_INPUT, app
 from router_core.labeling.batch_api import JOURNAL_NAME
-from tests.openai_server import body_key
+from tests.openai_server import FakeOpenAI, body_key
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "sk-test-7f3a9c"  # must never appear in any file or output
@@ -126,11 +127,12 @@ def test_sample_writes_batch_files_and_manifest(server, tmp_path):
     assert not any(KEY in p.read_text() for p in sample.rglob("*") if p.is_file() and p.suffix != ".parquet")
 
 
-def judge_cmd(sample: Path, out: Path, url: str, *extra: str) -> list[str]:
+def judge_cmd(sample: Path, out: Path, url: str, *extra: str, timeout_s: float = 2) -> list[str]:
     """The server's timeout faults answer nothing until the client gives up; 2 s is far above a normal
     call's time on a loaded machine, so only they time out and no answered call is sent twice."""
     return ["label", "judge", "--sample", str(sample), "--out", str(out), "--endpoint", url,
-            "--judge-model", "judge-model", "--backoff-s", "0.01", "--timeout-s", "2", *extra]  # fmt: skip
+            "--judge-model", "judge-model", "--backoff-s", "0.01", "--timeout-s", str(timeout_s),
+            *extra]  # fmt: skip
 
 
 def judge_bodies(out: Path) -> dict[str, str]:
@@ -169,39 +171,62 @@ def test_judge_endpoint_with_faults_answers_every_request_once(server, tmp_path)
     assert sum(fake.attempts.values()) == before
 
 
-def _run_until_journaled(args: list[str], journal: Path, done: int, sig: int) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OPENAI_API_KEY": KEY, "PYTHONPATH": str(REPO)}
+def _run_until_journaled(
+    args: list[str], journal: Path, done: int, sig: int, fake: FakeOpenAI
+) -> subprocess.CompletedProcess:
+    """Runs the judge and stops it with ``sig`` once ``done`` calls are journaled. The server holds the
+    answers after the ``done``-th, so the run cannot finish first, and lets them through only once the
+    run is dead (kill) or says it waits for its calls in flight (Ctrl-C), so it starts no new ones."""
+    env = {**os.environ, "OPENAI_API_KEY": KEY, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"}
+    fake.hold_after = done
     proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    deadline = time.time() + 120
-    while time.time() < deadline:
+    output: list[str] = []
+    waiting = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            output.append(line)
+            if "interrupted: waiting for the" in line:
+                waiting.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
         if journal.exists() and journal.read_text().count('"event":"done"') >= done:
             break
         time.sleep(0.02)
     proc.send_signal(sig)
-    output, _ = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(args, proc.returncode, output)
+    if sig == signal.SIGINT:
+        waiting.wait(timeout=60)
+    else:
+        proc.wait(timeout=60)
+    fake.release.set()
+    proc.wait(timeout=60)
+    reader.join(timeout=60)
+    return subprocess.CompletedProcess(args, proc.returncode, "".join(output))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_judge_killed_midway_resumes_without_duplicates_or_losses(server, tmp_path, sig):
     fake, url = server
     sample = answered_sample(tmp_path, url, 20)
-    fake.call_delay_s = 0.05
     out = tmp_path / "judge"
-    args = judge_cmd(sample, out, url, "--concurrency", "3")
-    first = _run_until_journaled(args, out / "journal.jsonl", 8, sig)
+    # held answers wait for the signal: no client timeout may fire meanwhile
+    args = judge_cmd(sample, out, url, "--concurrency", "3", timeout_s=120)
+    first = _run_until_journaled(args, out / "journal.jsonl", 8, sig, fake)
     assert KEY not in first.stdout
     bodies = judge_bodies(out)
     assert len(bodies) == 40
-    answered_before = sum(1 for b in bodies.values() if fake.answered[b])
-    assert 8 <= answered_before < 40, "the run was stopped midway"
-    if sig == signal.SIGINT:
-        assert first.returncode == 130 and "re-run the same command to resume" in first.stdout, first.stdout
     from router_core.labeling.direct_calls import journal_state
     from router_core.labeling.journal import Journal
 
     _, in_flight = journal_state(Journal(out / "journal.jsonl").read())
+    answered_before = sum(1 for b in bodies.values() if fake.answered[b])
+    assert 8 <= answered_before <= 8 + 3, "the run was stopped midway, its --concurrency calls in flight"
+    if sig == signal.SIGINT:
+        assert first.returncode == 130 and "re-run the same command to resume" in first.stdout, first.stdout
     res = cli(*args)
     assert res.exit_code == 0, res.output
     counts = [fake.answered[b] for b in bodies.values()]
