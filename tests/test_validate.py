@@ -7,7 +7,9 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -20,6 +22,8 @@ from jobs.validate_logs import check_logs_schema, validate_logs
 from router_core.text import text_from_messages
 from schemas.logs import SchemaError
 from schemas.validation import check_text
+
+T = TypeVar("T")
 
 CLI = [sys.executable, "-m", "jobs.cli"]
 
@@ -239,6 +243,16 @@ def test_cli_validate_end_to_end(tmp_path):
     assert Path(out / "valid").exists()
 
 
+def _on_one_utc_day(run: Callable[[], T]) -> tuple[T, str]:
+    """``run()`` and the UTC date it ran on, the date Spark gives a row without a time: run again when it
+    crossed midnight (UTC), so the test never compares two different todays."""
+    while True:
+        day = dt.datetime.now(dt.UTC).date().isoformat()
+        out = run()
+        if dt.datetime.now(dt.UTC).date().isoformat() == day:
+            return out, day
+
+
 def _dates(spark, path, cfg=None) -> dict[str, str]:
     v = validate_logs(spark, str(path), cfg or JobConfig())
     assert v.quarantine.count() == 0
@@ -444,8 +458,8 @@ def test_ts_text_dates_alike_in_the_route_job_and_the_readers_without_spark(spar
              "2026-11-01T10:00:00.Z", "2026-11-01T24:00:00", "20261", "202611", "", " "]  # fmt: skip
     lines = [json.dumps({"request_id": f"r{i}", "prompt": "p", "ts": t}) for i, t in enumerate(texts)]
     (tmp_path / "ts.jsonl").write_text("\n".join(lines) + "\n")
-    spark_days = _dates(spark, tmp_path / "ts.jsonl")
-    today = dt.datetime.now(dt.UTC).date().isoformat()  # the route job's date for text that is no time
+    # today: the route job's date for text that is no time
+    spark_days, today = _on_one_utc_day(lambda: _dates(spark, tmp_path / "ts.jsonl"))
     python_days = [today if d == NO_DAY else d for d in row_days(pa.table({"ts": texts}), "ts", None)]
     assert python_days == [spark_days[f"r{i}"] for i in range(len(texts))]
     assert python_days[:6] == ["2026-01-01", "2026-11-01", "2026-01-01", "2026-11-01", "2026-11-01", today]
@@ -821,8 +835,8 @@ def test_snowflake_decimal_ids_counts_and_epoch_ts(spark, tmp_path):
         tmp_path / "unload.parquet",
     )  # fmt: skip
     v = validate_logs(spark, str(tmp_path / "unload.parquet"), JobConfig())
-    today = dt.datetime.now(dt.UTC).date().isoformat()
-    got = {str(r["request_id"]): (r["prompt_tokens"], r["dt"]) for r in v.valid.collect()}
+    rows, today = _on_one_utc_day(v.valid.collect)
+    got = {str(r["request_id"]): (r["prompt_tokens"], r["dt"]) for r in rows}
     assert got == {"1001": (12, "2026-11-01"), "1002": (None, today)} and v.quarantine.count() == 0
     table = open_logs(str(tmp_path / "unload.parquet"), JobConfig().logs).read(["request_id", "ts"])
     assert row_days(table, "ts", None) == ["2026-11-01", "(unknown)"]
