@@ -7,7 +7,7 @@ the UDF; the labels must equal those of a local[2] run.
 from __future__ import annotations
 
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -18,12 +18,6 @@ import pytest
 from test_route_job import train_tiny_routers, write_logs
 
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def spark_class() -> str:
@@ -44,8 +38,6 @@ def wait_for(pred, timeout: float, what: str) -> None:
 @pytest.fixture(scope="module")
 def standalone_cluster(tmp_path_factory):
     logs = tmp_path_factory.mktemp("cluster-logs")
-    port = free_port()
-    url = f"spark://127.0.0.1:{port}"
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
     procs: list[subprocess.Popen] = []
 
@@ -62,11 +54,12 @@ def standalone_cluster(tmp_path_factory):
             "--host",
             "127.0.0.1",
             "--port",
-            str(port),
+            "0",  # a free port the master binds itself: none another process can take in between
             "--webui-port",
             "0",
         )
         wait_for(lambda: "Starting Spark master" in master_log.read_text(), 120, "the Spark master")
+        url = re.search(r"Starting Spark master at (spark://\S+)", master_log.read_text()).group(1)
         for i in range(2):
             start(
                 f"worker{i}",
