@@ -4,6 +4,8 @@ battles with an LLM judge (see README, "Labelling your own traffic")."""
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
 
@@ -97,11 +99,20 @@ def sample(
         f"answer), then batch-router label judge --sample {out} --out JUDGE_DIR")  # fmt: skip
 
 
-def _interrupt_on_sigterm() -> None:
+@contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM stops the judge as Ctrl-C does while the block runs. The previous handler is put back
+    after it: a process that runs the command in-process (a test session, a Python caller) keeps its own
+    SIGTERM behaviour instead of a KeyboardInterrupt raised wherever it is later."""
+
     def handler(signum, frame):  # noqa: ANN001
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, handler)
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @label_app.command("judge")
@@ -164,9 +175,9 @@ def judge(
         return
     from jobs.label_judge import judge_directly
 
-    _interrupt_on_sigterm()
     runner_opts = {"concurrency": concurrency, "max_retries": max_retries, "backoff_s": backoff_s}
-    stats = judge_directly(Path(out), cfg, prices, timeout_s=timeout_s, **runner_opts)
+    with _interrupt_on_sigterm():
+        stats = judge_directly(Path(out), cfg, prices, timeout_s=timeout_s, **runner_opts)
     if stats.fatal:
         fail(f"the judge endpoint refused the calls ({stats.fatal}); fix it and re-run to resume")
     if stats.interrupted:

@@ -150,8 +150,10 @@ def test_judge_endpoint_with_faults_answers_every_request_once(server, tmp_path)
     sample = answered_sample(tmp_path, url, 12)
     fake.fault_every = 2  # about half the judge requests fail their first attempt, every kind of fault
     out = tmp_path / "judge"
+    sigterm = signal.getsignal(signal.SIGTERM)
     res = cli(*judge_cmd(sample, out, url, "--concurrency", "4"))
     assert res.exit_code == 0, res.output
+    assert signal.getsignal(signal.SIGTERM) is sigterm  # the judge's SIGTERM handler ends with it
     assert set(fake.faults_sent) == {"429", "500", "timeout", "truncated", "slow"}, fake.faults_sent
     bodies = judge_bodies(out)
     assert len(bodies) == 24  # 12 prompts x one pair x both orders
