@@ -47,7 +47,6 @@ class FakeOpenAI:
         timeout_delay_s: float = 60.0,
         slow_delay_s: float = 0.1,
         polls_to_complete: int = 2,
-        call_delay_s: float = 0.0,
         logprobs: bool = True,
         scripted_faults: tuple[str, ...] = (),
     ) -> None:
@@ -56,7 +55,6 @@ class FakeOpenAI:
         self.timeout_delay_s = timeout_delay_s
         self.slow_delay_s = slow_delay_s
         self.polls_to_complete = polls_to_complete
-        self.call_delay_s = call_delay_s
         self.logprobs = logprobs
         self.scripted_faults = scripted_faults
         self.chat_bodies: list[dict[str, Any]] = []  # every chat request received, in arrival order
@@ -305,8 +303,6 @@ class _Handler(BaseHTTPRequestHandler):
             fault = s.fault_for(key, s.attempts[key])
             if fault:
                 s.faults_sent[fault] += 1
-        if s.call_delay_s:
-            time.sleep(s.call_delay_s)
         if fault == "429":
             return self._send(429, {"error": {"message": "rate limited"}}, headers={"Retry-After": "0"})
         if fault == "500":
