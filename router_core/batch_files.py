@@ -13,16 +13,18 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from router_core.log_formats import ANTHROPIC_BATCH, ANTHROPIC_BATCH_KEYS
+
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200 * 1024 * 1024
 LINE_KEYS = frozenset({"custom_id", "method", "url", "body"})
-ANTHROPIC_LINE_KEYS = frozenset({"custom_id", "params"})
+ANTHROPIC_LINE_KEYS = ANTHROPIC_BATCH_KEYS
 OPENAI_LINES, ANTHROPIC_LINES = "openai", "anthropic"  # the two shapes of request lines
 
 
 def line_shape(log_format: str) -> str:
     """The shape of the dispatch lines of logs of that format: an Anthropic file's stay Anthropic's."""
-    return ANTHROPIC_LINES if log_format == "anthropic_batch" else OPENAI_LINES
+    return ANTHROPIC_LINES if log_format == ANTHROPIC_BATCH else OPENAI_LINES
 
 
 class BatchFileChecker:

@@ -15,7 +15,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from router_core.batch_files import MAX_BYTES, MAX_REQUESTS, chunk_numbers
+from router_core.batch_files import ANTHROPIC_LINE_KEYS, LINE_KEYS, MAX_BYTES, MAX_REQUESTS, chunk_numbers
 
 CHAT_URL = "/v1/chat/completions"
 OUTPUT_SUFFIX = ".output.jsonl"
@@ -118,14 +118,14 @@ def _first_line(path: Path) -> Any:
 def is_request_file(path: Path) -> bool:
     """A ``.jsonl`` file whose first line is a Batch request line (outputs, errors and journals are not)."""
     first = _first_line(path)
-    return isinstance(first, dict) and {"custom_id", "method", "url", "body"} <= set(first)
+    return isinstance(first, dict) and LINE_KEYS <= set(first)
 
 
 def is_anthropic_request_file(path: Path) -> bool:
     """A ``.jsonl`` file of Anthropic Message Batches requests ({custom_id, params}: route's dispatch
     files of an Anthropic request file), which no OpenAI-compatible Batch API takes."""
     first = _first_line(path)
-    return isinstance(first, dict) and {"custom_id", "params"} <= set(first) and "body" not in first
+    return isinstance(first, dict) and ANTHROPIC_LINE_KEYS <= set(first) and "body" not in first
 
 
 def _candidates(root: Path) -> list[Path]:
