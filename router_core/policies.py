@@ -17,7 +17,7 @@ request_id (``tiebreak``), models on cost and then on name.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -59,26 +59,46 @@ def route_budget(
     budget: float,
     tiebreak: np.ndarray,
 ) -> np.ndarray:
-    """Greedy by score per extra dollar: never exceeds ``budget``; the all-weak cost must fit.
+    """Greedy by score per extra dollar: never exceeds ``budget``; the cheapest routing must fit.
 
-    Prompts whose strong call costs no more than the weak one go strong first (they are free upgrades);
-    then prompts in decreasing score / (cost_strong - cost_weak) while the running total fits.
+    Prompts whose strong call costs no more than the weak one go strong first (they are free upgrades,
+    and the cheapest routing); then prompts in decreasing score / (cost_strong - cost_weak) while the
+    running total fits.
     """
     cs = np.asarray(cost_strong, dtype=np.float64)
     cw = np.asarray(cost_weak, dtype=np.float64)
-    base = float(cw.sum())
-    if base > budget:
-        raise PolicyError(f"budget ${budget:.4f} is below the all-weak cost ${base:.4f} of {len(cw)} prompts")
     extra = cs - cw
     free = extra <= 0
+    # A strong model priced below the weak one on some prompts makes them cheaper strong: count that saving.
+    base = float(np.where(free, cs, cw).sum())
+    if base > budget:
+        raise PolicyError(
+            f"budget ${budget:.4f} is below the cheapest possible cost ${base:.4f} of {len(cw)} prompts"
+        )
     value = np.where(free, np.inf, np.asarray(score, dtype=np.float64) / np.where(free, 1.0, extra))
     order = _order(value, tiebreak)
     spent = base + np.cumsum(np.maximum(extra[order], 0.0))
     # Prefix that fits: cumulative spend is non-decreasing, so searchsorted finds where it stops fitting.
     k = int(np.searchsorted(spent, budget, side="right"))
-    strong = np.zeros(len(cs), dtype=bool)
-    strong[order[:k]] = True
-    return strong
+
+    def routed(k: int) -> np.ndarray:
+        strong = np.zeros(len(cs), dtype=bool)
+        strong[order[:k]] = True
+        return strong
+
+    k = _fit_prefix(k, len(cs), lambda k: float(np.where(routed(k), cs, cw).sum()), budget)
+    return routed(k)
+
+
+def _fit_prefix(k: int, n: int, total: Callable[[int], float], budget: float) -> int:
+    """The largest prefix length near ``k`` whose batch total fits ``budget``. ``k`` comes from a running
+    sum, which adds the costs in another order than the batch total and can be an ulp off either way;
+    the totals the route job reports are batch totals."""
+    while k < n and total(k + 1) <= budget:
+        k += 1
+    while k > 0 and total(k) > budget:
+        k -= 1
+    return k
 
 
 def canonical_model_order(models: Sequence[str]) -> np.ndarray:
@@ -135,10 +155,10 @@ def route_quality_target(
 
 
 def _fill_marginal(
-    q: np.ndarray, c: np.ndarray, chosen: np.ndarray, richer: np.ndarray, room: float, tiebreak: np.ndarray
+    q: np.ndarray, c: np.ndarray, chosen: np.ndarray, richer: np.ndarray, budget: float, tiebreak: np.ndarray
 ) -> np.ndarray:
-    """Move prompts from ``chosen`` to ``richer`` (their pick at a slightly smaller multiplier), best quality
-    gain per extra dollar first, ties by ``tiebreak``, while the running total fits in ``room``."""
+    """Move prompts from ``chosen`` (within ``budget``) to ``richer`` (their pick at a slightly smaller
+    multiplier), best quality gain per extra dollar first, ties by ``tiebreak``, while the total fits."""
     rows = np.flatnonzero(richer != chosen)
     if len(rows) == 0:
         return chosen
@@ -147,17 +167,18 @@ def _fill_marginal(
     free = extra <= 0
     value = np.where(free, np.inf, gain / np.where(free, 1.0, extra))
     order = _order(value, tiebreak[rows])
-    spent = np.cumsum(np.maximum(extra[order], 0.0))
-    k = int(np.searchsorted(spent, room, side="right"))  # the prefix that fits, like route_budget
     base = float(c[np.arange(len(c)), chosen].sum())
-    while True:
+    spent = base + np.cumsum(np.maximum(extra[order], 0.0))
+    k = int(np.searchsorted(spent, budget, side="right"))  # the prefix that fits, like route_budget
+
+    def routed(k: int) -> np.ndarray:
         out = chosen.copy()
         moved = rows[order[:k]]
         out[moved] = richer[moved]
-        # Summing in another order can round over the budget by an ulp: then move one prompt fewer.
-        if k == 0 or float(c[np.arange(len(c)), out].sum()) <= base + room:
-            return out
-        k -= 1
+        return out
+
+    k = _fit_prefix(k, len(rows), lambda k: float(c[np.arange(len(c)), routed(k)].sum()), budget)
+    return routed(k)
 
 
 def route_budget_multi(
@@ -201,12 +222,12 @@ def route_budget_multi(
         lo, lo_idx, hi = hi, idx, hi * 4.0
     else:
         raise PolicyError("no cost weight meets the budget (costs too close to tell apart)")
-    best, best_spent = idx, spent
+    best = idx
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         idx, spent = total(mid)
         if spent <= budget:
-            hi, best, best_spent = mid, idx, spent
+            hi, best = mid, idx
         else:
             lo, lo_idx = mid, idx
-    return _fill_marginal(q, c, best, lo_idx, budget - best_spent, tb), hi
+    return _fill_marginal(q, c, best, lo_idx, budget, tb), hi

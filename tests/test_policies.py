@@ -66,9 +66,9 @@ def test_budget_never_exceeded_and_spends_most_valuable_first(frac):
         assert strong.all()
 
 
-def test_budget_below_all_weak_is_an_error():
+def test_budget_below_the_cheapest_routing_is_an_error():
     score, cs, cw, tb = _batch(10)
-    with pytest.raises(P.PolicyError, match="all-weak cost"):
+    with pytest.raises(P.PolicyError, match="cheapest possible cost"):
         P.route_budget(score, cs, cw, cw.sum() * 0.5, tb)
 
 
@@ -78,6 +78,50 @@ def test_budget_free_upgrades_go_strong():
     cs = np.array([0.5, 3.0])  # strong is cheaper on row 0
     strong = P.route_budget(score, cs, cw, 2.0, np.arange(2))
     assert strong.tolist() == [True, False]
+
+
+def test_budget_counts_what_free_upgrades_save():
+    """A strong model cheaper than the weak one on some prompts (a pair named by quality, not price, or
+    per-model completion lengths) makes the cheapest routing cost less than all-weak: a budget between the
+    two is feasible, and the saving pays for upgrades."""
+    score = np.array([0.9, 0.1, 0.5])
+    cs = np.array([1.0, 0.5, 2.0])
+    cw = np.array([0.5, 1.0, 0.5])  # row 1: strong is cheaper; the cheapest routing costs 1.5
+    tb = np.arange(3)
+    assert P.route_budget(score, cs, cw, 1.6, tb).tolist() == [False, True, False]
+    assert P.route_budget(score, cs, cw, 2.0, tb).tolist() == [True, True, False]  # spends exactly 2.0
+    with pytest.raises(P.PolicyError, match="cheapest possible cost"):
+        P.route_budget(score, cs, cw, 1.4, tb)
+
+
+def test_budget_property_fits_spends_and_matches_the_n_model_policy():
+    """Seeded random batches (some prompts cheaper strong), budgets anywhere from the cheapest routing to
+    all-strong, including exactly on a running total: the batch total never exceeds the budget, the next
+    prompt in value order would not fit, and the N-model policy with two models routes identically."""
+    rng = np.random.default_rng(20261207)
+    for _ in range(300):
+        n = int(rng.integers(1, 60))
+        score = rng.random(n)
+        cw = rng.uniform(1e-4, 5e-4, n)
+        cs = np.maximum(cw + rng.uniform(-2e-4, 1e-2, n), 0.0)
+        tb = rng.integers(0, 1 << 62, n)
+        cheapest = float(np.minimum(cs, cw).sum())
+        steps = np.cumsum(np.r_[cheapest, np.sort(np.abs(cs - cw))])
+        if rng.random() < 0.5:
+            budget = cheapest + rng.random() * (float(np.maximum(cs, cw).sum()) - cheapest)
+        else:  # exactly where a running total lands: summing in another order rounds either way
+            budget = float(rng.choice(steps))
+        strong = P.route_budget(score, cs, cw, budget, tb)
+        spent = float(np.where(strong, cs, cw).sum())
+        assert spent <= budget
+        assert strong[cs <= cw].all()  # free upgrades always taken
+        rest = np.flatnonzero(~strong)
+        if len(rest):  # the greedy stops at the first prompt, by value, that does not fit
+            nxt = rest[np.lexsort((tb[rest], -(score / (cs - cw))[rest]))[0]]
+            assert spent + float((cs - cw)[nxt]) > budget * (1 - 1e-12)
+        q = np.stack([score, np.zeros(n)], axis=1)
+        idx, _ = P.route_budget_multi(q, np.stack([cs, cw], axis=1), budget, ["strong", "weak"], tb)
+        assert ((idx == 0) == strong).all()
 
 
 def _multi(n: int, m: int, seed: int = 0):
