@@ -18,6 +18,7 @@ request_id (``tiebreak``), models on cost and then on name.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
@@ -30,7 +31,8 @@ def exact_count(share: float, n: int) -> int:
     """round(share * n) with halves rounded up (Python's round() would round half to even)."""
     if not 0.0 <= share <= 1.0:
         raise PolicyError(f"strong share must be in [0, 1], got {share}")
-    return int(np.floor(share * n + 0.5))
+    # In decimal, as the share was written: the binary 0.009 x 1500 is 13.4999..., not the half 13.5.
+    return int((Decimal(repr(float(share))) * n).to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def _order(key: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:

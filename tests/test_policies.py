@@ -27,6 +27,18 @@ def test_strong_share_is_exact_to_the_row(n, share):
         assert score[strong].min() >= score[~strong].max()
 
 
+def test_strong_share_property_rounds_the_decimal_share():
+    """Every share with three decimals, on batch sizes where share x n often lands on a half (multiples
+    of 125) and on random ones: the share as written times n, halves up (exact rational reference)."""
+    from fractions import Fraction
+
+    sizes = [*range(0, 2001, 125), *np.random.default_rng(7).integers(1, 100_000, 8).tolist()]
+    for thousandths in range(1001):
+        for n in sizes:
+            want = int(Fraction(thousandths, 1000) * n + Fraction(1, 2))  # floor: both are >= 0
+            assert P.exact_count(thousandths / 1000, n) == want, (thousandths, n)
+
+
 def test_strong_share_ties_broken_by_tiebreak_not_input_order():
     score = np.full(10, 0.5)
     tb = np.arange(10)[::-1].copy()
@@ -40,6 +52,10 @@ def test_strong_share_ties_broken_by_tiebreak_not_input_order():
 def test_half_rounds_up():
     assert P.exact_count(0.5, 3) == 2
     assert P.exact_count(0.25, 2) == 1
+    # halves that binary floating point puts just below: 0.009 x 1500 = 13.4999999...
+    assert P.exact_count(0.009, 1500) == 14
+    assert P.exact_count(0.036, 375) == 14
+    assert P.exact_count(np.float64(0.071), 1500) == 107
     with pytest.raises(P.PolicyError):
         P.exact_count(1.5, 3)
 
