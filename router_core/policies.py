@@ -139,8 +139,12 @@ def route_cost_weight(
     """Model index per prompt maximising quality - cost_weight * cost (cost in USD)."""
     q, c = np.asarray(quality, dtype=np.float64), np.asarray(cost, dtype=np.float64)
     _check_multi(q, c, models)
-    if cost_weight < 0:
+    if not cost_weight >= 0:
         raise PolicyError(f"cost weight must be >= 0, got {cost_weight}")
+    if np.isinf(
+        cost_weight
+    ):  # the limit: the cheapest model, the best of equally cheap ones (inf x 0 is NaN)
+        return _argmax_tiebreak(np.where(c <= c.min(axis=1, keepdims=True), q, -np.inf), c, models)
     return _argmax_tiebreak(q - cost_weight * c, c, models)
 
 

@@ -3,6 +3,7 @@ decision over a whole scored batch (pure numpy; the route job calls it on the dr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,8 @@ def resolve_policy(router: Any, policy: RoutePolicy | None) -> RoutePolicy:
         kind = "pair" if pair else f"{len(router.models)}-model"
         flags = ", ".join(_flag(k) for k in allowed)
         raise policies.PolicyError(f"{_flag(policy.kind)} does not apply to a {kind} router (use {flags})")
+    if math.isnan(policy.value):  # compares false with every bound: a NaN budget would send all strong
+        raise policies.PolicyError(f"{_flag(policy.kind)} must be a number, got {policy.value}")
     if policy.kind in ("strong_share", "threshold") and not 0.0 <= policy.value <= 1.0:
         raise policies.PolicyError(f"{_flag(policy.kind)} must be in [0, 1], got {policy.value}")
     if policy.kind in ("budget_usd", "cost_weight") and policy.value < 0:
@@ -89,7 +92,10 @@ def unbound_budget_note(
     if router.strong is not None:
         best, where = np.full(len(idx), models.index(router.strong)), f"the strong model ({router.strong})"
     else:
-        best = np.asarray(scores, np.float64).reshape(-1, len(models)).argmax(1)
+        # The unlimited-budget routes: ties in predicted quality go to the cheaper model, as they do there.
+        best = policies.route_cost_weight(
+            np.asarray(scores, np.float64).reshape(-1, len(models)), cost, 0.0, models
+        )
         where = "its best predicted model"
     if not np.array_equal(idx, best):
         return None

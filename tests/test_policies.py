@@ -228,3 +228,49 @@ def test_a_budget_that_does_not_bind_is_noted():
     idx = decide(multi, policy, q, tb, c3)
     assert "its best predicted model" in unbound_budget_note(multi, policy, q, c3, idx)
     assert unbound_budget_note(pair, RoutePolicy("strong_share", 1.0), score, cost, np.zeros(50, int)) is None
+
+
+def test_cost_weight_infinite_takes_the_cheapest_model():
+    """W = inf is the limit of a growing cost weight: each prompt's cheapest model, the best predicted of
+    equally cheap ones; a free model (cost 0) must not turn inf x 0 into NaN and lose the argmax."""
+    q = np.array([[0.1, 0.9, 0.5], [0.8, 0.2, 0.3], [0.4, 0.6, 0.1]])
+    c = np.array([[2.0, 0.0, 1.0], [1.0, 1.0, 3.0], [0.5, 0.5, 0.0]])
+    models = ["a", "b", "c"]
+    assert P.route_cost_weight(q, c, np.inf, models).tolist() == [1, 0, 2]
+    assert (P.route_cost_weight(q, c, 1e12, models) == P.route_cost_weight(q, c, np.inf, models)).all()
+    with pytest.raises(P.PolicyError, match=">= 0"):
+        P.route_cost_weight(q, c, float("nan"), models)
+
+
+def test_a_nan_policy_value_is_refused():
+    """NaN compares false with every bound: unchecked, --budget-usd nan sent every request strong."""
+    from types import SimpleNamespace
+
+    from router_core.route_decision import RoutePolicy, resolve_policy
+
+    pair = SimpleNamespace(strong="big", weak="small", models=["big", "small"])
+    multi = SimpleNamespace(strong=None, weak=None, models=["a", "b", "c"])
+    for router, kinds in (
+        (pair, ("strong_share", "threshold", "budget_usd")),
+        (multi, ("cost_weight", "quality_target", "budget_usd")),
+    ):
+        for kind in kinds:
+            with pytest.raises(P.PolicyError, match="must be a number"):
+                resolve_policy(router, RoutePolicy(kind, float("nan")))
+    assert resolve_policy(pair, RoutePolicy("budget_usd", float("inf"))).value == float("inf")
+
+
+def test_an_unbound_budget_is_noted_when_models_tie_in_quality():
+    """Equal predicted qualities go to the cheaper model at an unlimited budget, and so does the note's
+    idea of "its best predicted model"."""
+    from types import SimpleNamespace
+
+    from router_core.route_decision import RoutePolicy, decide, unbound_budget_note
+
+    multi = SimpleNamespace(strong=None, weak=None, models=["a", "b"])
+    q = np.array([[0.7, 0.7], [0.6, 0.2]])
+    c = np.array([[2.0, 1.0], [2.0, 1.0]])
+    policy = RoutePolicy("budget_usd", 100.0)
+    idx = decide(multi, policy, q, np.arange(2), c)
+    assert idx.tolist() == [1, 0]
+    assert "does not bind" in unbound_budget_note(multi, policy, q, c, idx)
