@@ -151,11 +151,15 @@ def route_cost_weight(
 def route_quality_target(
     quality: np.ndarray, cost: np.ndarray, target: float, models: Sequence[str]
 ) -> np.ndarray:
-    """Cheapest model whose predicted quality >= target; when none reaches it, the best-quality model."""
+    """Cheapest model whose predicted quality >= target (of equally cheap ones, the best predicted); when
+    none reaches it, the best-quality model."""
     q, c = np.asarray(quality, dtype=np.float64), np.asarray(cost, dtype=np.float64)
     _check_multi(q, c, models)
     ok = q >= target
-    cheapest_ok = _argmax_tiebreak(np.where(ok, -c, -np.inf), c, models)
+    # Models at one price are common (same per-token rates and token counts): their name must not pick a
+    # worse one of them.
+    cheapest = np.where(ok, c, np.inf).min(axis=1, keepdims=True)
+    cheapest_ok = _argmax_tiebreak(np.where(ok & (c <= cheapest), q, -np.inf), c, models)
     best = _argmax_tiebreak(q, c, models)
     return np.where(ok.any(axis=1), cheapest_ok, best)
 

@@ -170,6 +170,31 @@ def test_quality_target_cheapest_reaching_target():
     assert idx.tolist() == [1, 2]  # row 2: nobody reaches 0.6 -> best quality (c)
 
 
+def test_quality_target_property_cheapest_then_best_of_equally_cheap():
+    """Seeded random batches with few price levels (equal prices are common: five LLMRouter models cost
+    $0.20 / $0.20): the pick reaches the target when any model does, nothing cheaper reaches it, and no
+    equally cheap model that reaches it is predicted better."""
+    rng = np.random.default_rng(11)
+    models = ["m-a", "m-b", "m-c", "m-d", "m-e"]
+    for _ in range(200):
+        n = int(rng.integers(1, 30))
+        q = np.round(rng.random((n, 5)), 2)
+        c = rng.choice([0.2, 0.2, 0.6, 0.9], size=(n, 5))
+        target = float(rng.random())
+        idx = P.route_quality_target(q, c, target, models)
+        r = np.arange(n)
+        qi, ci = q[r, idx], c[r, idx]
+        ok = q >= target
+        reach = ok.any(axis=1)
+        assert (qi[reach] >= target).all()
+        assert (qi[~reach] == q[~reach].max(axis=1)).all()
+        assert not (ok & (c < ci[:, None])).any()
+        assert not (ok & (c == ci[:, None]) & (q > qi[:, None])).any()
+    q = np.array([[0.65, 0.9, 0.95]])
+    c = np.array([[1.0, 1.0, 5.0]])
+    assert P.route_quality_target(q, c, 0.6, ["a-model", "b-model", "c-model"]).tolist() == [1]
+
+
 @pytest.mark.parametrize("frac", [0.0, 0.2, 0.6, 1.0])
 def test_budget_multi_never_exceeds(frac):
     q, c, models = _multi(400, 4, seed=7)
