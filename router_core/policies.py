@@ -31,7 +31,7 @@ def exact_count(share: float, n: int) -> int:
     """round(share * n) with halves rounded up (Python's round() would round half to even)."""
     if not 0.0 <= share <= 1.0:
         raise PolicyError(f"strong share must be in [0, 1], got {share}")
-    # In decimal, as the share was written: the binary 0.009 x 1500 is 13.4999..., not the half 13.5.
+    # In decimal, as the share is written: the binary 0.009 x 1500 is 13.4999..., not the half 13.5.
     return int((Decimal(repr(float(share))) * n).to_integral_value(rounding=ROUND_HALF_UP))
 
 

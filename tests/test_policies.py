@@ -268,7 +268,7 @@ def test_cost_weight_infinite_takes_the_cheapest_model():
 
 
 def test_a_nan_policy_value_is_refused():
-    """NaN compares false with every bound: unchecked, --budget-usd nan sent every request strong."""
+    """NaN compares false with every bound: unchecked, --budget-usd nan would send every request strong."""
     from types import SimpleNamespace
 
     from router_core.route_decision import RoutePolicy, resolve_policy
