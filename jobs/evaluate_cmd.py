@@ -164,6 +164,13 @@ def _evaluate_pair(
     idx, q_s, q_w = tg.prompt_idx[keep], tg.q_strong[keep], tg.q_weak[keep]
     if len(idx) < 2:
         fail(f"only {len(idx)} evaluation prompt(s) with outcomes for '{s_data}' vs '{w_data}'")
+    # PGR is a share of the strong model's quality gain over the weak one: without a gap it is undefined
+    # (the condition of evaluation.pair_metrics, checked before anything is embedded).
+    if abs(float(q_s.mean() - q_w.mean())) <= 1e-12:
+        fail(
+            f"'{s_data}' and '{w_data}' have the same mean quality on these {len(idx):,} prompts: PGR, the "
+            "share of the strong model's gain that routing keeps, is undefined"
+        )
     texts = [data.prompts[i] for i in idx]
     _log(
         f"pair evaluation: {s_data} (strong) vs {w_data} (weak) on {len(idx):,} prompts "

@@ -269,3 +269,21 @@ def test_help_explains_every_option():
                 "--holdout", "--holdout-salt", "--bootstrap", "--seed", "--prices", "--torch-threads",
                 "--chunk", "--embed-cache", "--format"):  # fmt: skip
         assert opt in res.output
+
+
+def test_a_pair_that_ties_on_every_prompt_is_a_one_line_error(files, tmp_path):
+    """Strong and weak equally good on every evaluation prompt (both right on each MMLU question of a
+    small set, say): PGR divides by their quality gap, 0 here, so there is nothing to measure."""
+    df = pd.read_parquet(files["test"])
+    df["small"] = df["big"]
+    df.to_parquet(tmp_path / "tied.parquet")
+    cmd = [
+        "evaluate",
+        "--router",
+        str(files["dir"] / "pair_router"),
+        "--data",
+        str(tmp_path / "tied.parquet"),
+    ]
+    res = runner.invoke(app, [*cmd, "--out", str(tmp_path / "out"), "--no-baseline", "--bootstrap", "10"])
+    assert res.exit_code == 2, res.output
+    assert "same mean quality" in res.output and "Traceback" not in res.output
