@@ -141,9 +141,8 @@ def route_cost_weight(
     _check_multi(q, c, models)
     if not cost_weight >= 0:
         raise PolicyError(f"cost weight must be >= 0, got {cost_weight}")
-    if np.isinf(
-        cost_weight
-    ):  # the limit: the cheapest model, the best of equally cheap ones (inf x 0 is NaN)
+    if np.isinf(cost_weight):
+        # The limit: the cheapest model, the best of equally cheap ones (inf x 0 would be NaN).
         return _argmax_tiebreak(np.where(c <= c.min(axis=1, keepdims=True), q, -np.inf), c, models)
     return _argmax_tiebreak(q - cost_weight * c, c, models)
 
