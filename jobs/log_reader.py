@@ -111,7 +111,7 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
         found: list[str] = []
         csv_groups: list[tuple[tuple[str, ...], list[Path]]] = []
         if fmt in ("jsonl", "json"):
-            keys, found = json_columns(files, fmt, _dotted_names(cols))
+            keys, found = json_columns(files, fmt, _dotted_names(cols), _contract_keys(cols))
         else:
             groups = csv_header_groups(files, delimiter)
             if not groups:  # every file empty: the error of a file without a header
@@ -150,6 +150,14 @@ def _note_unused_columns(cols: LogColumns, fmt: str) -> None:
 def _dotted_names(cols: LogColumns) -> tuple[str, ...]:
     """The column names that may be paths into nested objects or structs ("inputs.messages")."""
     return tuple(dict.fromkeys(n for n in cols.model_dump().values() if "." in n))
+
+
+def _contract_keys(cols: LogColumns) -> tuple[str, ...]:
+    """The JSON keys of the contract's columns (and ``request``, the body column's other name)."""
+    names = [n for n in cols.model_dump().values() if "." not in n]
+    if "body" not in cols.model_fields_set:
+        names.append("request")
+    return tuple(dict.fromkeys(names))
 
 
 def _struct_field(schema: pa.Schema, path: tuple[str, ...]) -> pa.Field | None:

@@ -14,6 +14,7 @@ import csv
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
@@ -225,18 +226,114 @@ def json_keys(files: list[Path], fmt: str = "jsonl") -> list[str]:
 
 
 def json_columns(
-    files: list[Path], fmt: str = "jsonl", paths: tuple[str, ...] = ()
+    files: list[Path],
+    fmt: str = "jsonl",
+    paths: tuple[str, ...] = (),
+    wanted: tuple[str, ...] = (),
+    limit: int = SAMPLE_LINES,
 ) -> tuple[list[str], list[str]]:
     """(json_keys, those of ``paths`` (dotted, "inputs.messages") that are no key but lead to a value in
-    a sampled object)."""
+    a sampled object). Those of ``wanted`` (the contract's keys) and ``paths`` that no sampled object
+    has are searched for in the rest of the files (late_json_columns) and added where some row has them:
+    a log whose chats moved from ``prompt`` to ``messages``, or a day's file that gained ``model``."""
     keys: dict[str, None] = {}
     found: dict[str, None] = {}
-    for obj in json_array_objects(files) if fmt == "json" else json_objects(files):
+    for obj in json_array_objects(files, limit) if fmt == "json" else json_objects(files, limit):
         keys.update(dict.fromkeys(obj))
         found.update(dict.fromkeys(p for p in paths if path_value(obj, p) is not MISSING))
     if not keys:
         raise LogFormatError(_no_object_message(files, fmt))
+    unseen = [n for n in dict.fromkeys((*wanted, *paths)) if n not in keys and n not in found]
+    for name in late_json_columns(files, fmt, unseen):
+        (found if name in paths else keys)[name] = None
     return list(keys), [p for p in found if p not in keys]
+
+
+# Lines parsed, per name, where its key occurs but not as the name (a nested "model" of a request body):
+# past them the name is taken to be nested only, so a log of such lines is not parsed whole.
+LATE_KEY_CHECKS = 1000
+_SCAN_BLOCK = 2**23
+
+
+def late_json_columns(files: list[Path], fmt: str, names: list[str]) -> list[str]:
+    """Those of ``names`` (top-level keys or dotted paths) that lead to a value in some JSON row of
+    ``files``. One regular expression finds the names' (last) keys followed by ':' in the bytes and only
+    the lines holding one (a ``json`` file: its array) are parsed: a log without them costs a read."""
+    checks = dict.fromkeys(names, 0)
+    found: list[str] = []
+
+    def pending() -> list[str]:
+        return [n for n in names if n not in found and checks[n] < LATE_KEY_CHECKS]
+
+    for f in files:
+        if not pending():
+            break
+        if fmt == "json":
+            found += _array_has(f, pending())
+            continue
+        for block in _line_blocks(f):
+            pos, todo = 0, pending()
+            pattern = _keys_pattern(todo)
+            while todo and (m := pattern.search(block, pos)):
+                start, end = block.rfind(b"\n", 0, m.start()) + 1, block.find(b"\n", m.end())
+                end = len(block) if end < 0 else end
+                obj = _parsed(block[start:end])
+                found += [n for n in todo if path_value(obj, n) is not MISSING]
+                for n in todo:
+                    if n not in found and _last_key(n) == m.group(1).decode("utf-8", "replace"):
+                        checks[n] += 1  # the key nested elsewhere in the row
+                if pending() != todo:
+                    todo = pending()
+                    pattern = _keys_pattern(todo)
+                pos = end + 1
+            if not todo:
+                break
+    return [n for n in names if n in found]
+
+
+def _last_key(name: str) -> str:
+    return name.split(".")[-1]
+
+
+def _keys_pattern(names: list[str]) -> re.Pattern[bytes]:
+    """The JSON text of any of the names' last keys, as an object key (':' after it)."""
+    keys = dict.fromkeys(json.dumps(_last_key(n), ensure_ascii=False)[1:-1].encode() for n in names)
+    return re.compile(b'"(' + b"|".join(map(re.escape, keys)) + b')"\\s*:')
+
+
+def _parsed(line: bytes) -> object:
+    try:
+        return json.loads(line.decode("utf-8", "replace"))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _line_blocks(f: Path) -> Iterator[bytes]:
+    """The file's bytes in blocks of whole lines."""
+    carry = b""
+    with open_bytes(f) as fh:
+        while data := fh.read(_SCAN_BLOCK):
+            block = carry + data
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                carry = block
+                continue
+            carry = block[cut:]
+            yield block[:cut]
+    if carry:
+        yield carry
+
+
+def _array_has(f: Path, names: list[str]) -> list[str]:
+    """Those of ``names`` that lead to a value in an element of the JSON array file ``f`` (at most
+    MAX_JSON_ARRAY_BYTES: parsed whole, as its rows are, when it holds one of their keys)."""
+    with open_bytes(f) as fh:
+        data = fh.read()
+    if not _keys_pattern(names).search(data):
+        return []
+    values = _parsed(data.lstrip(b"\xef\xbb\xbf"))  # past a byte-order mark
+    rows = [v for v in values if isinstance(v, dict)] if isinstance(values, list) else []
+    return [n for n in names if any(path_value(row, n) is not MISSING for row in rows)]
 
 
 def _no_object_message(files: list[Path], fmt: str) -> str:

@@ -18,7 +18,7 @@ from test_route_job import STRONG, WEAK, route, train_tiny_routers
 
 from jobs.route_outputs import check_dispatch
 from router_core.batch_files import BatchFileChecker, check_batch_file, chunk_numbers
-from router_core.log_formats import LogFormatError, detect_format, json_keys
+from router_core.log_formats import LogFormatError, detect_format, json_columns, json_keys
 from router_core.messages import parse_chat
 from router_core.text import normalize_prompt, prompt_hash
 from schemas.validation import check_text
@@ -84,6 +84,25 @@ def test_format_detection(tmp_path):
     assert json_keys([tmp_path / "arr_noext"], "json") == ["request_id", "prompt"]
     with pytest.raises(LogFormatError, match="mixes log formats"):
         detect_format(tmp_path)
+
+
+def test_contract_keys_of_later_files_and_lines_are_columns(tmp_path, monkeypatch):
+    """Daily JSON Lines files, a later one (gzipped) gaining model and a nested usage: the contract's keys
+    and --column paths count wherever they first appear; keys nested in a request body, non-contract keys
+    and bytes that only look like a key (inside a prompt) do not; a name seen nested in more than
+    LATE_KEY_CHECKS lines is searched for no further."""
+    import router_core.log_formats as lf
+
+    day1 = [{"request_id": f"a{i}", "prompt": '"model": x', "body": {"model": "m"}} for i in range(3)]
+    day2 = [{"request_id": "b", "prompt": "p", "model": "gpt-4o", "usage": {"prompt_tokens": 3}, "x": 1}]
+    (tmp_path / "d1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in day1))
+    with gzip.open(tmp_path / "d2.jsonl.gz", "wt") as fh:
+        fh.write("".join(json.dumps(r) + "\n" for r in day2))
+    files = detect_format(tmp_path)[1]
+    sampled = json_columns(files, "jsonl", ("usage.prompt_tokens",), ("model", "ts"), limit=1)
+    assert sampled == (["request_id", "prompt", "body", "model"], ["usage.prompt_tokens"])
+    monkeypatch.setattr(lf, "LATE_KEY_CHECKS", 2)  # day 1's nested models are past the limit
+    assert lf.late_json_columns(files, "jsonl", ["model"]) == []
 
 
 def test_a_json_array_too_large_to_read_whole_names_json_lines(tmp_path, monkeypatch):

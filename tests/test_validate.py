@@ -1004,3 +1004,38 @@ def test_anthropic_message_batches_lines_route_on_system_and_messages(spark, tmp
 
     cands, _ = read_candidates(str(case.path), full)
     assert dict(zip(cands["request_id"], cands["text"], strict=True)) == texts
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_json_keys_that_first_appear_past_the_first_1000_rows(spark, tmp_path, fmt):
+    """A log whose completion calls came first and chat calls (with a model and a ts) later, past the
+    first 1,000 rows: the late keys are columns, read alike by the route job and the readers without
+    Spark; a key seen only nested in a request body is no column."""
+    from jobs.label_logs import read_candidates
+
+    rows = [{"request_id": f"p{i}", "prompt": f"Question {i}?"} for i in range(1200)]
+    rows += [
+        {"request_id": "m0", "messages": [{"role": "user", "content": "Chat 0"}], "ts": 1793527200000},
+        {"request_id": "m1", "messages": [{"role": "user", "content": "Chat 1"}], "model": "gpt-4o"},
+        {"request_id": "b0", "meta": {"segment": "nested"}, "prompt": "Body call"},
+    ]
+    logs = tmp_path / f"logs.{fmt}"
+    if fmt == "jsonl":
+        logs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        logs.write_text(json.dumps(rows, indent=2))  # a tracing tool's "export as JSON"
+    v = validate_logs(spark, str(logs), JobConfig())
+    assert v.quarantine.count() == 0
+    valid = {r["request_id"]: r for r in v.valid.collect()}
+    assert "segment" not in valid["b0"]  # the nested key is no column
+    late = {k: (valid[k]["route_text"], valid[k]["model"]) for k in ("p0", "m0", "m1")}
+    assert late == {"p0": ("Question 0?", None), "m0": ("Chat 0", None), "m1": ("Chat 1", "gpt-4o")}
+    assert valid["m0"]["dt"] == "2026-11-01"  # its ts, epoch milliseconds
+    cands, skipped = read_candidates(str(logs), JobConfig())
+    assert not skipped and len(cands) == len(rows)
+    got = {k: (t, m) for k, t, m in zip(cands["request_id"], cands["text"], cands["model"], strict=True)}
+    assert [got[k] for k in ("p0", "m0", "m1")] == [
+        ("Question 0?", None),
+        ("Chat 0", None),
+        ("Chat 1", "gpt-4o"),
+    ]
