@@ -88,6 +88,8 @@ class LogInput:
     csv_groups: list[tuple[tuple[str, ...], list[Path]]] = field(default_factory=list)
     # Columns the frame adds from a nested field (--column messages=inputs.messages): name -> path
     paths: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Parquet files of different columns (added over time, a struct gaining a field): read merged
+    merge_schema: bool = False
 
     @property
     def size_bytes(self) -> int:
@@ -176,7 +178,9 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
     """Every file's footer is read: a corrupt file or a column whose type differs between files is
     named here rather than failing a Spark task."""
     first: dict[str, tuple[pa.DataType, Path]] = {}
+    merged: dict[str, pa.DataType] = {}  # each column's type in every file read as one
     int96: set[str] = set()  # Spark's, Hive's and Impala's legacy timestamps, which Spark reads as such
+    columns_differ = False
     for f in files:
         try:
             with pq.ParquetFile(f) as pf:
@@ -185,17 +189,23 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
             raise SchemaError(f"cannot read Parquet file {f}: {exc}") from None
         columns = (meta.schema.column(i) for i in range(meta.num_columns))
         int96.update(c.path for c in columns if c.physical_type == "INT96")
+        columns_differ |= bool(first) and set(schema.names) != set(first)
         for fld in schema:
             seen = first.setdefault(fld.name, (fld.type, f))
-            if seen[0] != fld.type:
+            both = merge_types(merged.get(fld.name, seen[0]), fld.type)
+            if both is None:
                 raise SchemaError(
                     f"column '{fld.name}' is {fld.type} in {f} but {seen[0]} in {seen[1]}: "
                     "rewrite the files with one type" + _pandas_type_hint(fld.name, (fld.type, seen[0]))
                 )
+            columns_differ |= both != fld.type
+            merged[fld.name] = both
     try:
         schema = pads.dataset(path, format="parquet", partitioning="hive").schema
     except Exception as exc:
         raise SchemaError(f"cannot read Parquet logs at {path}: {exc}") from None
+    parts = [f for f in schema if f.name not in merged]
+    schema = pa.schema([pa.field(n, t) for n, t in merged.items()] + parts, schema.metadata)
     paths: dict[str, tuple[str, ...]] = {}
     for name in _dotted_names(cols):
         if name not in schema.names and (fld := _struct_field(schema, tuple(name.split(".")))) is not None:
@@ -206,7 +216,45 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
         for f in schema
         if pa.types.is_timestamp(f.type) and f.type.unit == "ns" and f.name not in int96
     ]
-    return LogInput(path, "parquet", files, schema, cols, nanos, paths=paths)
+    return LogInput(path, "parquet", files, schema, cols, nanos, paths=paths, merge_schema=columns_differ)
+
+
+_PLAIN = (
+    (pa.types.is_large_string, pa.string()), (pa.types.is_string_view, pa.string()),
+    (pa.types.is_large_binary, pa.binary()), (pa.types.is_binary_view, pa.binary()),
+)  # fmt: skip
+
+
+def _plain(t: pa.DataType) -> pa.DataType:
+    """The type as Spark reads it from Parquet: a dictionary (pandas' Categorical, of any index width)
+    as its values; large and view strings and binaries as strings and binaries."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return next((p for is_kind, p in _PLAIN if is_kind(t)), t)
+
+
+def merge_types(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
+    """One type for a column that is ``a`` in some Parquet files and ``b`` in others, as Spark's merged
+    schema reads them: the same type as Spark reads it, or structs (in lists too: a chat's messages)
+    one of which has fields the other lacks (null where absent); None when the types differ."""
+    if a == b:
+        return a
+    a, b = _plain(a), _plain(b)
+    if a == b:
+        return a
+    if pa.types.is_struct(a) and pa.types.is_struct(b):
+        fields = {f.name: f.type for f in a}
+        for f in b:
+            both = merge_types(fields[f.name], f.type) if f.name in fields else f.type
+            if both is None:
+                return None
+            fields[f.name] = both
+        return pa.struct(list(fields.items()))
+    lists = (pa.types.is_list, pa.types.is_large_list)
+    if any(is_list(a) and is_list(b) for is_list in lists):
+        item = merge_types(a.value_type, b.value_type)
+        return None if item is None else (pa.list_ if pa.types.is_list(a) else pa.large_list)(item)
+    return None
 
 
 def _pandas_type_hint(name: str, types: tuple[pa.DataType, pa.DataType]) -> str:
@@ -257,7 +305,8 @@ def _read_parquet(spark, info: LogInput):
 
     if info.nanos:  # Spark refuses TIMESTAMP(NANOS) unless read as longs
         spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
-    df = spark.read.option("basePath", _base_path(info.path)).parquet(info.path)
+    reader = spark.read.option("basePath", _base_path(info.path))
+    df = reader.option("mergeSchema", info.merge_schema).parquet(info.path)
     for name, path in info.paths.items():
         df = df.withColumn(name, F.col(".".join(f"`{k}`" for k in path)))
     for c in info.nanos:

@@ -72,8 +72,10 @@ class LogTable:
         columns = list(dict.fromkeys(columns))
         if self.info.fmt == "parquet":
             try:
-                ds = pads.dataset(self.info.path, format="parquet", partitioning="hive")
                 paths = self.info.paths
+                # the files' columns merged (inspect_logs): a column one file lacks is null in its rows
+                schema = pa.schema([f for f in self.info.schema if f.name not in paths])
+                ds = pads.dataset(self.info.path, format="parquet", partitioning="hive", schema=schema)
                 table = ds.to_table(columns={c: pc.field(*paths.get(c, (c,))) for c in columns})
                 # token counts as the route job reads them
                 for c in set(fractional_token_columns(self.info)) & set(columns):

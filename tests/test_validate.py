@@ -1039,3 +1039,57 @@ def test_json_keys_that_first_appear_past_the_first_1000_rows(spark, tmp_path, f
         ("Chat 0", None),
         ("Chat 1", "gpt-4o"),
     ]
+
+
+def test_daily_parquet_files_whose_columns_changed(spark, tmp_path):
+    """Daily Parquet files as pandas and pyarrow write them as a log's columns change: a column added
+    (segment), a categorical of more categories (another index width), text as large_string, a usage
+    struct gaining a field. Read as one table, null where a file lacks a column, by the route job and
+    the readers without Spark alike."""
+    import pandas as pd
+
+    from jobs.log_table import open_logs
+
+    logs = tmp_path / "days"
+    logs.mkdir()
+    usage = pa.struct([("prompt_tokens", pa.int64())])
+    pd.DataFrame(
+        {
+            "request_id": ["a1", "a2"],
+            "prompt": ["Say hi", "Name a prime"],
+            "model": pd.Categorical(["gpt-4o", "gpt-4o-mini"]),
+            "usage": [{"prompt_tokens": 3}, {"prompt_tokens": 4}],
+        }
+    ).to_parquet(logs / "2026-11-01.parquet")
+    models = [f"ft:gpt-4o-mini:team-{i}" for i in range(200)]  # int16 category codes
+    pd.DataFrame(
+        {
+            "request_id": ["b1"],
+            "prompt": ["Explain TCP"],
+            "model": pd.Categorical([models[7]], categories=models),
+            "usage": [{"prompt_tokens": 5}],
+            "segment": ["support"],
+        }
+    ).to_parquet(logs / "2026-11-02.parquet")
+    usage = pa.struct([("prompt_tokens", pa.int64()), ("cached_tokens", pa.int64())])
+    day3 = {"request_id": ["c1"], "prompt": ["Hello"], "model": ["gpt-4o"]}
+    table = pa.table({k: pa.array(v, pa.large_string()) for k, v in day3.items()})
+    pq.write_table(table.append_column("usage", pa.array([{"prompt_tokens": 6, "cached_tokens": 2}], usage)),
+                   logs / "2026-11-03.parquet")  # fmt: skip
+    cfg = JobConfig.model_validate({"logs": {"columns": {"prompt_tokens": "usage.prompt_tokens"}}})
+    v = validate_logs(spark, str(logs), cfg)
+    assert v.quarantine.count() == 0
+    got = {r["request_id"]: (r["route_text"], r["model"], r["segment"]) for r in v.valid.collect()}
+    assert got == {
+        "a1": ("Say hi", "gpt-4o", None),
+        "a2": ("Name a prime", "gpt-4o-mini", None),
+        "b1": ("Explain TCP", models[7], "support"),
+        "c1": ("Hello", "gpt-4o", None),
+    }
+    read = open_logs(str(logs), cfg.logs).read(["request_id", "model", "segment", "usage.prompt_tokens"])
+    assert read.to_pydict() == {
+        "request_id": ["a1", "a2", "b1", "c1"],
+        "model": ["gpt-4o", "gpt-4o-mini", models[7], "gpt-4o"],
+        "segment": [None, None, "support", None],
+        "usage.prompt_tokens": [3, 4, 5, 6],
+    }
