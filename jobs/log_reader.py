@@ -389,7 +389,23 @@ def _json_lines(spark, info: LogInput):
     value = F.col("value")
     detail = F.concat(F.lit("line is not UTF-8: "), utf8_error_detail(value.cast("binary")))
     df = df.withColumn(NOT_UTF8, F.when(~F.is_valid_utf8(value), detail))
-    return df.withColumn("value", F.make_valid_utf8(value)), F.try_parse_json("value")
+    return df.withColumn("value", F.make_valid_utf8(value)), _parse_json(F.col("value"))
+
+
+# A bare NaN or (-)Infinity value, as Python's json.dumps writes a float NaN or infinity (a pandas row's
+# missing token count): no JSON, but Python's json (savings, label sample) reads it
+NON_FINITE = r"[:\[,]\s*-?(NaN|Infinity)\s*[,\]}]"
+
+
+def _parse_json(text):
+    """The variant of a JSON text; one with NaN or Infinity values (NON_FINITE) is read by from_json, as
+    those doubles (a token count of one is null)."""
+    from pyspark.sql import functions as F
+
+    # from_json would also read single quotes (unless told not to) and the first of several values: only
+    # texts that are no JSON but hold NaN go to it
+    lenient = F.from_json(text, "variant", {"allowSingleQuotes": "false"})
+    return F.coalesce(F.try_parse_json(text), F.when(text.rlike(NON_FINITE), lenient))
 
 
 def _json_array_elements(spark, info: LogInput):
@@ -400,7 +416,7 @@ def _json_array_elements(spark, info: LogInput):
     whole = spark.read.option("basePath", _base_path(info.path)).text(info.path, wholetext=True)
     parts = [c for c in whole.columns if c != "value"]
     text = F.regexp_replace("value", "^\ufeff", "")  # a byte-order mark before the array
-    array = F.try_variant_get(F.try_parse_json(text), "$", "array<variant>")
+    array = F.try_variant_get(_parse_json(text), "$", "array<variant>")
     rows = whole.select(
         array.isNull().alias(ARRAY_BAD), F.explode_outer(array).alias("_br_el"), *[column(p) for p in parts]
     )

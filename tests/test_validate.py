@@ -1093,3 +1093,35 @@ def test_daily_parquet_files_whose_columns_changed(spark, tmp_path):
         "segment": [None, None, "support", None],
         "usage.prompt_tokens": [3, 4, 5, 6],
     }
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_nan_values_python_json_writes_are_null(spark, tmp_path, fmt):
+    """json.dumps of a pandas frame's records writes a missing token count as a bare NaN (and an
+    infinite one as Infinity), which JSON lacks: such rows are read with nulls there, not quarantined,
+    by the route job and the readers without Spark alike."""
+    import pandas as pd
+
+    from jobs.log_table import open_logs
+
+    df = pd.DataFrame(
+        {
+            "request_id": ["a", "b", "c"],
+            "prompt": ["Say hi", "In pandas, why is [1, NaN] a float list?", "Name a prime"],
+            "prompt_tokens": [3.0, float("nan"), float("-inf")],
+        }
+    )
+    rows = df.to_dict("records")
+    logs = tmp_path / f"logs.{fmt}"
+    if fmt == "jsonl":
+        logs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        logs.write_text(json.dumps(rows))
+    assert "NaN}" in logs.read_text() and "-Infinity}" in logs.read_text()
+    v = validate_logs(spark, str(logs), JobConfig())
+    assert v.quarantine.count() == 0
+    got = {r["request_id"]: (r["route_text"], r["prompt_tokens"]) for r in v.valid.collect()}
+    want = {"a": ("Say hi", 3), "b": (rows[1]["prompt"], None), "c": ("Name a prime", None)}
+    assert got == want
+    read = open_logs(str(logs), JobConfig().logs).read(["request_id", "prompt", "prompt_tokens"])
+    assert {k: (p, t) for k, p, t in zip(*read.to_pydict().values(), strict=True)} == want
