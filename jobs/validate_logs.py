@@ -35,6 +35,9 @@ from schemas.logs import (
 )
 
 ROW_ORDER = "_br_row_order"
+# A row's file: Spark packs the files' splits into tasks largest first, so ROW_ORDER is the order of the
+# rows within a file but not of the files
+FILE = "_br_file"
 CHECK = "_br_check"
 CHAT = "_br_chat"
 
@@ -244,9 +247,9 @@ def _repeat_ranks(df, rid):
     from pyspark.sql import functions as F
     from pyspark.sql.window import Window
 
-    ids = df.select(rid.alias("_br_rid"), ROW_ORDER).where(F.col("_br_rid").isNotNull())
+    ids = df.select(rid.alias("_br_rid"), ROW_ORDER, FILE).where(F.col("_br_rid").isNotNull())
     repeated = ids.groupBy("_br_rid").count().where(F.col("count") > 1).select("_br_rid")
-    w = Window.partitionBy("_br_rid").orderBy(ROW_ORDER)
+    w = Window.partitionBy("_br_rid").orderBy(FILE, ROW_ORDER)  # the first in file order is kept
     ranked = ids.join(F.broadcast(repeated), "_br_rid").withColumn("_br_rank", F.row_number().over(w))
     return ranked.where(F.col("_br_rank") > 1).select(ROW_ORDER, "_br_rank")
 
@@ -305,7 +308,7 @@ def validate_logs(
     source = df
     has_raw = RAW_COL in df.columns
     original_cols = [c for c in df.columns if c not in (RAW_COL, ERROR_COL)]
-    df = df.withColumn(ROW_ORDER, F.monotonically_increasing_id())
+    df = df.withColumn(ROW_ORDER, F.monotonically_increasing_id()).withColumn(FILE, F.input_file_name())
     df = _reason_columns(with_text_check(df, resolved, cfg.logs), resolved, ERROR_COL in df.columns)
     df = df.withColumn("dt", dt_expr)
     key_cols: dict[str, str] = {}  # name in the valid rows -> column of df

@@ -1125,3 +1125,35 @@ def test_nan_values_python_json_writes_are_null(spark, tmp_path, fmt):
     assert got == want
     read = open_logs(str(logs), JobConfig().logs).read(["request_id", "prompt", "prompt_tokens"])
     assert {k: (p, t) for k, p, t in zip(*read.to_pydict().values(), strict=True)} == want
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_a_request_id_in_two_files_keeps_the_first_files_row(spark, tmp_path, fmt):
+    """A request logged again in a later day's export (a retry): the row of the first file by name is
+    kept, however large the files (Spark reads the largest first), by the route job and the readers
+    without Spark alike."""
+    import pandas as pd
+
+    from jobs.label_logs import read_candidates
+
+    days = {
+        "2026-11-01": [("r1", "Say hi")],
+        "2026-11-02": [("r1", "Say hi again")] + [(f"x{i}", "Explain TCP " * 50) for i in range(200)],
+    }
+    for day, rows in days.items():
+        df = pd.DataFrame(rows, columns=["request_id", "prompt"])
+        if fmt == "jsonl":
+            df.to_json(tmp_path / f"{day}.jsonl", orient="records", lines=True)
+        else:
+            df.to_parquet(tmp_path / f"{day}.parquet")
+    v = validate_logs(spark, str(tmp_path), JobConfig())
+    [dup] = v.quarantine.collect()
+    assert (dup["request_id"], dup["reason"], json.loads(dup["original_row"])["prompt"]) == (
+        "r1",
+        "duplicate_request_id",
+        "Say hi again",
+    )
+    assert {r["request_id"]: r["route_text"] for r in v.valid.collect()}["r1"] == "Say hi"
+    cands, skipped = read_candidates(str(tmp_path), JobConfig())
+    assert skipped == {"duplicate_request_id": 1}
+    assert dict(zip(cands["request_id"], cands["text"], strict=True))["r1"] == "Say hi"
