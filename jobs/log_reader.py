@@ -376,6 +376,20 @@ def _json_path(info: LogInput, name: str) -> str:
 NOT_UTF8 = "_br_not_utf8"  # a JSON line's bytes that are not UTF-8: where (not_utf8_detail), else null
 ARRAY_BAD = "_br_array_bad"  # a JSON array file's row: the file is no array
 NOT_AN_ARRAY = "file is not a JSON array (not valid JSON, or cut short)"
+# Spark's JSON parsers read a text's first value and ignore what follows it; Python's json refuses it
+MORE_THAN_ONE = "line holds more than one JSON value (a missing line break?)"
+# After a closing bracket JSON has only ',', '}', ']' or white space; anything else outside strings
+# starts another value
+_AFTER_CLOSE = r"[}\]]\s*[^\s,}\]]"
+_JSON_STRING = r'"(?:[^"\\]++|\\.)*+"'
+
+
+def _more_than_one_value(text):
+    """The JSON text goes on after its first value (two objects on one line, arrays appended to a file);
+    the strings are taken out only of the texts whose raw bytes could (a prompt's "} else {")."""
+    from pyspark.sql import functions as F
+
+    return text.rlike(_AFTER_CLOSE) & F.regexp_replace(text, _JSON_STRING, '""').rlike(_AFTER_CLOSE)
 
 
 def _json_lines(spark, info: LogInput):
@@ -416,7 +430,7 @@ def _json_array_elements(spark, info: LogInput):
     whole = spark.read.option("basePath", _base_path(info.path)).text(info.path, wholetext=True)
     parts = [c for c in whole.columns if c != "value"]
     text = F.regexp_replace("value", "^\ufeff", "")  # a byte-order mark before the array
-    array = F.try_variant_get(_parse_json(text), "$", "array<variant>")
+    array = F.when(~_more_than_one_value(text), F.try_variant_get(_parse_json(text), "$", "array<variant>"))
     rows = whole.select(
         array.isNull().alias(ARRAY_BAD), F.explode_outer(array).alias("_br_el"), *[column(p) for p in parts]
     )
@@ -447,6 +461,10 @@ def _read_json(spark, info: LogInput):
     else:
         error = F.when(F.col(NOT_UTF8).isNotNull(), _error(REASON_INVALID_UTF8, F.col(NOT_UTF8)))
     error = error.when(~is_object, _error(REASON_MALFORMED_JSON, not_object))
+    if not array:
+        error = error.when(
+            _more_than_one_value(F.col("value")), _error(REASON_MALFORMED_JSON, F.lit(MORE_THAN_ONE))
+        )
     if info.fmt == OPENAI_BATCH:
         error = error.otherwise(_batch_line_error(v))
     elif info.fmt == ANTHROPIC_BATCH:

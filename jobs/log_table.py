@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from jobs.config import JobConfig, LogsConfig
-from jobs.log_reader import INTEGER_COLUMNS, NOT_AN_ARRAY, LogInput, fractional_token_columns
+from jobs.log_reader import INTEGER_COLUMNS, MORE_THAN_ONE, NOT_AN_ARRAY, LogInput, fractional_token_columns
 from jobs.validate_logs import resolve_input
 from router_core.log_formats import (
     ANTHROPIC_BATCH,
@@ -216,6 +216,9 @@ def _json_lines(f: Path):
                 line = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
             try:
                 obj, problem = json.loads(line), None
+            except json.JSONDecodeError as exc:
+                detail = MORE_THAN_ONE if exc.msg == "Extra data" else "line is not valid JSON"
+                obj, problem = None, (MALFORMED_JSON, detail)
             except (ValueError, RecursionError):
                 obj, problem = None, (MALFORMED_JSON, "line is not valid JSON")
             yield obj, (INVALID_UTF8, bad) if bad else problem

@@ -1157,3 +1157,38 @@ def test_a_request_id_in_two_files_keeps_the_first_files_row(spark, tmp_path, fm
     cands, skipped = read_candidates(str(tmp_path), JobConfig())
     assert skipped == {"duplicate_request_id": 1}
     assert dict(zip(cands["request_id"], cands["text"], strict=True))["r1"] == "Say hi"
+
+
+def test_two_json_objects_on_one_line_are_quarantined_not_half_read(spark, tmp_path):
+    """Two loggers writing to one file without a lock (or a lost line break) put two objects on a line,
+    and an export appended to another gives two arrays in a file: quarantined as malformed_json, not
+    read up to the first value, by the route job and the readers without Spark alike; a prompt with
+    braces in its text is no second value."""
+    from jobs.label_logs import read_candidates
+
+    code = "if (x) { return [1]; } else { y(); }"
+    lines = [
+        json.dumps({"request_id": "a", "prompt": code}),
+        json.dumps({"request_id": "b", "prompt": "Say hi"}) + json.dumps({"request_id": "c", "prompt": "Yo"}),
+        json.dumps({"request_id": "d", "prompt": "Name a prime"}) + " \r",
+    ]
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text("\n".join(lines) + "\n")
+    v = validate_logs(spark, str(logs), JobConfig())
+    assert {r["request_id"]: r["route_text"] for r in v.valid.collect()} == {"a": code, "d": "Name a prime"}
+    [bad] = v.quarantine.collect()
+    assert (bad["reason"], bad["detail"], bad["original_row"]) == (
+        "malformed_json",
+        "line holds more than one JSON value (a missing line break?)",
+        lines[1],
+    )
+    cands, skipped = read_candidates(str(logs), JobConfig())
+    assert (list(cands["request_id"]), skipped) == (["a", "d"], {"malformed_json": 1})
+    arrays = tmp_path / "arrays.json"
+    arrays.write_text(json.dumps([{"request_id": "a", "prompt": "x"}]) + json.dumps([{"request_id": "b"}]))
+    [bad] = validate_logs(spark, str(arrays), JobConfig()).quarantine.collect()
+    assert (bad["reason"], bad["detail"]) == (
+        "malformed_json",
+        "file is not a JSON array (not valid JSON, or cut short)",
+    )
+    assert len(read_candidates(str(arrays), JobConfig())[0]) == 0
