@@ -376,6 +376,13 @@ def _json_path(info: LogInput, name: str) -> str:
 NOT_UTF8 = "_br_not_utf8"  # a JSON line's bytes that are not UTF-8: where (not_utf8_detail), else null
 ARRAY_BAD = "_br_array_bad"  # a JSON array file's row: the file is no array
 NOT_AN_ARRAY = "file is not a JSON array (not valid JSON, or cut short)"
+# Spark's JSON parser (Jackson) reads no JSON string longer than this many characters: a line holding
+# one (a base64 image or file inline) cannot be read by the route job
+MAX_JSON_STRING = 20_000_000
+STRING_TOO_LONG = (
+    f"line of over {MAX_JSON_STRING:,} characters is no valid JSON, or holds a JSON string longer than "
+    "Spark's JSON parser reads (an inline base64 image or file? send it by URL)"
+)
 # Spark's JSON parsers read a text's first value and ignore what follows it; Python's json refuses it
 MORE_THAN_ONE = "line holds more than one JSON value (a missing line break?)"
 # After a closing bracket JSON has only ',', '}', ']' or white space; anything else outside strings
@@ -460,6 +467,8 @@ def _read_json(spark, info: LogInput):
         error = F.when(F.col(ARRAY_BAD), _error(REASON_MALFORMED_JSON, F.lit(NOT_AN_ARRAY)))
     else:
         error = F.when(F.col(NOT_UTF8).isNotNull(), _error(REASON_INVALID_UTF8, F.col(NOT_UTF8)))
+        long_text = v.isNull() & (F.length("value") > MAX_JSON_STRING)  # Python's json reads it: say why
+        error = error.when(long_text, _error(REASON_MALFORMED_JSON, F.lit(STRING_TOO_LONG)))
     error = error.when(~is_object, _error(REASON_MALFORMED_JSON, not_object))
     if not array:
         error = error.when(

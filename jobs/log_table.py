@@ -29,7 +29,15 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from jobs.config import JobConfig, LogsConfig
-from jobs.log_reader import INTEGER_COLUMNS, MORE_THAN_ONE, NOT_AN_ARRAY, LogInput, fractional_token_columns
+from jobs.log_reader import (
+    INTEGER_COLUMNS,
+    MAX_JSON_STRING,
+    MORE_THAN_ONE,
+    NOT_AN_ARRAY,
+    STRING_TOO_LONG,
+    LogInput,
+    fractional_token_columns,
+)
 from jobs.validate_logs import resolve_input
 from router_core.log_formats import (
     ANTHROPIC_BATCH,
@@ -214,14 +222,26 @@ def _json_lines(f: Path):
             bad = None if line.isascii() else not_utf8_detail(line.encode("utf-8", "surrogateescape"))
             if bad:
                 line = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+            long = len(line) > MAX_JSON_STRING  # the route job's parser may not read it
+            invalid = STRING_TOO_LONG if long else "line is not valid JSON"
             try:
                 obj, problem = json.loads(line), None
+                if long and _has_long_string(obj):
+                    obj, problem = None, (MALFORMED_JSON, STRING_TOO_LONG)
             except json.JSONDecodeError as exc:
-                detail = MORE_THAN_ONE if exc.msg == "Extra data" else "line is not valid JSON"
-                obj, problem = None, (MALFORMED_JSON, detail)
+                obj, problem = None, (MALFORMED_JSON, MORE_THAN_ONE if exc.msg == "Extra data" else invalid)
             except (ValueError, RecursionError):
-                obj, problem = None, (MALFORMED_JSON, "line is not valid JSON")
+                obj, problem = None, (MALFORMED_JSON, invalid)
             yield obj, (INVALID_UTF8, bad) if bad else problem
+
+
+def _has_long_string(value: Any) -> bool:
+    """A key or text of the JSON value is longer than the route job's parser reads (MAX_JSON_STRING)."""
+    if isinstance(value, str):
+        return len(value) > MAX_JSON_STRING
+    if isinstance(value, dict):
+        return any(len(k) > MAX_JSON_STRING or _has_long_string(v) for k, v in value.items())
+    return isinstance(value, list) and any(_has_long_string(v) for v in value)
 
 
 def _json_rows(f: Path, info: LogInput):

@@ -1192,3 +1192,33 @@ def test_two_json_objects_on_one_line_are_quarantined_not_half_read(spark, tmp_p
         "file is not a JSON array (not valid JSON, or cut short)",
     )
     assert len(read_candidates(str(arrays), JobConfig())[0]) == 0
+
+
+def test_a_batch_line_with_a_string_longer_than_sparks_json_parser_reads(spark, tmp_path):
+    """An OpenAI Batch vision request with its image inline as base64 of over 20,000,000 characters:
+    Spark's JSON parser cannot read the line, so it is quarantined with a detail that says so and names
+    the fix, by the route job and the readers without Spark alike."""
+    from log_formats_data import batch_line
+
+    from jobs.label_logs import read_candidates
+
+    image = "data:image/png;base64," + "A" * 20_000_000
+    chat = [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                          {"type": "image_url", "image_url": {"url": image}}]}]  # fmt: skip
+    logs = tmp_path / "batch.jsonl"
+    logs.write_text(
+        json.dumps(batch_line("big", chat))
+        + "\n"
+        + json.dumps(batch_line("ok", [{"role": "user", "content": "Say hi"}]))
+        + "\n"
+    )
+    v = validate_logs(spark, str(logs), JobConfig())
+    assert [r["custom_id"] for r in v.valid.collect()] == ["ok"]
+    [bad] = v.quarantine.collect()
+    assert bad["reason"] == "malformed_json"
+    assert bad["detail"].startswith(
+        "line of over 20,000,000 characters is no valid JSON, or holds a JSON string"
+    )
+    assert bad["detail"].endswith("(an inline base64 image or file? send it by URL)")
+    cands, skipped = read_candidates(str(logs), JobConfig())
+    assert (list(cands["request_id"]), skipped) == (["ok"], {"malformed_json": 1})
