@@ -255,10 +255,23 @@ LATE_KEY_CHECKS = 1000
 _SCAN_BLOCK = 2**23
 
 
+# late_json_columns' answers by files (with their sizes and modification times), format and names: a
+# command inspects its logs more than once (route: before Spark starts, then in the validation)
+_LATE_FOUND: dict[tuple, list[str]] = {}
+
+
 def late_json_columns(files: list[Path], fmt: str, names: list[str]) -> list[str]:
     """Those of ``names`` (top-level keys or dotted paths) that lead to a value in some JSON row of
     ``files``. One regular expression finds the names' (last) keys followed by ':' in the bytes and only
     the lines holding one (a ``json`` file: its array) are parsed: a log without them costs a read."""
+    stamps = tuple((str(f), (st := f.stat()).st_size, st.st_mtime_ns) for f in files)
+    key = (stamps, fmt, tuple(names))
+    if key not in _LATE_FOUND:
+        _LATE_FOUND[key] = _late_columns(files, fmt, names)
+    return list(_LATE_FOUND[key])
+
+
+def _late_columns(files: list[Path], fmt: str, names: list[str]) -> list[str]:
     checks = dict.fromkeys(names, 0)
     found: list[str] = []
 

@@ -101,8 +101,12 @@ def test_contract_keys_of_later_files_and_lines_are_columns(tmp_path, monkeypatc
     files = detect_format(tmp_path)[1]
     sampled = json_columns(files, "jsonl", ("usage.prompt_tokens",), ("model", "ts"), limit=1)
     assert sampled == (["request_id", "prompt", "body", "model"], ["usage.prompt_tokens"])
+    read = []
+    monkeypatch.setattr(lf, "_line_blocks", lambda f, blocks=lf._line_blocks: read.append(f) or blocks(f))
+    assert json_columns(files, "jsonl", ("usage.prompt_tokens",), ("model", "ts"), limit=1) == sampled
+    assert not read  # the same files searched again (route inspects its logs twice): not read again
     monkeypatch.setattr(lf, "LATE_KEY_CHECKS", 2)  # day 1's nested models are past the limit
-    assert lf.late_json_columns(files, "jsonl", ["model"]) == []
+    assert lf.late_json_columns(files, "jsonl", ["model", "segment"]) == []
 
 
 def test_a_json_array_too_large_to_read_whole_names_json_lines(tmp_path, monkeypatch):
