@@ -457,6 +457,12 @@ def _read_json(spark, info: LogInput):
     ints = {getattr(info.columns, c) for c in INTEGER_COLUMNS}
     for c in ints & extracted.keys():
         extracted[c] = _as_long(extracted[c])
+    rid = info.columns.request_id
+    if not array and rid in extracted:
+        # a line too long for the variant parser still names its request: get_json_object reads it
+        long_line = v.isNull() & (F.length("value") > MAX_JSON_STRING)
+        named = F.when(long_line, F.get_json_object("value", _json_path(info, rid)))
+        extracted[rid] = F.coalesce(extracted[rid], named)
     row = "element" if array else "line"
     kind = F.schema_of_variant(v)
     kind = F.when(kind == "VOID", F.lit("null")).otherwise(F.lower(kind))  # JSON's name, as json_kind's

@@ -227,7 +227,7 @@ def _json_lines(f: Path):
             try:
                 obj, problem = json.loads(line), None
                 if long and _has_long_string(obj):
-                    obj, problem = None, (MALFORMED_JSON, STRING_TOO_LONG)
+                    problem = (MALFORMED_JSON, STRING_TOO_LONG)  # its request_id is read, as the job reads it
             except json.JSONDecodeError as exc:
                 obj, problem = None, (MALFORMED_JSON, MORE_THAN_ONE if exc.msg == "Extra data" else invalid)
             except (ValueError, RecursionError):

@@ -1215,7 +1215,7 @@ def test_a_batch_line_with_a_string_longer_than_sparks_json_parser_reads(spark, 
     v = validate_logs(spark, str(logs), JobConfig())
     assert [r["custom_id"] for r in v.valid.collect()] == ["ok"]
     [bad] = v.quarantine.collect()
-    assert bad["reason"] == "malformed_json"
+    assert (bad["request_id"], bad["reason"]) == ("big", "malformed_json")
     assert bad["detail"].startswith(
         "line of over 20,000,000 characters is no valid JSON, or holds a JSON string"
     )
