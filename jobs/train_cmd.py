@@ -519,11 +519,24 @@ def train(
     run_train(opts, job_cfg)
 
 
+def _check_out(out: str) -> None:
+    """Before any work: the router replaces --out as a whole, so --out must be new, empty or a router
+    (a route run's --out also holds a manifest.json, and its labels must not be deleted)."""
+    from router_core.artifact import is_router_dir
+
+    if os.path.exists(out) and not os.path.isdir(out):
+        fail(f"--out {out} is a file; give the new directory the router is written to")
+    if os.path.isdir(out) and os.listdir(out) and not is_router_dir(out):
+        fail(
+            f"--out {out} exists, is not empty and is not a router artefact; refusing to overwrite it "
+            "(give a new directory, or a router's to replace it)"
+        )
+
+
 def run_train(opts: TrainOptions, job_cfg) -> None:
     """The train command without the CLI layer (raises BadInputError on bad input)."""
     out = str(opts.out)
-    if os.path.exists(out) and os.listdir(out) and not os.path.exists(os.path.join(out, "manifest.json")):
-        fail(f"--out {out} exists, is not empty and is not a router artefact; refusing to overwrite it")
+    _check_out(out)
     if opts.threads:
         import torch
 
@@ -648,6 +661,7 @@ def _write_router(router, out: str) -> None:
     tmp = tempfile.mkdtemp(prefix=".train-", dir=parent)
     try:
         router.save(tmp)
+        _check_out(out)  # again: training takes minutes, and rmtree must never take anything else
         if os.path.exists(out):
             shutil.rmtree(out)
         os.replace(tmp, out)

@@ -61,6 +61,19 @@ def _jsonable(x: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
+def _is_router_manifest(manifest: Any) -> bool:
+    # A route run, a label sample and a router all write manifest.json; only a router's has both keys.
+    return isinstance(manifest, dict) and "format_version" in manifest and "embedder_id" in manifest
+
+
+def is_router_dir(directory: str | Path) -> bool:
+    """``directory`` holds a router's manifest (of any format version, checksums not verified)."""
+    try:
+        return _is_router_manifest(json.loads((Path(directory) / MANIFEST).read_text()))
+    except (OSError, ValueError):
+        return False
+
+
 def read_manifest(directory: str | Path, embedder_id: str | None = None) -> dict[str, Any]:
     """Parse and verify: version, every listed file present with its checksum, embedder id."""
     path = Path(directory) / MANIFEST
@@ -70,6 +83,11 @@ def read_manifest(directory: str | Path, embedder_id: str | None = None) -> dict
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise RouterLoadError(f"corrupted manifest {path}: {exc}") from exc
+    if not _is_router_manifest(manifest):
+        raise RouterLoadError(
+            f"not a router artefact: {path} is not a router's manifest (a router directory is the --out "
+            "of `batch-router train`)"
+        )
     version = manifest.get("format_version")
     if version not in SUPPORTED_VERSIONS:
         raise RouterLoadError(

@@ -202,6 +202,21 @@ def test_refuses_to_overwrite_foreign_directory(data_dir, tmp_path):
     assert (tmp_path / "keep.txt").read_text() == "precious"
 
 
+def test_refuses_to_overwrite_a_route_output_or_a_file(data_dir, tmp_path):
+    # A route run's --out has a manifest.json too: it is not a router, and its labels must survive.
+    route_out = tmp_path / "routing"
+    (route_out / "labels").mkdir(parents=True)
+    (route_out / "manifest.json").write_text(json.dumps({"router": {}, "counts": {}}))
+    res = run(["--data", str(data_dir / "wide.parquet"), "--scorers", "sw", "--out", str(route_out)])
+    assert res.exit_code == EXIT_BAD_INPUT and "refusing to overwrite" in res.output
+    assert (route_out / "labels").is_dir()
+    a_file = tmp_path / "notes.csv"
+    a_file.write_text("keep")
+    res = run(["--data", str(data_dir / "wide.parquet"), "--scorers", "sw", "--out", str(a_file)])
+    assert res.exit_code == EXIT_BAD_INPUT and f"--out {a_file} is a file" in res.output
+    assert "Traceback" not in res.output and a_file.read_text() == "keep"
+
+
 def test_help_explains_every_option():
     res = CliRunner().invoke(app, ["train", "--help"], terminal_width=200)
     assert res.exit_code == 0
