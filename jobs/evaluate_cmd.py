@@ -159,7 +159,11 @@ def _evaluate_pair(
     try:
         tg = pair_outcomes(data, s_data, w_data)
     except ValueError as exc:
-        fail(str(exc))
+        hint = ""
+        if router.is_pair and any(m not in data.models for m in (s_data, w_data)):
+            # the usual cause: the evaluation data names the router's models otherwise
+            hint = "; name the router's strong and weak models as the data does with --strong and --weak"
+        fail(f"{exc}{hint}")
     keep = mask[tg.prompt_idx]
     idx, q_s, q_w = tg.prompt_idx[keep], tg.q_strong[keep], tg.q_weak[keep]
     if len(idx) < 2:
@@ -377,7 +381,10 @@ def evaluate(
         "tokens (e.g. llmrouter_models.json). Cost per prompt = input + output price (token counts unknown).",
     ),
     torch_threads: int | None = typer.Option(
-        None, "--torch-threads", help="CPU threads for torch (default: torch's)."
+        None,
+        "--threads",
+        "--torch-threads",
+        help="Torch CPU threads (default: torch's), as `train --threads`; --torch-threads is the same.",
     ),
     chunk: int = typer.Option(
         1024, "--chunk", help="Prompts per embedding / scoring step (progress granularity)."

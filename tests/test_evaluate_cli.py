@@ -262,12 +262,37 @@ def test_missing_router_and_prices(files, tmp_path):
     assert res.exit_code == 2 and "not found" in res.output
 
 
+def test_data_naming_the_models_otherwise_says_to_use_strong_and_weak(files, tmp_path):
+    renamed = tmp_path / "renamed.parquet"
+    pd.read_parquet(files["test"]).rename(columns={"big": "large"}).to_parquet(renamed)
+    cmd = ["evaluate", "--router", str(files["dir"] / "pair_router"), "--data", str(renamed)]
+    res = runner.invoke(app, [*cmd, "--no-baseline", "--bootstrap", "0", "--out", str(tmp_path / "a")])
+    assert res.exit_code == 2 and "model 'big' is not in the evaluation data" in res.output
+    assert "with --strong and --weak" in res.output
+    # --threads as in train; --torch-threads is the same option
+    for threads in ("--threads", "--torch-threads"):
+        extra = ["--strong", "large", "--weak", "small", threads, "1", "--out", str(tmp_path / threads)]
+        res = runner.invoke(app, [*cmd, "--no-baseline", "--bootstrap", "0", *extra])
+        assert res.exit_code == 0, res.output
+        assert json.loads((tmp_path / threads / "metrics.json").read_text())["strong"] == "large"
+
+
+def test_a_route_output_given_as_router_is_one_line(tmp_path, files):
+    route_out = tmp_path / "routing"
+    (route_out / "labels").mkdir(parents=True)
+    (route_out / "manifest.json").write_text(json.dumps({"router": {}, "counts": {"rows_in": 3}}))
+    cmd = ["evaluate", "--router", str(route_out), "--data", files["test"], "--out", str(tmp_path / "o")]
+    res = runner.invoke(app, cmd)
+    assert res.exit_code == 2 and "is not a router's manifest" in res.output
+    assert "--out of `batch-router train`" in res.output and "format None" not in res.output
+
+
 def test_help_explains_every_option():
     res = CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200)
     assert res.exit_code == 0
     for opt in ("--router", "--data", "--out", "--strong", "--weak", "--baseline-train", "--no-baseline",
-                "--holdout", "--holdout-salt", "--bootstrap", "--seed", "--prices", "--torch-threads",
-                "--chunk", "--embed-cache", "--format"):  # fmt: skip
+                "--holdout", "--holdout-salt", "--bootstrap", "--seed", "--prices", "--threads",
+                "--torch-threads", "--chunk", "--embed-cache", "--format"):  # fmt: skip
         assert opt in res.output
 
 
