@@ -198,6 +198,11 @@ def read_labels(labels_dir: str) -> tuple[pd.DataFrame, dict[str, Any], str]:
     lab_path = _labels_path(labels_dir)
     manifest = read_manifest(labels_dir)
     if lab_path == Path(labels_dir) and (lab_path / "manifest.json").is_file():
+        if "counts" not in manifest:  # a router's or a label sample's manifest, not a route run's
+            raise SavingsInputError(
+                f"{lab_path} is not a route run's output (no labels/, and its manifest.json is not the route "
+                "job's): --labels takes the --out of `batch-router route`, or its labels/"
+            )
         raise SavingsInputError(_no_labels_message(lab_path, manifest.get("counts", {})))
     ds = _dataset(str(lab_path), "labels")
     names = set(ds.schema.names)

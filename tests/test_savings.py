@@ -263,6 +263,20 @@ def test_bad_input_one_line_errors(fx, tmp_path, args, message):
     assert message in " ".join(res.output.split()) and "Traceback" not in res.output
 
 
+def test_a_router_directory_given_as_labels_says_what_labels_takes(fx, tmp_path):
+    router = tmp_path / "router"
+    router.mkdir()
+    manifest = {"format_version": 1, "embedder_id": "e", "scorers": []}
+    (router / "manifest.json").write_text(json.dumps(manifest))
+    res = CliRunner().invoke(
+        app, ["savings", "--logs", str(fx["logs"]), "--labels", str(router), "--out", str(tmp_path / "r")]
+    )
+    assert res.exit_code == EXIT_BAD_INPUT and "Traceback" not in res.output
+    flowing = " ".join(res.output.split())
+    assert f"{router} is not a route run's output" in flowing
+    assert "--labels takes the --out of `batch-router route`" in flowing and "0 log rows" not in flowing
+
+
 def test_python_dash_m_entry_point(fx, tmp_path):
     out = tmp_path / "rep"
     proc = subprocess.run(
