@@ -55,7 +55,8 @@ def sample(
     labels: str | None = typer.Option(
         None,
         "--labels",
-        help="A route job's labels/ directory: its strong_win_prob instead of scoring again.",
+        help="informative: a route run's --out (or its labels/) with this router: its strong_win_prob "
+        "(predicted_quality) instead of scoring again.",
     ),
     strong_share: float = typer.Option(
         0.5,

@@ -53,16 +53,34 @@ class SampleOptions:
     embed_cache: str | None = None
 
 
-def _label_scores(labels: str, ids: list[str], router: Any) -> np.ndarray:
-    """strong_win_prob (pair) or predicted_quality rows (N models) from a route job's labels/."""
+def _labels_dataset(labels: str, router: Any) -> tuple[Any, str]:
+    """The route job's labels (its --out or labels/) and the score column this router's sample reads,
+    checked before the logs are read and embedded (minutes), so a wrong path fails at once."""
     import pyarrow.dataset as pads
 
     col = "strong_win_prob" if router.is_pair else "predicted_quality"
+    path = Path(labels) / "labels" if (Path(labels) / "labels").is_dir() else Path(labels)
+    where = "give the --out of `batch-router route` run with this router, or its labels/"
+    if not path.exists():
+        raise LabelInputError(f"--labels {labels} not found: {where}")
     try:
-        t = pads.dataset(labels, format="parquet", partitioning="hive").to_table(columns=["request_id", col])
-    except Exception as exc:  # missing dir, not Parquet, no such column
-        msg = str(exc).splitlines()[0]
-        raise LabelInputError(f"cannot read {col} from --labels {labels}: {msg}") from None
+        ds = pads.dataset(path, format="parquet", partitioning="hive", exclude_invalid_files=True)
+    except Exception as exc:  # not Parquet, unreadable
+        raise LabelInputError(f"cannot read --labels {labels}: {str(exc).splitlines()[0]}; {where}") from None
+    absent = [c for c in ("request_id", col) if c not in ds.schema.names]
+    if absent:
+        kind = "pair" if router.is_pair else "N-model"
+        raise LabelInputError(
+            f"--labels {labels} has no {' or '.join(absent)} column (a {kind} router's route labels have "
+            f"{col}): {where}"
+        )
+    return ds, col
+
+
+def _label_scores(labels: str, ids: list[str], router: Any) -> np.ndarray:
+    """strong_win_prob (pair) or predicted_quality rows (N models) from a route job's labels/."""
+    ds, col = _labels_dataset(labels, router)
+    t = ds.to_table(columns=["request_id", col])
     by_id = dict(zip(t.column("request_id").to_pylist(), t.column(col).to_pylist(), strict=True))
     missing = [i for i in ids if i not in by_id]
     if missing:
@@ -171,8 +189,14 @@ def run_sample(opts: SampleOptions, cfg: JobConfig) -> dict[str, Any]:
             router = Router.load(opts.router)
         except (RouterLoadError, OSError) as exc:
             raise LabelInputError(str(exc).splitlines()[0]) from None
-    elif opts.strategy == "informative" or not opts.models:
-        raise LabelInputError("--router is needed by --strategy informative, and without --models")
+    elif opts.strategy == "informative":
+        raise LabelInputError(
+            "--strategy informative needs --router DIR: it ranks prompts by the router's scores"
+        )
+    elif not opts.models:
+        raise LabelInputError("which models answer? give --router DIR (its models) or --models a,b")
+    if opts.labels and router is not None and opts.strategy == "informative":
+        _labels_dataset(opts.labels, router)
     models = opts.models or list(router.models)
     if len(models) < 2:
         raise LabelInputError(f"labelling compares answers: give at least two models, got {models}")

@@ -458,7 +458,10 @@ def test_one_line_errors(server, tmp_path):
     logs = tmp_path / "logs.parquet"
     write_logs(logs)
     res = cli("label", "sample", "--logs", str(logs), "--n", "3", "--out", str(tmp_path / "s"))
-    assert res.exit_code == EXIT_BAD_INPUT and "--router is needed" in res.output
+    assert res.exit_code == EXIT_BAD_INPUT and "give --router DIR (its models) or --models a,b" in res.output
+    res = cli("label", "sample", "--logs", str(logs), "--n", "3", "--out", str(tmp_path / "s"),
+              "--strategy", "informative", "--models", "a,b")  # fmt: skip
+    assert res.exit_code == EXIT_BAD_INPUT and "--strategy informative needs --router DIR" in res.output
     res = cli("label", "sample", "--logs", str(tmp_path / "nope"), "--n", "3", "--out", str(tmp_path / "s"),
               "--strategy", "random", "--models", "a,b")  # fmt: skip
     assert res.exit_code == EXIT_BAD_INPUT and "logs path not found" in res.output
@@ -475,6 +478,27 @@ def test_one_line_errors(server, tmp_path):
     res = cli("batch", "submit", str(tmp_path / "s"), "--base-url", url, env={"OPENAI_API_KEY": ""})
     assert res.exit_code == EXIT_BAD_INPUT and "set the environment variable OPENAI_API_KEY" in res.output
     assert "Traceback" not in res.output
+
+
+def test_informative_labels_that_are_no_route_labels_fail_before_embedding(tmp_path):
+    logs = tmp_path / "logs.parquet"
+    write_logs(logs)
+    data = tmp_path / "scores.parquet"
+    prompts = [f"{'HARD proof: ' if i % 3 == 0 else ''}Question {i} about {TOPICS[i % 6]}" for i in range(30)]
+    pd.DataFrame(
+        {"prompt": prompts, STRONG: [1.0] * 30, WEAK: [float(i % 3 != 0) for i in range(30)]}
+    ).to_parquet(data)
+    train(data, tmp_path / "router")
+    args = ["label", "sample", "--logs", str(logs), "--n", "3", "--router", str(tmp_path / "router")]
+    args += ["--strategy", "informative", "--out", str(tmp_path / "s")]
+    for labels, message in [
+        (tmp_path / "router", "has no request_id or strong_win_prob column"),  # the router, not its labels
+        (tmp_path / "nope", f"--labels {tmp_path / 'nope'} not found"),
+    ]:
+        res = cli(*args, "--labels", str(labels))
+        assert res.exit_code == EXIT_BAD_INPUT and message in res.output, res.output
+        assert "give the --out of `batch-router route` run with this router" in " ".join(res.output.split())
+        assert "embedded" not in res.output and "Traceback" not in res.output
 
 
 def test_default_strategy_is_random_and_needs_no_router(tmp_path):
