@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 
 from jobs.app import EXIT_BAD_INPUT
 from jobs.config import JobConfig, load_config
-from jobs.errors import exit_bad_input
+from jobs.errors import exit_bad_input, options_error
 from schemas.logs import LogColumns
 
 ConfigOpt = typer.Option(None, "--config", help="YAML or TOML config file; CLI flags override it.")
@@ -88,6 +89,8 @@ def build_config(
         return load_config(config, ov)
     except FileNotFoundError as exc:
         fail(str(exc))
-    except Exception as exc:  # pydantic ValidationError: say which field, in one line
-        fail(f"invalid configuration: {' '.join(str(exc).split())}")
+    except ValidationError as exc:  # which key, in one line, without pydantic's URL
+        fail(f"invalid configuration: {options_error(exc)}")
+    except Exception as exc:  # YAML / TOML syntax errors
+        fail(f"cannot read config {config}: {' '.join(str(exc).split())}")
     raise AssertionError("unreachable")

@@ -103,7 +103,9 @@ def _set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> JobConfig:
     """Defaults, then the file, then ``overrides`` given as {"section.key": value}; None values skip."""
-    data: dict[str, Any] = read_config_file(path) if path else {}
+    data: dict[str, Any] = dict(read_config_file(path)) if path else {}
+    # One file serves every command: train reads (and checks) its own section (jobs/train_cmd.TrainConfig)
+    data.pop("train", None)
     for dotted, value in (overrides or {}).items():
         if value is not None:
             _set_dotted(data, dotted, value)

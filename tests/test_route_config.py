@@ -126,3 +126,34 @@ def test_the_documented_config_file_is_valid_and_complete():
         documented = set(raw[name])
         fields = set(type(section).model_fields)
         assert documented == fields, (name, fields - documented)
+
+
+def test_one_config_file_with_a_train_section_serves_every_command(tmp_path):
+    """docs/config.md's example (train: section included) is accepted by the commands that read logs;
+    a misspelt key is one line naming it."""
+    import re
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    import jobs.cli  # noqa: F401  (registers every command)
+    from jobs.app import EXIT_BAD_INPUT, app
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
+    conf = tmp_path / "batch-router.yaml"
+    conf.write_text(re.search(r"```yaml\n(.*?)```", doc, re.S).group(1))
+    missing = str(tmp_path / "no-logs.parquet")
+    commands = [
+        ["validate", "--out", str(tmp_path / "v")],
+        ["savings", "--labels", str(tmp_path), "--out", str(tmp_path / "s")],
+        ["label", "sample", "--n", "2", "--models", "a,b", "--out", str(tmp_path / "l")],
+    ]
+    for command in commands:
+        res = CliRunner().invoke(app, [*command, "--config", str(conf), "--logs", missing])
+        assert res.exit_code == EXIT_BAD_INPUT, (command, res.output)
+        assert "logs path not found" in res.output and "invalid configuration" not in res.output, command
+    conf.write_text("logs:\n  max_charz: 3\n")
+    res = CliRunner().invoke(app, [*commands[0], "--config", str(conf), "--logs", missing])
+    assert res.exit_code == EXIT_BAD_INPUT
+    assert "error: invalid configuration: logs.max_charz: Extra inputs are not permitted" in res.output
+    assert "pydantic" not in res.output and "Traceback" not in res.output
