@@ -47,7 +47,10 @@ def pair_outcomes(data: Any, strong: str, weak: str) -> PairOutcomes:
     """
     for m in (strong, weak):
         if m not in data.models:
-            raise ValueError(f"model '{m}' is not in the evaluation data; present: {data.models}")
+            from router_core.training_data import did_you_mean
+
+            hint = did_you_mean([m], data.models)
+            raise ValueError(f"model '{m}' is not in the evaluation data{hint}; present: {data.models}")
     if strong == weak:
         raise ValueError("strong and weak model must differ")
     s, w = data.models.index(strong), data.models.index(weak)

@@ -53,6 +53,28 @@ ANSWER_COLUMNS = frozenset({"answer", "label", "target", "reference", "gold", "g
                             "correct_answer", "solution", "reference_answer"})  # fmt: skip
 
 
+def close_names(name: str, present: Sequence[str]) -> list[str]:
+    """Names of ``present`` that ``name`` is a typo or another spelling of (case, '-', '_', '/')."""
+    import difflib
+    import re
+
+    def key(s: str) -> str:
+        return re.sub(r"[^a-z0-9]", "", s.lower())
+
+    by_key = {key(p): p for p in present}
+    return [by_key[k] for k in difflib.get_close_matches(key(name), list(by_key), n=2, cutoff=0.85)]
+
+
+def did_you_mean(names: Sequence[str], present: Sequence[str]) -> str:
+    """' (did you mean 'x'?)' for the names of ``names`` close to one in ``present``, else ''."""
+    hints = [
+        " or ".join(repr(c) for c in close) + (f" for '{n}'" if len(names) > 1 else "")
+        for n in names
+        if (close := close_names(n, present))
+    ]
+    return f" (did you mean {', '.join(hints)}?)" if hints else ""
+
+
 class TrainingDataError(ValueError):
     """Bad training input; the message is meant to be shown to the user as is."""
 
@@ -106,7 +128,10 @@ class TrainingSet:
         """Restrict to two models (sorted order, like every TrainingSet); prompts are kept."""
         for m in (strong, weak):
             if m not in self.models:
-                raise TrainingDataError(f"model '{m}' is not in the training data; present: {self.models}")
+                hint = did_you_mean([m], self.models)
+                raise TrainingDataError(
+                    f"model '{m}' is not in the training data{hint}; present: {self.models}"
+                )
         if strong == weak:
             raise TrainingDataError("strong and weak model must differ")
         return self.restrict_models([strong, weak])
@@ -524,8 +549,9 @@ def _model_list(
     if models:
         absent = [m for m in models if m not in all_models]
         if absent:
+            hint = did_you_mean(absent, all_models)
             raise TrainingDataError(
-                f"model(s) {absent} not in the training data; models present: {all_models}"
+                f"model(s) {absent} not in the training data{hint}; models present: {all_models}"
             )
         all_models = sorted(set(models))
     if len(all_models) < 2:

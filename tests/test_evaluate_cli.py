@@ -219,6 +219,7 @@ def test_format_flag_and_the_baseline_reads_training_files_as_train_did(files, t
         (["--bootstrap", "-1"], "--bootstrap: Input should be greater than or equal to 0 (got -1)"),
         (["--strong", "big"], "give both --strong and --weak"),
         (["--strong", "big", "--weak", "nope"], "not in the evaluation data"),
+        (["--strong", "big", "--weak", "smal"], "not in the evaluation data (did you mean 'small'?)"),
         (["--holdout", "1.5"], "--holdout: Input should be less than 1 (got 1.5)"),
         (["--messages-policy", "first"], "--messages-policy: Input should be 'last_user'"),
     ],

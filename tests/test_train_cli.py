@@ -158,6 +158,11 @@ def test_no_source_mix_keeps_the_sources_base_rates(data_dir, tmp_path):
         (["--data", "{d}/wide.parquet", "--scorers", "sw,source_mix", "--out", "x"], "added by train itself"),
         (["--data", "{d}/wide.parquet", "--alias", "nonsense", "--out", "x"], "--alias must look like"),
         (["--data", "{d}/wide.parquet", "--models", "big-model,nobody", "--out", "x"], "not in the training"),
+        # a typo, or another source's spelling, is named
+        (["--data", "{d}/wide.parquet", "--strong", "big-modle", "--weak", "small-model", "--out", "x"],
+         "model 'big-modle' is not in the training data (did you mean 'big-model'?); present:"),
+        (["--data", "{d}/wide.parquet", "--models", "Big_Model,small_model,nobody", "--out", "x"],
+         "(did you mean 'big-model' for 'Big_Model', 'small-model' for 'small_model'?); models present:"),
         (["--data", "{d}/empty.parquet", "--out", "x"], "1 row(s) with an empty or missing prompt"),
         (["--data", "{d}/wide.parquet", "--format", "battles", "--out", "x"], "needs column(s)"),
         (["--data", "{d}/wide.parquet"], "no output directory"),
