@@ -22,6 +22,9 @@ def encode_in_chunks(
     chunk: int = 2048,
 ) -> np.ndarray:
     """``encode`` over ``texts`` ``chunk`` at a time, logging progress and rate after each chunk."""
+    if texts:  # the first progress line comes a chunk later: up to a minute or two on CPU
+        every = f" (a progress line every {chunk:,})" if len(texts) > chunk else ""
+        log(f"embedding {len(texts):,} prompts{every}")
     parts, t0 = [], time.perf_counter()
     for start in range(0, len(texts), chunk):
         parts.append(encode(list(texts[start : start + chunk])))

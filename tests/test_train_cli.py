@@ -63,6 +63,9 @@ def test_train_pair_router_end_to_end(data_dir, tmp_path):
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "prompts/s" in res.output  # embedding progress with rate
+    # said before the first chunk is done, which on CPU is a minute or two for a large file
+    n = len(pd.read_parquet(data_dir / "wide.parquet")) + len(pd.read_parquet(data_dir / "battles.parquet"))
+    assert res.output.index(f"embedding {n} prompts\n") < res.output.index(f"embedded {n}/{n} prompts")
     assert "source" in res.output and "battles" in res.output
     man = json.loads((out / "manifest.json").read_text())
     assert man["strong"] == "big-model" and man["models"] == ["big-model", "small-model"]
