@@ -39,7 +39,10 @@ def sample(
     ),
     n: int = typer.Option(..., "--n", help="How many prompts to label."),
     out: str = typer.Option(
-        ..., "--out", help="New directory: batch/<model>/part-*.jsonl, sample.parquet, manifest.json."
+        ...,
+        "--out",
+        help="New directory: batch/<model>/part-*.jsonl ('/' in a model name written '--', as in the route "
+        "job's dispatch/), sample.parquet, manifest.json.",
     ),
     strategy: str = typer.Option(
         "random",

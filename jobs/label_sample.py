@@ -19,8 +19,9 @@ from jobs.config import JobConfig
 from jobs.errors import BadInputError
 from jobs.label_logs import distinct_first, read_candidates
 from jobs.local_embedding import embed_like_router
+from router_core.dispatch_dirs import safe_model_dir
 from router_core.labeling import sampling
-from router_core.labeling.batch_files import request_line, safe_name, write_parts, write_text_atomic
+from router_core.labeling.batch_files import request_line, write_parts, write_text_atomic
 from router_core.log_rows import request_body
 
 SAMPLE_FILE = "sample.parquet"
@@ -154,15 +155,16 @@ def _request_files(out: Path, sample: pd.DataFrame, models: list[str]) -> dict[s
     """One Batch request file set per model, as dispatch writes them: a logged request body is sent
     unchanged but for ``model``; a request without one is a chat completion of its messages."""
     files: dict[str, list[str]] = {}
+    dirs = safe_model_dir(models)  # the route job's dispatch names: '/' -> '--', never two models in one
     for m in models:
         lines = [
             request_line(row.custom_id, request_body(_body(row.body), json.loads(row.messages), m))
             for row in sample.itertuples()
             if not (row.logged_model == m and isinstance(row.logged_response, str))
         ]
-        parts = write_parts(lines, out / "batch" / safe_name(m)) if lines else []
+        parts = write_parts(lines, out / "batch" / dirs[m]) if lines else []
         files[m] = [p.relative_to(out).as_posix() for p in parts]
-        log(f"{m}: {len(lines):,} Batch requests in {len(parts)} file(s) in {out / 'batch' / safe_name(m)}")
+        log(f"{m}: {len(lines):,} Batch requests in {len(parts)} file(s) in {out / 'batch' / dirs[m]}")
     return files
 
 

@@ -686,3 +686,17 @@ def test_batch_submit_refuses_anthropic_and_azure_dispatch_files_before_sending(
     assert "endpoint /chat/completions is not a Batch API endpoint" in res.output
     assert "Azure OpenAI's form: submit the file with Azure OpenAI's Batch API" in res.output
     assert fake.files == {} and fake.batches == {}
+
+
+def test_sample_request_directories_are_named_as_dispatch_and_never_shared(tmp_path):
+    """'org/m' and 'org_m' once both became batch/org_m/, one model's files over the other's."""
+    logs = tmp_path / "logs.parquet"
+    write_logs(logs)
+    res = cli("label", "sample", "--logs", str(logs), "--n", "4", "--models", "org/m,org_m", "--out",
+              str(tmp_path / "s"))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    files = json.loads((tmp_path / "s" / "manifest.json").read_text())["files"]
+    assert files == {"org/m": ["batch/org--m/part-00000.jsonl"], "org_m": ["batch/org_m/part-00000.jsonl"]}
+    for model, (path,) in files.items():
+        lines = (tmp_path / "s" / path).read_text().splitlines()
+        assert len(lines) == 4 and {json.loads(x)["body"]["model"] for x in lines} == {model}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -28,11 +27,6 @@ class BatchFileError(ValueError):
 
 def request_line(custom_id: str, body: Mapping[str, Any], url: str = CHAT_URL) -> dict[str, Any]:
     return {"custom_id": custom_id, "method": "POST", "url": url, "body": dict(body)}
-
-
-def safe_name(name: str) -> str:
-    """A file/directory name for a model name (``org/model:tag`` -> ``org_model_tag``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "model"
 
 
 def write_parts(
