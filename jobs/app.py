@@ -12,8 +12,8 @@ WORKFLOW_ORDER = ["validate", "train", "evaluate", "route", "savings", "label", 
 
 
 class CommandGroup(TyperGroup):
-    """Lists its commands in WORKFLOW_ORDER, each with its docstring's first paragraph on flowing lines
-    (Typer would keep the docstring's own line breaks)."""
+    """Lists its commands in WORKFLOW_ORDER, each with its docstring's first paragraph on flowing lines,
+    and each command's own help on flowing lines (Typer would keep the docstring's own line breaks)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         rank = {name: i for i, name in enumerate(WORKFLOW_ORDER)}
@@ -22,7 +22,9 @@ class CommandGroup(TyperGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         cmd = super().get_command(ctx, cmd_name)
         if cmd is not None and cmd.short_help is None and cmd.help:
-            cmd.short_help = " ".join(inspect.cleandoc(cmd.help).split("\n\n")[0].split())
+            paragraphs = [" ".join(p.split()) for p in inspect.cleandoc(cmd.help).split("\n\n")]
+            cmd.short_help = paragraphs[0]
+            cmd.help = "\n\n".join(paragraphs)  # `COMMAND --help` flows too
         return cmd
 
 

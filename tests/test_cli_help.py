@@ -31,3 +31,9 @@ def test_every_command_that_reads_logs_lists_the_batch_formats():
         flowing = " ".join(res.output.replace("│", " ").split())
         assert "openai_batch (OpenAI or Azure OpenAI Batch input)" in flowing, command
         assert "anthropic_batch (Anthropic Message Batches requests)" in flowing, command
+
+
+def test_a_commands_own_help_flows_too():
+    res = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    assert "(bundled MiniLM by default), fits the base scorers and the stacked default score" in res.output
