@@ -95,7 +95,10 @@ def collect(
     wait: bool = typer.Option(False, "--wait", help="Poll until every batch has finished."),
     poll_s: float = typer.Option(30.0, "--poll-s", help="Seconds between polls with --wait."),
     timeout_s: float | None = typer.Option(
-        None, "--timeout-s", help="Give up waiting after this many seconds."
+        None,
+        "--timeout-s",
+        help="With --wait: stop polling after this many seconds (exit 3 while batches still run; "
+        "default: no limit).",
     ),
     base_url: str | None = CollectBaseUrlOpt,
     api_key_env: str | None = ApiKeyEnvOpt,
