@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -94,3 +95,15 @@ def build_config(
     except Exception as exc:  # YAML / TOML syntax errors
         fail(f"cannot read config {config}: {' '.join(str(exc).split())}")
     raise AssertionError("unreachable")
+
+
+def single_command_main(command: Callable[..., Any], argv: list[str], prog: str) -> int:
+    """Run one CLI command as a script's main (``spark-submit jobs/route_logs.py ...``): the command's
+    options with no subcommand, usage errors printed as the CLI prints them (exit 2, no traceback)."""
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command()(command)
+    try:
+        single(args=argv, prog_name=prog)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

@@ -135,10 +135,7 @@ def route(
 
 
 def app_main(argv: list[str]) -> int:
-    """spark-submit entry: same options as the CLI command."""
-    try:
-        rv = app(["route", *argv], standalone_mode=False)
-    except typer.Exit as exc:
-        return exc.exit_code
-    # Without standalone mode click returns the exit code of typer.Exit instead of raising it.
-    return rv if isinstance(rv, int) else 0
+    """spark-submit entry: the options of `batch-router route`, no subcommand."""
+    from jobs.cli_options import single_command_main
+
+    return single_command_main(route, argv, "route_logs.py")

@@ -72,9 +72,7 @@ def validate(
 
 
 def app_main(argv: list[str]) -> int:
-    """spark-submit entry: same options as the CLI command."""
-    try:
-        app(["validate", *argv], standalone_mode=False)
-    except typer.Exit as exc:
-        return exc.exit_code
-    return 0
+    """spark-submit entry: the options of `batch-router validate`, no subcommand."""
+    from jobs.cli_options import single_command_main
+
+    return single_command_main(validate, argv, "validate_logs.py")

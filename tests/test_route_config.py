@@ -157,3 +157,31 @@ def test_one_config_file_with_a_train_section_serves_every_command(tmp_path):
     assert res.exit_code == EXIT_BAD_INPUT
     assert "error: invalid configuration: logs.max_charz: Extra inputs are not permitted" in res.output
     assert "pydantic" not in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "message"),
+    [
+        ("jobs/route_logs.py", ["--routr", "r", "--logs", "l", "--out", "o"], "No such option: --routr"),
+        ("jobs/route_logs.py", ["--logs", "l", "--out", "o"], "Missing option '--router'"),
+        ("jobs/route_logs.py", ["--router", "r", "--logs", "l", "--out", "o"], "logs path not found: l"),
+        ("jobs/validate_logs.py", ["--logs", "l"], "Missing option '--out'"),
+    ],
+)
+def test_spark_submit_scripts_report_usage_errors_as_the_cli_does(tmp_path, script, args, message):
+    """What spark-submit runs (a cluster job, the Airflow DAG): no subcommand, and a misspelt or missing
+    option is the CLI's message with exit 2, not a click traceback."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, str(repo / script), *args], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    help_text = subprocess.run(
+        [sys.executable, str(repo / script), "--help"], capture_output=True, text=True, timeout=120
+    ).stdout
+    assert f"Usage: {Path(script).name} [OPTIONS]" in help_text  # no subcommand to type
