@@ -32,6 +32,7 @@ from jobs.route_setup import (
     apply_router_defaults,
     build_onnx_model,
     check_cache_dir,
+    check_out_dir,
     check_scorer_keys,
     embedder_conf,
     load_router_and_prices,
@@ -81,6 +82,7 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
 
     t_start = time.time()
     info, resolved = resolve_input(opts.logs, cfg)  # SchemaError before Spark starts
+    check_out_dir(opts)
     for line in optional_column_hints(info.schema.names, resolved.optional):
         log(line)
     router, prices = load_router_and_prices(opts)

@@ -38,6 +38,22 @@ def log(msg: str) -> None:
     print(f"[route] {msg}", flush=True)
 
 
+def check_out_dir(opts: RouteOptions) -> None:
+    """--out outside the logs (a later run would read the outputs as log rows) and outside the router."""
+    if any("://" in p for p in (opts.out, opts.logs, opts.router)):  # cluster URIs: not compared here
+        return
+    out = Path(os.path.realpath(opts.out))
+    why = {
+        "--logs": "a later run would read the outputs as log rows",
+        "--router": "training that router again replaces its directory as a whole",
+    }
+    for flag, given in (("--logs", opts.logs), ("--router", opts.router)):
+        if out.is_relative_to(os.path.realpath(given)):
+            raise RouteError(
+                f"--out {opts.out} is inside {flag} {given} ({why[flag]}): give --out a directory of its own"
+            )
+
+
 def load_router_and_prices(opts: RouteOptions):
     """Driver-side checks before Spark starts: router artefact, prices of all its models."""
     from router_core.pricing import PriceTable

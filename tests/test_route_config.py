@@ -185,3 +185,24 @@ def test_spark_submit_scripts_report_usage_errors_as_the_cli_does(tmp_path, scri
         [sys.executable, str(repo / script), "--help"], capture_output=True, text=True, timeout=120
     ).stdout
     assert f"Usage: {Path(script).name} [OPTIONS]" in help_text  # no subcommand to type
+
+
+def test_out_inside_the_logs_or_the_router_is_refused_before_spark(tmp_path, capsys):
+    import pandas as pd
+
+    from jobs.route_cmd import app_main
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    pd.DataFrame({"request_id": ["r1"], "prompt": ["hello"]}).to_parquet(logs / "part-0.parquet")
+    router = tmp_path / "router"
+    router.mkdir()
+    for out, flag, why in [
+        (logs, "--logs", "a later run would read the outputs as log rows"),
+        (logs / "routing", "--logs", "a later run would read the outputs as log rows"),
+        (router, "--router", "training that router again replaces its directory as a whole"),
+    ]:
+        assert app_main(["--router", str(router), "--logs", str(logs), "--out", str(out)]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"error: --out {out} is inside {flag}" in err and why in err, err
+    assert not (logs / "routing").exists()  # nothing written
