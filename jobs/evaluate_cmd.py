@@ -340,7 +340,12 @@ def evaluate(
         "file (default: detect). The baseline reads the router's training files with the formats train "
         "was given.",
     ),
-    out: str = typer.Option(..., "--out", help="Output directory: metrics.json and a PNG plot."),
+    out: str = typer.Option(
+        ...,
+        "--out",
+        help="Output directory: metrics.json and a PNG plot (quality vs share of strong calls for pair "
+        "routers, quality vs cost for N-model routers).",
+    ),
     strong: str | None = typer.Option(
         None,
         "--strong",

@@ -78,6 +78,7 @@ def test_pair_router(files, tmp_path):
     # The topic signal is easy: the router must beat random routing clearly.
     assert m["routers"]["ensemble"]["apgr"]["value"] > 0.6
     assert m["baseline"]["trained"] and m["baseline"]["train_prompts"] == 240
+    assert (out / "pair_quality_vs_strong_share.png").is_file()
     assert m["baseline"]["files"] == [files["train"]]
     assert (out / m["plot"]).stat().st_size > 0
     rows = {ln.split()[0]: ln.split() for ln in res.output.splitlines() if ln.strip()}
@@ -291,6 +292,8 @@ def test_a_route_output_given_as_router_is_one_line(tmp_path, files):
 def test_help_explains_every_option():
     res = CliRunner().invoke(app, ["evaluate", "--help"], terminal_width=200)
     assert res.exit_code == 0
+    flowing = " ".join(res.output.replace("│", " ").split())
+    assert "a PNG plot (quality vs share of strong calls for pair routers, quality vs cost for" in flowing
     for opt in ("--router", "--data", "--out", "--strong", "--weak", "--baseline-train", "--no-baseline",
                 "--holdout", "--holdout-salt", "--bootstrap", "--seed", "--prices", "--threads",
                 "--torch-threads", "--chunk", "--embed-cache", "--format"):  # fmt: skip
