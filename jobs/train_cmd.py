@@ -519,9 +519,10 @@ def train(
     run_train(opts, job_cfg)
 
 
-def _check_out(out: str) -> None:
+def _check_out(out: str, announce: bool = False) -> None:
     """Before any work: the router replaces --out as a whole, so --out must be new, empty or a router
-    (a route run's --out also holds a manifest.json, and its labels must not be deleted)."""
+    (a route run's --out also holds a manifest.json, and its labels must not be deleted). ``announce``:
+    say that a router there will be replaced."""
     from router_core.artifact import is_router_dir
 
     if os.path.exists(out) and not os.path.isdir(out):
@@ -531,12 +532,14 @@ def _check_out(out: str) -> None:
             f"--out {out} exists, is not empty and is not a router artefact; refusing to overwrite it "
             "(give a new directory, or a router's to replace it)"
         )
+    if announce and is_router_dir(out):
+        typer.echo(f"--out {out} holds a router: the new one replaces it when training ends")
 
 
 def run_train(opts: TrainOptions, job_cfg) -> None:
     """The train command without the CLI layer (raises BadInputError on bad input)."""
     out = str(opts.out)
-    _check_out(out)
+    _check_out(out, announce=True)
     if opts.threads:
         import torch
 

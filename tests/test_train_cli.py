@@ -210,6 +210,17 @@ def test_refuses_to_overwrite_foreign_directory(data_dir, tmp_path):
     assert (tmp_path / "keep.txt").read_text() == "precious"
 
 
+def test_a_router_in_out_is_replaced_and_the_run_says_so(data_dir, tmp_path):
+    args = ["--data", str(data_dir / "wide.parquet"), "--scorers", "knn", "--out", str(tmp_path / "r")]
+    first = run(args)
+    assert first.exit_code == 0 and "holds a router" not in first.output
+    second = run([*args, "--seed", "1"])
+    assert second.exit_code == 0, second.output
+    said = f"--out {tmp_path / 'r'} holds a router: the new one replaces it when training ends"
+    assert said in second.output
+    assert json.loads((tmp_path / "r" / "manifest.json").read_text())["seed"] == 1
+
+
 def test_refuses_to_overwrite_a_route_output_or_a_file(data_dir, tmp_path):
     # A route run's --out has a manifest.json too: it is not a router, and its labels must survive.
     route_out = tmp_path / "routing"
