@@ -361,7 +361,12 @@ def train(
         "the stack, calibration) is chosen for these prompts, with the --data sources as prior "
         "knowledge; --max-train keeps them first. A file is either --data or --target-data, not both.",
     ),
-    out: str | None = typer.Option(None, "--out", help="Output directory of the router artefact."),
+    out: str | None = typer.Option(
+        None,
+        "--out",
+        help="Output directory of the router artefact: a new or empty directory, or a router's, which is "
+        "replaced (anything else is refused).",
+    ),
     strong: str | None = typer.Option(None, "--strong", help="Strong model of a pair router (with --weak)."),
     weak: str | None = typer.Option(None, "--weak", help="Weak model of a pair router (with --strong)."),
     models: str | None = typer.Option(
