@@ -281,11 +281,11 @@ def _evaluate_multi(
     from router_core.outcomes import model_outcomes
 
     models = list(router.models)
-    cost_per_model = _costs(models, opts.prices)
-    try:
+    try:  # data for other models is the first thing to fix, before any price
         idx, true_q = model_outcomes(data, models)
     except ValueError as exc:
         fail(str(exc))
+    cost_per_model = _costs(models, opts.prices)
     keep = mask[idx]
     idx, true_q = idx[keep], true_q[keep]
     if len(idx) < 2:

@@ -264,6 +264,21 @@ def test_missing_router_and_prices(files, tmp_path):
     assert res.exit_code == 2 and "not found" in res.output
 
 
+def test_n_model_data_of_other_models_is_named_before_prices(files, tmp_path):
+    other = pd.read_parquet(files["test"]).rename(columns={"big": "large"})
+    other.to_parquet(tmp_path / "other.parquet")
+    cmd = [
+        "evaluate",
+        "--router",
+        str(files["dir"] / "multi_router"),
+        "--data",
+        str(tmp_path / "other.parquet"),
+    ]
+    res = runner.invoke(app, [*cmd, "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2
+    assert "['big'] not in the evaluation data" in res.output and "--prices" not in res.output
+
+
 def test_data_naming_the_models_otherwise_says_to_use_strong_and_weak(files, tmp_path):
     renamed = tmp_path / "renamed.parquet"
     pd.read_parquet(files["test"]).rename(columns={"big": "large"}).to_parquet(renamed)
