@@ -59,8 +59,9 @@ def files(tmp_path_factory, embedder):
     return {"dir": d, "train": train, "test": test, "prices": str(prices)}
 
 
-def _evaluate(files, router: str, out, *extra: str):
-    cmd = ["evaluate", "--router", str(files["dir"] / router), "--data", files["test"], "--out", str(out)]
+def _evaluate(files, router: str, out, *extra: str, data=None):
+    data = str(data or files["test"])
+    cmd = ["evaluate", "--router", str(files["dir"] / router), "--data", data, "--out", str(out)]
     return runner.invoke(app, [*cmd, *extra])
 
 
@@ -267,14 +268,7 @@ def test_missing_router_and_prices(files, tmp_path):
 def test_n_model_data_of_other_models_is_named_before_prices(files, tmp_path):
     other = pd.read_parquet(files["test"]).rename(columns={"big": "large"})
     other.to_parquet(tmp_path / "other.parquet")
-    cmd = [
-        "evaluate",
-        "--router",
-        str(files["dir"] / "multi_router"),
-        "--data",
-        str(tmp_path / "other.parquet"),
-    ]
-    res = runner.invoke(app, [*cmd, "--out", str(tmp_path / "out")])
+    res = _evaluate(files, "multi_router", tmp_path / "out", data=tmp_path / "other.parquet")
     assert res.exit_code == 2
     assert "['big'] not in the evaluation data" in res.output and "--prices" not in res.output
 
@@ -321,13 +315,7 @@ def test_a_pair_that_ties_on_every_prompt_is_a_one_line_error(files, tmp_path):
     df = pd.read_parquet(files["test"])
     df["small"] = df["big"]
     df.to_parquet(tmp_path / "tied.parquet")
-    cmd = [
-        "evaluate",
-        "--router",
-        str(files["dir"] / "pair_router"),
-        "--data",
-        str(tmp_path / "tied.parquet"),
-    ]
-    res = runner.invoke(app, [*cmd, "--out", str(tmp_path / "out"), "--no-baseline", "--bootstrap", "10"])
+    tied = tmp_path / "tied.parquet"
+    res = _evaluate(files, "pair_router", tmp_path / "out", "--no-baseline", "--bootstrap", "10", data=tied)
     assert res.exit_code == 2, res.output
     assert "same mean quality" in res.output and "Traceback" not in res.output
