@@ -344,7 +344,7 @@ def _array_has(f: Path, names: list[str]) -> list[str]:
         data = fh.read()
     if not _keys_pattern(names).search(data):
         return []
-    values = _parsed(data.lstrip(b"\xef\xbb\xbf"))  # past a byte-order mark
+    values = _json_value(data.decode("utf-8", "replace"))
     rows = [v for v in values if isinstance(v, dict)] if isinstance(values, list) else []
     return [n for n in names if any(path_value(row, n) is not MISSING for row in rows)]
 
@@ -371,7 +371,11 @@ def _no_object_message(files: list[Path], fmt: str) -> str:
 def _whole_json(f: Path) -> object:
     """The JSON value of a whole file of up to _ARRAY_HEAD_CHARS characters, else None."""
     with open_text(f) as fh:
-        text = fh.read(_ARRAY_HEAD_CHARS)
+        return _json_value(fh.read(_ARRAY_HEAD_CHARS))
+
+
+def _json_value(text: str) -> object:
+    """The JSON value of a file's text (past a byte-order mark), else None."""
     try:
         return json.loads(_skip_bom_and_space(text))
     except (ValueError, RecursionError):

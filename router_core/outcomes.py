@@ -82,7 +82,10 @@ def model_outcomes(data: Any, models: Sequence[str]) -> tuple[np.ndarray, np.nda
     """(prompt_idx, true quality [n, len(models)]) for prompts scored on every model (N-model eval)."""
     missing = [m for m in models if m not in data.models]
     if missing:
-        raise ValueError(f"model(s) {missing} not in the evaluation data; present: {data.models}")
+        from router_core.training_data import did_you_mean
+
+        hint = did_you_mean(missing, data.models)
+        raise ValueError(f"model(s) {missing} not in the evaluation data{hint}; present: {data.models}")
     cols = [data.models.index(m) for m in models]
     q = data.scores[:, cols].astype(np.float64)
     keep = np.flatnonzero(~np.isnan(q).any(axis=1))

@@ -271,6 +271,9 @@ def test_n_model_data_of_other_models_is_named_before_prices(files, tmp_path):
     res = _evaluate(files, "multi_router", tmp_path / "out", data=tmp_path / "other.parquet")
     assert res.exit_code == 2
     assert "['big'] not in the evaluation data" in res.output and "--prices" not in res.output
+    pd.read_parquet(files["test"]).rename(columns={"big": "Big"}).to_parquet(tmp_path / "cased.parquet")
+    res = _evaluate(files, "multi_router", tmp_path / "out", data=tmp_path / "cased.parquet")
+    assert res.exit_code == 2 and "['big'] not in the evaluation data (did you mean 'Big'?)" in res.output
 
 
 def test_data_naming_the_models_otherwise_says_to_use_strong_and_weak(files, tmp_path):
