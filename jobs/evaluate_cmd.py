@@ -153,7 +153,7 @@ def _evaluate_pair(
     files: list[str],
 ) -> dict[str, Any]:
     from router_core.baseline import pair_baseline_scores
-    from router_core.evaluation import pair_metrics, pair_reference, pair_table, plot_pair
+    from router_core.evaluation import PGR_MIN_GAP, pair_metrics, pair_reference, pair_table, plot_pair
     from router_core.outcomes import pair_outcomes
 
     try:
@@ -168,9 +168,8 @@ def _evaluate_pair(
     idx, q_s, q_w = tg.prompt_idx[keep], tg.q_strong[keep], tg.q_weak[keep]
     if len(idx) < 2:
         fail(f"only {len(idx)} evaluation prompt(s) with outcomes for '{s_data}' vs '{w_data}'")
-    # PGR is a share of the strong model's quality gain over the weak one: without a gap it is undefined
-    # (the condition of evaluation.pair_metrics, checked before anything is embedded).
-    if abs(float(q_s.mean() - q_w.mean())) <= 1e-12:
+    # pair_metrics' condition, checked before anything is embedded
+    if abs(float(q_s.mean() - q_w.mean())) <= PGR_MIN_GAP:
         fail(
             f"'{s_data}' and '{w_data}' have the same mean quality on these {len(idx):,} prompts: PGR, the "
             "share of the strong model's gain that routing keeps, is undefined"

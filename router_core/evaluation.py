@@ -24,6 +24,8 @@ import numpy as np
 from router_core.intervals import percentile_ci
 
 CPT_LEVELS = (0.2, 0.5, 0.8)
+# A mean quality gap between strong and weak at or below this leaves PGR (a share of the gap) undefined
+PGR_MIN_GAP = 1e-12
 _BOOT_CHUNK = 128  # bootstrap replicates per vectorised block (bounds memory at ~chunk * n floats)
 
 
@@ -71,7 +73,7 @@ def pair_curves(
     quality = q_w + np.concatenate([zero, np.cumsum(g, axis=1)], axis=1) / total
     gap = q_s - q_w
     with np.errstate(divide="ignore", invalid="ignore"):
-        pgr = np.where(np.abs(gap) > 1e-12, (quality - q_w) / gap, np.nan)
+        pgr = np.where(np.abs(gap) > PGR_MIN_GAP, (quality - q_w) / gap, np.nan)
     return share, quality, pgr
 
 
