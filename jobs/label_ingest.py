@@ -69,30 +69,60 @@ def _given_results(paths: list[str], judge_ids: set[str]) -> dict[str, Result]:
     return results
 
 
-def _read_inputs(judgements: list[str], given: list[str]) -> tuple[list[dict], dict[str, Result]]:
+def _each_once(directories: list[str]) -> list[str]:
+    """The directories in order, one given twice (perhaps spelled another way) kept once."""
+    first: dict[Path, str] = {}
+    for d in directories:
+        first.setdefault(Path(d).resolve(), d)
+    return list(first.values())
+
+
+def _shared_ids(indexes: dict[str, list[dict]]) -> set[str]:
+    """Judge custom_ids found in more than one judge directory (rounds whose request ids repeat)."""
+    seen: Counter[str] = Counter()
+    for rows in indexes.values():
+        seen.update({str(row["judge_custom_id"]) for row in rows})
+    return {cid for cid, n in seen.items() if n > 1}
+
+
+def _read_inputs(judgements: list[str], given: list[str]) -> list[tuple[list[dict], dict[str, Result]]]:
+    """(judge index, results) per judge directory. Each directory keeps its own results: two rounds of
+    labelling may number their requests alike, and one's verdicts must not answer the other's."""
     indexes: dict[str, list[dict]] = {}
-    results: dict[str, Result] = {}
+    results: dict[str, dict[str, Result]] = {}
     try:
-        for d in judgements:
-            indexes[d], collected = _read_judgements(Path(d))
-            results.update(collected)
+        for d in _each_once(judgements):
+            indexes[d], results[d] = _read_judgements(Path(d))
         judge_ids = {str(row["judge_custom_id"]) for rows in indexes.values() for row in rows}
-        merge_results(results, _given_results(given, judge_ids))
+        found = _given_results(given, judge_ids)
     except BatchFileError as exc:
         raise LabelInputError(str(exc)) from None
+    if found and (shared := _shared_ids(indexes) & set(found)):
+        raise LabelInputError(
+            f"--results answers {len(shared):,} judge requests (e.g. {min(shared)}) that several "
+            "--judgements directories hold: ingest those directories one at a time, each with its own "
+            "--results"
+        )
     for d, rows in indexes.items():
-        if not any(str(row["judge_custom_id"]) in results for row in rows):
+        ids = {str(row["judge_custom_id"]) for row in rows}
+        merge_results(results[d], {cid: r for cid, r in found.items() if cid in ids})
+        if not ids & set(results[d]):
             raise LabelInputError(
                 f"no judgements for {d}: run `batch-router batch submit {d}` and `batch collect {d}`, "
                 "pass the judge's Batch output files you downloaded with --results, or run `label judge "
                 "--endpoint URL`"
             )
-    return [row for rows in indexes.values() for row in rows], results
+    return [(indexes[d], results[d]) for d in indexes]
 
 
 def run_ingest(judgements: list[str], out: str, given_results: list[str] | None = None) -> dict[str, Any]:
-    index, results = _read_inputs(judgements, list(given_results or []))
-    battles, quarantine = battles_from_verdicts(index, results)
+    battles, quarantine, pairs = [], [], 0
+    results: list[Result] = []
+    for index, found in _read_inputs(judgements, list(given_results or [])):
+        b, q = battles_from_verdicts(index, found)
+        battles, quarantine = battles + b, quarantine + q
+        pairs += len({(row["custom_id"], row["model_a"], row["model_b"]) for row in index})
+        results += found.values()
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     bdf = pd.DataFrame(battles, columns=BATTLE_COLUMNS)
@@ -101,7 +131,6 @@ def run_ingest(judgements: list[str], out: str, given_results: list[str] | None 
     qdf = pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS)
     qdf.to_parquet(quarantine_path(out_path), index=False)
     disagree = int((~bdf["both_order_agreement"]).sum())
-    pairs = len({(row["custom_id"], row["model_a"], row["model_b"]) for row in index})
     summary = {
         "battles": len(bdf),
         "pairs_without_battle": pairs - len(bdf),
@@ -109,8 +138,8 @@ def run_ingest(judgements: list[str], out: str, given_results: list[str] | None 
         "order_disagreements_as_ties": disagree,
         "quarantined_judgements": len(qdf),
         "quarantine_by_reason": dict(Counter(qdf["reason"])),
-        "judge_prompt_tokens": sum(r.usage()[0] for r in results.values()),
-        "judge_completion_tokens": sum(r.usage()[1] for r in results.values()),
+        "judge_prompt_tokens": sum(r.usage()[0] for r in results),
+        "judge_completion_tokens": sum(r.usage()[1] for r in results),
         "out": str(out_path),
         "quarantine": str(quarantine_path(out_path)),
     }

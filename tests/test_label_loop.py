@@ -700,3 +700,28 @@ def test_sample_request_directories_are_named_as_dispatch_and_never_shared(tmp_p
     for model, (path,) in files.items():
         lines = (tmp_path / "s" / path).read_text().splitlines()
         assert len(lines) == 4 and {json.loads(x)["body"]["model"] for x in lines} == {model}
+
+
+def test_ingest_of_two_rounds_whose_request_ids_repeat_keeps_every_battle(server, tmp_path):
+    """Two labelling rounds of Batch input files both number their requests task-0, task-1, ...: ingesting
+    both judge directories keeps each round's battles with its own prompts and verdicts."""
+    fake, url = server
+    judges = []
+    for k, prompts in enumerate([["HARD proof one", "HARD proof two"], ["Easy one", "Easy two"]]):
+        (tmp_path / f"round{k}").mkdir()
+        sample = answered_sample(tmp_path / f"round{k}", url, 2, prompts=prompts)  # ids p0, p1 both times
+        judges.append(tmp_path / f"judge{k}")
+        assert cli(*judge_cmd(sample, judges[-1], url)).exit_code == 0
+    battles = tmp_path / "b.parquet"
+    res = cli("label", "ingest", "--judgements", str(judges[0]), "--judgements", str(judges[1]),
+              "--out", str(battles))  # fmt: skip
+    assert res.exit_code == 0, res.output
+    b = pd.read_parquet(battles).set_index("prompt")
+    assert sorted(b.index) == ["Easy one", "Easy two", "HARD proof one", "HARD proof two"]
+    assert set(b.loc[["HARD proof one", "HARD proof two"], "winner"]) == {"model_a"}  # the strong model
+    assert set(b.loc[["Easy one", "Easy two"], "winner"]) == {"tie"}
+    # Verdicts given by hand cannot say which round they answer.
+    outputs = next(judges[0].rglob("*.output.jsonl"))
+    res = cli("label", "ingest", "--judgements", str(judges[0]), "--judgements", str(judges[1]),
+              "--out", str(battles), "--results", str(outputs))  # fmt: skip
+    assert res.exit_code == EXIT_BAD_INPUT and "ingest those directories one at a time" in res.output
