@@ -168,6 +168,24 @@ def _request_files(out: Path, sample: pd.DataFrame, models: list[str]) -> dict[s
     return files
 
 
+def _check_logged_answers(cands: pd.DataFrame, models: list[str], column: str) -> None:
+    """A logged answer stands in for the model that served it, so the logs must name that model, as one
+    of ``models``: otherwise --response-column would be ignored and every model asked (and paid)."""
+    served = cands["model"]
+    if served.isna().all():
+        raise LabelInputError(
+            f"--response-column {column}: the logs do not say which model served each request (no model "
+            "column; --column model=NAME names it)"
+        )
+    logged = cands["response"].map(lambda r: isinstance(r, str) and bool(r))
+    if not (logged & served.isin(models)).any():
+        found = ", ".join(sorted(set(served[logged].dropna().astype(str)))[:5]) or "none"
+        raise LabelInputError(
+            f"--response-column {column}: no logged answer comes from {' or '.join(models)} (served by: "
+            f"{found}); name the models with --models as the logs' model column does"
+        )
+
+
 def _body(value: str | None) -> dict[str, Any] | None:
     return json.loads(value) if isinstance(value, str) else None
 
@@ -206,6 +224,8 @@ def run_sample(opts: SampleOptions, cfg: JobConfig) -> dict[str, Any]:
     log(f"{len(cands):,} valid requests in {opts.logs}" + (f"; skipped {skipped}" if skipped else ""))
     if cands.empty:
         raise LabelInputError(f"no valid requests to sample in {opts.logs}")
+    if opts.response_column:
+        _check_logged_answers(cands, models, opts.response_column)
     picks, info = choose(cands, opts, router)
     sample = cands.iloc[[p.index for p in picks]].reset_index(drop=True)
     sample.insert(0, "custom_id", sample["request_id"].astype(str))

@@ -725,3 +725,20 @@ def test_ingest_of_two_rounds_whose_request_ids_repeat_keeps_every_battle(server
     res = cli("label", "ingest", "--judgements", str(judges[0]), "--judgements", str(judges[1]),
               "--out", str(battles), "--results", str(outputs))  # fmt: skip
     assert res.exit_code == EXIT_BAD_INPUT and "ingest those directories one at a time" in res.output
+
+
+def test_logged_answers_that_name_no_model_of_the_sample_are_an_error(tmp_path):
+    """--response-column keeps the served model's answer; logs that cannot say it came from one of the
+    models would otherwise have every model asked, the column silently ignored."""
+    frame = pd.DataFrame({"request_id": ["a", "b"], "prompt": ["One?", "Two?"], "answer": ["1", "2"]})
+    args = ["--n", "2", "--models", f"{STRONG},{WEAK}", "--response-column", "answer"]
+    frame.to_json(tmp_path / "no_model.jsonl", orient="records", lines=True)
+    res = cli(
+        "label", "sample", "--logs", str(tmp_path / "no_model.jsonl"), "--out", str(tmp_path / "s1"), *args
+    )
+    assert res.exit_code == EXIT_BAD_INPUT and "do not say which model served each request" in res.output
+    frame.assign(model=f"{STRONG}-2024-08-06").to_csv(tmp_path / "dated.csv", index=False)
+    res = cli("label", "sample", "--logs", str(tmp_path / "dated.csv"), "--out", str(tmp_path / "s2"), *args)
+    assert res.exit_code == EXIT_BAD_INPUT, res.output
+    assert f"no logged answer comes from {STRONG} or {WEAK} (served by: {STRONG}-2024-08-06)" in res.output
+    assert not (tmp_path / "s1").exists() and not (tmp_path / "s2").exists()
