@@ -147,15 +147,29 @@ def plot_reliability(cal: dict[str, Any]) -> str:
     return png(f)
 
 
-def _calibration(cal: dict[str, Any], router: dict[str, Any]) -> list[str]:
-    est = (
+def _unaudited_estimate(cal: dict[str, Any]) -> str:
+    """The recalibrated expected PGR of the unaudited requests, or why there is none."""
+    if not cal["n_unaudited"]:
+        return "Every routed request is audited, so no model-based estimate is needed."
+    head = (
         f"Recalibrated ({_esc(cal['method'])}) expected PGR of the {cal['n_unaudited']:,} unaudited routed "
-        f"requests: {_v('calibrated_pgr_unaudited', cal['pgr_unaudited'], pct(cal['pgr_unaudited']))} "
-        f"(95% CI {ci_text(cal['pgr_unaudited_ci'])}, from refitting the calibration on resampled audits); "
-        f"uncalibrated on the same requests: {pct(cal['uncalibrated_pgr_unaudited'])}."
-        if cal["n_unaudited"]
-        else "Every routed request is audited, so no model-based estimate is needed."
+        "requests: "
     )
+    raw = f"uncalibrated on the same requests: {pct(cal['uncalibrated_pgr_unaudited'])}."
+    if cal["pgr_unaudited"] is None:
+        return (
+            f"{head}{_v('calibrated_pgr_unaudited', None, 'undefined')} (recalibrated, the strong model is "
+            f"expected to be exactly as good as the weak one on them: there is no gap to retain); {raw}"
+        )
+    return (
+        f"{head}{_v('calibrated_pgr_unaudited', cal['pgr_unaudited'], pct(cal['pgr_unaudited']))} "
+        f"(95% CI {ci_text(cal['pgr_unaudited_ci'])}, from refitting the calibration on resampled audits); "
+        + raw
+    )
+
+
+def _calibration(cal: dict[str, Any], router: dict[str, Any]) -> list[str]:
+    est = _unaudited_estimate(cal)
     return [
         "<h2>Calibration of strong_win_prob</h2>",
         f'<figure style="max-width:680px"><img alt="reliability diagram" data-plot="reliability" '

@@ -95,18 +95,31 @@ def calibration_report(
     }
     if len(p_rest) == 0:
         return out
-    out["pgr_unaudited"] = expected_pgr(cal(p_rest), strong_rest)
     den = p_rest.sum()
     out["uncalibrated_pgr_unaudited"] = float(p_rest[strong_rest].sum() / den) if den > 0 else None
+    pgr = expected_pgr(cal(p_rest), strong_rest)
+    if not np.isfinite(pgr):
+        # No expected gap between the models to retain: an interval around an undefined figure
+        # would read as an estimate.
+        return out
+    out["pgr_unaudited"] = pgr
+    out["pgr_unaudited_ci"] = _refit_ci(p_audit, t_audit, p_rest, strong_rest, n_boot, seed)
+    return out
+
+
+def _refit_ci(
+    p_audit: np.ndarray,
+    t_audit: np.ndarray,
+    p_rest: np.ndarray,
+    strong_rest: np.ndarray,
+    n_boot: int,
+    seed: int,
+) -> list[float] | None:
+    """95% CI of the recalibrated expected PGR, the calibrator refitted on ``n_boot`` resampled audits."""
     rng = np.random.default_rng(seed)
     boot = []
     for _ in range(n_boot):
         i = rng.integers(0, len(p_audit), len(p_audit))
         boot.append(expected_pgr(fit_calibrator(p_audit[i], t_audit[i])[1](p_rest), strong_rest))
     ci = percentile_ci(np.asarray(boot), min_n=2)
-    if ci:
-        out["pgr_unaudited_ci"] = list(ci)
-    for k in ("pgr_unaudited", "uncalibrated_pgr_unaudited"):
-        if out[k] is not None and not np.isfinite(out[k]):
-            out[k] = None
-    return out
+    return list(ci) if ci else None

@@ -14,6 +14,7 @@ from test_savings import ROWS, write_fixture
 from typer.testing import CliRunner
 
 from jobs.app import EXIT_BAD_INPUT, app
+from jobs.report_audit import _calibration
 from jobs.savings import run_savings
 from jobs.savings_cmd import app_main  # noqa: F401  (registers the command on the app)
 from router_core.audit import MIN_GROUP_N, AuditSample, audit_summary, pair_figures
@@ -227,6 +228,18 @@ def test_calibration_recovers_compressed_probabilities():
     # the observed outcome spreads far wider than the squeezed probabilities
     assert bins[-1]["observed"] - bins[0]["observed"] > 3 * (bins[-1]["p_mean"] - bins[0]["p_mean"])
     assert rep["brier_calibrated_in_sample"] < rep["brier_raw"]
+
+
+def test_an_undefined_recalibrated_pgr_has_no_interval():
+    """An audit on which the strong model wins exactly half the time recalibrates every request to 0.5:
+    no expected gap between the models, so no PGR, and no interval that would read as one."""
+    p, t = np.full(200, 0.6), np.r_[np.ones(100), np.zeros(100)]
+    rep = calibration_report(p, t, np.array([0.3, 0.7]), np.array([False, True]), n_boot=20)
+    assert rep["method"] == "isotonic" and rep["pgr_unaudited"] is None
+    assert rep["pgr_unaudited_ci"] is None and rep["uncalibrated_pgr_unaudited"] == 0.7
+    text = " ".join(_calibration(rep, {"strong": "s", "weak": "w"}))
+    assert "unaudited routed requests: <span" in text and ">undefined</span> (recalibrated" in text
+    assert "95% CI" not in text and "uncalibrated on the same requests: 70.0%" in text
 
 
 def test_small_audit_uses_platt_and_bins_hand_computed():
