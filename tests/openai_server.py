@@ -70,6 +70,7 @@ class FakeOpenAI:
         self.hold_after: int | None = None  # set: chat answers after this many wait for `release`
         self.release = threading.Event()
         self.chat_answers = 0  # chat calls answered 200, for hold_after
+        self.fail_batches = 0  # the next k batches to finish fail as a whole (an enqueued-token limit)
         self.httpd: ThreadingHTTPServer | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -174,6 +175,12 @@ class FakeOpenAI:
 
     def process_batch(self, batch: dict[str, Any]) -> None:
         lines = self.files[batch["input_file_id"]]["content"].decode().splitlines()
+        if self.fail_batches:
+            self.fail_batches -= 1
+            error = {"code": "token_limit_exceeded", "message": "Enqueued token limit reached", "line": None}
+            batch.update(status="failed", errors={"object": "list", "data": [error]})
+            batch["request_counts"] = {"total": len(lines), "completed": 0, "failed": 0}
+            return
         out, err = [], []
         for raw in lines:
             req = json.loads(raw)
@@ -282,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(404, {"error": {"message": "no batch"}})
             with s.lock:
                 s.polls[b["id"]] += 1
-                if b["status"] != "completed":
+                if b["status"] not in ("completed", "failed"):
                     b["status"] = "in_progress"
                     if s.polls[b["id"]] >= s.polls_to_complete:
                         s.process_batch(b)

@@ -742,3 +742,31 @@ def test_logged_answers_that_name_no_model_of_the_sample_are_an_error(tmp_path):
     assert res.exit_code == EXIT_BAD_INPUT, res.output
     assert f"no logged answer comes from {STRONG} or {WEAK} (served by: {STRONG}-2024-08-06)" in res.output
     assert not (tmp_path / "s1").exists() and not (tmp_path / "s2").exists()
+
+
+def test_a_batch_the_server_failed_as_a_whole_is_submitted_again(server, tmp_path):
+    """A batch that fails before answering anything (OpenAI's enqueued-token limit) leaves its requests
+    unanswered: a re-run of `batch submit` creates it again, where a batch that answered is never sent
+    twice, and `batch collect` then fetches the new batch's answers."""
+    fake, url = server
+    logs = tmp_path / "logs.parquet"
+    write_logs(logs)
+    sample = tmp_path / "s"
+    res = cli("label", "sample", "--logs", str(logs), "--n", "4", "--out", str(sample),
+              "--models", f"{STRONG},{WEAK}")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    fake.fail_batches, fake.polls_to_complete = 1, 1
+    assert cli("batch", "submit", str(sample), "--base-url", url).exit_code == 0
+    res = cli("batch", "collect", str(sample), "--wait", "--poll-s", "0")
+    assert res.exit_code == 0 and "token_limit_exceeded" in res.output, res.output
+    assert "re-run `batch submit" in res.output
+    failed = next(f for f in json.loads((sample / "_batch_summary.json").read_text())["files"]
+                  if f["status"] == "failed")  # fmt: skip
+    res = cli("batch", "submit", str(sample), "--base-url", url)
+    assert res.exit_code == 0 and "1 submitted, 1 already submitted" in res.output, res.output
+    request_file = sample / failed["file"]
+    assert fake.batches_created_for(request_file.read_bytes()) == 2
+    res = cli("batch", "collect", str(sample), "--wait", "--poll-s", "0")
+    assert res.exit_code == 0 and "2 of 2 batches finished: 8 answered, 0 failed, 0 missing" in res.output
+    assert cli("batch", "submit", str(sample), "--base-url", url).exit_code == 0  # nothing left to send
+    assert fake.batches_created_for(request_file.read_bytes()) == 2

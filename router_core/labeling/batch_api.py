@@ -2,11 +2,11 @@
 re-running either step is safe.
 
 A file is identified by its path under the submitted directory and the SHA-256 of its content: the same
-content is never submitted twice (a changed file is a new submission). Each batch carries that identity
-in its metadata, so a batch created just before a crash (not yet journaled) is found on the server
-instead of being created again. Outputs land next to each request file as ``part-N.output.jsonl`` and
-``part-N.errors.jsonl``, and every ``custom_id`` of the request file is accounted for (answered, failed
-or missing).
+content is never submitted twice (a changed file is a new submission), unless its batch failed as a
+whole and so answered nothing. Each batch carries that identity in its metadata, so a batch created just
+before a crash (not yet journaled) is found on the server instead of being created again. Outputs land
+next to each request file as ``part-N.output.jsonl`` and ``part-N.errors.jsonl``, and every
+``custom_id`` of the request file is accounted for (answered, failed or missing).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from router_core.labeling.journal import Journal
 
 JOURNAL_NAME = "_batch_journal.jsonl"
 FINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
+# A batch that failed as a whole (validation, an enqueued-token limit) answered nothing: submitting its
+# file again pays for nothing twice. Expired and cancelled ones keep answers, so they are not resent.
+FAILED = "failed"
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses")
 
 
@@ -94,7 +97,7 @@ def _existing_batches(client: Any, limit: int = 1000) -> dict[tuple[str, str], s
     found: dict[tuple[str, str], str] = {}
     for i, b in enumerate(client.batches.list(limit=100)):
         meta = b.metadata or {}
-        if "batch_router_sha256" in meta:
+        if "batch_router_sha256" in meta and b.status != FAILED:
             found.setdefault((meta.get("batch_router_file"), meta["batch_router_sha256"]), b.id)
         if i + 1 >= limit:
             break
@@ -113,11 +116,14 @@ def submit(
     endpoints = {p: check_request_file(p) for p in files}  # every file checked before anything is sent
     events = journal.read()
     created, uploaded = _latest(events, "created"), _latest(events, "uploaded")
+    failed = _failed_batches(events)
     remote: dict[tuple[str, str], str] | None = None
     summary: dict[str, Any] = {"submitted": [], "already_submitted": [], "recovered": []}
     for path in files:
         key = file_key(root, path)
-        if key in created:
+        if key in created and created[key]["batch_id"] in failed:
+            log(f"{key[0]}: its batch {created[key]['batch_id']} failed as a whole: submitting it again")
+        elif key in created:
             summary["already_submitted"].append({"file": key[0], "batch_id": created[key]["batch_id"]})
             log(f"{key[0]}: already submitted as {created[key]['batch_id']}")
             continue
@@ -145,6 +151,11 @@ def submit(
         summary["submitted"].append({"file": key[0], "batch_id": batch.id})
         log(f"{key[0]}: submitted as {batch.id} ({endpoints[path]}, file {file_id})")
     return summary
+
+
+def _failed_batches(events: list[dict[str, Any]]) -> set[str]:
+    """Ids of the batches `collect` found failed as a whole."""
+    return {e["batch_id"] for e in events if e.get("event") == "collected" and e.get("status") == FAILED}
 
 
 def _set_aside_stale_outputs(path: Path, sha: str, log: Callable[[str], None]) -> None:
@@ -221,7 +232,8 @@ def collect(
             if not path.exists() or file_key(root, path) != key:
                 superseded.append({"file": key[0], "batch_id": ev["batch_id"]})
                 continue
-            if key in collected and (output_path(path).exists() or errors_path(path).exists()):
+            was_collected = key in collected and collected[key]["batch_id"] == ev["batch_id"]
+            if was_collected and (output_path(path).exists() or errors_path(path).exists()):
                 files.append({"file": key[0], "batch_id": ev["batch_id"], "status": collected[key]["status"],
                               **_account(path)})  # fmt: skip
                 continue
@@ -236,6 +248,8 @@ def collect(
                     f"failed, {f['missing']} missing of {f['requests']}")  # fmt: skip
                 for err in f.get("batch_errors", []):
                     log(f"{f['file']}: the server refused the batch: {err}")
+                if f["status"] == FAILED:
+                    log(f"{f['file']}: the batch answered nothing: re-run `batch submit` to create it again")
             else:
                 log(f"{f['file']}: {f['status']} ({f['batch_id']}), counts {f['request_counts']}")
         done = not pending or not wait or (timeout_s is not None and time.time() - t0 >= timeout_s)
