@@ -20,7 +20,10 @@ batch_app = typer.Typer(
 app.add_typer(batch_app, name="batch")
 
 BaseUrlOpt = typer.Option(
-    None, "--base-url", help="API base URL (default: config label.base_url, else OpenAI)."
+    None,
+    "--base-url",
+    help="API base URL (default: config label.base_url, else OpenAI); `label judge --endpoint` takes the "
+    "same URL to call the judge directly instead of through batches.",
 )
 CollectBaseUrlOpt = typer.Option(
     None,

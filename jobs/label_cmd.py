@@ -137,7 +137,9 @@ def judge(
     endpoint: str | None = typer.Option(
         None,
         "--endpoint",
-        help="OpenAI-compatible base URL (e.g. http://host:8000/v1): judge now, not as Batch files.",
+        help="OpenAI-compatible base URL (e.g. http://host:8000/v1), the URL `batch submit --base-url` "
+        "takes: judge now with direct calls. Without it, the judge requests are Batch files for "
+        "`batch submit`.",
     ),
     api_key_env: str | None = ApiKeyEnvOpt,
     concurrency: int = typer.Option(8, "--concurrency", help="--endpoint: calls in flight at once."),

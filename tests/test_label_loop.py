@@ -453,6 +453,17 @@ def test_ingest_help_points_to_target_data():
     assert res.exit_code == 0 and "train --target-data" in res.output
 
 
+@pytest.mark.parametrize(
+    "command, other",
+    [(["label", "judge"], "`batch submit --base-url`"), (["batch", "submit"], "`label judge --endpoint`")],
+)
+def test_the_judge_endpoint_and_the_batch_base_url_point_to_each_other(command, other):
+    """Both name one server's base URL; no shared flag, since --endpoint also switches the judge from
+    Batch files to direct calls."""
+    res = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "300"})
+    assert res.exit_code == 0 and other in " ".join(res.output.replace("│", " ").split())
+
+
 def test_one_line_errors(server, tmp_path):
     fake, url = server
     logs = tmp_path / "logs.parquet"
