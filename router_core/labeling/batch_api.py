@@ -28,13 +28,14 @@ from router_core.labeling.batch_files import (
     write_text_atomic,
 )
 from router_core.labeling.journal import Journal
+from router_core.log_rows import BATCH_URL, ENDPOINT_OF_URL, RESPONSES_URL
 
 JOURNAL_NAME = "_batch_journal.jsonl"
 FINAL_STATUSES = ("completed", "failed", "expired", "cancelled")
 # A batch that failed as a whole (validation, an enqueued-token limit) answered nothing: submitting its
 # file again pays for nothing twice. Expired and cancelled ones keep answers, so they are not resent.
 FAILED = "failed"
-ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/completions", "/v1/responses")
+ENDPOINTS = (BATCH_URL, "/v1/embeddings", "/v1/completions", RESPONSES_URL)
 
 
 def journal_for(root: Path) -> Journal:
@@ -83,7 +84,7 @@ def check_request_file(path: Path) -> str:
         raise BatchFileError(f"{path}: a Batch file needs one endpoint, found {sorted(urls)}")
     url = urls.pop()
     if url not in ENDPOINTS:
-        azure = f"/v1{url}" in ENDPOINTS  # Azure OpenAI's Batch files name endpoints without /v1
+        azure = ENDPOINT_OF_URL.get(url, url) != url  # the Azure OpenAI spelling of another endpoint
         hint = "; it is Azure OpenAI's form: submit the file with Azure OpenAI's Batch API" if azure else ""
         raise BatchFileError(
             f"{path}: endpoint {url} is not a Batch API endpoint ({', '.join(ENDPOINTS)}){hint}"

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from router_core.batch_files import ANTHROPIC_LINE_KEYS, LINE_KEYS, MAX_BYTES, MAX_REQUESTS, chunk_numbers
+from router_core.log_rows import BATCH_URL
 
-CHAT_URL = "/v1/chat/completions"
 OUTPUT_SUFFIX = ".output.jsonl"
 ERRORS_SUFFIX = ".errors.jsonl"
 
@@ -25,7 +25,7 @@ class BatchFileError(ValueError):
     """A Batch file that cannot be read as one (bad JSON, missing custom_id, duplicate ids)."""
 
 
-def request_line(custom_id: str, body: Mapping[str, Any], url: str = CHAT_URL) -> dict[str, Any]:
+def request_line(custom_id: str, body: Mapping[str, Any], url: str = BATCH_URL) -> dict[str, Any]:
     return {"custom_id": custom_id, "method": "POST", "url": url, "body": dict(body)}
 
 
