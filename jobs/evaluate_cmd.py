@@ -142,18 +142,12 @@ def _write(out: str, name: str, obj: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------- pair
 
 
-def _evaluate_pair(
-    router,
-    data,
-    s_data: str,
-    w_data: str,
-    base_data,
-    opts: EvaluateOptions,
-    mask: np.ndarray,
-    files: list[str],
-) -> dict[str, Any]:
-    from router_core.baseline import pair_baseline_scores
-    from router_core.evaluation import PGR_MIN_GAP, pair_metrics, pair_reference, pair_table, plot_pair
+def _pair_targets(
+    router, data, s_data: str, w_data: str, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(prompt indices, strong quality, weak quality, outcome kind) of the evaluated prompts, checked to
+    define a PGR before anything is embedded."""
+    from router_core.evaluation import PGR_MIN_GAP
     from router_core.outcomes import pair_outcomes
 
     try:
@@ -168,33 +162,55 @@ def _evaluate_pair(
     idx, q_s, q_w = tg.prompt_idx[keep], tg.q_strong[keep], tg.q_weak[keep]
     if len(idx) < 2:
         fail(f"only {len(idx)} evaluation prompt(s) with outcomes for '{s_data}' vs '{w_data}'")
-    # pair_metrics' condition, checked before anything is embedded
+    # pair_metrics' condition
     if abs(float(q_s.mean() - q_w.mean())) <= PGR_MIN_GAP:
         fail(
             f"'{s_data}' and '{w_data}' have the same mean quality on these {len(idx):,} prompts: PGR, the "
             "share of the strong model's gain that routing keeps, is undefined"
         )
-    texts = [data.prompts[i] for i in idx]
-    _log(
-        f"pair evaluation: {s_data} (strong) vs {w_data} (weak) on {len(idx):,} prompts "
-        f"(outcomes from {tg.kind})"
-    )
-    emb = _embed(texts, router.embedder_id, opts)
+    return idx, q_s, q_w, tg.kind
 
-    if router.is_pair:
-        from router_core.scorers.llm_client import LLMScorerError
 
-        try:
-            parts = _chunked(lambda sl: router.score(emb[sl], texts[sl]), len(texts), opts.chunk, "scored")
-        except LLMScorerError as exc:  # the llm scorer's endpoint: key, model, retries exhausted
-            fail(str(exc))
-        outs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        scores = {k.removeprefix("score_"): v for k, v in outs.items() if k.startswith("score_")}
-        scores["ensemble"] = outs["strong_win_prob"]
-    else:  # an N-model router asked about one pair: rank by predicted quality gap
-        preds = _multi_predictions(router, emb, texts, opts.chunk)
+def _pair_scores(
+    router, emb: np.ndarray, texts: list[str], s_data: str, w_data: str, chunk: int
+) -> dict[str, np.ndarray]:
+    """Per-prompt routing score of the router's default ensemble and of each base scorer: higher means
+    the strong model is more needed."""
+    if not router.is_pair:  # an N-model router asked about one pair: rank by predicted quality gap
+        preds = _multi_predictions(router, emb, texts, chunk)
         i_s, i_w = router.models.index(s_data), router.models.index(w_data)
-        scores = {k: v[:, i_s] - v[:, i_w] for k, v in preds.items()}
+        return {k: v[:, i_s] - v[:, i_w] for k, v in preds.items()}
+    from router_core.scorers.llm_client import LLMScorerError
+
+    try:
+        parts = _chunked(lambda sl: router.score(emb[sl], texts[sl]), len(texts), chunk, "scored")
+    except LLMScorerError as exc:  # the llm scorer's endpoint: key, model, retries exhausted
+        fail(str(exc))
+    outs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    scores = {k.removeprefix("score_"): v for k, v in outs.items() if k.startswith("score_")}
+    scores["ensemble"] = outs["strong_win_prob"]
+    return scores
+
+
+def _evaluate_pair(
+    router,
+    data,
+    s_data: str,
+    w_data: str,
+    base_data,
+    opts: EvaluateOptions,
+    mask: np.ndarray,
+    files: list[str],
+) -> dict[str, Any]:
+    from router_core.baseline import pair_baseline_scores
+    from router_core.evaluation import pair_metrics, pair_reference, pair_table, plot_pair
+
+    idx, q_s, q_w, kind = _pair_targets(router, data, s_data, w_data, mask)
+    texts = [data.prompts[i] for i in idx]
+    _log(f"pair evaluation: {s_data} (strong) vs {w_data} (weak) on {len(idx):,} prompts "
+         f"(outcomes from {kind})")  # fmt: skip
+    emb = _embed(texts, router.embedder_id, opts)
+    scores = _pair_scores(router, emb, texts, s_data, w_data, opts.chunk)
 
     baseline_info: dict[str, Any] = {"trained": False}
     if base_data is not None:
@@ -203,9 +219,9 @@ def _evaluate_pair(
         if baseline is not None:
             scores["tfidf_baseline"] = baseline
 
-    results = {}
-    for name, sc in scores.items():
-        results[name] = pair_metrics(q_s, q_w, sc, n_boot=opts.bootstrap, seed=opts.seed)
+    results = {
+        name: pair_metrics(q_s, q_w, sc, n_boot=opts.bootstrap, seed=opts.seed) for name, sc in scores.items()
+    }
     ref = pair_reference(q_s, q_w, n_boot=opts.bootstrap, seed=opts.seed)
     plot = os.path.join(opts.out, "pair_quality_vs_strong_share.png")
     plot_pair(plot, results, ref, f"{s_data} vs {w_data} ({len(idx):,} prompts)")
@@ -218,7 +234,7 @@ def _evaluate_pair(
         "mode": "pair",
         "strong": s_data,
         "weak": w_data,
-        "targets": tg.kind,
+        "targets": kind,
         "n_prompts": int(len(idx)),
         "reference": ref,
         "routers": results,
