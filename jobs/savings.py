@@ -302,6 +302,47 @@ def _no_rows(logs: str, date: str | None, days: pd.Series) -> str:
     return no_rows_dated(date, logs, len(days), first, last, undated="no date")
 
 
+def _priced_frame(
+    logs: str,
+    labels: str,
+    served_prices: PriceTable,
+    routed_prices: PriceTable,
+    date: str | None,
+    served_model: str | None,
+    read_options: dict[str, Any],
+) -> tuple[Frame, dict[str, Any], str]:
+    """(logs joined to labels and priced, the log read's counts, the labels path read).
+    ``read_options``: read_logs' columns, text_source, text_policy and log_format."""
+    _log(f"reading logs {logs}")
+    log_df, log_info = read_logs(logs, **read_options)
+    _log(f"{log_info['rows']} log rows; reading labels {labels}")
+    lab, router, lab_path = read_labels(labels)
+    _log(f"{len(lab)} labels")
+    frame = build_frame(log_df, lab, router, served_prices, routed_prices, date, served_model)
+    if frame.stats["log_rows"] == 0:
+        raise SavingsInputError(_no_rows(logs, date, log_df["day"]))
+    return frame, log_info, lab_path
+
+
+def _audit_labels(
+    audit: list[str] | None, sampling: str, labels: str, messages_policy: MessagesPolicy | None
+) -> tuple[AuditLabels | None, MessagesPolicy | None]:
+    """(the audit labels, the policy that reduces the logs' chats to the text they join on); (None,
+    None) without --audit, when the logs' texts need not be read."""
+    from jobs.audit_labels import read_audit
+
+    if not audit:
+        return None, None
+    policy = _text_policy(labels, messages_policy)  # chats reduced as the route job reduced them
+    _log(f"reading audit labels {', '.join(audit)}")
+    return read_audit(audit, sampling, policy), policy
+
+
+def _finite_or_none(row: dict[str, Any]) -> dict[str, Any]:
+    """JSON has no NaN: an undefined figure (e.g. savings_pct of a zero cost) is written as null."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+
+
 def run_savings(
     logs: str,
     labels: str,
@@ -324,8 +365,6 @@ def run_savings(
     measured quality is reported on the requests they cover (``audit_sampling``: how they were chosen,
     for files without a sample_strategy column). ``log_format``: auto, parquet, jsonl, json, openai_batch,
     anthropic_batch, csv."""
-    from jobs.audit_labels import read_audit
-
     t0 = time.time()
     if bootstrap < 0:
         raise SavingsInputError(f"--bootstrap must be >= 0, got {bootstrap}")
@@ -333,19 +372,12 @@ def run_savings(
         raise SavingsInputError(f"--out must be a directory, {out} is a file")
     served_prices = PriceTable.load(prices)
     routed_prices = PriceTable.load(prices, batch_discount=batch_discount)
-    policy = _text_policy(labels, messages_policy) if audit else None
-    audit_labels = None
-    if audit:
-        _log(f"reading audit labels {', '.join(audit)}")
-        audit_labels = read_audit(audit, audit_sampling, policy)
-    _log(f"reading logs {logs}")
-    log_df, log_info = read_logs(logs, columns or LogColumns(), text_source, policy, log_format)
-    _log(f"{log_info['rows']} log rows; reading labels {labels}")
-    lab, router, lab_path = read_labels(labels)
-    _log(f"{len(lab)} labels")
-    frame = build_frame(log_df, lab, router, served_prices, routed_prices, date, served_model)
-    if frame.stats["log_rows"] == 0:
-        raise SavingsInputError(_no_rows(logs, date, log_df["day"]))
+    audit_labels, policy = _audit_labels(audit, audit_sampling, labels, messages_policy)
+    read_options = {"columns": columns or LogColumns(), "text_source": text_source, "text_policy": policy,
+                    "log_format": log_format}  # fmt: skip
+    frame, log_info, lab_path = _priced_frame(
+        logs, labels, served_prices, routed_prices, date, served_model, read_options
+    )
     _log(
         f"{frame.stats['labeled']} labeled, {frame.stats['unlabeled']} without a label; "
         f"bootstrap B={bootstrap}"
@@ -356,7 +388,7 @@ def run_savings(
     curve = cost_quality_curve(frame)
     total = table[table["level"] == "total"].iloc[0].to_dict()
     summary: dict[str, Any] = {
-        "total": {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in total.items()},
+        "total": _finite_or_none(total),
         **_audit(frame, audit_labels, bootstrap, seed),
         "counts": {**log_info, **frame.stats},
         "router": {k: getattr(frame.info, k) for k in ("mode", "strong", "weak", "models")},
