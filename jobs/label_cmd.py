@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -13,6 +14,9 @@ from jobs.app import CommandGroup, app
 from jobs.cli_options import ApiKeyEnvOpt, ColumnOpt, ConfigOpt, build_config, fail, parse_pairs
 from jobs.errors import BadInputError
 from jobs.validate_cmd import FormatOpt
+
+if TYPE_CHECKING:
+    from router_core.labeling.direct_calls import RunStats
 
 label_app = typer.Typer(
     cls=CommandGroup,
@@ -184,6 +188,13 @@ def judge(
     runner_opts = {"concurrency": concurrency, "max_retries": max_retries, "backoff_s": backoff_s}
     with _interrupt_on_sigterm():
         stats = judge_directly(Path(out), cfg, prices, timeout_s=timeout_s, **runner_opts)
+    _fail_unless_all_judged(stats, max_retries)
+    log(f"next: batch-router label ingest --judgements {out} --out BATTLES.parquet")
+
+
+def _fail_unless_all_judged(stats: RunStats, max_retries: int) -> None:
+    """Exit with how to resume when the direct judge run left calls unanswered: a refused endpoint (2),
+    an interrupt (130) or calls still failing after their retries (1)."""
     if stats.fatal:
         fail(f"the judge endpoint refused the calls ({stats.fatal}); fix it and re-run to resume")
     if stats.interrupted:
@@ -192,7 +203,6 @@ def judge(
         fail(
             f"{stats.gave_up} judge calls still failing after {max_retries} retries: re-run to retry them", 1
         )
-    log(f"next: batch-router label ingest --judgements {out} --out BATTLES.parquet")
 
 
 @label_app.command("ingest")
