@@ -568,44 +568,10 @@ def _merge_sources(
     """One TrainingSet from every source's frame: distinct prompts in first-seen order (the first source
     that has a prompt owns it), scores, and battles (given, and derived from scores)."""
     midx = {m: i for i, m in enumerate(all_models)}
-    prompts: dict[str, int] = {}
-    prompt_source: list[int] = []
-    for f in sorted(score_frames + battle_frames, key=lambda f: int(f["source"].iloc[0])):
-        for p in f["prompt"]:
-            if p not in prompts:
-                prompts[p] = len(prompts)
-                prompt_source.append(int(f["source"].iloc[0]))
+    prompts, prompt_source = _first_seen_prompts(score_frames + battle_frames)
     scores = np.full((len(prompts), len(all_models)), np.nan, dtype=np.float32)
-    parts: list[tuple[np.ndarray, ...]] = []
-    for f in score_frames:
-        source = int(f["source"].iloc[0])  # before the filter, which may leave no row (--models)
-        f = f[f["model"].isin(midx)]
-        # Duplicate (prompt, model) rows within a source are averaged.
-        repeated = f.loc[f.duplicated(["prompt", "model"]), "prompt"].nunique()
-        if repeated:
-            warnings.warn(
-                f"{sources[source]}: {repeated:,} prompt(s) appear more than once (after whitespace "
-                "normalisation): their scores for each model are averaged, one training prompt each",
-                stacklevel=3,
-            )
-        g = f.groupby(["prompt", "model"], sort=False)["score"].mean().reset_index()
-        pi = g["prompt"].map(prompts).to_numpy(np.int64)
-        mi = g["model"].map(midx).to_numpy(np.int64)
-        scores[pi, mi] = g["score"].to_numpy(np.float32)  # a later source overrides an earlier one
-        parts.append(_score_battles(pi, mi, g["score"].to_numpy(np.float64), source))
-    n_self = 0
-    for f in battle_frames:
-        f = f[f["model_a"].isin(midx) & f["model_b"].isin(midx)]
-        a = f["model_a"].map(midx).to_numpy(np.int64)
-        b = f["model_b"].map(midx).to_numpy(np.int64)
-        same = a == b
-        n_self += int(same.sum())
-        f, a, b = f[~same], a[~same], b[~same]
-        pi = f["prompt"].map(prompts).to_numpy(np.int64)
-        src = np.full(len(f), int(f["source"].iloc[0]) if len(f) else 0, dtype=np.int64)
-        parts.append((pi, a, b, f["outcome"].to_numpy(np.float32), src))
-    if n_self:
-        warnings.warn(f"ignored {n_self} battle(s) of a model against itself (no information)", stacklevel=3)
+    parts = [_add_scores(f, midx, prompts, scores, sources) for f in score_frames]
+    parts += _given_battles(battle_frames, midx, prompts)
     cat = [np.concatenate([p[k] for p in parts]) if parts else np.zeros(0) for k in range(5)]
     return TrainingSet(
         prompts=list(prompts),
@@ -622,9 +588,67 @@ def _merge_sources(
     )
 
 
-def _score_battles(
-    pi: np.ndarray, mi: np.ndarray, score: np.ndarray, source: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+# Battles as parallel arrays: prompt index, model a, model b, outcome (1 = a wins), source index
+BattleArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _first_seen_prompts(frames: list[pd.DataFrame]) -> tuple[dict[str, int], list[int]]:
+    """(prompt -> its index, the source owning each prompt): prompts in first-seen order over the
+    sources in their order, so the first source that has a prompt owns it."""
+    prompts: dict[str, int] = {}
+    prompt_source: list[int] = []
+    for f in sorted(frames, key=lambda f: int(f["source"].iloc[0])):
+        for p in f["prompt"]:
+            if p not in prompts:
+                prompts[p] = len(prompts)
+                prompt_source.append(int(f["source"].iloc[0]))
+    return prompts, prompt_source
+
+
+def _add_scores(
+    f: pd.DataFrame, midx: dict[str, int], prompts: dict[str, int], scores: np.ndarray, sources: list[str]
+) -> BattleArrays:
+    """One source's per-model scores written into ``scores`` (a later source overrides an earlier one);
+    returns the battles they imply."""
+    source = int(f["source"].iloc[0])  # before the filter, which may leave no row (--models)
+    f = f[f["model"].isin(midx)]
+    # Duplicate (prompt, model) rows within a source are averaged.
+    repeated = f.loc[f.duplicated(["prompt", "model"]), "prompt"].nunique()
+    if repeated:
+        warnings.warn(
+            f"{sources[source]}: {repeated:,} prompt(s) appear more than once (after whitespace "
+            "normalisation): their scores for each model are averaged, one training prompt each",
+            stacklevel=4,
+        )
+    g = f.groupby(["prompt", "model"], sort=False)["score"].mean().reset_index()
+    pi = g["prompt"].map(prompts).to_numpy(np.int64)
+    mi = g["model"].map(midx).to_numpy(np.int64)
+    scores[pi, mi] = g["score"].to_numpy(np.float32)
+    return _score_battles(pi, mi, g["score"].to_numpy(np.float64), source)
+
+
+def _given_battles(
+    battle_frames: list[pd.DataFrame], midx: dict[str, int], prompts: dict[str, int]
+) -> list[BattleArrays]:
+    """The battles of each battle source between models of the set; a model against itself is dropped
+    with a warning (no information)."""
+    parts, n_self = [], 0
+    for f in battle_frames:
+        f = f[f["model_a"].isin(midx) & f["model_b"].isin(midx)]
+        a = f["model_a"].map(midx).to_numpy(np.int64)
+        b = f["model_b"].map(midx).to_numpy(np.int64)
+        same = a == b
+        n_self += int(same.sum())
+        f, a, b = f[~same], a[~same], b[~same]
+        pi = f["prompt"].map(prompts).to_numpy(np.int64)
+        src = np.full(len(f), int(f["source"].iloc[0]) if len(f) else 0, dtype=np.int64)
+        parts.append((pi, a, b, f["outcome"].to_numpy(np.float32), src))
+    if n_self:
+        warnings.warn(f"ignored {n_self} battle(s) of a model against itself (no information)", stacklevel=4)
+    return parts
+
+
+def _score_battles(pi: np.ndarray, mi: np.ndarray, score: np.ndarray, source: int) -> BattleArrays:
     """All model pairs scored on the same prompt -> battles (a = lower model index, so order-free)."""
     order = np.lexsort((mi, pi))
     pi, mi, score = pi[order], mi[order], score[order]
