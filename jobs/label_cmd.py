@@ -166,7 +166,7 @@ def judge(
     call the judge directly with --endpoint (journaled: Ctrl-C and re-run resume without repeating calls)."""
     from pathlib import Path
 
-    from jobs.label_judge import JudgeOptions, prepare_judge
+    from jobs.label_judge import JudgeOptions, prepare_judge, refuse_direct_after_batches
     from jobs.label_sample import LabelInputError, log
 
     overrides = {
@@ -177,6 +177,8 @@ def judge(
     cfg = build_config(config, overrides).label
     opts = JudgeOptions(sample, out, parse_pairs(responses, "--responses"), cfg.judge_model, max_tokens)
     try:
+        if endpoint is not None:
+            refuse_direct_after_batches(Path(out))
         prepare_judge(opts)
     except LabelInputError as exc:
         fail(str(exc))

@@ -72,6 +72,19 @@ def _answers(sample_dir: Path, manifest: dict, sample: pd.DataFrame, given: dict
     return answers
 
 
+def refuse_direct_after_batches(out: Path) -> None:
+    """Judge requests sent with `batch submit` are answered by their batches: calling the judge directly
+    on them too would pay for every judgement twice."""
+    from router_core.labeling.batch_api import JOURNAL_NAME
+
+    if (out / JOURNAL_NAME).exists():
+        raise LabelInputError(
+            f"{out}: its judge requests were submitted as batches: collect their verdicts with `batch-router "
+            f"batch collect {out} --wait`, or judge directly into another --out (calling the judge here too "
+            "would pay for each judgement twice)"
+        )
+
+
 def _refuse_resubmission(out: Path, lines: list[dict]) -> None:
     """Judge files already sent with `batch submit` are not rewritten with other requests: a changed file
     would be submitted again whole, paying twice for the judgements it shares with the first one."""

@@ -781,3 +781,21 @@ def test_a_batch_the_server_failed_as_a_whole_is_submitted_again(server, tmp_pat
     assert res.exit_code == 0 and "2 of 2 batches finished: 8 answered, 0 failed, 0 missing" in res.output
     assert cli("batch", "submit", str(sample), "--base-url", url).exit_code == 0  # nothing left to send
     assert fake.batches_created_for(request_file.read_bytes()) == 2
+
+
+def test_judging_directly_what_was_submitted_as_batches_is_refused(server, tmp_path):
+    """Judge Batch files already sent with `batch submit` are answered by their batches: `label judge
+    --endpoint` into the same directory would pay for every judgement again."""
+    fake, url = server
+    sample = answered_sample(tmp_path, url, 3)
+    out = tmp_path / "judge"
+    res = cli("label", "judge", "--sample", str(sample), "--out", str(out), "--judge-model", "judge-model")
+    assert res.exit_code == 0, res.output
+    assert cli("batch", "submit", str(out), "--base-url", url).exit_code == 0
+    calls = sum(fake.attempts.values())
+    res = cli(*judge_cmd(sample, out, url))
+    assert res.exit_code == EXIT_BAD_INPUT, res.output
+    assert f"collect their verdicts with `batch-router batch collect {out} --wait`" in " ".join(
+        res.output.split()
+    )
+    assert sum(fake.attempts.values()) == calls and not (out / "journal.jsonl").exists()
