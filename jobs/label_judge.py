@@ -17,6 +17,7 @@ from router_core.labeling.batch_files import (
     collected_results,
     find_request_files,
     is_request_file,
+    merge_results,
     output_path,
     read_results,
     result_files,
@@ -60,7 +61,7 @@ def _answers(sample_dir: Path, manifest: dict, sample: pd.DataFrame, given: dict
                 raise LabelInputError(f"--responses {m}={p}: not found")
             if p.is_file() and is_request_file(p):
                 raise LabelInputError(f"--responses {m}={p}: a Batch request file, not its batch's output")
-            answers[m] = read_results(result_files(p))
+            answers[m] = _one_models_results(f"--responses {m}={p}", result_files(p))
         else:
             answers[m] = {}
             for rel in manifest["files"].get(m, []):
@@ -70,6 +71,26 @@ def _answers(sample_dir: Path, manifest: dict, sample: pd.DataFrame, given: dict
                 body = {"choices": [{"message": {"role": "assistant", "content": row.logged_response}}]}
                 answers[m][row.custom_id] = Result(row.custom_id, 200, body, None)
     return answers
+
+
+def _one_models_results(given: str, files: list[Path]) -> dict[str, Result]:
+    """The results of one model's output files. The sampled prompts share their custom_ids across models,
+    so a folder that also holds another model's outputs would answer for both: a request answered in two
+    files by differently named models is a LabelInputError."""
+    results: dict[str, Result] = {}
+    answered_by: dict[str, tuple[str, Path]] = {}
+    for path in files:
+        found = read_results([path])
+        for cid, r in found.items():
+            model = (r.body or {}).get("model") if r.ok else None
+            first = answered_by.setdefault(cid, (model, path)) if model else None
+            if first is not None and first[0] != model:
+                raise LabelInputError(
+                    f"{given}: {first[1].name} and {path.name} both answer {cid}, by {first[0]} and {model}: "
+                    "outputs of several models; give each model's output files on their own"
+                )
+        merge_results(results, found)
+    return results
 
 
 def refuse_direct_after_batches(out: Path) -> None:

@@ -799,3 +799,26 @@ def test_judging_directly_what_was_submitted_as_batches_is_refused(server, tmp_p
         res.output.split()
     )
     assert sum(fake.attempts.values()) == calls and not (out / "journal.jsonl").exists()
+
+
+def test_responses_from_a_folder_of_both_models_outputs_are_refused(server, tmp_path):
+    """The sampled prompts have one custom_id for every model, so a download folder holding both models'
+    outputs, given as each model's --responses, would have one model's answers judged against
+    themselves: named as an error instead."""
+    fake, url = server
+    sample = answered_sample(tmp_path, url, 3)
+    downloads = tmp_path / "Downloads"
+    downloads.mkdir()
+    for k, model in enumerate((STRONG, WEAK)):
+        output = (sample / f"batch/{model}/part-00000.output.jsonl").read_text()
+        (downloads / f"batch_{k}_output.jsonl").write_text(output)
+    args = ["--responses", f"{STRONG}={downloads}", "--responses", f"{WEAK}={downloads}"]
+    res = cli("label", "judge", "--sample", str(sample), "--out", str(tmp_path / "j"), *args)
+    assert res.exit_code == EXIT_BAD_INPUT, res.output
+    flowing = " ".join(res.output.split())
+    assert "batch_0_output.jsonl and batch_1_output.jsonl both answer" in flowing
+    assert f"by {STRONG} and {WEAK}: outputs of several models" in flowing
+    (downloads / "batch_1_output.jsonl").rename(tmp_path / "weak_output.jsonl")
+    args = ["--responses", f"{STRONG}={downloads}", "--responses", f"{WEAK}={tmp_path / 'weak_output.jsonl'}"]
+    res = cli("label", "judge", "--sample", str(sample), "--out", str(tmp_path / "j"), *args)
+    assert res.exit_code == 0 and "6 judge requests" in res.output, res.output
