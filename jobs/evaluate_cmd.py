@@ -443,6 +443,10 @@ def evaluate(
 def run_evaluate(opts: EvaluateOptions) -> dict[str, Any]:
     """The evaluate command without the CLI layer (raises BadInputError on bad input)."""
     r = _load_router(opts.router)
+    if not r.is_pair and opts.strong is not None:  # checked before the N-model evaluation's minutes
+        for m in (opts.strong, opts.weak):
+            if m not in r.models:
+                fail(f"--strong/--weak: model '{m}' is not one of the router's models {r.models}")
     policy = _messages_policy(r, opts.messages_policy)
     ev = _load(opts.data, "evaluation data", opts.prompt_column, policy, opts.formats)
     _log(f"evaluation data: {len(ev.prompts):,} prompts; models: {name_list(ev.models)}")
@@ -464,9 +468,6 @@ def run_evaluate(opts: EvaluateOptions) -> dict[str, Any]:
     else:
         res = _evaluate_multi(r, ev, base, opts, mask, files)
         if opts.strong is not None:
-            for m in (opts.strong, opts.weak):
-                if m not in r.models:
-                    fail(f"--strong/--weak: model '{m}' is not one of the router's models {r.models}")
             res["pair"] = _evaluate_pair(r, ev, opts.strong, opts.weak, base, opts, mask, files)
     res.update(
         {

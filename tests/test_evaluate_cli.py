@@ -156,6 +156,16 @@ def test_multi_router_with_pair_and_holdout(files, tmp_path):
     assert "input price + output price" in res.output
 
 
+def test_an_n_model_routers_pair_of_unknown_models_fails_before_evaluating(files, tmp_path):
+    out = tmp_path / "multi"
+    res = _evaluate(
+        files, "multi_router", out, "--prices", files["prices"], "--strong", "bigg", "--weak", "mid"
+    )
+    assert res.exit_code == 2, res.output
+    assert "--strong/--weak: model 'bigg' is not one of the router's models" in res.output
+    assert "N-model evaluation" not in res.output and not out.exists()
+
+
 def test_prompts_seen_in_training_are_counted_and_can_be_left_out(files, tmp_path):
     mixed = tmp_path / "mixed.parquet"
     test = pd.read_parquet(files["test"])
