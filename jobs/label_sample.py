@@ -190,7 +190,9 @@ def _body(value: str | None) -> dict[str, Any] | None:
     return json.loads(value) if isinstance(value, str) else None
 
 
-def run_sample(opts: SampleOptions, cfg: JobConfig) -> dict[str, Any]:
+def _router_and_models(opts: SampleOptions) -> tuple[Any, list[str]]:
+    """(the router, or None; the models that answer), after every check that needs no log read: a wrong
+    option fails before the logs are read and embedded (minutes)."""
     from router_core.artifact import RouterLoadError
     from router_core.router import Router
 
@@ -220,13 +222,11 @@ def run_sample(opts: SampleOptions, cfg: JobConfig) -> dict[str, Any]:
     models = opts.models or list(router.models)
     if len(models) < 2:
         raise LabelInputError(f"labelling compares answers: give at least two models, got {models}")
-    cands, skipped = read_candidates(opts.logs, cfg, opts.response_column, opts.reference_column)
-    log(f"{len(cands):,} valid requests in {opts.logs}" + (f"; skipped {skipped}" if skipped else ""))
-    if cands.empty:
-        raise LabelInputError(f"no valid requests to sample in {opts.logs}")
-    if opts.response_column:
-        _check_logged_answers(cands, models, opts.response_column)
-    picks, info = choose(cands, opts, router)
+    return router, models
+
+
+def _sample_table(cands: pd.DataFrame, picks: list[sampling.Pick], opts: SampleOptions) -> pd.DataFrame:
+    """The picked candidates as sample.parquet's rows: what `label judge` reads."""
     sample = cands.iloc[[p.index for p in picks]].reset_index(drop=True)
     sample.insert(0, "custom_id", sample["request_id"].astype(str))
     sample["prompt"] = sample.pop("text")
@@ -234,6 +234,20 @@ def run_sample(opts: SampleOptions, cfg: JobConfig) -> dict[str, Any]:
     sample["reason"] = [p.reason for p in picks]
     sample["logged_model"] = sample.pop("model") if opts.response_column else None
     sample["logged_response"] = sample.pop("response")
+    return sample
+
+
+def run_sample(opts: SampleOptions, cfg: JobConfig) -> dict[str, Any]:
+    router, models = _router_and_models(opts)
+    cands, skipped = read_candidates(opts.logs, cfg, opts.response_column, opts.reference_column)
+    log(f"{len(cands):,} valid requests in {opts.logs}" + (f"; skipped {skipped}" if skipped else ""))
+    if cands.empty:
+        raise LabelInputError(f"no valid requests to sample in {opts.logs}")
+    if opts.response_column:
+        _check_logged_answers(cands, models, opts.response_column)
+    picks, info = choose(cands, opts, router)
+    sample = _sample_table(cands, picks, opts)
+    out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     files = _request_files(out, sample, models)
     sample.to_parquet(out / SAMPLE_FILE, index=False)
