@@ -822,3 +822,25 @@ def test_responses_from_a_folder_of_both_models_outputs_are_refused(server, tmp_
     args = ["--responses", f"{STRONG}={downloads}", "--responses", f"{WEAK}={tmp_path / 'weak_output.jsonl'}"]
     res = cli("label", "judge", "--sample", str(sample), "--out", str(tmp_path / "j"), *args)
     assert res.exit_code == 0 and "6 judge requests" in res.output, res.output
+
+
+def test_a_sample_submitted_with_its_parent_directory_is_not_submitted_again(server, tmp_path):
+    """`batch submit label/` journals in label/; `batch collect label/sample` finds no journal there and
+    says to run `batch submit`, which finds the same requests' batches on the server by content instead
+    of paying for them again."""
+    fake, url = server
+    logs = tmp_path / "logs.parquet"
+    write_logs(logs)
+    sample = tmp_path / "label" / "sample"
+    res = cli("label", "sample", "--logs", str(logs), "--n", "3", "--out", str(sample),
+              "--models", f"{STRONG},{WEAK}")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert cli("batch", "submit", str(sample.parent), "--base-url", url).exit_code == 0
+    res = cli("batch", "collect", str(sample), "--base-url", url)
+    assert res.exit_code == EXIT_BAD_INPUT and "run `batch submit`" in res.output
+    res = cli("batch", "submit", str(sample), "--base-url", url)
+    assert res.exit_code == 0 and res.output.count("(not created again)") == 2, res.output
+    files = sorted(sample.glob("batch/*/part-00000.jsonl"))
+    assert [fake.batches_created_for(f.read_bytes()) for f in files] == [1, 1]
+    res = cli("batch", "collect", str(sample), "--wait", "--poll-s", "0")
+    assert res.exit_code == 0 and "6 answered, 0 failed, 0 missing" in res.output, res.output

@@ -4,7 +4,8 @@ re-running either step is safe.
 A file is identified by its path under the submitted directory and the SHA-256 of its content: the same
 content is never submitted twice (a changed file is a new submission), unless its batch failed as a
 whole and so answered nothing. Each batch carries that identity in its metadata, so a batch created just
-before a crash (not yet journaled) is found on the server instead of being created again. Outputs land
+before a crash (not yet journaled), or the same content submitted from another directory, is found on
+the server instead of being created again. Outputs land
 next to each request file as ``part-N.output.jsonl`` and ``part-N.errors.jsonl``, and every
 ``custom_id`` of the request file is accounted for (answered, failed or missing).
 """
@@ -92,14 +93,16 @@ def check_request_file(path: Path) -> str:
     return url
 
 
-def _existing_batches(client: Any, limit: int = 1000) -> dict[tuple[str, str], str]:
-    # The most recent ``limit`` batches: a crash between creating a batch and journaling it is found
-    # by the next run, which comes soon after.
-    found: dict[tuple[str, str], str] = {}
+def _existing_batches(client: Any, limit: int = 1000) -> dict[str, str]:
+    """Content SHA-256 -> id of the batches this project created among the server's most recent
+    ``limit``, failed ones left out. By content, not path: the same requests submitted from another
+    directory (the parent of a sample, say) or by a run that crashed before journaling its batch are
+    found instead of paid for twice."""
+    found: dict[str, str] = {}
     for i, b in enumerate(client.batches.list(limit=100)):
         meta = b.metadata or {}
         if "batch_router_sha256" in meta and b.status != FAILED:
-            found.setdefault((meta.get("batch_router_file"), meta["batch_router_sha256"]), b.id)
+            found.setdefault(meta["batch_router_sha256"], b.id)
         if i + 1 >= limit:
             break
     return found
@@ -118,7 +121,7 @@ def submit(
     events = journal.read()
     created, uploaded = _latest(events, "created"), _latest(events, "uploaded")
     failed = _failed_batches(events)
-    remote: dict[tuple[str, str], str] | None = None
+    remote: dict[str, str] | None = None
     summary: dict[str, Any] = {"submitted": [], "already_submitted": [], "recovered": []}
     for path in files:
         key = file_key(root, path)
@@ -130,11 +133,11 @@ def submit(
             continue
         if remote is None:
             remote = _existing_batches(client)
-        if key in remote:  # created by a run that stopped before journaling it
-            journal.append({"event": "created", "file": key[0], "sha256": key[1], "batch_id": remote[key],
+        if (batch_id := remote.get(key[1])) is not None:
+            journal.append({"event": "created", "file": key[0], "sha256": key[1], "batch_id": batch_id,
                             "base_url": _url(client.base_url)})  # fmt: skip
-            summary["recovered"].append({"file": key[0], "batch_id": remote[key]})
-            log(f"{key[0]}: found on the server as {remote[key]} (not created again)")
+            summary["recovered"].append({"file": key[0], "batch_id": batch_id})
+            log(f"{key[0]}: found on the server as {batch_id} (not created again)")
             continue
         _set_aside_stale_outputs(path, key[1], log)
         file_id = uploaded[key]["file_id"] if key in uploaded else None
