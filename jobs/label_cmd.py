@@ -213,7 +213,7 @@ def ingest(
         ..., "--judgements", help="Directory written by `label judge` (repeatable)."
     ),
     out: str = typer.Option(
-        ..., "--out", help="Battles Parquet file; quarantine beside it (*.quarantine.parquet)."
+        ..., "--out", help="Battles Parquet file (*.parquet); quarantine beside it (*.quarantine.parquet)."
     ),
     results: list[str] | None = typer.Option(
         None,

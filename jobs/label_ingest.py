@@ -116,6 +116,8 @@ def _read_inputs(judgements: list[str], given: list[str]) -> list[tuple[list[dic
 
 
 def run_ingest(judgements: list[str], out: str, given_results: list[str] | None = None) -> dict[str, Any]:
+    if Path(out).suffix != ".parquet":  # train reads a file by its extension: battles.csv would not load
+        raise LabelInputError(f"--out {out}: the battles are written as Parquet; name the file *.parquet")
     battles, quarantine, pairs = [], [], 0
     results: list[Result] = []
     for index, found in _read_inputs(judgements, list(given_results or [])):

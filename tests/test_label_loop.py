@@ -448,6 +448,15 @@ def test_collect_goes_where_submit_sent_the_batches(server, tmp_path):
     assert f"--base-url {url.rstrip('/')}" in res.output
 
 
+@pytest.mark.parametrize("name", ["battles.csv", "battles"])
+def test_ingest_into_a_file_not_named_parquet_is_an_error(tmp_path, name):
+    """The battles are Parquet, and `train` reads a file by its extension: Parquet bytes in battles.csv
+    would fail there with an encoding error, far from the cause."""
+    res = cli("label", "ingest", "--judgements", str(tmp_path / "judge"), "--out", str(tmp_path / name))
+    assert res.exit_code == EXIT_BAD_INPUT and "name the file *.parquet" in res.output, res.output
+    assert not (tmp_path / name).exists()
+
+
 def test_ingest_help_points_to_target_data():
     res = CliRunner().invoke(app, ["label", "ingest", "--help"], terminal_width=200)
     assert res.exit_code == 0 and "train --target-data" in res.output
