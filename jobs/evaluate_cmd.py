@@ -8,8 +8,8 @@ import os
 import shlex
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import typer
@@ -20,6 +20,9 @@ from jobs.cli_options import messages_policy_error, name_list
 from jobs.errors import exit_on_bad_input, fail, flag_names, options_error
 from router_core.outcomes import pair_names_error
 from router_core.text import DEFAULT_MESSAGES_POLICY, MessagesPolicy
+
+if TYPE_CHECKING:
+    from router_core.training_data import TrainingSet
 
 COST_NOTE = (
     "cost per prompt = input price + output price (USD per 1M tokens) of the chosen model: token counts "
@@ -212,12 +215,9 @@ def _evaluate_pair(
     emb = _embed(texts, router.embedder_id, opts)
     scores = _pair_scores(router, emb, texts, s_data, w_data, opts.chunk)
 
-    baseline_info: dict[str, Any] = {"trained": False}
-    if base_data is not None:
-        baseline, baseline_info = pair_baseline_scores(base_data, s_data, w_data, texts, opts.seed)
-        _log_baseline(baseline_info, files)
-        if baseline is not None:
-            scores["tfidf_baseline"] = baseline
+    baseline_info = _add_baseline(
+        scores, base_data, files, lambda d: pair_baseline_scores(d, s_data, w_data, texts, opts.seed)
+    )
 
     results = {
         name: pair_metrics(q_s, q_w, sc, n_boot=opts.bootstrap, seed=opts.seed) for name, sc in scores.items()
@@ -277,6 +277,23 @@ def _costs(models: list[str], prices_file: str | None) -> np.ndarray:
     return np.array([prices[m].input_per_mtok + prices[m].output_per_mtok for m in models], dtype=np.float64)
 
 
+def _add_baseline(
+    scores: dict[str, np.ndarray],
+    base_data: TrainingSet | None,
+    files: list[str],
+    fit: Callable[[Any], tuple[np.ndarray | None, dict[str, Any]]],
+) -> dict[str, Any]:
+    """The TF-IDF baseline fitted by ``fit`` on ``base_data`` joins ``scores`` as ``tfidf_baseline``
+    (when it could be trained); returns what metrics.json records of it."""
+    if base_data is None:
+        return {"trained": False}
+    baseline, info = fit(base_data)
+    _log_baseline(info, files)
+    if baseline is not None:
+        scores["tfidf_baseline"] = baseline
+    return info
+
+
 def _log_baseline(info: dict[str, Any], files: list[str]) -> None:
     """The log line of the TF-IDF baseline; a trained one records the files it learnt from."""
     if not info["trained"]:
@@ -310,12 +327,9 @@ def _evaluate_multi(
     emb = _embed(texts, router.embedder_id, opts)
     preds = _multi_predictions(router, emb, texts, opts.chunk)
 
-    baseline_info: dict[str, Any] = {"trained": False}
-    if base_data is not None:
-        baseline, baseline_info = multi_baseline_scores(base_data, models, texts, opts.seed)
-        _log_baseline(baseline_info, files)
-        if baseline is not None:
-            preds["tfidf_baseline"] = baseline
+    baseline_info = _add_baseline(
+        preds, base_data, files, lambda d: multi_baseline_scores(d, models, texts, opts.seed)
+    )
 
     cost = np.tile(cost_per_model, (len(idx), 1))
     mm = multi_metrics(true_q, cost, preds, models, n_boot=opts.bootstrap, seed=opts.seed)
