@@ -141,20 +141,37 @@ def submit(
             continue
         _set_aside_stale_outputs(path, key[1], log)
         file_id = uploaded[key]["file_id"] if key in uploaded else None
-        if file_id is None:
-            file_id = client.files.create(file=(path.name, path.read_bytes()), purpose="batch").id
-            journal.append({"event": "uploaded", "file": key[0], "sha256": key[1], "file_id": file_id})
-        batch = client.batches.create(
-            input_file_id=file_id,
-            endpoint=endpoints[path],
-            completion_window=completion_window,
-            metadata={"batch_router_file": key[0], "batch_router_sha256": key[1]},
+        batch_id, file_id = _create_batch(
+            client, path, key, endpoints[path], file_id, completion_window, journal
         )
-        journal.append({"event": "created", "file": key[0], "sha256": key[1], "batch_id": batch.id,
-                        "base_url": _url(client.base_url)})  # fmt: skip
-        summary["submitted"].append({"file": key[0], "batch_id": batch.id})
-        log(f"{key[0]}: submitted as {batch.id} ({endpoints[path]}, file {file_id})")
+        summary["submitted"].append({"file": key[0], "batch_id": batch_id})
+        log(f"{key[0]}: submitted as {batch_id} ({endpoints[path]}, file {file_id})")
     return summary
+
+
+def _create_batch(
+    client: Any,
+    path: Path,
+    key: tuple[str, str],
+    endpoint: str,
+    file_id: str | None,
+    completion_window: str,
+    journal: Journal,
+) -> tuple[str, str]:
+    """(batch id, input file id): ``path`` uploaded unless ``file_id`` holds it already, then its batch
+    created with the file's identity in its metadata; each step journaled as soon as it is done."""
+    if file_id is None:
+        file_id = client.files.create(file=(path.name, path.read_bytes()), purpose="batch").id
+        journal.append({"event": "uploaded", "file": key[0], "sha256": key[1], "file_id": file_id})
+    batch = client.batches.create(
+        input_file_id=file_id,
+        endpoint=endpoint,
+        completion_window=completion_window,
+        metadata={"batch_router_file": key[0], "batch_router_sha256": key[1]},
+    )
+    journal.append({"event": "created", "file": key[0], "sha256": key[1], "batch_id": batch.id,
+                    "base_url": _url(client.base_url)})  # fmt: skip
+    return batch.id, file_id
 
 
 def _failed_batches(events: list[dict[str, Any]]) -> set[str]:
@@ -212,6 +229,40 @@ def _collect_one(client: Any, root: Path, key: tuple[str, str], batch_id: str, j
     return entry
 
 
+def _poll(
+    client: Any, root: Path, created: dict[tuple[str, str], dict[str, Any]], journal: Journal
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """(one entry per submitted file still as submitted, the submitted files changed or gone since).
+    Batches already collected are accounted from their downloaded outputs, not fetched again."""
+    collected = _latest(journal.read(), "collected")
+    files, superseded = [], []
+    for key, ev in sorted(created.items()):
+        path = root / key[0] if root.is_dir() else root
+        if not path.exists() or file_key(root, path) != key:
+            superseded.append({"file": key[0], "batch_id": ev["batch_id"]})
+            continue
+        was_collected = key in collected and collected[key]["batch_id"] == ev["batch_id"]
+        if was_collected and (output_path(path).exists() or errors_path(path).exists()):
+            files.append({"file": key[0], "batch_id": ev["batch_id"], "status": collected[key]["status"],
+                          **_account(path)})  # fmt: skip
+            continue
+        files.append(_collect_one(client, root, key, ev["batch_id"], journal))
+    return files, superseded
+
+
+def _log_status(f: dict[str, Any], log: Callable[[str], None]) -> None:
+    """One file's batch: its counts when finished (and what to do about a failed one), else its status."""
+    if f["status"] not in FINAL_STATUSES:
+        log(f"{f['file']}: {f['status']} ({f['batch_id']}), counts {f['request_counts']}")
+        return
+    log(f"{f['file']}: {f['status']} ({f['batch_id']}): {f['answered']} answered, {f['failed']} "
+        f"failed, {f['missing']} missing of {f['requests']}")  # fmt: skip
+    for err in f.get("batch_errors", []):
+        log(f"{f['file']}: the server refused the batch: {err}")
+    if f["status"] == FAILED:
+        log(f"{f['file']}: the batch answered nothing: re-run `batch submit` to create it again")
+
+
 def collect(
     root: Path,
     client: Any,
@@ -229,33 +280,13 @@ def collect(
         raise BatchFileError(f"nothing submitted from {root} yet (no {JOURNAL_NAME}): run `batch submit`")
     t0, reported = time.time(), set()
     while True:
-        collected = _latest(journal.read(), "collected")
-        files, superseded = [], []
-        for key, ev in sorted(created.items()):
-            path = root / key[0] if root.is_dir() else root
-            if not path.exists() or file_key(root, path) != key:
-                superseded.append({"file": key[0], "batch_id": ev["batch_id"]})
-                continue
-            was_collected = key in collected and collected[key]["batch_id"] == ev["batch_id"]
-            if was_collected and (output_path(path).exists() or errors_path(path).exists()):
-                files.append({"file": key[0], "batch_id": ev["batch_id"], "status": collected[key]["status"],
-                              **_account(path)})  # fmt: skip
-                continue
-            files.append(_collect_one(client, root, key, ev["batch_id"], journal))
-        pending = [f for f in files if f["status"] not in FINAL_STATUSES]
+        files, superseded = _poll(client, root, created, journal)
         for f in files:
-            if f["file"] in reported:
-                continue
-            if f["status"] in FINAL_STATUSES:
+            if f["file"] not in reported:
+                _log_status(f, log)
+            if f["status"] in FINAL_STATUSES:  # a finished batch is reported once
                 reported.add(f["file"])
-                log(f"{f['file']}: {f['status']} ({f['batch_id']}): {f['answered']} answered, {f['failed']} "
-                    f"failed, {f['missing']} missing of {f['requests']}")  # fmt: skip
-                for err in f.get("batch_errors", []):
-                    log(f"{f['file']}: the server refused the batch: {err}")
-                if f["status"] == FAILED:
-                    log(f"{f['file']}: the batch answered nothing: re-run `batch submit` to create it again")
-            else:
-                log(f"{f['file']}: {f['status']} ({f['batch_id']}), counts {f['request_counts']}")
+        pending = [f for f in files if f["status"] not in FINAL_STATUSES]
         done = not pending or not wait or (timeout_s is not None and time.time() - t0 >= timeout_s)
         if done:
             return {"files": files, "pending": len(pending), "superseded": superseded}
