@@ -110,7 +110,8 @@ def _informative(cands: pd.DataFrame, opts: SampleOptions, router: Any) -> tuple
         t = opts.threshold
         if t is None:  # the threshold the router's --strong-share policy puts on this traffic
             t = float(np.quantile(score, 1.0 - opts.strong_share)) if len(score) else 0.5
-        info.update(threshold=round(float(t), 6), strong_share=None if opts.threshold else opts.strong_share)
+        share = None if opts.threshold is not None else opts.strong_share  # what chose the threshold
+        info.update(threshold=round(float(t), 6), strong_share=share)
         unc = sampling.uncertainty_pair(score, t)
     else:
         unc = sampling.uncertainty_multi(score)

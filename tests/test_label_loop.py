@@ -519,6 +519,10 @@ def test_informative_labels_that_are_no_route_labels_fail_before_embedding(tmp_p
         assert res.exit_code == EXIT_BAD_INPUT and message in res.output, res.output
         assert "give the --out of `batch-router route` run with this router" in " ".join(res.output.split())
         assert "embedded" not in res.output and "Traceback" not in res.output
+    # A routing threshold given as 0 is the threshold used, not the --strong-share default's.
+    assert cli(*args, "--threshold", "0").exit_code == 0
+    man = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert man["threshold"] == 0.0 and man["strong_share"] is None
 
 
 def test_default_strategy_is_random_and_needs_no_router(tmp_path):
