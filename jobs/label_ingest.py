@@ -77,11 +77,15 @@ def _each_once(directories: list[str]) -> list[str]:
     return list(first.values())
 
 
+def _judge_ids(index: list[dict]) -> set[str]:
+    return {str(row["judge_custom_id"]) for row in index}
+
+
 def _shared_ids(indexes: dict[str, list[dict]]) -> set[str]:
     """Judge custom_ids found in more than one judge directory (rounds whose request ids repeat)."""
     seen: Counter[str] = Counter()
     for rows in indexes.values():
-        seen.update({str(row["judge_custom_id"]) for row in rows})
+        seen.update(_judge_ids(rows))
     return {cid for cid, n in seen.items() if n > 1}
 
 
@@ -93,8 +97,7 @@ def _read_inputs(judgements: list[str], given: list[str]) -> list[tuple[list[dic
     try:
         for d in _each_once(judgements):
             indexes[d], results[d] = _read_judgements(Path(d))
-        judge_ids = {str(row["judge_custom_id"]) for rows in indexes.values() for row in rows}
-        found = _given_results(given, judge_ids)
+        found = _given_results(given, set().union(*map(_judge_ids, indexes.values())))
     except BatchFileError as exc:
         raise LabelInputError(str(exc)) from None
     if found and (shared := _shared_ids(indexes) & set(found)):
@@ -104,7 +107,7 @@ def _read_inputs(judgements: list[str], given: list[str]) -> list[tuple[list[dic
             "--results"
         )
     for d, rows in indexes.items():
-        ids = {str(row["judge_custom_id"]) for row in rows}
+        ids = _judge_ids(rows)
         merge_results(results[d], {cid: r for cid, r in found.items() if cid in ids})
         if not ids & set(results[d]):
             raise LabelInputError(
