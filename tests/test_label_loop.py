@@ -857,3 +857,28 @@ def test_a_sample_submitted_with_its_parent_directory_is_not_submitted_again(ser
     assert [fake.batches_created_for(f.read_bytes()) for f in files] == [1, 1]
     res = cli("batch", "collect", str(sample), "--wait", "--poll-s", "0")
     assert res.exit_code == 0 and "6 answered, 0 failed, 0 missing" in res.output, res.output
+
+
+def test_collecting_one_file_submitted_alone_lists_no_other_file_as_superseded(server, tmp_path):
+    """Files of one directory submitted one at a time share its journal: collecting one of them
+    accounts for that file only, and names none of the others superseded."""
+    fake, url = server
+    logs = tmp_path / "logs.parquet"
+    write_logs(logs)
+    sample = tmp_path / "s"
+    res = cli("label", "sample", "--logs", str(logs), "--n", "3", "--out", str(sample),
+              "--models", f"{STRONG},{WEAK}")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    first, second = sorted(sample.glob("batch/*/part-00000.jsonl"))
+    (second.parent / "part-00001.jsonl").write_text(second.read_text().replace("Question", "Query"))
+    for f in (second, second.parent / "part-00001.jsonl"):
+        assert cli("batch", "submit", str(f), "--base-url", url).exit_code == 0
+    res = cli("batch", "collect", str(second), "--wait", "--poll-s", "0")
+    assert res.exit_code == 0 and "1 of 1 batches finished: 3 answered" in res.output, res.output
+    summary = json.loads((second.parent / "_batch_summary.json").read_text())
+    assert summary["superseded"] == [] and [f["file"] for f in summary["files"]] == [second.name]
+    second.write_text(second.read_text().replace("Question", "Question (edited)"))
+    res = cli("batch", "collect", str(second), "--wait", "--poll-s", "0")
+    superseded = json.loads((second.parent / "_batch_summary.json").read_text())["superseded"]
+    assert [s["file"] for s in superseded] == [second.name], res.output
+    assert first.exists()

@@ -52,6 +52,12 @@ def _latest(events: list[dict[str, Any]], kind: str) -> dict[tuple[str, str], di
     return {(e["file"], e["sha256"]): e for e in events if e.get("event") == kind}
 
 
+def _submitted_from(root: Path, created: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
+    """The journaled batches of ``root``: for one file, those of its name only, since files of one
+    directory submitted one at a time share the directory's journal."""
+    return {k: v for k, v in created.items() if not root.is_file() or k[0] == root.name}
+
+
 def _url(base_url: Any) -> str:
     return str(base_url).rstrip("/")
 
@@ -274,7 +280,7 @@ def collect(
     """Poll every submitted batch of ``root``; download the outputs and error files of finished ones.
     With ``wait``, poll until all are finished (or ``timeout_s``)."""
     journal = journal_for(root)
-    created = _latest(journal.read(), "created")
+    created = _submitted_from(root, _latest(journal.read(), "created"))
     if not created:
         check_no_anthropic_files(root)
         raise BatchFileError(f"nothing submitted from {root} yet (no {JOURNAL_NAME}): run `batch submit`")
