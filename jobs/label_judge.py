@@ -171,13 +171,13 @@ def write_direct_outputs(out: Path, results: dict[str, Result]) -> None:
         write_text_atomic(output_path(path), text)
 
 
-def judge_cost(results: dict[str, Result], judge_model: str, prices: str | None) -> dict[str, Any]:
-    """Tokens the judge used (from each answer's usage) and their USD price when the model is priced."""
+def judge_cost(calls: int, tokens: tuple[int, int], judge_model: str, prices: str | None) -> dict[str, Any]:
+    """``calls`` judge calls of ``tokens`` (prompt, completion) and their USD price when the model is
+    priced."""
     from router_core.pricing import PriceFileError, PriceTable, UnknownModelPriceError
 
-    pt = sum(r.usage()[0] for r in results.values())
-    ct = sum(r.usage()[1] for r in results.values())
-    cost: dict[str, Any] = {"judge_calls": len(results), "prompt_tokens": pt, "completion_tokens": ct}
+    pt, ct = tokens
+    cost: dict[str, Any] = {"judge_calls": calls, "prompt_tokens": pt, "completion_tokens": ct}
     try:
         price = PriceTable.load(prices).price(judge_model)
         cost["cost_usd"] = round(price.cost(pt, ct), 6)
@@ -186,6 +186,12 @@ def judge_cost(results: dict[str, Result], judge_model: str, prices: str | None)
         cost["cost_usd"] = None
         cost["price_source"] = f"no price known for {judge_model} (--prices FILE adds one)"
     return cost
+
+
+def cost_text(cost: dict[str, Any]) -> str:
+    usd = "unknown" if cost["cost_usd"] is None else f"${cost['cost_usd']:.4f}"
+    return (f"{cost['judge_calls']} calls, {cost['prompt_tokens']:,} prompt + {cost['completion_tokens']:,} "
+            f"completion tokens, {usd}")  # fmt: skip
 
 
 def run_direct(out: Path, runner: Any) -> tuple[Any, dict[str, Result]]:
@@ -212,14 +218,18 @@ def judge_directly(out: Path, cfg: Any, prices: str | None, **runner_opts: Any) 
     client = make_client(cfg, runner_opts.get("timeout_s", 120.0))
     runner = DirectRunner(client, Journal(out / JOURNAL_FILE), log=log, **runner_opts)
     stats, results = run_direct(out, runner)
-    cost = judge_cost(results, cfg.judge_model, prices)
-    run = {"stats": dataclasses.asdict(stats), "cost": cost}
+    # The journal holds the answers of earlier runs too: this run's calls are priced apart from them.
+    calls = stats.answered + stats.failed
+    cost = judge_cost(calls, (stats.prompt_tokens, stats.completion_tokens), cfg.judge_model, prices)
+    usage = [r.usage() for r in results.values()]
+    tokens = (sum(u[0] for u in usage), sum(u[1] for u in usage))
+    all_runs = judge_cost(len(results), tokens, cfg.judge_model, prices)
+    run = {"stats": dataclasses.asdict(stats), "cost": cost, "cost_all_runs": all_runs}
     write_text_atomic(out / "judge_run.json", json.dumps(run, indent=1))
-    usd = "unknown" if cost["cost_usd"] is None else f"${cost['cost_usd']:.4f}"
     errors = ", ".join(f"{kind} {n}" for kind, n in sorted(stats.errors.items()))
     log(f"judge: {stats.already_done} already answered, {stats.answered} answered now, {stats.failed} "
         f"failed, {stats.gave_up} given up, {stats.retries} retries"
         + (f" (errors by kind: {errors})" if errors else ""))  # fmt: skip
-    log(f"judge cost: {cost['judge_calls']} calls, {cost['prompt_tokens']:,} prompt + "
-        f"{cost['completion_tokens']:,} completion tokens, {usd} ({cost['price_source']})")  # fmt: skip
+    earlier = f"; with earlier runs' calls: {cost_text(all_runs)}" if stats.already_done else ""
+    log(f"judge cost of this run: {cost_text(cost)} ({cost['price_source']}){earlier}")
     return stats

@@ -162,7 +162,8 @@ def test_judge_endpoint_with_faults_answers_every_request_once(server, tmp_path)
     assert sorted(o["custom_id"] for o in outputs) == sorted(bodies)
     run = json.loads((out / "judge_run.json").read_text())
     assert run["cost"]["judge_calls"] == 24 and run["cost"]["prompt_tokens"] > 0  # costs recorded
-    assert run["stats"]["retries"] >= 10 and "judge cost: 24 calls" in res.output
+    assert run["stats"]["retries"] >= 10 and "judge cost of this run: 24 calls" in res.output
+    assert "earlier runs" not in res.output
     summary = next(ln for ln in res.output.splitlines() if "answered now" in ln)
     assert "(errors by kind: " in summary and "{" not in summary  # the kinds read as words, not a dict
     # A re-run finds everything journaled and calls nothing.
@@ -171,6 +172,11 @@ def test_judge_endpoint_with_faults_answers_every_request_once(server, tmp_path)
     assert res.exit_code == 0 and "24 of 24 requests already answered" in res.output
     assert "0 retries\n" in res.output  # no error: no errors-by-kind clause
     assert sum(fake.attempts.values()) == before
+    # Its cost is its own calls' (none), the earlier runs' apart.
+    assert "judge cost of this run: 0 calls, 0 prompt + 0 completion tokens" in res.output
+    assert "with earlier runs' calls: 24 calls" in res.output
+    run = json.loads((out / "judge_run.json").read_text())
+    assert run["cost"]["judge_calls"] == 0 and run["cost_all_runs"]["judge_calls"] == 24
 
 
 def _run_until_journaled(
@@ -592,7 +598,7 @@ def test_a_wrong_key_stops_the_judge_and_journals_nothing_as_answered(server, tm
     assert res.exit_code == EXIT_BAD_INPUT and "refused the calls (401" in res.output, res.output
     assert '"event":"done"' not in (out / "journal.jsonl").read_text()
     res = cli(*judge_cmd(sample, out, url), env={"OPENAI_API_KEY": "sk-right"})
-    assert res.exit_code == 0 and "judge cost: 8 calls" in res.output, res.output
+    assert res.exit_code == 0 and "judge cost of this run: 8 calls" in res.output, res.output
 
 
 def test_chat_logs_keep_their_messages_in_the_batch_bodies(tmp_path):
