@@ -68,6 +68,13 @@ def _root(directory: str) -> Path:
 def submit(
     directory: str = typer.Argument(..., help="Directory (or one file) of Batch request .jsonl files."),
     completion_window: str = typer.Option("24h", "--completion-window", help="Batch completion window."),
+    resend_unanswered: bool = typer.Option(
+        False,
+        "--resend-unanswered",
+        help="Also send, as a new batch, the requests that a submitted file's collected batches left "
+        "unanswered (expired, cancelled, rate-limited, 5xx; not those refused as invalid, HTTP 4xx); "
+        "`batch collect` merges their answers into the file's outputs.",
+    ),
     base_url: str | None = BaseUrlOpt,
     api_key_env: str | None = ApiKeyEnvOpt,
     config: str | None = ConfigOpt,
@@ -83,13 +90,14 @@ def submit(
     root = _root(directory)
     client = _client(config, base_url, api_key_env)
     try:
-        s = do_submit(root, client, completion_window, _log)
+        s = do_submit(root, client, completion_window, _log, resend_unanswered)
     except BatchFileError as exc:
         fail(str(exc))
     except openai.OpenAIError as exc:
         fail(api_error_message(exc) + " (re-run: what was submitted is journaled)", 1)
+    resent = f", {sum(r['requests'] for r in s['resent'])} unanswered requests resent" if s["resent"] else ""
     _log(f"{len(s['submitted'])} submitted, {len(s['already_submitted'])} already submitted, "
-         f"{len(s['recovered'])} found on the server")  # fmt: skip
+         f"{len(s['recovered'])} found on the server{resent}")  # fmt: skip
 
 
 @batch_app.command("collect")

@@ -4,7 +4,9 @@ timeouts, truncated JSON, slow responses) keyed on each request body, so a run i
 
 Answers carry a ``[quality N]`` tag; the judge compares the tags of the two answers it is shown.
 Prompts containing ``HARD`` are answered well by the strong model only; prompts containing ``BIASED`` get a
-position-biased judge (always Assistant A); ``GARBLED`` gets a judge answer without a verdict.
+position-biased judge (always Assistant A); ``GARBLED`` gets a judge answer without a verdict. In a batch,
+a request line containing ``FAILBATCH`` always fails with 500, ``INVALID`` with 400, ``FLAKY`` with 500 the
+first time only; ``expire_after=k`` makes the next batch expire after answering k lines.
 
 The ``llm`` scorer's routing question (router_core.scorers.llm_prompt) is answered Yes (the weak model is
 as good) with probability ``routing_p_yes``: 0.1 for HARD prompts, else 0.8. With ``logprobs=True`` (the
@@ -71,6 +73,8 @@ class FakeOpenAI:
         self.release = threading.Event()
         self.chat_answers = 0  # chat calls answered 200, for hold_after
         self.fail_batches = 0  # the next k batches to finish fail as a whole (an enqueued-token limit)
+        self.expire_after: int | None = None  # set: the next batch to finish expires after k requests
+        self.batch_attempts: Counter[str] = Counter()  # batch request lines processed, by body
         self.httpd: ThreadingHTTPServer | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -182,12 +186,20 @@ class FakeOpenAI:
             batch["request_counts"] = {"total": len(lines), "completed": 0, "failed": 0}
             return
         out, err = [], []
-        for raw in lines:
+        expire_after, self.expire_after = self.expire_after, None
+        for k, raw in enumerate(lines):
             req = json.loads(raw)
             body = req["body"]
-            if "FAILBATCH" in json.dumps(body):
-                err.append({"id": "r", "custom_id": req["custom_id"], "response": {"status_code": 500,
-                            "body": {"error": {"message": "server error"}}}, "error": None})  # fmt: skip
+            if expire_after is not None and k >= expire_after:
+                err.append({"id": "r", "custom_id": req["custom_id"], "response": None,
+                            "error": {"code": "batch_expired", "message": "expired"}})  # fmt: skip
+                continue
+            self.batch_attempts[body_key(body)] += 1
+            status = self.line_fault(json.dumps(body), self.batch_attempts[body_key(body)])
+            if status is not None:
+                message = "server error" if status == 500 else "invalid request"
+                err.append({"id": "r", "custom_id": req["custom_id"], "response": {"status_code": status,
+                            "body": {"error": {"message": message}}}, "error": None})  # fmt: skip
                 continue
             with self.lock:
                 self.answered[body_key(body)] += 1
@@ -195,8 +207,16 @@ class FakeOpenAI:
             out.append({"id": "r", "custom_id": req["custom_id"], "response": resp, "error": None})
         batch["output_file_id"] = self.add_file(out, "batch_output") if out else None
         batch["error_file_id"] = self.add_file(err, "batch_output") if err else None
-        batch["status"] = "completed"
+        batch["status"] = "completed" if expire_after is None else "expired"
         batch["request_counts"] = {"total": len(lines), "completed": len(out), "failed": len(err)}
+
+    @staticmethod
+    def line_fault(body: str, attempt: int) -> int | None:
+        """The HTTP status a batch request line fails with: FAILBATCH always 500, INVALID always 400,
+        FLAKY 500 the first time its body is in a batch."""
+        if "FAILBATCH" in body or ("FLAKY" in body and attempt == 1):
+            return 500
+        return 400 if "INVALID" in body else None
 
     def add_file(self, content: list[dict] | bytes, purpose: str, filename: str = "out.jsonl") -> str:
         if not isinstance(content, bytes):

@@ -62,6 +62,28 @@ def write_logs(path: Path, n: int = 48) -> list[str]:
     return ids
 
 
+def write_prompts(logs: Path, prompts: list | None) -> Path:
+    """Logs of ``prompts`` (ids p0, p1, ...), else write_logs's."""
+    if prompts is None:
+        write_logs(logs)
+    else:
+        pd.DataFrame({"request_id": [f"p{i}" for i in range(len(prompts))], "prompt": prompts}).to_parquet(
+            logs
+        )
+    return logs
+
+
+def sampled(tmp: Path, n: int, out: str = "s", prompts: list[str] | None = None) -> Path:
+    """Logs (``prompts``, else write_logs's) -> `label sample --models` into ``tmp/out``: both models'
+    Batch request files, not submitted yet."""
+    logs = write_prompts(tmp / "logs.parquet", prompts)
+    sample = tmp / out
+    res = cli("label", "sample", "--logs", str(logs), "--n", str(n), "--out", str(sample),
+              "--models", f"{STRONG},{WEAK}")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    return sample
+
+
 def answered_sample(
     tmp: Path,
     url: str,
@@ -71,13 +93,7 @@ def answered_sample(
     prompts: list | None = None,
 ) -> Path:
     """Logs -> `label sample` -> `batch submit` -> `batch collect --wait`: a sample with both answers."""
-    logs = tmp / "logs.parquet"
-    if prompts is None:
-        write_logs(logs)
-    else:
-        pd.DataFrame({"request_id": [f"p{i}" for i in range(len(prompts))], "prompt": prompts}).to_parquet(
-            logs
-        )
+    logs = write_prompts(tmp / "logs.parquet", prompts)
     sample = tmp / f"sample-{strategy}"
     args = [
         "label",
@@ -779,12 +795,7 @@ def test_a_batch_the_server_failed_as_a_whole_is_submitted_again(server, tmp_pat
     unanswered: a re-run of `batch submit` creates it again, where a batch that answered is never sent
     twice, and `batch collect` then fetches the new batch's answers."""
     fake, url = server
-    logs = tmp_path / "logs.parquet"
-    write_logs(logs)
-    sample = tmp_path / "s"
-    res = cli("label", "sample", "--logs", str(logs), "--n", "4", "--out", str(sample),
-              "--models", f"{STRONG},{WEAK}")  # fmt: skip
-    assert res.exit_code == 0, res.output
+    sample = sampled(tmp_path, 4)
     fake.fail_batches, fake.polls_to_complete = 1, 1
     assert cli("batch", "submit", str(sample), "--base-url", url).exit_code == 0
     res = cli("batch", "collect", str(sample), "--wait", "--poll-s", "0")
@@ -848,12 +859,7 @@ def test_a_sample_submitted_with_its_parent_directory_is_not_submitted_again(ser
     says to run `batch submit`, which finds the same requests' batches on the server by content instead
     of paying for them again."""
     fake, url = server
-    logs = tmp_path / "logs.parquet"
-    write_logs(logs)
-    sample = tmp_path / "label" / "sample"
-    res = cli("label", "sample", "--logs", str(logs), "--n", "3", "--out", str(sample),
-              "--models", f"{STRONG},{WEAK}")  # fmt: skip
-    assert res.exit_code == 0, res.output
+    sample = sampled(tmp_path, 3, "label/sample")
     assert cli("batch", "submit", str(sample.parent), "--base-url", url).exit_code == 0
     res = cli("batch", "collect", str(sample), "--base-url", url)
     assert res.exit_code == EXIT_BAD_INPUT and "run `batch submit`" in res.output
@@ -869,12 +875,7 @@ def test_collecting_one_file_submitted_alone_lists_no_other_file_as_superseded(s
     """Files of one directory submitted one at a time share its journal: collecting one of them
     accounts for that file only, and names none of the others superseded."""
     fake, url = server
-    logs = tmp_path / "logs.parquet"
-    write_logs(logs)
-    sample = tmp_path / "s"
-    res = cli("label", "sample", "--logs", str(logs), "--n", "3", "--out", str(sample),
-              "--models", f"{STRONG},{WEAK}")  # fmt: skip
-    assert res.exit_code == 0, res.output
+    sample = sampled(tmp_path, 3)
     first, second = sorted(sample.glob("batch/*/part-00000.jsonl"))
     (second.parent / "part-00001.jsonl").write_text(second.read_text().replace("Question", "Query"))
     for f in (second, second.parent / "part-00001.jsonl"):
@@ -888,3 +889,59 @@ def test_collecting_one_file_submitted_alone_lists_no_other_file_as_superseded(s
     superseded = json.loads((second.parent / "_batch_summary.json").read_text())["superseded"]
     assert [s["file"] for s in superseded] == [second.name], res.output
     assert first.exists()
+
+
+def test_resending_what_an_expired_batch_and_failed_requests_left_unanswered(server, tmp_path):
+    """An expired batch keeps the answers it finished; requests that failed with a 5xx may succeed later.
+    `batch submit --resend-unanswered` sends only those again (never an answered one, nor one refused as
+    invalid), and `batch collect` merges their answers into the file's own outputs: one line per
+    custom_id for the judge to read. Re-runs, and a run that crashed before journaling, send nothing twice."""
+    fake, url = server
+    prompts = ["Q0 FLAKY hello", "Q1 INVALID hello", "Q2 hello", "Q3 hello", "Q4 hello"]
+    sample = sampled(tmp_path, 5, prompts=prompts)
+    assert cli("batch", "submit", str(sample), "--base-url", url).exit_code == 0
+    fake.expire_after = 3  # the first batch collected (the strong model's) expires after 3 lines
+    res = cli("batch", "collect", str(sample), "--wait", "--poll-s", "0")
+    assert res.exit_code == 0 and "4 answered, 6 failed, 0 missing" in res.output, res.output
+    assert "sends its 3 unanswered requests again" in res.output  # FLAKY and the 2 expired ones
+    assert "sends its 1 unanswered requests again" in res.output  # FLAKY
+    before = len(fake.batches)
+    res = cli("batch", "submit", str(sample), "--base-url", "http://127.0.0.1:9/v1", "--resend-unanswered")
+    assert res.exit_code == 0 and f"resend its requests with --base-url {url}" in res.output, res.output
+    res = cli("batch", "submit", str(sample), "--base-url", url, "--resend-unanswered")
+    assert res.exit_code == 0 and "4 unanswered requests resent" in res.output, res.output
+    assert len(fake.batches) == before + 2
+    # Not collected yet: another run sends nothing; nor does one that crashed before journaling them.
+    res = cli("batch", "submit", str(sample), "--base-url", url, "--resend-unanswered")
+    assert res.exit_code == 0 and res.output.count("is not collected yet") == 2, res.output
+    journal = sample / JOURNAL_NAME
+    kept = [x for x in journal.read_text().splitlines() if "resend_created" not in x]
+    journal.write_text("".join(x + "\n" for x in kept))
+    res = cli("batch", "submit", str(sample), "--base-url", url, "--resend-unanswered")
+    assert res.exit_code == 0 and res.output.count("(not created again)") == 2, res.output
+    assert len(fake.batches) == before + 2
+    res = cli("batch", "collect", str(sample), "--wait", "--poll-s", "0")
+    assert res.exit_code == 0 and "8 answered, 2 failed, 0 missing" in res.output, res.output
+    assert "then resent in batch_" in res.output
+    for f in sample.glob("batch/*/part-00000.jsonl"):
+        ids = [json.loads(x)["custom_id"] for x in f.read_text().splitlines()]
+        out = [json.loads(x) for x in f.with_suffix(".output.jsonl").read_text().splitlines()]
+        err = [json.loads(x) for x in f.with_suffix(".errors.jsonl").read_text().splitlines()]
+        assert [o["custom_id"] for o in out + err] == [i for i in ids if i != ids[1]] + [ids[1]]
+        assert [e["response"]["status_code"] for e in err] == [400]
+    assert max(fake.answered.values()) == 1  # no answer paid for twice
+    # Nothing left to resend but the invalid requests; collect again reads the merged files.
+    res = cli("batch", "submit", str(sample), "--base-url", url, "--resend-unanswered")
+    assert res.exit_code == 0 and res.output.count("nothing to resend") == 2, res.output
+    assert len(fake.batches) == before + 2
+    polls = sum(fake.polls.values())
+    res = cli("batch", "collect", str(sample))
+    assert res.exit_code == 0 and "8 answered, 2 failed, 0 missing" in res.output
+    assert sum(fake.polls.values()) == polls
+    # Outputs deleted: the file's batch and its resent requests' batch are both fetched and merged again.
+    for out in sample.glob("batch/*/part-00000.output.jsonl"):
+        out.unlink()
+    res = cli("batch", "collect", str(sample))
+    assert res.exit_code == 0 and "8 answered, 2 failed, 0 missing" in res.output, res.output
+    res = cli("label", "judge", "--sample", str(sample), "--out", str(tmp_path / "j"))
+    assert res.exit_code == 0 and "8 judge requests" in res.output, res.output

@@ -157,6 +157,26 @@ def test_results_from_batch_output_and_error_lines():
     assert result_from_line(result_line(r)) == r
 
 
+@pytest.mark.parametrize(
+    "line, resend",
+    [
+        (None, True),  # missing
+        ({"response": None, "error": {"code": "batch_expired", "message": "late"}}, True),
+        ({"response": {"status_code": 429, "body": {"error": {"message": "rate"}}}}, True),
+        ({"response": {"status_code": 503, "body": {"error": {"message": "busy"}}}}, True),
+        ({"response": {"status_code": 408, "body": {"error": {"message": "timeout"}}}}, True),
+        ({"response": {"status_code": 400, "body": {"error": {"message": "invalid"}}}}, False),
+        ({"response": {"status_code": 404, "body": {"error": {"message": "no model"}}}}, False),
+        ({"response": {"status_code": 200, "body": {"choices": []}}}, False),  # answered
+    ],
+)
+def test_what_resend_unanswered_sends_again(line, resend):
+    """A request refused for what it is (400, an unknown model) would be refused again: never resent."""
+    from router_core.labeling.batch_api import resendable
+
+    assert resendable(None if line is None else result_from_line({"custom_id": "a", **line})) is resend
+
+
 def test_journal_skips_a_torn_last_line_and_appends_on_a_new_one(tmp_path):
     j = Journal(tmp_path / "j.jsonl")
     j.append({"event": "done", "custom_id": "a"})

@@ -38,14 +38,17 @@ def write_parts(
     """``part-00000.jsonl``, ... under ``directory``, each within the Batch API's limits of ``per_file``
     lines and ``max_bytes`` (atomic per file)."""
     directory.mkdir(parents=True, exist_ok=True)
-    encoded = (
-        (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8") for line in lines
-    )
+    encoded = (encode_line(line) for line in lines)
     paths: list[Path] = []
     for k, part in groupby(chunk_numbers(encoded, per_file, max_bytes), key=itemgetter(0)):
         paths.append(directory / f"part-{k:05d}.jsonl")
         write_text_atomic(paths[-1], b"".join(line for _, line in part))
     return paths
+
+
+def encode_line(line: Mapping[str, Any]) -> bytes:
+    """One JSONL line as the project writes Batch files (compact, UTF-8)."""
+    return (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def write_text_atomic(path: Path, text: str | bytes) -> None:
@@ -258,3 +261,24 @@ def merge_results(into: dict[str, Result], new: Mapping[str, Result]) -> None:
 def collected_results(request_file: Path) -> dict[str, Result]:
     """The outputs `batch collect` downloaded next to a request file (empty when none yet)."""
     return read_results(p for p in (output_path(request_file), errors_path(request_file)) if p.exists())
+
+
+def merge_resent_results(request_file: Path, resent: Iterable[Path]) -> None:
+    """The output and error files of a batch that resent some of ``request_file``'s requests merged into
+    its own, so that readers find one line per custom_id: an answer over an error, a later error over an
+    earlier one; lines in the request file's order, answers in the output file, the rest in the errors
+    file."""
+    own = [p for p in (output_path(request_file), errors_path(request_file)) if p.exists()]
+    lines: dict[str, dict[str, Any]] = {}
+    for path in [*own, *resent]:
+        for obj in _result_objects(path):
+            cid = str(obj["custom_id"])
+            if cid not in lines or not result_from_line(lines[cid]).ok:
+                lines[cid] = obj
+    order = {str(ln["custom_id"]): i for i, ln in enumerate(read_requests(request_file))}
+    ranked = sorted(lines.items(), key=lambda kv: order.get(kv[0], len(order)))
+    answers = [obj for _, obj in ranked if result_from_line(obj).ok]
+    errors = [obj for _, obj in ranked if not result_from_line(obj).ok]
+    write_text_atomic(output_path(request_file), b"".join(encode_line(x) for x in answers))
+    if errors or errors_path(request_file).exists():
+        write_text_atomic(errors_path(request_file), b"".join(encode_line(x) for x in errors))
