@@ -224,7 +224,8 @@ def write_manifest(out: Path, opts, cfg, router, policy, prices, summary) -> Non
 def print_summary(s: dict[str, Any], router) -> None:
     n = max(1, sum(s["routed"].values()))
     for m, k in s["routed"].items():
-        log(f"  {m}: {k} requests ({100 * k / n:.1f}%), all-{m} cost ${s['cost_by_model_usd'][m]:.4f}")
+        requests = "1 request" if k == 1 else f"{k} requests"
+        log(f"  {m}: {requests} ({100 * k / n:.1f}%), all-{m} cost ${s['cost_by_model_usd'][m]:.4f}")
     counted, assumed = s.get("prompt_tokens_counted", 0), s.get("completion_tokens_estimated", 0)
     for note in estimated_token_lines(counted, assumed):
         log(f"  {note}")
