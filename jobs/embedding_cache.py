@@ -3,7 +3,8 @@
 Layout: ``<cache>/embedder=<sha256(id)[:16]>/part-<run>-<n>.parquet`` with columns ``embedder_id``,
 ``prompt_hash``, ``embedding`` (array<float>). New rows are written to a hidden ``_tmp-*`` directory and
 each finished file is renamed into place, so readers never see a partial file. Two runs that embed the
-same prompt concurrently may both append it: readers keep one row per hash.
+same prompt concurrently may both append it: readers keep one row per hash. A file that cannot be
+read is left out (its prompts are embedded again), not a failure of the run.
 """
 
 from __future__ import annotations
@@ -20,15 +21,43 @@ def embedder_dir(cache: str | Path, embedder_id: str) -> Path:
     return Path(cache) / f"embedder={hashlib.sha256(embedder_id.encode()).hexdigest()[:16]}"
 
 
+CACHE_COLUMNS = frozenset({"embedder_id", "prompt_hash", "embedding"})
+
+
+def cache_files(d: Path) -> tuple[list[Path], list[str]]:
+    """The cache's Parquet files Spark can read, and one note per file it cannot (a truncated or
+    foreign file): those are left out, so their prompts are embedded again, not the whole run failing
+    on one file (names starting with ``_`` or ``.`` are skipped, as Spark skips them)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good, bad = [], []
+    for p in sorted(d.glob("*.parquet")):
+        if p.name.startswith(("_", ".")):
+            continue
+        try:
+            missing = CACHE_COLUMNS - set(pq.read_schema(p).names)
+        except (OSError, pa.ArrowException) as exc:
+            bad.append(f"{p} is not a readable Parquet file ({str(exc).splitlines()[0][:120]})")
+            continue
+        if missing:
+            bad.append(f"{p} lacks the cache's column(s) {', '.join(sorted(missing))}")
+        else:
+            good.append(p)
+    return good, bad
+
+
 def read_cache(spark, cache: str | Path, embedder_id: str):
-    """DataFrame (prompt_hash, embedding) of this embedder's cached vectors, or None when there are none."""
+    """(DataFrame (prompt_hash, embedding) of this embedder's cached vectors or None when there are none,
+    notes on the files left out as unreadable)."""
     from pyspark.sql import functions as F
 
     d = embedder_dir(cache, embedder_id)
-    if not d.is_dir() or not any(p.suffix == ".parquet" for p in d.iterdir()):
-        return None
-    df = spark.read.parquet(str(d)).where(F.col("embedder_id") == embedder_id)
-    return df.select("prompt_hash", "embedding").dropDuplicates(["prompt_hash"])
+    files, bad = cache_files(d) if d.is_dir() else ([], [])
+    if not files:
+        return None, bad
+    df = spark.read.parquet(*map(str, files)).where(F.col("embedder_id") == embedder_id)
+    return df.select("prompt_hash", "embedding").dropDuplicates(["prompt_hash"]), bad
 
 
 # Vectors per appended file (~150 MB of Parquet for 384 floats): a nightly run appends one file, not

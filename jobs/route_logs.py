@@ -222,7 +222,9 @@ class RouteRun:
         distinct = keyed.select("prompt_hash", F.col("norm_text").alias("text")).dropDuplicates(
             ["prompt_hash"]
         )
-        cached = read_cache(self.spark, self.cache_dir, self.router.embedder_id)
+        cached, unreadable = read_cache(self.spark, self.cache_dir, self.router.embedder_id)
+        for note in unreadable:
+            log(f"embedding cache: {note}: left out, its prompts are embedded again (delete the file)")
         joined = self.score_tasks(distinct, cached)
         n_models = None if self.router.strong is not None else len(self.models)
         conf = embedder_conf(self.cfg, self.router)

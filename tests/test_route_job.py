@@ -265,6 +265,25 @@ def test_second_run_embeds_nothing_and_gives_identical_labels(spark, routers, lo
     assert labels(out).equals(labels(routed_pair))
 
 
+def test_a_damaged_cache_file_is_left_out_and_its_prompts_embedded_again(
+    spark, routers, logs, routed_pair, tmp_path, capsys
+):
+    from jobs.embedding_cache import embedder_dir
+    from router_core.router import Router
+
+    cache = tmp_path / "cache"
+    shutil.copytree(routed_pair / "_embedding_cache", cache)
+    emb_dir = embedder_dir(cache, Router.load(str(routers[0]), scorers=False).embedder_id)
+    (part,) = emb_dir.glob("part-*.parquet")
+    data = part.read_bytes()
+    part.write_bytes(data[: len(data) // 2])  # a copy cut short: no Parquet footer
+    capsys.readouterr()
+    assert route("--router", routers[0], "--logs", logs[0], "--out", tmp_path / "out", "--cache", cache) == 0
+    assert f"{part} is not a readable Parquet file" in capsys.readouterr().out
+    assert manifest(tmp_path / "out")["counts"]["embedded"] == logs[1]["distinct"]
+    assert labels(tmp_path / "out").equals(labels(routed_pair))
+
+
 def test_injected_failure_leaves_nothing_visible_and_rerun_is_identical(
     spark, routers, logs, routed_pair, tmp_path, monkeypatch
 ):

@@ -80,15 +80,22 @@ def score_schema(scorer_names: list[str], n_models: int | None) -> str:
 
 
 def _embeddings(column: pa.ChunkedArray | pa.Array, dim: int) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors [n, dim] float32, has_vector [n] bool) from a nullable list<float> column."""
+    """(vectors [n, dim] float32, has_vector [n] bool) from a nullable list<float> column. A vector of
+    another length or with a non-finite value (a damaged or foreign cache file) counts as none, so that
+    prompt is embedded again instead of being scored on a wrong vector."""
+    import pyarrow.compute as pc
+
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     n = len(arr)
-    has = ~np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
+    has = np.asarray(lengths == dim, dtype=bool)
     out = np.zeros((n, dim), dtype=np.float32)
     if has.any():
         present = arr.filter(pa.array(has))
         flat = present.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
         out[has] = flat.reshape(int(has.sum()), dim)
+        has &= np.isfinite(out).all(axis=1)
+        out[~has] = 0.0
     return out, has
 
 

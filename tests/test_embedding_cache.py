@@ -1,0 +1,47 @@
+"""The route job's embedding cache: which cached vectors are used, and which are embedded again."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from jobs.embedding_cache import cache_files
+from udfs.score_udf import _embeddings
+
+
+def test_cached_vectors_of_another_length_or_not_finite_are_embedded_again():
+    dim = 3
+    good = [0.1, 0.2, 0.3]
+    column = pa.array(
+        [good, [], [0.5] * (2 * dim), None, [1.0, float("nan"), 0.0], [1.0, None, 0.0]],
+        pa.list_(pa.float32()),
+    )
+    vecs, has = _embeddings(column, dim)
+    assert has.tolist() == [True, False, False, False, False, False]
+    np.testing.assert_allclose(vecs[0], good, rtol=1e-6)
+    assert not vecs[1:].any()
+
+
+def test_an_empty_and_a_double_length_vector_are_not_split_into_two(tmp_path):
+    # Together they hold 2 x dim floats: reshaped as a whole they would pass for two vectors.
+    column = pa.array([[], [0.5] * 4], pa.list_(pa.float32()))
+    _, has = _embeddings(column, 2)
+    assert not has.any()
+
+
+def test_unreadable_and_foreign_cache_files_are_left_out_with_a_note(tmp_path):
+    vectors = pd.DataFrame({"embedder_id": ["e"], "prompt_hash": ["h"], "embedding": [[0.1, 0.2]]})
+    vectors.to_parquet(tmp_path / "part-a.parquet")
+    data = (tmp_path / "part-a.parquet").read_bytes()
+    (tmp_path / "part-cut.parquet").write_bytes(data[: len(data) // 2])  # a copy cut short
+    pq.write_table(pa.table({"prompt_hash": ["h"]}), tmp_path / "part-other.parquet")
+    (tmp_path / "_tmp-run").mkdir()
+    (tmp_path / ".part-a.parquet.crc").write_bytes(b"crc")
+
+    good, bad = cache_files(tmp_path)
+    assert good == [tmp_path / "part-a.parquet"]
+    assert len(bad) == 2
+    assert "part-cut.parquet is not a readable Parquet file" in bad[0]
+    assert "part-other.parquet lacks the cache's column(s) embedder_id, embedding" in bad[1]
