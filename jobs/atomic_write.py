@@ -8,17 +8,50 @@ staging directory is invisible and is removed by the next run.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 STAGING = "_staging"
 TRASH = "_trash"
+LOCK = "_lock"
+
+
+class OutputBusyError(RuntimeError):
+    """Another run holds the lock of the same output directory."""
+
+
+@contextmanager
+def exclusive(out: str | Path) -> Iterator[bool]:
+    """Hold ``<out>/_lock`` for the body: a second run into the same ``out`` fails at once instead of
+    deleting the first one's staging directory (``new_staging``) and committing into its outputs. The
+    lock goes with the process, so a killed run leaves none behind. Yields False where the filesystem
+    cannot lock (some FUSE mounts): the body runs unguarded there."""
+    path = Path(out) / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputBusyError(
+                f"another run is writing to {out} (it holds {path}): run one job at a time per --out"
+            ) from None
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def new_staging(out: str | Path) -> Path:
-    """A fresh staging directory; leftovers of killed runs are removed first (one run per --out)."""
+    """A fresh staging directory; leftovers of killed runs are removed first (one run per --out: the
+    caller holds ``exclusive(out)``)."""
     root = Path(out) / STAGING
     if root.exists():
         shutil.rmtree(root)

@@ -100,6 +100,7 @@ def route(
 ) -> None:
     """Route prompt logs with a trained router: validate, embed each distinct prompt once, score, calibrate
     the policy on the whole batch, and write labels, cost projections and OpenAI Batch-API files."""
+    from jobs.atomic_write import OutputBusyError
     from jobs.route_logs import run_route
     from jobs.route_setup import RouteError, RouteOptions
     from router_core.pricing import PriceFileError, UnknownModelPriceError
@@ -130,7 +131,7 @@ def route(
     )  # fmt: skip
     try:
         run_route(opts, cfg)
-    except (RouteError, SchemaError, UnknownModelPriceError, PriceFileError) as exc:
+    except (RouteError, SchemaError, UnknownModelPriceError, PriceFileError, OutputBusyError) as exc:
         fail(str(exc))
 
 

@@ -76,7 +76,8 @@ class Calibrated:
 
 
 def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
-    """The whole job; raises RouteError / SchemaError / UnknownModelPriceError before Spark on bad input."""
+    """The whole job; raises RouteError / SchemaError / UnknownModelPriceError before Spark on bad input,
+    OutputBusyError when another run is writing to --out."""
     from jobs.spark_session import get_spark
     from jobs.validate_logs import resolve_input
 
@@ -98,9 +99,12 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
         f"router {opts.router}: models {route_models(router)}, scorers {list(router.scorer_names)}, "
         f"policy {policy.kind}={policy.value}"
     )
-    spark = get_spark(cfg.spark, input_bytes=info.size_bytes)
-    log(f"spark up ({cfg.spark.master}) in {time.time() - t_start:.1f}s")
-    summary = RouteRun(spark, opts, cfg, router, prices, policy).run()
+    with atomic_write.exclusive(opts.out) as locked:  # OutputBusyError when another run holds --out
+        if not locked:
+            log(f"{opts.out} cannot be locked (its filesystem has no locks): run one job at a time per --out")
+        spark = get_spark(cfg.spark, input_bytes=info.size_bytes)
+        log(f"spark up ({cfg.spark.master}) in {time.time() - t_start:.1f}s")
+        summary = RouteRun(spark, opts, cfg, router, prices, policy).run()
     summary["seconds_total"] = round(time.time() - t_start, 2)
     log(f"done in {summary['seconds_total']:.1f}s -> {opts.out}")
     return summary

@@ -300,6 +300,22 @@ def test_injected_failure_leaves_nothing_visible_and_rerun_is_identical(
     assert labels(out).equals(labels(routed_pair))
 
 
+def test_a_run_into_an_out_another_run_is_writing_stops_before_touching_it(
+    spark, routers, logs, routed_pair, tmp_path, capsys
+):
+    from jobs.atomic_write import exclusive
+
+    out = tmp_path / "out"
+    shutil.copytree(routed_pair, out)
+    staged = out / "_staging" / "run-in-progress" / "labels"
+    staged.mkdir(parents=True)  # the other run's staged files, about to be committed
+    with exclusive(out):  # held as the other run holds it
+        assert route("--router", routers[0], "--logs", logs[0], "--out", out, "--strong-share", "1") == 2
+    assert "another run is writing to" in capsys.readouterr().err
+    assert staged.is_dir()
+    assert labels(out).equals(labels(routed_pair))
+
+
 def test_a_failed_cache_append_fails_the_run_before_commit(spark, routers, logs, tmp_path, monkeypatch):
     from jobs import embedding_cache
 
