@@ -78,7 +78,7 @@ class Calibrated:
 def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
     """The whole job; raises RouteError / SchemaError / UnknownModelPriceError before Spark on bad input,
     OutputBusyError when another run is writing to --out."""
-    from jobs.spark_session import get_spark
+    from jobs.spark_session import get_spark, session_conf_restored
     from jobs.validate_logs import resolve_input
 
     t_start = time.time()
@@ -99,7 +99,7 @@ def run_route(opts: RouteOptions, cfg: JobConfig) -> dict[str, Any]:
         f"router {opts.router}: models {route_models(router)}, scorers {list(router.scorer_names)}, "
         f"policy {policy.kind}={policy.value}"
     )
-    with atomic_write.exclusive(opts.out) as locked:  # OutputBusyError when another run holds --out
+    with atomic_write.exclusive(opts.out) as locked, session_conf_restored():  # OutputBusyError: --out busy
         if not locked:
             log(f"{opts.out} cannot be locked (its filesystem has no locks): run one job at a time per --out")
         spark = get_spark(cfg.spark, input_bytes=info.size_bytes)

@@ -7,6 +7,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -103,7 +105,6 @@ def get_spark(cfg: SparkConfig | None = None, input_bytes: int | None = None, **
         # Keep Python workers (and the models they loaded) alive across tasks.
         .config("spark.python.worker.reuse", "true")
         .config("spark.ui.showConsoleProgress", str(cfg.show_progress).lower())
-        .config("spark.sql.shuffle.partitions", str(parts))
         .config("spark.default.parallelism", str(parts))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
@@ -111,6 +112,10 @@ def get_spark(cfg: SparkConfig | None = None, input_bytes: int | None = None, **
         .config("spark.ui.enabled", "false" if cfg.master.startswith("local") else "true")
         .config("spark.driver.memory", os.environ.get("BATCH_ROUTER_DRIVER_MEMORY", "4g"))
     )
+    # A session that is already up keeps its shuffle partitions unless the config sets them: the
+    # default is a guess from the master, the session's own value a choice of whoever made it.
+    if cfg.partitions or SparkSession.getActiveSession() is None:
+        builder = builder.config("spark.sql.shuffle.partitions", str(parts))
     extra = {**cfg.extra_conf, **conf}
     small = input_bytes is not None and input_bytes <= SHORT_JOB_INPUT_BYTES
     archive = None
@@ -135,6 +140,34 @@ def get_spark(cfg: SparkConfig | None = None, input_bytes: int | None = None, **
     if archive is not None and archive.dump is not None:
         jvm_class_archive.promote_at_exit(spark, archive.dump, java_binary() or "java")
     return spark
+
+
+@contextmanager
+def session_conf_restored() -> Iterator[None]:
+    """The active SparkSession's runtime settings put back as they were once the body ends: a job sets
+    what its reading needs (case-sensitive column names, nanosecond timestamps as longs, its shuffle
+    partitions), and a caller that reuses the session (a notebook, a test run) must not inherit them.
+    Without an active session (the job creates its own) there is nothing to restore."""
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.getActiveSession()
+    before = dict(spark.conf.getAll) if spark is not None else None
+    try:
+        yield
+    finally:
+        if before is not None:
+            restore_conf(spark, before)
+
+
+def restore_conf(spark, before: dict[str, str]) -> None:
+    """Set every modifiable setting changed since ``before`` back, unset those added since."""
+    for key, value in spark.conf.getAll.items():
+        if before.get(key) == value or not spark.conf.isModifiable(key):
+            continue
+        if key in before:
+            spark.conf.set(key, before[key])
+        else:
+            spark.conf.unset(key)
 
 
 def short_job_archive_plan() -> jvm_class_archive.ArchivePlan:

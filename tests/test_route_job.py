@@ -284,6 +284,25 @@ def test_a_damaged_cache_file_is_left_out_and_its_prompts_embedded_again(
     assert labels(tmp_path / "out").equals(labels(routed_pair))
 
 
+def test_a_route_run_leaves_the_callers_session_settings_as_they_were(
+    spark, routers, logs, routed_pair, tmp_path
+):
+    shuffle = spark.conf.get("spark.sql.shuffle.partitions")
+    spark.conf.set("spark.sql.caseSensitive", "false")
+    spark.conf.set("spark.sql.shuffle.partitions", "5")
+    try:
+        cache = routed_pair / "_embedding_cache"
+        assert (
+            route("--router", routers[0], "--logs", logs[0], "--out", tmp_path / "out", "--cache", cache) == 0
+        )
+        assert spark.conf.get("spark.sql.caseSensitive") == "false"  # the log reader sets it for the run
+        assert spark.conf.get("spark.sql.shuffle.partitions") == "5"
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", shuffle)
+        spark.conf.unset("spark.sql.caseSensitive")
+    assert labels(tmp_path / "out").equals(labels(routed_pair))
+
+
 def test_injected_failure_leaves_nothing_visible_and_rerun_is_identical(
     spark, routers, logs, routed_pair, tmp_path, monkeypatch
 ):
