@@ -171,14 +171,19 @@ def commit_dispatch(staged: Path, final: Path, out: Path, dates: set[str], dirs:
     return lines
 
 
-def output_checksums(out: Path) -> dict[str, str]:
+def output_checksums(out: Path, dates: list[str]) -> dict[str, str]:
+    """sha256 of every file of the run's ``dates`` (and dispatch/models.json): the files it wrote, not
+    those other runs left for other days in the same --out."""
+    days = {partition_dir_name("dt", d) for d in dates}
     sums = {}
     for name in ("labels", "projections", "projections_daily", "quarantine", "dispatch"):
         root = out / name
         if root.is_dir():
             for p in sorted(root.rglob("*")):
                 rel = p.relative_to(out)
-                if p.is_file() and not any(part.startswith((".", "_")) for part in rel.parts):
+                if not p.is_file() or any(part.startswith((".", "_")) for part in rel.parts):
+                    continue
+                if days.intersection(rel.parts) or rel == Path("dispatch", "models.json"):
                     sums[str(rel)] = sha256_file(p)
     return sums
 
@@ -214,7 +219,7 @@ def write_manifest(out: Path, opts, cfg, router, policy, prices, summary) -> Non
         "batch_discount": opts.batch_discount,
         "config": cfg.model_dump(mode="json"),
         "counts": summary,
-        "outputs": output_checksums(out),
+        "outputs": output_checksums(out, summary["dates"]),
     }
     tmp = out / "_manifest.json.tmp"
     tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")

@@ -498,6 +498,11 @@ def test_budget_threshold_and_date_rerun(spark, routers, logs, routed_pair, tmp_
     keep = pa.compute.equal(before.column("dt"), "2026-11-01")
     assert after.filter(pa.compute.equal(after.column("dt"), "2026-11-01")).equals(before.filter(keep))
     new = after.filter(pa.compute.equal(after.column("dt"), "2026-11-02"))
+    # The manifest is this run's: its checksums cover the files of its date, not the other run's.
+    written = manifest(out)["outputs"]
+    assert written and all("dt=2026-11-02" in rel or rel == "dispatch/models.json" for rel in written)
+    outputs = {"labels", "projections", "projections_daily", "dispatch"}
+    assert {rel.split("/")[0] for rel in written} >= outputs
     p2 = new.column("strong_win_prob").to_numpy()
     assert ((np.array(new.column("routed_model").to_pylist()) == STRONG) == (p2 >= 0.5)).all()
 
