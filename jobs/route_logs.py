@@ -326,7 +326,7 @@ class RouteRun:
     def calibrate(self, keyed, scored, resolved) -> Calibrated:
         t = time.time()
         table = self.request_table(keyed, scored, resolved)
-        pt_log, ct_log = _floats(table, "_pt_log"), _floats(table, "_ct_log")
+        pt_log, ct_log = _token_counts(table, "_pt_log"), _token_counts(table, "_ct_log")
         pt = logged_or_counted(pt_log, _floats(table, "counted_prompt_tokens"))
         ct = completion_matrix(ct_log, self.models, self.prices)
         self.counts["prompt_tokens_counted"] = int(np.isnan(pt_log).sum())
@@ -498,6 +498,14 @@ class RouteRun:
 def _floats(table: pa.Table, name: str) -> np.ndarray:
     """A numeric column as float64, nulls as NaN."""
     return table.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def _token_counts(table: pa.Table, name: str) -> np.ndarray:
+    """A logged token count column as float64, NaN where the log gives none or a negative one (no count:
+    counted or assumed instead, never a negative cost)."""
+    counts = _floats(table, name)
+    counts[counts < 0] = np.nan
+    return counts
 
 
 def scorer_failure(exc: BaseException) -> str | None:

@@ -303,6 +303,36 @@ def test_a_route_run_leaves_the_callers_session_settings_as_they_were(
     assert labels(tmp_path / "out").equals(labels(routed_pair))
 
 
+def test_a_negative_logged_token_count_is_counted_or_assumed_not_costed(
+    spark, routers, routed_pair, tmp_path
+):
+    import pandas as pd
+
+    log = pd.DataFrame(
+        {
+            "request_id": ["neg", "pos"],
+            "prompt": ["Say hi to friend 1", "Prove that 3 squared is even"],
+            "prompt_tokens": [-100, 12],
+            "completion_tokens": [-5, 40],
+        }
+    )
+    log.to_parquet(tmp_path / "log.parquet")
+    cache = routed_pair / "_embedding_cache"
+    assert route("--router", routers[0], "--logs", tmp_path / "log.parquet", "--out", tmp_path / "out",
+                 "--cache", cache) == 0  # fmt: skip
+    p = (
+        pads.dataset(str(tmp_path / "out" / "projections"), partitioning="hive")
+        .to_table()
+        .sort_by("request_id")
+    )
+    rows = {r["request_id"]: r for r in p.to_pylist()}
+    assert rows["neg"]["prompt_tokens"] > 0 and rows["neg"]["completion_tokens"] == 350
+    assert rows["pos"]["prompt_tokens"] == 12 and rows["pos"]["completion_tokens"] == 40
+    assert all(r["cost_routed_usd"] > 0 for r in rows.values())
+    counts = manifest(tmp_path / "out")["counts"]
+    assert counts["prompt_tokens_counted"] == 1 and counts["completion_tokens_estimated"] == 1
+
+
 def test_injected_failure_leaves_nothing_visible_and_rerun_is_identical(
     spark, routers, logs, routed_pair, tmp_path, monkeypatch
 ):
