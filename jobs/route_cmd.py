@@ -40,7 +40,8 @@ def route(
         "--budget-usd",
         help="Total USD for the whole batch: pair routers send the most valuable "
         "requests (score per extra dollar) to the strong model; N-model routers maximise total predicted "
-        "quality. Never exceeded; error when even the cheapest routing does not fit.",
+        "quality. Never exceeded; error when even the cheapest routing does not fit (before any prompt is "
+        "embedded where the logged token counts and assumed answer lengths already cost more).",
     ),
     threshold: float | None = typer.Option(
         None, "--threshold", help="Pair routers: strong when strong_win_prob >= T (in [0, 1])."

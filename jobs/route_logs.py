@@ -48,6 +48,7 @@ from router_core.policies import PolicyError
 from router_core.projections import daily_summary, map_col, request_projections
 from router_core.route_decision import (
     RoutePolicy,
+    cheapest_cost_floor,
     decide,
     resolve_policy,
     route_models,
@@ -134,6 +135,7 @@ class RouteRun:
 
                 shutil.rmtree(staging.parent, ignore_errors=True)  # the run's staging root: one run per --out
                 raise RouteError(no_rows_of_date(self.spark, self.opts.logs, self.cfg, self.opts.date))
+            self.check_budget_floor()
             scored = self.embed_and_score(keyed, router_name)
             try:
                 with self.cache_append(scored):
@@ -175,12 +177,25 @@ class RouteRun:
             "_br_tb",
             F.xxhash64(rid),  # deterministic tie-break, independent of input order
         )
+        pt, ct = (
+            _logged(v.resolved, "prompt_tokens", "long"),
+            _logged(v.resolved, "completion_tokens", "double"),
+        )
         media = keyed.agg(
             F.count(F.lit(1)).alias("n"),
             F.sum(F.col("image_parts")).alias("images"),
             F.sum(F.col("audio_parts")).alias("audio"),
             F.sum(((F.col("image_parts") + F.col("audio_parts")) > 0).cast("int")).alias("with_media"),
+            # the token totals of the budget's floor (check_budget_floor), as calibrate reads the counts
+            F.sum(F.when(pt >= 0, pt)).alias("prompt_tokens"),
+            F.sum(F.when(ct >= 0, ct)).alias("completion_tokens"),
+            F.count(F.when(ct >= 0, 1)).alias("with_completion"),
         ).first()
+        self.logged_tokens = (
+            float(media["prompt_tokens"] or 0),
+            float(media["completion_tokens"] or 0),
+            media["n"] - media["with_completion"],
+        )
         n_valid = media["n"]
         # Quarantine is written (staged) once and counted from the files, not recomputed; the first action
         # counted it (the observation), so a clean log has nothing to write and no second job over the rows.
@@ -213,6 +228,18 @@ class RouteRun:
                 f"{self.counts['audio_parts']} audio parts: routed on their text parts, sent unchanged"
             )
         return v, keyed
+
+    def check_budget_floor(self) -> None:
+        """A --budget-usd below what the valid requests cost on their cheapest models is an error before
+        anything is embedded (router_core.route_decision.cheapest_cost_floor), not after."""
+        if self.policy.kind != "budget_usd" or not self.counts["valid"]:
+            return
+        floor = cheapest_cost_floor(self.prices, self.models, *self.logged_tokens)
+        if floor * (1 - 1e-9) > self.policy.value:  # the floor adds in another order than decide's total
+            raise RouteError(
+                f"--budget-usd {self.policy.value:g} is below the cheapest possible cost: the "
+                f"{self.counts['valid']} valid requests cost at least ${floor:.4f} on the cheapest models"
+            )
 
     # 2. each distinct prompt embedded at most once (cache first), all scorers in the same pass
     def embed_and_score(self, keyed, router_name: str):
@@ -345,12 +372,6 @@ class RouteRun:
     def request_table(self, keyed, scored, resolved) -> pa.Table:
         """One row per valid request on the driver, sorted by (dt, request_id): its keys, the token counts
         the log gives (null where it gives none) and its prompt's scores."""
-        from pyspark.sql import functions as F
-
-        opt = resolved.optional
-
-        def logged(name: str, kind: str):
-            return log_column(opt[name]).cast(kind) if name in opt else F.lit(None).cast(kind)
 
         rows = keyed.select(
             "request_id",
@@ -358,8 +379,8 @@ class RouteRun:
             "dt",
             ROW_ORDER,
             "_br_tb",
-            logged("prompt_tokens", "long").alias("_pt_log"),
-            logged("completion_tokens", "double").alias("_ct_log"),
+            _logged(resolved, "prompt_tokens", "long").alias("_pt_log"),
+            _logged(resolved, "completion_tokens", "double").alias("_ct_log"),
         ).join(scored.drop("embedding", "from_cache"), "prompt_hash")
         return rows.toArrow().sort_by([("dt", "ascending"), ("request_id", "ascending")])
 
@@ -493,6 +514,17 @@ class RouteRun:
         if projected:
             out["scoring_cost"] = projected
         return out
+
+
+def _logged(resolved, name: str, kind: str):
+    """Spark column of the log's token count ``name`` (prompt_tokens, completion_tokens), null without one."""
+    from pyspark.sql import functions as F
+
+    return (
+        log_column(resolved.optional[name]).cast(kind)
+        if name in resolved.optional
+        else F.lit(None).cast(kind)
+    )
 
 
 def _floats(table: pa.Table, name: str) -> np.ndarray:

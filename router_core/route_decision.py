@@ -104,3 +104,24 @@ def unbound_budget_note(
         f"--budget-usd {policy.value:g} does not bind: every request goes to {where} for ${spent:.4f}; "
         "a budget below that makes the router choose"
     )
+
+
+def cheapest_cost_floor(
+    prices: Any, models: list[str], prompt_tokens: float, completion_tokens: float, without_completion: int
+) -> float:
+    """USD below which no routing of a batch fits, from its totals before any request is scored: the
+    logged prompt tokens at the lowest input price, the logged completion tokens at the lowest output
+    price, and for each request without a completion count the cheapest of the models' assumed answers.
+    Prompt tokens still to be counted from the text count as none, so the floor is at most the exact
+    cheapest cost that ``decide`` checks a budget against."""
+    from router_core.tokens import completion_tokens_default
+
+    m = len(models)
+    per_input = prices.cost_matrix(np.ones(1), np.zeros((1, m)), models)[0]
+    per_output = prices.cost_matrix(np.zeros(1), np.ones((1, m)), models)[0]
+    assumed = np.array([completion_tokens_default(model, prices) for model in models], dtype=np.float64)
+    return float(
+        prompt_tokens * per_input.min()
+        + completion_tokens * per_output.min()
+        + without_completion * (assumed * per_output).min()
+    )

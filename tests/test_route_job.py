@@ -454,6 +454,20 @@ def test_bad_policy_and_budget_are_one_line_errors(routers, logs, tmp_path, caps
     assert "does not apply to a 3-model router" in err and "at most one policy" in err
 
 
+def test_a_budget_below_the_cheapest_cost_stops_before_any_prompt_is_embedded(
+    routers, logs, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    assert route("--router", routers[0], "--logs", logs[0], "--out", out, "--budget-usd", "0.0001") == 2
+    captured = capsys.readouterr()
+    assert (
+        "--budget-usd 0.0001 is below the cheapest possible cost: the 36 valid requests cost at least $"
+        in (captured.err)
+    )
+    assert "embed+score" not in captured.out
+    assert not (out / "_embedding_cache").exists() and not (out / "labels").exists()
+
+
 def test_a_cache_path_that_is_a_file_is_one_line_error(routers, logs, tmp_path, capsys):
     not_a_dir = tmp_path / "cache.txt"
     not_a_dir.write_text("x")
