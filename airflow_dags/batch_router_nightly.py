@@ -102,8 +102,13 @@ class LogPartitionSensor(BaseSensorOperator):
         if not path.is_dir():
             self.log.info("waiting for log partition %s: directory not there yet", path)
             return False
-        # Writers stage files under names starting with '_' or '.', which readers ignore: so do we.
-        files = [p for p in path.rglob("*.parquet") if not p.name.startswith(("_", "."))]
+        # Writers stage files under names starting with '_' or '.' (Spark: _temporary/0/.../part-*.parquet),
+        # which readers ignore, the directories' as much as the files': so do we.
+        files = [
+            p
+            for p in path.rglob("*.parquet")
+            if not any(part.startswith(("_", ".")) for part in p.relative_to(path).parts)
+        ]
         if not files:
             self.log.info("waiting for log partition %s: no Parquet files yet", path)
             return False
