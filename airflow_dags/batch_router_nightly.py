@@ -1,7 +1,8 @@
 """Nightly batch-router DAG: wait for a day's prompt logs, route them with Spark, then estimate savings.
 
-One DAG run per logical date ``ds`` (``catchup=True``: unpaused or ``airflow backfill create``, every
-missing date from ``start_date`` on runs). Tasks, all idempotent per date:
+One DAG run per logical date ``ds``, started once that UTC day is over (``catchup=True``: unpaused or
+``airflow backfill create``, every missing date from ``start_date`` on runs). Tasks, all idempotent per
+date:
 
 1. ``wait_for_logs``: reschedule-mode sensor until ``LOGS/dt={{ ds }}`` exists and holds Parquet files;
    fails (no retry) with the missing path in the message after the sensor timeout.
@@ -29,6 +30,7 @@ from typing import Any
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG, BaseHook, BaseSensorOperator, Param
+from airflow.sdk.definitions.timetables.interval import CronDataIntervalTimetable
 from airflow.sdk.exceptions import AirflowNotFoundException, AirflowSensorTimeout
 
 DAG_ID = "batch_router_nightly"
@@ -224,7 +226,10 @@ SAVINGS_ENV = {
 with DAG(
     dag_id=DAG_ID,
     description="Route each day's prompt logs with batch-router, then project the savings.",
-    schedule="@daily",
+    # One run per UTC day, started once that day is over: ds is the day the run routes. A plain "@daily"
+    # is Airflow 3's CronTriggerTimetable, whose run for ds starts at ds 00:00, with the day's logs
+    # still to come.
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=START_DATE,
     end_date=END_DATE,
     catchup=True,

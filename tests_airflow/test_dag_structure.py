@@ -36,8 +36,20 @@ def test_task_graph_is_sensor_then_route_then_savings(dag):
 
 def test_schedule_backfills_every_date(dag):
     assert dag.catchup is True
-    assert dag.schedule == "@daily"
     assert dag.start_date is not None
+
+
+def test_each_day_is_routed_once_it_is_over(dag):
+    """The run of ds = D (what --date and the sensor's dt=D get) starts at D + 1 00:00 UTC, not at the
+    start of D, when its logs are still to come; the next run is the next day's."""
+    from airflow.serialization.serialized_objects import LazyDeserializedDAG
+
+    scheduled = LazyDeserializedDAG.from_dag(dag)  # what the scheduler computes runs from
+    first = scheduled.next_dagrun_info(last_automated_run_info=None)
+    assert first.logical_date == dag.start_date
+    assert first.run_after == first.logical_date + timedelta(days=1)
+    second = scheduled.next_dagrun_info(last_automated_run_info=first)
+    assert second.logical_date == first.logical_date + timedelta(days=1)
 
 
 def test_every_task_retries_with_exponential_backoff(dag):
