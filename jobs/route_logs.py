@@ -353,6 +353,10 @@ class RouteRun:
     def calibrate(self, keyed, scored, resolved) -> Calibrated:
         t = time.time()
         table = self.request_table(keyed, scored, resolved)
+        if table.num_rows != self.counts["valid"]:  # a request lost or doubled joining its prompt's scores
+            raise RouteError(
+                f"{table.num_rows} requests scored of {self.counts['valid']} valid ones: nothing committed"
+            )
         pt_log, ct_log = _token_counts(table, "_pt_log"), _token_counts(table, "_ct_log")
         pt = logged_or_counted(pt_log, _floats(table, "counted_prompt_tokens"))
         ct = completion_matrix(ct_log, self.models, self.prices)
@@ -486,16 +490,22 @@ class RouteRun:
         route_outputs.write_dispatch(dispatch, staging / "dispatch")
         try:
             model_of_dir = {d: sent_as.get(m, m) for m, d in self.dirs.items()}
-            route_outputs.check_dispatch(staging / "dispatch", model_of_dir, line_shape(v.fmt))
+            lines = route_outputs.check_dispatch(staging / "dispatch", model_of_dir, line_shape(v.fmt))
         except route_outputs.DispatchCheckError as exc:
             raise RouteError(str(exc)) from None
+        if lines != cal.table.num_rows:  # each routed request is sent exactly once, or nothing is committed
+            raise RouteError(
+                f"the dispatch files hold {lines} lines for {cal.table.num_rows} routed requests: nothing "
+                f"was committed to {self.out}"
+            )
+        self.counts["dispatch_lines"] = lines
 
     # 5. rename partitions into place; dates this run processed are replaced, others kept
     def commit(self, staging: Path, cal: Calibrated) -> None:
         self.dates = set(cal.table.column("dt").to_pylist()) | {r["dt"] for r in self.q_counts}
         for name in route_outputs.OUTPUTS:
             atomic_write.commit_partitioned(staging / name, self.out / name, self.out, self.dates)
-        self.counts["dispatch_lines"] = route_outputs.commit_dispatch(
+        route_outputs.commit_dispatch(
             staging / "dispatch", self.out / "dispatch", self.out, self.dates, self.dirs
         )
         atomic_write.finish(self.out)

@@ -121,9 +121,11 @@ def _split_file(path: Path, max_bytes: int) -> None:
 
 def check_dispatch(
     staged: Path, model_of_dir: dict[str, str], shape: str = OPENAI_LINES, max_bytes: int = MAX_BYTES
-) -> None:
+) -> int:
     """Split staged dispatch files over the size limit, then read every line of every file back and
-    check it against the Batch API's rules (router_core.batch_files); raise DispatchCheckError."""
+    check it against the Batch API's rules (router_core.batch_files); raise DispatchCheckError. Returns
+    how many lines the files hold."""
+    lines = 0
     for mdir in atomic_write.partitions(staged):
         model = model_of_dir[mdir.name.split("=", 1)[1]]
         for ddir in atomic_write.partitions(mdir):
@@ -131,25 +133,24 @@ def check_dispatch(
                 if p.stat().st_size > max_bytes:
                     _split_file(p, max_bytes)
             for p in _part_files(ddir):
-                _, problems = check_batch_file(p, model, shape)
+                n, problems = check_batch_file(p, model, shape)
                 if problems:
                     raise DispatchCheckError(
                         f"dispatch file for {model} ({ddir.name}) breaks the Batch API rules: "
                         + "; ".join(problems)
                     )
+                lines += n
+    return lines
 
 
-def commit_dispatch(staged: Path, final: Path, out: Path, dates: set[str], dirs: dict[str, str]) -> int:
+def commit_dispatch(staged: Path, final: Path, out: Path, dates: set[str], dirs: dict[str, str]) -> None:
     """Spark's ``_model_dir=X/dt=D/_endpoint=E/part-*.txt`` -> ``dispatch/X/dt=D/part-00000.jsonl``
     (renumbered over the endpoints)."""
-    lines = 0
     written: set[tuple[str, str]] = set()
     for mdir in atomic_write.partitions(staged):
         model_dir = mdir.name.split("=", 1)[1]
         for ddir in atomic_write.partitions(mdir):
             for i, p in enumerate(_part_files(ddir)):
-                with open(p, "rb") as fh:
-                    lines += sum(1 for _ in fh)
                 os.rename(p, ddir / f"part-{i:05d}.jsonl")
             for endpoint in atomic_write.partitions(ddir):  # now holding only Spark's .crc side files
                 shutil.rmtree(endpoint)
@@ -168,7 +169,6 @@ def commit_dispatch(staged: Path, final: Path, out: Path, dates: set[str], dirs:
                     os.rename(old, out / atomic_write.TRASH / os.urandom(8).hex())
     final.mkdir(parents=True, exist_ok=True)
     (final / "models.json").write_text(json.dumps({v: k for k, v in sorted(dirs.items())}, indent=2) + "\n")
-    return lines
 
 
 def output_checksums(out: Path, dates: list[str]) -> dict[str, str]:

@@ -365,6 +365,29 @@ def test_a_run_into_an_out_another_run_is_writing_stops_before_touching_it(
     assert labels(out).equals(labels(routed_pair))
 
 
+def test_dispatch_files_missing_a_routed_request_fail_the_run_before_commit(
+    spark, routers, logs, routed_pair, tmp_path, monkeypatch, capsys
+):
+    from pyspark.sql import functions as F
+
+    from jobs import route_outputs
+
+    write = route_outputs.write_dispatch
+
+    def losing_one(dispatch, path):  # a writer that loses a line (a lost task, a bad join)
+        write(dispatch.where(F.col("request_id") != "req-005"), path)
+
+    monkeypatch.setattr(route_outputs, "write_dispatch", losing_one)
+    out = tmp_path / "out"
+    cache = routed_pair / "_embedding_cache"
+    assert route("--router", routers[0], "--logs", logs[0], "--out", out, "--cache", cache) == 2
+    assert (
+        "the dispatch files hold 35 lines for 36 routed requests: nothing was committed"
+        in capsys.readouterr().err
+    )
+    assert not (out / "labels").exists() and not (out / "dispatch").exists()
+
+
 def test_a_failed_cache_append_fails_the_run_before_commit(spark, routers, logs, tmp_path, monkeypatch):
     from jobs import embedding_cache
 
