@@ -167,8 +167,25 @@ def commit_dispatch(staged: Path, final: Path, out: Path, dates: set[str], dirs:
                 if old.is_dir() and (model_dir.name, old.name) not in written:
                     (out / atomic_write.TRASH).mkdir(parents=True, exist_ok=True)
                     os.rename(old, out / atomic_write.TRASH / os.urandom(8).hex())
+    write_models_json(final, dirs)
+
+
+def write_models_json(final: Path, dirs: dict[str, str]) -> None:
+    """dispatch/models.json: directory -> model of this run's models, and of the directories earlier runs
+    (another router, other days) left in place."""
+    path = final / "models.json"
+    try:
+        known = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:  # a damaged file: rebuilt from this run's models
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    kept = {d: m for d, m in known.items() if isinstance(m, str) and (final / d).is_dir()}
+    kept.update({d: m for m, d in dirs.items()})
     final.mkdir(parents=True, exist_ok=True)
-    (final / "models.json").write_text(json.dumps({v: k for k, v in sorted(dirs.items())}, indent=2) + "\n")
+    tmp = final / "_models.json.tmp"
+    tmp.write_text(json.dumps(dict(sorted(kept.items())), indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def output_checksums(out: Path, dates: list[str]) -> dict[str, str]:
