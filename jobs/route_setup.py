@@ -39,19 +39,25 @@ def log(msg: str) -> None:
 
 
 def check_out_dir(opts: RouteOptions) -> None:
-    """--out outside the logs (a later run would read the outputs as log rows) and outside the router."""
-    if any("://" in p for p in (opts.out, opts.logs, opts.router)):  # cluster URIs: not compared here
+    """--out and --cache outside the logs (a later run would read the outputs or the cached vectors as
+    log rows) and outside the router."""
+    given = {"--out": opts.out, "--cache": opts.cache, "--logs": opts.logs, "--router": opts.router}
+    if any("://" in p for p in given.values() if p):  # cluster URIs: not compared here
         return
-    out = Path(os.path.realpath(opts.out))
     why = {
-        "--logs": "a later run would read the outputs as log rows",
+        "--logs": "a later run would read the {what} as log rows",
         "--router": "training that router again replaces its directory as a whole",
     }
-    for flag, given in (("--logs", opts.logs), ("--router", opts.router)):
-        if out.is_relative_to(os.path.realpath(given)):
-            raise RouteError(
-                f"--out {opts.out} is inside {flag} {given} ({why[flag]}): give --out a directory of its own"
-            )
+    for name, what in (("--out", "outputs"), ("--cache", "cached vectors")):
+        if given[name] is None:
+            continue
+        path = Path(os.path.realpath(given[name]))
+        for flag in ("--logs", "--router"):
+            if path.is_relative_to(os.path.realpath(given[flag])):
+                raise RouteError(
+                    f"{name} {given[name]} is inside {flag} {given[flag]} ({why[flag].format(what=what)}): "
+                    f"give {name} a directory of its own"
+                )
 
 
 def load_router_and_prices(opts: RouteOptions):

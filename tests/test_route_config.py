@@ -187,7 +187,7 @@ def test_spark_submit_scripts_report_usage_errors_as_the_cli_does(tmp_path, scri
     assert f"Usage: {Path(script).name} [OPTIONS]" in help_text  # no subcommand to type
 
 
-def test_out_inside_the_logs_or_the_router_is_refused_before_spark(tmp_path, capsys):
+def test_out_or_cache_inside_the_logs_or_the_router_is_refused_before_spark(tmp_path, capsys):
     import pandas as pd
 
     from jobs.route_cmd import app_main
@@ -206,3 +206,20 @@ def test_out_inside_the_logs_or_the_router_is_refused_before_spark(tmp_path, cap
         err = " ".join(capsys.readouterr().err.split())
         assert f"error: --out {out} is inside {flag}" in err and why in err, err
     assert not (logs / "routing").exists()  # nothing written
+
+    # the embedding cache's Parquet files inside the logs would be read as log rows by the next run
+    cache = logs / "cache"
+    args = [
+        "--router",
+        str(router),
+        "--logs",
+        str(logs),
+        "--out",
+        str(tmp_path / "out"),
+        "--cache",
+        str(cache),
+    ]
+    assert app_main(args) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"error: --cache {cache} is inside --logs {logs} (a later run would read the cached vectors" in err
+    assert not cache.exists() and not (tmp_path / "out").exists()
