@@ -36,15 +36,27 @@ def cache_files(d: Path) -> tuple[list[Path], list[str]]:
         if p.name.startswith(("_", ".")):
             continue
         try:
-            missing = CACHE_COLUMNS - set(pq.read_schema(p).names)
+            problem = _schema_problem(pq.read_schema(p))
         except (OSError, pa.ArrowException) as exc:
-            bad.append(f"{p} is not a readable Parquet file ({str(exc).splitlines()[0][:120]})")
-            continue
-        if missing:
-            bad.append(f"{p} lacks the cache's column(s) {', '.join(sorted(missing))}")
+            problem = f"is not a readable Parquet file ({str(exc).splitlines()[0][:120]})"
+        if problem:
+            bad.append(f"{p} {problem}")
         else:
             good.append(p)
     return good, bad
+
+
+def _schema_problem(schema) -> str | None:
+    """Why a file of this schema is no cache file Spark reads with the others (None when it is one):
+    its columns, and vectors of 32-bit floats (Spark cannot read a file of doubles as floats)."""
+    import pyarrow as pa
+
+    if missing := CACHE_COLUMNS - set(schema.names):
+        return f"lacks the cache's column(s) {', '.join(sorted(missing))}"
+    vectors = schema.field("embedding").type
+    if not pa.types.is_list(vectors) or vectors.value_type != pa.float32():
+        return f"holds embedding as {vectors}, not list<float>"
+    return None
 
 
 def read_cache(spark, cache: str | Path, embedder_id: str):

@@ -33,15 +33,21 @@ def test_an_empty_and_a_double_length_vector_are_not_split_into_two(tmp_path):
 
 def test_unreadable_and_foreign_cache_files_are_left_out_with_a_note(tmp_path):
     vectors = pd.DataFrame({"embedder_id": ["e"], "prompt_hash": ["h"], "embedding": [[0.1, 0.2]]})
-    vectors.to_parquet(tmp_path / "part-a.parquet")
+    floats = pa.array([[0.1, 0.2]], pa.list_(pa.float32()))
+    pq.write_table(
+        pa.table({"embedder_id": ["e"], "prompt_hash": ["h"], "embedding": floats}),
+        tmp_path / "part-a.parquet",
+    )
     data = (tmp_path / "part-a.parquet").read_bytes()
     (tmp_path / "part-cut.parquet").write_bytes(data[: len(data) // 2])  # a copy cut short
     pq.write_table(pa.table({"prompt_hash": ["h"]}), tmp_path / "part-other.parquet")
+    vectors.to_parquet(tmp_path / "part-pandas.parquet")  # pandas' float lists are doubles
     (tmp_path / "_tmp-run").mkdir()
     (tmp_path / ".part-a.parquet.crc").write_bytes(b"crc")
 
     good, bad = cache_files(tmp_path)
     assert good == [tmp_path / "part-a.parquet"]
-    assert len(bad) == 2
+    assert len(bad) == 3
     assert "part-cut.parquet is not a readable Parquet file" in bad[0]
     assert "part-other.parquet lacks the cache's column(s) embedder_id, embedding" in bad[1]
+    assert "part-pandas.parquet holds embedding as list<element: double>, not list<float>" in bad[2]
