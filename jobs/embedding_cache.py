@@ -2,7 +2,8 @@
 
 Layout: ``<cache>/embedder=<sha256(id)[:16]>/part-<run>-<n>.parquet`` with columns ``embedder_id``,
 ``prompt_hash``, ``embedding`` (array<float>). New rows are written to a hidden ``_tmp-*`` directory and
-each finished file is renamed into place, so readers never see a partial file. Two runs that embed the
+each finished file is renamed into place, so readers never see a partial file; the next append deletes
+the write directories of runs killed more than a day before. Two runs that embed the
 same prompt concurrently may both append it: readers keep one row per hash. A file that cannot be
 read is left out (its prompts are embedded again), not a failure of the run.
 """
@@ -13,6 +14,7 @@ import hashlib
 import math
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -85,6 +87,7 @@ def append_cache(df, cache: str | Path, embedder_id: str, rows: int | None = Non
 
     d = embedder_dir(cache, embedder_id)
     d.mkdir(parents=True, exist_ok=True)
+    drop_abandoned_writes(d)
     run = uuid.uuid4().hex[:12]
     tmp = d / f"_tmp-{run}"
     out = df.select(F.lit(embedder_id).alias("embedder_id"), "prompt_hash", "embedding")
@@ -96,3 +99,16 @@ def append_cache(df, cache: str | Path, embedder_id: str, rows: int | None = Non
         os.rename(f, d / f"part-{run}-{i:05d}.parquet")
     shutil.rmtree(tmp, ignore_errors=True)
     return len(files)
+
+
+# A write directory this old belongs to a run that was killed while appending: no append takes that long.
+ABANDONED_AFTER_S = 24 * 3600
+
+
+def drop_abandoned_writes(d: Path, now: float | None = None) -> None:
+    """Delete the ``_tmp-*`` directories killed runs left in ``d`` (never read, but up to ~150 MB each);
+    those of appends that may still be running (younger than ABANDONED_AFTER_S) stay."""
+    now = time.time() if now is None else now
+    for tmp in d.glob("_tmp-*"):
+        if tmp.is_dir() and now - tmp.stat().st_mtime > ABANDONED_AFTER_S:
+            shutil.rmtree(tmp, ignore_errors=True)

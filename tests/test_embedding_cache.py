@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.embedding_cache import cache_files
+from jobs.embedding_cache import ABANDONED_AFTER_S, cache_files, drop_abandoned_writes
 from udfs.score_udf import _embeddings
 
 
@@ -51,3 +54,16 @@ def test_unreadable_and_foreign_cache_files_are_left_out_with_a_note(tmp_path):
     assert "part-cut.parquet is not a readable Parquet file" in bad[0]
     assert "part-other.parquet lacks the cache's column(s) embedder_id, embedding" in bad[1]
     assert "part-pandas.parquet holds embedding as list<element: double>, not list<float>" in bad[2]
+
+
+def test_write_directories_of_killed_appends_are_dropped_once_a_day_old(tmp_path):
+    now = time.time()
+    killed, running = tmp_path / "_tmp-killed", tmp_path / "_tmp-running"
+    for d in (killed, running):
+        d.mkdir()
+        (d / "part-00000.snappy.parquet").write_bytes(b"PAR1")
+    os.utime(killed, (now - ABANDONED_AFTER_S - 60, now - ABANDONED_AFTER_S - 60))
+    (tmp_path / "part-run-00000.parquet").write_bytes(b"PAR1")
+    drop_abandoned_writes(tmp_path, now)
+    assert not killed.exists()
+    assert running.is_dir() and (tmp_path / "part-run-00000.parquet").exists()
