@@ -16,7 +16,8 @@ from pathlib import Path
 from router_core.log_formats import ANTHROPIC_BATCH, ANTHROPIC_BATCH_KEYS
 
 MAX_REQUESTS = 50_000
-MAX_BYTES = 200 * 1024 * 1024
+# The Batch API's "200 MB" read in decimal, the stricter of its two readings.
+MAX_BYTES = 200_000_000
 LINE_KEYS = frozenset({"custom_id", "method", "url", "body"})
 ANTHROPIC_LINE_KEYS = ANTHROPIC_BATCH_KEYS
 OPENAI_LINES, ANTHROPIC_LINES = "openai", "anthropic"  # the two shapes of request lines
