@@ -77,11 +77,20 @@ class LabelConfig(_Strict):
     judge_model: str = "gpt-4o"
 
 
+class DispatchConfig(_Strict):
+    """The names route's dispatch lines send the router's models under (``route --dispatch-model``)."""
+
+    models: dict[str, str] = Field(
+        default_factory=dict, description="model -> name in body.model, e.g. an Azure OpenAI deployment"
+    )
+
+
 class JobConfig(_Strict):
     logs: LogsConfig = Field(default_factory=LogsConfig)
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
     label: LabelConfig = Field(default_factory=LabelConfig)
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:

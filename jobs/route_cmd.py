@@ -93,7 +93,8 @@ def route(
         None,
         "--dispatch-model",
         help="MODEL=NAME (repeatable): write NAME into body.model (params.model) of the dispatch lines "
-        "routed to the router's MODEL, e.g. an Azure OpenAI deployment name; default the model's name.",
+        "routed to the router's MODEL, e.g. an Azure OpenAI deployment name (over the config's "
+        "dispatch.models); default the model's name.",
     ),
     config: str | None = ConfigOpt,
     master: str | None = MasterOpt,
@@ -128,7 +129,7 @@ def route(
     cfg = build_config(config, overrides, column)
     opts = RouteOptions(
         router, logs, out, policy, date, cache, prices, batch_discount, ignore_known_prompts,
-        parse_pairs(dispatch_model, "--dispatch-model"),
+        {**cfg.dispatch.models, **parse_pairs(dispatch_model, "--dispatch-model")},
     )  # fmt: skip
     try:
         run_route(opts, cfg)

@@ -414,7 +414,9 @@ def test_azure_dispatch_lines_carry_the_deployment_names(spark, pair_router, tmp
     case = write_azure_batch(tmp_path / "azure.jsonl")
     out = tmp_path / "out"
     names = {STRONG: "prod-gpt4o", WEAK: "prod-gpt4o-mini"}
-    given = [x for m, d in names.items() for x in ("--dispatch-model", f"{m}={d}")]
+    conf = tmp_path / "route.yaml"  # the config names both models; the flag wins for the strong one
+    conf.write_text(f"dispatch:\n  models: {{{STRONG}: staging-gpt4o, {WEAK}: prod-gpt4o-mini}}\n")
+    given = ["--config", conf, "--dispatch-model", f"{STRONG}=prod-gpt4o"]
     args = ["--router", pair_router, "--logs", case.path, "--out", out, "--strong-share", "0.5"]
     assert route(*args, *given) == 0
     dirs = json.loads((out / "dispatch" / "models.json").read_text())
