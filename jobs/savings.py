@@ -156,7 +156,9 @@ def read_logs(
             _log(line)
         for key in ("prompt_tokens", "completion_tokens"):
             if key in opt:
-                df[key] = table.column(opt[key]).to_pandas().astype("Int64").to_numpy()
+                counts = table.column(opt[key]).to_pandas().astype("Int64")
+                # a negative count is no count, as in the route job: counted or assumed instead
+                df[key] = counts.mask(counts < 0).to_numpy()
             else:
                 df[key] = pd.array([pd.NA] * n, dtype="Int64")
         _count_missing_tokens(df, logs, scan, info)

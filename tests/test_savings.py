@@ -197,6 +197,26 @@ def test_missing_tokens_are_counted_and_estimated(tmp_path):
     assert summary["counts"]["completion_tokens_estimated"] == 5
 
 
+def test_negative_token_counts_are_counted_and_estimated_as_missing_ones(tmp_path):
+    """A negative count in the log (a logger's -1 for "unknown") is no count, as in the route job: the
+    prompt's tokens are counted and the answer's assumed, never priced as a negative cost."""
+    from router_core.tokens import count_tokens
+
+    rows = dict(ROWS, r1=("2024-05-01", "A", "big", -1, 500, "small", 0.2))
+    rows["r3"] = ("2024-05-02", "A", "big", 4000, -1, "small", 0.3)
+    fx = write_fixture(tmp_path / "in", rows=rows)
+    summary = run_savings(str(fx["logs"]), str(fx["labels"]), str(tmp_path / "rep"), prices=str(fx["prices"]),
+                          bootstrap=0)  # fmt: skip
+    assert summary["counts"]["prompt_tokens_counted"] == 1
+    assert summary["counts"]["completion_tokens_estimated"] == 1
+    pt_r1 = count_tokens([pq.read_table(fx["logs"]).to_pandas().set_index("request_id").loc["r1", "prompt"]])[
+        0
+    ]
+    r1_served, r3_served = (pt_r1 * 10 + 500 * 30) / 1e6, (4000 * 10 + 350 * 30) / 1e6
+    expected = r1_served + SERVED["r2"] + r3_served + SERVED["r4"]
+    assert _total(tmp_path / "rep")["cost_served"] == pytest.approx(expected, rel=1e-12)
+
+
 def test_n_model_router_quality(tmp_path):
     fx = write_fixture(tmp_path / "in")
     labels = fx["labels"] / "labels"
