@@ -33,6 +33,7 @@ from jobs.text_columns import utf8_error_detail
 from router_core.log_formats import (
     ANTHROPIC_BATCH,
     BATCH_FORMATS,
+    BOM,
     CSV_NULL_TEXTS,
     OPENAI_BATCH,
     LogFormatError,
@@ -404,6 +405,9 @@ def _json_lines(spark, info: LogInput):
     from pyspark.sql import functions as F
 
     df = spark.read.option("basePath", _base_path(info.path)).text(info.path)
+    # a byte-order mark starting a line (Spark's reader drops a file's first): files concatenated
+    marked = F.startswith("value", F.lit(BOM))
+    df = df.withColumn("value", F.when(marked, F.substr("value", F.lit(2))).otherwise(F.col("value")))
     df = df.where(F.trim("value") != "")  # blank lines are no requests
     # The text reader keeps a line's bytes: one that is not UTF-8 is quarantined (its bytes would reach
     # the prompt as U+FFFD), and kept as valid UTF-8 text (U+FFFD) so that Parquet readers read it back.
@@ -436,7 +440,7 @@ def _json_array_elements(spark, info: LogInput):
 
     whole = spark.read.option("basePath", _base_path(info.path)).text(info.path, wholetext=True)
     parts = [c for c in whole.columns if c != "value"]
-    text = F.regexp_replace("value", "^\ufeff", "")  # a byte-order mark before the array
+    text = F.regexp_replace("value", f"^{BOM}", "")  # a byte-order mark before the array
     array = F.when(~_more_than_one_value(text), F.try_variant_get(_parse_json(text), "$", "array<variant>"))
     rows = whole.select(
         array.isNull().alias(ARRAY_BAD), F.explode_outer(array).alias("_br_el"), *[column(p) for p in parts]

@@ -53,6 +53,7 @@ from router_core.log_formats import (
     not_utf8_detail,
     open_text,
     path_value,
+    without_bom,
 )
 from router_core.log_rows import Problem, anthropic_line_problem, batch_line_problem, json_kind
 from router_core.messages import INVALID_UTF8, MALFORMED_JSON, UNSUPPORTED_CONTENT
@@ -203,7 +204,7 @@ def _json_values(f: Path, fmt: str):
         return
     with open_text(f) as fh:
         try:
-            values = json.loads(fh.read().lstrip("\ufeff"))
+            values = json.loads(without_bom(fh.read()))
         except (ValueError, RecursionError):
             values = None
     if not isinstance(values, list):
@@ -216,7 +217,7 @@ def _json_lines(f: Path):
     """(value, problem) per non-blank line; a line that is not UTF-8 is read with U+FFFD for its bad bytes
     and has that problem (the route job quarantines it as invalid_utf8)."""
     with open_text(f, errors="surrogateescape") as fh:  # bad bytes kept, to be found
-        for line in fh:
+        for line in map(without_bom, fh):
             if not line.strip():
                 continue
             bad = None if line.isascii() else not_utf8_detail(line.encode("utf-8", "surrogateescape"))

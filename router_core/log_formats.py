@@ -154,8 +154,18 @@ def _not_utf8(f: Path, byte: int, line: int, reason: str) -> None:
     )
 
 
+# The byte-order mark Windows tools write before UTF-8 text (PowerShell, Excel's "CSV UTF-8", .NET)
+BOM = "\ufeff"
+
+
+def without_bom(line: str) -> str:
+    """A line without the byte-order mark it starts with: a file's first line (Spark's line reader drops
+    the mark there), or the first line of each file concatenated into one (``cat``, ``Get-Content``)."""
+    return line[1:] if line.startswith(BOM) else line
+
+
 def _skip_bom_and_space(text: str) -> str:
-    return text.lstrip("\ufeff").lstrip()
+    return text.lstrip(BOM).lstrip()
 
 
 def _text_start(f: Path) -> str:
@@ -212,7 +222,7 @@ def json_objects(files: list[Path], limit: int = SAMPLE_LINES) -> Iterator[dict]
                     continue
                 seen += 1
                 try:
-                    obj = json.loads(line)
+                    obj = json.loads(without_bom(line))
                 except ValueError:
                     continue
                 if isinstance(obj, dict):
@@ -316,7 +326,7 @@ def _keys_pattern(names: list[str]) -> re.Pattern[bytes]:
 
 def _parsed(line: bytes) -> object:
     try:
-        return json.loads(line.decode("utf-8", "replace"))
+        return json.loads(without_bom(line.decode("utf-8", "replace")))
     except (ValueError, RecursionError):
         return None
 
@@ -426,10 +436,12 @@ def check_json_array_sizes(files: list[Path]) -> None:
 
 
 def csv_reader(lines: Iterable[str], delimiter: str = ",") -> Iterator[list[str]]:
-    """The csv module's reader of a log's lines, taking fields of any length (CSV_FIELD_LIMIT)."""
+    """The csv module's reader of a log's lines, taking fields of any length (CSV_FIELD_LIMIT); a
+    byte-order mark before the first line is none of its first field (the csv module would keep it, and
+    the quotes of a quoted name after it: the header would name no request_id)."""
     if csv.field_size_limit() < CSV_FIELD_LIMIT:
         csv.field_size_limit(CSV_FIELD_LIMIT)
-    return csv.reader(lines, delimiter=delimiter)
+    return csv.reader(_without_first_bom(lines), delimiter=delimiter)
 
 
 def csv_delimiter(f: Path) -> str:
@@ -448,6 +460,14 @@ def csv_row_detail(columns: int, delimiter: str) -> str:
         f"the row's fields do not line up with the header's {columns} columns: a field holding {sep}, "
         "a quote or a line break must be quoted"
     )
+
+
+def _without_first_bom(lines: Iterable[str]) -> Iterator[str]:
+    it = iter(lines)
+    first = next(it, None)
+    if first is not None:
+        yield without_bom(first)
+        yield from it
 
 
 def csv_head_file(files: list[Path]) -> Path:
@@ -471,11 +491,10 @@ def csv_header(f: Path, delimiter: str = ",") -> list[str]:
         header = next(csv_reader(fh, delimiter), None)
     if not header or not any(h.strip() for h in header):
         raise LogFormatError(f"{f} has no header line: a CSV log starts with its column names")
-    names = [h.lstrip("\ufeff") for h in header]
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted({n for n in header if header.count(n) > 1})
     if repeated:
         raise LogFormatError(f"{f}: the header repeats column names {repeated}: give each column its own")
-    return names
+    return header
 
 
 def partition_keys(root: str | Path, files: list[Path]) -> list[str]:
@@ -531,10 +550,35 @@ def batch_format(first: dict) -> str | None:
 
 def _check_utf8(fmt: str, files: list[Path]) -> None:
     """CSV and JSON array files are decoded by Spark's readers, which replace bytes that are not UTF-8:
-    their heads are checked here (a JSON Lines line is checked by itself, and quarantined)."""
-    if fmt in ("csv", "json"):
-        for f in files:
+    their heads are checked here (a JSON Lines line is checked by itself, and quarantined). A text file
+    of any format that starts with a UTF-16 or UTF-32 byte-order mark is named as such."""
+    if fmt == "parquet":
+        return
+    for f in files:
+        check_not_utf16(f)
+        if fmt in ("csv", "json"):
             check_utf8(f)
+
+
+# Byte-order marks of the encodings Windows tools write other than UTF-8 (Windows PowerShell 5's `>` and
+# Out-File write UTF-16 LE); UTF-32's first, as its LE mark starts with UTF-16 LE's
+_OTHER_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"),
+)  # fmt: skip
+
+
+def check_not_utf16(f: Path) -> None:
+    """A file that starts with a UTF-16 or UTF-32 byte-order mark is an error naming the fix: read as
+    UTF-8, its every line would be no JSON, its header no column names."""
+    with open_bytes(f) as fh:
+        head = fh.read(4)
+    encoding = next((name for bom, name in _OTHER_BOMS if head.startswith(bom)), None)
+    if encoding is not None:
+        raise LogFormatError(
+            f"{f} is {encoding} text (its byte-order mark), not UTF-8: save it as UTF-8 (PowerShell: "
+            "Out-File -Encoding utf8; Excel: 'CSV UTF-8'; iconv -f UTF-16 -t UTF-8)"
+        )
 
 
 def check_not_a_table_object(first: dict, files: list[Path]) -> None:
