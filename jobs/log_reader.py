@@ -56,6 +56,7 @@ from router_core.log_rows import (
     URLS_EXPECTED,
     WRONG_BODY,
 )
+from router_core.messages import OTHER_CHAT_SHAPES
 from schemas.logs import (
     REASON_BAD_REQUEST,
     REASON_INVALID_UTF8,
@@ -292,13 +293,32 @@ def read_log_frame(spark, info: LogInput):
     spark.conf.set("spark.sql.caseSensitive", "true")
     try:
         if info.fmt == "parquet":
-            return _read_parquet(spark, info)
-        if info.fmt == "csv":
-            return _read_csv(spark, info)
-        return _read_json(spark, info)
+            df = _read_parquet(spark, info)
+        elif info.fmt == "csv":
+            df = _read_csv(spark, info)
+        else:
+            df = _read_json(spark, info)
+        return _with_openai_messages(df, info.columns.messages)
     except Exception as exc:  # AnalysisException and the JVM's errors: one line, not a trace
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SchemaError(f"cannot read {info.fmt} logs at {info.path}: {first}") from None
+
+
+def _with_openai_messages(df, name: str):
+    """A messages column of JSON text with each chat in OpenAI's format (router_core.messages.
+    load_messages: LangChain's serialized messages, a list of one chat, an object holding messages), so
+    that validation and the dispatch lines read the same chat; only cells that may be of another shape
+    (OTHER_CHAT_SHAPES) go through Python."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType
+
+    from udfs.chat_text_udf import openai_messages_udf
+
+    if name not in df.columns or not isinstance(df.schema[name].dataType, StringType):
+        return df
+    text = column(name)
+    as_openai = openai_messages_udf()(F.when(text.rlike(OTHER_CHAT_SHAPES), text))
+    return df.withColumn(name, F.coalesce(as_openai, text))
 
 
 def _read_parquet(spark, info: LogInput):

@@ -101,7 +101,10 @@ def content_text(content: Any, where: str = "content", media: dict[str, int] | N
 
 
 def load_messages(value: Any) -> list:
-    """The list of messages of a cell: JSON text is parsed; raises MessagesError when it is not a list."""
+    """The list of messages of a cell, each as OpenAI's chat format has it (openai_message): JSON text is
+    parsed; an object holding a ``messages`` list (a request body, a tracing tool's ``input``) is that
+    list, and a list of one list (LangChain's batch of one prompt) the inner list. Raises MessagesError
+    when it is no list, or a list of several chats."""
     if isinstance(value, str | bytes | bytearray):
         try:
             value = json.loads(value)
@@ -110,10 +113,106 @@ def load_messages(value: Any) -> list:
             if isinstance(value, str) and _PYTHON_REPR.match(value):
                 detail += f"; {PYTHON_REPR_HINT}"
             raise MessagesError(MALFORMED_JSON, detail) from None
+    if isinstance(value, Mapping) and as_list(value.get("messages")) is not None:
+        value = value["messages"]
     items = as_list(value)
     if items is None:
-        raise MessagesError(MALFORMED_MESSAGES, f"messages is {type(value).__name__}, not a list")
-    return items
+        raise MessagesError(MALFORMED_MESSAGES, f"messages is {_json_name(value)}, not a list")
+    chats = [c for c in map(as_list, items) if c is not None]
+    if items and len(chats) == len(items):  # a list of chats
+        if len(chats) > 1:
+            raise MessagesError(MALFORMED_MESSAGES, SEVERAL_CHATS.format(n=len(chats)))
+        items = chats[0]
+    return [openai_message(m) for m in items]
+
+
+# A messages cell of several chats: a row stands for one request (one routing decision, one Batch line)
+SEVERAL_CHATS = (
+    "messages is a list of {n} chats (a batch of prompts, as LangChain's generate() logs them), "
+    "not one chat: export one row per chat"
+)
+
+
+# JSON text of a messages cell that load_messages may read otherwise than as it is written: an object,
+# a list of lists, a LangChain message (each of _langchain_fields' forms). Java and Python read it alike:
+# the route job sends only such cells through Python (openai_messages_json).
+OTHER_CHAT_SHAPES = (
+    r'^\s*(\{|\[\s*\[)|"lc"\s*:\s*1\b|"data"\s*:\s*\{|"type"\s*:\s*"(human|ai|system|tool|function|chat)"'
+)
+
+
+def openai_messages_json(text: str | None) -> str | None:
+    """The JSON text of a messages cell's chat in OpenAI's format (load_messages), None when that is the
+    text as written or the text is no chat: the route job's readers send what load_messages reads."""
+    try:
+        messages = load_messages(text) if text is not None else None
+    except MessagesError:
+        return None
+    if messages is None or messages == json.loads(text):
+        return None
+    return json.dumps(messages, ensure_ascii=False)
+
+
+def _json_name(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words (a dict is an object)."""
+    return "a JSON object" if isinstance(value, Mapping) else type(value).__name__
+
+
+# LangChain's message types (a serialized message's ``type``, or its class name without ``Message`` and
+# ``Chunk``) as OpenAI's chat roles; a ``chat`` message names its own role
+LANGCHAIN_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool", "function": "tool"}
+
+
+def openai_message(m: Any) -> Any:
+    """A message as OpenAI's chat format has it ({role, content, ...}): a message with a role as it is;
+    a LangChain one, as LangSmith and LangChain's ``dumpd`` / ``messages_to_dict`` serialize it, as
+    {role, content} (and its ``name`` and ``tool_call_id``); anything else as it is."""
+    if not isinstance(m, Mapping) or "role" in m:
+        return m
+    fields, kind = _langchain_fields(m)
+    if fields is None:
+        return m
+    role = fields.get("role") if kind == "chat" else LANGCHAIN_ROLES.get(kind)
+    if not isinstance(role, str):
+        return m
+    message = {"role": role, "content": fields.get("content")}
+    message |= {k: fields[k] for k in ("name", "tool_call_id") if isinstance(fields.get(k), str)}
+    calls = fields.get("tool_calls")
+    if role == "assistant" and isinstance(calls, list) and calls:  # a tool message answers them
+        message["tool_calls"] = [_openai_tool_call(c) for c in calls]
+    return message
+
+
+def _openai_tool_call(call: Any) -> Any:
+    """A LangChain tool call ({name, args, id}) as OpenAI's ({id, type: function, function: {name,
+    arguments: JSON text}})."""
+    if not isinstance(call, Mapping) or "function" in call:
+        return call
+    function = {"name": call.get("name"), "arguments": json.dumps(call.get("args") or {}, ensure_ascii=False)}
+    return {"id": call.get("id"), "type": "function", "function": function}
+
+
+def _langchain_fields(m: Mapping) -> tuple[Mapping | None, str]:
+    """(the fields, the type) of a LangChain message in its three serialized forms: ``dumpd``'s
+    {lc, type: constructor, id: [..., "HumanMessage"], kwargs}, ``messages_to_dict``'s {type, data},
+    and the {type, content} dicts LangChain reads as messages; (None, "") for other objects."""
+    kwargs, data, kind = m.get("kwargs"), m.get("data"), m.get("type")
+    if m.get("lc") == 1 and kind == "constructor" and isinstance(kwargs, Mapping):
+        ids = m.get("id")
+        name = ids[-1] if isinstance(ids, list) and ids and isinstance(ids[-1], str) else ""
+        kind = kwargs.get("type") if isinstance(kwargs.get("type"), str) else name
+        return kwargs, _langchain_type(kind)
+    if not isinstance(kind, str):
+        return None, ""
+    if isinstance(data, Mapping):
+        return data, _langchain_type(kind)
+    return (m, kind) if kind in LANGCHAIN_ROLES or kind == "chat" else (None, "")
+
+
+def _langchain_type(kind: str) -> str:
+    """A LangChain message type or class name as its type: "HumanMessageChunk" and "human" are "human"."""
+    name = kind.removesuffix("Chunk").removesuffix("Message")
+    return "ai" if name == "AI" else name.lower()
 
 
 def parse_chat(value: Any) -> Chat:

@@ -9,7 +9,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
-from router_core.messages import content_text
+from router_core.messages import content_text, openai_message
 
 MessagesPolicy = Literal["last_user", "all_user", "full"]
 MESSAGES_POLICIES: tuple[str, ...] = get_args(MessagesPolicy)
@@ -45,7 +45,8 @@ def text_from_turns(turns: Sequence[tuple[Any, str | None]], policy: MessagesPol
 def text_from_messages(messages: Sequence[Mapping[str, Any]], policy: MessagesPolicy) -> str | None:
     """The routed text of a chat of {role, content} messages; a content list of parts routes on its text
     parts (raises router_core.messages.MessagesError, a ValueError, for content it cannot read)."""
-    turns = [(m.get("role"), content_text(m.get("content"))) for m in messages if m is not None]
+    chat = (openai_message(m) for m in messages if m is not None)  # LangChain's serialized messages too
+    turns = [(m.get("role"), content_text(m.get("content"))) for m in chat]
     return text_from_turns(turns, policy)
 
 

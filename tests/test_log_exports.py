@@ -108,3 +108,155 @@ def test_a_utf16_log_is_an_error_naming_the_encoding(tmp_path, name):
     logs.write_text(text.get(name, json.dumps(ROWS[0]) + "\n"), encoding="utf-16")
     with pytest.raises(LogFormatError, match=r"is UTF-16 text .*save it as UTF-8 \(PowerShell: Out-File"):
         detect_format(logs)
+
+
+# --- LangSmith / LangChain ---------------------------------------------------------------------------
+
+
+def _lc(cls: str, content, package: tuple[str, ...] = ("langchain", "schema", "messages"), **kwargs) -> dict:
+    """A message as LangChain's dumpd serializes it (how LangSmith keeps a chat model run's inputs)."""
+    kind = {"HumanMessage": "human", "AIMessage": "ai", "SystemMessage": "system", "ToolMessage": "tool"}
+    return {"lc": 1, "type": "constructor", "id": [*package, cls],
+            "kwargs": {"content": content, "type": kind[cls], **kwargs}}  # fmt: skip
+
+
+def _as_dict(kind: str, content) -> dict:
+    """A message as LangChain's messages_to_dict writes it."""
+    data = {"content": content, "additional_kwargs": {}, "response_metadata": {}, "type": kind, "name": None}
+    return {"type": kind, "data": data | {"id": None}}
+
+
+CALL = {"name": "lookup", "args": {"q": "primes"}, "id": "call_1", "type": "tool_call"}
+LANGSMITH_CHATS = {
+    # run id -> (inputs.messages, the routed text under the full policy or a quarantine reason)
+    "run-dumpd": (
+        [[_lc("SystemMessage", "Be brief"), _lc("HumanMessage", "Say hi")]],
+        "system: Be brief\nuser: Say hi",
+    ),
+    "run-core": (
+        [
+            [
+                _lc("HumanMessage", "Name a prime", ("langchain_core", "messages")),
+                _lc("AIMessage", "", ("langchain_core", "messages"), tool_calls=[CALL]),
+                _lc(
+                    "ToolMessage",
+                    "7",
+                    ("langchain_core", "messages"),
+                    tool_call_id="call_1",
+                    status="success",
+                ),
+                _lc(
+                    "HumanMessage",
+                    [
+                        {"type": "text", "text": "Another"},
+                        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+                    ],
+                ),
+            ]
+        ],  # fmt: skip
+        "user: Name a prime\nassistant: \ntool: 7\nuser: Another",
+    ),
+    "run-dict": (
+        [_as_dict("system", "Be brief"), _as_dict("human", "Say bye")],
+        "system: Be brief\nuser: Say bye",
+    ),
+    "run-chunk": (
+        [_as_dict("human", "Hi"), _as_dict("AIMessageChunk", "Hello")],
+        "user: Hi\nassistant: Hello",
+    ),
+    "run-plain": ([{"type": "human", "content": "Plain dict"}], "user: Plain dict"),
+    "run-openai": ([{"role": "user", "content": "Already OpenAI"}], "user: Already OpenAI"),
+    "run-batch": ([[_lc("HumanMessage", "One")], [_lc("HumanMessage", "Two")]], "malformed_messages"),
+}
+SENT = {  # the chats dispatch lines and label sample send, in OpenAI's format
+    "run-dumpd": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Say hi"}],
+    "run-core": [
+        {"role": "user", "content": "Name a prime"},
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": '{"q": "primes"}'},
+                }
+            ],
+        },
+        {"role": "tool", "content": "7", "tool_call_id": "call_1"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Another"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}},
+            ],
+        },
+    ],  # fmt: skip
+    "run-dict": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Say bye"}],
+    "run-chunk": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+    "run-plain": [{"role": "user", "content": "Plain dict"}],
+    "run-openai": [{"role": "user", "content": "Already OpenAI"}],
+}
+LANGSMITH_COLUMNS = {"request_id": "id", "messages": "inputs.messages", "ts": "start_time"}
+FULL = {"messages_policy": "full"}
+
+
+def _langsmith_runs() -> list[dict]:
+    """Chat model runs as LangSmith's SDK gives them (client.list_runs(), each run's dict as JSON)."""
+    return [
+        {"id": rid, "name": "ChatOpenAI", "run_type": "llm", "start_time": "2026-11-01T10:00:00.123456",
+         "inputs": {"messages": chat}, "extra": {"invocation_params": {"model": "gpt-4o"}}}
+        for rid, (chat, _) in LANGSMITH_CHATS.items()
+    ]  # fmt: skip
+
+
+def _sent_by_dispatch(v) -> dict[str, list]:
+    """The messages of each valid row's dispatch line, as route writes it (jobs.dispatch_lines)."""
+    from pyspark.sql import functions as F
+
+    from jobs.dispatch_lines import DISPATCH_MODEL, dispatch_line
+    from jobs.log_reader import column
+
+    rows = v.valid.withColumn("request_id", column(v.resolved.request_id)).withColumn(
+        DISPATCH_MODEL, F.lit("m")
+    )
+    lines = rows.select(dispatch_line(v.resolved, v.fmt).alias("line")).collect()
+    return {(x := json.loads(r["line"]))["custom_id"]: x["body"]["messages"] for r in lines}
+
+
+def _check_langsmith(spark, logs: Path, columns: dict[str, str]) -> None:
+    """Every run routed on its chat (or quarantined) alike by both readers; the chats sent in OpenAI's
+    format, by the dispatch lines and by label sample."""
+    cfg = JobConfig.model_validate({"logs": {"columns": columns, **FULL}})
+    valid, quarantined = _agree(spark, logs, cfg)
+    want = {rid: text for rid, (_, text) in LANGSMITH_CHATS.items()}
+    assert {k: v[0] for k, v in valid.items()} | quarantined == want
+    v = validate_logs(spark, str(logs), cfg)
+    assert _sent_by_dispatch(v) == SENT
+    cands, _ = read_candidates(str(logs), cfg)
+    assert {r.request_id: json.loads(r.messages) for r in cands.itertuples()} == SENT
+    [detail] = [r["detail"] for r in v.quarantine.collect()]
+    assert detail == (
+        "messages is a list of 2 chats (a batch of prompts, as LangChain's generate() logs them), not one "
+        "chat: export one row per chat"
+    )
+
+
+def test_langsmith_runs_route_on_their_langchain_messages(spark, tmp_path):
+    """LangSmith's chat model runs keep inputs.messages LangChain-serialized (dumpd's constructors,
+    messages_to_dict's {type, data}, {type, content} dicts), a list of one chat per prompt of the call:
+    read as OpenAI chats (human: user, ai: assistant, tool calls as OpenAI's), one chat per row."""
+    logs = tmp_path / "runs.jsonl"
+    logs.write_text("".join(json.dumps(r) + "\n" for r in _langsmith_runs()))
+    _check_langsmith(spark, logs, LANGSMITH_COLUMNS)
+
+
+def test_a_csv_export_of_runs_names_the_inputs_column(spark, tmp_path):
+    """A CSV export keeps each run's inputs as JSON text, {"messages": [[...]]}: --column
+    messages=inputs reads the messages it holds."""
+    runs = pd.DataFrame(_langsmith_runs())
+    runs["inputs"] = runs["inputs"].map(json.dumps)
+    runs["extra"] = runs["extra"].map(json.dumps)
+    logs = tmp_path / "runs.csv"
+    runs.to_csv(logs, index=False)
+    _check_langsmith(spark, logs, {**LANGSMITH_COLUMNS, "messages": "inputs"})

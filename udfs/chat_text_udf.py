@@ -32,3 +32,19 @@ def chat_text_udf(messages_policy: MessagesPolicy):
             yield out.astype({"image_parts": "int32", "audio_parts": "int32"})
 
     return reduce_chats
+
+
+def openai_messages_udf():
+    """pandas UDF: messages JSON text -> the text of its chat in OpenAI's format where that differs
+    (router_core.messages.openai_messages_json: LangChain's serialized messages, a list of one chat),
+    else null."""
+    from pyspark.sql.functions import pandas_udf
+
+    from router_core.messages import openai_messages_json
+
+    @pandas_udf("string")
+    def as_openai(batches: Iterator[pd.Series]) -> Iterator[pd.Series]:
+        for texts in batches:
+            yield pd.Series([openai_messages_json(t) for t in texts], dtype=object)
+
+    return as_openai
