@@ -410,14 +410,18 @@ MORE_THAN_ONE = "line holds more than one JSON value (a missing line break?)"
 # starts another value
 _AFTER_CLOSE = r"[}\]]\s*[^\s,}\]]"
 _JSON_STRING = r'"(?:[^"\\]++|\\.)*+"'
+# No JSON text ends with a comma: an array's elements copied one per line keep theirs
+_TRAILING_COMMA = r",\s*\z"
 
 
-def _more_than_one_value(text):
-    """The JSON text goes on after its first value (two objects on one line, arrays appended to a file);
-    the strings are taken out only of the texts whose raw bytes could (a prompt's "} else {")."""
+def more_than_one_value(text):
+    """The JSON text goes on after its first value (two objects on one line, arrays appended to a file,
+    a comma after the value); the strings are taken out only of the texts whose raw bytes could (a
+    prompt's "} else {")."""
     from pyspark.sql import functions as F
 
-    return text.rlike(_AFTER_CLOSE) & F.regexp_replace(text, _JSON_STRING, '""').rlike(_AFTER_CLOSE)
+    another = text.rlike(_AFTER_CLOSE) & F.regexp_replace(text, _JSON_STRING, '""').rlike(_AFTER_CLOSE)
+    return text.rlike(_TRAILING_COMMA) | another
 
 
 def _json_lines(spark, info: LogInput):
@@ -461,7 +465,7 @@ def _json_array_elements(spark, info: LogInput):
     whole = spark.read.option("basePath", _base_path(info.path)).text(info.path, wholetext=True)
     parts = [c for c in whole.columns if c != "value"]
     text = F.regexp_replace("value", f"^{BOM}", "")  # a byte-order mark before the array
-    array = F.when(~_more_than_one_value(text), F.try_variant_get(_parse_json(text), "$", "array<variant>"))
+    array = F.when(~more_than_one_value(text), F.try_variant_get(_parse_json(text), "$", "array<variant>"))
     rows = whole.select(
         array.isNull().alias(ARRAY_BAD), F.explode_outer(array).alias("_br_el"), *[column(p) for p in parts]
     )
@@ -502,7 +506,7 @@ def _read_json(spark, info: LogInput):
     error = error.when(~is_object, _error(REASON_MALFORMED_JSON, not_object))
     if not array:
         error = error.when(
-            _more_than_one_value(F.col("value")), _error(REASON_MALFORMED_JSON, F.lit(MORE_THAN_ONE))
+            more_than_one_value(F.col("value")), _error(REASON_MALFORMED_JSON, F.lit(MORE_THAN_ONE))
         )
     if info.fmt == OPENAI_BATCH:
         error = error.otherwise(_batch_line_error(v))

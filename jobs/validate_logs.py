@@ -20,10 +20,11 @@ from jobs.log_reader import (
     column,
     inspect_logs,
     is_responses_body,
+    more_than_one_value,
     read_log_frame,
 )
 from router_core.log_formats import BATCH_FORMATS
-from router_core.log_rows import no_rows_dated
+from router_core.log_rows import BODY_MORE_THAN_ONE, BODY_NOT_JSON, no_rows_dated
 from schemas.logs import (
     REASON_BAD_REQUEST,
     REASON_DUPLICATE_ID,
@@ -170,7 +171,8 @@ def body_chat(body):
     has_system = ((system_kind == "STRING") | system_kind.startswith("ARRAY")) & F.schema_of_variant(
         messages
     ).startswith("ARRAY")
-    messages_chat = _system_first(F.try_variant_get(body, "$.messages", "string"), system, has_system)
+    # as text: a list's JSON, a string itself (JSON text of the messages, parsed by the chat check)
+    messages_chat = _system_first(F.try_variant_get(messages, "$", "string"), system, has_system)
     return F.when(is_responses_body(body), responses_chat).otherwise(messages_chat)
 
 
@@ -228,9 +230,13 @@ def _body_error(resolved: ResolvedColumns):
     v, raw = body_variant(resolved), column(resolved.body)
     kind = F.schema_of_variant(v)
     not_object = F.concat(F.lit("body is JSON "), F.lower(kind), F.lit(", not an object"))
-    return F.when(
-        raw.isNotNull() & v.isNull(), _reason(REASON_MALFORMED_JSON, F.lit("body is not valid JSON"))
-    ).when(raw.isNotNull() & ~kind.startswith("OBJECT"), _reason(REASON_BAD_REQUEST, not_object))
+    # Spark's parser reads a text's first value, Python's json (savings, label sample) refuses the rest
+    more = more_than_one_value(raw) if not resolved.body_is_struct else F.lit(False)
+    return (
+        F.when(raw.isNotNull() & v.isNull(), _reason(REASON_MALFORMED_JSON, F.lit(BODY_NOT_JSON)))
+        .when(raw.isNotNull() & more, _reason(REASON_MALFORMED_JSON, F.lit(BODY_MORE_THAN_ONE)))
+        .when(raw.isNotNull() & ~kind.startswith("OBJECT"), _reason(REASON_BAD_REQUEST, not_object))
+    )
 
 
 def _reason(reason: str, detail):

@@ -48,6 +48,10 @@ INVALID_REQUEST = "invalid_request"  # schemas.logs.REASON_BAD_REQUEST
 PARAMS_NOT_OBJECT = "params is missing or not a JSON object"
 PARAMS_WITHOUT_MESSAGES = "params has no messages (a Message Batches request's chat is params.messages)"
 NO_DAY = "(unknown)"
+# A body column's JSON text that does not parse, or goes on after its object (the route job's reader would
+# read the object and drop the rest)
+BODY_NOT_JSON = "body is not valid JSON"
+BODY_MORE_THAN_ONE = "body holds more than one JSON value"
 
 Problem = tuple[str, str]  # (quarantine reason code, detail)
 
@@ -220,8 +224,10 @@ def load_body(value: Any) -> tuple[dict | None, Problem | None]:
     if isinstance(value, str | bytes | bytearray):
         try:
             value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            return None, (MALFORMED_JSON, BODY_MORE_THAN_ONE if exc.msg == "Extra data" else BODY_NOT_JSON)
         except (ValueError, RecursionError):
-            return None, (MALFORMED_JSON, "body is not valid JSON")
+            return None, (MALFORMED_JSON, BODY_NOT_JSON)
     else:
         value = drop_nulls(value)
     if not isinstance(value, dict):

@@ -260,3 +260,36 @@ def test_a_csv_export_of_runs_names_the_inputs_column(spark, tmp_path):
     logs = tmp_path / "runs.csv"
     runs.to_csv(logs, index=False)
     _check_langsmith(spark, logs, {**LANGSMITH_COLUMNS, "messages": "inputs"})
+
+
+# --- JSON text that goes on after its value ---------------------------------------------------------
+
+
+def test_json_text_with_more_after_its_value_is_malformed_in_both_readers(spark, tmp_path):
+    """Spark's JSON parser reads a text's first value and drops the rest, Python's json refuses it: a
+    request body column of two objects (two writers' output run together) and JSON Lines lines of an
+    array's elements copied one per line with their commas are quarantined as malformed_json by both
+    readers, with the same detail; a body's messages held as JSON text route as they are."""
+    chat = [{"role": "user", "content": "Say hi"}]
+    body = json.dumps({"model": "gpt-4o", "messages": chat})
+    bodies = {
+        "b-ok": body,
+        "b-two": body + json.dumps({"model": "gpt-4o"}),
+        "b-after": body + " trailing",
+        "b-text": json.dumps({"model": "gpt-4o", "messages": json.dumps(chat)}),
+    }
+    logs = tmp_path / "bodies.csv"
+    pd.DataFrame({"request_id": list(bodies), "body": list(bodies.values())}).to_csv(logs, index=False)
+    valid, quarantined = _agree(spark, logs)
+    assert {k: v[0] for k, v in valid.items()} == {"b-ok": "Say hi", "b-text": "Say hi"}
+    assert quarantined == {"b-two": "malformed_json", "b-after": "malformed_json"}
+    details = {
+        r["request_id"]: r["detail"]
+        for r in validate_logs(spark, str(logs), JobConfig()).quarantine.collect()
+    }
+    assert set(details.values()) == {"body holds more than one JSON value"}
+
+    lines = tmp_path / "copied.jsonl"
+    lines.write_text("".join(json.dumps(r) + ",\n" for r in ROWS[:2]) + json.dumps(ROWS[2]) + "\n")
+    valid, quarantined = _agree(spark, lines)
+    assert (list(valid), quarantined) == (["r3"], {"r1": "malformed_json", "r2": "malformed_json"})
