@@ -7,6 +7,7 @@ One row per request. ``request_id`` is required and unique; the routed text come
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 
@@ -171,6 +172,19 @@ ID_LIKE = ("id", "requestId", "request-id", "req_id", "custom_id", "uuid", "trac
 PROMPT_LIKE = ("question", "input", "query", "text", "user_prompt", "instruction", "content")
 
 
+# Names proxies' logs give the whole request body (Helicone's request_body, LiteLLM's
+# proxy_server_request): a log without a text column but with one of these is told --column body=NAME.
+BODY_LIKE = ("request_body", "proxy_server_request", "request_payload", "payload", "raw_request")
+# OpenTelemetry GenAI span attributes flattened one column per message field (OpenLLMetry's
+# gen_ai.prompt.0.role, gen_ai.prompt.0.content, ...; under an ``attributes.`` prefix too)
+OTEL_MESSAGE_COLUMN = re.compile(r"(?:^|\.)gen_ai\.prompt\.\d+\.content$")
+OTEL_HINT = (
+    "its gen_ai.prompt.N.role / gen_ai.prompt.N.content columns (OpenTelemetry GenAI attributes, one "
+    "column per message field) hold a chat: join them into one messages column of JSON text first "
+    "(docs/input-logs.md, 'Other tracing and proxy exports')"
+)
+
+
 # Names logs give token counts; a log without the contract's names but with one of these is told so.
 # Optional columns a log often holds under another name; the jobs point them out (the columns stay
 # unused until --column names them: a guess could be wrong, e.g. a "date" of something else).
@@ -231,10 +245,15 @@ def _missing_column(
     target = logical
     if guess and logical == "prompt" and pa.types.is_list(schema.field(guess).type):
         target = "messages"
+    if guess is None and logical == "prompt":  # a proxy's log of whole requests (Helicone, LiteLLM)
+        guess = next((free[k] for c in BODY_LIKE if (k := loose_name(c)) in free), None)
+        target = "body" if guess else target
     hint = ""
     if logical == "request_id" and guess is None:
         # logs without ids: the id keys each output row and is the dispatch line's custom_id
         hint = "; else add a column of unique ids per row (they key the labels and the Batch API's custom_id)"
+    if logical == "prompt" and any(OTEL_MESSAGE_COLUMN.search(n) for n in schema.names):
+        hint = f"; {OTEL_HINT}"
     named = shlex.quote(f"{target}={guess}") if guess else f"{target}=NAME"
     return SchemaError(
         f"missing required column {wanted}; the logs' columns: {_shown_columns(schema)}; if one of them "

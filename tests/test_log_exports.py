@@ -293,3 +293,71 @@ def test_json_text_with_more_after_its_value_is_malformed_in_both_readers(spark,
     lines.write_text("".join(json.dumps(r) + ",\n" for r in ROWS[:2]) + json.dumps(ROWS[2]) + "\n")
     valid, quarantined = _agree(spark, lines)
     assert (list(valid), quarantined) == (["r3"], {"r1": "malformed_json", "r2": "malformed_json"})
+
+
+# --- tracing and proxy exports without a text column -------------------------------------------------
+
+
+def _otel_spans() -> list[dict]:
+    """Spans of chat calls as an OpenTelemetry GenAI instrumentation (OpenLLMetry) records them."""
+    chats = {"s1": [("system", "Be brief"), ("user", "Say hi")], "s2": [("user", "Name a prime")]}
+    return [
+        {"span_id": sid, "start_time": "2026-11-01T10:00:00Z",
+         "attributes": {"gen_ai.request.model": "gpt-4o",
+                        **{f"gen_ai.prompt.{i}.{k}": v for i, turn in enumerate(chat)
+                           for k, v in zip(("role", "content"), turn, strict=True)}}}
+        for sid, chat in chats.items()
+    ]  # fmt: skip
+
+
+def _docs_code(after: str) -> str:
+    """The first Python block of docs/input-logs.md after the text ``after``."""
+    text = (Path(__file__).parents[1] / "docs" / "input-logs.md").read_text()
+    block = text[text.index(after) :].split("```python\n", 1)[1]
+    return block.split("```", 1)[0]
+
+
+def test_flattened_opentelemetry_spans_are_named_and_the_docs_code_joins_them(spark, tmp_path, monkeypatch):
+    """Spans flattened with pd.json_normalize keep each message in gen_ai.prompt.N.role / .content
+    columns (under attributes.): the missing-column error names them and the docs' fix; the docs' code
+    run on the export gives a log both readers route alike."""
+    from jobs.validate_logs import check_logs_schema
+    from schemas.logs import SchemaError
+
+    spans = pd.json_normalize(_otel_spans(), sep=".")
+    spans.columns = [c.removeprefix("attributes.") for c in spans.columns]  # as OpenLLMetry's exports
+    spans.to_csv(tmp_path / "spans.csv", index=False)
+    ids = JobConfig.model_validate({"logs": {"columns": {"request_id": "span_id"}}})
+    with pytest.raises(SchemaError, match=r"gen_ai\.prompt\.N\.content columns .* messages column"):
+        check_logs_schema(str(tmp_path / "spans.csv"), ids)
+    nested = pd.json_normalize(_otel_spans(), sep=".")
+    nested.to_csv(tmp_path / "nested.csv", index=False)
+    with pytest.raises(SchemaError, match=r"OpenTelemetry GenAI attributes"):
+        check_logs_schema(str(tmp_path / "nested.csv"), ids)
+    monkeypatch.chdir(tmp_path)
+    exec(_docs_code("OpenTelemetry GenAI spans"), {})
+    cfg = JobConfig.model_validate(
+        {"logs": {"columns": {"request_id": "span_id", "ts": "start_time"}, **FULL}}
+    )
+    valid, quarantined = _agree(spark, tmp_path / "spans.parquet", cfg)
+    assert {k: v[0] for k, v in valid.items()} == {
+        "s1": "system: Be brief\nuser: Say hi",
+        "s2": "user: Name a prime",
+    }
+    assert quarantined == {}
+
+
+def test_a_proxy_log_of_request_bodies_is_named_and_routed(spark, tmp_path):
+    """A proxy's export of whole requests (Helicone's request_body as JSON text): the missing-column error
+    names --column body=request_body, with which both readers route on the body's messages."""
+    from jobs.validate_logs import check_logs_schema
+    from schemas.logs import SchemaError
+
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Say hi"}], "temperature": 0}
+    logs = tmp_path / "helicone.csv"
+    pd.DataFrame({"request_id": ["h1"], "request_body": [json.dumps(body)]}).to_csv(logs, index=False)
+    with pytest.raises(SchemaError, match="--column body=request_body"):
+        check_logs_schema(str(logs), JobConfig())
+    cfg = JobConfig.model_validate({"logs": {"columns": {"body": "request_body"}}})
+    valid, _ = _agree(spark, logs, cfg)
+    assert {k: v[0] for k, v in valid.items()} == {"h1": "Say hi"}
