@@ -44,6 +44,7 @@ from router_core.log_formats import (
     csv_row_detail,
     detect_format,
     json_columns,
+    partition_base,
     partition_keys,
 )
 from router_core.log_rows import (
@@ -203,7 +204,7 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
             columns_differ |= both != fld.type
             merged[fld.name] = both
     try:
-        schema = pads.dataset(path, format="parquet", partitioning="hive").schema
+        schema = parquet_dataset(path).schema
     except Exception as exc:
         raise SchemaError(f"cannot read Parquet logs at {path}: {exc}") from None
     parts = [f for f in schema if f.name not in merged]
@@ -278,8 +279,14 @@ def _pandas_type_hint(name: str, types: tuple[pa.DataType, pa.DataType]) -> str:
     return f" (pandas writes an all-None column as null: df['{name}'].astype('{kind}') before to_parquet)"
 
 
+def parquet_dataset(path: str, schema: pa.Schema | None = None) -> pads.Dataset:
+    """The pyarrow dataset of a Parquet log, its Hive partitions read from partition_base (as Spark's)."""
+    base = str(partition_base(path))
+    return pads.dataset(path, format="parquet", partitioning="hive", partition_base_dir=base, schema=schema)
+
+
 def _base_path(path: str) -> str:
-    return path if Path(path).is_dir() else str(Path(path).parent)
+    return str(partition_base(path))
 
 
 def read_log_frame(spark, info: LogInput):

@@ -26,7 +26,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 
 from jobs.config import JobConfig, LogsConfig
 from jobs.log_reader import (
@@ -37,6 +36,7 @@ from jobs.log_reader import (
     STRING_TOO_LONG,
     LogInput,
     fractional_token_columns,
+    parquet_dataset,
 )
 from jobs.validate_logs import resolve_input
 from router_core.log_formats import (
@@ -52,6 +52,8 @@ from router_core.log_formats import (
     holds_nothing,
     not_utf8_detail,
     open_text,
+    partition_base,
+    partition_values,
     path_value,
     without_bom,
 )
@@ -84,7 +86,7 @@ class LogTable:
                 paths = self.info.paths
                 # the files' columns merged (inspect_logs): a column one file lacks is null in its rows
                 schema = pa.schema([f for f in self.info.schema if f.name not in paths])
-                ds = pads.dataset(self.info.path, format="parquet", partitioning="hive", schema=schema)
+                ds = parquet_dataset(self.info.path, schema)
                 table = ds.to_table(columns={c: pc.field(*paths.get(c, (c,))) for c in columns})
                 # token counts as the route job reads them
                 for c in set(fractional_token_columns(self.info)) & set(columns):
@@ -164,21 +166,14 @@ def _as_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _partitions(info: LogInput, f: Path) -> dict[str, str]:
-    base = Path(info.path)
-    if base.is_file():
-        return {}
-    parts = [p.split("=", 1) for p in f.relative_to(base).parent.parts if "=" in p]
-    return {k: v for k, v in parts}
-
-
 def _parse_text_logs(info: LogInput) -> tuple[pa.Table, list[Problem | None]]:
     names = info.schema.names
     ints = {getattr(info.columns, c) for c in INTEGER_COLUMNS}
     cols: dict[str, list[Any]] = {n: [] for n in names}
     problems: list[Problem | None] = []
+    base = partition_base(info.path)
     for f in info.files:
-        parts = _partitions(info, f)
+        parts = partition_values(base, f)
         rows = _csv_rows(f, info.csv_delimiter) if info.fmt == "csv" else _json_rows(f, info)
         for row, problem in rows:
             row.update(parts)

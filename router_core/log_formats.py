@@ -497,17 +497,27 @@ def csv_header(f: Path, delimiter: str = ",") -> list[str]:
     return header
 
 
+def partition_base(root: str | Path) -> Path:
+    """The directory Hive partitions are read from: the logs' directory (a file's own), or above it the
+    first that is no k=v directory, so that ``--logs LOGS/dt=D`` (or a file in it) has the dt column
+    ``--logs LOGS`` gives its rows."""
+    p = Path(root)
+    base = p if p.is_dir() else p.parent
+    while "=" in base.name:
+        base = base.parent
+    return base
+
+
+def partition_values(base: Path, f: Path) -> dict[str, str]:
+    """The Hive partition columns of a file (k=v directories between ``base`` and it) and their values."""
+    parts = (part.split("=", 1) for part in f.relative_to(base).parent.parts if "=" in part)
+    return {k: v for k, v in parts}
+
+
 def partition_keys(root: str | Path, files: list[Path]) -> list[str]:
-    """Hive partition column names (k of k=v directories) between ``root`` and the files."""
-    base = Path(root)
-    if base.is_file():
-        return []
-    keys: dict[str, None] = {}
-    for f in files:
-        for part in f.relative_to(base).parent.parts:
-            if "=" in part:
-                keys[part.split("=", 1)[0]] = None
-    return list(keys)
+    """Hive partition column names (k of k=v directories) between partition_base(root) and the files."""
+    base = partition_base(root)
+    return list(dict.fromkeys(k for f in files for k in partition_values(base, f)))
 
 
 def detect_format(path: str | Path, forced: str = "auto") -> tuple[str, list[Path]]:

@@ -361,3 +361,31 @@ def test_a_proxy_log_of_request_bodies_is_named_and_routed(spark, tmp_path):
     cfg = JobConfig.model_validate({"logs": {"columns": {"body": "request_body"}}})
     valid, _ = _agree(spark, logs, cfg)
     assert {k: v[0] for k, v in valid.items()} == {"h1": "Say hi"}
+
+
+# --- the day of a row -------------------------------------------------------------------------------
+
+
+def test_a_partition_directory_given_itself_dates_its_rows_as_its_parent_does(spark, tmp_path):
+    """pandas' to_parquet(partition_cols=['dt']) of a day's requests, the day by local time: routing
+    LOGS/dt=D (the nightly DAG's savings step reads that) or a file in it dates every row D, valid or
+    quarantined, as routing LOGS does, in both readers; not by ts (the next UTC day for an evening
+    request in California) nor, without a ts, today."""
+    day = "2026-11-01"
+    rows = pd.DataFrame({
+        "request_id": ["late", "no-ts", "empty"],
+        "prompt": ["Say hi", "Name a prime", ""],
+        "ts": ["2026-11-02T03:30:00Z", None, None],
+        "dt": [day] * 3,
+    })  # fmt: skip
+    rows.to_parquet(tmp_path / "logs", partition_cols=["dt"])
+    partition = tmp_path / "logs" / f"dt={day}"
+    [part] = partition.iterdir()
+    for logs in (tmp_path / "logs", partition, part):
+        v = validate_logs(spark, str(logs), JobConfig(), date=day)
+        assert {r["request_id"]: r["dt"] for r in v.valid.collect()} == {"late": day, "no-ts": day}
+        assert [(r["request_id"], r["reason"], r["dt"]) for r in v.quarantine.collect()] == [
+            ("empty", "empty_prompt", day)
+        ]
+        valid, _ = _agree(spark, logs)
+        assert {k: d for k, (_, d, _) in valid.items()} == {"late": day, "no-ts": day}
