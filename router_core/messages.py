@@ -134,10 +134,11 @@ SEVERAL_CHATS = (
 
 
 # JSON text of a messages cell that load_messages may read otherwise than as it is written: an object,
-# a list of lists, a LangChain message (each of _langchain_fields' forms). Java and Python read it alike:
-# the route job sends only such cells through Python (openai_messages_json).
+# a list of lists, a LangChain message (each of _langchain_fields' forms), a message of parts. Java and
+# Python read it alike: the route job sends only such cells through Python (openai_messages_json).
 OTHER_CHAT_SHAPES = (
     r'^\s*(\{|\[\s*\[)|"lc"\s*:\s*1\b|"data"\s*:\s*\{|"type"\s*:\s*"(human|ai|system|tool|function|chat)"'
+    r'|"parts"\s*:'
 )
 
 
@@ -167,8 +168,10 @@ def openai_message(m: Any) -> Any:
     """A message as OpenAI's chat format has it ({role, content, ...}): a message with a role as it is;
     a LangChain one, as LangSmith and LangChain's ``dumpd`` / ``messages_to_dict`` serialize it, as
     {role, content} (and its ``name`` and ``tool_call_id``); anything else as it is."""
-    if not isinstance(m, Mapping) or "role" in m:
+    if not isinstance(m, Mapping):
         return m
+    if "role" in m:
+        return _with_content_of_parts(m)
     fields, kind = _langchain_fields(m)
     if fields is None:
         return m
@@ -181,6 +184,30 @@ def openai_message(m: Any) -> Any:
     if role == "assistant" and isinstance(calls, list) and calls:  # a tool message answers them
         message["tool_calls"] = [_openai_tool_call(c) for c in calls]
     return message
+
+
+def _with_content_of_parts(m: Mapping) -> Mapping:
+    """A message whose text is in ``parts``, not ``content``: OpenTelemetry GenAI's gen_ai.input.messages
+    ({role, parts: [{type: text, content}]}) and Gemini's contents ({role: user | model, parts:
+    [{text}]}), as {role, content: OpenAI text parts} (Gemini's model: assistant); other parts kept."""
+    parts = as_list(m.get("parts"))
+    if "content" in m or parts is None:
+        return m
+    rest = {k: v for k, v in m.items() if k != "parts"}
+    role = "assistant" if m["role"] == "model" else m["role"]
+    return rest | {"role": role, "content": [_openai_text_part(p) for p in parts]}
+
+
+def _openai_text_part(part: Any) -> Any:
+    """A text part as OpenAI's ({type: text, text}): OpenTelemetry's {type: text, content}, Gemini's
+    {text}; any other part as it is."""
+    if not isinstance(part, Mapping):
+        return part
+    if part.get("type") == "text" and "text" not in part and "content" in part:
+        return {"type": "text", "text": part["content"]}
+    if "type" not in part and "text" in part:
+        return {"type": "text", "text": part["text"]}
+    return part
 
 
 def _openai_tool_call(call: Any) -> Any:

@@ -389,3 +389,39 @@ def test_a_partition_directory_given_itself_dates_its_rows_as_its_parent_does(sp
         ]
         valid, _ = _agree(spark, logs)
         assert {k: d for k, (_, d, _) in valid.items()} == {"late": day, "no-ts": day}
+
+
+def test_messages_of_parts_route_on_their_text_parts(spark, tmp_path):
+    """OpenTelemetry GenAI's gen_ai.input.messages (JSON text: {role, parts: [{type: text, content}]},
+    spans flattened with pd.json_normalize, the attribute's name a column with dots) and Gemini's
+    contents ({role: user | model, parts: [{text}]}): routed on their text parts alike by both readers,
+    and sent as OpenAI messages (model: assistant; other parts as they are)."""
+    otel = [
+        {"role": "system", "parts": [{"type": "text", "content": "Be brief"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]},
+    ]
+    gemini = [{"role": "user", "parts": [{"text": "Hi"}]}, {"role": "model", "parts": [{"text": "Hello"}]},
+              {"role": "user", "parts": [{"text": "More"}]}]  # fmt: skip
+    spans = [
+        {"span_id": sid, "attributes": {"gen_ai.input.messages": json.dumps(chat)}}
+        for sid, chat in (("otel", otel), ("gemini", gemini))
+    ]
+    logs = tmp_path / "spans.csv"
+    pd.json_normalize(spans, max_level=1).to_csv(logs, index=False)
+    columns = {"request_id": "span_id", "messages": "attributes.gen_ai.input.messages"}
+    cfg = JobConfig.model_validate({"logs": {"columns": columns, **FULL}})
+    valid, _ = _agree(spark, logs, cfg)
+    assert {k: v[0] for k, v in valid.items()} == {
+        "otel": "system: Be brief\nuser: Weather in Paris?",
+        "gemini": "user: Hi\nassistant: Hello\nuser: More",
+    }
+    sent = {
+        "otel": [{"role": "system", "content": [{"type": "text", "text": "Be brief"}]},
+                 {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]}],
+        "gemini": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]},
+                   {"role": "assistant", "content": [{"type": "text", "text": "Hello"}]},
+                   {"role": "user", "content": [{"type": "text", "text": "More"}]}],
+    }  # fmt: skip
+    assert _sent_by_dispatch(validate_logs(spark, str(logs), cfg)) == sent
+    cands, _ = read_candidates(str(logs), cfg)
+    assert {r.request_id: json.loads(r.messages) for r in cands.itertuples()} == sent
