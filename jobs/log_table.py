@@ -57,7 +57,7 @@ from router_core.log_formats import (
     path_value,
     without_bom,
 )
-from router_core.log_rows import Problem, anthropic_line_problem, batch_line_problem, json_kind
+from router_core.log_rows import Problem, anthropic_line_problem, batch_line_problem, finite_json, json_kind
 from router_core.messages import INVALID_UTF8, MALFORMED_JSON, UNSUPPORTED_CONTENT
 from schemas.logs import ResolvedColumns, SchemaError
 
@@ -199,13 +199,20 @@ def _json_values(f: Path, fmt: str):
         return
     with open_text(f) as fh:
         try:
-            values = json.loads(without_bom(fh.read()))
+            text = without_bom(fh.read())
+            values = _as_spark_reads(json.loads(text), text)
         except (ValueError, RecursionError):
             values = None
     if not isinstance(values, list):
         yield None, (MALFORMED_JSON, NOT_AN_ARRAY)
         return
     yield from ((v, None) for v in values)
+
+
+def _as_spark_reads(value: Any, text: str) -> Any:
+    """A JSON text's value with NaN and infinite numbers as the route job reads them (finite_json); only
+    texts that could hold one are walked."""
+    return finite_json(value) if "NaN" in text or "Infinity" in text else value
 
 
 def _json_lines(f: Path):
@@ -221,7 +228,7 @@ def _json_lines(f: Path):
             long = len(line) > MAX_JSON_STRING  # the route job's parser may not read it
             invalid = STRING_TOO_LONG if long else "line is not valid JSON"
             try:
-                obj, problem = json.loads(line), None
+                obj, problem = _as_spark_reads(json.loads(line), line), None
                 if long and _has_long_string(obj):
                     problem = (MALFORMED_JSON, STRING_TOO_LONG)  # its request_id is read, as the job reads it
             except json.JSONDecodeError as exc:

@@ -15,6 +15,7 @@ from pathlib import Path
 from jobs.config import JobConfig
 from jobs.log_reader import (
     ERROR_COL,
+    NON_FINITE,
     RAW_COL,
     LogInput,
     column,
@@ -24,7 +25,7 @@ from jobs.log_reader import (
     read_log_frame,
 )
 from router_core.log_formats import BATCH_FORMATS
-from router_core.log_rows import BODY_MORE_THAN_ONE, BODY_NOT_JSON, no_rows_dated
+from router_core.log_rows import BODY_MORE_THAN_ONE, BODY_NOT_FINITE, BODY_NOT_JSON, no_rows_dated
 from schemas.logs import (
     REASON_BAD_REQUEST,
     REASON_DUPLICATE_ID,
@@ -232,8 +233,9 @@ def _body_error(resolved: ResolvedColumns):
     not_object = F.concat(F.lit("body is JSON "), F.lower(kind), F.lit(", not an object"))
     # Spark's parser reads a text's first value, Python's json (savings, label sample) refuses the rest
     more = more_than_one_value(raw) if not resolved.body_is_struct else F.lit(False)
+    not_json = F.when(raw.rlike(NON_FINITE), F.lit(BODY_NOT_FINITE)).otherwise(F.lit(BODY_NOT_JSON))
     return (
-        F.when(raw.isNotNull() & v.isNull(), _reason(REASON_MALFORMED_JSON, F.lit(BODY_NOT_JSON)))
+        F.when(raw.isNotNull() & v.isNull(), _reason(REASON_MALFORMED_JSON, not_json))
         .when(raw.isNotNull() & more, _reason(REASON_MALFORMED_JSON, F.lit(BODY_MORE_THAN_ONE)))
         .when(raw.isNotNull() & ~kind.startswith("OBJECT"), _reason(REASON_BAD_REQUEST, not_object))
     )

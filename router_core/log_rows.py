@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import re
 from typing import Any
 
@@ -52,6 +53,9 @@ NO_DAY = "(unknown)"
 # read the object and drop the rest)
 BODY_NOT_JSON = "body is not valid JSON"
 BODY_MORE_THAN_ONE = "body holds more than one JSON value"
+# json.dumps of a dict built from a pandas row writes a missing value as NaN: no JSON, refused by the Batch
+# API as it is by Spark's parser
+BODY_NOT_FINITE = "body holds a NaN or Infinity value, which is no JSON: write null"
 
 Problem = tuple[str, str]  # (quarantine reason code, detail)
 
@@ -208,6 +212,19 @@ def anthropic_line_problem(line: dict) -> Problem | None:
     return None
 
 
+def finite_json(value: Any) -> Any:
+    """A JSON row's parsed value with its NaN and infinite numbers (json.dumps writes a pandas row's missing
+    values so) as the texts "NaN", "Infinity" and "-Infinity", as the route job's Spark reader writes a
+    row's nested values: a body's ``"temperature": NaN`` is sent as ``"NaN"`` by both."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_json(v) for v in value]
+    return value
+
+
 def drop_nulls(value: Any) -> Any:
     """A struct cell as JSON writes it: null fields left out (Spark's to_json does the same)."""
     if isinstance(value, dict):
@@ -217,15 +234,25 @@ def drop_nulls(value: Any) -> Any:
     return value
 
 
+class NonFinite(ValueError):
+    """A NaN or Infinity value in JSON text, which Python's json reads and JSON (and Spark) does not."""
+
+
+def _no_constant(name: str) -> Any:
+    raise NonFinite(name)
+
+
 def load_body(value: Any) -> tuple[dict | None, Problem | None]:
     """(body, problem) of a request body cell: JSON text or a struct's dict; a null body is (None, None)."""
     if value is None:
         return None, None
     if isinstance(value, str | bytes | bytearray):
         try:
-            value = json.loads(value)
+            value = json.loads(value, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             return None, (MALFORMED_JSON, BODY_MORE_THAN_ONE if exc.msg == "Extra data" else BODY_NOT_JSON)
+        except NonFinite:
+            return None, (MALFORMED_JSON, BODY_NOT_FINITE)
         except (ValueError, RecursionError):
             return None, (MALFORMED_JSON, BODY_NOT_JSON)
     else:

@@ -425,3 +425,27 @@ def test_messages_of_parts_route_on_their_text_parts(spark, tmp_path):
     assert _sent_by_dispatch(validate_logs(spark, str(logs), cfg)) == sent
     cands, _ = read_candidates(str(logs), cfg)
     assert {r.request_id: json.loads(r.messages) for r in cands.itertuples()} == sent
+
+
+def test_a_request_body_with_a_nan_value_is_read_alike_by_both_readers(spark, tmp_path):
+    """Bodies built from pandas rows with json.dumps carry a missing temperature as NaN, which is no JSON:
+    a body column's JSON text holding one is quarantined as malformed_json with a detail naming it, by
+    the route job and the readers without Spark alike; in a JSON line, which Spark reads with its NaN
+    values as the text "NaN", the body is routed and sent with "NaN" by both."""
+    frame = pd.DataFrame({"request_id": ["ok", "nan"], "temperature": [0.2, float("nan")]})
+    frame["body"] = [
+        json.dumps({"model": "gpt-4o", "temperature": t, "messages": [{"role": "user", "content": "Say hi"}]})
+        for t in frame["temperature"]
+    ]
+    frame.to_csv(tmp_path / "bodies.csv", index=False)
+    with open(tmp_path / "bodies.jsonl", "w") as fh:
+        fh.writelines(json.dumps({"request_id": r.request_id, "body": json.loads(r.body)}) + "\n"
+                      for r in frame.itertuples())  # fmt: skip
+    valid, quarantined = _agree(spark, tmp_path / "bodies.csv")
+    assert (list(valid), quarantined) == (["ok"], {"nan": "malformed_json"})
+    [bad] = validate_logs(spark, str(tmp_path / "bodies.csv"), JobConfig()).quarantine.collect()
+    assert bad["detail"] == "body holds a NaN or Infinity value, which is no JSON: write null"
+    valid, quarantined = _agree(spark, tmp_path / "bodies.jsonl")
+    assert (sorted(valid), quarantined) == (["nan", "ok"], {})
+    cands, _ = read_candidates(str(tmp_path / "bodies.jsonl"), JobConfig())
+    assert json.loads(cands.set_index("request_id").loc["nan", "body"])["temperature"] == "NaN"
