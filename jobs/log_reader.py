@@ -11,6 +11,9 @@ are one line before any work. ``read_log_frame`` then reads with Spark:
 - Anthropic Message Batches requests: custom_id and params (JSON text, the request body) of each line.
 - CSV: every column a string (token counts cast to integers), each file by its own header; \\N null.
 
+A messages column of JSON text holds each chat in OpenAI's format: chats of other shapes (LangChain's
+serialized messages, a list of one chat, messages of parts) are rewritten (router_core.messages).
+
 JSON rows keep their line (an array element: its JSON) as ``RAW_COL``; lines and elements that are not
 JSON objects, Batch lines that are not Batch requests (Anthropic lines without params or messages)
 and array files that are not JSON arrays carry a
