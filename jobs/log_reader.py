@@ -73,6 +73,7 @@ from schemas.logs import (
 
 RAW_COL = "_br_raw"
 ERROR_COL = "_br_error"
+WRITTEN_MESSAGES = "_br_messages_written"  # a messages cell rewritten as OpenAI's, as the log wrote it
 BATCH_COLUMNS = ("custom_id", "method", "url", "body")
 ANTHROPIC_COLUMNS = ("custom_id", "params")
 # The fixed fields of each Batch request format, and the body column its request bodies are read from
@@ -318,7 +319,7 @@ def _with_openai_messages(df, name: str):
     """A messages column of JSON text with each chat in OpenAI's format (router_core.messages.
     load_messages: LangChain's serialized messages, a list of one chat, an object holding messages), so
     that validation and the dispatch lines read the same chat; only cells that may be of another shape
-    (OTHER_CHAT_SHAPES) go through Python."""
+    (OTHER_CHAT_SHAPES) go through Python. A rewritten cell keeps its text as WRITTEN_MESSAGES."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType
 
@@ -326,9 +327,10 @@ def _with_openai_messages(df, name: str):
 
     if name not in df.columns or not isinstance(df.schema[name].dataType, StringType):
         return df
-    text = column(name)
-    as_openai = openai_messages_udf()(F.when(text.rlike(OTHER_CHAT_SHAPES), text))
-    return df.withColumn(name, F.coalesce(as_openai, text))
+    text, openai = column(name), "_br_openai"
+    df = df.withColumn(openai, openai_messages_udf()(F.when(text.rlike(OTHER_CHAT_SHAPES), text)))
+    df = df.withColumn(WRITTEN_MESSAGES, F.when(F.col(openai).isNotNull(), text))  # for original_row
+    return df.withColumn(name, F.coalesce(F.col(openai), text)).drop(openai)
 
 
 def _read_parquet(spark, info: LogInput):

@@ -17,6 +17,7 @@ from jobs.log_reader import (
     ERROR_COL,
     NON_FINITE,
     RAW_COL,
+    WRITTEN_MESSAGES,
     LogInput,
     column,
     inspect_logs,
@@ -315,7 +316,7 @@ def validate_logs(
 
     source = df
     has_raw = RAW_COL in df.columns
-    original_cols = [c for c in df.columns if c not in (RAW_COL, ERROR_COL)]
+    original_cols = [c for c in df.columns if c not in (RAW_COL, ERROR_COL, WRITTEN_MESSAGES)]
     df = df.withColumn(ROW_ORDER, F.monotonically_increasing_id()).withColumn(FILE, F.input_file_name())
     df = _reason_columns(with_text_check(df, resolved, cfg.logs), resolved, ERROR_COL in df.columns)
     df = df.withColumn("dt", dt_expr)
@@ -327,7 +328,8 @@ def validate_logs(
         key_cols = {"norm_text": "_br_norm_text", "prompt_hash": "_br_prompt_hash"}
     counted = _observed(df, resolved, observation) if observation is not None else df
     valid = _valid_rows(counted, original_cols, key_cols)
-    quarantine = _quarantine_rows(df, resolved, original_cols, info.paths, has_raw)
+    written = {info.columns.messages: WRITTEN_MESSAGES} if WRITTEN_MESSAGES in df.columns else {}
+    quarantine = _quarantine_rows(df, resolved, original_cols, info.paths, has_raw, written)
     return ValidatedLogs(source, valid, quarantine, resolved, info.fmt, df)
 
 
@@ -369,13 +371,18 @@ def _quarantine_rows(
     original_cols: list[str],
     paths: dict[str, tuple[str, ...]],
     has_raw: bool,
+    written: dict[str, str],
 ):
     """The rows with a reason: request id, reason, detail, the row as written and its date. A JSON row's
     original is its line; other rows become JSON here (binary values base64-encoded), without the
-    columns taken from their nested fields (``paths``)."""
+    columns taken from their nested fields (``paths``), a column the reader rewrote as the log wrote it
+    (``written``: its name -> the column of its text)."""
     from pyspark.sql import functions as F
 
-    as_written = [column(c) for c in original_cols if c not in paths]
+    def cell(c: str):
+        return F.coalesce(F.col(written[c]), column(c)).alias(c) if c in written else column(c)
+
+    as_written = [cell(c) for c in original_cols if c not in paths]
     original = F.to_json(F.struct(*as_written), {"ignoreNullFields": "false"})
     original = F.coalesce(F.col(RAW_COL), original) if has_raw else original  # a line, a CSV row's text
     return checked.where(F.col("_br_reason").isNotNull()).select(

@@ -167,6 +167,10 @@ LANGSMITH_CHATS = {
     "run-plain": ([{"type": "human", "content": "Plain dict"}], "user: Plain dict"),
     "run-openai": ([{"role": "user", "content": "Already OpenAI"}], "user: Already OpenAI"),
     "run-batch": ([[_lc("HumanMessage", "One")], [_lc("HumanMessage", "Two")]], "malformed_messages"),
+    "run-noask": (
+        [[_lc("HumanMessage", [{"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}])]],
+        "empty_prompt",
+    ),
 }
 SENT = {  # the chats dispatch lines and label sample send, in OpenAI's format
     "run-dumpd": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Say hi"}],
@@ -235,8 +239,11 @@ def _check_langsmith(spark, logs: Path, columns: dict[str, str]) -> None:
     assert _sent_by_dispatch(v) == SENT
     cands, _ = read_candidates(str(logs), cfg)
     assert {r.request_id: json.loads(r.messages) for r in cands.itertuples()} == SENT
-    [detail] = [r["detail"] for r in v.quarantine.collect()]
-    assert detail == (
+    quarantine = {r["request_id"]: r for r in v.quarantine.collect()}
+    # the row as the log wrote it: its LangChain messages, not the OpenAI ones routed on
+    assert json.loads(quarantine["run-noask"]["original_row"])["id"] == "run-noask"
+    assert '"constructor"' in quarantine["run-noask"]["original_row"].replace('\\"', '"')
+    assert quarantine["run-batch"]["detail"] == (
         "messages is a list of 2 chats (a batch of prompts, as LangChain's generate() logs them), not one "
         "chat: export one row per chat"
     )
