@@ -411,6 +411,15 @@ def written_counts(out: Path) -> tuple[int, dict[str, int]]:
 
 
 def run_validate(logs: str, out: str, cfg: JobConfig, date: str | None = None) -> dict:
+    """Validate ``logs`` into ``out``/valid and ``out``/quarantine; a reused SparkSession (a notebook's)
+    gets back the settings the log reader changes."""
+    from jobs.spark_session import session_conf_restored
+
+    with session_conf_restored():
+        return _validate_and_write(logs, out, cfg, date)
+
+
+def _validate_and_write(logs: str, out: str, cfg: JobConfig, date: str | None) -> dict:
     from pyspark.sql import Observation
 
     from jobs.spark_session import get_spark

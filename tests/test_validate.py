@@ -362,6 +362,19 @@ def test_rows_whose_ts_is_no_timestamp_are_counted_and_named(tmp_path, capsys):
     assert "1 row has a ts that is no timestamp" in capsys.readouterr().out
 
 
+def test_a_validate_run_leaves_the_callers_session_settings_as_they_were(spark, tmp_path):
+    from jobs.validate_logs import run_validate
+
+    logs = tmp_path / "logs.csv"
+    pd.DataFrame({"request_id": ["a", "b"], "prompt": ["x", "y"]}).to_csv(logs, index=False)
+    spark.conf.set("spark.sql.caseSensitive", "false")
+    try:
+        assert run_validate(str(logs), str(tmp_path / "out"), JobConfig())["valid"] == 2
+        assert spark.conf.get("spark.sql.caseSensitive") == "false"  # the log reader sets it for the run
+    finally:
+        spark.conf.unset("spark.sql.caseSensitive")
+
+
 def test_a_date_without_rows_names_the_dates_the_log_holds(tmp_path, capsys):
     from jobs.validate_logs import run_validate
 
