@@ -76,7 +76,7 @@ def read_candidates(
         if reason is not None:
             skipped[reason] += 1
             continue
-        value, kind = routed_value(r.text_source, values[i], fallback[i], body)
+        value, kind = routed_value(r.text_source, values[i], fallback[i], body, r.body_fallback)
         check = check_text(value, source=kind, max_chars=lc.max_chars, on_too_long=lc.on_too_long,
                            messages_policy=lc.messages_policy)  # fmt: skip
         if check.text is None:

@@ -72,7 +72,8 @@ def _routed_cells(r: ResolvedColumns, t: pa.Table) -> list[tuple[Any, str]]:
     values = t.column(r.text_column).to_pylist()
     fallback = t.column(r.messages_fallback).to_pylist() if r.messages_fallback else [None] * n
     bodies = [load_body(b)[0] for b in t.column(r.body).to_pylist()] if r.body else [None] * n
-    return [routed_value(r.text_source, *cell) for cell in zip(values, fallback, bodies, strict=True)]
+    cells = zip(values, fallback, bodies, strict=True)
+    return [routed_value(r.text_source, *cell, body_fallback=r.body_fallback) for cell in cells]
 
 
 def _served_models(logs: LogTable, table: pa.Table, scan) -> np.ndarray | None:

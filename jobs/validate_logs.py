@@ -147,7 +147,7 @@ def no_rows_of_date(spark, path: str, cfg: JobConfig, date: str) -> str:
 
 def _messages_input(resolved: ResolvedColumns):
     """The chat cell the text check reads: the messages column, or the chat of the request body."""
-    if resolved.text_source == "body":
+    if resolved.text_source == "body" or resolved.body_fallback:
         return body_chat(body_variant(resolved))
     return column(resolved.messages_fallback or resolved.text_column)
 
@@ -195,19 +195,20 @@ def _system_first(chat, system, has_system):
 
 def with_text_check(df, resolved: ResolvedColumns, lc):
     """``df`` with CHECK, the struct of jobs.text_columns.checked_text: the prompt's checks, a chat's
-    (reduced to text once, in CHAT), or, with a messages fallback, the chat's for rows without a prompt."""
+    (reduced to text once, in CHAT), or, with a messages or body fallback, the chat's for rows without a
+    prompt."""
     from pyspark.sql import functions as F
 
     from jobs.text_columns import chat_column, chat_stage, checked_text, prompt_stage
 
-    if resolved.text_source == "prompt" and not resolved.messages_fallback:
+    if resolved.text_source == "prompt" and not resolved.has_fallback:
         stage = prompt_stage(column(resolved.text_column))
         return df.withColumn(CHECK, checked_text(stage, lc.max_chars, lc.on_too_long))
     messages = _messages_input(resolved)
     if resolved.text_source != "prompt":
         df = df.withColumn(CHAT, chat_column(messages, lc.messages_policy))
         stage = chat_stage(messages, F.col(CHAT))
-    else:  # rows with a prompt route on it, rows without one on their messages
+    else:  # rows with a prompt route on it, rows without one on their messages (or body's chat)
         prompt = column(resolved.text_column)
         use_chat = prompt.isNull() & messages.isNotNull()
         df = df.withColumn(CHAT, chat_column(F.when(use_chat, messages), lc.messages_policy))

@@ -296,13 +296,18 @@ def _after_system(chat: Any, system: str | list | None) -> Any:
     return [{"role": "system", "content": system}, *chat]
 
 
-def routed_value(source: str, value: Any, fallback: Any, body: dict | None) -> tuple[Any, str]:
+def routed_value(
+    source: str, value: Any, fallback: Any, body: dict | None, body_fallback: bool = False
+) -> tuple[Any, str]:
     """(cell, "prompt" or "messages") a row routes on: the body's chat for text source "body", the
-    messages column, or the prompt (its row's messages when the prompt is null and there is a fallback)."""
+    messages column, or the prompt (when it is null: its row's messages where there is a fallback, or
+    its body's chat under ``body_fallback``)."""
     if source == "body":
         return body_messages(body), "messages"
     if source == "messages":
         return value, "messages"
+    if value is None and body_fallback:
+        fallback = body_messages(body)
     if value is None and fallback is not None:
         return fallback, "messages"
     return value, "prompt"

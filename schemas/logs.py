@@ -85,6 +85,13 @@ class ResolvedColumns:
     messages_fallback: str | None = None  # auto with prompt and messages: rows without a prompt use this
     body: str | None = None  # the JSON request body column, when the input has one
     body_is_struct: bool = False
+    # auto with prompt and body (no messages): rows without a prompt route on their body's chat
+    body_fallback: bool = False
+
+    @property
+    def has_fallback(self) -> bool:
+        """Rows with a null prompt route on a chat: their messages or their body's."""
+        return self.messages_fallback is not None or self.body_fallback
 
 
 def _is_text(t: pa.DataType) -> bool:
@@ -280,7 +287,8 @@ def resolve_columns(
 
     ``text_source`` is "prompt", "messages" or "auto" (prompt when present, else messages, else the
     messages of a request body column). ``json_messages``: a string messages column holds JSON text, a
-    request body column is read, and under "auto" rows with a null prompt route on their messages.
+    request body column is read, and under "auto" rows with a null prompt route on their messages (else
+    on their body's chat).
     """
     names = set(schema.names)
     _check_renamed_columns(schema, cols)
@@ -315,6 +323,7 @@ def resolve_columns(
     if text_source == "prompt" and json_messages and auto and cols.messages in names:
         t = schema.field(cols.messages).type
         fallback = cols.messages if _is_messages(t) or _is_text(t) else None
+    body_fallback = text_source == "prompt" and auto and body is not None and fallback is None
     messages_col = text_col if text_source == "messages" else fallback
     is_json = messages_col is not None and _is_text(schema.field(messages_col).type)
 
@@ -338,6 +347,7 @@ def resolve_columns(
         messages_fallback=fallback,
         body=body,
         body_is_struct=body_is_struct,
+        body_fallback=body_fallback,
     )
 
 

@@ -456,3 +456,33 @@ def test_a_request_body_with_a_nan_value_is_read_alike_by_both_readers(spark, tm
     assert (sorted(valid), quarantined) == (["nan", "ok"], {})
     cands, _ = read_candidates(str(tmp_path / "bodies.jsonl"), JobConfig())
     assert json.loads(cands.set_index("request_id").loc["nan", "body"])["temperature"] == "NaN"
+
+
+def test_a_proxy_log_of_prompts_and_request_bodies_routes_null_prompts_on_their_body(spark, tmp_path):
+    """A proxy's log of completion and chat calls: a prompt column, and the request body of each call.
+    Rows without a prompt route on their body's chat (an Anthropic body's system first) and are sent as
+    their body, in both readers, as rows without a prompt route on a messages column."""
+    chat = {"model": "gpt-4o", "messages": [{"role": "system", "content": "Be brief"},
+                                             {"role": "user", "content": "Say hi"}]}  # fmt: skip
+    ask = [{"role": "user", "content": [{"type": "text", "text": "Name a prime"}]}]
+    claude = {"model": "claude-sonnet-4-5", "max_tokens": 100, "system": "Be brief", "messages": ask}
+    rows = [
+        {"request_id": "comp", "prompt": "Summarise this", "body": None},
+        {"request_id": "chat", "prompt": None, "body": json.dumps(chat)},
+        {"request_id": "claude", "prompt": None, "body": json.dumps(claude)},
+        {"request_id": "none", "prompt": None, "body": None},
+        {"request_id": "nochat", "prompt": None, "body": json.dumps({"model": "gpt-4o"})},
+    ]
+    logs = tmp_path / "proxy.jsonl"
+    logs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pd.DataFrame(rows).to_csv(tmp_path / "proxy.csv", index=False)
+    for path in (logs, tmp_path / "proxy.csv"):
+        valid, quarantined = _agree(spark, path)
+        texts = {"comp": "Summarise this", "chat": "Say hi", "claude": "Name a prime"}
+        assert {k: v[0] for k, v in valid.items()} == texts
+        assert quarantined == {"none": "null_prompt", "nochat": "null_prompt"}
+        v = validate_logs(spark, str(path), JobConfig())
+        sent = {"comp": [{"role": "user", "content": "Summarise this"}], "chat": chat["messages"]}
+        assert {k: m for k, m in _sent_by_dispatch(v).items() if k != "claude"} == sent
+        cands, _ = read_candidates(str(path), JobConfig())
+        assert json.loads(cands.set_index("request_id").loc["chat", "body"]) == chat
