@@ -7,7 +7,7 @@ Anthropic Message Batches line stays one ({custom_id, params}).
 from __future__ import annotations
 
 from jobs.log_reader import is_responses_body
-from jobs.validate_logs import body_variant
+from jobs.validate_logs import body_variant, chat_completion_body
 from jobs.validate_logs import column as log_column
 from router_core.log_formats import ANTHROPIC_BATCH, OPENAI_BATCH
 from router_core.log_rows import BATCH_URL, RESPONSES_URL
@@ -23,7 +23,8 @@ def dispatch_line(resolved, fmt: str):
     the routed model's name (DISPATCH_MODEL), when the input carries one (Batch input, or a body/request
     column); else a chat completion of the log's messages, or of one user turn with the prompt (the
     original prompt, not the truncated routed text). Bodies pass through as Variant values, so every
-    other field is kept; a Responses API body goes to /v1/responses. ``fmt``: the log format (an
+    other field is kept (an Anthropic Messages body's system goes first in its messages, as OpenAI's
+    API takes it); a Responses API body goes to /v1/responses. ``fmt``: the log format (an
     Anthropic Message Batches file gives {custom_id, params} lines)."""
     from pyspark.sql import functions as F
 
@@ -32,11 +33,12 @@ def dispatch_line(resolved, fmt: str):
         params = F.try_variant_set(body_variant(resolved), "$.model", model)
         return F.to_json(F.struct(F.col("request_id").alias("custom_id"), params.alias("params")))
     if resolved.text_source == "body":
-        body = F.try_variant_set(body_variant(resolved), "$.model", model)
+        body = F.try_variant_set(chat_completion_body(body_variant(resolved)), "$.model", model)
     else:
         body = F.to_variant_object(F.struct(model.alias("model"), _messages_sent(resolved).alias("messages")))
         if resolved.body is not None:  # rows whose body is null send their messages
-            body = F.coalesce(F.try_variant_set(body_variant(resolved), "$.model", model), body)
+            logged = chat_completion_body(body_variant(resolved))
+            body = F.coalesce(F.try_variant_set(logged, "$.model", model), body)
     return F.to_json(
         F.struct(
             F.col("request_id").alias("custom_id"),

@@ -18,6 +18,7 @@ from jobs.log_table import LogTable, open_logs
 from router_core.log_formats import ANTHROPIC_BATCH
 from router_core.log_rows import (
     Problem,
+    chat_completion_body,
     chat_of_body,
     is_responses_body,
     load_body,
@@ -72,6 +73,7 @@ def read_candidates(
         repeated = rid in seen  # any earlier row with this id, valid or not, as the route job ranks them
         seen.add(rid)
         body, body_problem = load_body(raw_bodies[i]) if r.body else (None, None)
+        body = body if anthropic else chat_completion_body(body)  # as dispatch sends it
         reason = _skip_reason(problems[i], rid, repeated, body_problem)
         if reason is not None:
             skipped[reason] += 1

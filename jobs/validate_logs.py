@@ -168,14 +168,33 @@ def body_chat(body):
     has_instructions = (F.schema_of_variant(instructions) == "STRING") & chat.startswith("[")
     responses_chat = _system_first(chat, instructions, has_instructions)
     messages = F.try_variant_get(body, "$.messages", "variant")
-    system = F.try_variant_get(body, "$.system", "variant")
-    system_kind = F.schema_of_variant(system)
-    has_system = ((system_kind == "STRING") | system_kind.startswith("ARRAY")) & F.schema_of_variant(
-        messages
-    ).startswith("ARRAY")
+    system, has_system = _anthropic_system(body)
     # as text: a list's JSON, a string itself (JSON text of the messages, parsed by the chat check)
     messages_chat = _system_first(F.try_variant_get(messages, "$", "string"), system, has_system)
     return F.when(is_responses_body(body), responses_chat).otherwise(messages_chat)
+
+
+def _anthropic_system(body):
+    """(system, has_system): the top-level system of a body (a variant), and whether it is an Anthropic
+    Messages body's (a text or a list of text blocks, beside a list of messages)."""
+    from pyspark.sql import functions as F
+
+    system = F.try_variant_get(body, "$.system", "variant")
+    system_kind = F.schema_of_variant(system)
+    has_messages = F.schema_of_variant(F.try_variant_get(body, "$.messages", "variant")).startswith("ARRAY")
+    return system, ((system_kind == "STRING") | system_kind.startswith("ARRAY")) & has_messages
+
+
+def chat_completion_body(body):
+    """A body (a variant) as a chat completion sends it: an Anthropic Messages body's system, a field
+    OpenAI's API refuses, as its messages' first (router_core.log_rows.chat_completion_body)."""
+    from pyspark.sql import functions as F
+
+    system, has_system = _anthropic_system(body)
+    messages = F.to_json(F.try_variant_get(body, "$.messages", "variant"))
+    chat = F.try_parse_json(_system_first(messages, system, has_system))
+    converted = F.try_variant_set(F.variant_delete(body, "$.system"), "$.messages", chat)
+    return F.when(has_system, converted).otherwise(body)
 
 
 def _system_first(chat, system, has_system):

@@ -280,12 +280,30 @@ def body_messages(body: dict | None) -> Any:
     if body is None:
         return None
     if not is_responses_body(body):
-        system = body.get("system")
-        return _after_system(body.get("messages"), system if isinstance(system, str | list) else None)
+        return _after_system(body.get("messages"), anthropic_system(body))
     given = body["input"]
     chat = [{"role": "user", "content": given}] if isinstance(given, str) else given
     system = body.get("instructions")
     return _after_system(chat, system if isinstance(system, str) else None)
+
+
+def anthropic_system(body: dict) -> str | list | None:
+    """The top-level ``system`` of an Anthropic Messages body (a text or a list of text blocks), None
+    for other bodies."""
+    system = body.get("system")
+    return system if isinstance(system, str | list) else None
+
+
+def chat_completion_body(body: dict | None) -> dict | None:
+    """A request body as a chat completion sends it: an Anthropic Messages body's ``system``, a field
+    OpenAI's API refuses, as its chat's first message (role system, body_messages); other bodies as
+    they are."""
+    if body is None or is_responses_body(body):
+        return body
+    if anthropic_system(body) is None or not isinstance(body.get("messages"), list):
+        return body
+    rest = {k: v for k, v in body.items() if k != "system"}
+    return {**rest, "messages": body_messages(body)}
 
 
 def _after_system(chat: Any, system: str | list | None) -> Any:

@@ -216,6 +216,11 @@ def _langsmith_runs() -> list[dict]:
 
 def _sent_by_dispatch(v) -> dict[str, list]:
     """The messages of each valid row's dispatch line, as route writes it (jobs.dispatch_lines)."""
+    return {cid: body["messages"] for cid, body in _dispatch_bodies(v).items()}
+
+
+def _dispatch_bodies(v) -> dict[str, dict]:
+    """The body of each valid row's dispatch line, as route writes it (jobs.dispatch_lines)."""
     from pyspark.sql import functions as F
 
     from jobs.dispatch_lines import DISPATCH_MODEL, dispatch_line
@@ -225,7 +230,7 @@ def _sent_by_dispatch(v) -> dict[str, list]:
         DISPATCH_MODEL, F.lit("m")
     )
     lines = rows.select(dispatch_line(v.resolved, v.fmt).alias("line")).collect()
-    return {(x := json.loads(r["line"]))["custom_id"]: x["body"]["messages"] for r in lines}
+    return {(x := json.loads(r["line"]))["custom_id"]: x["body"] for r in lines}
 
 
 def _check_langsmith(spark, logs: Path, columns: dict[str, str]) -> None:
@@ -482,7 +487,38 @@ def test_a_proxy_log_of_prompts_and_request_bodies_routes_null_prompts_on_their_
         assert {k: v[0] for k, v in valid.items()} == texts
         assert quarantined == {"none": "null_prompt", "nochat": "null_prompt"}
         v = validate_logs(spark, str(path), JobConfig())
-        sent = {"comp": [{"role": "user", "content": "Summarise this"}], "chat": chat["messages"]}
-        assert {k: m for k, m in _sent_by_dispatch(v).items() if k != "claude"} == sent
+        sent = {"comp": [{"role": "user", "content": "Summarise this"}], "chat": chat["messages"],
+                "claude": [{"role": "system", "content": "Be brief"}, *ask]}  # fmt: skip
+        assert _sent_by_dispatch(v) == sent
         cands, _ = read_candidates(str(path), JobConfig())
         assert json.loads(cands.set_index("request_id").loc["chat", "body"]) == chat
+
+
+def test_an_anthropic_messages_body_is_sent_with_its_system_as_the_first_message(spark, tmp_path):
+    """A proxy logs Anthropic Messages calls (top-level system, max_tokens, content blocks) in a body
+    column: their dispatch lines and label sample's requests are chat completions with the system (a
+    text or a list of text blocks) as the first message and no top-level system, which OpenAI's API
+    refuses; every other field is sent as logged, and an OpenAI body is sent as it is."""
+    ask = [{"role": "user", "content": [{"type": "text", "text": "Name a prime"}]}]
+    blocks = [{"type": "text", "text": "Be brief"}]
+    bodies = {
+        "text": {"model": "claude-sonnet-4-5", "max_tokens": 100, "system": "Be brief", "messages": ask},
+        "blocks": {"model": "claude-sonnet-4-5", "max_tokens": 100, "system": blocks, "messages": ask},
+        "openai": {"model": "gpt-4o", "messages": [{"role": "system", "content": "Be brief"}, *ask]},
+    }
+    logs = tmp_path / "anthropic.csv"
+    pd.DataFrame({"request_id": list(bodies), "body": map(json.dumps, bodies.values())}).to_csv(
+        logs, index=False
+    )
+    first = {
+        "text": {"role": "system", "content": "Be brief"},
+        "blocks": {"role": "system", "content": blocks},
+    }
+    sent = {k: {"model": "m", "max_tokens": 100, "messages": [m, *ask]} for k, m in first.items()}
+    sent["openai"] = {**bodies["openai"], "model": "m"}
+    valid, _ = _agree(spark, logs)
+    assert {k: v[0] for k, v in valid.items()} == dict.fromkeys(bodies, "Name a prime")
+    assert _dispatch_bodies(validate_logs(spark, str(logs), JobConfig())) == sent
+    cands, _ = read_candidates(str(logs), JobConfig())
+    got = {r.request_id: {**json.loads(r.body), "model": "m"} for r in cands.itertuples()}
+    assert got == sent
