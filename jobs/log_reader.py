@@ -428,12 +428,16 @@ _TRAILING_COMMA = r",\s*\z"
 
 def more_than_one_value(text):
     """The JSON text goes on after its first value (two objects on one line, arrays appended to a file,
-    a comma after the value); the strings are taken out only of the texts whose raw bytes could (a
-    prompt's "} else {")."""
+    a comma after the value, a stray closing bracket, an array's elements copied with their commas), as
+    Python's json finds it ("Extra data"). One streaming pass of Spark's JSON tokenizer, which builds no
+    value: ``[text,0]`` is an array of two values only where the text is one JSON value. A text with NaN
+    values (which only from_json reads) is checked by regexes, which miss a stray closing bracket."""
     from pyspark.sql import functions as F
 
+    n = F.json_array_length(F.concat(F.lit("["), text, F.lit(",0]")))
     another = text.rlike(_AFTER_CLOSE) & F.regexp_replace(text, _JSON_STRING, '""').rlike(_AFTER_CLOSE)
-    return text.rlike(_TRAILING_COMMA) | another
+    by_regex = text.rlike(_TRAILING_COMMA) | another
+    return F.when(n.isNotNull(), n != 2).otherwise(~text.rlike(NON_FINITE) | by_regex)
 
 
 def _json_lines(spark, info: LogInput):

@@ -522,3 +522,33 @@ def test_an_anthropic_messages_body_is_sent_with_its_system_as_the_first_message
     cands, _ = read_candidates(str(logs), JobConfig())
     got = {r.request_id: {**json.loads(r.body), "model": "m"} for r in cands.itertuples()}
     assert got == sent
+
+
+def test_a_line_with_a_stray_bracket_or_a_second_object_after_a_comma_is_malformed(spark, tmp_path):
+    """Lines pasted from a JSON array keep its closing bracket, a stray brace, or two elements with the
+    comma between them: Spark's parser reads the first object, Python's json refuses the line; both
+    readers quarantine them as malformed_json (more than one value), and route the lines whose strings
+    hold brackets and commas, and nested lists of objects, as they are. A body column alike."""
+    chat = {
+        "request_id": "chat",
+        "messages": [{"role": "user", "content": "a}, {b"}, {"role": "user", "content": "c"}],
+    }
+    rows = [json.dumps(r) for r in ROWS] + [json.dumps(chat)]
+    lines = {"bracket": rows[0] + "]", "brace": rows[1] + "}", "comma": rows[2] + ", " + rows[0]}
+    logs = tmp_path / "pasted.jsonl"
+    logs.write_text("\n".join([*rows, *lines.values()]) + "\n")
+    valid, quarantined = _agree(spark, logs)
+    assert sorted(valid) == ["chat", "r1", "r2", "r3"]
+    assert sorted(quarantined.values()) == ["malformed_json"] * 3
+    details = {r["detail"] for r in validate_logs(spark, str(logs), JobConfig()).quarantine.collect()}
+    assert details == {"line holds more than one JSON value (a missing line break?)"}
+
+    body = json.dumps({"model": "gpt-4o", "messages": chat["messages"]})
+    bodies = {"ok": body, "bracket": body + "]", "brace": body + "}", "comma": body + ", {}"}
+    frame = pd.DataFrame({"request_id": list(bodies), "body": list(bodies.values())})
+    frame.to_csv(tmp_path / "bodies.csv", index=False)
+    valid, quarantined = _agree(spark, tmp_path / "bodies.csv")
+    assert (list(valid), quarantined) == (
+        ["ok"],
+        dict.fromkeys(["bracket", "brace", "comma"], "malformed_json"),
+    )
