@@ -49,6 +49,7 @@ from router_core.log_formats import (
     json_columns,
     partition_base,
     partition_keys,
+    path_keys,
 )
 from router_core.log_rows import (
     BATCH_URL,
@@ -135,7 +136,7 @@ def inspect_logs(path: str, fmt: str, cols: LogColumns) -> LogInput:
     part_names = {p.name for p in parts}
     names = [k for k in keys + found if k not in part_names]
     fields = [pa.field(k, pa.int64() if k in ints else pa.string()) for k in names]
-    paths = {p: tuple(p.split(".")) for p in found if p not in part_names}
+    paths = {p: path_keys(p) for p in found if p not in part_names}
     return LogInput(
         path, fmt, files, pa.schema(fields + parts), cols, csv_delimiter=delimiter, csv_groups=csv_groups,
         paths=paths,
@@ -215,8 +216,8 @@ def _inspect_parquet(path: str, files: list[Path], cols: LogColumns) -> LogInput
     schema = pa.schema([pa.field(n, t) for n, t in merged.items()] + parts, schema.metadata)
     paths: dict[str, tuple[str, ...]] = {}
     for name in _dotted_names(cols):
-        if name not in schema.names and (fld := _struct_field(schema, tuple(name.split(".")))) is not None:
-            schema, paths[name] = schema.append(fld.with_name(name)), tuple(name.split("."))
+        if name not in schema.names and (fld := _struct_field(schema, path_keys(name))) is not None:
+            schema, paths[name] = schema.append(fld.with_name(name)), path_keys(name)
     # pyarrow reads INT96 as nanoseconds too; only INT64 nanoseconds are what Spark must read as longs
     nanos = [
         f.name
@@ -341,7 +342,7 @@ def _read_parquet(spark, info: LogInput):
     reader = spark.read.option("basePath", _base_path(info.path))
     df = reader.option("mergeSchema", info.merge_schema).parquet(info.path)
     for name, path in info.paths.items():
-        df = df.withColumn(name, F.col(".".join(f"`{k}`" for k in path)))
+        df = df.withColumn(name, F.col(".".join("`" + k.replace("`", "``") + "`" for k in path)))
     for c in info.nanos:
         df = df.withColumn(c, F.timestamp_micros(F.expr(f"`{c}` div 1000")))
     for c in fractional_token_columns(info):  # pandas' integers with missing values: NaN -> null

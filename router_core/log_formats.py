@@ -315,7 +315,7 @@ def _late_columns(files: list[Path], fmt: str, names: list[str]) -> list[str]:
 
 
 def _last_key(name: str) -> str:
-    return name.split(".")[-1]
+    return path_keys(name)[-1]
 
 
 def _keys_pattern(names: list[str]) -> re.Pattern[bytes]:
@@ -402,9 +402,29 @@ def holds_nothing(f: Path, fmt: str, head: int = 2**16) -> bool:
 MISSING = object()  # path_value of a path that leads nowhere (unlike a JSON null)
 
 
+# A key of a dotted path: one quoted with backticks, as Spark SQL quotes names (a doubled backtick in it is
+# one), holds dots (OpenTelemetry's attributes.`gen_ai.input.messages`); else no dot and no backtick.
+_PATH_KEY = re.compile(r"`((?:[^`]|``)+)`|([^.`]+)")
+
+
+def path_keys(path: str) -> tuple[str, ...]:
+    """The keys of a dotted path ("inputs.messages", "attributes.`gen_ai.input.messages`"); a name
+    that is no such path splits at every dot."""
+    keys, pos = [], 0
+    while (m := _PATH_KEY.match(path, pos)) is not None:
+        keys.append(m[2] if m[1] is None else m[1].replace("``", "`"))
+        pos = m.end()
+        if pos == len(path):
+            return tuple(keys)
+        if path[pos] != ".":
+            break
+        pos += 1
+    return tuple(path.split("."))
+
+
 def path_value(obj: object, path: str) -> object:
-    """The value at a dotted path of nested JSON objects ("inputs.messages"), else MISSING."""
-    for key in path.split("."):
+    """The value at a dotted path of nested JSON objects ("inputs.messages"; path_keys), else MISSING."""
+    for key in path_keys(path):
         if not isinstance(obj, dict) or key not in obj:
             return MISSING
         obj = obj[key]

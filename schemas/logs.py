@@ -276,7 +276,8 @@ def _check_renamed_columns(schema: pa.Schema, cols: LogColumns) -> None:
         if physical != getattr(defaults, logical) and physical not in schema.names:
             raise SchemaError(
                 f"--column {logical}={physical}: the logs have no column '{physical}'; their columns: "
-                f"{_shown_columns(schema)} (a nested field is named by its path, e.g. inputs.messages)"
+                f"{_shown_columns(schema)} (a nested field is named by its path, e.g. inputs.messages; "
+                "a key with dots in backticks, attributes.`gen_ai.input.messages`)"
             )
 
 

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from jobs.config import JobConfig
@@ -552,3 +553,24 @@ def test_a_line_with_a_stray_bracket_or_a_second_object_after_a_comma_is_malform
         ["ok"],
         dict.fromkeys(["bracket", "brace", "comma"], "malformed_json"),
     )
+
+
+def test_a_key_with_dots_is_named_in_backticks(spark, tmp_path):
+    """OpenTelemetry GenAI spans keep the chat in attributes["gen_ai.input.messages"] (JSON text): --column
+    messages=attributes.`gen_ai.input.messages` names that key, in JSON Lines and in a Parquet struct,
+    and both readers route on it."""
+    chats = {"s1": "Say hi", "s2": "Name a prime"}
+    chat = {sid: json.dumps([{"role": "user", "content": text}]) for sid, text in chats.items()}
+    spans = [
+        {"span_id": sid, "attributes": {"gen_ai.request.model": "gpt-4o", "gen_ai.input.messages": c}}
+        for sid, c in chat.items()
+    ]
+    lines = tmp_path / "spans.jsonl"
+    lines.write_text("".join(json.dumps(s) + "\n" for s in spans))
+    parquet = tmp_path / "spans.parquet"
+    pa.Table.from_pylist(spans).to_pandas().to_parquet(parquet)
+    columns = {"request_id": "span_id", "messages": "attributes.`gen_ai.input.messages`"}
+    cfg = JobConfig.model_validate({"logs": {"columns": columns}})
+    for logs in (lines, parquet):
+        valid, quarantined = _agree(spark, logs, cfg)
+        assert ({k: v[0] for k, v in valid.items()}, quarantined) == (chats, {})

@@ -18,7 +18,7 @@ from test_route_job import STRONG, WEAK, route, train_tiny_routers
 
 from jobs.route_outputs import check_dispatch
 from router_core.batch_files import BatchFileChecker, check_batch_file, chunk_numbers
-from router_core.log_formats import LogFormatError, detect_format, json_columns, json_keys
+from router_core.log_formats import LogFormatError, detect_format, json_columns, json_keys, path_keys
 from router_core.messages import parse_chat
 from router_core.text import normalize_prompt, prompt_hash
 from schemas.validation import check_text
@@ -443,3 +443,12 @@ def _dispatch_lines_as_sent(out) -> dict[str, tuple[str, dict]]:
         for f in sorted((out / "dispatch").glob("*/dt=*/part-*.jsonl"))
         for x in f.read_text().splitlines()
     }
+
+
+def test_a_path_key_with_dots_is_quoted_in_backticks():
+    """Spark SQL's quoting: a backticked key keeps its dots, a doubled backtick in it is one; a name that
+    is no such path splits at every dot."""
+    assert path_keys("inputs.messages") == ("inputs", "messages")
+    assert path_keys("attributes.`gen_ai.input.messages`") == ("attributes", "gen_ai.input.messages")
+    assert path_keys("`a.b`.`c``d`") == ("a.b", "c`d")
+    assert path_keys("a..b") == ("a", "", "b")
