@@ -68,10 +68,10 @@ def estimated_token_lines(prompt_counted: int, completion_estimated: int) -> lis
     gave every count."""
     lines = []
     if prompt_counted:
-        lines.append(f"{prompt_counted} rows without prompt_tokens: counted with {TOKENIZER_ID}")
+        lines.append(f"{_rows(prompt_counted)} without prompt_tokens: counted with {TOKENIZER_ID}")
     if completion_estimated:
         lines.append(
-            f"{completion_estimated} rows without completion_tokens: each model's typical answer length "
+            f"{_rows(completion_estimated)} without completion_tokens: each model's typical answer length "
             f"assumed ({DEFAULT_COMPLETION_TOKENS} tokens, or completion_tokens in the --prices file)"
         )
     return lines
@@ -99,3 +99,7 @@ def completion_matrix(ct_log: np.ndarray, models: list[str], prices: PriceTable 
     return np.column_stack(
         [completion_or_default(ct_log, np.full(n, m, dtype=object), prices) for m in models]
     )
+
+
+def _rows(n: int) -> str:
+    return f"{n} row" if n == 1 else f"{n} rows"

@@ -165,3 +165,4 @@ def test_estimated_token_lines_say_what_was_not_logged():
     assert "350 tokens" in only_completion[0]
     both = estimated_token_lines(3, 5)
     assert both[0] == "3 rows without prompt_tokens: counted with " + TOKENIZER_ID
+    assert estimated_token_lines(1, 0) == ["1 row without prompt_tokens: counted with " + TOKENIZER_ID]
