@@ -269,16 +269,16 @@ def merge_resent_results(request_file: Path, resent: Iterable[Path]) -> None:
     earlier one; lines in the request file's order, answers in the output file, the rest in the errors
     file."""
     own = [p for p in (output_path(request_file), errors_path(request_file)) if p.exists()]
-    lines: dict[str, dict[str, Any]] = {}
+    lines: dict[str, tuple[dict[str, Any], bool]] = {}  # custom_id -> (line, answered)
     for path in [*own, *resent]:
         for obj in _result_objects(path):
             cid = str(obj["custom_id"])
-            if cid not in lines or not result_from_line(lines[cid]).ok:
-                lines[cid] = obj
+            if cid not in lines or not lines[cid][1]:
+                lines[cid] = (obj, result_from_line(obj).ok)
     order = {str(ln["custom_id"]): i for i, ln in enumerate(read_requests(request_file))}
-    ranked = sorted(lines.items(), key=lambda kv: order.get(kv[0], len(order)))
-    answers = [obj for _, obj in ranked if result_from_line(obj).ok]
-    errors = [obj for _, obj in ranked if not result_from_line(obj).ok]
+    ranked = [line for _, line in sorted(lines.items(), key=lambda kv: order.get(kv[0], len(order)))]
+    answers = [obj for obj, ok in ranked if ok]
+    errors = [obj for obj, ok in ranked if not ok]
     write_text_atomic(output_path(request_file), b"".join(encode_line(x) for x in answers))
     if errors or errors_path(request_file).exists():
         write_text_atomic(errors_path(request_file), b"".join(encode_line(x) for x in errors))
